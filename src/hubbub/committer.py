@@ -1,0 +1,102 @@
+"""Group commit: publishes that arrive while a transaction runs share the next one.
+
+Publishers hand their validated message to :meth:`Committer.submit` and await
+the returned future. A single task takes everything queued, commits it in one
+store transaction, then calls ``on_commit`` (the fan-out) and only then
+resolves the futures, so a ``201`` or ``ack`` is always sent after the row is
+durable. Because fan-out runs here and not in the request handler, a
+publisher that disconnects mid-commit cannot stop its message from reaching
+subscribers once it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hubbub.errors import StoreError, Unavailable
+from hubbub.protocol.encoding import EncodedMessage
+from hubbub.protocol.messages import Publish
+from hubbub.store.base import Appended, Stamped, Store
+
+log = logging.getLogger(__name__)
+
+# Largest batch per transaction: bounds the latency of the first publish in it.
+MAX_BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A publish's answer: the stored message (encoded once) and whether it is new."""
+
+    message: EncodedMessage
+    created: bool
+
+
+class Committer:
+    """Owns the write path from an accepted publish to a committed row."""
+
+    def __init__(
+        self, store: Store, on_commit: Callable[[list[Appended]], list[EncodedMessage]]
+    ) -> None:
+        self._store = store
+        self._on_commit = on_commit
+        self._queue: list[tuple[Stamped, asyncio.Future[Committed]]] = []
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-committer")
+
+    def submit(self, publish: Publish) -> asyncio.Future[Committed]:
+        """Queue a publish; the future resolves once it is committed (or refused)."""
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        if self._closing:
+            future.set_exception(Unavailable("the server is shutting down"))
+            return future
+        stamped = Stamped(publish, ts=time.time_ns() // 1_000_000)
+        self._queue.append((stamped, future))
+        self._ready.set()
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            if not self._queue:
+                self._ready.clear()
+                if self._closing:
+                    return
+                continue
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Stamped, asyncio.Future[Committed]]]) -> None:
+        try:
+            results = await self._store.append([stamped for stamped, _ in batch])
+        except Exception as exc:  # any failure means nothing was accepted
+            if not isinstance(exc, StoreError | OSError):
+                log.exception("unexpected store failure")
+            log.error("store refused %d publishes: %s", len(batch), exc)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(Unavailable("the store cannot take the write"))
+            return
+        try:
+            encoded = self._on_commit(results)
+        except Exception:  # the rows are committed: answer the publishers regardless
+            log.exception("fan-out failed")
+            encoded = [EncodedMessage(appended.message) for appended in results]
+        for (_, future), appended, message in zip(batch, results, encoded, strict=True):
+            if not future.done():
+                future.set_result(Committed(message, appended.created))
+
+    async def close(self) -> None:
+        """Refuse new publishes, commit what is queued, and stop."""
+        self._closing = True
+        self._ready.set()
+        if self._task is not None:
+            await self._task

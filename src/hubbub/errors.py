@@ -1,0 +1,60 @@
+"""The one error root of hubbub, and the protocol's error codes.
+
+Every refusal the protocol describes is a :class:`ProtocolError` that carries the
+HTTP status and the stable code from the table in PROTOCOL.md, so transports
+only translate it to their wire form (a JSON body, a WebSocket ``error`` frame).
+"""
+
+from __future__ import annotations
+
+
+class HubbubError(Exception):
+    """Root of every exception hubbub raises on purpose."""
+
+
+class ProtocolError(HubbubError):
+    """The peer sent something the protocol refuses; ``status`` is what to answer."""
+
+    status: int = 400
+    code: str = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidJSON(ProtocolError):
+    code = "invalid_json"
+
+
+class InvalidMessage(ProtocolError):
+    code = "invalid_message"
+
+
+class InvalidRoom(ProtocolError):
+    code = "invalid_room"
+
+
+class InvalidParameter(ProtocolError):
+    code = "invalid_parameter"
+
+
+class BodyTooLarge(ProtocolError):
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(ProtocolError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unavailable(ProtocolError):
+    """The store could not take the write: the message was not accepted."""
+
+    status = 503
+    code = "unavailable"
+
+
+class StoreError(HubbubError):
+    """A store backend failed; translated to :class:`Unavailable` at the node."""

@@ -1,0 +1,1 @@
+"""hubbub's wire protocol: validation, cursors and encodings, free of I/O."""

@@ -1,0 +1,139 @@
+"""The message and the validation of everything a client may send.
+
+Pure functions: no sockets, no event loop. The rules are PROTOCOL.md's
+*Rooms* and *The message* sections.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hubbub.errors import InvalidJSON, InvalidMessage, InvalidRoom
+
+ROOM_NAME = re.compile(r"(?!\.)[A-Za-z0-9_.\-]{1,64}")
+MAX_USER = 64
+MAX_CLIENT_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """A validated request to append one message to a room."""
+
+    room: str
+    user: str
+    text: str
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message: its ``id`` is its gapless position in ``room``."""
+
+    id: int
+    room: str
+    user: str
+    text: str
+    ts: int
+    client_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object, with ``client_id`` only when the publisher sent one."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "room": self.room,
+            "user": self.user,
+            "text": self.text,
+            "ts": self.ts,
+        }
+        if self.client_id is not None:
+            body["client_id"] = self.client_id
+        return body
+
+
+def validate_room(name: str) -> str:
+    """Return ``name`` if it is a legal room name, else raise ``invalid_room``."""
+    if ROOM_NAME.fullmatch(name) is None:
+        raise InvalidRoom(
+            "room names are 1 to 64 characters of A-Z a-z 0-9 _ . - and do not start with '.'"
+        )
+    return name
+
+
+def parse_json_object(body: bytes | str) -> dict[str, Any]:
+    """Decode a request body or text frame that must hold one JSON object."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON("request body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidJSON("request body must be a JSON object")
+    return value
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc"
+
+
+def validate_user(value: object) -> str:
+    """A user name: trimmed, then 1 to 64 characters with no control characters."""
+    if not isinstance(value, str):
+        raise InvalidMessage("user must be a string")
+    user = value.strip()
+    if not user:
+        raise InvalidMessage("user must not be blank")
+    if len(user) > MAX_USER:
+        raise InvalidMessage(f"user must be at most {MAX_USER} characters")
+    if any(_is_control(c) for c in user):
+        raise InvalidMessage("user must not contain control characters")
+    return user
+
+
+def validate_text(value: object, max_text: int) -> str:
+    """Message text: 1 to ``max_text`` characters, not blank, only \\n and \\t as controls."""
+    if not isinstance(value, str):
+        raise InvalidMessage("text must be a string")
+    if not value.strip():
+        raise InvalidMessage("text must not be blank")
+    if len(value) > max_text:
+        raise InvalidMessage(f"text must be at most {max_text} characters")
+    if any(_is_control(c) and c not in "\n\t" for c in value):
+        raise InvalidMessage("text must not contain control characters other than newline and tab")
+    return value
+
+
+def validate_client_id(value: object) -> str | None:
+    """An optional idempotency key: 1 to 64 printable characters (JSON null means absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidMessage("client_id must be a string")
+    if not 1 <= len(value) <= MAX_CLIENT_ID:
+        raise InvalidMessage(f"client_id must be 1 to {MAX_CLIENT_ID} characters")
+    if not value.isprintable():
+        raise InvalidMessage("client_id must be printable characters")
+    return value
+
+
+def validate_publish(room: str, fields: dict[str, Any], max_text: int) -> Publish:
+    """Check a publish request's fields; the error message names the bad field."""
+    if "user" not in fields:
+        raise InvalidMessage("user is required")
+    if "text" not in fields:
+        raise InvalidMessage("text is required")
+    return Publish(
+        room=room,
+        user=validate_user(fields["user"]),
+        text=validate_text(fields["text"], max_text),
+        client_id=validate_client_id(fields.get("client_id")),
+    )
+
+
+def client_id_of(fields: dict[str, Any]) -> str | None:
+    """The frame's ``client_id`` if it is usable to label an error, else None."""
+    value = fields.get("client_id")
+    return value if isinstance(value, str) else None

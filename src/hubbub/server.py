@@ -1,0 +1,65 @@
+"""Running an application on a socket: used by ``hubbub serve`` and by the tests."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from aiohttp import web
+
+from hubbub.app import create_app
+from hubbub.node import Node
+from hubbub.settings import Settings
+from hubbub.store import Store
+from hubbub.transports.http import NODE
+
+
+class Server:
+    """A listening hubbub server; ``async with Server(settings) as s: s.url``.
+
+    ``port=0`` picks a free port; :attr:`url` tells which one.
+    """
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.app = create_app(settings, store)
+        self._runner = web.AppRunner(
+            self.app,
+            # A long poll whose client vanished is cancelled at once, so its
+            # waiter is released instead of lingering until its timeout.
+            handler_cancellation=True,
+            lingering_time=settings.lingering_time,
+            shutdown_timeout=settings.shutdown_timeout,
+            access_log=None,
+        )
+        self.host = settings.host
+        self.port = settings.port
+
+    @property
+    def node(self) -> Node:
+        return self.app[NODE]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=4096)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,58 @@
+"""Server settings: one frozen dataclass, grouped by concern.
+
+Only ``cli.py`` reads flags and the environment; everything else receives a
+``Settings`` so tests can build one with millisecond heartbeats and tiny limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+StoreKind = Literal["sqlite", "memory"]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a hubbub node needs to know, with the protocol's defaults."""
+
+    # Listening
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Store
+    store: StoreKind = "sqlite"
+    db: str = "hubbub.db"
+    retain: int | None = None  # messages kept per room; None keeps everything
+
+    # Limits
+    max_body: int = 64 * KIB
+    max_text: int = 4000
+    outbox_limit: int = 1 * MIB
+
+    # Timeouts
+    heartbeat: float = 15.0
+    # How long a closing connection keeps discarding an unread request body so
+    # that the client can still read our 413 (RFC 9112 section 9.6).
+    lingering_time: float = 2.0
+    shutdown_timeout: float = 5.0
+
+    # Tutorial dialect
+    lobby: str = "lobby"
+
+    def __post_init__(self) -> None:
+        if self.retain is not None and self.retain < 1:
+            raise ValueError("retain must be at least 1")
+        if self.max_body < 1 or self.max_text < 1 or self.outbox_limit < 1:
+            raise ValueError("limits must be positive")
+        if self.heartbeat <= 0:
+            raise ValueError("heartbeat must be positive")
+
+    def describe_store(self) -> str:
+        """A short human description of the store, for the start-up log line."""
+        if self.store == "sqlite":
+            return f"sqlite {self.db}"
+        return "memory (nothing survives a restart)"

@@ -1,0 +1,21 @@
+"""Counters the node keeps for ``/metrics`` and the benchmark."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Stats:
+    """Plain integers: incremented on the hot path, read rarely."""
+
+    published: int = 0
+    delivered: int = 0
+    waiting: int = 0
+    slow_consumers_dropped: int = 0
+    streams: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    def count_stream(self, kind: str, delta: int) -> None:
+        self.streams[kind] += delta

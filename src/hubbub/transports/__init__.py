@@ -1,0 +1,1 @@
+"""Thin adapters from HTTP, SSE and WebSocket to the node."""

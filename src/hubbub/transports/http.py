@@ -1,0 +1,81 @@
+"""HTTP plumbing shared by the transports: JSON answers, errors, bounded bodies."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from hubbub.errors import BodyTooLarge, ProtocolError
+from hubbub.node import Node
+from hubbub.protocol.encoding import error_body
+
+log = logging.getLogger(__name__)
+
+NODE = web.AppKey("node", Node)
+
+JSON = "application/json"
+NO_STORE = {"Cache-Control": "no-store"}
+
+# aiohttp's own refusals (unknown path, wrong method) in the protocol's error shape.
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def node_of(request: web.Request) -> Node:
+    return request.app[NODE]
+
+
+def json_response(body: bytes, status: int = 200, *, no_store: bool = False) -> web.Response:
+    return web.Response(
+        body=body, status=status, content_type=JSON, headers=NO_STORE if no_store else None
+    )
+
+
+def error_response(error: ProtocolError) -> web.Response:
+    response = json_response(error_body(error.code, error.message), error.status)
+    if isinstance(error, BodyTooLarge):
+        # The rest of the body is never read; the connection cannot be reused.
+        response.force_close()
+    if error.status == 429:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every refusal into the protocol's JSON error body."""
+    try:
+        return await handler(request)
+    except ProtocolError as error:
+        node_of(request).stats.rejected[error.code] += 1
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status not in _HTTP_CODES:
+            raise
+        code = _HTTP_CODES[exc.status]
+        response = json_response(error_body(code, exc.reason), exc.status)
+        response.headers.update({k: v for k, v in exc.headers.items() if k == "Allow"})
+        return response
+
+
+async def read_body(request: web.Request, max_body: int) -> bytes:
+    """Read the request body, refusing it as soon as it passes ``max_body``.
+
+    A declared ``Content-Length`` over the limit is refused before reading a
+    byte; a chunked body is read only up to the limit, never buffered past it.
+    """
+    declared = request.content_length
+    if declared is not None and declared > max_body:
+        raise BodyTooLarge(f"request body is over the {max_body}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_body:
+            raise BodyTooLarge(f"request body is over the {max_body}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,51 @@
+"""Shared fixtures: real hubbub servers on port 0, real SQLite files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hubbub.server import Server
+from hubbub.settings import Settings
+
+StartServer = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Test settings: a fresh SQLite file, port 0, quick heartbeats."""
+    return Settings(port=0, db=str(tmp_path / "hubbub.db"), heartbeat=0.2, shutdown_timeout=2.0)
+
+
+@pytest.fixture
+async def start_server(settings: Settings) -> AsyncIterator[StartServer]:
+    """Start servers with ``await start_server(**overrides)``; all are stopped after the test."""
+    servers: list[Server] = []
+
+    async def start(**overrides: Any) -> Server:
+        server = Server(replace(settings, **overrides))
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        await server.stop()
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> Server:
+    """One server with the default test settings."""
+    return await start_server()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        yield session
