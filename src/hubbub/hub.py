@@ -21,6 +21,7 @@ from hubbub.protocol.encoding import EncodedMessage
 from hubbub.store.base import bounds_after
 
 StreamKind = Literal["ws", "sse"]
+Listener = Callable[[EncodedMessage], None]
 
 # Newest messages each room keeps in memory; enough for a page load (100) and
 # for any live reader that is a little behind.
@@ -51,7 +52,7 @@ class Subscriber:
 class Room:
     """A room's in-memory state: bounds, recent messages, listeners."""
 
-    __slots__ = ("_memo", "bounds", "name", "recent", "sse", "waiters", "ws")
+    __slots__ = ("_memo", "bounds", "listeners", "name", "recent", "sse", "waiters", "ws")
 
     def __init__(self, name: str, bounds: Bounds) -> None:
         self.name = name
@@ -60,10 +61,12 @@ class Room:
         self.ws: set[Subscriber] = set()
         self.sse: set[Subscriber] = set()
         self.waiters: set[asyncio.Future[None]] = set()
+        # Other views of the room (the tutorial dialect): called with each new message.
+        self.listeners: set[Listener] = set()
         self._memo: dict[tuple[int, int], bytes] = {}
 
     def idle(self) -> bool:
-        return not (self.ws or self.sse or self.waiters or self.bounds.last_id)
+        return not (self.ws or self.sse or self.waiters or self.listeners or self.bounds.last_id)
 
     def append(self, message: EncodedMessage, retain: int | None) -> None:
         self.bounds = bounds_after(message.id, retain)
@@ -165,6 +168,8 @@ class Hub:
                 delivered += len(room.sse)
             if room.waiters:
                 room.wake_waiters()
+            for listener in tuple(room.listeners):
+                listener(message)
         return delivered
 
     def go_live(self, sub: Subscriber) -> None:
@@ -181,6 +186,19 @@ class Hub:
         live.discard(sub)
         self.forget_if_idle(sub.room)
         return was_live
+
+    def listen(self, room: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` (synchronously, never awaiting) with each new message of
+        ``room``; returns the function that stops it."""
+        self.room(room).listeners.add(listener)
+
+        def stop() -> None:
+            state = self.rooms.get(room)
+            if state is not None:
+                state.listeners.discard(listener)
+                self.forget_if_idle(room)
+
+        return stop
 
     def subscribers(self) -> list[Subscriber]:
         return [sub for room in self.rooms.values() for sub in (*room.ws, *room.sse)]
