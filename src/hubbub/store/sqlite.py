@@ -45,11 +45,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id
 _COLUMNS = "id, room, user, text, ts, client_id"
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     return conn
 
 
@@ -60,8 +60,10 @@ def _row_message(row: tuple[int, str, str, str, int, str | None]) -> Message:
 class SQLiteStore:
     """Rooms as rows of one table, keyed by ``(room, id)``."""
 
-    def __init__(self, path: str, retain: int | None = None) -> None:
+    def __init__(self, path: str, retain: int | None = None, *, busy_timeout: float = 5.0) -> None:
         self._path = path
+        # How long a write waits for another process's lock before it is refused (503).
+        self._busy_timeout = busy_timeout
         self._retain = retain
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-reader")
@@ -75,12 +77,14 @@ class SQLiteStore:
             return await asyncio.get_running_loop().run_in_executor(pool, func)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
+        except RuntimeError as exc:  # the executor is shut down: the store is closed
+            raise StoreError("sqlite: store is closed") from exc
 
     async def open(self) -> dict[str, Bounds]:
         def open_sync() -> dict[str, Bounds]:
-            self._write_conn = _connect(self._path)
+            self._write_conn = _connect(self._path, self._busy_timeout)
             self._write_conn.executescript(SCHEMA)
-            self._read_conn = _connect(self._path)
+            self._read_conn = _connect(self._path, self._busy_timeout)
             rows = self._write_conn.execute("SELECT name, last_id FROM rooms").fetchall()
             self._last_ids = {name: last_id for name, last_id in rows}
             return {name: bounds_after(last, self._retain) for name, last in rows if last}

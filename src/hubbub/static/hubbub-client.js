@@ -1,0 +1,550 @@
+// hubbub-client.js: a small, framework-free client for the hubbub wire protocol, version 1.
+//
+// An ES module with no dependencies and no build step. Load it from the hubbub
+// server that it talks to:
+//
+//   import { HubbubClient } from "https://chat.example.org/static/hubbub-client.js";
+//   const client = new HubbubClient();            // the server the module came from
+//   const sub = client.subscribe("general", { backlog: 50 });
+//   sub.addEventListener("message", (e) => show(e.detail));
+//   await client.publish("general", { user: "alice", text: "hello" });
+//
+// A room is an append-only log; every message has an id (its position). A
+// Subscription remembers the last id it delivered (its cursor) and, whatever the
+// transport and however often it reconnects, asks for exactly what comes after
+// it: every message is delivered once, in id order, and a hole the server can no
+// longer fill is reported as a "gap" event, never skipped silently.
+//
+// docs/browser.md in the hubbub repository documents the whole API.
+
+/** The transports, in the order a subscription tries them. */
+export const TRANSPORTS = Object.freeze(["ws", "sse", "longpoll", "poll"]);
+
+/** Human names of the transports, for a status line. */
+export const TRANSPORT_LABELS = Object.freeze({
+  ws: "WebSocket",
+  sse: "Server-Sent Events",
+  longpoll: "Long poll",
+  poll: "Short poll",
+});
+
+/** The rule for room names (protocol: 1 to 64 of A-Z a-z 0-9 _ . -, not starting with "."). */
+export const ROOM_PATTERN = /^(?!\.)[A-Za-z0-9_.-]{1,64}$/;
+
+/** An error answered by the server (`status` > 0) or a failure to reach it (`status` 0). */
+export class HubbubError extends Error {
+  /**
+   * @param {number} status HTTP status, 0 when the server could not be reached
+   * @param {string} code the protocol's error code, or "network" / "timeout"
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = "HubbubError";
+    this.status = status;
+    this.code = code;
+  }
+
+  /** Worth trying again: the server was unreachable, busy or restarting. */
+  get retryable() {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/** A fresh `client_id` for an idempotent publish (works outside secure contexts too). */
+export function newClientId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return "c-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Exponential backoff with jitter: `initial`, `initial*factor`, ... up to `max` milliseconds. */
+export class Backoff {
+  constructor({ initial = 250, max = 10000, factor = 2, jitter = 0.5 } = {}) {
+    this.initial = initial;
+    this.max = max;
+    this.factor = factor;
+    this.jitter = jitter;
+    this.attempt = 0;
+  }
+
+  /** The next delay in milliseconds; each call waits longer, up to `max`. */
+  next() {
+    const base = Math.min(this.max, this.initial * this.factor ** this.attempt);
+    this.attempt += 1;
+    // Jitter spreads the reconnections of many pages after a server restart.
+    return Math.round(base * (1 - this.jitter * Math.random()));
+  }
+
+  reset() {
+    this.attempt = 0;
+  }
+}
+
+/** Sleep `ms`, or less if `signal` aborts (then resolve anyway: callers check their state). */
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** A signal that aborts when `signal` does or after `ms`. */
+function withTimeout(signal, ms) {
+  const timeout = AbortSignal.timeout(ms);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
+
+async function errorFrom(response) {
+  let code = "http_" + response.status;
+  let message = response.statusText || code;
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = String(body.error.code);
+      message = String(body.error.message);
+    }
+  } catch {
+    // Not a protocol error body (a proxy's page, say): keep the HTTP status.
+  }
+  return new HubbubError(response.status, code, message);
+}
+
+/** The client of one hubbub server. */
+export class HubbubClient {
+  /**
+   * @param {object} [options]
+   * @param {string|URL} [options.baseUrl] the server's root; defaults to the server this
+   *   module was loaded from (so a reverse proxy's path prefix is kept)
+   * @param {typeof fetch} [options.fetch] a fetch implementation (for tests or wrappers)
+   */
+  constructor({ baseUrl = new URL("../", import.meta.url), fetch: fetchImpl } = {}) {
+    this.baseUrl = new URL(baseUrl);
+    if (!this.baseUrl.pathname.endsWith("/")) this.baseUrl.pathname += "/";
+    this._fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** The URL of `path` (relative to the server root) with `params` (undefined ones left out). */
+  url(path, params = {}) {
+    const url = new URL(path, this.baseUrl);
+    for (const [key, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+    }
+    return url;
+  }
+
+  /** `/rooms/{room}/messages` with `params`. */
+  messagesUrl(room, params = {}) {
+    return this.url(`rooms/${encodeURIComponent(room)}/messages`, params);
+  }
+
+  /** GET `url` and answer its JSON body; throws HubbubError. */
+  async getJson(url, { signal, timeout = 10000 } = {}) {
+    let response;
+    try {
+      response = await this._fetch(url, {
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+        signal: withTimeout(signal, timeout),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const code = err?.name === "TimeoutError" ? "timeout" : "network";
+      throw new HubbubError(0, code, `cannot reach the server: ${err?.message ?? err}`);
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return response.json();
+  }
+
+  /** The rooms that hold messages: `[{name, last_id}, ...]`. */
+  async rooms({ signal } = {}) {
+    const body = await this.getJson(this.url("rooms"), { signal });
+    return body.rooms;
+  }
+
+  /**
+   * One read of a room (a short poll): `{messages, first_id, last_id}`.
+   *
+   * `{before: N, limit}` gives the newest `limit` messages below id N (scrolling back),
+   * `{since: N, limit}` the oldest `limit` after N, and neither the newest `limit`.
+   */
+  async history(room, { before, since, limit, signal } = {}) {
+    return this.getJson(this.messagesUrl(room, { before, since, limit }), { signal });
+  }
+
+  /**
+   * Publish a message; resolves to `{message, created}` once the server has stored it.
+   *
+   * The publish carries a `client_id` (a fresh one unless given), so it is retried
+   * after a network error, a 5xx or a 429 without any risk of storing it twice:
+   * a repeat answers `200` with the message stored the first time (`created` false).
+   * Throws HubbubError when the server refuses it (a 4xx) or after `attempts` tries.
+   *
+   * @param {string} room
+   * @param {{user: string, text: string, clientId?: string}} message
+   * @param {object} [options]
+   * @param {number} [options.attempts] tries before giving up (default 8)
+   * @param {AbortSignal} [options.signal]
+   * @param {(error: HubbubError, attempt: number, delay: number) => void} [options.onRetry]
+   * @param {object} [options.backoff] options of the Backoff between tries
+   */
+  async publish(room, { user, text, clientId = newClientId() }, options = {}) {
+    const { attempts = 8, signal, onRetry, backoff } = options;
+    const body = JSON.stringify({ user, text, client_id: clientId });
+    const delays = new Backoff(backoff);
+    for (let attempt = 1; ; attempt += 1) {
+      let error;
+      let retryAfter = 0;
+      try {
+        const response = await this._fetch(this.messagesUrl(room), {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body,
+          cache: "no-store",
+          signal: withTimeout(signal, 15000),
+        });
+        if (response.status === 200 || response.status === 201) {
+          return { message: await response.json(), created: response.status === 201 };
+        }
+        error = await errorFrom(response);
+        retryAfter = Number(response.headers.get("Retry-After")) * 1000 || 0;
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        const code = err?.name === "TimeoutError" ? "timeout" : "network";
+        error = new HubbubError(0, code, `cannot reach the server: ${err?.message ?? err}`);
+      }
+      if (!error.retryable || attempt >= attempts) throw error;
+      const delay = Math.max(retryAfter, delays.next());
+      onRetry?.(error, attempt, delay);
+      await sleep(delay, signal);
+      if (signal?.aborted) throw signal.reason;
+    }
+  }
+
+  /**
+   * Follow a room from a cursor; see Subscription for the options and events.
+   * @returns {Subscription}
+   */
+  subscribe(room, options = {}) {
+    return new Subscription(this, room, options);
+  }
+}
+
+/**
+ * A live view of one room that survives disconnects, restarts and broken transports.
+ *
+ * Events (each a CustomEvent; the payload is `event.detail`):
+ * - `message`: a message `{id, room, user, text, ts, client_id?}`, each id once, in order
+ * - `gap`: `{from, to, first_id, last_id, reset}`: ids `from..to` are gone for good
+ *   (`reset` true: the room was reset under the client; ids start again from `first_id`)
+ * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
+ *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
+ * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself)
+ */
+export class Subscription extends EventTarget {
+  /**
+   * @param {HubbubClient} client
+   * @param {string} room
+   * @param {object} [options]
+   * @param {number|null} [options.since] deliver every message with id > since; null
+   *   (the default) starts from the room's newest message (see `backlog`)
+   * @param {number} [options.backlog] with `since` null, first deliver the newest
+   *   `backlog` messages (0 to 1000, default 0)
+   * @param {string[]} [options.transports] transports to try, in order (default all:
+   *   ws, sse, longpoll, poll); one name forces that transport
+   * @param {number} [options.wait] long poll wait in seconds (default 25)
+   * @param {number} [options.pollInterval] short poll period in milliseconds (default 2000)
+   * @param {number} [options.openTimeout] ms a connection may take to open (default 10000)
+   * @param {object} [options.backoff] options of the reconnection Backoff
+   */
+  constructor(client, room, options = {}) {
+    super();
+    if (!ROOM_PATTERN.test(room)) throw new TypeError(`invalid room name: ${room}`);
+    this.client = client;
+    this.room = room;
+    /** The id of the last message delivered (null until known). */
+    this.cursor = options.since ?? null;
+    this.backlog = Math.min(Math.max(options.backlog ?? 0, 0), 1000);
+    this.transports = [...(options.transports ?? TRANSPORTS)];
+    for (const name of this.transports) {
+      if (!TRANSPORTS.includes(name)) throw new TypeError(`unknown transport: ${name}`);
+    }
+    if (this.transports.length === 0) throw new TypeError("no transport to use");
+    this.wait = options.wait ?? 25;
+    this.pollInterval = options.pollInterval ?? 2000;
+    this.openTimeout = options.openTimeout ?? 10000;
+    this.state = "connecting";
+    this.transport = this.transports[0];
+
+    this._backoff = new Backoff(options.backoff);
+    this._index = 0; // which of this.transports is in use
+    this._proven = new Set(); // transports that have worked against this server
+    this._strikes = 0; // failures of a proven transport while the server was reachable
+    this._everLive = false;
+    this._closed = false;
+    this._stop = null; // ends the current connection
+    this._wake = new AbortController(); // cuts a backoff wait or a poll interval short
+    this._onOnline = () => this.reconnect();
+    globalThis.addEventListener?.("online", this._onOnline);
+    this._run();
+  }
+
+  /** Stop for good: the connection is closed and no event follows but `state` closed. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    globalThis.removeEventListener?.("online", this._onOnline);
+    this._stop?.();
+    this._wake.abort();
+    this._setState("closed");
+  }
+
+  /** Skip the current backoff wait (or short poll interval) and try at once. */
+  reconnect() {
+    this._wake.abort();
+  }
+
+  /** For the short poll: ask now instead of at the next interval (no-op otherwise). */
+  poke() {
+    if (this.transport === "poll" && this.state === "live") this._wake.abort();
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setState(state, delay) {
+    if (state === this.state && delay === undefined && state !== "reconnecting") return;
+    this.state = state;
+    const detail = { state, transport: this.transport };
+    if (delay !== undefined) detail.delay = delay;
+    this._emit("state", detail);
+  }
+
+  /** A connection is open: the transport works. */
+  _live() {
+    this._everLive = true;
+    this._proven.add(this.transport);
+    this._strikes = 0;
+    this._liveSince = Date.now();
+    this._setState("live");
+  }
+
+  _idleSignal() {
+    if (this._wake.signal.aborted) this._wake = new AbortController();
+    return this._wake.signal;
+  }
+
+  /** Deliver messages in id order, each once, after the cursor. */
+  _accept(messages) {
+    for (const message of messages) {
+      if (this._closed) return;
+      if (this.cursor !== null && message.id <= this.cursor) continue; // seen already
+      if (this.cursor !== null && message.id > this.cursor + 1) {
+        // The server should have said so; never skip ids without telling.
+        this._gap(this.cursor + 1, message.id - 1, message.id, message.id, false);
+      }
+      this.cursor = message.id;
+      this._emit("message", message);
+    }
+  }
+
+  /** Compare the cursor with what the room keeps (`first_id..last_id`); report a gap. */
+  _bounds(firstId, lastId) {
+    const cursor = this.cursor ?? 0;
+    if (cursor > lastId) {
+      // The room was reset (a memory store restarted, a database restored).
+      this.cursor = Math.max(firstId - 1, 0);
+      this._gap(lastId + 1, cursor, firstId, lastId, true);
+    } else if (cursor + 1 < firstId) {
+      this.cursor = firstId - 1;
+      this._gap(cursor + 1, firstId - 1, firstId, lastId, false);
+    }
+  }
+
+  _gap(from, to, firstId, lastId, reset) {
+    this._emit("gap", { from, to, first_id: firstId, last_id: lastId, reset });
+  }
+
+  async _run() {
+    while (!this._closed) {
+      this.transport = this.transports[this._index];
+      this._setState(this._everLive ? "reconnecting" : "connecting");
+      let opened = false;
+      let fatal = null;
+      try {
+        if (this.cursor === null) await this._start();
+        opened = await this._connect(this.transport);
+      } catch (err) {
+        if (err instanceof HubbubError && !err.retryable) fatal = err;
+      }
+      if (this._closed) return;
+      if (fatal) {
+        this._emit("error", { error: fatal });
+        this.close();
+        return;
+      }
+      if (opened && Date.now() - this._liveSince > 5000) this._backoff.reset();
+      if (!opened && (await this._brokenHere())) {
+        // The server answers plain reads but this transport does not work (a proxy
+        // refusing upgrades, say): fall back to the next one, at once.
+        this._index += 1;
+        this._strikes = 0;
+        continue;
+      }
+      if (this._closed) return;
+      const delay = this._backoff.next();
+      this._setState("reconnecting", delay);
+      await sleep(delay, this._idleSignal());
+    }
+  }
+
+  /**
+   * Whether the transport that just failed to open is broken while the server is fine.
+   * A transport that worked before gets a second chance (the server may only just be
+   * back from a restart).
+   */
+  async _brokenHere() {
+    if (this._index >= this.transports.length - 1) return false;
+    try {
+      await this.client.history(this.room, { since: this.cursor ?? 0, limit: 1, timeout: 5000 });
+    } catch {
+      return false; // the server is unreachable: wait and retry the same transport
+    }
+    if (this._closed) return false;
+    if (this._proven.has(this.transport)) {
+      this._strikes += 1;
+      return this._strikes >= 2;
+    }
+    return true;
+  }
+
+  /** With no cursor yet: read the newest messages, deliver the backlog, set the cursor. */
+  async _start() {
+    const limit = Math.max(this.backlog, 1);
+    const body = await this.client.history(this.room, { limit });
+    if (this._closed || this.cursor !== null) return;
+    const messages = body.messages;
+    const newest = messages.length ? messages[messages.length - 1].id : 0;
+    if (this.backlog > 0) this._accept(messages);
+    this.cursor = Math.max(this.cursor ?? 0, newest);
+  }
+
+  /** Open `transport` and keep it until it ends; resolves to whether it ever opened. */
+  _connect(transport) {
+    switch (transport) {
+      case "ws":
+        return this._connectWebSocket();
+      case "sse":
+        return this._connectEventSource();
+      case "longpoll":
+        return this._connectPoll(true);
+      default:
+        return this._connectPoll(false);
+    }
+  }
+
+  _connectWebSocket() {
+    return new Promise((resolve) => {
+      const url = this.client.messagesUrl(this.room, { since: this.cursor });
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      let opened = false;
+      const ws = new WebSocket(url);
+      const timer = setTimeout(() => ws.close(), this.openTimeout);
+      this._stop = () => ws.close(1000);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        opened = true;
+        this._live();
+      };
+      ws.onmessage = (event) => {
+        let frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (frame.type === "message") this._accept([frame.message]);
+        else if (frame.type === "gap") this._bounds(frame.first_id, frame.last_id);
+      };
+      ws.onclose = () => {
+        clearTimeout(timer);
+        this._stop = null;
+        resolve(opened);
+      };
+    });
+  }
+
+  _connectEventSource() {
+    return new Promise((resolve) => {
+      // Our own cursor in the URL; EventSource's own reconnection is not used, so the
+      // backoff, the fallback and the state are the same for every transport.
+      const url = this.client.messagesUrl(this.room, { since: this.cursor });
+      let opened = false;
+      const source = new EventSource(url);
+      const end = () => {
+        clearTimeout(timer);
+        source.close();
+        this._stop = null;
+        resolve(opened);
+      };
+      const timer = setTimeout(end, this.openTimeout);
+      this._stop = end;
+      source.onopen = () => {
+        clearTimeout(timer);
+        opened = true;
+        this._live();
+      };
+      source.addEventListener("message", (event) => {
+        this._accept([JSON.parse(event.data)]);
+      });
+      source.addEventListener("gap", (event) => {
+        const bounds = JSON.parse(event.data);
+        this._bounds(bounds.first_id, bounds.last_id);
+      });
+      source.onerror = end;
+    });
+  }
+
+  /** Long poll (`wait`) or short poll (every `pollInterval`); resolves when it fails. */
+  async _connectPoll(long) {
+    const abort = new AbortController();
+    this._stop = () => abort.abort();
+    let opened = false;
+    let first = true;
+    try {
+      while (!this._closed) {
+        // The first read is a short poll: it answers at once, so the state turns
+        // live without waiting for a message.
+        const wait = long && !first ? this.wait : undefined;
+        const url = this.client.messagesUrl(this.room, { since: this.cursor, wait });
+        const body = await this.client.getJson(url, {
+          signal: abort.signal,
+          timeout: (wait ?? 0) * 1000 + 10000,
+        });
+        if (this._closed) break;
+        if (!opened) {
+          opened = true;
+          this._live();
+        }
+        this._bounds(body.first_id, body.last_id);
+        this._accept(body.messages);
+        const more = body.messages.length > 0 && this.cursor < body.last_id;
+        if (!long && !more) await sleep(this.pollInterval, this._idleSignal());
+        first = false;
+      }
+    } catch (err) {
+      if (!opened) throw err;
+      if (err instanceof HubbubError && !err.retryable) throw err;
+    } finally {
+      this._stop = null;
+    }
+    return opened;
+  }
+}

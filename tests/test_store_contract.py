@@ -1,0 +1,100 @@
+"""One contract, every store: ids, idempotency, retention and range reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from hubbub.protocol.cursors import Bounds
+from hubbub.protocol.messages import Publish
+from hubbub.store import MemoryStore, SQLiteStore, Stamped, Store
+
+StoreFactory = Callable[[int | None], Store]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    def factory(retain: int | None = None) -> Store:
+        if request.param == "memory":
+            return MemoryStore(retain=retain)
+        return SQLiteStore(str(tmp_path / "contract.db"), retain=retain)
+
+    return factory
+
+
+@pytest.fixture
+async def store(make: StoreFactory) -> AsyncIterator[Store]:
+    opened = make(None)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def stamped(room: str, text: str, client_id: str | None = None) -> Stamped:
+    return Stamped(Publish(room, "alice", text, client_id), ts=1)
+
+
+async def test_ids_are_gapless_per_room(store: Store) -> None:
+    """Each room counts 1, 2, 3 on its own, also inside one batch."""
+    batch = [stamped("a", "1"), stamped("b", "1"), stamped("a", "2"), stamped("a", "3")]
+    results = await store.append(batch)
+    assert [(r.message.room, r.message.id) for r in results] == [
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("a", 3),
+    ]
+    assert all(r.created for r in results)
+    assert [m.id for m in await store.read_after("a", 0, 10)] == [1, 2, 3]
+
+
+async def test_client_id_is_idempotent(store: Store) -> None:
+    """A repeated client_id returns the first message and stores nothing new."""
+    first = (await store.append([stamped("a", "hi", "c1")]))[0]
+    again = await store.append([stamped("a", "changed", "c1"), stamped("a", "x", "c1")])
+    assert [r.created for r in again] == [False, False]
+    assert again[0].message == first.message
+    other_room = (await store.append([stamped("b", "hi", "c1")]))[0]
+    assert other_room.created and other_room.message.id == 1
+    assert len(await store.read_after("a", 0, 10)) == 1
+
+
+async def test_range_reads(store: Store) -> None:
+    """read_after is oldest first from the cursor; read_before is the newest below."""
+    await store.append([stamped("a", str(i)) for i in range(1, 11)])
+    assert [m.id for m in await store.read_after("a", 7, 100)] == [8, 9, 10]
+    assert [m.id for m in await store.read_after("a", 0, 3)] == [1, 2, 3]
+    assert [m.id for m in await store.read_before("a", 8, 3)] == [5, 6, 7]
+    assert [m.id for m in await store.read_before("a", 3, 10)] == [1, 2]
+    assert await store.read_after("empty", 0, 10) == []
+    assert await store.read_before("empty", 5, 10) == []
+
+
+async def test_retention_keeps_newest_n_and_forgets_their_client_ids(make: StoreFactory) -> None:
+    """With retain=3 the room keeps exactly the newest 3 ids; ids never restart."""
+    store = make(3)
+    await store.open()
+    try:
+        await store.append([stamped("a", str(i), f"c{i}") for i in range(1, 6)])
+        assert [m.id for m in await store.read_after("a", 0, 10)] == [3, 4, 5]
+        again = (await store.append([stamped("a", "again", "c1")]))[0]
+        assert again.created and again.message.id == 6  # c1's message is gone
+        kept = (await store.append([stamped("a", "again", "c5")]))[0]
+        assert not kept.created and kept.message.id == 5
+    finally:
+        await store.close()
+
+
+async def test_open_reports_rooms_and_ids_continue(make: StoreFactory) -> None:
+    """Reopening a store reports its rooms and bounds; ids continue where they were."""
+    store = make(None)
+    await store.open()
+    await store.append([stamped("a", "1"), stamped("a", "2"), stamped("b", "1")])
+    await store.close()
+    # A memory store lives in its object: reopening that object is its "restart".
+    reopened = store if isinstance(store, MemoryStore) else make(None)
+    assert await reopened.open() == {"a": Bounds(1, 2), "b": Bounds(1, 1)}
+    assert (await reopened.append([stamped("a", "3")]))[0].message.id == 3
+    await reopened.close()
