@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hubbub.compat import add_compat_routes
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
@@ -59,4 +60,5 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", chat_page)
     app.router.add_static("/static/", STATIC, append_version=False)
+    add_compat_routes(app)
     return app

@@ -1,0 +1,9 @@
+"""The classic Node.js chat tutorials' dialect, served on the lobby room.
+
+PROTOCOL.md, *Tutorial compatibility*; docs/compat.md says what each tutorial's
+client needs and what was decided where the table is silent.
+"""
+
+from hubbub.compat.routes import add_compat_routes
+
+__all__ = ["add_compat_routes"]

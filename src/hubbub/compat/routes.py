@@ -1,0 +1,169 @@
+"""The dialect's routes, and their registration on the application.
+
+Every route is a view of the lobby room: a publish here is an ordinary lobby
+message (stored, then fanned out to every transport), and every lobby message,
+whatever sent it, reaches these views. The routes accept any ``Content-Type``
+(the long-polling page sends its JSON as ``text/plain``) and keep the body limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hubbub.committer import Committed
+from hubbub.compat.dialect import (
+    event_source_publish,
+    listed,
+    page_publish,
+    status_body,
+    terminal_publish,
+)
+from hubbub.compat.lobby import TutorialLobby
+from hubbub.compat.streams import frame_stream, list_stream
+from hubbub.errors import ProtocolError, Unavailable
+from hubbub.node import Node
+from hubbub.protocol.messages import Publish, parse_json_object, validate_room
+from hubbub.transports.http import NO_STORE, NODE, error_response, json_response, read_body
+from hubbub.transports.rooms import wants_event_stream
+from hubbub.transports.websocket import is_websocket_upgrade
+
+LOBBY = web.AppKey("tutorial_lobby", TutorialLobby)
+
+# The tutorials' clients may be pages served from another origin (the SSE
+# tutorial's server enabled CORS for every origin); the lobby is public anyway.
+PATHS = frozenset({"/subscribe", "/publish", "/messages", "/message"})
+CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+def add_compat_routes(app: web.Application) -> None:
+    """Serve the tutorial dialect on ``settings.lobby``.
+
+    Call after the node's own start-up hook is registered: the lobby is loaded
+    from the started node.
+    """
+    node = app[NODE]
+    validate_room(node.settings.lobby)  # refuse a bad --lobby at start-up, not per request
+    lobby = app[LOBBY] = TutorialLobby(node)
+
+    async def start(_: web.Application) -> None:
+        await lobby.start()
+
+    async def shutdown(_: web.Application) -> None:
+        lobby.shutdown()
+
+    async def cleanup(_: web.Application) -> None:
+        lobby.stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(shutdown)
+    app.on_cleanup.append(cleanup)
+    app.on_response_prepare.append(allow_any_origin)
+
+    router = app.router
+    router.add_get("/subscribe", subscribe)
+    router.add_post("/publish", publish)
+    router.add_get("/messages", messages)
+    router.add_post("/messages", post_messages)
+    router.add_post("/message", post_message)
+    for path in sorted(PATHS):
+        router.add_route("OPTIONS", path, preflight)
+
+
+def lobby_of(request: web.Request) -> TutorialLobby:
+    return request.app[LOBBY]
+
+
+async def subscribe(request: web.Request) -> web.StreamResponse:
+    """GET /subscribe: held until the next lobby message, answered with its text."""
+    lobby = lobby_of(request)
+    stats = lobby.node.stats
+    future = lobby.hold()
+    stats.waiting += 1
+    try:
+        message = await future
+    finally:
+        # Answered, shut down, or cancelled because the client went away:
+        # either way nothing refers to this request any more.
+        stats.waiting -= 1
+        lobby.release(future)
+    if message is None:
+        # Shutting down: close without an answer. The page shows every answer
+        # as a message, so an empty one would be wrong; after an error it
+        # subscribes again after its pause.
+        request.protocol.force_close()
+        return web.Response()
+    return web.Response(text=message.text, content_type="text/plain", headers=NO_STORE)
+
+
+async def publish(request: web.Request) -> web.Response:
+    """POST /publish ``{"message": text}``: a lobby message from ``anonymous``; ``ok``."""
+    lobby = lobby_of(request)
+    node = lobby.node
+    fields = await _read_object(request, node)
+    await _commit(node, page_publish(lobby.room, fields, node.settings.max_text))
+    return web.Response(text="ok", content_type="text/plain", headers=NO_STORE)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """GET /messages: a WebSocket, the SSE list, or the newest messages as JSON."""
+    lobby = lobby_of(request)
+    if is_websocket_upgrade(request):
+        return await frame_stream(request, lobby)
+    if wants_event_stream(request):
+        return await list_stream(request, lobby)
+    return json_response(lobby.listed_json(), no_store=True)
+
+
+async def post_messages(request: web.Request) -> web.Response:
+    """POST /messages ``{"id", "text", "username"}``: 201, or 200 for an ``id`` seen before."""
+    lobby = lobby_of(request)
+    node = lobby.node
+    fields = await _read_object(request, node)
+    committed = await _commit(node, terminal_publish(lobby.room, fields, node.settings.max_text))
+    return json_response(listed(committed.message.message), 201 if committed.created else 200)
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """POST /message?id=U ``{"message": text}``: ``{"status": ...}``, the HTTP status too."""
+    lobby = lobby_of(request)
+    node = lobby.node
+    try:
+        fields = await _read_object(request, node)
+        user = request.query.get("id")
+        await _commit(node, event_source_publish(lobby.room, user, fields, node.settings.max_text))
+    except ProtocolError as error:
+        node.stats.rejected[error.code] += 1
+        response = error_response(error)  # keeps its status and connection handling
+        response.body = status_body(error.status, error.message, error.code)
+        return response
+    return json_response(status_body(200, "Message sent"), no_store=True)
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight: the SSE tutorial's page posts JSON from its own origin."""
+    allowed = request.headers.get("Access-Control-Request-Headers", "Content-Type")
+    headers = {
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": allowed,
+        "Access-Control-Max-Age": "600",
+    }
+    return web.Response(status=204, headers=headers)
+
+
+async def allow_any_origin(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer of the dialect, errors included, may be read by any origin."""
+    if request.path in PATHS:
+        response.headers.update(CORS)
+
+
+async def _read_object(request: web.Request, node: Node) -> dict[str, Any]:
+    """The body as one JSON object, whatever its ``Content-Type``: 413 past ``max_body``."""
+    return parse_json_object(await read_body(request, node.settings.max_body))
+
+
+async def _commit(node: Node, publish: Publish) -> Committed:
+    if node.closing:
+        raise Unavailable("the server is shutting down")
+    return await node.publish(publish)
