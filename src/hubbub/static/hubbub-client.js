@@ -174,8 +174,8 @@ export class HubbubClient {
    * `{before: N, limit}` gives the newest `limit` messages below id N (scrolling back),
    * `{since: N, limit}` the oldest `limit` after N, and neither the newest `limit`.
    */
-  async history(room, { before, since, limit, signal } = {}) {
-    return this.getJson(this.messagesUrl(room, { before, since, limit }), { signal });
+  async history(room, { before, since, limit, signal, timeout } = {}) {
+    return this.getJson(this.messagesUrl(room, { before, since, limit }), { signal, timeout });
   }
 
   /**
@@ -320,8 +320,10 @@ export class Subscription extends EventTarget {
   }
 
   _setState(state, delay) {
-    if (state === this.state && delay === undefined && state !== "reconnecting") return;
+    const same = state === this.state && this.transport === this._announced;
+    if (same && delay === undefined) return;
     this.state = state;
+    this._announced = this.transport;
     const detail = { state, transport: this.transport };
     if (delay !== undefined) detail.delay = delay;
     this._emit("state", detail);
@@ -376,29 +378,29 @@ export class Subscription extends EventTarget {
     while (!this._closed) {
       this.transport = this.transports[this._index];
       this._setState(this._everLive ? "reconnecting" : "connecting");
-      let opened = false;
-      let fatal = null;
+      let outcome = "failed";
       try {
         if (this.cursor === null) await this._start();
-        opened = await this._connect(this.transport);
+        outcome = await this._connect(this.transport);
       } catch (err) {
-        if (err instanceof HubbubError && !err.retryable) fatal = err;
+        if (this.cursor === null && err instanceof HubbubError && !err.retryable) {
+          // The server refuses even a plain read of this room: nothing to retry.
+          this._emit("error", { error: err });
+          this.close();
+          return;
+        }
       }
       if (this._closed) return;
-      if (fatal) {
-        this._emit("error", { error: fatal });
-        this.close();
-        return;
-      }
-      if (opened && Date.now() - this._liveSince > 5000) this._backoff.reset();
-      if (!opened && (await this._brokenHere())) {
+      const canFallBack = this._index < this.transports.length - 1;
+      if (canFallBack && (outcome === "refused" || (outcome === "failed" && (await this._brokenHere())))) {
         // The server answers plain reads but this transport does not work (a proxy
-        // refusing upgrades, say): fall back to the next one, at once.
+        // refusing upgrades or buffering streams, say): fall back to the next one, at once.
         this._index += 1;
         this._strikes = 0;
         continue;
       }
       if (this._closed) return;
+      if (outcome === "ended" && Date.now() - this._liveSince > 5000) this._backoff.reset();
       const delay = this._backoff.next();
       this._setState("reconnecting", delay);
       await sleep(delay, this._idleSignal());
@@ -411,7 +413,6 @@ export class Subscription extends EventTarget {
    * back from a restart).
    */
   async _brokenHere() {
-    if (this._index >= this.transports.length - 1) return false;
     try {
       await this.client.history(this.room, { since: this.cursor ?? 0, limit: 1, timeout: 5000 });
     } catch {
@@ -436,7 +437,10 @@ export class Subscription extends EventTarget {
     this.cursor = Math.max(this.cursor ?? 0, newest);
   }
 
-  /** Open `transport` and keep it until it ends; resolves to whether it ever opened. */
+  /**
+   * Open `transport` and keep it until it ends. Resolves to `ended` (it was open),
+   * `failed` (it never opened) or `refused` (the server answered it with a refusal).
+   */
   _connect(transport) {
     switch (transport) {
       case "ws":
@@ -476,7 +480,7 @@ export class Subscription extends EventTarget {
       ws.onclose = () => {
         clearTimeout(timer);
         this._stop = null;
-        resolve(opened);
+        resolve(opened ? "ended" : "failed");
       };
     });
   }
@@ -492,7 +496,7 @@ export class Subscription extends EventTarget {
         clearTimeout(timer);
         source.close();
         this._stop = null;
-        resolve(opened);
+        resolve(opened ? "ended" : "failed");
       };
       const timer = setTimeout(end, this.openTimeout);
       this._stop = end;
@@ -512,7 +516,7 @@ export class Subscription extends EventTarget {
     });
   }
 
-  /** Long poll (`wait`) or short poll (every `pollInterval`); resolves when it fails. */
+  /** Long poll (`wait`) or short poll (every `pollInterval`) until a read fails. */
   async _connectPoll(long) {
     const abort = new AbortController();
     this._stop = () => abort.abort();
@@ -540,11 +544,11 @@ export class Subscription extends EventTarget {
         first = false;
       }
     } catch (err) {
-      if (!opened) throw err;
-      if (err instanceof HubbubError && !err.retryable) throw err;
+      // A 4xx to a well-formed read: something between us and the server refuses it.
+      if (err instanceof HubbubError && !err.retryable) return "refused";
     } finally {
       this._stop = null;
     }
-    return opened;
+    return opened ? "ended" : "failed";
   }
 }
