@@ -1,0 +1,231 @@
+"""``Client``: publish to, read and follow the rooms of one hubbub server."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from types import TracebackType
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from hubbub.client.backoff import Backoff
+from hubbub.client.errors import ClientError, Refused, Unreachable
+from hubbub.client.events import Page, TransportChoice, parse_message
+from hubbub.client.http import Link, Options, Params, get_page, loads, refusal
+from hubbub.client.subscription import StatusCallback, Subscription
+from hubbub.errors import InvalidRoom
+from hubbub.protocol.messages import Message, validate_room
+
+RetryCallback = Callable[[ClientError, float], None]
+
+
+def new_client_id() -> str:
+    """A fresh ``client_id``: 96 random bits, the same shape as the browser client's."""
+    return "c-" + secrets.token_hex(12)
+
+
+def check_room(room: str) -> str:
+    """``room`` if it is a legal room name (PROTOCOL.md, Rooms), else ``ValueError``."""
+    try:
+        return validate_room(room)
+    except InvalidRoom as exc:
+        raise ValueError(f"invalid room name {room!r}: {exc}") from None
+
+
+class Client:
+    """The client of one hubbub server, over aiohttp.
+
+    Use it as an async context manager (or call :meth:`close`)::
+
+        async with Client("http://127.0.0.1:8000") as client:
+            await client.publish("general", "alice", "hello")
+            async for event in client.subscribe("general", since=0):
+                print(event)
+
+    Keyword settings, grouped by concern:
+
+    - Timeouts: ``connect_timeout`` to open a connection or stream;
+      ``request_timeout`` for a publish or a read; ``idle_timeout``, how long a
+      stream may stay silent (no message, no heartbeat) before it is taken for
+      dead and reconnected. Keep it above the server's ``heartbeat`` (default 15 s).
+    - Reading: ``long_poll_wait``, how long a long poll may be held (0 to 60 s);
+      ``poll_interval``, the short poll period.
+    - Reconnecting: ``backoff``, the delays between tries.
+
+    ``session`` is an aiohttp session to use instead of the client's own (it is then
+    not closed by :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        # Timeouts
+        connect_timeout: float = 10.0,
+        request_timeout: float = 30.0,
+        idle_timeout: float = 45.0,
+        # Reading
+        long_poll_wait: float = 25.0,
+        poll_interval: float = 2.0,
+        # Reconnecting
+        backoff: Backoff | None = None,
+    ) -> None:
+        url = URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"not an http:// or https:// URL: {base_url!r}")
+        self.base_url = url
+        self.options = Options(
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            idle_timeout=idle_timeout,
+            long_poll_wait=long_poll_wait,
+            poll_interval=poll_interval,
+            backoff=backoff or Backoff(),
+        )
+        self._session = session
+        self._owns_session = session is None
+
+    def _link(self) -> Link:
+        # The session is made on first use, inside the running event loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout)
+            )
+        return Link(self._session, self.base_url, self.options)
+
+    async def close(self) -> None:
+        """Close the client's own session and with it every connection it holds."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Client:
+        self._link()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Publishing
+
+    async def publish(
+        self,
+        room: str,
+        user: str,
+        text: str,
+        client_id: str | None = None,
+        *,
+        retry_for: float | None = 0.0,
+        on_retry: RetryCallback | None = None,
+    ) -> Message:
+        """Append a message to ``room``; returns it as stored, with its ``id`` and ``ts``.
+
+        Every publish carries a ``client_id`` (a fresh one unless given), which makes
+        it idempotent: sent again, the server answers with the message it stored the
+        first time and stores nothing new. So a publish whose answer was lost can be
+        retried without doubling it. ``retry_for`` is how many seconds to keep
+        retrying when the server cannot be reached, is busy (429, honouring
+        ``Retry-After``) or unavailable (5xx); ``None`` retries until it succeeds.
+        ``on_retry(error, delay)`` is called before each wait.
+
+        Raises :class:`Refused` when the server refuses the message (a 4xx, say
+        ``invalid_message``), :class:`Unreachable` when it could not be reached in time.
+        """
+        check_room(room)
+        cid = client_id if client_id is not None else new_client_id()
+        body = orjson.dumps({"user": user, "text": text, "client_id": cid})
+        link = self._link()
+        loop = asyncio.get_running_loop()
+        deadline = None if retry_for is None else loop.time() + retry_for
+        attempt = 0
+        while True:
+            try:
+                return await self._post(link, room, body)
+            except (Refused, Unreachable) as exc:
+                if isinstance(exc, Refused) and not exc.retryable:
+                    raise
+                delay = self.options.backoff.delay(attempt)
+                if isinstance(exc, Refused) and exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)
+                if deadline is not None and loop.time() + delay > deadline:
+                    raise
+                attempt += 1
+                if on_retry is not None:
+                    on_retry(exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _post(self, link: Link, room: str, body: bytes) -> Message:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        try:
+            async with (
+                asyncio.timeout(self.options.request_timeout),
+                link.session.post(link.messages_url(room), data=body, headers=headers) as response,
+            ):
+                if response.status not in (200, 201):
+                    raise await refusal(response)
+                data = await response.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise link.unreachable(exc) from exc
+        return parse_message(loads(data))
+
+    # Reading
+
+    async def history(
+        self,
+        room: str,
+        *,
+        limit: int = 100,
+        before: int | None = None,
+        since: int | None = None,
+    ) -> Page:
+        """One read of ``room`` (a short poll), oldest message first.
+
+        By default the newest ``limit`` messages; with ``before=N`` the newest
+        ``limit`` below id N (scrolling back); with ``since=N`` the oldest ``limit``
+        after N. The page's ``first_id``/``last_id`` tell what the room keeps.
+        """
+        check_room(room)
+        if before is not None and since is not None:
+            raise ValueError("give before or since, not both")
+        params: dict[str, str | int | float] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if since is not None:
+            params["since"] = since
+        return await self._read(room, params)
+
+    async def _read(self, room: str, params: Params) -> Page:
+        return await get_page(self._link(), room, params, patience=self.options.request_timeout)
+
+    def subscribe(
+        self,
+        room: str,
+        since: int | None = None,
+        transport: TransportChoice = "auto",
+        *,
+        on_status: StatusCallback | None = None,
+    ) -> Subscription:
+        """Follow ``room``: an async iterator of :class:`Message` and :class:`Gap`.
+
+        ``since=N`` starts with the first message after id N (the protocol's cursor;
+        0 is everything the room keeps); ``None`` with the next message published.
+        It reconnects by itself, with backoff, from the last id it yielded, so
+        nothing is lost or repeated; ids that the room no longer has are reported
+        as a :class:`Gap`. ``transport`` picks one transport, or ``auto`` tries
+        WebSocket, SSE, long poll and short poll in that order, falling back when
+        one does not work. ``on_status`` is called with :class:`Connected` and
+        :class:`Disconnected` as the connection comes and goes.
+        """
+        check_room(room)
+        if since is not None and (isinstance(since, bool) or not since >= 0):
+            raise ValueError("since is a whole number >= 0")
+        return Subscription(self, room, since, transport, on_status)

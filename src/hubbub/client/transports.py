@@ -1,0 +1,169 @@
+"""The four transports, as thin strategies over the one cursor logic.
+
+Each strategy opens one connection (or runs one series of polls) from
+``since=cursor.position`` and yields what the server says, undigested:
+:data:`OPENED` once the connection works, then messages, the server's gap
+notices and poll pages. The subscription passes them through its
+:class:`~hubbub.client.cursor.Cursor` and decides what to do when a strategy
+ends or fails; a strategy never retries and never keeps state across connections.
+
+A strategy ends by raising: :class:`Ended` when the server closed the stream,
+:class:`Unsupported` when the server answered but not with this transport,
+:class:`Refused`, :class:`Unreachable`, or an aiohttp or OS error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+import aiohttp
+
+from hubbub.client.cursor import Cursor
+from hubbub.client.errors import ProtocolViolation, Refused, Unsupported
+from hubbub.client.events import Page, TransportName, parse_bounds, parse_message
+from hubbub.client.http import Link, get_page, loads, refusal
+from hubbub.client.sse import SSEDecoder
+from hubbub.protocol.messages import Message
+
+# The protocol's largest page (PROTOCOL.md, Short poll): catching up takes fewest reads.
+MAX_LIMIT = 1000
+
+
+class Ended(Exception):
+    """The server closed the stream (a restart, a slow-consumer cut): reconnect."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The connection works: the server accepted this transport."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerGap:
+    """A stream's ``gap`` event or frame: the ids the room keeps now."""
+
+    first_id: int
+    last_id: int
+
+
+OPENED: Final = Opened()
+
+Wire: TypeAlias = Opened | Message | ServerGap | Page
+Strategy: TypeAlias = Callable[[Link, str, Cursor], AsyncGenerator[Wire, None]]
+
+
+def _since(cursor: Cursor) -> dict[str, str | int | float]:
+    assert cursor.position is not None, "a connection always starts from a known cursor"
+    return {"since": cursor.position}
+
+
+async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
+    """``message`` and ``gap`` frames; the server's pings are answered by aiohttp."""
+    options = link.options
+    try:
+        async with asyncio.timeout(options.connect_timeout):
+            ws = await link.session.ws_connect(
+                link.messages_url(room),
+                params=_since(cursor),
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_close=options.connect_timeout),
+            )
+    except aiohttp.WSServerHandshakeError as exc:
+        if exc.status in (408, 429) or exc.status >= 500:
+            raise Refused(exc.status, f"http_{exc.status}", exc.message) from exc
+        raise Unsupported(f"the WebSocket upgrade was refused ({exc.status})") from exc
+    async with ws:
+        yield OPENED
+        while True:
+            # Every frame restarts the timer, the server's pings included, so
+            # only a connection that went silent for idle_timeout is given up.
+            msg = await ws.receive(timeout=options.idle_timeout)
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                frame = loads(msg.data)
+                kind = frame.get("type") if isinstance(frame, dict) else None
+                if kind == "message":
+                    yield parse_message(frame.get("message"))
+                elif kind == "gap":
+                    yield ServerGap(*parse_bounds(frame))
+                # ack and error frames answer publishes, which this client sends over
+                # HTTP; unknown types are ignored, as a newer server may add some.
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                raise ProtocolViolation("the server sent a binary WebSocket frame")
+            else:
+                raise Ended(f"the server closed the WebSocket ({ws.close_code})")
+
+
+async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
+    """An event stream from ``?since=``; our own cursor, so Last-Event-ID is not needed."""
+    options = link.options
+    async with asyncio.timeout(options.connect_timeout):
+        response = await link.session.get(
+            link.messages_url(room),
+            params=_since(cursor),
+            headers={"Accept": "text/event-stream"},
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+    try:
+        if response.status != 200:
+            raise await refusal(response)
+        if response.content_type != "text/event-stream":
+            # A server or proxy that ignored Accept and answered a plain read.
+            raise Unsupported(f"the event stream was answered as {response.content_type}")
+        yield OPENED
+        decoder = SSEDecoder()
+        while True:
+            # The server comments ": ping" every heartbeat on an idle stream.
+            async with asyncio.timeout(options.idle_timeout):
+                chunk = await response.content.readany()
+            if not chunk:
+                raise Ended("the server ended the event stream")
+            for event in decoder.feed(chunk):
+                if event.type == "message":
+                    yield parse_message(loads(event.data))
+                elif event.type == "gap":
+                    yield ServerGap(*parse_bounds(loads(event.data)))
+    finally:
+        response.close()  # never back to the pool: the stream is unfinished
+
+
+async def long_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
+    """Reads that wait up to ``long_poll_wait`` for something new."""
+    options = link.options
+    # The first read does not wait: it answers at once, so the subscription is
+    # known to be live without waiting for a message.
+    page = await get_page(
+        link, room, {**_since(cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
+    )
+    yield OPENED
+    yield page
+    while True:
+        params = {**_since(cursor), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
+        patience = options.long_poll_wait + options.request_timeout
+        yield await get_page(link, room, params, patience=patience)
+
+
+async def short_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
+    """A read every ``poll_interval``, or at once while pages come back full."""
+    options = link.options
+    opened = False
+    while True:
+        page = await get_page(
+            link, room, {**_since(cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
+        )
+        if not opened:
+            opened = True
+            yield OPENED
+        yield page
+        if len(page.messages) < MAX_LIMIT:  # caught up; a full page means more to read
+            await asyncio.sleep(options.poll_interval)
+
+
+STRATEGIES: dict[TransportName, Strategy] = {
+    "ws": websocket,
+    "sse": sse,
+    "longpoll": long_poll,
+    "poll": short_poll,
+}
