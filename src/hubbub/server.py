@@ -50,7 +50,9 @@ class Server:
         self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        """Stop listening, end streams and polls, close the store. Safe to call twice."""
+        if self._runner.server is not None:
+            await self._runner.cleanup()
 
     async def __aenter__(self) -> Server:
         await self.start()
