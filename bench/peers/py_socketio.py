@@ -37,7 +37,6 @@ sio = socketio.AsyncServer(
 _room_of: dict[str, str] = {}
 
 
-@sio.event  # type: ignore[misc]
 async def connect(sid: str, environ: dict[str, Any]) -> None:
     query = parse_qs(environ.get("QUERY_STRING", ""))
     room = query.get("room", ["lobby"])[0]
@@ -45,23 +44,29 @@ async def connect(sid: str, environ: dict[str, Any]) -> None:
     await sio.enter_room(sid, room)
 
 
-@sio.event  # type: ignore[misc]
 async def disconnect(sid: str, *_: Any) -> None:
     _room_of.pop(sid, None)
 
 
 async def _broadcast(room: str, pub: dict[str, Any]) -> None:
-    message = {"room": room, "user": pub.get("user"), "text": pub.get("text"),
-               "client_id": pub.get("client_id")}
+    message = {
+        "room": room,
+        "user": pub.get("user"),
+        "text": pub.get("text"),
+        "client_id": pub.get("client_id"),
+    }
     await sio.emit("message", message, to=room)
 
 
-@sio.event  # type: ignore[misc]
 async def publish(sid: str, pub: dict[str, Any]) -> dict[str, Any]:
     await _broadcast(_room_of.get(sid, "lobby"), pub)
     return {"client_id": pub.get("client_id")}
 
 
+# Registered by call, not decorator: python-socketio is untyped.
+sio.on("connect", connect)
+sio.on("disconnect", disconnect)
+sio.on("publish", publish)
 _sio_app = socketio.ASGIApp(sio)
 
 
@@ -80,8 +85,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     pub = orjson.loads(body)
     await _broadcast(match.group(1), pub)
     reply = orjson.dumps({"client_id": pub.get("client_id")})
-    await send({"type": "http.response.start", "status": 201,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": reply})
 
 
@@ -96,10 +106,18 @@ def main() -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(4096)
     real_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="uvloop", http="auto", ws="websockets-sansio",
-                            log_level="warning", access_log=False, lifespan="off",
-                            ws_ping_interval=None, ws_per_message_deflate=False,
-                            backlog=4096)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="auto",
+        ws="websockets-sansio",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+        backlog=4096,
+    )
     server = uvicorn.Server(config)
     print(f"py-socketio listening on http://127.0.0.1:{real_port}", file=sys.stderr, flush=True)
     server.run(sockets=[sock])

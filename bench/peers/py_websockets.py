@@ -53,7 +53,9 @@ class Rooms:
                     }
                 ).decode()
                 broadcast(subs, frame)
-                await ws.send(orjson.dumps({"type": "ack", "client_id": pub.get("client_id")}).decode())
+                await ws.send(
+                    orjson.dumps({"type": "ack", "client_id": pub.get("client_id")}).decode()
+                )
         finally:
             subs.discard(ws)
             if not subs:
@@ -76,7 +78,9 @@ async def main(port: int) -> None:
         max_queue=None,
     ) as server:
         real_port = server.sockets[0].getsockname()[1] if server.sockets else port
-        print(f"py-websockets listening on http://127.0.0.1:{real_port}", file=sys.stderr, flush=True)
+        print(
+            f"py-websockets listening on http://127.0.0.1:{real_port}", file=sys.stderr, flush=True
+        )
         await stop
 
 
