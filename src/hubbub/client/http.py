@@ -7,6 +7,7 @@ aiohttp's exceptions stop here: a failure to reach the server becomes
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,9 @@ class Link:
     def describe(self, exc: BaseException) -> str:
         """A short human reason for a failed connection or request."""
         if isinstance(exc, aiohttp.ClientConnectorError):
-            reason = exc.os_error.strerror or str(exc.os_error)
+            # asyncio's strerror repeats the address ("Connect call failed (...)").
+            errno = exc.os_error.errno
+            reason = os.strerror(errno) if errno else str(exc.os_error)
             return f"cannot connect to {self.base}: {reason}"
         if isinstance(exc, aiohttp.ServerDisconnectedError):
             return "the server closed the connection"

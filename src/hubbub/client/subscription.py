@@ -155,6 +155,9 @@ class Subscription:
                 if _refusal(failure):
                     if self._fall_back():
                         continue
+                    # Nothing to fall back to. A refused plain read (a wrong base URL,
+                    # say) explains more than "this transport was refused".
+                    await self._reachable(link)
                     raise failure
                 if self._index + 1 < len(self._order) and await self._broken_here(link, name):
                     self._fall_back()
@@ -194,12 +197,8 @@ class Subscription:
         self._strikes = 0
         return True
 
-    async def _broken_here(self, link: Link, name: TransportName) -> bool:
-        """Whether ``name`` failed to open while the server answers plain reads.
-
-        One that worked before gets a second chance: the server may only just be
-        back from a restart.
-        """
+    async def _reachable(self, link: Link) -> bool:
+        """Whether a plain read of the room works; raises if the server refuses it."""
         params = {"since": self._cursor.position or 0, "limit": 1}
         try:
             await get_page(link, self.room, params, patience=PROBE_TIMEOUT)
@@ -208,6 +207,16 @@ class Subscription:
                 raise
             return False
         except ClientError:
+            return False
+        return True
+
+    async def _broken_here(self, link: Link, name: TransportName) -> bool:
+        """Whether ``name`` failed to open while the server answers plain reads.
+
+        One that worked before gets a second chance: the server may only just be
+        back from a restart.
+        """
+        if not await self._reachable(link):
             return False  # unreachable: wait and try the same transport again
         if name in self._proven:
             self._strikes += 1
