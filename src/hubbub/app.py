@@ -11,6 +11,7 @@ from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.http import NODE, errors_middleware
+from hubbub.transports.metrics import metrics
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/rooms/{room}/messages", read_messages)
     app.router.add_post("/rooms/{room}/messages", publish)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/", chat_page)
     app.router.add_static("/static/", STATIC, append_version=False)
     add_compat_routes(app)

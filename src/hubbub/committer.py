@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from hubbub.errors import StoreError, Unavailable
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
+from hubbub.stats import Stats
 from hubbub.store.base import Appended, Stamped, Store
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,16 @@ class Committer:
     """Owns the write path from an accepted publish to a committed row."""
 
     def __init__(
-        self, store: Store, on_commit: Callable[[list[Appended]], list[EncodedMessage]]
+        self,
+        store: Store,
+        on_commit: Callable[[list[Appended]], list[EncodedMessage]],
+        stats: Stats,
     ) -> None:
         self._store = store
         self._on_commit = on_commit
-        self._queue: list[tuple[Stamped, asyncio.Future[Committed]]] = []
+        self._stats = stats
+        # (publish, its answer, loop time it was accepted)
+        self._queue: list[tuple[Stamped, asyncio.Future[Committed], float]] = []
         self._ready = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -59,7 +65,7 @@ class Committer:
             future.set_exception(Unavailable("the server is shutting down"))
             return future
         stamped = Stamped(publish, ts=time.time_ns() // 1_000_000)
-        self._queue.append((stamped, future))
+        self._queue.append((stamped, future, future.get_loop().time()))
         self._ready.set()
         return future
 
@@ -74,14 +80,14 @@ class Committer:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[Stamped, asyncio.Future[Committed]]]) -> None:
+    async def _commit(self, batch: list[tuple[Stamped, asyncio.Future[Committed], float]]) -> None:
         try:
-            results = await self._store.append([stamped for stamped, _ in batch])
+            results = await self._store.append([stamped for stamped, _, _ in batch])
         except Exception as exc:  # any failure means nothing was accepted
             if not isinstance(exc, StoreError | OSError):
                 log.exception("unexpected store failure")
             log.error("store refused %d publishes: %s", len(batch), exc)
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(Unavailable("the store cannot take the write"))
             return
@@ -90,7 +96,10 @@ class Committer:
         except Exception:  # the rows are committed: answer the publishers regardless
             log.exception("fan-out failed")
             encoded = [EncodedMessage(appended.message) for appended in results]
-        for (_, future), appended, message in zip(batch, results, encoded, strict=True):
+        now = asyncio.get_running_loop().time()
+        self._stats.publish_count += len(batch)
+        self._stats.publish_seconds += sum(now - accepted for _, _, accepted in batch)
+        for (_, future, _), appended, message in zip(batch, results, encoded, strict=True):
             if not future.done():
                 future.set_result(Committed(message, appended.created))
 

@@ -43,8 +43,8 @@ class Node:
         self.settings = settings
         self.store = store if store is not None else make_store(settings)
         self.hub = Hub(settings.retain)
-        self.committer = Committer(self.store, self._on_commit)
         self.stats = Stats()
+        self.committer = Committer(self.store, self._on_commit, self.stats)
         self.closing = False
         self._scheduler: FlushScheduler | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None

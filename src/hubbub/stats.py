@@ -14,6 +14,8 @@ class Stats:
     delivered: int = 0
     waiting: int = 0
     slow_consumers_dropped: int = 0
+    publish_count: int = 0
+    publish_seconds: float = 0.0
     streams: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
 

@@ -1,0 +1,51 @@
+"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hubbub.stats import Stats
+from hubbub.transports.http import node_of
+
+
+def render(stats: Stats) -> str:
+    lines = [
+        "# HELP hubbub_connections Open subscriptions by transport.",
+        "# TYPE hubbub_connections gauge",
+    ]
+    lines += [
+        f'hubbub_connections{{transport="{kind}"}} {stats.streams.get(kind, 0)}'
+        for kind in ("ws", "sse")
+    ]
+    lines.append(f'hubbub_connections{{transport="longpoll"}} {stats.waiting}')
+    lines += [
+        "# HELP hubbub_messages_published_total Messages committed.",
+        "# TYPE hubbub_messages_published_total counter",
+        f"hubbub_messages_published_total {stats.published}",
+        "# HELP hubbub_messages_delivered_total Messages queued to live streams.",
+        "# TYPE hubbub_messages_delivered_total counter",
+        f"hubbub_messages_delivered_total {stats.delivered}",
+        "# HELP hubbub_publish_seconds Time from accepting a publish to its commit.",
+        "# TYPE hubbub_publish_seconds summary",
+        f"hubbub_publish_seconds_count {stats.publish_count}",
+        f"hubbub_publish_seconds_sum {stats.publish_seconds:.6f}",
+        "# HELP hubbub_slow_consumers_dropped_total Streams closed past the outbox limit.",
+        "# TYPE hubbub_slow_consumers_dropped_total counter",
+        f"hubbub_slow_consumers_dropped_total {stats.slow_consumers_dropped}",
+        "# HELP hubbub_rejected_total Refused requests and frames by error code.",
+        "# TYPE hubbub_rejected_total counter",
+    ]
+    lines += [
+        f'hubbub_rejected_total{{code="{code}"}} {count}'
+        for code, count in sorted(stats.rejected.items())
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        text=render(node_of(request).stats),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
