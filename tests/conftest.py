@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import uvloop
 
 from hubbub.server import Server
 from hubbub.settings import Settings
 
 StartServer = Callable[..., Awaitable[Server]]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests run on uvloop, the loop ``hubbub serve`` runs on."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture
