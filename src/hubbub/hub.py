@@ -65,8 +65,11 @@ class Room:
         self.listeners: set[Listener] = set()
         self._memo: dict[tuple[int, int], bytes] = {}
 
+    def unwatched(self) -> bool:
+        return not (self.ws or self.sse or self.waiters or self.listeners)
+
     def idle(self) -> bool:
-        return not (self.ws or self.sse or self.waiters or self.listeners or self.bounds.last_id)
+        return self.unwatched() and not self.bounds.last_id
 
     def append(self, message: EncodedMessage, retain: int | None) -> None:
         self.bounds = bounds_after(message.id, retain)
@@ -79,7 +82,7 @@ class Room:
         # Trim in slices (amortised), but never serve what retention removed.
         if drop > RECENT_CACHE // 4 or (drop > 0 and recent[0].id < self.bounds.first_id):
             del recent[:drop]
-        self._memo.clear()
+        self.clear_memo()
 
     def cached_after(self, cursor: int, limit: int) -> list[EncodedMessage] | None:
         """Messages with ``id > cursor`` from the cache, or None if it does not reach."""
@@ -104,6 +107,9 @@ class Room:
             return None
         offset = recent[0].id
         return recent[start_id - offset : end_id - offset + 1]
+
+    def clear_memo(self) -> None:
+        self._memo.clear()
 
     def memo(self, key: tuple[int, int], build: Callable[[], bytes]) -> bytes:
         """A poll answer built once per (cursor, limit) until the next publish."""
@@ -199,6 +205,17 @@ class Hub:
                 self.forget_if_idle(room)
 
         return stop
+
+    def drop_unwatched_caches(self) -> None:
+        """Free the recent-message cache of rooms nobody listens to.
+
+        Without this, every room that ever had a message would keep up to
+        ``RECENT_CACHE`` messages in memory for the life of the process.
+        """
+        for room in self.rooms.values():
+            if room.recent and room.unwatched():
+                room.recent = []
+                room.clear_memo()
 
     def subscribers(self) -> list[Subscriber]:
         return [sub for room in self.rooms.values() for sub in (*room.ws, *room.sse)]

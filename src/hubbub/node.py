@@ -218,6 +218,7 @@ class Node:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval / 4)
+            self.hub.drop_unwatched_caches()
             now = loop.time()
             for sub in self.hub.subscribers():
                 if sub.kind == "ws":
