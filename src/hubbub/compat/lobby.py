@@ -68,7 +68,7 @@ class TutorialLobby:
         self.sockets: set[Socket] = set()
         self.lists: set[ListStream] = set()
         self._window: deque[Entry] = deque(maxlen=LIST_SIZE)
-        self._held: set[asyncio.Future[Message | None]] = set()
+        self.held: set[asyncio.Future[Message | None]] = set()
         self._listed: bytes | None = None
         self._event: bytes | None = None
         self._stop: Callable[[], None] | None = None
@@ -89,7 +89,7 @@ class TutorialLobby:
     def shutdown(self) -> None:
         """Let go of every held request and end every stream."""
         self.closing = True
-        held, self._held = self._held, set()
+        held, self.held = self.held, set()
         for future in held:
             if not future.done():
                 future.set_result(None)
@@ -123,12 +123,12 @@ class TutorialLobby:
         if self.closing:
             future.set_result(None)
         else:
-            self._held.add(future)
+            self.held.add(future)
         return future
 
     def release(self, future: asyncio.Future[Message | None]) -> None:
         """Forget a held request (answered, or its client went away)."""
-        self._held.discard(future)
+        self.held.discard(future)
 
     # Fan-out
 
@@ -138,8 +138,8 @@ class TutorialLobby:
         self._window.append(entry)
         self._changed()
         stats = self.node.stats
-        if self._held:
-            held, self._held = self._held, set()
+        if self.held:
+            held, self.held = self.held, set()
             for future in held:
                 if not future.done():
                     future.set_result(message.message)

@@ -42,6 +42,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     def overflow() -> None:
         # A slow consumer, as on the protocol's own sockets: 1013, then cut.
         node.stats.slow_consumers_dropped += 1
+        lobby.sockets.discard(socket)
         transport.write(ws_close_frame(CLOSE_TRY_AGAIN_LATER, "slow consumer"))
         transport.close()
         loop.call_later(SLOW_CLOSE_GRACE, transport.abort)
