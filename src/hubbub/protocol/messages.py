@@ -64,14 +64,14 @@ def validate_room(name: str) -> str:
     return name
 
 
-def parse_json_object(body: bytes | str) -> dict[str, Any]:
-    """Decode a request body or text frame that must hold one JSON object."""
+def parse_json_object(body: bytes | str, what: str = "request body") -> dict[str, Any]:
+    """Decode a request body or text frame (``what``) that must hold one JSON object."""
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidJSON("request body is not valid JSON") from exc
+        raise InvalidJSON(f"{what} is not valid JSON") from exc
     if not isinstance(value, dict):
-        raise InvalidJSON("request body must be a JSON object")
+        raise InvalidJSON(f"{what} must be a JSON object")
     return value
 
 

@@ -61,7 +61,7 @@ class _Session:
         """A client frame: a publish is queued at once so ids follow frame order."""
         client_id = None
         try:
-            fields = parse_json_object(data)
+            fields = parse_json_object(data, "frame")
             client_id = client_id_of(fields)
             if fields.get("type") != "publish":
                 raise InvalidMessage('unknown frame type: send {"type": "publish", ...}')
