@@ -327,7 +327,10 @@ async function loadOlder() {
     }
     ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
     const exhausted = page.messages.length < HISTORY_PAGE || page.messages[0].id <= page.first_id;
+    const hadFocus = document.activeElement === ui.loadOlder;
     updateHistoryEdge(exhausted);
+    // The button goes once the start is reached: keep keyboard focus in the history.
+    if (hadFocus && ui.loadOlder.hidden) ui.scroller.focus();
   } catch {
     // Offline for now: the next scroll or click tries again.
   } finally {
@@ -340,7 +343,10 @@ ui.loadOlder.addEventListener("click", loadOlder);
 ui.scroller.addEventListener(
   "scroll",
   () => {
-    if (ui.scroller.scrollTop < 120 && !ui.loadOlder.hidden) loadOlder();
+    // Near the top, older messages load by themselves; not when the button has the
+    // focus (focusing it scrolls it into view): then the keyboard user presses it.
+    const nearTop = ui.scroller.scrollTop < 120 && !ui.loadOlder.hidden;
+    if (nearTop && document.activeElement !== ui.loadOlder) loadOlder();
     if (atBottom()) {
       state.unseen = 0;
       ui.jumpLatest.hidden = true;
@@ -407,10 +413,11 @@ function joinRoom(room, { focus = true } = {}) {
   sub.addEventListener("state", (event) => {
     if (state.sub !== sub) return;
     showConnection(event.detail);
-    if (event.detail.state === "live" && !state.loaded) {
-      state.loaded = true;
-      updateHistoryEdge();
-    }
+  });
+  sub.addEventListener("backlog", (event) => {
+    if (state.sub !== sub) return;
+    state.loaded = true;
+    updateHistoryEdge(state.oldestId !== null && state.oldestId <= event.detail.first_id);
   });
   sub.addEventListener("error", (event) => {
     if (state.sub === sub) showNotice(`Cannot follow this room: ${event.detail.error.message}`, 0);

@@ -241,6 +241,8 @@ export class HubbubClient {
  *
  * Events (each a CustomEvent; the payload is `event.detail`):
  * - `message`: a message `{id, room, user, text, ts, client_id?}`, each id once, in order
+ * - `backlog`: `{count, first_id, last_id}` once the first read (with `since` null) is done
+ *   and its `backlog` messages delivered; `first_id..last_id` is what the room keeps
  * - `gap`: `{from, to, first_id, last_id, reset}`: ids `from..to` are gone for good
  *   (`reset` true: the room was reset under the client; ids start again from `first_id`)
  * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
@@ -435,6 +437,7 @@ export class Subscription extends EventTarget {
     const newest = messages.length ? messages[messages.length - 1].id : 0;
     if (this.backlog > 0) this._accept(messages);
     this.cursor = Math.max(this.cursor ?? 0, newest);
+    this._emit("backlog", { count: messages.length, first_id: body.first_id, last_id: body.last_id });
   }
 
   /**

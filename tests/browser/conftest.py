@@ -1,0 +1,169 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, real hubbub servers.
+
+One browser serves the whole session; every page gets its own context (its own
+storage, as a second browser would). Everything here runs on the session's event
+loop, shared by the browser, the servers and the tests, so the fixtures of the
+top-level conftest that start servers are redefined for that loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp.typedefs import Middleware
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from hubbub.server import Server
+from hubbub.settings import Settings
+from tests.browser.chat import ChatPage
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+
+# Records CSP violations from the first moment of every document, for the
+# teardown check that the page never breaks its own policy.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, launched once for the session."""
+    if not HAVE_CHROMIUM:
+        pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
+        )
+        yield browser
+        await browser.close()
+
+
+class Servers:
+    """Starts hubbub servers on the test's settings; restarts one on the same port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.running: list[Server] = []
+
+    async def start(self, *, middlewares: tuple[Middleware, ...] = (), **overrides: Any) -> Server:
+        server = Server(replace(self.settings, **overrides))
+        server.app.middlewares.extend(middlewares)
+        await server.start()
+        self.running.append(server)
+        return server
+
+    async def stop(self, server: Server) -> None:
+        self.running.remove(server)
+        await server.stop()
+
+    async def restart(
+        self, server: Server, *, middlewares: tuple[Middleware, ...] = (), **overrides: Any
+    ) -> Server:
+        """Stop ``server``, then start a new one on its port and database."""
+        await self.stop(server)
+        return await self.start(middlewares=middlewares, port=server.port, **overrides)
+
+    async def stop_all(self) -> None:
+        for server in reversed(self.running):
+            await server.stop()
+        self.running.clear()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def servers(settings: Settings) -> AsyncIterator[Servers]:
+    """Servers for one test, all stopped after it."""
+    servers = Servers(settings)
+    yield servers
+    await servers.stop_all()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server(servers: Servers) -> Server:
+    """One server with the default test settings."""
+    return await servers.start()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for publishing and reading around the browser."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
+
+
+OpenChat = Callable[..., Awaitable[ChatPage]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def open_chat(browser: Browser) -> AsyncIterator[OpenChat]:
+    """Open the chat page in a fresh browser context, pick a name, wait until live.
+
+    After the test, every page must have run without an uncaught error and
+    without breaking its own Content-Security-Policy.
+    """
+    contexts = []
+    pages: list[Page] = []
+    errors: list[str] = []
+
+    async def open_page(
+        base_url: str,
+        name: str | None,
+        room: str = "general",
+        *,
+        transport: str | None = None,
+        viewport: tuple[int, int] = (1100, 720),
+        wait_live: bool = True,
+        **context_options: Any,
+    ) -> ChatPage:
+        context = await browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            reduced_motion="reduce",
+            locale="en-GB",
+            **context_options,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        await context.add_init_script(RECORD_CSP_VIOLATIONS)
+        contexts.append(context)
+        page = await context.new_page()
+        pages.append(page)
+        page.on("pageerror", lambda exc: errors.append(f"{name}: {exc}"))
+        chat = ChatPage(page, base_url, name)
+        await chat.goto(room, transport=transport)
+        if name is not None:
+            await chat.pick_name(name)
+        if wait_live:
+            await chat.expect_live(transport)
+        return chat
+
+    yield open_page
+    violations: list[str] = []
+    for page in pages:
+        if not page.is_closed():
+            violations += await page.evaluate("window.__cspViolations")
+    for context in contexts:
+        await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+    assert not violations, f"the page broke its own CSP: {violations}"

@@ -1,0 +1,201 @@
+"""The page when things go wrong: restarts, lost history, refused transports, lost answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from playwright.async_api import Route, expect
+
+from hubbub.server import Server
+from tests.browser.chat import publish, stored
+from tests.browser.conftest import OpenChat, Servers
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def transport_of(request: web.Request) -> str:
+    """Which transport a read of /rooms/{room}/messages asks for (as the server decides)."""
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return "ws"
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        return "sse"
+    return "longpoll" if "wait" in request.query else "poll"
+
+
+def refuse(*transports: str) -> Middleware:
+    """A middleware that answers 403 to reads over ``transports``, as a strict proxy might."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        reading = request.method == "GET" and request.path.startswith("/rooms/")
+        if reading and transport_of(request) in transports:
+            return web.Response(status=403, text="refused by the test")
+        return await handler(request)
+
+    return middleware
+
+
+def hold_reads(gate: asyncio.Event) -> Middleware:
+    """A middleware that holds every read until ``gate`` is set (publishes pass)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "GET" and request.path.startswith("/rooms/"):
+            await gate.wait()
+        return await handler(request)
+
+    return middleware
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse", "longpoll", "poll"])
+async def test_server_restart_mid_chat(
+    servers: Servers,
+    open_chat: OpenChat,
+    http: aiohttp.ClientSession,
+    transport: str,
+) -> None:
+    """Both pages recover from a restart by themselves: nothing lost, nothing twice."""
+    server = await servers.start()
+    alice = await open_chat(server.url, "alice", transport=transport)
+    bob = await open_chat(server.url, "bob", transport=transport)
+    await alice.send("before the restart")
+    await bob.expect_texts(["before the restart"])
+
+    await servers.stop(server)
+    for chat in (alice, bob):
+        await expect(chat.connection).to_have_attribute("data-state", "reconnecting")
+    # Sent while the server is down: shown at once as pending, retried until stored.
+    await alice.send("sent while down")
+    await expect(alice.message("sent while down")).to_have_class(re.compile(r"\bpending\b"))
+
+    server = await servers.start(port=server.port)
+    await publish(http, server, "general", "carol", "published at once after the restart")
+    await expect(alice.message("sent while down")).to_have_attribute("data-id", re.compile(r"\d"))
+    await bob.send("after the restart")
+    await alice.expect_live(transport)
+    await bob.expect_live(transport)
+
+    texts = [message["text"] for message in await stored(http, server, "general")]
+    assert sorted(texts) == sorted(
+        [
+            "before the restart",
+            "sent while down",
+            "published at once after the restart",
+            "after the restart",
+        ]
+    )
+    await alice.expect_texts(texts)
+    await bob.expect_texts(texts)
+
+
+async def test_true_gap_is_shown(
+    servers: Servers, open_chat: OpenChat, http: aiohttp.ClientSession
+) -> None:
+    """Messages the server no longer keeps are named in a notice, the rest shown once."""
+    server = await servers.start()
+    alice = await open_chat(server.url, "alice", transport="ws")
+    await alice.send("seen before")  # id 1
+    await alice.expect_texts(["seen before"])
+
+    await servers.stop(server)
+    await expect(alice.connection).to_have_attribute("data-state", "reconnecting")
+    gate = asyncio.Event()
+    server = await servers.start(port=server.port, retain=3, middlewares=(hold_reads(gate),))
+    for n in range(2, 8):  # ids 2..7; the room keeps 5..7
+        await publish(http, server, "general", "carol", f"message {n}")
+    gate.set()
+
+    notice = alice.log.get_by_role("note")
+    await expect(notice).to_have_text(re.compile(r"^3 messages \(#2\u2013#4\) could not be loaded"))
+    await alice.expect_texts(["seen before", "message 5", "message 6", "message 7"])
+    # The notice sits where the lost messages were.
+    order = await alice.log.locator("li").evaluate_all("items => items.map(i => i.className)")
+    assert order[1] == "notice"
+    await alice.expect_live("ws")
+
+
+async def test_room_reset_is_shown(
+    servers: Servers, open_chat: OpenChat, http: aiohttp.ClientSession
+) -> None:
+    """A room whose ids start again (a memory store restarted) is announced, then followed."""
+    server = await servers.start()
+    alice = await open_chat(server.url, "alice", transport="sse")
+    await alice.send("from the old life")
+    await alice.send("also old")
+    await alice.expect_texts(["from the old life", "also old"])
+
+    await servers.stop(server)
+    server = await servers.start(port=server.port, store="memory")
+    await expect(alice.log.get_by_role("note")).to_contain_text("reset")
+    await publish(http, server, "general", "carol", "a new beginning")  # id 1 again
+    await alice.expect_texts(["a new beginning"])
+
+
+@pytest.mark.parametrize(
+    ("refused", "expected"),
+    [
+        (("ws",), "sse"),
+        (("ws", "sse"), "longpoll"),
+        (("ws", "sse", "longpoll"), "poll"),
+    ],
+)
+async def test_fallback_order(
+    servers: Servers, open_chat: OpenChat, refused: tuple[str, ...], expected: str
+) -> None:
+    """Refused transports are skipped in order: WebSocket, SSE, long poll, short poll."""
+    server = await servers.start(middlewares=(refuse(*refused),))
+    alice = await open_chat(server.url, "alice", wait_live=False)
+    bob = await open_chat(server.url, "bob", wait_live=False)
+    await alice.expect_live(expected)
+    await bob.expect_live(expected)
+    await alice.send("through the fallback")
+    await bob.send("and back")
+    await alice.expect_texts(["through the fallback", "and back"])
+    await bob.expect_texts(["through the fallback", "and back"])
+
+
+async def test_forced_transport_does_not_fall_back(servers: Servers, open_chat: OpenChat) -> None:
+    """?transport=ws sticks to WebSocket: refused, it keeps retrying and says so."""
+    server = await servers.start(middlewares=(refuse("ws"),))
+    alice = await open_chat(server.url, "alice", transport="ws", wait_live=False)
+    await expect(alice.connection).to_contain_text("WebSocket · reconnecting")
+    await expect(alice.page.get_by_text("This is the start of #general.")).to_be_visible()
+
+
+async def test_publish_retry_after_lost_answer_is_not_doubled(
+    server: Server, open_chat: OpenChat, http: aiohttp.ClientSession
+) -> None:
+    """A publish whose answer is lost is retried with its client_id and stored once."""
+    alice = await open_chat(server.url, "alice", transport="longpoll")
+    bodies: list[dict[str, Any]] = []
+
+    async def lose_first_answer(route: Route) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        bodies.append(json.loads(route.request.post_data or "{}"))
+        if len(bodies) == 1:
+            await route.fetch()  # the server stores it...
+            await route.abort("connectionreset")  # ...and the answer never arrives
+        else:
+            await route.continue_()
+
+    await alice.page.route("**/rooms/general/messages", lose_first_answer)
+    async with alice.page.expect_response(
+        lambda response: response.request.method == "POST" and response.status == 200
+    ) as repeated:
+        await alice.send("exactly once")
+    await repeated.value  # the retry, answered 200: "already stored"
+    await alice.expect_texts(["exactly once"])
+    assert len(bodies) == 2
+    assert bodies[0]["client_id"] == bodies[1]["client_id"]
+    assert [m["text"] for m in await stored(http, server, "general")] == ["exactly once"]
+    await alice.page.reload()
+    await alice.expect_texts(["exactly once"])
