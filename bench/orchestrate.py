@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import profile
 from bench.checker import StreamTally, latency_summary
 from bench.procs import WorkerHandle, call_all
 from bench.servers import SERVERS, RunningServer, running
@@ -24,8 +25,16 @@ from bench.servers import SERVERS, RunningServer, running
 
 @dataclass
 class Cores:
+    """Where and at which priority the server and the generator run."""
+
     server: str | None = "0"  # taskset list for the server
     generator: list[int] | None = field(default_factory=lambda: [1])
+    # Niceness: the driver (probes, publisher) above the counting processes, so the
+    # generator's own counting never delays the clocks; all of them above other
+    # tenants of a shared machine when run as root (see machine.py's noise floor).
+    server_nice: int = 0
+    driver_nice: int = 0
+    counter_nice: int = 10
 
 
 @dataclass
@@ -81,16 +90,21 @@ def _layout(spec: RunSpec) -> tuple[list[str], list[str], list[str]]:
     return probe_rooms[:half], counting, probe_rooms[half:]
 
 
-def run(spec: RunSpec, cores: Cores, log: Any = print) -> dict[str, Any]:
-    """Run ``spec`` once; returns the result record (never raises for a server's fault)."""
+def run(
+    spec: RunSpec, cores: Cores, log: Any = print, profile_to: Path | None = None
+) -> dict[str, Any]:
+    """Run ``spec`` once; returns the result record (never raises for a server's fault).
+
+    With ``profile_to``, py-spy records the server while it publishes (into that file).
+    """
     server_spec = SERVERS[spec.server]
     result: dict[str, Any] = {"key": spec.key(), "spec": asdict(spec), "label": server_spec.label}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp:
         try:
-            with running(server_spec, Path(tmp), cores.server) as server:
+            with running(server_spec, Path(tmp), cores.server, cores.server_nice) as server:
                 result["server_pid"] = server.pid
-                _drive(spec, server, cores, result)
+                _drive(spec, server, cores, result, profile_to)
         except Exception as exc:  # recorded in the results; the suite goes on
             result["failure"] = f"{type(exc).__name__}: {exc}"[:2000]
     result["elapsed_s"] = round(time.monotonic() - started, 2)
@@ -98,14 +112,22 @@ def run(spec: RunSpec, cores: Cores, log: Any = print) -> dict[str, Any]:
     return result
 
 
-def _drive(spec: RunSpec, server: RunningServer, cores: Cores, result: dict[str, Any]) -> None:
+def _drive(
+    spec: RunSpec,
+    server: RunningServer,
+    cores: Cores,
+    result: dict[str, Any],
+    profile_to: Path | None,
+) -> None:
     early, counting, late = _layout(spec)
     base = {"port": server.port, "dialect": server.spec.dialect, "cpus": cores.generator}
-    driver = WorkerHandle("driver", base)
+    driver = WorkerHandle("driver", {**base, "nice": cores.driver_nice})
     n_counters = math.ceil(len(counting) / spec.per_process) if counting else 0
     # Counting processes run at a lower priority than the driver, so that the probes'
     # clocks and the publisher's pacing are not delayed by the generator's own counting.
-    counters = [WorkerHandle(f"counter{i}", {**base, "nice": 10}) for i in range(n_counters)]
+    counters = [
+        WorkerHandle(f"counter{i}", {**base, "nice": cores.counter_nice}) for i in range(n_counters)
+    ]
     workers = [driver, *counters]
     try:
         result["mem_before"] = server.memory_bytes()
@@ -136,7 +158,16 @@ def _drive(spec: RunSpec, server: RunningServer, cores: Cores, result: dict[str,
         plan = _plan(spec)
         driver.call("open_publishers", 30.0, plan=plan)
         time.sleep(0.5)  # let every server finish registering its subscribers
-        _publish(spec, server, driver, workers, plan, result)
+        spy = (
+            profile.start(server.pid, spec.duration_s, profile_to, cores.generator)
+            if profile_to
+            else None
+        )
+        try:
+            _publish(spec, server, driver, workers, plan, result)
+        finally:
+            if spy is not None:
+                result["profile_error"] = profile.finish(spy, spec.duration_s + 30)
     finally:
         for handle in workers:
             handle.stop()

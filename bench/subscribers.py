@@ -20,7 +20,7 @@ from typing import Any, cast
 from bench import http1, wsframe
 from bench.checker import StreamCheck
 from bench.dialects import Delivered, Dialect, Transport
-from bench.payload import SEQ_TOKEN, SeqScanner
+from bench.payload import SeqScanner
 
 
 @dataclass
@@ -125,9 +125,9 @@ class WsSubscriber(Subscriber):
     def data_received(self, data: bytes) -> None:
         scan = self._scan
         if scan is not None:  # the hot path: counting, live
-            seqs = scan.feed(data)
-            if seqs:
-                self.check.feed(seqs)
+            count, first, last, body = scan.feed(data)
+            if count:
+                self.check.feed_span(count, first, last, body)
                 self.last_rx_ns = time.time_ns()
             return
         if not self._upgraded:
@@ -228,9 +228,9 @@ class SseSubscriber(Subscriber):
             if not data:
                 return
         if not self.probe:
-            seqs = self._scan.feed(data)
-            if seqs:
-                self.check.feed(seqs)
+            count, first, last, body = self._scan.feed(data)
+            if count:
+                self.check.feed_span(count, first, last, body)
                 self.last_rx_ns = time.time_ns()
             return
         now = time.time_ns()
@@ -288,9 +288,10 @@ class PollSubscriber(Subscriber):
                     self.fail(f"undecodable poll answer: {exc}")
                     return
             else:
-                found = SEQ_TOKEN.findall(response.body)
-                if found:
-                    self.check.feed(list(map(int, found)))
+                # A complete body: no token can be split, a fresh scanner reads it whole.
+                count, first, last, body = SeqScanner().feed(response.body)
+                if count:
+                    self.check.feed_span(count, first, last, body)
                     self.last_rx_ns = now
             self.cursor = self.ctx.dialect.poll_cursor(self.cursor, response)
         elif response.status not in (304, 408):

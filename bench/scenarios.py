@@ -1,0 +1,177 @@
+"""The benchmark's matrix: which runs, against which servers, in quick and full mode.
+
+Every scenario of the issue, per transport where the server speaks it. Rates beyond what
+a server just failed to sustain are skipped (and say so), so a slow peer costs seconds,
+not minutes, and never builds an unbounded backlog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from bench.dialects import Transport
+from bench.orchestrate import RunSpec
+from bench.servers import SERVERS, ServerSpec
+
+SCENARIOS = ("fanout", "rooms", "publish", "idle")
+# hubbub runs with its memory store where peers hold messages in memory too; the durable
+# (SQLite) store is measured where durability is the point: acknowledged publishes.
+FANOUT_SERVERS = ("hubbub", "nchan", "uws", "node-ws", "socketio", "py-websockets", "py-socketio")
+PUBLISH_SERVERS = ("hubbub-sqlite", "hubbub", *FANOUT_SERVERS[1:])
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    duration_s: float  # publishing time of a paced or flooded run
+    publish_s: float  # closed-loop publish throughput runs
+    fanout_rates: tuple[float, ...]  # 1,000 subscribers; 0 = as fast as sustained
+    big_rates: tuple[float, ...]  # 10,000 subscribers
+    poll_rates: tuple[float, ...]
+    hold_s: float
+
+
+QUICK = Mode("quick", 2.0, 1.5, (100, 1000, 2000, 0), (10, 0), (100,), 2.0)
+FULL = Mode("full", 6.0, 5.0, (100, 1000, 2000, 0), (10, 100, 0), (100, 1000), 5.0)
+
+
+def _via(server: ServerSpec, many_rooms: bool) -> str:
+    """How the publisher publishes: one WebSocket where it can (it is in order and
+    cheapest), one pipelined HTTP connection for many rooms, or where WS publish is absent."""
+    if not server.ws_publish or (many_rooms and server.http_publish):
+        return "http"
+    return "ws"
+
+
+def _rate_runs(base: RunSpec, rates: tuple[float, ...], window: int) -> Iterator[RunSpec]:
+    for rate in rates:
+        if rate:
+            yield replace(base, mode="paced", rate=rate)
+        else:
+            yield replace(base, mode="flood", window=window)
+
+
+def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
+    """All runs of a suite, in the order they run."""
+    runs: list[RunSpec] = []
+    pick = [s for s in FANOUT_SERVERS if s in servers]
+    d = mode.duration_s
+    if "fanout" in scenarios:
+        for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL, Transport.SHORTPOLL):
+            rates = {Transport.WS: mode.fanout_rates, Transport.SSE: mode.fanout_rates}.get(
+                transport, mode.poll_rates
+            )
+            for name in pick:
+                spec = SERVERS[name]
+                if transport not in spec.transports:
+                    continue
+                base = RunSpec(
+                    "fanout",
+                    name,
+                    transport.value,
+                    subscribers=1000,
+                    duration_s=d,
+                    via=_via(spec, False),
+                )
+                runs.extend(_rate_runs(base, rates, 200))
+        for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL):
+            for name in pick:
+                spec = SERVERS[name]
+                if transport not in spec.transports:
+                    continue
+                if transport is Transport.LONGPOLL and mode.name == "quick":
+                    continue
+                base = RunSpec(
+                    "fanout",
+                    name,
+                    transport.value,
+                    subscribers=10_000,
+                    duration_s=d,
+                    via=_via(spec, False),
+                )
+                rates = mode.big_rates if transport is Transport.WS else mode.big_rates[:1]
+                runs.extend(_rate_runs(base, rates, 50))
+    if "rooms" in scenarios:
+        for transport in (Transport.WS, Transport.SSE):
+            for name in pick:
+                spec = SERVERS[name]
+                if transport not in spec.transports:
+                    continue
+                base = RunSpec(
+                    "rooms",
+                    name,
+                    transport.value,
+                    subscribers=10,
+                    rooms=1000,
+                    duration_s=d,
+                    via=_via(spec, True),
+                    probes=8,
+                )
+                runs.extend(_rate_runs(base, (1000, 0), 3))
+    if "publish" in scenarios:
+        for name in (s for s in PUBLISH_SERVERS if s in servers):
+            spec = SERVERS[name]
+            if spec.http_publish:
+                runs.append(
+                    RunSpec(
+                        "publish",
+                        name,
+                        "ws",
+                        mode="closed",
+                        via="http",
+                        rooms=8,
+                        connections=64,
+                        pipeline=1,
+                        duration_s=mode.publish_s,
+                    )
+                )
+            if spec.ws_publish:
+                runs.append(
+                    RunSpec(
+                        "publish",
+                        name,
+                        "ws",
+                        mode="closed",
+                        via="ws",
+                        rooms=8,
+                        connections=8,
+                        pipeline=8,
+                        duration_s=mode.publish_s,
+                    )
+                )
+    if "idle" in scenarios:
+        for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL):
+            for name in pick:
+                if transport in SERVERS[name].transports:
+                    runs.append(
+                        RunSpec(
+                            "idle",
+                            name,
+                            transport.value,
+                            subscribers=10_000,
+                            mode="idle",
+                            probes=0,
+                            hold_s=mode.hold_s,
+                        )
+                    )
+    return runs
+
+
+def not_sustained(result: dict[str, object]) -> bool:
+    """A paced run that fell clearly behind: higher rates of the series are skipped."""
+    spec = result.get("spec")
+    if not isinstance(spec, dict) or spec.get("mode") != "paced":
+        return False
+    if "failure" in result:
+        return True
+    publish = result.get("publish")
+    aborted = isinstance(publish, dict) and bool(publish.get("aborted"))
+    rate = float(spec.get("rate", 0)) * int(spec.get("subscribers", 0))
+    delivered = result.get("deliveries_per_s", 0.0)
+    return aborted or (isinstance(delivered, float) and delivered < 0.5 * rate)
+
+
+def series(spec: RunSpec) -> str:
+    """Runs of one series differ only by rate (the unit of skipping)."""
+    return f"{spec.scenario}/{spec.server}/{spec.transport}/{spec.subscribers}/{spec.rooms}"

@@ -1,0 +1,146 @@
+"""The issue's performance targets for hubbub, checked against measured runs.
+
+Measured, never asserted in tests: a missed target is reported with how far off it is,
+and the suite profiles the run that missed it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Run = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    keys: tuple[str, ...]  # candidate runs; the best one counts
+    check: Callable[[Run], tuple[bool, str]]
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and value is not None else math.nan
+
+
+def _fanout(min_deliveries: float, max_p99_ms: float) -> Callable[[Run], tuple[bool, str]]:
+    def check(run: Run) -> tuple[bool, str]:
+        rate = _num(run.get("deliveries_per_s"))
+        p99 = _num(run.get("latency", {}).get("p99_ms"))
+        streams = run.get("streams", {})
+        intact = streams.get("complete") == streams.get("subscribers")
+        misses = []
+        if not rate >= 0.95 * min_deliveries:
+            misses.append(
+                f"{rate / 1e6:.2f}M deliveries/s, {rate / min_deliveries:.0%} of "
+                f"{min_deliveries / 1e6:g}M"
+            )
+        if not p99 <= max_p99_ms:
+            misses.append(f"p99 {p99:.1f} ms, {p99 / max_p99_ms:.1f}x the {max_p99_ms:g} ms goal")
+        if not intact:
+            misses.append(f"{streams.get('complete')}/{streams.get('subscribers')} streams intact")
+        text = f"{rate / 1e6:.2f}M deliveries/s, p99 {p99:.1f} ms"
+        return not misses, "; ".join(misses) or text
+
+    return check
+
+
+def _latency(max_p99_ms: float) -> Callable[[Run], tuple[bool, str]]:
+    def check(run: Run) -> tuple[bool, str]:
+        p99 = _num(run.get("latency", {}).get("p99_ms"))
+        streams = run.get("streams", {})
+        intact = streams.get("complete") == streams.get("subscribers")
+        if p99 <= max_p99_ms and intact:
+            return True, f"p99 {p99:.1f} ms"
+        why = f"p99 {p99:.1f} ms, {p99 / max_p99_ms:.1f}x the {max_p99_ms:g} ms goal"
+        if not intact:
+            why += f"; {streams.get('complete')}/{streams.get('subscribers')} streams intact"
+        return False, why
+
+    return check
+
+
+def _memory(max_kib: float) -> Callable[[Run], tuple[bool, str]]:
+    def check(run: Run) -> tuple[bool, str]:
+        kib = _num(run.get("bytes_per_connection")) / 1024
+        if kib <= max_kib:
+            return True, f"{kib:.1f} KiB per connection"
+        return False, f"{kib:.1f} KiB per connection, {kib / max_kib:.1f}x the {max_kib:g} KiB goal"
+
+    return check
+
+
+def _publishes(min_per_s: float) -> Callable[[Run], tuple[bool, str]]:
+    def check(run: Run) -> tuple[bool, str]:
+        rate = _num(run.get("acks_per_s"))
+        if rate >= min_per_s:
+            return True, f"{rate:,.0f} publishes/s"
+        return False, f"{rate:,.0f} publishes/s, {rate / min_per_s:.0%} of {min_per_s:,.0f}"
+
+    return check
+
+
+TARGETS = (
+    Target(
+        "WebSocket fan-out: 1,000 subscribers, 2,000 msg/s paced (2M deliveries/s), p99 <= 20 ms",
+        ("fanout/hubbub/ws/n1000/r1/paced/2000",),
+        _fanout(2e6, 20),
+    ),
+    Target(
+        "SSE fan-out: 1,000 subscribers, >= 1M deliveries/s at p99 <= 25 ms",
+        (
+            "fanout/hubbub/sse/n1000/r1/paced/2000",
+            "fanout/hubbub/sse/n1000/r1/flood",
+            "fanout/hubbub/sse/n1000/r1/paced/1000",
+        ),
+        _fanout(1e6, 25),
+    ),
+    Target(
+        "Long poll: 100 msg/s to 1,000 pollers, p99 <= 30 ms",
+        ("fanout/hubbub/longpoll/n1000/r1/paced/100",),
+        _latency(30),
+    ),
+    Target(
+        "10,000 subscribers in one room at 10 msg/s, p99 <= 60 ms",
+        ("fanout/hubbub/ws/n10000/r1/paced/10",),
+        _latency(60),
+    ),
+    Target(
+        "Idle memory <= 10 KiB per connection (10,000 WebSocket subscribers)",
+        ("idle/hubbub/ws/n10000/r1/idle",),
+        _memory(10),
+    ),
+    Target(
+        "Durable publishes >= 20,000/s over HTTP (SQLite store)",
+        ("publish/hubbub-sqlite/ws/n0/r8/closed/http",),
+        _publishes(20_000),
+    ),
+)
+
+
+def evaluate(runs: list[Run]) -> list[dict[str, Any]]:
+    """One verdict per target: the first candidate run that meets it, else the first run."""
+    by_key = {r["key"]: r for r in runs if "key" in r}
+    verdicts = []
+    for target in TARGETS:
+        found = [
+            by_key[k]
+            for k in target.keys
+            if k in by_key and "failure" not in by_key[k] and "skipped" not in by_key[k]
+        ]
+        verdict: dict[str, Any] = {
+            "name": target.name,
+            "met": False,
+            "run": "",
+            "measured": "not measured",
+        }
+        for run in found:
+            met, text = target.check(run)
+            if met or not verdict["run"]:
+                verdict.update(met=met, run=run["key"], measured=text)
+            if met:
+                break
+        verdicts.append(verdict)
+    return verdicts
