@@ -1,137 +1,29 @@
-"""The hub: rooms in memory, their live subscribers, and fan-out.
+"""The hub: rooms by name, their live subscribers, and fan-out.
 
-The hub never awaits a client. Fan-out appends the message's pre-encoded bytes
-(one encoding per wire format) to each live subscriber's outbox and wakes the
-long-poll waiters; the outboxes are written later, once per loop iteration.
-
-Each room also keeps its bounds and a short contiguous cache of its newest
-messages, so live readers (long polls waking up, streams resuming from a
-recent cursor, page loads) are served without touching the store.
+The hub never awaits a client and never writes to a socket. Fan-out appends
+each committed message's pre-encoded bytes (one encoding per wire format) to
+its room's pending frames and wakes the room's long-poll waiters; the
+``FlushScheduler`` writes the frames once per loop iteration (see outbox.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
-from typing import Literal
 
-from hubbub.outbox import Outbox
+from hubbub.outbox import FlushScheduler
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.encoding import EncodedMessage
-from hubbub.store.base import bounds_after
+from hubbub.room import RECENT_CACHE, Listener, Room, StreamKind, Subscriber
 
-StreamKind = Literal["ws", "sse"]
-Listener = Callable[[EncodedMessage], None]
-
-# Newest messages each room keeps in memory; enough for a page load (100) and
-# for any live reader that is a little behind.
-RECENT_CACHE = 256
-# Distinct (cursor, limit) poll answers memoised per room between publishes.
-POLL_MEMO = 64
-
-
-class Subscriber:
-    """One streaming connection (SSE or WebSocket) to one room."""
-
-    __slots__ = ("done", "kind", "last_ping", "last_seen", "outbox", "room")
-
-    def __init__(self, room: str, kind: StreamKind, outbox: Outbox, now: float) -> None:
-        self.room = room
-        self.kind = kind
-        self.outbox = outbox
-        self.last_seen = now  # last frame received from the peer (WebSocket)
-        self.last_ping = now
-        # Resolved with the reason once the server ends the stream.
-        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    def end(self, reason: str) -> None:
-        if not self.done.done():
-            self.done.set_result(reason)
-
-
-class Room:
-    """A room's in-memory state: bounds, recent messages, listeners."""
-
-    __slots__ = ("_memo", "bounds", "listeners", "name", "recent", "sse", "waiters", "ws")
-
-    def __init__(self, name: str, bounds: Bounds) -> None:
-        self.name = name
-        self.bounds = bounds
-        self.recent: list[EncodedMessage] = []  # contiguous ids ending at bounds.last_id
-        self.ws: set[Subscriber] = set()
-        self.sse: set[Subscriber] = set()
-        self.waiters: set[asyncio.Future[None]] = set()
-        # Other views of the room (the tutorial dialect): called with each new message.
-        self.listeners: set[Listener] = set()
-        self._memo: dict[tuple[int, int], bytes] = {}
-
-    def unwatched(self) -> bool:
-        return not (self.ws or self.sse or self.waiters or self.listeners)
-
-    def idle(self) -> bool:
-        return self.unwatched() and not self.bounds.last_id
-
-    def append(self, message: EncodedMessage, retain: int | None) -> None:
-        self.bounds = bounds_after(message.id, retain)
-        recent = self.recent
-        if recent and recent[-1].id != message.id - 1:
-            recent.clear()  # never let the cache hold a hole
-        recent.append(message)
-        keep_from = max(self.bounds.first_id, message.id - RECENT_CACHE + 1)
-        drop = keep_from - recent[0].id
-        # Trim in slices (amortised), but never serve what retention removed.
-        if drop > RECENT_CACHE // 4 or (drop > 0 and recent[0].id < self.bounds.first_id):
-            del recent[:drop]
-        self.clear_memo()
-
-    def cached_after(self, cursor: int, limit: int) -> list[EncodedMessage] | None:
-        """Messages with ``id > cursor`` from the cache, or None if it does not reach."""
-        if cursor >= self.bounds.last_id:
-            return []
-        recent = self.recent
-        if not recent or recent[0].id > cursor + 1:
-            return None
-        start = cursor + 1 - recent[0].id
-        return recent[start : start + limit]
-
-    def cached_before(self, before: int, limit: int) -> list[EncodedMessage] | None:
-        """The newest ``limit`` messages with ``id < before``, or None if not all cached."""
-        recent = self.recent
-        end_id = min(before - 1, self.bounds.last_id)
-        if end_id < self.bounds.first_id or end_id < 1:
-            return []
-        if not recent:
-            return None
-        start_id = max(end_id - limit + 1, self.bounds.first_id)
-        if recent[0].id > start_id:
-            return None
-        offset = recent[0].id
-        return recent[start_id - offset : end_id - offset + 1]
-
-    def clear_memo(self) -> None:
-        self._memo.clear()
-
-    def memo(self, key: tuple[int, int], build: Callable[[], bytes]) -> bytes:
-        """A poll answer built once per (cursor, limit) until the next publish."""
-        body = self._memo.get(key)
-        if body is None:
-            if len(self._memo) >= POLL_MEMO:
-                self._memo.clear()
-            body = self._memo[key] = build()
-        return body
-
-    def wake_waiters(self) -> None:
-        waiters, self.waiters = self.waiters, set()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+__all__ = ["RECENT_CACHE", "Hub", "Listener", "Room", "StreamKind", "Subscriber"]
 
 
 class Hub:
     """Rooms by name, and the fan-out of committed messages."""
 
-    def __init__(self, retain: int | None) -> None:
+    def __init__(self, retain: int | None, scheduler: FlushScheduler | None = None) -> None:
         self._retain = retain
+        self.scheduler = scheduler  # set when the node starts on a loop
         self.rooms: dict[str, Room] = {}
 
     def load(self, bounds: dict[str, Bounds]) -> None:
@@ -162,16 +54,16 @@ class Hub:
         for message in messages:
             room = self.room(message.message.room)
             room.append(message, self._retain)
-            if room.ws:
-                frame = message.ws
-                for sub in room.ws:
-                    sub.outbox.push(frame)
-                delivered += len(room.ws)
-            if room.sse:
-                event = message.sse
-                for sub in room.sse:
-                    sub.outbox.push(event)
-                delivered += len(room.sse)
+            if room.ws or room.sse:
+                if not (room.pending_ws or room.pending_sse):
+                    assert self.scheduler is not None, "streams need a started node"
+                    self.scheduler.mark_room(room)
+                if room.ws:
+                    room.pending_ws.append(message.ws)
+                    delivered += len(room.ws)
+                if room.sse:
+                    room.pending_sse.append(message.sse)
+                    delivered += len(room.sse)
             if room.waiters:
                 room.wake_waiters()
             for listener in tuple(room.listeners):
@@ -179,8 +71,7 @@ class Hub:
         return delivered
 
     def go_live(self, sub: Subscriber) -> None:
-        room = self.room(sub.room)
-        (room.ws if sub.kind == "ws" else room.sse).add(sub)
+        self.room(sub.room).join(sub)
 
     def leave(self, sub: Subscriber) -> bool:
         """Remove a stream; True if it was live."""

@@ -53,7 +53,7 @@ class Node:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._scheduler = FlushScheduler(loop)
+        self._scheduler = self.hub.scheduler = FlushScheduler(loop)
         self.hub.load(await self.store.open())
         self.committer.start()
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
@@ -204,6 +204,8 @@ class Node:
             await drain()
             if outbox.closed:
                 return
+        # What this stream was sent alone (a gap frame) goes before the room's frames.
+        outbox.flush(asyncio.get_running_loop().time())
         self.hub.go_live(sub)
         self.stats.count_stream(sub.kind, +1)
 

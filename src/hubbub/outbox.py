@@ -1,26 +1,28 @@
-"""Bounded per-subscriber outboxes, flushed once per event-loop iteration.
+"""Bounded per-connection outboxes, and the once-per-iteration flush.
 
 Writing each message to each socket separately costs one ``send`` syscall per
-delivery and caps a core near 250k deliveries/s (see PERFORMANCE.md). Instead
-the hub only appends pre-encoded bytes to an outbox; a single callback per loop
-iteration joins what accumulated and writes it with one call. Under light load
-that is one message per write; under heavy load batches grow by themselves.
+delivery and caps a core near 250k deliveries/s (see PERFORMANCE.md). So
+nothing on the publish path writes. Fan-out only appends a message's
+pre-encoded bytes to its room's pending list; one callback per event-loop
+iteration joins each room's pending frames once and writes those same bytes to
+every live subscriber of the room (:meth:`Outbox.write_shared`). Under light
+load that is one message per write; under heavy load batches grow by themselves,
+and the Python work per iteration is per subscriber, not per delivery.
 
-The bound counts what the server holds for the connection: the outbox plus the
-transport's user-space write buffer (not the kernel's). Past it the subscriber
-is a slow consumer and is closed; it resumes from its cursor.
+Bytes for one connection only (acks, errors, pings, a stream's catch-up) go
+through :meth:`Outbox.push` and are written in the same callback, after the
+room's shared bytes.
+
+The bound counts what the server holds for the connection: its own pending bytes
+plus the transport's user-space write buffer (not the kernel's). Past it the
+subscriber is a slow consumer and is closed; it resumes from its cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-
-Framer = Callable[[bytes], bytes]
-
-
-def _as_is(data: bytes) -> bytes:
-    return data
+from typing import Protocol
 
 
 def http_chunk(data: bytes) -> bytes:
@@ -28,40 +30,59 @@ def http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-class FlushScheduler:
-    """Collects outboxes that have data and flushes them all in one callback."""
+class Flushable(Protocol):
+    def flush(self, now: float) -> None: ...
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+class FlushScheduler:
+    """Flushes everything marked during one loop iteration in a single callback.
+
+    Rooms are flushed before connection outboxes, so an ``ack`` follows the
+    ``message`` frame it acknowledges.
+    """
+
+    __slots__ = ("_loop", "_outboxes", "_rooms", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._dirty: list[Outbox] = []
+        self._rooms: list[Flushable] = []
+        self._outboxes: list[Flushable] = []
         self._scheduled = False
 
-    def mark(self, outbox: Outbox) -> None:
-        self._dirty.append(outbox)
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush_all)
 
+    def mark_room(self, room: Flushable) -> None:
+        self._rooms.append(room)
+        self._schedule()
+
+    def mark(self, outbox: Flushable) -> None:
+        self._outboxes.append(outbox)
+        self._schedule()
+
     def _flush_all(self) -> None:
         self._scheduled = False
-        dirty, self._dirty = self._dirty, []
+        rooms, self._rooms = self._rooms, []
+        outboxes, self._outboxes = self._outboxes, []
         now = self._loop.time()
-        for outbox in dirty:
+        for room in rooms:
+            room.flush(now)
+        for outbox in outboxes:
             outbox.flush(now)
 
 
 class Outbox:
-    """What is queued for one connection, with the slow-consumer rule."""
+    """What the server holds for one connection, with the slow-consumer rule."""
 
     __slots__ = (
-        "_framer",
         "_on_overflow",
         "_pending",
         "_pending_size",
         "_scheduler",
         "_transport",
+        "chunked",
         "closed",
         "last_write",
         "limit",
@@ -74,20 +95,20 @@ class Outbox:
         *,
         limit: int,
         on_overflow: Callable[[], None],
-        framer: Framer = _as_is,
+        chunked: bool = False,
     ) -> None:
         self._transport = transport
         self._scheduler = scheduler
-        self._framer = framer
         self._on_overflow = on_overflow
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self.chunked = chunked  # an HTTP/1.1 streamed body: each write is one chunk
         self.limit = limit
         self.closed = False
         self.last_write = 0.0
 
     def push(self, data: bytes) -> None:
-        """Queue bytes for the next flush; never blocks, never writes now."""
+        """Queue bytes for this connection only; written in this iteration's flush."""
         if self.closed:
             return
         if not self._pending:
@@ -98,17 +119,23 @@ class Outbox:
             self.overflow()
 
     def flush(self, now: float) -> None:
-        """Write everything pending in one call, then apply the bound."""
+        """Write everything pushed since the last flush in one call."""
         if self.closed or not self._pending:
             return
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending.clear()
         self._pending_size = 0
+        self.write_shared(http_chunk(data) if self.chunked else data, now)
+
+    def write_shared(self, data: bytes, now: float) -> None:
+        """Write bytes already framed for this connection (often shared by many)."""
+        if self.closed:
+            return
         transport = self._transport
         if transport.is_closing():
             self.closed = True
             return
-        transport.write(self._framer(data))
+        transport.write(data)
         self.last_write = now
         if transport.get_write_buffer_size() > self.limit:
             self.overflow()
@@ -121,13 +148,11 @@ class Outbox:
         """The peer is not reading fast enough: drop what is queued and close."""
         if self.closed:
             return
-        self.closed = True
-        self._pending.clear()
-        self._pending_size = 0
+        self.close()
         self._on_overflow()
 
     def close(self) -> None:
-        """Stop queueing; what is pending is discarded."""
+        """Stop writing; what is pending is discarded."""
         self.closed = True
         self._pending.clear()
         self._pending_size = 0

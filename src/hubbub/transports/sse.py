@@ -12,7 +12,7 @@ import asyncio
 from aiohttp import web
 
 from hubbub.hub import Subscriber
-from hubbub.outbox import Outbox, http_chunk
+from hubbub.outbox import Outbox
 from hubbub.protocol.cursors import parse_cursor
 from hubbub.protocol.encoding import SSE_PREAMBLE
 from hubbub.transports.http import node_of
@@ -58,7 +58,7 @@ async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
         node.scheduler,
         limit=node.settings.outbox_limit,
         on_overflow=overflow,
-        framer=http_chunk if chunked else (lambda data: data),
+        chunked=chunked,
     )
     sub = Subscriber(room, "sse", outbox, loop.time())
     outbox.push(SSE_PREAMBLE)
