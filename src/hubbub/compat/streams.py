@@ -56,6 +56,8 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     socket = Socket(outbox, going_away)
     lobby.sockets.add(socket)
     node.stats.count_stream("ws", +1)
+    if lobby.closing:
+        going_away()  # opened while the server was already shutting down
     try:
         async for _ in ws:
             pass  # the tutorial's client only listens; whatever it sends is ignored
