@@ -12,7 +12,7 @@ from hubbub.server import Server
 from hubbub.settings import Settings
 from hubbub.store import SQLiteStore
 from tests.conftest import StartServer
-from tests.wire import poll, publish
+from tests.wire import poll, publish, wait_live, ws_json
 
 
 async def test_publish_returns_the_stored_message(
@@ -188,3 +188,29 @@ async def test_unknown_paths_answer_json(server: Server, http: aiohttp.ClientSes
     async with http.delete(f"{server.url}/rooms/r/messages") as resp:
         assert resp.status == 405
         assert (await resp.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_refused_requests_do_not_disturb_subscribers(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """A live subscriber sees none of the refused publishes, only the next good one."""
+    server = await start_server(max_body=1000)
+    async with http.ws_connect(f"{server.url}/rooms/r/messages") as ws:
+        await wait_live(server, "r", 1)
+        for room, headers, body, status, _ in BAD_REQUESTS:
+            url = f"{server.url}/rooms/{room}/messages"
+            async with http.post(url, data=body, headers=headers) as resp:
+                assert resp.status == status
+        async with http.post(
+            f"{server.url}/rooms/r/messages",
+            data=b"x" * 5000,
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            assert resp.status == 413
+        await publish(http, server.url, "r", "good")
+        frame = await ws_json(ws)
+        assert (frame["type"], frame["message"]["id"], frame["message"]["text"]) == (
+            "message",
+            1,
+            "good",
+        )

@@ -49,6 +49,17 @@ class UnsupportedMediaType(ProtocolError):
     code = "unsupported_media_type"
 
 
+class RateLimited(ProtocolError):
+    """The client is over its publish rate; ``retry_after`` is in seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(ProtocolError):
     """The store could not take the write: the message was not accepted."""
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from hubbub.committer import Committed, Committer
+from hubbub.errors import RateLimited
 from hubbub.hub import Hub, Subscriber
 from hubbub.outbox import FlushScheduler
 from hubbub.protocol.cursors import Bounds, Start, stream_start
@@ -26,11 +28,20 @@ from hubbub.protocol.encoding import (
     ws_gap,
 )
 from hubbub.protocol.messages import Publish
+from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
 
 log = logging.getLogger(__name__)
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit is None:
+        return None
+    burst = settings.rate_burst or max(1, math.ceil(settings.rate_limit))
+    return RateLimiter(settings.rate_limit, burst)
+
 
 # Messages read from the store per step while a stream catches up.
 CATCH_UP_PAGE = 200
@@ -46,6 +57,7 @@ class Node:
         self.stats = Stats()
         self.committer = Committer(self.store, self._on_commit, self.stats)
         self.closing = False
+        self.rate_limiter = _rate_limiter(settings)
         self._scheduler: FlushScheduler | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
 
@@ -81,6 +93,14 @@ class Node:
         return self._scheduler
 
     # Publishing
+
+    def check_rate(self, client: str) -> None:
+        """Refuse a publish from ``client`` over its rate (429), when limiting is on."""
+        if self.rate_limiter is None:
+            return
+        wait = self.rate_limiter.take(client, asyncio.get_running_loop().time())
+        if wait:
+            raise RateLimited(f"over {self.rate_limiter.rate:g} publishes per second", wait)
 
     def submit(self, publish: Publish) -> asyncio.Future[Committed]:
         """Queue a publish; ids follow submission order. Resolves once committed."""
@@ -220,8 +240,10 @@ class Node:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval / 4)
-            self.hub.drop_unwatched_caches()
             now = loop.time()
+            self.hub.drop_unwatched_caches()
+            if self.rate_limiter is not None:
+                self.rate_limiter.forget_idle(now)
             for sub in self.hub.subscribers():
                 if sub.kind == "ws":
                     if now - sub.last_seen > 2 * interval:

@@ -33,6 +33,10 @@ class Settings:
     max_text: int = 4000
     outbox_limit: int = 1 * MIB
 
+    # Rate limiting (off unless set): publishes per second per client address
+    rate_limit: float | None = None
+    rate_burst: int | None = None  # default: the rate, rounded up
+
     # Timeouts
     heartbeat: float = 15.0
     # How long a closing connection keeps discarding an unread request body so
@@ -48,6 +52,10 @@ class Settings:
             raise ValueError("retain must be at least 1")
         if self.max_body < 1 or self.max_text < 1 or self.outbox_limit < 1:
             raise ValueError("limits must be positive")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be positive")
+        if self.rate_burst is not None and self.rate_burst < 1:
+            raise ValueError("rate_burst must be at least 1")
         if self.heartbeat <= 0:
             raise ValueError("heartbeat must be positive")
 

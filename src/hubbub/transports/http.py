@@ -7,9 +7,10 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hubbub.errors import BodyTooLarge, ProtocolError
+from hubbub.errors import BodyTooLarge, ProtocolError, RateLimited
 from hubbub.node import Node
 from hubbub.protocol.encoding import error_body
+from hubbub.protocol.ratelimit import retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE]
 
 
+def client_key(request: web.Request) -> str:
+    """Who a publish counts against for rate limiting: the peer's address."""
+    return request.remote or "unknown"
+
+
 def json_response(body: bytes, status: int = 200, *, no_store: bool = False) -> web.Response:
     return web.Response(
         body=body, status=status, content_type=JSON, headers=NO_STORE if no_store else None
@@ -37,8 +43,8 @@ def error_response(error: ProtocolError) -> web.Response:
     if isinstance(error, BodyTooLarge):
         # The rest of the body is never read; the connection cannot be reused.
         response.force_close()
-    if error.status == 429:
-        response.headers["Retry-After"] = "1"
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = retry_after_header(error.retry_after)
     return response
 
 

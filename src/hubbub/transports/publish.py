@@ -6,7 +6,7 @@ from aiohttp import web
 
 from hubbub.errors import Unavailable, UnsupportedMediaType
 from hubbub.protocol.messages import parse_json_object, validate_publish, validate_room
-from hubbub.transports.http import JSON, json_response, node_of, read_body
+from hubbub.transports.http import JSON, client_key, json_response, node_of, read_body
 
 
 async def publish(request: web.Request) -> web.Response:
@@ -23,5 +23,6 @@ async def publish(request: web.Request) -> web.Response:
     publish = validate_publish(room, parse_json_object(body), node.settings.max_text)
     if node.closing:
         raise Unavailable("the server is shutting down")
+    node.check_rate(client_key(request))
     committed = await node.publish(publish)
     return json_response(committed.message.json, 201 if committed.created else 200)

@@ -22,7 +22,7 @@ from hubbub.outbox import Outbox
 from hubbub.protocol.cursors import parse_cursor
 from hubbub.protocol.encoding import ws_ack, ws_close_frame, ws_error
 from hubbub.protocol.messages import client_id_of, parse_json_object, validate_publish
-from hubbub.transports.http import node_of
+from hubbub.transports.http import client_key, node_of
 from hubbub.transports.streams import drainer, hold_open
 
 # RFC 6455 section 7.4.1 / IANA registry: 1013 "Try Again Later".
@@ -45,12 +45,14 @@ class _Session:
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
         sub: Subscriber,
+        ws_request: web.Request,
     ) -> None:
         self.node = node
         self.room = room
         self.ws = ws
         self.transport = transport
         self.sub = sub
+        self.client = client_key(ws_request)
         self.closing: asyncio.Task[bool] | None = None
 
     def refuse(self, error: ProtocolError, client_id: str | None) -> None:
@@ -68,6 +70,7 @@ class _Session:
             publish = validate_publish(self.room, fields, self.node.settings.max_text)
             if self.node.closing:
                 raise Unavailable("the server is shutting down")
+            self.node.check_rate(self.client)
         except ProtocolError as error:
             self.refuse(error, client_id)
             return
@@ -119,7 +122,7 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     sub = Subscriber(room, "ws", outbox, loop.time())
-    session = _Session(node, room, ws, transport, sub)
+    session = _Session(node, room, ws, transport, sub, request)
     sub.done.add_done_callback(session.on_end)
     stream = loop.create_task(hold_open(node, sub, cursor, drainer(request, settings.heartbeat)))
     try:
