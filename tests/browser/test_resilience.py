@@ -199,3 +199,20 @@ async def test_publish_retry_after_lost_answer_is_not_doubled(
     assert [m["text"] for m in await stored(http, server, "general")] == ["exactly once"]
     await alice.page.reload()
     await alice.expect_texts(["exactly once"])
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse", "longpoll"])
+async def test_network_drop(server: Server, open_chat: OpenChat, transport: str) -> None:
+    """A page that loses the network catches up by itself once it is back."""
+    alice = await open_chat(server.url, "alice", transport=transport)
+    bob = await open_chat(server.url, "bob", transport=transport)
+    await alice.send("before the drop")
+    await bob.expect_texts(["before the drop"])
+
+    await bob.page.context.set_offline(True)
+    await alice.send("while bob is offline")
+    await alice.expect_texts(["before the drop", "while bob is offline"])
+    await expect(bob.connection).to_have_attribute("data-state", "reconnecting")
+    await bob.page.context.set_offline(False)
+    await bob.expect_texts(["before the drop", "while bob is offline"])
+    await bob.expect_live(transport)

@@ -390,7 +390,12 @@ function joinRoom(room, { focus = true } = {}) {
   renderRooms();
   closeDrawer();
 
-  const sub = client.subscribe(room, { backlog: HISTORY_PAGE, transports });
+  const sub = client.subscribe(room, {
+    backlog: HISTORY_PAGE,
+    transports,
+    pollInterval: 1000, // only when nothing better works; a chat should feel live
+    backoff: { initial: 250, max: 5000 },
+  });
   state.sub = sub;
   sub.addEventListener("message", (event) => {
     if (state.sub === sub) showMessage(event.detail);
@@ -575,7 +580,7 @@ async function send(room, message, item) {
       { user: message.user, text: message.text, clientId: message.client_id },
       {
         attempts: 12,
-        backoff: { initial: 300, max: 5000 },
+        backoff: { initial: 250, max: 4000 },
         onRetry: () => status.replaceChildren(el("span", "status-text", "Retrying…")),
       },
     );

@@ -263,6 +263,8 @@ export class Subscription extends EventTarget {
    * @param {number} [options.wait] long poll wait in seconds (default 25)
    * @param {number} [options.pollInterval] short poll period in milliseconds (default 2000)
    * @param {number} [options.openTimeout] ms a connection may take to open (default 10000)
+   * @param {number} [options.watchdog] every this many ms, a stream (ws, sse) is checked
+   *   against a plain read; 0 turns the check off (default 20000)
    * @param {object} [options.backoff] options of the reconnection Backoff
    */
   constructor(client, room, options = {}) {
@@ -281,6 +283,7 @@ export class Subscription extends EventTarget {
     this.wait = options.wait ?? 25;
     this.pollInterval = options.pollInterval ?? 2000;
     this.openTimeout = options.openTimeout ?? 10000;
+    this.watchdog = options.watchdog ?? 20000;
     this.state = "connecting";
     this.transport = this.transports[0];
 
@@ -292,9 +295,16 @@ export class Subscription extends EventTarget {
     this._closed = false;
     this._stop = null; // ends the current connection
     this._wake = new AbortController(); // cuts a backoff wait or a poll interval short
+    // The browser knows when the network comes and goes: a stream does not survive
+    // it, so end it at once instead of waiting for the watchdog, and retry on return.
     this._onOnline = () => this.reconnect();
+    this._onOffline = () => this._stop?.();
     globalThis.addEventListener?.("online", this._onOnline);
-    this._run();
+    globalThis.addEventListener?.("offline", this._onOffline);
+    if (this.watchdog > 0) this._watchdog = setInterval(() => this._check(), this.watchdog);
+    // Started after the caller's own code has run, so listeners added right after
+    // subscribe() hear the first "connecting".
+    queueMicrotask(() => this._run());
   }
 
   /** Stop for good: the connection is closed and no event follows but `state` closed. */
@@ -302,6 +312,8 @@ export class Subscription extends EventTarget {
     if (this._closed) return;
     this._closed = true;
     globalThis.removeEventListener?.("online", this._onOnline);
+    globalThis.removeEventListener?.("offline", this._onOffline);
+    clearInterval(this._watchdog);
     this._stop?.();
     this._wake.abort();
     this._setState("closed");
@@ -333,11 +345,45 @@ export class Subscription extends EventTarget {
 
   /** A connection is open: the transport works. */
   _live() {
+    this._suspect = null;
     this._everLive = true;
     this._proven.add(this.transport);
     this._strikes = 0;
     this._liveSince = Date.now();
     this._setState("live");
+  }
+
+  /**
+   * Is the open stream still delivering? A WebSocket or an event stream can die
+   * without a sound (a laptop asleep, a NAT forgetting the connection), and the
+   * pings that keep them alive are invisible to page scripts. So a plain read
+   * tells what the stream should have delivered: ids past the cursor still missing
+   * at the next check, or a read that cannot reach the server, end the stream,
+   * and it reconnects from its cursor.
+   */
+  async _check() {
+    if (this.state !== "live" || (this.transport !== "ws" && this.transport !== "sse")) {
+      this._suspect = null;
+      return;
+    }
+    const stop = this._stop;
+    const cursor = this.cursor ?? 0;
+    let lastId;
+    try {
+      const body = await this.client.history(this.room, { since: cursor, limit: 1, timeout: 5000 });
+      lastId = body.last_id;
+    } catch {
+      lastId = null; // unreachable: the stream cannot be working either
+    }
+    if (this._stop !== stop || this.state !== "live") return; // a new connection meanwhile
+    const stale = lastId === null || (this._suspect != null && (this.cursor ?? 0) < this._suspect);
+    if (stale) {
+      this._suspect = null;
+      stop?.();
+    } else {
+      // Newer ids may be on their way; if they still have not arrived next time, they won't.
+      this._suspect = lastId > cursor ? lastId : null;
+    }
   }
 
   _idleSignal() {
@@ -463,8 +509,19 @@ export class Subscription extends EventTarget {
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       let opened = false;
       const ws = new WebSocket(url);
-      const timer = setTimeout(() => ws.close(), this.openTimeout);
-      this._stop = () => ws.close(1000);
+      const finish = () => {
+        clearTimeout(timer);
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        this._stop = null;
+        resolve(opened ? "ended" : "failed");
+      };
+      // Closing does not wait for the close handshake: a dead peer never answers it.
+      const abandon = () => {
+        ws.close(1000);
+        finish();
+      };
+      const timer = setTimeout(abandon, this.openTimeout);
+      this._stop = abandon;
       ws.onopen = () => {
         clearTimeout(timer);
         opened = true;
@@ -480,11 +537,7 @@ export class Subscription extends EventTarget {
         if (frame.type === "message") this._accept([frame.message]);
         else if (frame.type === "gap") this._bounds(frame.first_id, frame.last_id);
       };
-      ws.onclose = () => {
-        clearTimeout(timer);
-        this._stop = null;
-        resolve(opened ? "ended" : "failed");
-      };
+      ws.onclose = finish;
     });
   }
 
@@ -531,6 +584,7 @@ export class Subscription extends EventTarget {
         // live without waiting for a message.
         const wait = long && !first ? this.wait : undefined;
         const url = this.client.messagesUrl(this.room, { since: this.cursor, wait });
+        const started = Date.now();
         const body = await this.client.getJson(url, {
           signal: abort.signal,
           timeout: (wait ?? 0) * 1000 + 10000,
@@ -543,7 +597,10 @@ export class Subscription extends EventTarget {
         this._bounds(body.first_id, body.last_id);
         this._accept(body.messages);
         const more = body.messages.length > 0 && this.cursor < body.last_id;
-        if (!long && !more) await sleep(this.pollInterval, this._idleSignal());
+        // A long poll answered empty long before its wait: the server is shutting
+        // down. Do not hammer it while it does.
+        const early = long && wait && body.messages.length === 0 && Date.now() - started < 1000;
+        if ((!long && !more) || early) await sleep(this.pollInterval, this._idleSignal());
         first = false;
       }
     } catch (err) {

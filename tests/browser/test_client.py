@@ -1,0 +1,131 @@
+"""hubbub-client.js used directly, as an embedder would, in the browser."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from playwright.async_api import Browser, Page
+
+from hubbub.server import Server
+from tests.browser.chat import publish
+from tests.browser.conftest import TIMEOUT_MS, Servers
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+# Loads the module into the page and follows a room; what it delivers goes to window.seen.
+SUBSCRIBE = """async ([room, options]) => {
+  const { HubbubClient } = await import("/static/hubbub-client.js");
+  window.client = new HubbubClient();
+  window.seen = [];
+  window.states = [];
+  window.gaps = [];
+  const sub = window.client.subscribe(room, options);
+  sub.addEventListener("message", (e) => window.seen.push(e.detail.id));
+  sub.addEventListener("state", (e) => window.states.push(e.detail.state));
+  sub.addEventListener("gap", (e) => window.gaps.push(e.detail));
+  window.sub = sub;
+}"""
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def blank(browser: Browser) -> AsyncIterator[Page]:
+    """A page of its own context, to be pointed at a server's origin."""
+    context = await browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    yield await context.new_page()
+    await context.close()
+
+
+async def until(page: Page, condition: str) -> None:
+    await page.wait_for_function(condition, timeout=TIMEOUT_MS)
+
+
+def silent_first_websocket() -> Middleware:
+    """The first WebSocket opens and then never delivers a frame, like a dead NAT mapping."""
+    used = False
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal used
+        if used or request.headers.get("Upgrade", "").lower() != "websocket":
+            return await handler(request)
+        used = True
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    return middleware
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse", "longpoll", "poll"])
+async def test_subscribe_from_a_cursor(
+    server: Server, blank: Page, http: aiohttp.ClientSession, transport: str
+) -> None:
+    """subscribe({since}) delivers every id after the cursor once, then live ones."""
+    for n in range(1, 4):
+        await publish(http, server, "api", "carol", f"message {n}")
+    await blank.goto(f"{server.url}/healthz")
+    await blank.evaluate(SUBSCRIBE, ["api", {"since": 1, "transports": [transport]}])
+    await until(blank, "window.sub.state === 'live' && window.seen.length === 2")
+    await publish(http, server, "api", "carol", "message 4")
+    await until(blank, "window.seen.length === 3")
+    assert await blank.evaluate("window.seen") == [2, 3, 4]
+    assert await blank.evaluate("window.sub.cursor") == 4
+    assert await blank.evaluate("window.sub.transport") == transport
+    await blank.evaluate("window.sub.close()")
+    assert await blank.evaluate("window.states.at(-1)") == "closed"
+
+
+async def test_watchdog_replaces_a_silent_stream(
+    servers: Servers, blank: Page, http: aiohttp.ClientSession
+) -> None:
+    """A stream that stops delivering is noticed by the watchdog and replaced, from the cursor."""
+    server = await servers.start(middlewares=(silent_first_websocket(),))
+    await blank.goto(f"{server.url}/healthz")
+    await blank.evaluate(SUBSCRIBE, ["general", {"transports": ["ws"], "watchdog": 150}])
+    await until(blank, "window.sub.state === 'live'")
+    await publish(http, server, "general", "carol", "are you there?")
+    await until(blank, "window.seen.length === 1")
+    states = await blank.evaluate("window.states")
+    assert states[:2] == ["connecting", "live"]
+    assert "reconnecting" in states
+    assert await blank.evaluate("window.gaps") == []
+
+
+async def test_publish_is_idempotent_and_refusals_are_errors(
+    server: Server, blank: Page, http: aiohttp.ClientSession
+) -> None:
+    """client.publish: a repeated client_id is not stored twice; a 4xx rejects at once."""
+    await blank.goto(f"{server.url}/healthz")
+    result = await blank.evaluate(
+        """async () => {
+          const { HubbubClient, HubbubError } = await import("/static/hubbub-client.js");
+          const client = new HubbubClient();
+          const message = { user: "alice", text: "once", clientId: "c-test-1" };
+          const first = await client.publish("general", message);
+          const again = await client.publish("general", message);
+          let refused;
+          try {
+            await client.publish("general", { user: "alice", text: "   " });
+          } catch (error) {
+            refused = [error instanceof HubbubError, error.status, error.code, error.retryable];
+          }
+          const history = await client.history("general", { limit: 10 });
+          const rooms = await client.rooms();
+          return { first, again, refused, history, rooms };
+        }"""
+    )
+    assert result["first"]["created"] is True
+    assert result["again"]["created"] is False
+    assert result["again"]["message"] == result["first"]["message"]
+    assert result["first"]["message"]["client_id"] == "c-test-1"
+    assert result["refused"] == [True, 400, "invalid_message", False]
+    assert [m["text"] for m in result["history"]["messages"]] == ["once"]
+    assert result["rooms"] == [{"name": "general", "last_id": 1}]
