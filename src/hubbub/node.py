@@ -58,6 +58,8 @@ class Node:
         self.committer = Committer(self.store, self._on_commit, self.stats)
         self.closing = False
         self.rate_limiter = _rate_limiter(settings)
+        # Every stream from attach to detach, live or still catching up.
+        self._streams: set[Subscriber] = set()
         self._scheduler: FlushScheduler | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
 
@@ -74,7 +76,7 @@ class Node:
         """Answer every waiting long poll and end every stream."""
         self.closing = True
         self.hub.wake_all_waiters()
-        for sub in self.hub.subscribers():
+        for sub in self._streams:
             sub.end("shutdown")
 
     async def stop(self) -> None:
@@ -199,13 +201,17 @@ class Node:
         """
         gap = ws_gap if sub.kind == "ws" else sse_gap
         outbox = sub.outbox
+        self._streams.add(sub)
+        if self.closing:
+            sub.end("shutdown")
+            return
         start = self.start_of(sub.room, cursor)
         if start.gap is not None:
             outbox.push(gap(start.gap))
         position = start.cursor
         while position < self.hub.bounds(sub.room).last_id:
             page = await self.read_after(sub.room, position, CATCH_UP_PAGE)
-            if outbox.closed:
+            if outbox.closed or sub.done.done():
                 return
             if not page or page[0].id != position + 1:
                 # Retention removed what this stream was about to read: say so.
@@ -222,7 +228,7 @@ class Node:
             position = page[-1].id
             outbox.flush(asyncio.get_running_loop().time())
             await drain()
-            if outbox.closed:
+            if outbox.closed or sub.done.done():
                 return
         # What this stream was sent alone (a gap frame) goes before the room's frames.
         outbox.flush(asyncio.get_running_loop().time())
@@ -230,6 +236,7 @@ class Node:
         self.stats.count_stream(sub.kind, +1)
 
     def detach(self, sub: Subscriber) -> None:
+        self._streams.discard(sub)
         sub.outbox.close()
         if self.hub.leave(sub):
             self.stats.count_stream(sub.kind, -1)
