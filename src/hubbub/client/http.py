@@ -69,7 +69,7 @@ class Link:
         if isinstance(exc, aiohttp.ServerDisconnectedError):
             return "the server closed the connection"
         if isinstance(exc, aiohttp.ClientPayloadError):
-            return "the connection was cut in the middle of an answer"
+            return "the connection was cut"
         if isinstance(exc, TimeoutError):
             return f"{self.base} did not answer in time"
         return str(exc) or type(exc).__name__

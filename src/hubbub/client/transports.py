@@ -93,7 +93,22 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
             elif msg.type is aiohttp.WSMsgType.BINARY:
                 raise ProtocolViolation("the server sent a binary WebSocket frame")
             else:
-                raise Ended(f"the server closed the WebSocket ({ws.close_code})")
+                raise Ended(_closed(ws.close_code))
+
+
+# RFC 6455 section 7.4.1 and the IANA registry: what a close code means to a reader.
+_CLOSE_REASONS = {
+    1000: "the server closed the WebSocket",
+    1001: "the server is going away (a restart?)",
+    1006: "the WebSocket connection was cut",
+    1011: "the server hit an error",
+    1013: "the server dropped this connection as too slow a reader",
+}
+
+
+def _closed(code: int | None) -> str:
+    reason = _CLOSE_REASONS.get(code or 1006, "the server closed the WebSocket")
+    return f"{reason} ({code or 1006})"
 
 
 async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:

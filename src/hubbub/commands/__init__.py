@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hubbub.commands import serve
+from hubbub.commands import chat, send, serve, tail
 
-COMMANDS: list[ModuleType] = [serve]
+COMMANDS: list[ModuleType] = [serve, chat, send, tail]

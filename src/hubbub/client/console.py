@@ -1,0 +1,132 @@
+"""What ``hubbub chat``, ``send`` and ``tail`` share: options, exit statuses, error reports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from hubbub.client.backoff import Backoff
+from hubbub.client.client import Client
+from hubbub.client.errors import ClientError, Refused, Unreachable
+from hubbub.client.events import TRANSPORTS
+from hubbub.errors import InvalidMessage
+from hubbub.protocol.messages import validate_user
+
+# Exit statuses, the same for every client command.
+OK = 0
+FAILED = 1  # the server refused, or answered something the protocol does not allow
+USAGE = 2  # argparse's own status for bad arguments
+UNREACHABLE = 3  # nothing answered at --url
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def add_url(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get("HUBBUB_URL", DEFAULT_URL)
+    parser.add_argument(
+        "--url", default=default, help=f"the server [env HUBBUB_URL, default {DEFAULT_URL}]"
+    )
+
+
+def add_name(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get("HUBBUB_NAME")
+    parser.add_argument(
+        "--name",
+        default=default,
+        required=default is None,
+        help="who you are in the room [env HUBBUB_NAME]",
+    )
+
+
+def add_transport(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--transport",
+        choices=["auto", *TRANSPORTS],
+        default="auto",
+        help="how to follow the room; auto tries ws, sse, longpoll, poll in turn [auto]",
+    )
+
+
+def add_colour(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the output: auto means on a terminal, unless NO_COLOR is set [auto]",
+    )
+
+
+def make_client(url: str) -> Client:
+    """The commands' client: a person is waiting, so reconnecting is never more than 5 s away."""
+    return Client(url, backoff=Backoff(initial=0.25, maximum=5.0))
+
+
+def check_name(name: str) -> str:
+    """The user name as the server will store it (trimmed), or ``ValueError`` up front."""
+    try:
+        return validate_user(name)
+    except InvalidMessage as exc:
+        raise ValueError(f"--name: {exc}") from None
+
+
+def report(prog: str, error: Exception) -> int:
+    """Print a one-line reason for ``error`` on stderr; the exit status that goes with it."""
+    if isinstance(error, Unreachable):
+        print(f"{prog}: cannot reach the server: {error}", file=sys.stderr)
+        return UNREACHABLE
+    if isinstance(error, Refused):
+        print(f"{prog}: the server refused: {error.message} ({error.code})", file=sys.stderr)
+        return FAILED
+    if isinstance(error, ClientError):
+        print(f"{prog}: {error}", file=sys.stderr)
+        return FAILED
+    print(f"{prog}: {error}", file=sys.stderr)
+    return USAGE
+
+
+def run(prog: str, main: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine; Ctrl-C or SIGTERM stop it cleanly (status 0).
+
+    A client error or a bad argument becomes a one-line message and its status,
+    never a traceback. Output cut by a closed pipe (``| head``) ends quietly.
+    """
+    try:
+        return asyncio.run(_interruptible(main))
+    except (ClientError, ValueError) as error:
+        return report(prog, error)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that
+        # flush does not fail a second time (see the signal module's docs).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return OK
+
+
+async def _interruptible(main: Coroutine[Any, Any, int]) -> int:
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(main)
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if stopped:
+            return OK
+        raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signum)

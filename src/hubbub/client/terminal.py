@@ -1,0 +1,115 @@
+"""How messages, gaps and connection news look on a terminal (``hubbub chat`` and ``tail``).
+
+Everything the server sends is text from other people, so before it reaches a
+terminal every control character but newline and tab is shown escaped: an
+escape sequence in a message could otherwise move the cursor, retitle the
+window or rewrite what is on screen. The server already refuses such text; the
+client does not count on it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import unicodedata
+import zlib
+from typing import Literal, TextIO, TypeAlias
+
+from hubbub.client.events import Gap, TransportName
+from hubbub.protocol.messages import Message
+
+ColourChoice: TypeAlias = Literal["auto", "always", "never"]
+
+LABELS: dict[TransportName, str] = {
+    "ws": "WebSocket",
+    "sse": "Server-Sent Events",
+    "longpoll": "long poll",
+    "poll": "short poll",
+}
+
+RESET = "\x1b[0m"
+BOLD = "\x1b[1m"
+DIM = "\x1b[2m"
+YELLOW = "\x1b[33m"
+GREEN = "\x1b[32m"
+# Name colours: the same name gets the same colour in every client (crc32, not hash()).
+PALETTE = ("\x1b[31m", "\x1b[34m", "\x1b[35m", "\x1b[36m", "\x1b[91m", "\x1b[94m", "\x1b[95m")
+
+
+def wants_colour(choice: ColourChoice, stream: TextIO) -> bool:
+    """``auto`` colours a terminal unless NO_COLOR is set (https://no-color.org) or TERM=dumb."""
+    if choice != "auto":
+        return choice == "always"
+    if "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+def printable(text: str, *, newlines: bool = True) -> str:
+    """``text`` with control characters escaped (newline and tab kept, if asked)."""
+    keep = "\n\t" if newlines else "\t"
+    if all(c in keep or unicodedata.category(c) != "Cc" for c in text):
+        return text
+    return "".join(
+        c if c in keep or unicodedata.category(c) != "Cc" else repr(c)[1:-1] for c in text
+    )
+
+
+def clock(ts: int, now: float | None = None) -> str:
+    """Local time of ``ts`` (ms since the epoch); the date too when it was not today."""
+    when = time.localtime(ts / 1000)
+    today = time.localtime(now)
+    if when[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", when)
+    return time.strftime("%Y-%m-%d %H:%M:%S", when)
+
+
+class Renderer:
+    """Turns events into display lines, coloured or plain.
+
+    ``me`` (chat) marks the lines of that user with ``>`` in a column before the
+    time, where no message text can reach, so one's own lines stand out even
+    without colour.
+    """
+
+    def __init__(self, *, colour: bool, me: str | None = None) -> None:
+        self.colour = colour
+        self.me = me.strip() if me is not None else None
+
+    def _paint(self, style: str, text: str) -> str:
+        return f"{style}{text}{RESET}" if self.colour else text
+
+    def name(self, user: str) -> str:
+        style = PALETTE[zlib.crc32(user.encode()) % len(PALETTE)]
+        return self._paint(BOLD + style, printable(user, newlines=False))
+
+    def message(self, message: Message) -> str:
+        marker = ""
+        if self.me is not None:
+            marker = self._paint(GREEN + BOLD, "> ") if message.user == self.me else "  "
+        head = f"{marker}{self._paint(DIM, clock(message.ts))} {self.name(message.user)}: "
+        # Continuation lines line up under the first line's text.
+        indent = " " * (len(marker and "> ") + len(clock(message.ts)) + 1)
+        lines = printable(message.text).split("\n")
+        return head + ("\n" + indent).join(lines)
+
+    def note(self, text: str) -> str:
+        """A line about the connection, not from anyone in the room."""
+        return self._paint(YELLOW, f"-- {text} --")
+
+    def gap(self, gap: Gap) -> str:
+        return self.note(describe_gap(gap))
+
+
+def describe_gap(gap: Gap) -> str:
+    if gap.reset:
+        return (
+            f"the room was reset on the server (its messages after #{gap.last_id} are gone); "
+            f"it goes on from #{max(gap.first_id, 1)}"
+        )
+    missed = len(gap.missed)
+    what = "1 message" if missed == 1 else f"{missed} messages"
+    return (
+        f"{what} missed: #{gap.missed.start} to #{gap.missed.stop - 1} are no longer kept "
+        f"(the room keeps #{gap.first_id} to #{gap.last_id})"
+    )
