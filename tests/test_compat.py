@@ -31,6 +31,11 @@ SSE = {"Accept": "text/event-stream"}
 PAGE_POST = {"Content-Type": "text/plain;charset=UTF-8"}
 
 
+# aiohttp's client answers pings only while a test awaits receive(); tests that
+# hold a socket without reading it run with heartbeats that never come.
+QUIET = 30.0
+
+
 def lobby_of(server: Server) -> TutorialLobby:
     return server.app[LOBBY]
 
@@ -201,9 +206,10 @@ async def test_post_messages_and_repeated_id(server: Server, http: aiohttp.Clien
 
 
 async def test_websocket_streams_each_new_lobby_message(
-    server: Server, http: aiohttp.ClientSession
+    start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
     """Upgrade on /messages: one {id, text, username} frame per new message, any source."""
+    server = await start_server(heartbeat=QUIET)
     await publish(http, server.url, "lobby", "history is not replayed")
     async with http.ws_connect(f"{server.url}/messages") as ws:
         await until(lambda: len(lobby_of(server).sockets) == 1)
@@ -216,6 +222,18 @@ async def test_websocket_streams_each_new_lobby_message(
             {"id": "m2", "text": "from the API", "username": "carol"},
             {"id": "9", "text": "from a terminal", "username": "bob"},
         ]
+    await until(lambda: not lobby_of(server).sockets)
+
+
+async def test_websocket_peer_that_never_answers_pings_is_dropped(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """The server pings every heartbeat and closes a socket whose pong does not come."""
+    async with http.ws_connect(f"{server.url}/messages", autoping=False) as ws:
+        ping = await ws.receive(timeout=TIMEOUT)
+        assert ping.type is aiohttp.WSMsgType.PING
+        closed = await ws.receive(timeout=TIMEOUT)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     await until(lambda: not lobby_of(server).sockets)
 
 
@@ -288,8 +306,11 @@ async def test_event_source_heartbeat(server: Server, http: aiohttp.ClientSessio
         assert (await stream.next()).comment == "ping"
 
 
-async def test_vanished_streams_are_forgotten(server: Server, http: aiohttp.ClientSession) -> None:
+async def test_vanished_streams_are_forgotten(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
     """EventSource and WebSocket clients that go away are unregistered."""
+    server = await start_server(heartbeat=QUIET)
     async with (
         http.get(f"{server.url}/messages", headers=SSE) as response,
         http.ws_connect(f"{server.url}/messages"),
@@ -324,7 +345,9 @@ async def test_stalled_websocket_is_dropped_and_others_get_everything(
     start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
     """A socket that stops reading is closed past the outbox limit; a reading one is not."""
-    server = await start_server(store="memory", max_text=100_000, max_body=1_000_000, heartbeat=30)
+    server = await start_server(
+        store="memory", max_text=100_000, max_body=1_000_000, heartbeat=QUIET
+    )
     url = f"{server.url}/messages"
     async with (
         stalled_client() as stalled,
@@ -403,7 +426,7 @@ async def test_shutdown_closes_every_view(
     start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
     """/subscribe is closed without an answer, the list stream ends, sockets get 1001."""
-    server = await start_server()
+    server = await start_server(heartbeat=QUIET)
     loop = asyncio.get_running_loop()
     # A raw socket: client libraries retry a GET whose connection closed unanswered.
     with socket.socket() as held:
