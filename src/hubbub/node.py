@@ -27,7 +27,7 @@ from hubbub.protocol.encoding import (
     sse_gap,
     ws_gap,
 )
-from hubbub.protocol.messages import Publish
+from hubbub.protocol.messages import Message, Publish
 from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.settings import Settings
 from hubbub.stats import Stats
@@ -134,10 +134,7 @@ class Node:
         cached = state.cached_after(cursor, limit)
         if cached is not None:
             return cached
-        upto = state.bounds.last_id
-        rows = await self.store.read_after(room, cursor, limit)
-        # A row committed but not yet fanned out would reach live streams twice.
-        return [EncodedMessage(row) for row in rows if row.id <= upto]
+        return self._fanned_out(room, await self.store.read_after(room, cursor, limit))
 
     async def read_before(self, room: str, before: int, limit: int) -> list[EncodedMessage]:
         state = self.hub.rooms.get(room)
@@ -146,8 +143,15 @@ class Node:
         cached = state.cached_before(before, limit)
         if cached is not None:
             return cached
-        upto = state.bounds.last_id
-        rows = await self.store.read_before(room, before, limit)
+        return self._fanned_out(room, await self.store.read_before(room, before, limit))
+
+    def _fanned_out(self, room: str, rows: list[Message]) -> list[EncodedMessage]:
+        """Store rows the hub has already fanned out, encoded.
+
+        A row committed but not yet fanned out is left for the fan-out: a stream
+        that read it here and then went live would otherwise get it twice.
+        """
+        upto = self.hub.bounds(room).last_id
         return [EncodedMessage(row) for row in rows if row.id <= upto]
 
     async def poll_after(self, room: str, cursor: int, limit: int) -> bytes:
