@@ -225,6 +225,20 @@ async def test_websocket_streams_each_new_lobby_message(
     await until(lambda: not lobby_of(server).sockets)
 
 
+async def test_websocket_burst_arrives_in_order(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """Messages committed together reach every socket, each once, in id order."""
+    server = await start_server(heartbeat=QUIET)
+    url = f"{server.url}/messages"
+    async with http.ws_connect(url) as first, http.ws_connect(url) as second:
+        await until(lambda: len(lobby_of(server).sockets) == 2)
+        await seed(server, 50)
+        for ws in (first, second):
+            frames = [orjson.loads((await ws.receive(timeout=TIMEOUT)).data) for _ in range(50)]
+            assert [frame["id"] for frame in frames] == [f"m{i}" for i in range(1, 51)]
+
+
 async def test_websocket_peer_that_never_answers_pings_is_dropped(
     server: Server, http: aiohttp.ClientSession
 ) -> None:

@@ -5,7 +5,7 @@ lobby's newest ``LIST_SIZE`` messages in memory, each encoded once in both of
 the dialect's shapes, so GET /messages and the SSE list are spliced from
 cached bytes instead of read from the store on every poll. The listener runs
 inside the hub's fan-out and never awaits: it resolves held ``/subscribe``
-requests, queues WebSocket frames on their outboxes, and wakes list streams.
+requests, queues WebSocket frames for the next flush, and wakes list streams.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class TutorialLobby:
         self.sockets: set[Socket] = set()
         self.lists: set[ListStream] = set()
         self._window: deque[Entry] = deque(maxlen=LIST_SIZE)
+        self._frames: list[bytes] = []  # this loop iteration's frames, for every socket
         self.held: set[asyncio.Future[Message | None]] = set()
         self._listed: bytes | None = None
         self._event: bytes | None = None
@@ -89,6 +90,7 @@ class TutorialLobby:
     def shutdown(self) -> None:
         """Let go of every held request and end every stream."""
         self.closing = True
+        self.flush(asyncio.get_running_loop().time())  # frames already queued still go out
         held, self.held = self.held, set()
         for future in held:
             if not future.done():
@@ -144,13 +146,29 @@ class TutorialLobby:
                 if not future.done():
                     future.set_result(message.message)
                     stats.delivered += 1
-        for socket in self.sockets:
-            socket.outbox.push(entry.frame)
-        stats.delivered += len(self.sockets)
+        if self.sockets:
+            if not self._frames:
+                self.node.scheduler.mark_room(self)
+            self._frames.append(entry.frame)
         for stream in self.lists:
             # A client is not woken for its own message (it shows that one itself).
             if stream.owner != entry.user:
                 stream.wake.set()
+
+    def flush(self, now: float) -> None:
+        """Write this iteration's frames to every socket: joined once, the same bytes for all.
+
+        Called by the node's flush scheduler once per loop iteration, like a room's
+        own fan-out, so a burst of messages costs one join, not one per socket.
+        """
+        frames, self._frames = self._frames, []
+        if not frames:
+            return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        sockets = tuple(self.sockets)  # a slow consumer leaves the set as it is dropped
+        for socket in sockets:
+            socket.outbox.write_shared(data, now)
+        self.node.stats.delivered += len(frames) * len(sockets)
 
     def _changed(self) -> None:
         first_id = self.node.bounds(self.room).first_id

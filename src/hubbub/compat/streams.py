@@ -48,8 +48,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
         loop.call_later(SLOW_CLOSE_GRACE, transport.abort)
 
     def going_away() -> None:
-        outbox.flush(loop.time())  # what was queued before the shutdown still goes out
-        outbox.close()
+        outbox.close()  # no frame may follow the close frame
         closing.append(loop.create_task(ws.close(code=WSCloseCode.GOING_AWAY)))
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
