@@ -27,8 +27,13 @@ def pytest_asyncio_loop_factories(
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Test settings: a fresh SQLite file, port 0, quick heartbeats."""
-    return Settings(port=0, db=str(tmp_path / "hubbub.db"), heartbeat=0.2, shutdown_timeout=2.0)
+    """Test settings: a fresh SQLite file and port 0.
+
+    The heartbeat is 5 s, not 15: long enough that a test client holding a
+    WebSocket without reading (aiohttp answers pings only inside receive())
+    is never dropped on a loaded machine. Tests of heartbeats set their own.
+    """
+    return Settings(port=0, db=str(tmp_path / "hubbub.db"), heartbeat=5.0, shutdown_timeout=2.0)
 
 
 @pytest.fixture

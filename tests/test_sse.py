@@ -73,8 +73,11 @@ async def test_bad_cursor_is_400(
         assert (await response.json())["error"]["code"] == "invalid_parameter"
 
 
-async def test_heartbeat_comment_when_idle(server: Server, http: aiohttp.ClientSession) -> None:
-    """An idle stream gets ': ping' comments every heartbeat (0.2 s in tests)."""
+async def test_heartbeat_comment_when_idle(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """An idle stream gets ': ping' comments every heartbeat."""
+    server = await start_server(heartbeat=0.2)
     async with sse(http, server, "r") as stream:
         await stream.next()  # retry
         ping = await stream.next(timeout=5)

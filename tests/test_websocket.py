@@ -120,8 +120,11 @@ async def test_gap_frame_then_messages(
         assert [(await ws_json(ws))["message"]["id"] for _ in range(2)] == [4, 5]
 
 
-async def test_server_pings_and_answers_pings(server: Server, http: aiohttp.ClientSession) -> None:
+async def test_server_pings_and_answers_pings(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
     """The server pings every heartbeat and pongs a client's ping."""
+    server = await start_server(heartbeat=0.2)
     async with http.ws_connect(ws_url(server, "r"), autoping=False) as ws:
         msg = await ws.receive(timeout=5)
         assert msg.type is aiohttp.WSMsgType.PING
@@ -134,8 +137,11 @@ async def test_server_pings_and_answers_pings(server: Server, http: aiohttp.Clie
                 break
 
 
-async def test_silent_peer_is_dropped(server: Server, http: aiohttp.ClientSession) -> None:
+async def test_silent_peer_is_dropped(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
     """A peer that never answers pings is dropped after two heartbeats."""
+    server = await start_server(heartbeat=0.2)
     async with http.ws_connect(ws_url(server, "r"), autoping=False) as ws:
         await wait_live(server, "r", 1)
         async with asyncio.timeout(5):
