@@ -25,16 +25,10 @@ from bench.servers import SERVERS, RunningServer, running
 
 @dataclass
 class Cores:
-    """Where and at which priority the server and the generator run."""
+    """Where the server and the generator run."""
 
     server: str | None = "0"  # taskset list for the server
     generator: list[int] | None = field(default_factory=lambda: [1])
-    # Niceness: the driver (probes, publisher) above the counting processes, so the
-    # generator's own counting never delays the clocks; all of them above other
-    # tenants of a shared machine when run as root (see machine.py's noise floor).
-    server_nice: int = 0
-    driver_nice: int = 0
-    counter_nice: int = 10
 
 
 @dataclass
@@ -102,7 +96,7 @@ def run(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp:
         try:
-            with running(server_spec, Path(tmp), cores.server, cores.server_nice) as server:
+            with running(server_spec, Path(tmp), cores.server) as server:
                 result["server_pid"] = server.pid
                 _drive(spec, server, cores, result, profile_to)
         except Exception as exc:  # recorded in the results; the suite goes on
@@ -121,13 +115,9 @@ def _drive(
 ) -> None:
     early, counting, late = _layout(spec)
     base = {"port": server.port, "dialect": server.spec.dialect, "cpus": cores.generator}
-    driver = WorkerHandle("driver", {**base, "nice": cores.driver_nice})
+    driver = WorkerHandle("driver", base)
     n_counters = math.ceil(len(counting) / spec.per_process) if counting else 0
-    # Counting processes run at a lower priority than the driver, so that the probes'
-    # clocks and the publisher's pacing are not delayed by the generator's own counting.
-    counters = [
-        WorkerHandle(f"counter{i}", {**base, "nice": cores.counter_nice}) for i in range(n_counters)
-    ]
+    counters = [WorkerHandle(f"counter{i}", base) for i in range(n_counters)]
     workers = [driver, *counters]
     try:
         result["mem_before"] = server.memory_bytes()
@@ -220,7 +210,7 @@ def _publish(
         result["acks_per_s"] = outcome["measured"] / window_s
         result["ack_latency"] = outcome["ack_latency"]
     else:
-        drain = max(5.0, spec.duration_s)
+        drain = 30.0  # an upper bound: collection ends once every stream is complete or stalls
         replies = call_all(workers, "collect", drain + 30.0, published=published, deadline_s=drain)
         t1 = time.time_ns()
         _streams(spec, outcome, replies, result)

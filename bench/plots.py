@@ -67,7 +67,10 @@ def _draw(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if lines:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no runs measured", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

@@ -288,6 +288,10 @@ def _profiles_section(profiles: dict[str, Any]) -> list[str]:
     return out
 
 
+def _loads(values: Any) -> str:
+    return " / ".join(f"{v:.1f}" for v in values) if isinstance(values, list) else "—"
+
+
 def _machine_section(doc: dict[str, Any]) -> list[str]:
     m = doc.get("machine", {})
     noise = doc.get("noise_floor", {})
@@ -298,10 +302,9 @@ def _machine_section(doc: dict[str, Any]) -> list[str]:
         f"- CPU: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB; "
         f"Linux {m.get('kernel')}",
         f"- Python {m.get('python')}, Node {m.get('node')}, {m.get('nginx')}",
-        f"- Server on core {place.get('server')}, generator on core(s) {place.get('generator')}; "
-        f"niceness server {place.get('server_nice')}, driver {place.get('driver_nice')}, "
-        f"counters {place.get('counter_nice')}",
-        f"- Load average at start {m.get('load_average')}, at end {m.get('load_average_end')} "
+        f"- Server on core {place.get('server')}, generator on core(s) {place.get('generator')}",
+        f"- Load average (1/5/15 min) at start {_loads(m.get('load_average'))}, at end "
+        f"{_loads(m.get('load_average_end'))} "
         "(the machine is shared: other work ran on both cores during the suite)",
         f"- Noise floor: a one-byte ping-pong between the two cores takes "
         f"p50 {_f((noise.get('p50_ms') or 0) * 1000, 0)} us, p99 {_f(noise.get('p99_ms'), 2)} ms, "

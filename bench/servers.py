@@ -183,9 +183,7 @@ def _wait_ready(
 
 
 @contextlib.contextmanager
-def running(
-    spec: ServerSpec, workdir: Path, cpus: str | None, nice: int = 0
-) -> Iterator[RunningServer]:
+def running(spec: ServerSpec, workdir: Path, cpus: str | None) -> Iterator[RunningServer]:
     """Start ``spec`` pinned to ``cpus`` (a taskset list) and always stop it by pid."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "server.log"
@@ -197,8 +195,6 @@ def running(
         cmd = spec.command(workdir)
     if cpus:
         cmd = ["taskset", "-c", cpus, *cmd]
-    if nice:
-        cmd = ["nice", "-n", str(nice), *cmd]  # nice and taskset exec: the pid is the server's
     env = {**os.environ, **dict(spec.env), "PYTHONPATH": str(REPO)}
     with log.open("wb") as out:
         proc = subprocess.Popen(

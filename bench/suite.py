@@ -37,12 +37,10 @@ def _raise_fd_limit() -> None:
 
 def placement(pin: bool) -> Cores:
     cores = os.sched_getaffinity(0)
-    root = os.geteuid() == 0
-    nice = {"server_nice": -10, "driver_nice": -15, "counter_nice": -5} if root else {}
     if not pin or len(cores) < 2:
-        return Cores(server=None, generator=None, **nice)
+        return Cores(server=None, generator=None)
     first, second = sorted(cores)[:2]
-    return Cores(server=str(first), generator=[second], **nice)
+    return Cores(server=str(first), generator=[second])
 
 
 def run_suite(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -27,8 +28,9 @@ def main(conn: Connection, spec: dict[str, Any]) -> None:
     cpus = spec.get("cpus")
     if cpus:
         os.sched_setaffinity(0, set(cpus))
-    if spec.get("nice"):
-        os.nice(int(spec["nice"]))
+    # Each generator process in a session of its own (see servers.running): the kernel's
+    # autogroup scheduling then weighs it like any other session on a shared machine.
+    os.setsid()
     uvloop.run(Worker(conn, spec).serve())
 
 
@@ -50,30 +52,32 @@ class Worker:
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+        inbox: asyncio.Queue[tuple[int, str, dict[str, Any]] | None] = asyncio.Queue()
 
-        def readable() -> None:
-            while self.conn.poll():
+        def reader() -> None:
+            # A blocking thread, not add_reader: the event loop would make the pipe
+            # non-blocking, and a large command arrives in more than one read.
+            while True:
                 try:
-                    inbox.put_nowait(self.conn.recv())
-                except EOFError:  # the orchestrator is gone: stop
-                    loop.remove_reader(self.conn.fileno())
-                    self._done.set()
+                    item = self.conn.recv()
+                except (EOFError, OSError):  # the orchestrator is gone: stop
+                    item = None
+                loop.call_soon_threadsafe(inbox.put_nowait, item)
+                if item is None or item[1] == "exit":
                     return
 
-        loop.add_reader(self.conn.fileno(), readable)
+        threading.Thread(target=reader, name="commands", daemon=True).start()
         tasks: set[asyncio.Task[None]] = set()
-        getter = asyncio.ensure_future(inbox.get())
-        stopper = asyncio.ensure_future(self._done.wait())
         while not self._done.is_set():
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                ident, command, args = getter.result()
-                task = asyncio.ensure_future(self._run(ident, command, args))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                getter = asyncio.ensure_future(inbox.get())
-        getter.cancel()
+            item = await inbox.get()
+            if item is None:
+                break
+            task = asyncio.ensure_future(self._run(*item))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            if item[1] == "exit":
+                await task
+                break
         self._close()
 
     async def _run(self, ident: int, command: str, args: dict[str, Any]) -> None:
@@ -115,8 +119,14 @@ class Worker:
         alive = sum(1 for s in self.subs if not s.closed and s.error is None)
         return {"alive": alive, "total": len(self.subs)}
 
-    async def cmd_collect(self, published: dict[str, int], deadline_s: float) -> dict[str, Any]:
-        """Wait until every subscriber has every message (or the deadline), then report."""
+    async def cmd_collect(
+        self, published: dict[str, int], deadline_s: float, stall_s: float = 3.0
+    ) -> dict[str, Any]:
+        """Wait until every subscriber has every message, then report.
+
+        The wait ends early when nothing at all has arrived for ``stall_s`` (what is
+        missing then is lost, not late), and in any case after ``deadline_s``.
+        """
         deadline = time.monotonic() + deadline_s
 
         def pending() -> int:
@@ -126,8 +136,14 @@ class Worker:
                 if not s.closed and s.check.next_seq - 1 < published.get(s.room, 0)
             )
 
+        last_total, last_change = -1, time.monotonic()
         # Polling 10,000 subscribers every 50 ms costs less than a callback per read.
-        while pending() and time.monotonic() < deadline:  # noqa: ASYNC110
+        while pending() and time.monotonic() < deadline:
+            total = sum(s.check.received for s in self.subs)
+            if total != last_total:
+                last_total, last_change = total, time.monotonic()
+            elif time.monotonic() - last_change > stall_s:
+                break
             await asyncio.sleep(0.05)
         counters, probes = StreamTally(), StreamTally()
         errors: list[str] = []
@@ -154,5 +170,5 @@ class Worker:
 
     async def cmd_exit(self) -> dict[str, Any]:
         self._close()
-        asyncio.get_running_loop().call_later(0.05, self._done.set)
+        self._done.set()
         return {}
