@@ -16,9 +16,9 @@ from aiohttp import WSCloseCode, web
 
 from hubbub.compat.lobby import ListStream, Socket, TutorialLobby
 from hubbub.outbox import Outbox
-from hubbub.protocol.encoding import SSE_PING, ws_close_frame
+from hubbub.protocol.encoding import SSE_PING
 from hubbub.transports.sse import SSE_HEADERS
-from hubbub.transports.websocket import CLOSE_TRY_AGAIN_LATER, SLOW_CLOSE_GRACE
+from hubbub.transports.websocket import close_slow_consumer
 
 
 async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSocketResponse:
@@ -43,9 +43,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
         # A slow consumer, as on the protocol's own sockets: 1013, then cut.
         node.stats.slow_consumers_dropped += 1
         lobby.sockets.discard(socket)
-        transport.write(ws_close_frame(CLOSE_TRY_AGAIN_LATER, "slow consumer"))
-        transport.close()
-        loop.call_later(SLOW_CLOSE_GRACE, transport.abort)
+        close_slow_consumer(transport)
 
     def going_away() -> None:
         outbox.close()  # no frame may follow the close frame

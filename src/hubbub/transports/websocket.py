@@ -31,6 +31,13 @@ CLOSE_TRY_AGAIN_LATER = 1013
 SLOW_CLOSE_GRACE = 5.0
 
 
+def close_slow_consumer(transport: asyncio.Transport) -> None:
+    """Close 1013 after what is buffered; cut the socket if the peer still does not read."""
+    transport.write(ws_close_frame(CLOSE_TRY_AGAIN_LATER, "slow consumer"))
+    transport.close()
+    asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, transport.abort)
+
+
 def is_websocket_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").strip().lower() == "websocket"
 
@@ -113,11 +120,8 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
     loop = asyncio.get_running_loop()
 
     def overflow() -> None:
-        # Slow consumer: 1013, then close once the buffer drains or the grace ends.
         node.stats.slow_consumers_dropped += 1
-        transport.write(ws_close_frame(CLOSE_TRY_AGAIN_LATER, "slow consumer"))
-        transport.close()
-        loop.call_later(SLOW_CLOSE_GRACE, transport.abort)
+        close_slow_consumer(transport)
         sub.end("slow")
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
