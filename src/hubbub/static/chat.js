@@ -386,6 +386,8 @@ function joinRoom(room, { focus = true } = {}) {
   ui.text.placeholder = `Message #${room}`;
   clearMessages();
   updateHistoryEdge();
+  // The backlog is not news: screen readers announce only what arrives after it.
+  ui.list.setAttribute("aria-busy", "true");
   rememberRoom(room);
   renderRooms();
   closeDrawer();
@@ -422,6 +424,7 @@ function joinRoom(room, { focus = true } = {}) {
   sub.addEventListener("backlog", (event) => {
     if (state.sub !== sub) return;
     state.loaded = true;
+    ui.list.removeAttribute("aria-busy");
     updateHistoryEdge(state.oldestId !== null && state.oldestId <= event.detail.first_id);
   });
   sub.addEventListener("error", (event) => {
