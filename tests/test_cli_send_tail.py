@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -144,6 +145,33 @@ async def test_tail_follows_live_messages_and_stops_on_sigint(server: Server) ->
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_tail_ends_when_its_reader_does(server: Server) -> None:
+    """Like tail -f | head -1: once the pipe's reader is gone, tail exits 0 at once."""
+    async with Client(server.url) as client:
+        for text in ("one", "two"):
+            await client.publish("r", "a", text)
+    read_end, write_end = os.pipe()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hubbub", "tail", "r", "--since", "1", "--url", server.url,
+        stdout=write_end,
+    )  # fmt: skip
+    os.close(write_end)
+    reader = asyncio.StreamReader()
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", 0)
+    )
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            assert (await reader.readline()).endswith(b" a: two\n")
+            transport.close()  # no new message will ever come to fail a write
+            assert await process.wait() == 0
+    finally:
+        transport.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_tail_resumes_after_restart(start_server: StartServer) -> None:

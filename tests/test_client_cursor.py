@@ -210,3 +210,19 @@ def test_parse_page() -> None:
     assert parse_page({**body, "first_id": 1, "last_id": 2}).messages[0].id == 2
     with pytest.raises(ProtocolViolation):
         parse_page({"first_id": 1, "last_id": 2})
+
+
+# The public API
+
+
+def test_public_api_is_complete() -> None:
+    """hubbub and hubbub.client export what they list, and hubbub re-exports the client."""
+    import hubbub
+    import hubbub.client
+
+    for module in (hubbub, hubbub.client):
+        assert all(hasattr(module, name) for name in module.__all__)
+    assert {"Client", "Gap", "Message", "Connected", "Disconnected", "Refused"} <= set(
+        hubbub.__all__
+    )
+    assert hubbub.Client is hubbub.client.Client

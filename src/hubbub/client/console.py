@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -106,6 +107,36 @@ def run(prog: str, main: Coroutine[Any, Any, int]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return OK
+
+
+async def while_read(work: Coroutine[Any, Any, int]) -> int:
+    """Run ``work``, but end it quietly once nobody reads standard output any more.
+
+    As GNU ``tail -f`` does: ``hubbub tail r | grep -m1 x`` ends when grep does,
+    not at the next message. When stdout is a pipe, epoll reports an error on its
+    write end as soon as the read end is closed, which wakes a reader callback.
+    """
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(work)
+    fd = sys.stdout.fileno()
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        return await task
+    gone = asyncio.Event()
+    loop.add_reader(fd, gone.set)
+    watch = loop.create_task(gone.wait())
+    reader_left = False
+    try:
+        await asyncio.wait([task, watch], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        loop.remove_reader(fd)
+        watch.cancel()
+        if not task.done():
+            reader_left = gone.is_set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if reader_left:
+        raise BrokenPipeError("nobody reads standard output any more")
+    return task.result()
 
 
 async def _interruptible(main: Coroutine[Any, Any, int]) -> int:

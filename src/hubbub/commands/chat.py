@@ -19,7 +19,10 @@ import codecs
 import contextlib
 import os
 import shutil
+import signal
 import sys
+import termios
+import tty
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -231,6 +234,12 @@ class Chat:
                 self.submit(line)
         self.display.redraw()
 
+    def resume(self, fd: int) -> None:
+        """Back from Ctrl-Z: cbreak mode again, and the typed line redrawn."""
+        with contextlib.suppress(termios.error):
+            tty.setcbreak(fd, termios.TCSANOW)
+        self.display.redraw()
+
     async def lines(self) -> None:
         """Standard input that is not a terminal: one message per non-blank line."""
         queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -259,6 +268,10 @@ class Chat:
         if fd is not None:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             loop.add_reader(fd, self.keys, fd, decoder)
+            # A new width moves where the typed line is cut; after Ctrl-Z and fg the
+            # shell has put the terminal back in line mode, so take cbreak mode again.
+            loop.add_signal_handler(signal.SIGWINCH, self.display.redraw)
+            loop.add_signal_handler(signal.SIGCONT, self.resume, fd)
         else:
             tasks.append(loop.create_task(self.lines()))
         ended = loop.create_task(self.ended.wait())
@@ -276,6 +289,8 @@ class Chat:
         finally:
             if fd is not None:
                 loop.remove_reader(fd)
+                loop.remove_signal_handler(signal.SIGWINCH)
+                loop.remove_signal_handler(signal.SIGCONT)
             for task in [*tasks, ended]:
                 task.cancel()
             await asyncio.gather(*tasks, ended, return_exceptions=True)

@@ -18,7 +18,15 @@ from typing import Any
 import orjson
 
 from hubbub.client import Connected, Gap, Status
-from hubbub.client.console import OK, add_colour, add_transport, add_url, make_client, run
+from hubbub.client.console import (
+    OK,
+    add_colour,
+    add_transport,
+    add_url,
+    make_client,
+    run,
+    while_read,
+)
 from hubbub.client.events import Event
 from hubbub.client.terminal import LABELS, Renderer, wants_colour
 
@@ -64,7 +72,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(PROG, tail(args))
+    return run(PROG, while_read(tail(args)))
 
 
 class _Status:
