@@ -234,6 +234,22 @@ async def test_subscription_waits_for_a_server_that_is_down(settings: Settings) 
             assert server.port == port
 
 
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+async def test_a_silent_stream_is_taken_for_dead(
+    start_server: StartServer, transport: TransportName
+) -> None:
+    """No frame, no heartbeat for idle_timeout: the stream is reopened, losing nothing."""
+    server = await start_server(heartbeat=60.0)
+    client = Client(server.url, idle_timeout=0.2, backoff=Backoff(initial=0.02, maximum=0.05))
+    async with client, follow(client, "r", 0, transport) as follower:
+        await follower.until(lambda: follower.count(Disconnected) >= 1)
+        status = follower.statuses[1]
+        assert isinstance(status, Disconnected) and "not even a heartbeat" in status.reason
+        await client.publish("r", "a", "still here")
+        await follower.until(lambda: follower.ids == [1])
+        await follower.connected(times=2)
+
+
 def refuse_websocket(request: web.Request) -> web.StreamResponse | None:
     """What a proxy that does not pass upgrades answers."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -384,6 +400,14 @@ def test_bad_arguments_are_value_errors() -> None:
         Client("ftp://example.org")
     with pytest.raises(ValueError, match="long_poll_wait"):
         Client("http://127.0.0.1:1", long_poll_wait=61)
+
+
+async def test_a_closed_client_says_so() -> None:
+    """Using a client after close() is a clear error, not a leaked session."""
+    client = Client("http://127.0.0.1:1")
+    await client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.history("r")
 
 
 def free_port() -> int:

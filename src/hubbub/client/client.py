@@ -88,8 +88,11 @@ class Client:
         )
         self._session = session
         self._owns_session = session is None
+        self._closed = False
 
     def _link(self) -> Link:
+        if self._closed:
+            raise RuntimeError("this hubbub Client is closed")
         # The session is made on first use, inside the running event loop.
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -99,9 +102,10 @@ class Client:
 
     async def close(self) -> None:
         """Close the client's own session and with it every connection it holds."""
+        self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
-            self._session = None
+        self._session = None
 
     async def __aenter__(self) -> Client:
         self._link()

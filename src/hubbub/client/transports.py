@@ -80,7 +80,10 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
         while True:
             # Every frame restarts the timer, the server's pings included, so
             # only a connection that went silent for idle_timeout is given up.
-            msg = await ws.receive(timeout=options.idle_timeout)
+            try:
+                msg = await ws.receive(timeout=options.idle_timeout)
+            except TimeoutError:
+                raise Ended(_silent(options.idle_timeout)) from None
             if msg.type is aiohttp.WSMsgType.TEXT:
                 frame = loads(msg.data)
                 kind = frame.get("type") if isinstance(frame, dict) else None
@@ -104,6 +107,10 @@ _CLOSE_REASONS = {
     1011: "the server hit an error",
     1013: "the server dropped this connection as too slow a reader",
 }
+
+
+def _silent(idle: float) -> str:
+    return f"nothing from the server for {idle:g} s, not even a heartbeat"
 
 
 def _closed(code: int | None) -> str:
@@ -131,8 +138,11 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
         decoder = SSEDecoder()
         while True:
             # The server comments ": ping" every heartbeat on an idle stream.
-            async with asyncio.timeout(options.idle_timeout):
-                chunk = await response.content.readany()
+            try:
+                async with asyncio.timeout(options.idle_timeout):
+                    chunk = await response.content.readany()
+            except TimeoutError:
+                raise Ended(_silent(options.idle_timeout)) from None
             if not chunk:
                 raise Ended("the server ended the event stream")
             for event in decoder.feed(chunk):
