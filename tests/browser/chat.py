@@ -69,10 +69,12 @@ class ChatPage:
             has=self.page.locator(".text", has_text=re.compile(re.escape(text)))
         )
 
-    async def send(self, text: str) -> None:
-        """Type ``text`` and press Enter, as a person would."""
+    async def send(self, text: str, *, confirmed: bool = True) -> None:
+        """Type ``text`` and press Enter, as a person would; wait until the server has it."""
         await self.box.fill(text)
         await self.box.press("Enter")
+        if confirmed:
+            await expect(self.log.locator("li.msg:not([data-id])")).to_have_count(0)
 
     async def expect_texts(self, texts: list[str]) -> None:
         """Exactly these messages, in this order, each confirmed by its id."""

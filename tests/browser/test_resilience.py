@@ -72,7 +72,7 @@ async def test_server_restart_mid_chat(
     for chat in (alice, bob):
         await expect(chat.connection).to_have_attribute("data-state", "reconnecting")
     # Sent while the server is down: shown at once as pending, retried until stored.
-    await alice.send("sent while down")
+    await alice.send("sent while down", confirmed=False)
     await expect(alice.message("sent while down")).to_have_class(re.compile(r"\bpending\b"))
 
     server = await servers.start(port=server.port)

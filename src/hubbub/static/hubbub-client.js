@@ -372,7 +372,8 @@ export class Subscription extends EventTarget {
     try {
       const body = await this.client.history(this.room, { since: cursor, limit: 1, timeout: 5000 });
       lastId = body.last_id;
-    } catch {
+    } catch (err) {
+      if (err?.status !== 0) return; // the server answered: busy, but reachable
       lastId = null; // unreachable: the stream cannot be working either
     }
     if (this._stop !== stop || this.state !== "live") return; // a new connection meanwhile
@@ -426,9 +427,11 @@ export class Subscription extends EventTarget {
     while (!this._closed) {
       this.transport = this.transports[this._index];
       this._setState(this._everLive ? "reconnecting" : "connecting");
-      let outcome = "failed";
+      // "down": the first read failed, which says nothing about the transport.
+      let outcome = "down";
       try {
         if (this.cursor === null) await this._start();
+        outcome = "failed";
         outcome = await this._connect(this.transport);
       } catch (err) {
         if (this.cursor === null && err instanceof HubbubError && !err.retryable) {
