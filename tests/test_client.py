@@ -286,6 +286,24 @@ async def test_auto_falls_back_past_broken_transports(
         assert follower.statuses == [Connected(expected)]
 
 
+async def test_auto_falls_back_when_a_transport_cannot_open(settings: Settings) -> None:
+    """A WebSocket cut before it opens, while plain reads work: on to SSE, not a retry loop."""
+
+    @web.middleware
+    async def proxy(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            assert request.transport is not None
+            request.transport.abort()  # what a proxy that times upgrades out looks like
+            return web.Response()
+        return await handler(request)
+
+    server = Server(settings)
+    server.app.middlewares.append(proxy)
+    async with server, quick_client(server.url) as client, follow(client, "r", 0, "auto") as f:
+        await f.connected()
+        assert f.statuses == [Connected("sse")]
+
+
 async def test_a_transport_asked_for_by_name_is_not_replaced(settings: Settings) -> None:
     """transport="ws" through a proxy that refuses upgrades raises Unsupported."""
 
