@@ -66,6 +66,8 @@ class Link:
             errno = exc.os_error.errno
             reason = os.strerror(errno) if errno else str(exc.os_error)
             return f"cannot connect to {self.base}: {reason}"
+        if isinstance(exc, OSError) and exc.errno:
+            return os.strerror(exc.errno)  # e.g. "Connection reset by peer"
         if isinstance(exc, aiohttp.ServerDisconnectedError):
             return "the server closed the connection"
         if isinstance(exc, aiohttp.ClientPayloadError):
