@@ -43,7 +43,7 @@ def quick_client(url: str) -> Client:
         url,
         connect_timeout=2.0,
         request_timeout=5.0,
-        idle_timeout=2.0,
+        idle_timeout=15.0,  # 3 x the test server's heartbeat: a slow test is not a dead stream
         long_poll_wait=1.0,
         poll_interval=0.05,
         backoff=Backoff(initial=0.02, maximum=0.2),
