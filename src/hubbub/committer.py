@@ -25,8 +25,11 @@ from hubbub.store.base import Appended, Stamped, Store
 
 log = logging.getLogger(__name__)
 
-# Largest batch per transaction: bounds the latency of the first publish in it.
+# Largest batch per transaction: bounds the latency of the first publish in it,
+# and the burst one commit fans out to every subscriber in one loop iteration
+# (a burst past a subscriber's outbox limit would drop even a fast reader).
 MAX_BATCH = 2000
+MAX_BATCH_TEXT = 256 * 1024  # characters of text
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,8 @@ class Committer:
                 if self._closing:
                     return
                 continue
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            size = _batch_size(self._queue)
+            batch, self._queue = self._queue[:size], self._queue[size:]
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[Stamped, asyncio.Future[Committed], float]]) -> None:
@@ -109,3 +113,13 @@ class Committer:
         self._ready.set()
         if self._task is not None:
             await self._task
+
+
+def _batch_size(queue: list[tuple[Stamped, asyncio.Future[Committed], float]]) -> int:
+    """How many queued publishes the next transaction takes: at least one."""
+    text = 0
+    for count, (stamped, _, _) in enumerate(queue[:MAX_BATCH], start=1):
+        text += len(stamped.publish.text)
+        if text >= MAX_BATCH_TEXT:
+            return count
+    return min(len(queue), MAX_BATCH)

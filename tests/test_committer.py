@@ -1,0 +1,96 @@
+"""Group commit: batching, answers only after commit, fan-out independent of publishers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from hubbub.committer import MAX_BATCH_TEXT, Committer
+from hubbub.errors import StoreError, Unavailable
+from hubbub.protocol.encoding import EncodedMessage
+from hubbub.protocol.messages import Publish
+from hubbub.stats import Stats
+from hubbub.store import Appended, MemoryStore, Stamped
+
+
+class RecordingStore(MemoryStore):
+    """A memory store that remembers its batch sizes and can be made to fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.fail_next = False
+
+    async def append(self, batch: Sequence[Stamped]) -> list[Appended]:
+        self.batches.append(len(batch))
+        await asyncio.sleep(0)  # a real store yields while it commits
+        if self.fail_next:
+            self.fail_next = False
+            raise StoreError("disk full")
+        return await super().append(batch)
+
+
+def committer(store: RecordingStore, fanned: list[int]) -> Committer:
+    def on_commit(results: list[Appended]) -> list[EncodedMessage]:
+        fanned.extend(a.message.id for a in results if a.created)
+        return [EncodedMessage(a.message) for a in results]
+
+    return Committer(store, on_commit, Stats())
+
+
+async def test_concurrent_publishes_share_a_transaction() -> None:
+    """Publishes queued while a commit runs go together into the next one."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    futures = [commits.submit(Publish("r", "u", f"m{i}")) for i in range(50)]
+    results = await asyncio.gather(*futures)
+    assert [r.message.message.id for r in results] == list(range(1, 51))
+    assert store.batches == [50] and fanned == list(range(1, 51))
+    await commits.close()
+
+
+async def test_batches_are_capped_by_text_size() -> None:
+    """Large messages are split over several transactions."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    big = "x" * (MAX_BATCH_TEXT // 2)
+    await asyncio.gather(*(commits.submit(Publish("r", "u", big)) for _ in range(6)))
+    assert store.batches == [2, 2, 2]
+    await commits.close()
+
+
+async def test_failed_commit_refuses_its_batch_only() -> None:
+    """A store failure answers 503 to that batch; the next publish still works."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    store.fail_next = True
+    with pytest.raises(Unavailable):
+        await commits.submit(Publish("r", "u", "lost"))
+    assert (await commits.submit(Publish("r", "u", "kept"))).message.message.id == 1
+    assert fanned == [1]
+    await commits.close()
+
+
+async def test_cancelled_publisher_does_not_stop_fan_out() -> None:
+    """A publisher that goes away mid-commit: the message is stored and fanned out."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    future = commits.submit(Publish("r", "u", "orphan"))
+    future.cancel()
+    await commits.close()  # commits what was queued
+    assert fanned == [1]
+
+
+async def test_closed_committer_refuses() -> None:
+    """After close, publishes are refused as unavailable (shutting down)."""
+    commits = committer(RecordingStore(), [])
+    commits.start()
+    await commits.close()
+    with pytest.raises(Unavailable):
+        await commits.submit(Publish("r", "u", "late"))
