@@ -10,6 +10,7 @@ from hubbub.compat import add_compat_routes
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
+from hubbub.transports.cors import add_cors_headers, preflight
 from hubbub.transports.http import NODE, errors_middleware
 from hubbub.transports.metrics import metrics
 from hubbub.transports.publish import publish
@@ -19,21 +20,28 @@ STATIC = Path(__file__).parent / "static"
 
 # The chat page runs only its own script files: no inline script, no eval,
 # so a message that smuggles markup can never execute.
+# Trusted Types with no policy: no script can assign markup to a sink such as
+# innerHTML, whatever a future change to the page does.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
 )
+
+# Revalidated on every load, so an upgraded server never pairs a new page with
+# an old script from the browser's cache.
+STATIC_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
 async def chat_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
-        STATIC / "index.html",
-        headers={
-            "Content-Security-Policy": PAGE_CSP,
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-cache",
-        },
+        STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
     )
+
+
+async def static_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith("/static/"):
+        response.headers.update(STATIC_HEADERS)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
@@ -55,9 +63,13 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
 
+    app.on_response_prepare.append(static_headers)
+    app.on_response_prepare.append(add_cors_headers)
+
     app.router.add_get("/rooms", list_rooms)
     app.router.add_get("/rooms/{room}/messages", read_messages)
     app.router.add_post("/rooms/{room}/messages", publish)
+    app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", chat_page)

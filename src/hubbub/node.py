@@ -126,33 +126,40 @@ class Node:
     def start_of(self, room: str, cursor: int | None) -> Start:
         return stream_start(cursor, self.hub.bounds(room))
 
-    async def read_after(self, room: str, cursor: int, limit: int) -> list[EncodedMessage]:
-        """Up to ``limit`` messages with ``id > cursor``, never past the hub's ``last_id``."""
+    async def read_after(
+        self, room: str, cursor: int, limit: int, upto: int | None = None
+    ) -> list[EncodedMessage]:
+        """Up to ``limit`` messages with ``id > cursor``, never past the hub's ``last_id``
+        (or past ``upto``, the ``last_id`` of a snapshot the caller took)."""
         state = self.hub.rooms.get(room)
         if state is None:
             return []
         cached = state.cached_after(cursor, limit)
         if cached is not None:
             return cached
-        return self._fanned_out(room, await self.store.read_after(room, cursor, limit))
+        return self._fanned_out(room, await self.store.read_after(room, cursor, limit), upto)
 
-    async def read_before(self, room: str, before: int, limit: int) -> list[EncodedMessage]:
+    async def read_before(
+        self, room: str, before: int, limit: int, upto: int | None = None
+    ) -> list[EncodedMessage]:
         state = self.hub.rooms.get(room)
         if state is None:
             return []
         cached = state.cached_before(before, limit)
         if cached is not None:
             return cached
-        return self._fanned_out(room, await self.store.read_before(room, before, limit))
+        return self._fanned_out(room, await self.store.read_before(room, before, limit), upto)
 
-    def _fanned_out(self, room: str, rows: list[Message]) -> list[EncodedMessage]:
-        """Store rows the hub has already fanned out, encoded.
+    def _fanned_out(self, room: str, rows: list[Message], upto: int | None) -> list[EncodedMessage]:
+        """Store rows the hub has already fanned out (and at most ``upto``), encoded.
 
         A row committed but not yet fanned out is left for the fan-out: a stream
         that read it here and then went live would otherwise get it twice.
         """
-        upto = self.hub.bounds(room).last_id
-        return [EncodedMessage(row) for row in rows if row.id <= upto]
+        last_id = self.hub.bounds(room).last_id
+        if upto is not None:
+            last_id = min(last_id, upto)
+        return [EncodedMessage(row) for row in rows if row.id <= last_id]
 
     async def poll_after(self, room: str, cursor: int, limit: int) -> bytes:
         """A poll answer from ``cursor``; identical answers are built once per publish."""
@@ -161,14 +168,18 @@ class Node:
             cached = state.cached_after(cursor, limit)
             if cached is not None:
                 return state.memo((cursor, limit), lambda: poll_body(cached, state.bounds))
-        messages = await self.read_after(room, cursor, limit)
-        return poll_body(messages, self.hub.bounds(room))
+        # One snapshot: the answer's last_id is never ahead of its messages, so a
+        # client may take it as its next cursor when the answer was not cut by limit.
+        bounds = self.hub.bounds(room)
+        messages = await self.read_after(room, cursor, limit, upto=bounds.last_id)
+        return poll_body(messages, bounds)
 
     async def poll_before(self, room: str, before: int | None, limit: int) -> bytes:
         """The newest ``limit`` messages below ``before`` (below infinity when None)."""
-        end = self.hub.bounds(room).last_id + 1 if before is None else before
-        messages = await self.read_before(room, end, limit)
-        return poll_body(messages, self.hub.bounds(room))
+        bounds = self.hub.bounds(room)
+        end = bounds.last_id + 1 if before is None else before
+        messages = await self.read_before(room, end, limit, upto=bounds.last_id)
+        return poll_body(messages, bounds)
 
     async def long_poll(self, room: str, since: int | None, limit: int, wait: float) -> bytes:
         """Answer at once if there is something to say, else hold up to ``wait`` seconds."""

@@ -44,6 +44,9 @@ class Settings:
     lingering_time: float = 2.0
     shutdown_timeout: float = 5.0
 
+    # Cross-origin pages: None (off), "*", or a comma-separated list of origins
+    allow_origin: str | None = None
+
     # Tutorial dialect
     lobby: str = "lobby"
 

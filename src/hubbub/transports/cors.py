@@ -1,0 +1,59 @@
+"""Cross-origin access to the protocol's routes, for pages that embed hubbub.
+
+Off unless ``--allow-origin`` names origins (or ``*``). Browsers then let a page
+of an allowed origin read answers, open an ``EventSource``, and send the JSON
+publish after a preflight (``Content-Type: application/json`` is not a simple
+request, Fetch standard section 3.2.3). WebSocket has no CORS; an allowed origin
+needs nothing more there.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hubbub.transports.http import node_of
+
+# Preflight answers may be cached this long by the browser (seconds).
+MAX_AGE = "600"
+
+
+def allowed_origin(request: web.Request) -> str | None:
+    """The value of ``Access-Control-Allow-Origin`` for this request, if any."""
+    configured = node_of(request).settings.allow_origin
+    origin = request.headers.get("Origin")
+    if not configured or origin is None:
+        return None
+    origins = {item.strip() for item in configured.split(",")}
+    if "*" in origins:
+        return "*"
+    return origin if origin in origins else None
+
+
+def applies_to(request: web.Request) -> bool:
+    return request.path.startswith("/rooms") or request.path in ("/healthz", "/metrics")
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: runs for every answer, streams and errors included."""
+    if not applies_to(request):
+        return
+    origin = allowed_origin(request)
+    if origin is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    if origin != "*":
+        response.headers["Vary"] = "Origin"
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """``OPTIONS``: which methods and headers a cross-origin page may use."""
+    response = web.Response(status=204)
+    if allowed_origin(request) is not None:
+        response.headers.update(
+            {
+                "Access-Control-Allow-Methods": "GET, POST",
+                "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID",
+                "Access-Control-Max-Age": MAX_AGE,
+            }
+        )
+    return response
