@@ -128,11 +128,14 @@ class Driver:
         rooms = plan.rooms
         start = time.monotonic()
         lag_limit = max(plan.window, int(rate * plan.lag_abort_s))
+        give_up = start + count / rate + plan.lag_abort_s
         for i in range(count):
             due = start + i / rate
-            delay = due - time.monotonic()
-            if delay > 0.0005:
-                await asyncio.sleep(delay)
+            now = time.monotonic()
+            if now > give_up:
+                raise _Abort(f"publishing fell more than {plan.lag_abort_s:g} s behind")
+            if due - now > 0.0005:
+                await asyncio.sleep(due - now)
                 if self._lag(out) > lag_limit:
                     raise _Abort(f"probes fell more than {plan.lag_abort_s:g} s behind")
             pub = self.pubs[rooms[i % len(rooms)]]
@@ -144,6 +147,7 @@ class Driver:
         rooms = plan.rooms
         end = time.monotonic() + plan.duration_s
         i = 0
+        # Waits below are bounded too (10 s each), and the loop by time and count.
         while i < plan.max_messages and time.monotonic() < end:
             while self._lag(out) >= plan.window:
                 self._progress.clear()
