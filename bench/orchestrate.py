@@ -47,6 +47,7 @@ class RunSpec:
     pipeline: int = 64
     window: int = 200
     hold_s: float = 3.0  # idle: how long connections are held before measuring
+    lag_abort_s: float = 5.0  # paced: stop once the probes are this far behind
     per_process: int = 5000  # counting subscribers per generator process
 
     def key(self) -> str:

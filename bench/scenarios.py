@@ -26,14 +26,54 @@ class Mode:
     name: str
     duration_s: float  # publishing time of a paced or flooded run
     publish_s: float  # closed-loop publish throughput runs
-    fanout_rates: tuple[float, ...]  # 1,000 subscribers; 0 = as fast as sustained
-    big_rates: tuple[float, ...]  # 10,000 subscribers
+    ws_rates: tuple[float, ...]  # WebSocket, 1,000 subscribers; 0 = as fast as sustained
+    sse_rates: tuple[float, ...]
     poll_rates: tuple[float, ...]
+    big_rates: tuple[float, ...]  # WebSocket, 10,000 subscribers
+    big_transports: tuple[Transport, ...]
+    rooms_rates: tuple[float, ...]
+    rooms_transports: tuple[Transport, ...]
+    idle_transports: tuple[Transport, ...]
+    idle_peers: bool  # idle SSE and long poll for Nchan too
     hold_s: float
+    lag_abort_s: float
+    profiles: int  # at most this many profiled repeats
 
 
-QUICK = Mode("quick", 2.0, 1.5, (100, 1000, 2000, 0), (10, 0), (100,), 2.0)
-FULL = Mode("full", 6.0, 5.0, (100, 1000, 2000, 0), (10, 100, 0), (100, 1000), 5.0)
+QUICK = Mode(
+    "quick",
+    1.5,
+    1.5,
+    (100, 2000, 0),
+    (1000, 0),
+    (100,),
+    (10,),
+    (Transport.WS,),
+    (0,),
+    (Transport.WS,),
+    (Transport.WS, Transport.SSE, Transport.LONGPOLL),
+    False,
+    1.0,
+    3.0,
+    3,
+)
+FULL = Mode(
+    "full",
+    5.0,
+    5.0,
+    (100, 1000, 2000, 0),
+    (100, 1000, 2000, 0),
+    (100, 1000),
+    (10, 100, 0),
+    (Transport.WS, Transport.SSE, Transport.LONGPOLL),
+    (1000, 0),
+    (Transport.WS, Transport.SSE),
+    (Transport.WS, Transport.SSE, Transport.LONGPOLL),
+    True,
+    5.0,
+    5.0,
+    6,
+)
 
 
 def _via(server: ServerSpec, many_rooms: bool) -> str:
@@ -58,10 +98,8 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
     pick = [s for s in FANOUT_SERVERS if s in servers]
     d = mode.duration_s
     if "fanout" in scenarios:
+        rates_of = {Transport.WS: mode.ws_rates, Transport.SSE: mode.sse_rates}
         for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL, Transport.SHORTPOLL):
-            rates = {Transport.WS: mode.fanout_rates, Transport.SSE: mode.fanout_rates}.get(
-                transport, mode.poll_rates
-            )
             for name in pick:
                 spec = SERVERS[name]
                 if transport not in spec.transports:
@@ -73,14 +111,13 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
                     subscribers=1000,
                     duration_s=d,
                     via=_via(spec, False),
+                    lag_abort_s=mode.lag_abort_s,
                 )
-                runs.extend(_rate_runs(base, rates, 200))
-        for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL):
+                runs.extend(_rate_runs(base, rates_of.get(transport, mode.poll_rates), 200))
+        for transport in mode.big_transports:
             for name in pick:
                 spec = SERVERS[name]
                 if transport not in spec.transports:
-                    continue
-                if transport is Transport.LONGPOLL and mode.name == "quick":
                     continue
                 base = RunSpec(
                     "fanout",
@@ -89,11 +126,12 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
                     subscribers=10_000,
                     duration_s=d,
                     via=_via(spec, False),
+                    lag_abort_s=mode.lag_abort_s,
                 )
                 rates = mode.big_rates if transport is Transport.WS else mode.big_rates[:1]
                 runs.extend(_rate_runs(base, rates, 50))
     if "rooms" in scenarios:
-        for transport in (Transport.WS, Transport.SSE):
+        for transport in mode.rooms_transports:
             for name in pick:
                 spec = SERVERS[name]
                 if transport not in spec.transports:
@@ -107,8 +145,9 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
                     duration_s=d,
                     via=_via(spec, True),
                     probes=8,
+                    lag_abort_s=mode.lag_abort_s,
                 )
-                runs.extend(_rate_runs(base, (1000, 0), 3))
+                runs.extend(_rate_runs(base, mode.rooms_rates, 3))
     if "publish" in scenarios:
         for name in (s for s in PUBLISH_SERVERS if s in servers):
             spec = SERVERS[name]
@@ -141,20 +180,23 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
                     )
                 )
     if "idle" in scenarios:
-        for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL):
+        for transport in mode.idle_transports:
             for name in pick:
-                if transport in SERVERS[name].transports:
-                    runs.append(
-                        RunSpec(
-                            "idle",
-                            name,
-                            transport.value,
-                            subscribers=10_000,
-                            mode="idle",
-                            probes=0,
-                            hold_s=mode.hold_s,
-                        )
+                if transport not in SERVERS[name].transports:
+                    continue
+                if transport is not Transport.WS and name != "hubbub" and not mode.idle_peers:
+                    continue
+                runs.append(
+                    RunSpec(
+                        "idle",
+                        name,
+                        transport.value,
+                        subscribers=10_000,
+                        mode="idle",
+                        probes=0,
+                        hold_s=mode.hold_s,
                     )
+                )
     return runs
 
 

@@ -1,10 +1,10 @@
-"""Subscriber connections: counting ones (most) and probes (a few), per transport.
+"""Subscribers on the event loop: probes (every transport) and counting pollers.
 
-A counting subscriber never decodes a frame once its subscription is live: it hands
-whatever the socket returned to a ``SeqScanner`` (one regex pass in C) and checks the
-sequence numbers it found. A probe decodes every frame and every message fully, checks
-the server's own ids where the dialect has them, and records publish-to-receive latency.
-Both kinds check their whole stream: nothing lost, doubled or out of order.
+A probe decodes every frame and every message fully, checks the server's own ids where
+the dialect has them, and records publish-to-receive latency. Counting WebSocket and SSE
+subscribers live in ``counters.py``; counting pollers are here, since every poll is a
+request anyway, and read each answer with a ``SeqScanner`` without decoding it. All of
+them check their whole stream: nothing lost, doubled or out of order.
 """
 
 from __future__ import annotations
@@ -108,14 +108,13 @@ class Subscriber(asyncio.Protocol):
 
 
 class WsSubscriber(Subscriber):
-    """RFC 6455 subscriber. Counting mode scans raw frames once the subscription is live."""
+    """RFC 6455 probe."""
 
     def __init__(self, ctx: SubContext, room: str, probe: bool) -> None:
         super().__init__(ctx, room, probe)
         self._head = b""
         self._upgraded = False
         self._frames = wsframe.FrameParser()
-        self._scan: SeqScanner | None = None
 
     def opened(self) -> None:
         path = self.ctx.dialect.sub_path(Transport.WS, self.room)
@@ -123,13 +122,6 @@ class WsSubscriber(Subscriber):
         self.transport.write(wsframe.handshake_request(self.ctx.host, path))
 
     def data_received(self, data: bytes) -> None:
-        scan = self._scan
-        if scan is not None:  # the hot path: counting, live
-            count, first, last, body = scan.feed(data)
-            if count:
-                self.check.feed_span(count, first, last, body)
-                self.last_rx_ns = time.time_ns()
-            return
         if not self._upgraded:
             try:
                 done, rest = wsframe.handshake_response(self._head + data)
@@ -142,24 +134,10 @@ class WsSubscriber(Subscriber):
             self._upgraded = True
             self._head = b""
             if self.ctx.dialect.ws_live_at_upgrade():
-                self._go_live(rest)
-                return
+                self.set_live()
             data = rest
-        self._frames_received(data)
-
-    def _go_live(self, rest: bytes) -> None:
-        self.set_live()
-        if not self.probe:
-            self._scan = SeqScanner()
-            if rest:
-                self.data_received(rest)
-        elif rest:
-            self._frames_received(rest)
-
-    def _frames_received(self, data: bytes) -> None:
         now = time.time_ns()
-        frames = self._frames.feed(data)
-        for i, frame in enumerate(frames):
+        for frame in self._frames.feed(data):
             if frame.opcode == wsframe.OP_PING:
                 assert self.transport is not None
                 self.transport.write(wsframe.encode(frame.payload, wsframe.OP_PONG))
@@ -167,22 +145,15 @@ class WsSubscriber(Subscriber):
                 code = int.from_bytes(frame.payload[:2], "big") if frame.payload else 1005
                 self.fail(f"server closed the WebSocket ({code})")
                 return
-            elif frame.opcode == wsframe.OP_TEXT:
-                if not self.live.done():
-                    live, reply = self.ctx.dialect.ws_opening(frame.payload)
-                    if reply is not None and self.transport is not None:
-                        self.transport.write(wsframe.encode(reply))
-                    if live and not self.probe:
-                        # Everything after this frame is counted raw.
-                        rest = (
-                            b"".join(_reframe(f.opcode, f.payload) for f in frames[i + 1 :])
-                            + self._frames.take_rest()
-                        )
-                        self._go_live(rest)
-                        return
-                    if live:
-                        self.set_live()
-                    continue
+            elif frame.opcode != wsframe.OP_TEXT:
+                continue
+            elif not self.live.done():
+                live, reply = self.ctx.dialect.ws_opening(frame.payload)
+                if reply is not None and self.transport is not None:
+                    self.transport.write(wsframe.encode(reply))
+                if live:
+                    self.set_live()
+            else:
                 try:
                     self.delivered(self.ctx.dialect.decode_ws(frame.payload), now)
                 except (ValueError, KeyError, TypeError) as exc:
@@ -190,22 +161,12 @@ class WsSubscriber(Subscriber):
                     return
 
 
-def _reframe(opcode: int, payload: bytes) -> bytes:
-    """An unmasked frame again, so that a counting subscriber can scan it raw."""
-    n = len(payload)
-    head = (
-        bytes([0x80 | opcode, n]) if n < 126 else bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big")
-    )
-    return head + payload
-
-
 class SseSubscriber(Subscriber):
-    """Server-Sent Events subscriber: counting mode scans the raw body bytes."""
+    """Server-Sent Events probe."""
 
     def __init__(self, ctx: SubContext, room: str, probe: bool) -> None:
         super().__init__(ctx, room, probe)
         self._head = http1.StreamHead()
-        self._scan = SeqScanner()
         self._chunks: http1.ChunkedDecoder | None = None
         self._events = http1.SseParser()
 
@@ -227,18 +188,16 @@ class SseSubscriber(Subscriber):
             self.set_live()
             if not data:
                 return
-        if not self.probe:
-            count, first, last, body = self._scan.feed(data)
-            if count:
-                self.check.feed_span(count, first, last, body)
-                self.last_rx_ns = time.time_ns()
-            return
         now = time.time_ns()
         pieces = self._chunks.feed(data) if self._chunks is not None else [data]
         items: list[Delivered] = []
-        for piece in pieces:
-            for event in self._events.feed(piece):
-                items.extend(self.ctx.dialect.decode_sse(event))
+        try:
+            for piece in pieces:
+                for event in self._events.feed(piece):
+                    items.extend(self.ctx.dialect.decode_sse(event))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.fail(f"undecodable event: {exc}")
+            return
         self.delivered(items, now)
 
 

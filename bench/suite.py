@@ -91,14 +91,16 @@ def run_suite(
             failed_series.add(series(spec))
         _save(out, doc)
     if with_profiles:
-        _profiles(doc, cores, out, log)
+        _profiles(doc, cores, out, log, mode.profiles)
     doc["elapsed_s"] = round(time.monotonic() - started, 1)
     doc["machine"]["load_average_end"] = os.getloadavg()
     _save(out, doc)
     return out
 
 
-def _profiles(doc: dict[str, Any], cores: Cores, out: Path, log: Callable[[str], None]) -> None:
+def _profiles(
+    doc: dict[str, Any], cores: Cores, out: Path, log: Callable[[str], None], limit: int
+) -> None:
     if profile.py_spy() is None:
         doc["profiles"]["error"] = "py-spy not installed"
         return
@@ -110,7 +112,7 @@ def _profiles(doc: dict[str, Any], cores: Cores, out: Path, log: Callable[[str],
         spec = RunSpec(**next(r["spec"] for r in doc["runs"] if r["key"] == target["run"]))
         if not spec.server.startswith("hubbub") or spec.key() in doc["profiles"]:
             continue
-        if spec.mode == "idle":
+        if spec.mode == "idle" or len(doc["profiles"]) >= limit:
             continue  # memory is not a CPU profile's question
         raw = raw_dir / (spec.key().replace("/", "_") + ".txt")
         spec.duration_s = max(spec.duration_s, 3.0)  # enough samples to read

@@ -18,6 +18,7 @@ from typing import Any
 import uvloop
 
 from bench.checker import StreamTally, latency_summary
+from bench.counters import Counter, Pump, open_all
 from bench.dialects import DIALECTS, Transport
 from bench.driver import Driver, PublishPlan
 from bench.subscribers import SubContext, Subscriber, connect_all, make_subscriber
@@ -46,7 +47,8 @@ class Worker:
             long_poll_wait_s=float(spec.get("poll_wait_s", 30.0)),
             short_poll_interval_s=float(spec.get("short_poll_interval_s", 0.25)),
         )
-        self.subs: list[Subscriber] = []
+        self.subs: list[Subscriber | Counter] = []
+        self.pump = Pump()
         self.driver = Driver(dialect, host, self.port, self.ctx)
         self._done = asyncio.Event()
 
@@ -90,6 +92,7 @@ class Worker:
     def _close(self) -> None:
         for sub in self.subs:
             sub.stop()
+        self.pump.close()
         self.driver.stop()
 
     # Commands
@@ -98,12 +101,22 @@ class Worker:
         self, transport: str, rooms: list[str], probe: bool, concurrency: int = 200
     ) -> dict[str, Any]:
         kind = Transport(transport)
-        new = [make_subscriber(kind, self.ctx, room, probe) for room in rooms]
-        self.subs.extend(new)
-        if probe:
-            self.driver.probes.extend(new)
-        failures = await connect_all(new, self.port, concurrency=concurrency)
-        return {"live": len(new) - len(failures), "failed": len(failures), "failures": failures[:5]}
+        failures: list[str]
+        if not probe and kind in (Transport.WS, Transport.SSE):
+            counters = [Counter(room) for room in rooms]
+            self.subs.extend(counters)
+            failures = await open_all(
+                counters, self.pump, self.ctx.dialect, kind, self.port, concurrency=concurrency
+            )
+            n = len(counters)
+        else:
+            new = [make_subscriber(kind, self.ctx, room, probe) for room in rooms]
+            self.subs.extend(new)
+            if probe:
+                self.driver.probes.extend(new)
+            failures = await connect_all(new, self.port, concurrency=concurrency)
+            n = len(new)
+        return {"live": n - len(failures), "failed": len(failures), "failures": failures[:5]}
 
     async def cmd_open_publishers(self, plan: dict[str, Any]) -> dict[str, Any]:
         await self.driver.open(PublishPlan(**plan))

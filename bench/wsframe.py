@@ -73,6 +73,16 @@ class Frame:
     payload: bytes
 
 
+def reframe(frame: Frame) -> bytes:
+    """An unmasked server frame again, for a reader that scans raw frames."""
+    n = len(frame.payload)
+    if n < 126:
+        head = bytes([0x80 | frame.opcode, n])
+    else:
+        head = bytes([0x80 | frame.opcode, 126]) + n.to_bytes(2, "big")
+    return head + frame.payload
+
+
 class FrameParser:
     """Splits server-to-client bytes (unmasked frames) into messages and control frames."""
 
