@@ -335,6 +335,14 @@ def render(doc: dict[str, Any], image_names: list[str]) -> str:
     parts += _targets_section(runs)
     parts += _ratio_section(runs)
     parts += ["## Plots", ""]
+    parts += [
+        "Each point is the most a server delivered in any run at that size (its flood where "
+        "the suite ran one). In quick mode the 10,000-subscriber points are the 10 msg/s "
+        "runs, so they cannot exceed 100k deliveries/s; full mode floods there too. The "
+        "latency plot holds the delivery load at 100k/s: 100 msg/s to 1,000 subscribers, "
+        "10 msg/s to 10,000.",
+        "",
+    ]
     parts += [f"![{name}](bench/{name})" for name in image_names] + [""]
     parts += ["## Results", ""]
     parts += _fanout_section(runs) + _publish_section(runs) + _idle_section(runs)

@@ -55,7 +55,7 @@ QUICK = Mode(
     False,
     1.0,
     3.0,
-    3,
+    6,
 )
 FULL = Mode(
     "full",
