@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import unicodedata
 
 import orjson
 import pytest
@@ -19,6 +20,8 @@ from hubbub.protocol.encoding import (
     ws_frame,
 )
 from hubbub.protocol.messages import (
+    CONTROL,
+    CONTROL_BUT_NEWLINE_TAB,
     Message,
     parse_json_object,
     validate_publish,
@@ -180,3 +183,12 @@ def test_poll_body_splices_cached_json() -> None:
     body = orjson.loads(poll_body([_message(1), _message(2)], Bounds(1, 2)))
     assert [m["id"] for m in body["messages"]] == [1, 2]
     assert (body["first_id"], body["last_id"]) == (1, 2)
+
+
+def test_control_classes_are_unicode_cc() -> None:
+    """The fast character classes match exactly Unicode category Cc (less \\n and \\t)."""
+    for codepoint in range(0x110000):
+        char = chr(codepoint)
+        is_cc = unicodedata.category(char) == "Cc"
+        assert bool(CONTROL.search(char)) == is_cc
+        assert bool(CONTROL_BUT_NEWLINE_TAB.search(char)) == (is_cc and char not in "\n\t")

@@ -7,7 +7,6 @@ Pure functions: no sockets, no event loop. The rules are PROTOCOL.md's
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +74,10 @@ def parse_json_object(body: bytes | str, what: str = "request body") -> dict[str
     return value
 
 
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) == "Cc"
+# Unicode category Cc is exactly C0, DEL and C1; a character class checks a
+# 4,000-character text in C instead of one Python call per character.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+CONTROL_BUT_NEWLINE_TAB = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def validate_user(value: object) -> str:
@@ -88,7 +89,7 @@ def validate_user(value: object) -> str:
         raise InvalidMessage("user must not be blank")
     if len(user) > MAX_USER:
         raise InvalidMessage(f"user must be at most {MAX_USER} characters")
-    if any(_is_control(c) for c in user):
+    if CONTROL.search(user):
         raise InvalidMessage("user must not contain control characters")
     return user
 
@@ -101,7 +102,7 @@ def validate_text(value: object, max_text: int) -> str:
         raise InvalidMessage("text must not be blank")
     if len(value) > max_text:
         raise InvalidMessage(f"text must be at most {max_text} characters")
-    if any(_is_control(c) and c not in "\n\t" for c in value):
+    if CONTROL_BUT_NEWLINE_TAB.search(value):
         raise InvalidMessage("text must not contain control characters other than newline and tab")
     return value
 
