@@ -18,23 +18,18 @@ from hubbub.compat.lobby import ListStream, Socket, TutorialLobby
 from hubbub.outbox import Outbox
 from hubbub.protocol.encoding import SSE_PING
 from hubbub.transports.sse import SSE_HEADERS
-from hubbub.transports.websocket import close_slow_consumer
+from hubbub.transports.websocket import accept_websocket, close_slow_consumer
 
 
 async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSocketResponse:
     """``Upgrade: websocket``: one ``{"id", "text", "username"}`` frame per new message."""
     node = lobby.node
     settings = node.settings
-    ws = web.WebSocketResponse(
-        # aiohttp pings every heartbeat and drops a peer whose pong does not come.
-        heartbeat=settings.heartbeat,
-        compress=False,  # frames are shared bytes, written as they are
-        max_msg_size=settings.max_body,
-        timeout=min(settings.heartbeat, 5.0),
+    # aiohttp pings every heartbeat and drops a peer whose pong does not come.
+    ws, transport = await accept_websocket(
+        request, settings, autoping=True, heartbeat=settings.heartbeat
     )
-    await ws.prepare(request)
-    transport = request.transport
-    if transport is None or transport.is_closing():
+    if transport is None:
         return ws
     loop = asyncio.get_running_loop()
     closing: list[asyncio.Task[bool]] = []

@@ -22,6 +22,7 @@ from hubbub.outbox import Outbox
 from hubbub.protocol.cursors import parse_cursor
 from hubbub.protocol.encoding import ws_ack, ws_close_frame, ws_error
 from hubbub.protocol.messages import client_id_of, parse_json_object, validate_publish
+from hubbub.settings import Settings
 from hubbub.transports.http import client_key, node_of
 from hubbub.transports.streams import drainer, hold_open
 
@@ -36,6 +37,24 @@ def close_slow_consumer(transport: asyncio.Transport) -> None:
     transport.write(ws_close_frame(CLOSE_TRY_AGAIN_LATER, "slow consumer"))
     transport.close()
     asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, transport.abort)
+
+
+async def accept_websocket(
+    request: web.Request, settings: Settings, *, autoping: bool, heartbeat: float | None
+) -> tuple[web.WebSocketResponse, asyncio.Transport | None]:
+    """Complete the handshake; the transport is None if the peer is already gone."""
+    ws = web.WebSocketResponse(
+        autoping=autoping,
+        heartbeat=heartbeat,
+        compress=False,  # frames are shared bytes; per-socket compression would undo that
+        max_msg_size=settings.max_body,  # aiohttp closes with 1009 past it
+        timeout=min(settings.heartbeat, 5.0),
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return ws, None
+    return ws, transport
 
 
 def is_websocket_upgrade(request: web.Request) -> bool:
@@ -107,15 +126,9 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
     node = node_of(request)
     cursor = parse_cursor(request.query.get("since"))  # a bad cursor is a 400, before the upgrade
     settings = node.settings
-    ws = web.WebSocketResponse(
-        autoping=False,  # we answer pings ourselves and see every pong (liveness)
-        compress=False,  # frames are shared bytes; per-socket compression would undo that
-        max_msg_size=settings.max_body,
-        timeout=min(settings.heartbeat, 5.0),
-    )
-    await ws.prepare(request)
-    transport = request.transport
-    if transport is None or transport.is_closing():
+    # We answer pings ourselves and see every pong (liveness, node._heartbeat).
+    ws, transport = await accept_websocket(request, settings, autoping=False, heartbeat=None)
+    if transport is None:
         return ws
     loop = asyncio.get_running_loop()
 
