@@ -1,0 +1,60 @@
+// Names and avatars: who this browser is, the name dialog, and each user's avatar.
+
+import { STORAGE, state, storageSet, ui } from "./page-state.js";
+
+export function avatarClass(name) {
+  let hash = 0;
+  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return `avatar tone-${hash % 8}`;
+}
+
+export function initials(name) {
+  const letters = [...name.trim()];
+  return (letters[0] ?? "?").toUpperCase();
+}
+
+export function showMe() {
+  ui.meName.textContent = state.name ?? "";
+  ui.meAvatar.className = avatarClass(state.name ?? "?");
+  ui.meAvatar.textContent = initials(state.name ?? "?");
+}
+
+export function askName() {
+  ui.nameInput.value = state.name ?? "";
+  ui.nameError.hidden = true;
+  ui.nameCancel.hidden = !state.name;
+  ui.nameDialog.showModal();
+  ui.nameInput.focus();
+  ui.nameInput.select();
+}
+
+ui.nameForm.addEventListener("submit", (event) => {
+  const name = ui.nameInput.value.trim();
+  // The protocol: 1 to 64 characters, no control characters.
+  if (!name || /[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+    event.preventDefault();
+    ui.nameError.textContent = "Please enter a name (1 to 64 characters).";
+    ui.nameError.hidden = false;
+    return;
+  }
+  state.name = name;
+  storageSet(STORAGE.name, name);
+  showMe();
+  restyleOwnMessages();
+  ui.text.focus();
+});
+
+ui.nameCancel.addEventListener("click", () => ui.nameDialog.close());
+ui.nameDialog.addEventListener("cancel", (event) => {
+  if (!state.name) event.preventDefault(); // a name is needed before chatting
+});
+ui.nameDialog.addEventListener("close", () => {
+  if (!state.name) askName();
+});
+ui.changeName.addEventListener("click", askName);
+
+function restyleOwnMessages() {
+  for (const item of ui.list.querySelectorAll("li.msg")) {
+    item.classList.toggle("mine", item.dataset.user === state.name);
+  }
+}

@@ -1,0 +1,99 @@
+// Rooms: the room list, unread marks, joining by name, and the drawer that holds
+// the list on phone-sized windows.
+
+import { ROOM_PATTERN } from "./hubbub-client.js";
+import { STORAGE, client, el, state, storageSet, ui } from "./page-state.js";
+
+export function markRead(id) {
+  const room = state.room;
+  if ((state.read[room] ?? 0) < id) {
+    state.read[room] = id;
+    storageSet(STORAGE.read, JSON.stringify(state.read));
+  }
+  if ((state.rooms.get(room) ?? 0) < id) state.rooms.set(room, id);
+}
+
+export function rememberRoom(room) {
+  if (!state.rooms.has(room)) state.rooms.set(room, 0);
+}
+
+export function renderRooms() {
+  const names = [...state.rooms.keys()].sort((a, b) => a.localeCompare(b));
+  const items = names.map((name) => {
+    const item = el("li");
+    const link = el("a", "room-link");
+    link.href = `#${name}`;
+    const label = el("span", "room-label");
+    label.append(el("span", "hash", "#"), el("span", "name", name));
+    link.append(label);
+    if (name === state.room) link.setAttribute("aria-current", "page");
+    const unread = name === state.room ? 0 : (state.rooms.get(name) ?? 0) - (state.read[name] ?? 0);
+    if (unread > 0 && state.read[name] !== undefined) {
+      const badge = el("span", "badge", unread > 99 ? "99+" : String(unread));
+      badge.setAttribute("aria-label", `${unread} unread`);
+      link.append(badge);
+    }
+    item.append(link);
+    return item;
+  });
+  ui.roomList.replaceChildren(...items);
+}
+
+export async function refreshRooms() {
+  try {
+    const rooms = await client.rooms();
+    for (const { name, last_id } of rooms) state.rooms.set(name, last_id);
+    renderRooms();
+  } catch {
+    // The connection indicator already tells that the server is unreachable.
+  }
+}
+
+ui.joinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const room = ui.joinRoom.value.trim().replace(/^#/, "");
+  if (!ROOM_PATTERN.test(room)) {
+    ui.joinError.textContent =
+      "A room name is 1 to 64 letters, digits, _ . or -, and does not start with a dot.";
+    ui.joinError.hidden = false;
+    ui.joinRoom.setAttribute("aria-invalid", "true");
+    ui.joinRoom.focus();
+    return;
+  }
+  ui.joinError.hidden = true;
+  ui.joinRoom.removeAttribute("aria-invalid");
+  ui.joinRoom.value = "";
+  if (room !== state.room) location.hash = room; // hashchange joins
+  else closeDrawer();
+});
+
+// The drawer (phone-sized windows): the room list slides over the chat.
+function openDrawer() {
+  ui.app.dataset.drawer = "open";
+  ui.roomsToggle.setAttribute("aria-expanded", "true");
+  ui.scrim.hidden = false;
+  ui.joinRoom.focus();
+}
+
+export function closeDrawer() {
+  if (ui.app.dataset.drawer !== "open") return;
+  ui.app.dataset.drawer = "closed";
+  ui.roomsToggle.setAttribute("aria-expanded", "false");
+  ui.scrim.hidden = true;
+}
+
+ui.roomsToggle.addEventListener("click", () => {
+  if (ui.app.dataset.drawer === "open") {
+    closeDrawer();
+    ui.roomsToggle.focus();
+  } else {
+    openDrawer();
+  }
+});
+ui.scrim.addEventListener("click", closeDrawer);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && ui.app.dataset.drawer === "open") {
+    closeDrawer();
+    ui.roomsToggle.focus();
+  }
+});
