@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Dialog, expect
 
+from hubbub.app import STATIC
 from hubbub.server import Server
 from tests.browser.chat import publish, stored
 from tests.browser.conftest import OpenChat
@@ -114,7 +115,9 @@ async def test_page_forbids_inline_script(server: Server, http: aiohttp.ClientSe
     assert "unsafe" not in csp
     assert re.findall(r"<script\b[^>]*>", html) == ['<script type="module" src="static/chat.js">']
     assert not re.search(r"\son[a-z]+\s*=|\sstyle\s*=", html)
-    for name in ("hubbub-client.js", "chat.js"):
+    scripts = sorted(path.name for path in STATIC.glob("*.js"))
+    assert {"hubbub-client.js", "chat.js"} <= set(scripts)
+    for name in scripts:  # every script the page may load, served as JavaScript
         async with http.get(f"{server.url}/static/{name}") as response:
             assert response.status == 200
             assert "javascript" in response.headers["Content-Type"]
