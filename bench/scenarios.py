@@ -7,7 +7,7 @@ not minutes, and never builds an unbounded backlog.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from bench.dialects import Transport
@@ -92,6 +92,28 @@ def _rate_runs(base: RunSpec, rates: tuple[float, ...], window: int) -> Iterator
             yield replace(base, mode="flood", window=window)
 
 
+def _fanout_bases(
+    mode: Mode, pick: list[str], transports: Iterable[Transport], subscribers: int
+) -> Iterator[tuple[Transport, RunSpec]]:
+    """One fan-out run per transport and server that speaks it, before rates are set."""
+    for transport in transports:
+        for name in pick:
+            spec = SERVERS[name]
+            if transport in spec.transports:
+                yield (
+                    transport,
+                    RunSpec(
+                        "fanout",
+                        name,
+                        transport.value,
+                        subscribers=subscribers,
+                        duration_s=mode.duration_s,
+                        via=_via(spec, False),
+                        lag_abort_s=mode.lag_abort_s,
+                    ),
+                )
+
+
 def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
     """All runs of a suite, in the order they run."""
     runs: list[RunSpec] = []
@@ -99,37 +121,12 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
     d = mode.duration_s
     if "fanout" in scenarios:
         rates_of = {Transport.WS: mode.ws_rates, Transport.SSE: mode.sse_rates}
-        for transport in (Transport.WS, Transport.SSE, Transport.LONGPOLL, Transport.SHORTPOLL):
-            for name in pick:
-                spec = SERVERS[name]
-                if transport not in spec.transports:
-                    continue
-                base = RunSpec(
-                    "fanout",
-                    name,
-                    transport.value,
-                    subscribers=1000,
-                    duration_s=d,
-                    via=_via(spec, False),
-                    lag_abort_s=mode.lag_abort_s,
-                )
-                runs.extend(_rate_runs(base, rates_of.get(transport, mode.poll_rates), 200))
-        for transport in mode.big_transports:
-            for name in pick:
-                spec = SERVERS[name]
-                if transport not in spec.transports:
-                    continue
-                base = RunSpec(
-                    "fanout",
-                    name,
-                    transport.value,
-                    subscribers=10_000,
-                    duration_s=d,
-                    via=_via(spec, False),
-                    lag_abort_s=mode.lag_abort_s,
-                )
-                rates = mode.big_rates if transport is Transport.WS else mode.big_rates[:1]
-                runs.extend(_rate_runs(base, rates, 50))
+        every = (Transport.WS, Transport.SSE, Transport.LONGPOLL, Transport.SHORTPOLL)
+        for transport, base in _fanout_bases(mode, pick, every, 1000):
+            runs.extend(_rate_runs(base, rates_of.get(transport, mode.poll_rates), 200))
+        for transport, base in _fanout_bases(mode, pick, mode.big_transports, 10_000):
+            rates = mode.big_rates if transport is Transport.WS else mode.big_rates[:1]
+            runs.extend(_rate_runs(base, rates, 50))
     if "rooms" in scenarios:
         for transport in mode.rooms_transports:
             for name in pick:
