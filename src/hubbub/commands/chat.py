@@ -49,17 +49,14 @@ from hubbub.client.console import (
 from hubbub.client.events import Event, Gap
 from hubbub.client.lineedit import EOF_KEY, LineEditor, cbreak, cell_width, read_lines
 from hubbub.client.terminal import BOLD, LABELS, Renderer, wants_colour
+from hubbub.commands.arguments import whole_number
 
 PROG = "hubbub chat"
 # After Ctrl-D, how long lines still waiting for the server may take to go out.
 LINGER = 10.0
 
 
-def _history(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 1000:
-        raise ValueError(text)
-    return value
+_history = whole_number(0, 1000)
 
 
 def register(subparsers: Any) -> None:

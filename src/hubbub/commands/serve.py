@@ -15,24 +15,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.commands.arguments import whole_number
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
 
 log = logging.getLogger("hubbub")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(text)
-    return value
+_positive_int = whole_number(1)
+_port = whole_number(0, 65535)
 
 
 def _positive_float(text: str) -> float:

@@ -29,22 +29,13 @@ from hubbub.client.console import (
 )
 from hubbub.client.events import Event
 from hubbub.client.terminal import LABELS, Renderer, wants_colour
+from hubbub.commands.arguments import whole_number
 
 PROG = "hubbub tail"
 
 
-def _cursor(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+_cursor = whole_number(0)
+_count = whole_number(1)
 
 
 def register(subparsers: Any) -> None:
