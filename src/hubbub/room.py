@@ -163,6 +163,7 @@ class Room:
 def _write_all(
     subs: set[Subscriber], frames: list[bytes], data: bytes, sse: bool, now: float
 ) -> None:
+    # Framed once for every chunked (HTTP/1.1 SSE) stream; only SSE outboxes are chunked.
     chunk = http_chunk(data) if sse else data
     # A tuple: a write can overflow a subscriber, whose end may leave the set.
     for sub in tuple(subs):
@@ -173,4 +174,4 @@ def _write_all(
             if rest:
                 outbox.write_shared(http_chunk(rest) if outbox.chunked else rest, now)
         else:
-            outbox.write_shared(chunk if outbox.chunked or not sse else data, now)
+            outbox.write_shared(chunk if outbox.chunked else data, now)
