@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
 import time
 from collections.abc import Callable
-from typing import cast
 
 from bench import http1, wsframe
+from bench.conn import Connection
 from bench.dialects import Dialect, Transport
 
 AckCallback = Callable[[int], None]
 
 
-class Publisher(asyncio.Protocol):
+class Publisher(Connection):
     """Base: outstanding publishes, acks, errors and a window to wait on."""
 
     def __init__(self, dialect: Dialect, host: str, window: int) -> None:
@@ -39,14 +38,6 @@ class Publisher(asyncio.Protocol):
         self.live: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.opened()
 
     def opened(self) -> None:
         raise NotImplementedError

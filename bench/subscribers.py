@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from bench import http1, wsframe
 from bench.checker import StreamCheck
+from bench.conn import Connection
 from bench.dialects import Delivered, Dialect, Transport
 from bench.payload import SeqScanner
 
@@ -36,7 +36,7 @@ class SubContext:
     short_poll_interval_s: float = 0.25
 
 
-class Subscriber(asyncio.Protocol):
+class Subscriber(Connection):
     """One subscription; subclasses speak a transport."""
 
     def __init__(self, ctx: SubContext, room: str, probe: bool) -> None:
@@ -53,14 +53,6 @@ class Subscriber(asyncio.Protocol):
         self.id_mismatches = 0
 
     # asyncio.Protocol
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.opened()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
