@@ -49,6 +49,20 @@ class UnsupportedMediaType(ProtocolError):
     code = "unsupported_media_type"
 
 
+class Unauthorized(ProtocolError):
+    """No token, or a token that is malformed, badly signed or expired."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ProtocolError):
+    """The token is valid but does not allow this room or this ``user``."""
+
+    status = 403
+    code = "forbidden"
+
+
 class RateLimited(ProtocolError):
     """The client is over its publish rate; ``retry_after`` is in seconds."""
 
