@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from hubbub.committer import MAX_BATCH_TEXT, Committer
 from hubbub.errors import StoreError, Unavailable
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
 from hubbub.store import Appended, MemoryStore, Stamped
+from hubbub.store.committer import MAX_BATCH_TEXT, Committer
 
 
 class RecordingStore(MemoryStore):
@@ -35,7 +35,7 @@ class RecordingStore(MemoryStore):
 def committer(store: RecordingStore, fanned: list[int]) -> Committer:
     def on_commit(results: list[Appended]) -> list[EncodedMessage]:
         fanned.extend(a.message.id for a in results if a.created)
-        return [EncodedMessage(a.message) for a in results]
+        return [EncodedMessage(a.message, a.epoch) for a in results]
 
     return Committer(store, on_commit, Stats())
 

@@ -21,6 +21,7 @@ from aiohappyeyeballs import AddrInfoType
 
 from hubbub.compat.lobby import TutorialLobby
 from hubbub.compat.routes import LOBBY
+from hubbub.principal import ANONYMOUS
 from hubbub.protocol.messages import Publish
 from hubbub.server import Server
 from tests.conftest import StartServer
@@ -49,7 +50,9 @@ async def until(condition: Callable[[], bool]) -> None:
 
 async def seed(server: Server, count: int, room: str = "lobby") -> None:
     """Publish ``count`` messages (texts "1".."count") in one group commit, in order."""
-    futures = [server.node.submit(Publish(room, "seed", str(i))) for i in range(1, count + 1)]
+    futures = [
+        server.node.submit(ANONYMOUS, Publish(room, "seed", str(i))) for i in range(1, count + 1)
+    ]
     await asyncio.gather(*futures)
 
 
@@ -396,7 +399,9 @@ async def test_stalled_event_source_is_dropped(
     ):
         await until(lambda: len(lobby_of(server).lists) == 1)
         texts = [str(i % 10) * 40_000 for i in range(150)]  # a 6 MB list
-        await asyncio.gather(*(server.node.submit(Publish("lobby", "a", t)) for t in texts))
+        await asyncio.gather(
+            *(server.node.submit(ANONYMOUS, Publish("lobby", "a", t)) for t in texts)
+        )
         await until(lambda: not lobby_of(server).lists)
         assert server.node.stats.slow_consumers_dropped == 1
 

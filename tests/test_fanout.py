@@ -7,14 +7,17 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from hubbub.hub import Hub, Subscriber
-from hubbub.outbox import FlushScheduler, Outbox
-from hubbub.protocol.encoding import EncodedMessage
+from hubbub.broker import MemoryBroker
+from hubbub.hub import FlushScheduler, Hub, Outbox, Room, Stream
+from hubbub.principal import ANONYMOUS
+from hubbub.protocol.encoding import WS, EncodedMessage
 from hubbub.protocol.messages import Message
+from hubbub.stats import Stats
+from hubbub.store import MemoryStore
 
 
-def message(id_: int, text: str = "hi") -> EncodedMessage:
-    return EncodedMessage(Message(id_, "r", "u", text, 0))
+def message(id_: int, text: str = "hi", epoch: str = "") -> EncodedMessage:
+    return EncodedMessage(Message(id_, "r", "u", text, 0), epoch)
 
 
 @asynccontextmanager
@@ -45,22 +48,36 @@ async def flushed() -> None:
     await asyncio.sleep(0)
 
 
-def subscriber(
+async def started_hub() -> tuple[Hub, Room]:
+    """A hub over an empty memory store, with room ``r`` loaded."""
+    store = MemoryStore()
+    hub = Hub(store, MemoryBroker(), Stats(), retain=None, room_idle=30.0)
+    hub.start(asyncio.get_running_loop())
+    room = await hub.acquire("r")
+    return hub, room
+
+
+def stream(
     transport: asyncio.Transport, scheduler: FlushScheduler, on_overflow: Callable[[], None]
-) -> Subscriber:
+) -> Stream:
     outbox = Outbox(transport, scheduler, limit=1 << 20, on_overflow=on_overflow)
-    return Subscriber("r", "ws", outbox, 0.0)
+    return Stream("r", WS, outbox, ANONYMOUS, 0.0)
+
+
+def scheduler_of(hub: Hub) -> FlushScheduler:
+    assert hub.scheduler is not None
+    return hub.scheduler
 
 
 async def test_live_streams_get_one_write_of_all_frames() -> None:
     """Frames fanned out in one iteration reach every live stream in order."""
-    scheduler = FlushScheduler(asyncio.get_running_loop())
-    hub = Hub(retain=None, scheduler=scheduler)
+    hub, room = await started_hub()
     async with socket_pair() as (t1, s1), socket_pair() as (t2, s2):
-        hub.go_live(subscriber(t1, scheduler, lambda: None))
-        hub.go_live(subscriber(t2, scheduler, lambda: None))
-        batch = [message(1), message(2), message(3)]
-        assert hub.deliver(batch) == 6
+        room.join(stream(t1, scheduler_of(hub), lambda: None))
+        room.join(stream(t2, scheduler_of(hub), lambda: None))
+        batch = [message(1, epoch=room.bounds.epoch) for _ in range(1)]
+        batch += [message(2, epoch=room.bounds.epoch), message(3, epoch=room.bounds.epoch)]
+        assert hub.apply("r", room.bounds.epoch, batch) == 6
         expected = b"".join(m.ws for m in batch)
         await flushed()
         assert await received(s1, len(expected)) == expected
@@ -69,18 +86,17 @@ async def test_live_streams_get_one_write_of_all_frames() -> None:
 
 async def test_stream_joining_mid_iteration_gets_no_duplicate() -> None:
     """A stream that caught up on message 1 and joined before the flush gets only 2."""
-    scheduler = FlushScheduler(asyncio.get_running_loop())
-    hub = Hub(retain=None, scheduler=scheduler)
+    hub, room = await started_hub()
+    epoch = room.bounds.epoch
     async with socket_pair() as (t1, s1), socket_pair() as (t2, s2):
-        early = subscriber(t1, scheduler, lambda: None)
-        hub.go_live(early)
-        first, second = message(1), message(2)
-        hub.deliver([first])
-        late = subscriber(t2, scheduler, lambda: None)
+        room.join(stream(t1, scheduler_of(hub), lambda: None))
+        first, second = message(1, epoch=epoch), message(2, epoch=epoch)
+        hub.apply("r", epoch, [first])
+        late = stream(t2, scheduler_of(hub), lambda: None)
         late.outbox.push(first.ws)  # its catch-up read message 1
         late.outbox.flush(0.0)
-        hub.go_live(late)
-        hub.deliver([second])
+        room.join(late)
+        hub.apply("r", epoch, [second])
         await flushed()
         assert await received(s1, len(first.ws + second.ws)) == first.ws + second.ws
         assert await received(s2, len(first.ws + second.ws)) == first.ws + second.ws
@@ -88,31 +104,31 @@ async def test_stream_joining_mid_iteration_gets_no_duplicate() -> None:
 
 async def test_acks_follow_the_room_frames() -> None:
     """A connection's own bytes pushed in the same iteration come after the room's."""
-    scheduler = FlushScheduler(asyncio.get_running_loop())
-    hub = Hub(retain=None, scheduler=scheduler)
+    hub, room = await started_hub()
+    epoch = room.bounds.epoch
     async with socket_pair() as (transport, sock):
-        sub = subscriber(transport, scheduler, lambda: None)
-        hub.go_live(sub)
-        sub.outbox.push(b"ACK")
-        hub.deliver([message(1)])
+        live = stream(transport, scheduler_of(hub), lambda: None)
+        room.join(live)
+        live.outbox.push(b"ACK")
+        hub.apply("r", epoch, [message(1, epoch=epoch)])
         await flushed()
-        expected = message(1).ws + b"ACK"
+        expected = message(1, epoch=epoch).ws + b"ACK"
         assert await received(sock, len(expected)) == expected
 
 
 async def test_subscriber_that_does_not_read_overflows() -> None:
     """Past the limit (its own buffer, not the kernel's) a subscriber is closed."""
-    scheduler = FlushScheduler(asyncio.get_running_loop())
-    hub = Hub(retain=None, scheduler=scheduler)
+    hub, room = await started_hub()
+    epoch = room.bounds.epoch
     dropped = asyncio.Event()
     async with socket_pair() as (transport, _):
-        sub = subscriber(transport, scheduler, dropped.set)
-        sub.outbox.limit = 64 * 1024
-        hub.go_live(sub)
+        live = stream(transport, scheduler_of(hub), dropped.set)
+        live.outbox.limit = 64 * 1024
+        room.join(live)
         big = "x" * 50_000
         for id_ in range(1, 400):  # 20 MB: more than any socket pair buffers
-            hub.deliver([message(id_, big)])
+            hub.apply("r", epoch, [message(id_, big, epoch)])
             await flushed()
             if dropped.is_set():
                 break
-        assert dropped.is_set() and sub.outbox.closed
+        assert dropped.is_set() and live.outbox.closed

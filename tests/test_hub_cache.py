@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from hubbub.hub import RECENT_CACHE, Hub, Room
+from hubbub.hub import RECENT_CACHE, Room
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Message
 
 
 def encoded(id_: int) -> EncodedMessage:
-    return EncodedMessage(Message(id_, "r", "u", f"m{id_}", 0))
+    return EncodedMessage(Message(id_, "r", "u", f"m{id_}", 0), "")
 
 
 def fill(room: Room, first: int, last: int, retain: int | None = None) -> None:
@@ -62,14 +62,11 @@ def test_cache_after_restart_starts_empty_and_misses() -> None:
     assert room.cached_before(502, 2) is None
 
 
-def test_unwatched_caches_are_dropped() -> None:
-    """Rooms without listeners give their cache back; watched rooms keep it."""
-    hub = Hub(retain=None)
-    hub.deliver([encoded(1), encoded(2)])
-    watched = hub.room("r")
-    stop = hub.listen("r", lambda message: None)
-    hub.drop_unwatched_caches()
-    assert len(watched.recent) == 2
-    stop()
-    hub.drop_unwatched_caches()
-    assert watched.recent == [] and watched.bounds == Bounds(1, 2)
+def test_seeding_fills_an_empty_cache_only_up_to_the_newest() -> None:
+    """A store read ending at last_id seeds an empty cache; anything else is ignored."""
+    room = Room("r", Bounds(1, 10))
+    room.seed([encoded(i) for i in range(5, 10)])  # does not reach last_id
+    assert room.recent == []
+    room.seed([encoded(i) for i in range(6, 11)])
+    assert ids(room.cached_after(5, 100)) == [6, 7, 8, 9, 10]
+    assert room.cached_after(4, 100) is None

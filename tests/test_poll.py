@@ -35,9 +35,10 @@ async def test_short_poll_modes(server: Server, http: aiohttp.ClientSession) -> 
 
 async def test_empty_room_reads_nothing(server: Server, http: aiohttp.ClientSession) -> None:
     """An empty room is not an error: no messages, first_id and last_id 0."""
-    assert await poll(http, server.url, "nobody") == {"messages": [], "first_id": 0, "last_id": 0}
+    answer = await poll(http, server.url, "nobody")
+    assert answer == {"messages": [], "first_id": 0, "last_id": 0, "epoch": answer["epoch"]}
     async with http.get(f"{server.url}/rooms") as resp:
-        assert await resp.json() == {"rooms": []}
+        assert await resp.json() == {"rooms": [], "next": None}
 
 
 async def test_rooms_list(server: Server, http: aiohttp.ClientSession) -> None:
@@ -46,8 +47,13 @@ async def test_rooms_list(server: Server, http: aiohttp.ClientSession) -> None:
     await fill(http, server, "a", 1)
     async with http.get(f"{server.url}/rooms") as resp:
         assert await resp.json() == {
-            "rooms": [{"name": "a", "last_id": 1}, {"name": "b", "last_id": 2}]
+            "rooms": [{"name": "a", "last_id": 1}, {"name": "b", "last_id": 2}],
+            "next": None,
         }
+    async with http.get(f"{server.url}/rooms?limit=1") as resp:
+        assert await resp.json() == {"rooms": [{"name": "a", "last_id": 1}], "next": "a"}
+    async with http.get(f"{server.url}/rooms?limit=1&after=a") as resp:
+        assert await resp.json() == {"rooms": [{"name": "b", "last_id": 2}], "next": None}
 
 
 async def test_short_poll_headers(server: Server, http: aiohttp.ClientSession) -> None:
@@ -123,7 +129,7 @@ async def test_long_poll_times_out_empty(server: Server, http: aiohttp.ClientSes
     loop = asyncio.get_running_loop()
     started = loop.time()
     answer = await poll(http, server.url, "r", since=1, wait=0.3)
-    assert answer == {"messages": [], "first_id": 1, "last_id": 1}
+    assert answer == {"messages": [], "first_id": 1, "last_id": 1, "epoch": answer["epoch"]}
     # It was held, not answered at once (uvloop's timers have 1 ms granularity).
     assert loop.time() - started >= 0.25
     assert server.node.stats.waiting == 0
@@ -147,7 +153,8 @@ async def test_vanished_long_poll_is_forgotten(server: Server) -> None:
     writer.close()
     await writer.wait_closed()
     await wait_for_waiters(server, 0)
-    assert "r" not in server.node.hub.rooms  # nothing refers to the room any more
+    room = server.node.hub.rooms.get("r")  # nothing refers to the poll any more
+    assert room is None or (not room.waiters and room.pins == 0)
 
 
 async def test_many_pollers_share_one_publish(

@@ -50,6 +50,7 @@ async def test_sigterm_answers_polls_and_closes_streams(
             server.process.send_signal(signal.SIGTERM)
             answer = await asyncio.wait_for(waiting, 10)
             assert answer["messages"] == [] and answer["last_id"] == 1
+            assert (await ws.receive(timeout=10)).json()["type"] == "ready"
             closing = await ws.receive(timeout=10)
             assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001
             async with asyncio.timeout(10):

@@ -9,11 +9,19 @@ import orjson
 import pytest
 
 from hubbub.errors import InvalidJSON, InvalidMessage, InvalidParameter, InvalidRoom
-from hubbub.protocol.cursors import Bounds, parse_cursor, parse_read_query, stream_start
+from hubbub.protocol.cursors import (
+    Bounds,
+    Cursor,
+    parse_id,
+    parse_last_event_id,
+    parse_read_query,
+    stream_start,
+)
 from hubbub.protocol.encoding import (
+    SSE,
+    WS,
     EncodedMessage,
     poll_body,
-    sse_gap,
     ws_ack,
     ws_close_frame,
     ws_error,
@@ -85,11 +93,27 @@ def test_invalid_publish_names_the_field(fields: dict[str, object], field: str) 
     assert caught.value.message.startswith(field)
 
 
-@pytest.mark.parametrize("raw", ["-1", "1.5", "x", "", " ", "١٢", "1e3", "+3"])
+@pytest.mark.parametrize(
+    "raw", ["-1", "1.5", "x", "", " ", "١٢", "1e3", "+3", "9" * 20, "9" * 5000, str(2**63)]
+)
 def test_bad_cursors(raw: str) -> None:
-    """A cursor is a whole number >= 0 in ASCII digits."""
+    """A cursor is a whole number 0..2**63-1 in ASCII digits; anything else is a 400."""
     with pytest.raises(InvalidParameter):
-        parse_cursor(raw)
+        parse_id(raw)
+    with pytest.raises(InvalidParameter):
+        parse_last_event_id(raw if raw.strip() else "x")
+    with pytest.raises(InvalidParameter):
+        parse_last_event_id("epoch1:" + raw)
+
+
+def test_last_event_id_forms() -> None:
+    """Last-Event-ID is N, or EPOCH:N as the server wrote it."""
+    assert parse_last_event_id("17") == Cursor(17)
+    assert parse_last_event_id(" ab_C-9:17 ") == Cursor(17, "ab_C-9")
+    assert parse_id(str(2**63 - 1)) == 2**63 - 1
+    for bad in ("a b:1", ":1", "x" * 65 + ":1", "e:1:2"):
+        with pytest.raises(InvalidParameter):
+            parse_last_event_id(bad)
 
 
 def test_read_query_defaults_and_ranges() -> None:
@@ -97,6 +121,8 @@ def test_read_query_defaults_and_ranges() -> None:
     query = parse_read_query({})
     assert (query.since, query.before, query.limit, query.wait) == (None, None, 100, None)
     assert parse_read_query({"since": "5", "limit": "1000", "wait": "0.5"}).wait == 0.5
+    assert parse_read_query({"since": "5", "epoch": "e1"}).since == Cursor(5, "e1")
+    assert parse_read_query({"epoch": "e1"}).since is None  # an epoch alone means nothing
     for bad in (
         {"limit": "0"},
         {"limit": "1001"},
@@ -107,6 +133,10 @@ def test_read_query_defaults_and_ranges() -> None:
         {"before": "0"},
         {"since": "1", "before": "5"},
         {"before": "5", "wait": "1"},
+        {"since": "1", "epoch": "not an epoch"},
+        {"limit": "9" * 5000},
+        {"before": "9" * 5000},
+        {"wait": "1" * 5000},
     ):
         with pytest.raises(InvalidParameter):
             parse_read_query(bad)
@@ -114,32 +144,58 @@ def test_read_query_defaults_and_ranges() -> None:
 
 def test_stream_start_rules() -> None:
     """No cursor starts live; stale or future cursors are gaps served from first_id."""
-    kept = Bounds(first_id=11, last_id=20)
+    kept = Bounds(first_id=11, last_id=20, epoch="e")
     assert stream_start(None, kept).cursor == 20
-    assert stream_start(15, kept).gap is None
-    assert stream_start(10, kept).gap is None  # next wanted id is 11: nothing lost
-    lost = stream_start(9, kept)
+    assert stream_start(Cursor(15), kept).gap is None
+    assert stream_start(Cursor(10), kept).gap is None  # next wanted id is 11: nothing lost
+    lost = stream_start(Cursor(9), kept)
     assert (lost.cursor, lost.gap) == (10, kept)
-    reset = stream_start(25, kept)
+    reset = stream_start(Cursor(25), kept)
     assert (reset.cursor, reset.gap) == (10, kept)
-    empty = stream_start(7, Bounds())
+    empty = stream_start(Cursor(7), Bounds())
     assert (empty.cursor, empty.gap) == (0, Bounds())
-    assert stream_start(0, Bounds()).gap is None
+    assert stream_start(Cursor(0), Bounds()).gap is None
+
+
+def test_epoch_rules() -> None:
+    """A cursor of another epoch that saw something is a reset; of this epoch, plain rules."""
+    kept = Bounds(first_id=1, last_id=200, epoch="new")
+    assert stream_start(Cursor(100, "new"), kept).gap is None
+    reset = stream_start(Cursor(100, "old"), kept)
+    assert (reset.cursor, reset.gap) == (0, kept)  # told, then the new log from its start
+    assert stream_start(Cursor(0, "old"), kept).gap is None  # saw nothing, lost nothing
+    assert stream_start(Cursor(100), kept).gap is None  # no epoch: the plain rules
+    trimmed = Bounds(first_id=50, last_id=200, epoch="new")
+    assert stream_start(Cursor(0, "old"), trimmed).gap == trimmed  # retention still told
 
 
 def _message(id_: int = 17, client_id: str | None = "c") -> EncodedMessage:
-    return EncodedMessage(Message(id_, "general", "alice", 'he said "hi"\nbye', 1, client_id))
+    return EncodedMessage(
+        Message(id_, "general", "alice", 'he said "hi"\nbye', 1, client_id), "ep0ch"
+    )
 
 
 def test_sse_event_framing() -> None:
-    """One event is id, event and a single data line, ended by a blank line."""
+    """One event is id (EPOCH:N), event and a single data line, ended by a blank line."""
     event = _message().sse
     lines = event.split(b"\n")
-    assert lines[:2] == [b"id: 17", b"event: message"]
+    assert lines[:2] == [b"id: ep0ch:17", b"event: message"]
     assert lines[2].startswith(b"data: ")
     assert orjson.loads(lines[2][6:])["text"] == 'he said "hi"\nbye'
     assert event.endswith(b"\n\n") and event.count(b"\n") == 4
-    assert sse_gap(Bounds(3, 9)) == b'event: gap\ndata: {"first_id":3,"last_id":9}\n\n'
+    gap = SSE.gap("r", Bounds(3, 9, "e"), 2)
+    assert gap == (
+        b'id: e:2\nevent: gap\ndata: {"room":"r","first_id":3,"last_id":9,"epoch":"e"}\n\n'
+    )
+    ready = SSE.ready("r", Bounds(3, 9, "e"), 5)
+    assert ready.startswith(b"id: e:5\nevent: ready\ndata: ")
+    assert orjson.loads(ready.split(b"data: ")[1]) == {
+        "room": "r",
+        "first_id": 3,
+        "last_id": 9,
+        "epoch": "e",
+        "since": 5,
+    }
 
 
 def test_message_json_omits_absent_client_id() -> None:
@@ -176,13 +232,24 @@ def test_ws_payloads() -> None:
     error = _payload(ws_error("invalid_json", "bad", None))
     assert error == {"type": "error", "code": "invalid_json", "message": "bad"}
     assert ws_close_frame(1013)[:4] == b"\x88\x02\x03\xf5"
+    gap = _payload(WS.gap("r", Bounds(3, 9, "e"), 2))
+    assert gap == {"type": "gap", "room": "r", "first_id": 3, "last_id": 9, "epoch": "e"}
+    ready = _payload(WS.ready("r", Bounds(3, 9, "e"), 5))
+    assert ready == {
+        "type": "ready",
+        "room": "r",
+        "first_id": 3,
+        "last_id": 9,
+        "epoch": "e",
+        "since": 5,
+    }
 
 
 def test_poll_body_splices_cached_json() -> None:
     """A poll answer holds the messages and the room's bounds."""
-    body = orjson.loads(poll_body([_message(1), _message(2)], Bounds(1, 2)))
+    body = orjson.loads(poll_body([_message(1), _message(2)], Bounds(1, 2, "e")))
     assert [m["id"] for m in body["messages"]] == [1, 2]
-    assert (body["first_id"], body["last_id"]) == (1, 2)
+    assert (body["first_id"], body["last_id"], body["epoch"]) == (1, 2, "e")
 
 
 def test_control_classes_are_unicode_cc() -> None:

@@ -11,16 +11,18 @@ from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.wire import SSEReader, poll, publish, ws_json
 
-# Reads ids > cursor until ``count`` messages came; returns (gap seen, ids).
-Reader = Callable[[aiohttp.ClientSession, Server, int, int], Awaitable[tuple[object, list[int]]]]
+# Reads ids > cursor (of an epoch, if given) until ``count`` messages came;
+# returns (gap seen, ids).
+Reader = Callable[..., Awaitable[tuple[object, list[int]]]]
 
 
 async def read_ws(
-    http: aiohttp.ClientSession, server: Server, cursor: int, count: int
+    http: aiohttp.ClientSession, server: Server, cursor: int, count: int, epoch: str = ""
 ) -> tuple[object, list[int]]:
     gap: object = None
     got: list[int] = []
-    async with http.ws_connect(f"{server.url}/rooms/r/messages?since={cursor}") as ws:
+    query = f"since={cursor}" + (f"&epoch={epoch}" if epoch else "")
+    async with http.ws_connect(f"{server.url}/rooms/r/messages?{query}") as ws:
         while len(got) < count:
             frame = await ws_json(ws)
             if frame["type"] == "gap":
@@ -31,11 +33,12 @@ async def read_ws(
 
 
 async def read_sse(
-    http: aiohttp.ClientSession, server: Server, cursor: int, count: int
+    http: aiohttp.ClientSession, server: Server, cursor: int, count: int, epoch: str = ""
 ) -> tuple[object, list[int]]:
     gap: object = None
     got: list[int] = []
-    headers = {"Accept": "text/event-stream", "Last-Event-ID": str(cursor)}
+    last_event_id = f"{epoch}:{cursor}" if epoch else str(cursor)
+    headers = {"Accept": "text/event-stream", "Last-Event-ID": last_event_id}
     async with http.get(f"{server.url}/rooms/r/messages", headers=headers) as response:
         stream = SSEReader(response)
         while len(got) < count:
@@ -43,23 +46,28 @@ async def read_sse(
             if event.event == "gap":
                 gap = (event.json()["first_id"], event.json()["last_id"])
             else:
-                got.append(int(event.id or "0"))
+                got.append(event.position or 0)
     return gap, got
 
 
 def poller(wait: float | None) -> Reader:
     async def read(
-        http: aiohttp.ClientSession, server: Server, cursor: int, count: int
+        http: aiohttp.ClientSession, server: Server, cursor: int, count: int, epoch: str = ""
     ) -> tuple[object, list[int]]:
         gap: object = None
         got: list[int] = []
         while len(got) < count:
             params: dict[str, object] = {"since": cursor, "limit": 7}
+            if epoch:
+                params["epoch"] = epoch
             if wait is not None:
                 params["wait"] = wait
             answer = await poll(http, server.url, "r", **params)
-            if cursor + 1 < answer["first_id"] or cursor > answer["last_id"]:
+            reset = bool(epoch) and answer["epoch"] != epoch and cursor > 0
+            if reset or cursor + 1 < answer["first_id"] or cursor > answer["last_id"]:
                 gap = (answer["first_id"], answer["last_id"])
+                cursor = answer["first_id"] - 1
+            epoch = answer["epoch"]
             got.extend(m["id"] for m in answer["messages"])
             if answer["messages"]:
                 cursor = answer["messages"][-1]["id"]
@@ -133,3 +141,32 @@ async def test_memory_store_restart_is_a_gap(
     for i in range(2):
         await publish(http, again.url, "r", f"new {i}")
     assert await TRANSPORTS[transport](http, again, 8, 2) == ((1, 2), [1, 2])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_memory_store_restart_is_told_even_when_ids_caught_up(
+    start_server: StartServer, http: aiohttp.ClientSession, transport: str
+) -> None:
+    """Cursor 10 of the old epoch, restart, 20 new messages: a gap, then all 20 of the new log."""
+    server = await start_server(store="memory")
+    for i in range(10):
+        await publish(http, server.url, "r", f"m{i}")
+    epoch = (await poll(http, server.url, "r"))["epoch"]
+    await server.stop()
+    again = await start_server(store="memory", port=server.port)
+    for i in range(20):
+        await publish(http, again.url, "r", f"new {i}")
+    assert (await poll(http, again.url, "r"))["epoch"] != epoch
+    gap, got = await TRANSPORTS[transport](http, again, 10, 20, epoch)
+    assert (gap, got) == ((1, 20), list(range(1, 21)))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_cursor_of_the_current_epoch_resumes_without_a_gap(
+    server: Server, http: aiohttp.ClientSession, transport: str
+) -> None:
+    """A cursor carrying the room's own epoch resumes exactly, across a restart of a database."""
+    for i in range(5):
+        await publish(http, server.url, "r", f"m{i}")
+    epoch = (await poll(http, server.url, "r"))["epoch"]
+    assert await TRANSPORTS[transport](http, server, 2, 3, epoch) == (None, [3, 4, 5])

@@ -103,5 +103,5 @@ async def test_sse_reconnect_after_drop_loses_nothing(
     headers = {"Accept": "text/event-stream", "Last-Event-ID": "0"}
     async with http.get(url, headers=headers) as response:
         stream = SSEReader(response)
-        ids = [int((await stream.next_event()).id or 0) for _ in range(20)]
+        ids = [(await stream.next_event()).position for _ in range(20)]
     assert ids == list(range(1, 21))

@@ -87,14 +87,45 @@ async def test_retention_keeps_newest_n_and_forgets_their_client_ids(make: Store
         await store.close()
 
 
-async def test_open_reports_rooms_and_ids_continue(make: StoreFactory) -> None:
-    """Reopening a store reports its rooms and bounds; ids continue where they were."""
+async def test_bounds_and_ids_continue_after_reopening(make: StoreFactory) -> None:
+    """Reopening a store keeps bounds and epoch (SQLite); ids continue where they were."""
     store = make(None)
     await store.open()
     await store.append([stamped("a", "1"), stamped("a", "2"), stamped("b", "1")])
+    epoch = (await store.bounds("a")).epoch
     await store.close()
     # A memory store lives in its object: reopening that object is its "restart".
     reopened = store if isinstance(store, MemoryStore) else make(None)
-    assert await reopened.open() == {"a": Bounds(1, 2), "b": Bounds(1, 1)}
+    await reopened.open()
+    assert await reopened.bounds("a") == Bounds(1, 2, epoch)
+    assert await reopened.bounds("b") == Bounds(1, 1, epoch)
     assert (await reopened.append([stamped("a", "3")]))[0].message.id == 3
     await reopened.close()
+
+
+async def test_an_empty_room_has_the_epoch_of_its_first_message(store: Store) -> None:
+    """Going from empty to a first message is not a reset: the epoch stays."""
+    before = await store.bounds("fresh")
+    assert (before.first_id, before.last_id) == (0, 0) and before.epoch
+    appended = (await store.append([stamped("fresh", "hi")]))[0]
+    assert appended.epoch == before.epoch
+    assert await store.bounds("fresh") == Bounds(1, 1, before.epoch)
+
+
+async def test_a_new_memory_store_is_a_new_epoch() -> None:
+    """A memory store that restarts starts a new log: its epoch changes."""
+    assert (await MemoryStore().bounds("r")).epoch != (await MemoryStore().bounds("r")).epoch
+
+
+async def test_rooms_are_listed_in_pages(store: Store) -> None:
+    """list_rooms: rooms holding messages, names ascending, after a name, at most limit."""
+    await store.append([stamped(name, "x") for name in ("c", "a", "b", "b")])
+    assert await store.list_rooms(None, 10) == [("a", 1), ("b", 2), ("c", 1)]
+    assert await store.list_rooms(None, 2) == [("a", 1), ("b", 2)]
+    assert await store.list_rooms("b", 2) == [("c", 1)]
+    assert await store.list_rooms("c", 2) == []
+
+
+async def test_ping_says_whether_writes_can_start(store: Store) -> None:
+    """An open store answers ping with True."""
+    assert await store.ping() is True

@@ -116,7 +116,18 @@ async def test_gap_frame_then_messages(
     for i in range(5):
         await publish(http, server.url, "r", f"m{i}")
     async with http.ws_connect(ws_url(server, "r", "?since=0")) as ws:
-        assert await ws_json(ws) == {"type": "gap", "first_id": 4, "last_id": 5}
+        gap = await ws_json(ws)
+        epoch = gap["epoch"]
+        assert gap == {"type": "gap", "room": "r", "first_id": 4, "last_id": 5, "epoch": epoch}
+        ready = await ws_json(ws, ready=True)
+        assert ready == {
+            "type": "ready",
+            "room": "r",
+            "epoch": epoch,
+            "since": 3,
+            "first_id": 4,
+            "last_id": 5,
+        }
         assert [(await ws_json(ws))["message"]["id"] for _ in range(2)] == [4, 5]
 
 
@@ -126,6 +137,7 @@ async def test_server_pings_and_answers_pings(
     """The server pings every heartbeat and pongs a client's ping."""
     server = await start_server(heartbeat=0.2)
     async with http.ws_connect(ws_url(server, "r"), autoping=False) as ws:
+        assert (await ws_json(ws, ready=True))["type"] == "ready"
         msg = await ws.receive(timeout=5)
         assert msg.type is aiohttp.WSMsgType.PING
         await ws.pong(msg.data)
@@ -144,6 +156,7 @@ async def test_silent_peer_is_dropped(
     server = await start_server(heartbeat=0.2)
     async with http.ws_connect(ws_url(server, "r"), autoping=False) as ws:
         await wait_live(server, "r", 1)
+        assert (await ws_json(ws, ready=True))["type"] == "ready"
         async with asyncio.timeout(5):
             while True:
                 msg = await ws.receive()

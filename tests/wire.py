@@ -55,6 +55,15 @@ class Event:
     def json(self) -> Any:
         return orjson.loads(self.data)
 
+    @property
+    def position(self) -> int | None:
+        """The id part of an ``id: EPOCH:N`` line (None without an id line)."""
+        return None if self.id is None else int(self.id.rpartition(":")[2])
+
+    @property
+    def epoch(self) -> str | None:
+        return None if self.id is None else self.id.rpartition(":")[0]
+
 
 @dataclass
 class SSEReader:
@@ -75,12 +84,15 @@ class SSEReader:
                 self._parse()
         return self._pending.pop(0)
 
-    async def next_event(self, timeout: float = TIMEOUT) -> Event:
-        """The next event that is not a comment or a bare retry."""
+    async def next_event(self, timeout: float = TIMEOUT, *, ready: bool = False) -> Event:
+        """The next event that is not a comment (nor a ``ready`` event unless asked)."""
         while True:
             event = await self.next(timeout)
-            if event.comment is None and event.retry is None:
-                return event
+            if event.comment is not None and not event.data:
+                continue
+            if event.event == "ready" and not ready:
+                continue
+            return event
 
     def _parse(self) -> None:
         while b"\n\n" in self._buffer:
@@ -104,11 +116,16 @@ class SSEReader:
             self._pending.append(event)
 
 
-async def ws_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT) -> Any:
-    """The next text frame, decoded."""
-    msg = await ws.receive(timeout=timeout)
-    assert msg.type is aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
-    return orjson.loads(msg.data)
+async def ws_json(
+    ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT, *, ready: bool = False
+) -> Any:
+    """The next text frame, decoded (``ready`` frames skipped unless asked)."""
+    while True:
+        msg = await ws.receive(timeout=timeout)
+        assert msg.type is aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
+        frame = orjson.loads(msg.data)
+        if ready or not (isinstance(frame, dict) and frame.get("type") == "ready"):
+            return frame
 
 
 async def wait_live(server: Server, room: str, count: int) -> None:
@@ -116,7 +133,7 @@ async def wait_live(server: Server, room: str, count: int) -> None:
     async with asyncio.timeout(10):
         while True:
             state = server.node.hub.rooms.get(room)
-            live = 0 if state is None else len(state.sse) + len(state.ws)
+            live = 0 if state is None else state.live()
             if live == count:
                 return
             await asyncio.sleep(0.005)

@@ -27,6 +27,10 @@ class Settings:
     store: StoreKind = "sqlite"
     db: str = "hubbub.db"
     retain: int | None = None  # messages kept per room; None keeps everything
+    # Several servers append to one SQLite file (they need a broker between them).
+    shared_db: bool = False
+    # A room nobody has used for this long is forgotten (memory back to the system).
+    room_idle: float = 30.0
 
     # Limits
     max_body: int = 64 * KIB

@@ -159,7 +159,11 @@ class Subscription:
                     # say) explains more than "this transport was refused".
                     await self._reachable(link)
                     raise failure
-                if self._index + 1 < len(self._order) and await self._broken_here(link, name):
+                if (
+                    self._index + 1 < len(self._order)
+                    and not _not_listening(failure)
+                    and await self._broken_here(link, name)
+                ):
                     self._fall_back()
                     continue
             elif live_since is not None and loop.time() - live_since >= STABLE_AFTER:
@@ -226,6 +230,16 @@ class Subscription:
     def _notify(self, status: Status) -> None:
         if self._on_status is not None:
             self._on_status(status)
+
+
+def _not_listening(failure: BaseException) -> bool:
+    """The connection itself failed: nothing is said about the transport.
+
+    Without this, a server that starts listening between the failed connect and
+    the probe of ``_broken_here`` would make the client give up a transport that
+    works.
+    """
+    return isinstance(failure, aiohttp.ClientConnectorError | ConnectionRefusedError)
 
 
 def _refusal(failure: BaseException) -> bool:

@@ -1,61 +1,37 @@
-"""The lobby as the tutorials see it: its newest messages, and who is waiting for the next.
+"""The lobby as the tutorials see it: one more view on the lobby room's machinery.
 
-One hub listener per server feeds every view of the dialect. It keeps the
-lobby's newest ``LIST_SIZE`` messages in memory, each encoded once in both of
-the dialect's shapes, so GET /messages and the SSE list are spliced from
-cached bytes instead of read from the store on every poll. The listener runs
-inside the hub's fan-out and never awaits: it resolves held ``/subscribe``
-requests, queues WebSocket frames for the next flush, and wakes list streams.
+The dialect keeps no cache, fan-out or waiters of its own. Its list answers
+are spliced from the room's cache (sized to ``LIST_SIZE`` for the lobby) with
+each message's dialect encodings built once (``EncodedMessage.form``); its
+WebSocket clients are streams of the room in their own wire format, flushed
+with the room's other streams; ``GET /subscribe`` and the SSE list wait on
+the room's waiters, like a long poll.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from hubbub.compat.dialect import LIST_SIZE, json_list, listed, sse_item, sse_list_event
+from hubbub.hub import Room, Stream
 from hubbub.node import Node
-from hubbub.outbox import Outbox
-from hubbub.protocol.encoding import EncodedMessage, ws_frame
+from hubbub.protocol.encoding import EncodedMessage, WireFormat, ws_frame
 from hubbub.protocol.messages import Message
 
 
-class Entry:
-    """One lobby message in the dialect's two shapes, encoded once."""
-
-    __slots__ = ("_frame", "id", "listed", "sse_item", "user")
-
-    def __init__(self, message: Message) -> None:
-        self.id = message.id
-        self.user = message.user
-        self.listed = listed(message)
-        self.sse_item = sse_item(message)
-        self._frame: bytes | None = None
-
-    @property
-    def frame(self) -> bytes:
-        """The WebSocket text frame, built only once a socket wants it."""
-        if self._frame is None:
-            self._frame = ws_frame(self.listed)
-        return self._frame
+def _frame(message: Message) -> bytes:
+    return ws_frame(listed(message))
 
 
-@dataclass(eq=False, slots=True)
-class ListStream:
-    """An SSE client of the list: woken when the list changes for it."""
+class TutorialFrames(WireFormat):
+    """The terminal tutorial's WebSocket: one ``{"id", "text", "username"}`` frame per
+    message, and nothing else (it has no cursor, so no gap and no ready frame)."""
 
-    owner: str | None  # the ``?id=`` it connected with; its own messages do not wake it
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    __slots__ = ()
+
+    def message(self, message: EncodedMessage) -> bytes:
+        return message.form("tutorial-frame", _frame)
 
 
-@dataclass(eq=False, slots=True)
-class Socket:
-    """A WebSocket client: frames go to its outbox; ``close`` ends it at shutdown."""
-
-    outbox: Outbox
-    close: Callable[[], None]
+TUTORIAL_FRAMES = TutorialFrames("ws")
 
 
 class TutorialLobby:
@@ -63,117 +39,103 @@ class TutorialLobby:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.room = node.settings.lobby
+        self.name = node.settings.lobby
         self.closing = False
-        self.sockets: set[Socket] = set()
-        self.lists: set[ListStream] = set()
-        self._window: deque[Entry] = deque(maxlen=LIST_SIZE)
-        self._frames: list[bytes] = []  # this loop iteration's frames, for every socket
-        self.held: set[asyncio.Future[Message | None]] = set()
-        self._listed: bytes | None = None
-        self._event: bytes | None = None
-        self._stop: Callable[[], None] | None = None
+        self._room: Room | None = None
+        # Who is connected, for shutdown and for tests; deliveries go through the room.
+        self.lists: set[object] = set()
+        self.held: set[object] = set()
 
     # Life cycle (the application's startup, shutdown and cleanup)
 
     async def start(self) -> None:
-        """Load the newest messages; listen first, so none published meanwhile is lost."""
-        self._stop = self.node.hub.listen(self.room, self._on_message)
-        end = self.node.bounds(self.room).last_id + 1
-        loaded = [Entry(m.message) for m in await self.node.read_before(self.room, end, LIST_SIZE)]
-        arrived = [entry for entry in self._window if not loaded or entry.id > loaded[-1].id]
-        self._window.clear()
-        self._window.extend(loaded)
-        self._window.extend(arrived)
-        self._changed()
+        """Keep the lobby loaded for the server's life, its cache holding the list."""
+        await self.room()
 
     def shutdown(self) -> None:
-        """Let go of every held request and end every stream."""
         self.closing = True
-        self.flush(asyncio.get_running_loop().time())  # frames already queued still go out
-        held, self.held = self.held, set()
-        for future in held:
-            if not future.done():
-                future.set_result(None)
-        for stream in self.lists:
-            stream.wake.set()
-        for socket in tuple(self.sockets):
-            socket.close()
 
     def stop(self) -> None:
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
+        if self._room is not None:
+            self.node.hub.release(self._room)
+            self._room = None
+
+    async def room(self) -> Room:
+        """The lobby room, pinned; loaded again if its log started over."""
+        room = self._room
+        if room is not None and not room.stale:
+            return room
+        if room is not None:
+            self.node.hub.release(room)
+            self._room = None
+        room = await self.node.hub.acquire(self.name)
+        room.cache_size = max(room.cache_size, LIST_SIZE)
+        self._room = room
+        await self.newest(room)  # fills the cache from the store
+        return room
+
+    @property
+    def sockets(self) -> set[Stream]:
+        room = self._room
+        return room.streams.get(TUTORIAL_FRAMES, set()) if room is not None else set()
 
     # What the views read
 
-    def listed_json(self) -> bytes:
+    async def newest(self, room: Room) -> list[EncodedMessage]:
+        end = room.bounds.last_id + 1
+        return await self.node.reads.read_before(room, end, LIST_SIZE, upto=end - 1)
+
+    async def _memo(self, key: str) -> bytes:
+        room = await self.room()
+        messages = await self.newest(room)
+
+        def make() -> bytes:
+            if key == "list":
+                return json_list(m.form("tutorial-listed", listed) for m in messages)
+            return sse_list_event(m.form("tutorial-sse", sse_item) for m in messages)
+
+        if messages and messages[-1].id != room.bounds.last_id:
+            return make()  # a message arrived while we read: do not memoise this one
+        return room.memo(("tutorial", key), make)
+
+    async def listed_json(self) -> bytes:
         """GET /messages: the newest messages, oldest first, built once per change."""
-        if self._listed is None:
-            self._listed = json_list(entry.listed for entry in self._window)
-        return self._listed
+        return await self._memo("list")
 
-    def list_event(self) -> bytes:
+    async def list_event(self) -> bytes:
         """The SSE tutorial's ``data: [...]`` event, built once per change."""
-        if self._event is None:
-            self._event = sse_list_event(entry.sse_item for entry in self._window)
-        return self._event
+        return await self._memo("event")
 
-    def hold(self) -> asyncio.Future[Message | None]:
-        """A future for the next lobby message; None when the server shuts down."""
-        future: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
-        if self.closing:
-            future.set_result(None)
-        else:
-            self.held.add(future)
-        return future
+    async def next_message(self) -> Message | None:
+        """The next lobby message; None when the server shuts down."""
+        room = await self.room()
+        position = room.bounds.last_id
+        token = object()
+        self.held.add(token)
+        try:
+            while not (self.closing or self.node.closing or room.stale) and (
+                room.bounds.last_id == position
+            ):
+                await self.node.reads.wait_for_next(room, None)
+        finally:
+            self.held.discard(token)
+        if self.closing or self.node.closing or room.stale:
+            return None
+        after = await self.node.reads.read_after(room, position, 1)
+        return after[0].message if after else None
 
-    def release(self, future: asyncio.Future[Message | None]) -> None:
-        """Forget a held request (answered, or its client went away)."""
-        self.held.discard(future)
+    async def changed(self, seen: int, owner: str | None, wait: float) -> tuple[int, bool]:
+        """Wait up to ``wait`` for messages after ``seen`` that ``owner`` did not send.
 
-    # Fan-out
-
-    def _on_message(self, message: EncodedMessage) -> None:
-        """Called by the hub for each new lobby message, in id order; never awaits."""
-        entry = Entry(message.message)
-        self._window.append(entry)
-        self._changed()
-        stats = self.node.stats
-        if self.held:
-            held, self.held = self.held, set()
-            for future in held:
-                if not future.done():
-                    future.set_result(message.message)
-                    stats.delivered += 1
-        if self.sockets:
-            if not self._frames:
-                self.node.scheduler.mark_room(self)
-            self._frames.append(entry.frame)
-        for stream in self.lists:
-            # A client is not woken for its own message (it shows that one itself).
-            if stream.owner != entry.user:
-                stream.wake.set()
-
-    def flush(self, now: float) -> None:
-        """Write this iteration's frames to every socket: joined once, the same bytes for all.
-
-        Called by the node's flush scheduler once per loop iteration, like a room's
-        own fan-out, so a burst of messages costs one join, not one per socket.
+        Returns the new ``seen`` and whether the list changed for this client (a
+        client is not sent the list again for its own message: it shows it itself).
         """
-        frames, self._frames = self._frames, []
-        if not frames:
-            return
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
-        sockets = tuple(self.sockets)  # a slow consumer leaves the set as it is dropped
-        for socket in sockets:
-            socket.outbox.write_shared(data, now)
-        self.node.stats.delivered += len(frames) * len(sockets)
-
-    def _changed(self) -> None:
-        first_id = self.node.bounds(self.room).first_id
-        window = self._window
-        # Retention removed these from the room: the tutorials must not show them either.
-        while window and window[0].id < first_id:
-            window.popleft()
-        self._listed = self._event = None
+        room = await self.room()
+        if room.bounds.last_id == seen:
+            await self.node.reads.wait_for_next(room, wait, count=False)
+        last_id = room.bounds.last_id
+        if last_id == seen or self.closing:
+            return last_id, False
+        new = await self.node.reads.read_after(room, seen, last_id - seen)
+        others = not new or any(m.message.user != owner for m in new)
+        return last_id, others

@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-from hubbub.committer import Committed
 from hubbub.compat.dialect import (
     event_source_publish,
     listed,
@@ -22,10 +21,18 @@ from hubbub.compat.dialect import (
 )
 from hubbub.compat.lobby import TutorialLobby
 from hubbub.compat.streams import frame_stream, list_stream
-from hubbub.errors import ProtocolError, Unavailable
+from hubbub.errors import ProtocolError
 from hubbub.node import Node
 from hubbub.protocol.messages import Publish, parse_json_object, validate_room
-from hubbub.transports.http import NO_STORE, NODE, error_response, json_response, read_body
+from hubbub.store.committer import Committed
+from hubbub.transports.http import (
+    NO_STORE,
+    NODE,
+    error_response,
+    json_response,
+    principal_of,
+    read_body,
+)
 from hubbub.transports.rooms import wants_event_stream
 from hubbub.transports.websocket import is_websocket_upgrade
 
@@ -78,16 +85,8 @@ def lobby_of(request: web.Request) -> TutorialLobby:
 async def subscribe(request: web.Request) -> web.StreamResponse:
     """GET /subscribe: held until the next lobby message, answered with its text."""
     lobby = lobby_of(request)
-    stats = lobby.node.stats
-    future = lobby.hold()
-    stats.waiting += 1
-    try:
-        message = await future
-    finally:
-        # Answered, shut down, or cancelled because the client went away:
-        # either way nothing refers to this request any more.
-        stats.waiting -= 1
-        lobby.release(future)
+    lobby.node.check_stream(principal_of(request), lobby.name)
+    message = await lobby.next_message()
     if message is None:
         # Shutting down: close without an answer. The page shows every answer
         # as a message, so an empty one would be wrong; after an error it
@@ -102,7 +101,7 @@ async def publish(request: web.Request) -> web.Response:
     lobby = lobby_of(request)
     node = lobby.node
     fields = await _read_object(request, node)
-    await _commit(node, page_publish(lobby.room, fields, node.settings.max_text))
+    await _commit(request, page_publish(lobby.name, fields, node.settings.max_text))
     return web.Response(text="ok", content_type="text/plain", headers=NO_STORE)
 
 
@@ -113,7 +112,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return await frame_stream(request, lobby)
     if wants_event_stream(request):
         return await list_stream(request, lobby)
-    return json_response(lobby.listed_json(), no_store=True)
+    return json_response(await lobby.listed_json(), no_store=True)
 
 
 async def post_messages(request: web.Request) -> web.Response:
@@ -121,7 +120,7 @@ async def post_messages(request: web.Request) -> web.Response:
     lobby = lobby_of(request)
     node = lobby.node
     fields = await _read_object(request, node)
-    committed = await _commit(node, terminal_publish(lobby.room, fields, node.settings.max_text))
+    committed = await _commit(request, terminal_publish(lobby.name, fields, node.settings.max_text))
     return json_response(listed(committed.message.message), 201 if committed.created else 200)
 
 
@@ -132,7 +131,8 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         fields = await _read_object(request, node)
         user = request.query.get("id")
-        await _commit(node, event_source_publish(lobby.room, user, fields, node.settings.max_text))
+        publish = event_source_publish(lobby.name, user, fields, node.settings.max_text)
+        await _commit(request, publish)
     except ProtocolError as error:
         node.stats.rejected[error.code] += 1
         response = error_response(error)  # keeps its status and connection handling
@@ -163,7 +163,5 @@ async def _read_object(request: web.Request, node: Node) -> dict[str, Any]:
     return parse_json_object(await read_body(request, node.settings.max_body))
 
 
-async def _commit(node: Node, publish: Publish) -> Committed:
-    if node.closing:
-        raise Unavailable("the server is shutting down")
-    return await node.publish(publish)
+async def _commit(request: web.Request, publish: Publish) -> Committed:
+    return await lobby_of(request).node.publish(principal_of(request), publish)

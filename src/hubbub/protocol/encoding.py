@@ -4,12 +4,16 @@ A message is turned into bytes at most once per wire format: the JSON object,
 the SSE event, and the complete WebSocket frame. Server-to-client WebSocket
 frames are never masked (RFC 6455 section 5.1), so the same frame bytes,
 header included, can be written to every socket as they are.
+
+A :class:`WireFormat` is how one kind of stream shows a room: its message,
+gap and ready frames. The core writes whatever its streams' formats give and
+never asks which transport a stream is.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -17,8 +21,10 @@ import orjson
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 
-# SSE: the stream opens with the reconnection delay (WHATWG HTML 9.2.5, "retry").
-SSE_PREAMBLE = b"retry: 3000\n\n"
+# SSE: the reconnection delay (WHATWG HTML 9.2.5, "retry"). Sent in the same
+# block as the stream's first event: a block with only ``retry:`` is dispatched
+# by some clients (httpx-sse) as an empty message.
+SSE_RETRY = b"retry: 3000\n"
 # A comment line keeps proxies and the browser from timing the stream out.
 SSE_PING = b": ping\n\n"
 
@@ -48,15 +54,17 @@ def ws_close_frame(code: int, reason: str = "") -> bytes:
 
 
 class EncodedMessage:
-    """A message with its wire forms, each built on first use and then reused."""
+    """A message of one epoch with its wire forms, each built on first use and then reused."""
 
-    __slots__ = ("_sse", "_ws", "json", "message")
+    __slots__ = ("_forms", "_sse", "_ws", "epoch", "json", "message")
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, epoch: str) -> None:
         self.message = message
+        self.epoch = epoch
         self.json: bytes = orjson.dumps(message.to_dict())
         self._sse: bytes | None = None
         self._ws: bytes | None = None
+        self._forms: dict[str, bytes] | None = None
 
     @property
     def id(self) -> int:
@@ -64,9 +72,13 @@ class EncodedMessage:
 
     @property
     def sse(self) -> bytes:
-        """``id:``/``event:``/``data:`` lines; orjson never emits a raw newline."""
+        """``id: EPOCH:N``/``event:``/``data:`` lines; orjson never emits a raw newline."""
         if self._sse is None:
-            self._sse = b"id: %d\nevent: message\ndata: %s\n\n" % (self.message.id, self.json)
+            self._sse = b"id: %s:%d\nevent: message\ndata: %s\n\n" % (
+                self.epoch.encode(),
+                self.message.id,
+                self.json,
+            )
         return self._sse
 
     @property
@@ -76,17 +88,89 @@ class EncodedMessage:
             self._ws = ws_frame(b'{"type":"message","message":' + self.json + b"}")
         return self._ws
 
+    def form(self, name: str, build: Callable[[Message], bytes]) -> bytes:
+        """Another view's encoding of this message (the tutorial dialect's), built once."""
+        forms = self._forms
+        if forms is None:
+            forms = self._forms = {}
+        data = forms.get(name)
+        if data is None:
+            data = forms[name] = build(self.message)
+        return data
 
-def sse_gap(bounds: Bounds) -> bytes:
-    """A gap event has no ``id:`` line, so the browser's Last-Event-ID stays put."""
-    data = orjson.dumps({"first_id": bounds.first_id, "last_id": bounds.last_id})
-    return b"event: gap\ndata: " + data + b"\n\n"
+
+def _position(room: str, bounds: Bounds, cursor: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"room": room, "first_id": bounds.first_id, "last_id": bounds.last_id}
+    body["epoch"] = bounds.epoch
+    if cursor is not None:
+        body["since"] = cursor
+    return body
 
 
-def ws_gap(bounds: Bounds) -> bytes:
-    return ws_frame(
-        orjson.dumps({"type": "gap", "first_id": bounds.first_id, "last_id": bounds.last_id})
-    )
+class WireFormat:
+    """How one kind of stream shows a room. Subclasses name a format per transport.
+
+    ``chunked`` formats go out as HTTP/1.1 chunks; the room frames each flush once.
+    """
+
+    __slots__ = ("chunked", "name")
+
+    def __init__(self, name: str, *, chunked: bool = False) -> None:
+        self.name = name
+        self.chunked = chunked
+
+    def message(self, message: EncodedMessage) -> bytes:
+        raise NotImplementedError
+
+    def gap(self, room: str, bounds: Bounds, cursor: int) -> bytes:
+        """Ids the reader cannot get: ``bounds`` of the log it continues in, from ``cursor``."""
+        return b""
+
+    def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
+        """The stream is open: messages with ids > ``cursor`` of ``bounds.epoch`` follow."""
+        return b""
+
+
+class WebSocketFormat(WireFormat):
+    __slots__ = ()
+
+    def message(self, message: EncodedMessage) -> bytes:
+        return message.ws
+
+    def gap(self, room: str, bounds: Bounds, cursor: int) -> bytes:
+        return ws_frame(orjson.dumps({"type": "gap", **_position(room, bounds)}))
+
+    def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
+        return ws_frame(orjson.dumps({"type": "ready", **_position(room, bounds, cursor)}))
+
+
+class EventStreamFormat(WireFormat):
+    """SSE. Gap and ready events carry ``id: EPOCH:CURSOR``: a browser that reconnects
+    after them resumes from where the stream continued, never from before a gap
+    it was told about."""
+
+    __slots__ = ()
+
+    def message(self, message: EncodedMessage) -> bytes:
+        return message.sse
+
+    def _event(self, event: bytes, bounds: Bounds, cursor: int, body: dict[str, Any]) -> bytes:
+        return b"id: %s:%d\nevent: %s\ndata: %s\n\n" % (
+            bounds.epoch.encode(),
+            cursor,
+            event,
+            orjson.dumps(body),
+        )
+
+    def gap(self, room: str, bounds: Bounds, cursor: int) -> bytes:
+        return self._event(b"gap", bounds, cursor, _position(room, bounds))
+
+    def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
+        return self._event(b"ready", bounds, cursor, _position(room, bounds, cursor))
+
+
+WS = WebSocketFormat("ws")
+SSE = EventStreamFormat("sse", chunked=True)
 
 
 def ws_ack(message: EncodedMessage, client_id: str | None) -> bytes:
@@ -110,8 +194,9 @@ def error_body(code: str, text: str) -> bytes:
 
 def poll_body(messages: Sequence[EncodedMessage], bounds: Bounds) -> bytes:
     """A short or long poll answer, spliced from the messages' cached JSON."""
-    return b'{"messages":[%s],"first_id":%d,"last_id":%d}' % (
+    return b'{"messages":[%s],"first_id":%d,"last_id":%d,"epoch":"%s"}' % (
         b",".join(m.json for m in messages),
         bounds.first_id,
         bounds.last_id,
+        bounds.epoch.encode(),
     )

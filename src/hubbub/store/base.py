@@ -1,8 +1,9 @@
 """The ``Store`` protocol every backend implements, and the rules they share.
 
-A store is the durable side of rooms: it assigns ids (gapless, never reused),
-keeps ``client_id``s for idempotency, applies retention, and answers range
-reads. It never talks to subscribers; the node fans out what it committed.
+A store is the durable side of rooms and the authority for a room's bounds and epoch: it assigns ids
+(gapless, never reused), keeps ``client_id``s for idempotency, applies retention, and answers range
+reads. It never talks to subscribers. Rooms are not loaded at open: a database with a million rooms
+opens at once.
 """
 
 from __future__ import annotations
@@ -20,36 +21,50 @@ class Stamped:
     """A publish waiting to be committed, with the server time it was accepted."""
 
     publish: Publish
-    ts: int
+    ts: int  # server time the publish was accepted, ms since the Unix epoch
 
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """The outcome of one publish: the stored message, and whether it is new."""
+    """The outcome of one publish: the stored message, whether it is new, and its room's epoch."""
 
     message: Message
     created: bool
+    epoch: str
 
 
-def bounds_after(last_id: int, retain: int | None) -> Bounds:
+def bounds_after(last_id: int, retain: int | None, epoch: str) -> Bounds:
     """The ids a room keeps once ``last_id`` is committed under ``retain``."""
     if last_id == 0:
-        return Bounds(0, 0)
+        return Bounds(0, 0, epoch)
     first_id = 1 if retain is None else max(1, last_id - retain + 1)
-    return Bounds(first_id, last_id)
+    return Bounds(first_id, last_id, epoch)
 
 
 class Store(Protocol):
-    """What the node needs from a backend. Failures raise ``StoreError``."""
+    """What the node needs from a backend. Failures raise ``hubbub.errors.StoreError``."""
 
-    async def open(self) -> dict[str, Bounds]:
-        """Open the store and return every room that holds messages, with its bounds."""
+    # False for a store whose acknowledged writes may be lost (documented weaker durability)
+    durable: bool
+
+    async def open(self) -> None:
+        """Open files/connections. Loads no rooms."""
 
     async def close(self) -> None:
         """Finish pending work and release files and connections."""
 
     async def append(self, batch: Sequence[Stamped]) -> list[Appended]:
-        """Commit a batch in one transaction, in order; one ``Appended`` per item."""
+        """Commit a batch atomically and in order; one ``Appended`` per item.
+
+        Ids are taken inside the write (never from a cache another process could have passed),
+        so several processes or nodes may append to one room at once. A ``client_id`` already
+        used in the room returns the stored original with ``created=False``. Retention: once the
+        batch commits, each touched room keeps exactly its newest ``retain`` ids.
+        """
+
+    async def bounds(self, room: str) -> Bounds:
+        """The room's bounds and epoch now. An empty room has an epoch already: the one its
+        first message will be stored under (unless its log is lost in between)."""
 
     async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
         """Up to ``limit`` messages with ``id > since``, oldest first."""
@@ -57,5 +72,8 @@ class Store(Protocol):
     async def read_before(self, room: str, before: int, limit: int) -> list[Message]:
         """The newest ``limit`` messages with ``id < before``, oldest first."""
 
+    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+        """Rooms holding messages, ``(name, last_id)``, names ascending, names > ``after``."""
+
     async def ping(self) -> bool:
-        """True while the store can serve."""
+        """True while the store can take writes (not only reads)."""

@@ -1,8 +1,9 @@
 """An in-process store: fast, and forgets everything at restart.
 
-Useful for tests and for deployments that accept losing history. A restart
-resets every room, which clients see as a gap (their cursor is beyond
-``last_id``), exactly as the protocol describes.
+Useful for tests and for deployments that accept losing history. Every
+instance starts a new epoch, so after a restart clients holding a cursor from
+before are told a reset (a gap naming the new epoch), never served the new log
+as if it were the old one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 from hubbub.store.base import Appended, Stamped, bounds_after
+from hubbub.store.epochs import new_epoch
 
 
 @dataclass(slots=True)
@@ -26,16 +28,16 @@ class _Room:
 class MemoryStore:
     """Rooms as Python lists; retention trims the head of each list."""
 
+    durable = False
+
     def __init__(self, retain: int | None = None) -> None:
         self._retain = retain
         self._rooms: dict[str, _Room] = {}
+        self._names: list[str] = []  # rooms holding messages, sorted: GET /rooms pages it
+        self.epoch = new_epoch()  # one log per process life: a restart is a reset
 
-    async def open(self) -> dict[str, Bounds]:
-        return {
-            name: bounds_after(room.last_id, self._retain)
-            for name, room in self._rooms.items()
-            if room.last_id
-        }
+    async def open(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -46,15 +48,18 @@ class MemoryStore:
             pub = item.publish
             room = self._rooms.setdefault(pub.room, _Room())
             if pub.client_id is not None and pub.client_id in room.by_client_id:
-                results.append(Appended(room.by_client_id[pub.client_id], created=False))
+                original = room.by_client_id[pub.client_id]
+                results.append(Appended(original, created=False, epoch=self.epoch))
                 continue
+            if not room.last_id:
+                bisect.insort(self._names, pub.room)
             room.last_id += 1
             message = Message(room.last_id, pub.room, pub.user, pub.text, item.ts, pub.client_id)
             room.messages.append(message)
             if pub.client_id is not None:
                 room.by_client_id[pub.client_id] = message
             self._trim(room)
-            results.append(Appended(message, created=True))
+            results.append(Appended(message, created=True, epoch=self.epoch))
         return results
 
     def _trim(self, room: _Room) -> None:
@@ -65,6 +70,10 @@ class MemoryStore:
         for message in dropped:
             if message.client_id is not None:
                 room.by_client_id.pop(message.client_id, None)
+
+    async def bounds(self, room: str) -> Bounds:
+        state = self._rooms.get(room)
+        return bounds_after(state.last_id if state else 0, self._retain, self.epoch)
 
     def _index_after(self, room: _Room, since: int) -> int:
         return bisect.bisect_right(room.messages, since, key=lambda m: m.id)
@@ -82,6 +91,11 @@ class MemoryStore:
             return []
         end = self._index_after(state, before - 1)
         return state.messages[max(0, end - limit) : end]
+
+    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+        names = self._names
+        start = 0 if after is None else bisect.bisect_right(names, after)
+        return [(name, self._rooms[name].last_id) for name in names[start : start + limit]]
 
     async def ping(self) -> bool:
         return True

@@ -7,6 +7,17 @@ serves range reads; WAL lets it read while the writer commits.
 
 ``synchronous=FULL`` makes a commit survive power loss, not only a killed
 process: a ``201`` promises the message is durable.
+
+Ids are taken inside the write transaction from ``rooms.last_id``, never from a
+cache, so several processes may append to one file (``shared``, with a broker
+carrying messages between them). Without ``shared`` the store takes an exclusive
+lock on ``FILE.lock`` and a second server on the same file refuses to start,
+naming the process that holds it.
+
+Every room's epoch is ``rooms.epoch`` or, when that is NULL, the database's
+generation (``meta``), which ``hubbub restore`` changes: a restored backup is a
+new epoch for every room, so clients are told a reset instead of being served a
+refilled log as if it were the one they had read.
 """
 
 from __future__ import annotations
@@ -21,36 +32,12 @@ from hubbub.errors import StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 from hubbub.store.base import Appended, Stamped, bounds_after
+from hubbub.store.epochs import new_epoch
+from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rooms (
-    name    TEXT PRIMARY KEY,
-    last_id INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    room      TEXT NOT NULL,
-    id        INTEGER NOT NULL,
-    user      TEXT NOT NULL,
-    text      TEXT NOT NULL,
-    ts        INTEGER NOT NULL,
-    client_id TEXT,
-    PRIMARY KEY (room, id)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id
-    ON messages (room, client_id) WHERE client_id IS NOT NULL;
-"""
-
 _COLUMNS = "id, room, user, text, ts, client_id"
-
-
-def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-    return conn
 
 
 def _row_message(row: tuple[int, str, str, str, int, str | None]) -> Message:
@@ -60,17 +47,26 @@ def _row_message(row: tuple[int, str, str, str, int, str | None]) -> Message:
 class SQLiteStore:
     """Rooms as rows of one table, keyed by ``(room, id)``."""
 
-    def __init__(self, path: str, retain: int | None = None, *, busy_timeout: float = 5.0) -> None:
+    durable = True
+
+    def __init__(
+        self,
+        path: str,
+        retain: int | None = None,
+        *,
+        busy_timeout: float = 5.0,
+        shared: bool = False,
+    ) -> None:
         self._path = path
         # How long a write waits for another process's lock before it is refused (503).
         self._busy_timeout = busy_timeout
         self._retain = retain
+        self._lock = FileLock(path, shared=shared)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-reader")
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
-        # The writer's view of each room's newest id; changed only after COMMIT.
-        self._last_ids: dict[str, int] = {}
+        self._generation = ""
 
     async def _run(self, pool: ThreadPoolExecutor, func: Callable[[], T]) -> T:
         try:
@@ -80,16 +76,18 @@ class SQLiteStore:
         except RuntimeError as exc:  # the executor is shut down: the store is closed
             raise StoreError("sqlite: store is closed") from exc
 
-    async def open(self) -> dict[str, Bounds]:
-        def open_sync() -> dict[str, Bounds]:
-            self._write_conn = _connect(self._path, self._busy_timeout)
-            self._write_conn.executescript(SCHEMA)
-            self._read_conn = _connect(self._path, self._busy_timeout)
-            rows = self._write_conn.execute("SELECT name, last_id FROM rooms").fetchall()
-            self._last_ids = {name: last_id for name, last_id in rows}
-            return {name: bounds_after(last, self._retain) for name, last in rows if last}
+    async def open(self) -> None:
+        def open_sync() -> None:
+            self._lock.acquire()
+            try:
+                self._write_conn = connect(self._path, self._busy_timeout)
+                self._generation = ensure_schema(self._write_conn, new_epoch())
+                self._read_conn = connect(self._path, self._busy_timeout)
+            except BaseException:
+                self._lock.release()
+                raise
 
-        return await self._run(self._writer, open_sync)
+        await self._run(self._writer, open_sync)
 
     async def close(self) -> None:
         def close_sync(conn: sqlite3.Connection | None) -> Callable[[], None]:
@@ -103,6 +101,7 @@ class SQLiteStore:
         await self._run(self._reader, close_sync(self._read_conn))
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
+        self._lock.release()
 
     async def append(self, batch: Sequence[Stamped]) -> list[Appended]:
         return await self._run(self._writer, lambda: self._append_sync(batch))
@@ -111,46 +110,67 @@ class SQLiteStore:
         conn = self._write_conn
         if conn is None:
             raise StoreError("store is not open")
-        last_ids = dict(self._last_ids)  # working copy: discarded on rollback
+        # Per room touched: (last_id, epoch), read inside the transaction.
+        rooms: dict[str, tuple[int, str]] = {}
         touched: set[str] = set()
         results: list[Appended] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for item in batch:
                 pub = item.publish
-                if pub.client_id is not None:
+                state = rooms.get(pub.room)
+                if state is None:
                     row = conn.execute(
+                        "SELECT last_id, epoch FROM rooms WHERE name = ?", (pub.room,)
+                    ).fetchone()
+                    state = (row[0], row[1] or self._generation) if row else (0, self._generation)
+                last_id, epoch = state
+                if pub.client_id is not None:
+                    found = conn.execute(
                         f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND client_id = ?",
                         (pub.room, pub.client_id),
                     ).fetchone()
-                    if row is not None:
-                        results.append(Appended(_row_message(row), created=False))
+                    if found is not None:
+                        rooms[pub.room] = state
+                        results.append(Appended(_row_message(found), False, epoch))
                         continue
-                new_id = last_ids.get(pub.room, 0) + 1
-                last_ids[pub.room] = new_id
+                new_id = last_id + 1
+                rooms[pub.room] = (new_id, epoch)
                 touched.add(pub.room)
                 message = Message(new_id, pub.room, pub.user, pub.text, item.ts, pub.client_id)
                 conn.execute(
                     f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     (new_id, pub.room, pub.user, pub.text, item.ts, pub.client_id),
                 )
-                results.append(Appended(message, created=True))
+                results.append(Appended(message, True, epoch))
             for room in touched:
+                last_id = rooms[room][0]
                 conn.execute(
                     "INSERT INTO rooms (name, last_id) VALUES (?, ?)"
                     " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
-                    (room, last_ids[room]),
+                    (room, last_id),
                 )
                 if self._retain is not None:
-                    first_id = bounds_after(last_ids[room], self._retain).first_id
+                    first_id = bounds_after(last_id, self._retain, "").first_id
                     conn.execute("DELETE FROM messages WHERE room = ? AND id < ?", (room, first_id))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._last_ids = last_ids
         return results
+
+    async def bounds(self, room: str) -> Bounds:
+        def read() -> Bounds:
+            assert self._read_conn is not None
+            row = self._read_conn.execute(
+                "SELECT last_id, epoch FROM rooms WHERE name = ?", (room,)
+            ).fetchone()
+            if row is None:
+                return bounds_after(0, self._retain, self._generation)
+            return bounds_after(row[0], self._retain, row[1] or self._generation)
+
+        return await self._run(self._reader, read)
 
     async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
         def read() -> list[Message]:
@@ -175,13 +195,29 @@ class SQLiteStore:
 
         return await self._run(self._reader, read)
 
-    async def ping(self) -> bool:
-        def check() -> bool:
+    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+        def read() -> list[tuple[str, int]]:
             assert self._read_conn is not None
-            self._read_conn.execute("SELECT 1").fetchone()
+            rows = self._read_conn.execute(
+                "SELECT name, last_id FROM rooms WHERE name > ? AND last_id > 0"
+                " ORDER BY name LIMIT ?",
+                ("" if after is None else after, limit),
+            ).fetchall()
+            return [(name, last_id) for name, last_id in rows]
+
+        return await self._run(self._reader, read)
+
+    async def ping(self) -> bool:
+        """Whether a write could start now: takes the write lock and lets it go."""
+
+        def check() -> bool:
+            conn = self._write_conn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
             return True
 
         try:
-            return await self._run(self._reader, check)
+            return await self._run(self._writer, check)
         except StoreError:
             return False

@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from hubbub.errors import BodyTooLarge, ProtocolError, RateLimited
 from hubbub.node import Node
+from hubbub.principal import Principal
 from hubbub.protocol.encoding import error_body
 from hubbub.protocol.ratelimit import retry_after_header
 
@@ -27,9 +28,9 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE]
 
 
-def client_key(request: web.Request) -> str:
-    """Who a publish counts against for rate limiting: the peer's address."""
-    return request.remote or "unknown"
+def principal_of(request: web.Request) -> Principal:
+    """Who sent the request, as the node's access control sees it."""
+    return node_of(request).principal(None, request.remote or "unknown")
 
 
 def json_response(body: bytes, status: int = 200, *, no_store: bool = False) -> web.Response:

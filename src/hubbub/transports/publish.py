@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hubbub.errors import Unavailable, UnsupportedMediaType
+from hubbub.errors import UnsupportedMediaType
 from hubbub.protocol.messages import parse_json_object, validate_publish, validate_room
-from hubbub.transports.http import JSON, client_key, json_response, node_of, read_body
+from hubbub.transports.http import JSON, json_response, node_of, principal_of, read_body
 
 
 async def publish(request: web.Request) -> web.Response:
@@ -21,8 +21,5 @@ async def publish(request: web.Request) -> web.Response:
         raise UnsupportedMediaType("publish with Content-Type: application/json")
     body = await read_body(request, node.settings.max_body)
     publish = validate_publish(room, parse_json_object(body), node.settings.max_text)
-    if node.closing:
-        raise Unavailable("the server is shutting down")
-    node.check_rate(client_key(request))
-    committed = await node.publish(publish)
+    committed = await node.publish(principal_of(request), publish)
     return json_response(committed.message.json, 201 if committed.created else 200)

@@ -1,4 +1,4 @@
-"""The one subscribe URL, ``GET /rooms/{room}/messages``, and ``GET /rooms``.
+"""The one subscribe URL, ``GET /rooms/{room}/messages``, ``GET /rooms`` and ``/healthz``.
 
 The transport is chosen from the request, as Nchan does it: an upgrade is a
 WebSocket, ``Accept: text/event-stream`` is SSE, a ``wait`` parameter is a long
@@ -10,10 +10,10 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from hubbub.protocol.cursors import parse_read_query
+from hubbub.protocol.cursors import parse_limit, parse_read_query
 from hubbub.protocol.messages import validate_room
-from hubbub.transports.http import json_response, node_of
-from hubbub.transports.poll import long_poll, short_poll
+from hubbub.transports.http import json_response, node_of, principal_of
+from hubbub.transports.poll import poll
 from hubbub.transports.sse import sse_stream
 from hubbub.transports.websocket import is_websocket_upgrade, websocket_stream
 
@@ -29,25 +29,25 @@ async def read_messages(request: web.Request) -> web.StreamResponse:
         return await websocket_stream(request, room)
     if wants_event_stream(request):
         return await sse_stream(request, room)
-    query = parse_read_query(request.query)
-    if query.wait is not None:
-        return await long_poll(request, room, query)
-    return await short_poll(request, room, query)
+    return await poll(request, room, parse_read_query(request.query))
 
 
 async def list_rooms(request: web.Request) -> web.Response:
-    """Rooms that hold messages, by name."""
-    hub = node_of(request).hub
-    rooms = [
-        {"name": name, "last_id": room.bounds.last_id}
-        for name, room in sorted(hub.rooms.items())
-        if room.bounds.last_id
-    ]
-    return json_response(orjson.dumps({"rooms": rooms}), no_store=True)
+    """Rooms that hold messages, by name, a page at a time (``after``, ``limit``)."""
+    after = request.query.get("after")
+    if after is not None:
+        after = validate_room(after)
+    limit = parse_limit(request.query.get("limit"))
+    rows = await node_of(request).list_rooms(principal_of(request), after, limit + 1)
+    page = rows[:limit]
+    body = {
+        "rooms": [{"name": name, "last_id": last_id} for name, last_id in page],
+        "next": page[-1][0] if len(rows) > limit else None,
+    }
+    return json_response(orjson.dumps(body), no_store=True)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    node = node_of(request)
-    if node.closing or not await node.store.ping():
+    if not await node_of(request).healthy():
         return json_response(orjson.dumps({"status": "unavailable"}), 503, no_store=True)
     return json_response(orjson.dumps({"status": "ok"}), no_store=True)

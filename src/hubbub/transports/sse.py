@@ -1,7 +1,7 @@
 """Server-Sent Events: a stream of ``id:``/``event:``/``data:`` events from a cursor.
 
 After the headers, the body is written straight to the transport through the
-subscriber's outbox (HTTP/1.1 chunked framing added per flush), so a flush of
+stream's outbox (HTTP/1.1 chunked framing added per flush), so a flush of
 many events is one write.
 """
 
@@ -11,12 +11,11 @@ import asyncio
 
 from aiohttp import web
 
-from hubbub.hub import Subscriber
-from hubbub.outbox import Outbox
-from hubbub.protocol.cursors import parse_cursor
-from hubbub.protocol.encoding import SSE_PREAMBLE
-from hubbub.transports.http import node_of
-from hubbub.transports.streams import drainer, hold_open
+from hubbub.hub import Outbox, Stream
+from hubbub.protocol.cursors import Cursor, parse_cursor, parse_last_event_id
+from hubbub.protocol.encoding import SSE, SSE_PING, SSE_RETRY
+from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.streams import drainer
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -26,17 +25,33 @@ SSE_HEADERS = {
 }
 
 
-def sse_cursor(request: web.Request) -> int | None:
+class EventStream(Stream):
+    """An SSE stream: a comment line keeps an idle stream (and its proxies) open."""
+
+    __slots__ = ()
+
+    def tick(self, now: float, interval: float) -> None:
+        if now - max(self.outbox.last_write, self.last_ping) >= interval:
+            self.last_ping = now
+            self.outbox.push(SSE_PING)
+
+
+def sse_cursor(request: web.Request) -> Cursor | None:
     """``Last-Event-ID`` (sent by a reconnecting EventSource) wins over ``?since=``."""
     header = request.headers.get("Last-Event-ID", "").strip()
     if header:
-        return parse_cursor(header, "Last-Event-ID")
-    return parse_cursor(request.query.get("since"))
+        return parse_last_event_id(header)
+    return parse_cursor(request.query)
 
 
 async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
     node = node_of(request)
     cursor = sse_cursor(request)  # validated before any byte of the answer
+    principal = principal_of(request)
+    node.check_stream(principal, room)
+    if request.method == "HEAD":
+        # The headers a GET would get, and no body: a HEAD answer must end here.
+        return web.Response(headers=SSE_HEADERS)
     response = web.StreamResponse(headers=SSE_HEADERS)
     chunked = request.version >= (1, 1)
     if chunked:
@@ -51,7 +66,7 @@ async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
         # A slow consumer: end the stream now; EventSource reconnects with its cursor.
         node.stats.slow_consumers_dropped += 1
         transport.abort()
-        sub.end("slow")
+        stream.end("slow")
 
     outbox = Outbox(
         transport,
@@ -60,7 +75,8 @@ async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
         on_overflow=overflow,
         chunked=chunked,
     )
-    sub = Subscriber(room, "sse", outbox, loop.time())
-    outbox.push(SSE_PREAMBLE)
-    await hold_open(node, sub, cursor, drainer(request, node.settings.heartbeat))
+    stream = EventStream(room, SSE, outbox, principal, loop.time())
+    # The first event (gap or ready) completes this block: never a block of retry alone.
+    outbox.push(SSE_RETRY)
+    await node.run_stream(stream, cursor, drainer(request, node.settings.heartbeat))
     return response

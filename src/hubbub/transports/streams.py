@@ -1,17 +1,15 @@
-"""What SSE and WebSocket streams share: draining, and a stream's life from attach to end."""
+"""What SSE and WebSocket streams share: draining while a stream catches up."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hubbub.hub import Subscriber
-from hubbub.node import Node
+from hubbub.streams import Drain
 
 
-def drainer(request: web.Request, heartbeat: float) -> Callable[[], Awaitable[None]]:
+def drainer(request: web.Request, heartbeat: float) -> Drain:
     """Wait until the transport's buffer is below its high-water mark.
 
     Used only while a stream catches up on history, so a long backlog is
@@ -27,25 +25,3 @@ def drainer(request: web.Request, heartbeat: float) -> Callable[[], Awaitable[No
             await protocol._drain_helper()
 
     return drain
-
-
-async def hold_open(
-    node: Node, sub: Subscriber, cursor: int | None, drain: Callable[[], Awaitable[None]]
-) -> str:
-    """Catch ``sub`` up from ``cursor``, keep it live until it ends, then detach it.
-
-    Returns why the stream ended: ``shutdown``, ``slow``, ``timeout`` or ``gone``.
-    """
-    try:
-        await node.attach(sub, cursor, drain)
-        return await sub.done
-    except TimeoutError:
-        sub.outbox.overflow()  # could not drain during catch-up
-        return "slow"
-    except ConnectionError:
-        return "gone"
-    finally:
-        # Whatever was queued before the end still goes out (a last message
-        # before shutdown), then nothing refers to this subscriber any more.
-        sub.outbox.flush(asyncio.get_running_loop().time())
-        node.detach(sub)

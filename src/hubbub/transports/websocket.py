@@ -2,7 +2,7 @@
 
 aiohttp does the handshake and reads client frames (unmasking, reassembly,
 the 1009 close for a message over ``max_body``). Server frames are written
-pre-encoded through the subscriber's outbox: the same bytes for every socket.
+pre-encoded through the stream's outbox: the same bytes for every socket.
 Control frames that aiohttp itself sends (pong, close) are whole frames too,
 so the two writers never interleave inside a frame.
 """
@@ -14,20 +14,21 @@ from functools import partial
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hubbub.committer import Committed
-from hubbub.errors import InvalidMessage, ProtocolError, Unavailable
-from hubbub.hub import Subscriber
+from hubbub.errors import InvalidMessage, ProtocolError
+from hubbub.hub import Outbox, Stream
 from hubbub.node import Node
-from hubbub.outbox import Outbox
 from hubbub.protocol.cursors import parse_cursor
-from hubbub.protocol.encoding import ws_ack, ws_close_frame, ws_error
+from hubbub.protocol.encoding import WS, WS_PING_FRAME, ws_ack, ws_close_frame, ws_error
 from hubbub.protocol.messages import client_id_of, parse_json_object, validate_publish
 from hubbub.settings import Settings
-from hubbub.transports.http import client_key, node_of
-from hubbub.transports.streams import drainer, hold_open
+from hubbub.store.committer import Committed
+from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.streams import drainer
 
 # RFC 6455 section 7.4.1 / IANA registry: 1013 "Try Again Later".
 CLOSE_TRY_AGAIN_LATER = 1013
+# IANA registry: 1012 "Service Restart": the room's log started over; reconnect.
+CLOSE_SERVICE_RESTART = 1012
 # How long a slow consumer may take to read its close frame before the socket is cut.
 SLOW_CLOSE_GRACE = 5.0
 
@@ -61,46 +62,49 @@ def is_websocket_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").strip().lower() == "websocket"
 
 
+class SocketStream(Stream):
+    """A WebSocket stream: pinged every heartbeat, dropped after two silent ones."""
+
+    __slots__ = ()
+
+    def tick(self, now: float, interval: float) -> None:
+        if now - self.last_seen > 2 * interval:
+            self.end("timeout")
+        elif now - self.last_ping >= interval:
+            self.last_ping = now
+            self.outbox.push(WS_PING_FRAME)
+
+
 class _Session:
-    """One WebSocket connection: its subscriber and what its client publishes."""
+    """One WebSocket connection: its stream and what its client publishes."""
 
     def __init__(
-        self,
-        node: Node,
-        room: str,
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport,
-        sub: Subscriber,
-        ws_request: web.Request,
+        self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport, stream: Stream
     ) -> None:
         self.node = node
-        self.room = room
         self.ws = ws
         self.transport = transport
-        self.sub = sub
-        self.client = client_key(ws_request)
+        self.stream = stream
         self.closing: asyncio.Task[bool] | None = None
 
     def refuse(self, error: ProtocolError, client_id: str | None) -> None:
         self.node.stats.rejected[error.code] += 1
-        self.sub.outbox.push(ws_error(error.code, error.message, client_id))
+        self.stream.outbox.push(ws_error(error.code, error.message, client_id))
 
     def on_text(self, data: str) -> None:
         """A client frame: a publish is queued at once so ids follow frame order."""
         client_id = None
+        stream = self.stream
         try:
             fields = parse_json_object(data, "frame")
             client_id = client_id_of(fields)
             if fields.get("type") != "publish":
                 raise InvalidMessage('unknown frame type: send {"type": "publish", ...}')
-            publish = validate_publish(self.room, fields, self.node.settings.max_text)
-            if self.node.closing:
-                raise Unavailable("the server is shutting down")
-            self.node.check_rate(self.client)
+            publish = validate_publish(stream.room, fields, self.node.settings.max_text)
+            future = self.node.submit(stream.principal, publish)
         except ProtocolError as error:
             self.refuse(error, client_id)
             return
-        future = self.node.submit(publish)
         future.add_done_callback(partial(self.on_committed, publish.client_id))
 
     def on_committed(self, client_id: str | None, future: asyncio.Future[Committed]) -> None:
@@ -110,7 +114,7 @@ class _Session:
         if isinstance(error, ProtocolError):
             self.refuse(error, client_id)
         elif error is None:
-            self.sub.outbox.push(ws_ack(future.result().message, client_id))
+            self.stream.outbox.push(ws_ack(future.result().message, client_id))
 
     def on_end(self, done: asyncio.Future[str]) -> None:
         """The server ends this stream: going away at shutdown, cut when dead."""
@@ -118,15 +122,23 @@ class _Session:
         if reason == "shutdown":
             close = self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
             self.closing = asyncio.get_running_loop().create_task(close)
+        elif reason in ("reset", "gap"):
+            # Reconnecting with its cursor tells the client exactly what it lost.
+            close = self.ws.close(
+                code=CLOSE_SERVICE_RESTART, message=b"reconnect: " + reason.encode()
+            )
+            self.closing = asyncio.get_running_loop().create_task(close)
         elif reason == "timeout":
             self.transport.abort()
 
 
 async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResponse:
     node = node_of(request)
-    cursor = parse_cursor(request.query.get("since"))  # a bad cursor is a 400, before the upgrade
+    cursor = parse_cursor(request.query)  # a bad cursor is a 400, before the upgrade
+    principal = principal_of(request)
+    node.check_stream(principal, room)  # refused before the upgrade, too
     settings = node.settings
-    # We answer pings ourselves and see every pong (liveness, node._heartbeat).
+    # We answer pings ourselves and see every pong (liveness: SocketStream.tick).
     ws, transport = await accept_websocket(request, settings, autoping=False, heartbeat=None)
     if transport is None:
         return ws
@@ -135,18 +147,20 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
     def overflow() -> None:
         node.stats.slow_consumers_dropped += 1
         close_slow_consumer(transport)
-        sub.end("slow")
+        stream.end("slow")
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
-    sub = Subscriber(room, "ws", outbox, loop.time())
-    session = _Session(node, room, ws, transport, sub, request)
-    sub.done.add_done_callback(session.on_end)
-    stream = loop.create_task(hold_open(node, sub, cursor, drainer(request, settings.heartbeat)))
+    stream = SocketStream(room, WS, outbox, principal, loop.time())
+    session = _Session(node, ws, transport, stream)
+    stream.done.add_done_callback(session.on_end)
+    running = loop.create_task(
+        node.run_stream(stream, cursor, drainer(request, settings.heartbeat))
+    )
     try:
         await _receive(session, loop)
     finally:
-        sub.end("gone")
-        await stream
+        stream.end("gone")
+        await running
         if session.closing is not None:
             await session.closing
     return ws
@@ -156,7 +170,7 @@ async def _receive(session: _Session, loop: asyncio.AbstractEventLoop) -> None:
     ws = session.ws
     while True:
         msg = await ws.receive()
-        session.sub.last_seen = loop.time()
+        session.stream.last_seen = loop.time()
         if msg.type is WSMsgType.TEXT:
             session.on_text(msg.data)
         elif msg.type is WSMsgType.PING:

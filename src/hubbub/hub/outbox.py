@@ -1,7 +1,7 @@
 """Bounded per-connection outboxes, and the once-per-iteration flush.
 
 Writing each message to each socket separately costs one ``send`` syscall per
-delivery and caps a core near 250k deliveries/s (see PERFORMANCE.md). So
+delivery and caps a core near 250k deliveries/s (docs/benchmarks.md). So
 nothing on the publish path writes. Fan-out only appends a message's
 pre-encoded bytes to its room's pending list; one callback per event-loop
 iteration joins each room's pending frames once and writes those same bytes to

@@ -99,7 +99,7 @@ class Committer:
             encoded = self._on_commit(results)
         except Exception:  # the rows are committed: answer the publishers regardless
             log.exception("fan-out failed")
-            encoded = [EncodedMessage(appended.message) for appended in results]
+            encoded = [EncodedMessage(appended.message, appended.epoch) for appended in results]
         now = asyncio.get_running_loop().time()
         self._stats.publish_count += len(batch)
         self._stats.publish_seconds += sum(now - accepted for _, _, accepted in batch)

@@ -1,0 +1,292 @@
+"""The hub: rooms in memory by name, loaded on first use, and a sequencer per room.
+
+A room is loaded when a reader first needs it (its bounds and epoch come from
+the store, the authority) and forgotten once nobody has used it for
+``room_idle`` seconds, so a store with a million rooms costs nothing until they
+are used. While a room is in memory this node is subscribed to it on the broker.
+
+Messages reach a room from two sides: this node's own commits, and the broker
+(other nodes' commits). Both go through :meth:`Hub.apply`, the room's
+sequencer: it applies only ``last_id + 1``, drops what it already has, and
+fills a hole from the store before going on, so a live stream never jumps over
+an id, whatever the broker loses, repeats or reorders. A message of another
+epoch means the room's log started over: its streams are ended (they reconnect
+and are told the reset) and the room is loaded afresh.
+
+The hub never awaits a client and never writes to a socket: fan-out appends
+pre-encoded bytes to the room's pending frames; the ``FlushScheduler`` writes
+them once per loop iteration (see outbox.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+from hubbub.broker.base import Broker
+from hubbub.errors import StoreError, Unavailable
+from hubbub.hub.outbox import FlushScheduler
+from hubbub.hub.room import Room
+from hubbub.hub.stream import Stream
+from hubbub.protocol.encoding import EncodedMessage
+from hubbub.protocol.messages import Message
+from hubbub.stats import Stats
+from hubbub.store.base import Store
+
+log = logging.getLogger(__name__)
+
+# Messages read from the store per step while a hole is filled.
+FILL_PAGE = 1000
+# Pause before reading the store again when a fill failed.
+FILL_RETRY = 0.5
+
+
+class Hub:
+    """Rooms by name, their loading and forgetting, and the per-room sequencer."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        stats: Stats,
+        *,
+        retain: int | None,
+        room_idle: float,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._stats = stats
+        self._retain = retain
+        self._room_idle = room_idle
+        self.scheduler: FlushScheduler | None = None  # set when the node starts on a loop
+        self.rooms: dict[str, Room] = {}
+        self._loading: dict[str, asyncio.Task[Room]] = {}
+        # Messages for a room that arrived while it was loading, applied once it is.
+        self._early: dict[str, list[tuple[str, Sequence[EncodedMessage]]]] = {}
+        self._unsubscribing: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.scheduler = FlushScheduler(loop)
+
+    # Loading and forgetting
+
+    async def acquire(self, name: str) -> Room:
+        """The room, loaded if needed, pinned until :meth:`release`."""
+        room = self.rooms.get(name)
+        if room is None:
+            task = self._loading.get(name)
+            if task is None:
+                task = asyncio.get_running_loop().create_task(self._load(name))
+                self._loading[name] = task
+            try:
+                room = await asyncio.shield(task)
+            except StoreError as exc:
+                raise Unavailable("the store cannot be read") from exc
+        room.pins += 1
+        return room
+
+    def release(self, room: Room) -> None:
+        room.pins -= 1
+        assert self._loop is not None
+        room.last_used = self._loop.time()
+
+    @contextlib.asynccontextmanager
+    async def using(self, name: str) -> AsyncIterator[Room]:
+        room = await self.acquire(name)
+        try:
+            yield room
+        finally:
+            self.release(room)
+
+    async def _load(self, name: str) -> Room:
+        try:
+            pending = self._unsubscribing.pop(name, None)
+            if pending is not None:
+                await pending
+            self._early[name] = []
+            # Subscribe first, then read the bounds: a message committed in between
+            # arrives in _early and the sequencer keeps what the bounds do not hold.
+            await self._broker.subscribe(name)
+            try:
+                bounds = await self._store.bounds(name)
+            except BaseException:
+                await self._broker.unsubscribe(name)
+                raise
+            assert self._loop is not None
+            room = self.rooms[name] = Room(name, bounds, self._loop.time())
+            for epoch, messages in self._early.pop(name, []):
+                self._sequence(room, epoch, messages)
+            return room
+        finally:
+            self._early.pop(name, None)
+            self._loading.pop(name, None)
+
+    def evict_idle(self, now: float) -> None:
+        """Forget rooms nobody used for ``room_idle`` seconds (memory and broker)."""
+        idle = [
+            room
+            for room in self.rooms.values()
+            if room.idle() and now - room.last_used >= self._room_idle
+        ]
+        for room in idle:
+            self._forget(room)
+
+    def _forget(self, room: Room) -> None:
+        if self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+        room.stale = True
+        name = room.name
+        task = asyncio.get_running_loop().create_task(self._broker.unsubscribe(name))
+        self._unsubscribing[name] = task
+        task.add_done_callback(lambda _: self._unsubscribing.pop(name, None))
+
+    # The sequencer
+
+    def on_broker(self, name: str, epoch: str, messages: Sequence[Message]) -> None:
+        """Other nodes' messages, from the broker: encoded once here, then sequenced."""
+        if name in self.rooms or name in self._early:
+            self.apply(name, epoch, [EncodedMessage(m, epoch) for m in messages])
+
+    def apply(self, name: str, epoch: str, messages: Sequence[EncodedMessage]) -> int:
+        """Committed messages of one room, in id order. Returns deliveries queued."""
+        room = self.rooms.get(name)
+        if room is None:
+            early = self._early.get(name)
+            if early is not None:
+                early.append((epoch, messages))
+            return 0  # nobody on this node reads the room: the store has it
+        return self._sequence(room, epoch, messages)
+
+    def _sequence(self, room: Room, epoch: str, messages: Sequence[EncodedMessage]) -> int:
+        if epoch != room.bounds.epoch:
+            # Another epoch: either the log started over, or this is a late message
+            # of the old one. The store decides.
+            self._check(room)
+            return 0
+        if room.filling:
+            room.backlog.extend(messages)
+            return 0
+        delivered = 0
+        for index, message in enumerate(messages):
+            expected = room.bounds.last_id + 1
+            if message.id < expected:
+                continue  # already applied (a broker repeat, or our own commit)
+            if message.id > expected:
+                room.backlog.extend(messages[index:])
+                self._fill(room)
+                break
+            delivered += self._deliver(room, message)
+        if room.waiters:
+            room.wake_waiters()
+        return delivered
+
+    def _deliver(self, room: Room, message: EncodedMessage) -> int:
+        room.append(message, self._retain)
+        if not room.streams:
+            return 0
+        delivered = room.fan_out(message)
+        if delivered and not room.scheduled:
+            room.scheduled = True
+            assert self.scheduler is not None, "streams need a started node"
+            self.scheduler.mark_room(room)
+        return delivered
+
+    def _fill(self, room: Room) -> None:
+        room.filling = True
+        task = asyncio.get_running_loop().create_task(self._fill_from_store(room))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill_from_store(self, room: Room) -> None:
+        """Read the hole from the store, then apply what waited behind it."""
+        epoch = room.bounds.epoch
+        while not room.stale:
+            backlog = sorted(
+                (m for m in room.backlog if m.id > room.bounds.last_id), key=lambda m: m.id
+            )
+            if not backlog or backlog[0].id == room.bounds.last_id + 1:
+                break
+            try:
+                rows = await self._store.read_after(room.name, room.bounds.last_id, FILL_PAGE)
+            except StoreError as exc:
+                log.warning("room %s: cannot fill a hole from the store yet: %s", room.name, exc)
+                await asyncio.sleep(FILL_RETRY)
+                continue
+            if not rows or rows[0].id != room.bounds.last_id + 1:
+                # Retention removed the hole: live streams cannot go on without a jump.
+                self._end_streams(room, "gap")
+                self._forget(room)
+                return
+            for row in rows:
+                if row.id == room.bounds.last_id + 1 and row.id < backlog[0].id:
+                    self._stats.delivered += self._deliver(room, EncodedMessage(row, epoch))
+        room.filling = False
+        backlog, room.backlog = room.backlog, []
+        backlog.sort(key=lambda m: m.id)
+        if not room.stale:
+            self._stats.delivered += self._sequence(room, epoch, backlog)
+
+    def resync(self) -> None:
+        """The broker may have missed messages: check every room against the store."""
+        for room in tuple(self.rooms.values()):
+            self._check(room)
+
+    def _check(self, room: Room) -> None:
+        task = asyncio.get_running_loop().create_task(self._resync_room(room))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resync_room(self, room: Room) -> None:
+        try:
+            bounds = await self._store.bounds(room.name)
+        except StoreError as exc:
+            log.warning("room %s: cannot check the store after a broker outage: %s", room.name, exc)
+            return
+        if room.stale:
+            return
+        if bounds.epoch != room.bounds.epoch:
+            self._reset(room, bounds.epoch)
+        elif bounds.last_id > room.bounds.last_id and not room.filling:
+            # Missed while the broker was away: applied in order like any arrival.
+            try:
+                rows = await self._store.read_after(room.name, room.bounds.last_id, FILL_PAGE)
+            except StoreError as exc:
+                log.warning("room %s: cannot catch up from the store: %s", room.name, exc)
+                return
+            encoded = [EncodedMessage(row, bounds.epoch) for row in rows]
+            self._stats.delivered += self._sequence(room, bounds.epoch, encoded)
+
+    def _reset(self, room: Room, epoch: str) -> None:
+        """The room's log started over (new epoch): end its streams, load it afresh."""
+        log.warning("room %s: its log started over (epoch %s)", room.name, epoch)
+        self._end_streams(room, "reset")
+        room.wake_waiters()
+        self._forget(room)
+
+    def _end_streams(self, room: Room, reason: str) -> None:
+        for streams in room.streams.values():
+            for stream in tuple(streams):
+                stream.end(reason)
+
+    # Views over every room
+
+    def live_streams(self) -> Iterator[Stream]:
+        for room in self.rooms.values():
+            for streams in room.streams.values():
+                yield from streams
+
+    def wake_all_waiters(self) -> None:
+        for room in self.rooms.values():
+            room.wake_waiters()
+
+    async def close(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
+        for pending in tuple(self._unsubscribing.values()):
+            with contextlib.suppress(Exception):
+                await pending

@@ -1,0 +1,187 @@
+"""A room in memory: its bounds, its newest messages, and who is listening.
+
+Each room keeps a short contiguous cache of its newest messages, so live
+readers (long polls waking up, streams resuming from a recent cursor, page
+loads) are served without touching the store; and the frames fanned out during
+the current loop iteration, per wire format, which :meth:`Room.flush` joins
+once and writes, as the same bytes, to every live stream of that format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from hubbub.hub.outbox import http_chunk
+from hubbub.hub.stream import Stream
+from hubbub.protocol.cursors import Bounds
+from hubbub.protocol.encoding import EncodedMessage, WireFormat
+from hubbub.store.base import bounds_after
+
+# Newest messages each room keeps in memory; enough for a page load (100) and
+# for any live reader that is a little behind.
+RECENT_CACHE = 256
+# Distinct poll answers memoised per room between publishes.
+POLL_MEMO = 64
+
+
+class Room:
+    """A room's in-memory state: bounds, recent messages, streams, waiters."""
+
+    __slots__ = (
+        "_memo",
+        "backlog",
+        "bounds",
+        "cache_size",
+        "filling",
+        "last_used",
+        "name",
+        "pending",
+        "pins",
+        "recent",
+        "scheduled",
+        "stale",
+        "streams",
+        "waiters",
+    )
+
+    def __init__(self, name: str, bounds: Bounds, now: float = 0.0) -> None:
+        self.name = name
+        self.bounds = bounds
+        self.recent: list[EncodedMessage] = []  # contiguous ids ending at bounds.last_id
+        self.cache_size = RECENT_CACHE
+        self.streams: dict[WireFormat, set[Stream]] = {}
+        self.waiters: set[asyncio.Future[None]] = set()
+        self._memo: dict[object, bytes] = {}
+        # Frames fanned out since the last flush, per wire format.
+        self.pending: dict[WireFormat, list[bytes]] = {}
+        self.scheduled = False  # marked for this iteration's flush
+        # Readers using the room right now (a stream catching up, a poll reading).
+        self.pins = 0
+        self.last_used = now
+        # The sequencer (hub.py): messages that arrived after a hole, while it is filled.
+        self.backlog: list[EncodedMessage] = []
+        self.filling = False
+        # The hub let go of this room (its log was reset): late users must not join it.
+        self.stale = False
+
+    def live(self) -> int:
+        return sum(len(streams) for streams in self.streams.values())
+
+    def idle(self) -> bool:
+        return not (self.pins or self.waiters or self.filling or self.live())
+
+    def append(self, message: EncodedMessage, retain: int | None) -> None:
+        self.bounds = bounds_after(message.id, retain, self.bounds.epoch)
+        recent = self.recent
+        if recent and recent[-1].id != message.id - 1:
+            recent.clear()  # never let the cache hold a hole
+        recent.append(message)
+        size = self.cache_size
+        keep_from = max(self.bounds.first_id, message.id - size + 1)
+        drop = keep_from - recent[0].id
+        # Trim in slices (amortised), but never serve what retention removed.
+        if drop > size // 4 or (drop > 0 and recent[0].id < self.bounds.first_id):
+            del recent[:drop]
+        self._memo.clear()
+
+    def fan_out(self, message: EncodedMessage) -> int:
+        """Queue ``message`` for every live stream; returns the deliveries queued."""
+        delivered = 0
+        for fmt, streams in self.streams.items():
+            if streams:
+                pending = self.pending.get(fmt)
+                if pending is None:
+                    pending = self.pending[fmt] = []
+                pending.append(fmt.message(message))
+                delivered += len(streams)
+        return delivered
+
+    def seed(self, messages: list[EncodedMessage]) -> None:
+        """Fill an empty cache from a store read that ends at the newest id."""
+        if self.recent or not messages or messages[-1].id != self.bounds.last_id:
+            return
+        self.recent = messages[-self.cache_size :]
+
+    def cached_after(self, cursor: int, limit: int) -> list[EncodedMessage] | None:
+        """Messages with ``id > cursor`` from the cache, or None if it does not reach."""
+        if cursor >= self.bounds.last_id:
+            return []
+        recent = self.recent
+        if not recent or recent[0].id > cursor + 1:
+            return None
+        start = cursor + 1 - recent[0].id
+        return recent[start : start + limit]
+
+    def cached_before(self, before: int, limit: int) -> list[EncodedMessage] | None:
+        """The newest ``limit`` messages with ``id < before``, or None if not all cached."""
+        recent = self.recent
+        end_id = min(before - 1, self.bounds.last_id)
+        if end_id < self.bounds.first_id or end_id < 1:
+            return []
+        if not recent:
+            return None
+        start_id = max(end_id - limit + 1, self.bounds.first_id)
+        if recent[0].id > start_id:
+            return None
+        offset = recent[0].id
+        return recent[start_id - offset : end_id - offset + 1]
+
+    def memo(self, key: object, build: Callable[[], bytes]) -> bytes:
+        """An answer built once per key until the next message."""
+        body = self._memo.get(key)
+        if body is None:
+            if len(self._memo) >= POLL_MEMO:
+                self._memo.clear()
+            body = self._memo[key] = build()
+        return body
+
+    def wake_waiters(self) -> None:
+        waiters, self.waiters = self.waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def join(self, stream: Stream) -> None:
+        """Make ``stream`` live; frames already pending were part of its catch-up."""
+        fmt = stream.format
+        pending = self.pending.get(fmt)
+        stream.skip = len(pending) if pending else 0
+        streams = self.streams.get(fmt)
+        if streams is None:
+            streams = self.streams[fmt] = set()
+        streams.add(stream)
+
+    def leave(self, stream: Stream) -> bool:
+        """Remove a stream; True if it was live."""
+        streams = self.streams.get(stream.format)
+        if streams is None or stream not in streams:
+            return False
+        streams.discard(stream)
+        return True
+
+    def flush(self, now: float) -> None:
+        """Write this iteration's frames: joined once, the same bytes to every stream."""
+        pending, self.pending = self.pending, {}
+        self.scheduled = False
+        for fmt, frames in pending.items():
+            streams = self.streams.get(fmt)
+            if frames and streams:
+                _write_all(streams, frames, b"".join(frames), fmt.chunked, now)
+
+
+def _write_all(
+    streams: set[Stream], frames: list[bytes], data: bytes, chunked: bool, now: float
+) -> None:
+    # Framed once for every chunked (HTTP/1.1 streamed body) stream of the format.
+    chunk = http_chunk(data) if chunked else data
+    # A tuple: a write can overflow a stream, whose end may leave the set.
+    for stream in tuple(streams):
+        outbox = stream.outbox
+        if stream.skip:
+            rest = b"".join(frames[stream.skip :])
+            stream.skip = 0
+            if rest:
+                outbox.write_shared(http_chunk(rest) if outbox.chunked else rest, now)
+        else:
+            outbox.write_shared(chunk if outbox.chunked else data, now)

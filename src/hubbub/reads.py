@@ -1,0 +1,130 @@
+"""Reads: from the room's cache when it reaches, from the store when it must; polls.
+
+A read never returns a message the hub has not applied yet (``_fanned_out``):
+a stream that read it here and then went live would otherwise get it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hubbub.errors import StoreError, Unavailable
+from hubbub.hub import Hub, Room
+from hubbub.protocol.cursors import Cursor, stream_start
+from hubbub.protocol.encoding import EncodedMessage, poll_body
+from hubbub.protocol.messages import Message
+from hubbub.stats import Stats
+from hubbub.store import Store
+
+
+class Reads:
+    """Cache-or-store reads, short polls, and long polls that wait for the next message."""
+
+    def __init__(self, hub: Hub, store: Store, stats: Stats) -> None:
+        self._hub = hub
+        self._store = store
+        self._stats = stats
+        self.closing = False
+
+    async def read_after(
+        self, room: Room, cursor: int, limit: int, upto: int | None = None
+    ) -> list[EncodedMessage]:
+        """Up to ``limit`` messages with ``id > cursor``, never past the room's ``last_id``
+        (or past ``upto``, the ``last_id`` of a snapshot the caller took)."""
+        cached = room.cached_after(cursor, limit)
+        if cached is not None:
+            return cached
+        try:
+            rows = await self._store.read_after(room.name, cursor, limit)
+        except StoreError as exc:
+            raise Unavailable("the store cannot be read") from exc
+        return _fanned_out(room, rows, upto)
+
+    async def read_before(
+        self, room: Room, before: int, limit: int, upto: int | None = None
+    ) -> list[EncodedMessage]:
+        """The newest ``limit`` messages with ``id < before``."""
+        cached = room.cached_before(before, limit)
+        if cached is not None:
+            return cached
+        try:
+            rows = await self._store.read_before(room.name, before, limit)
+        except StoreError as exc:
+            raise Unavailable("the store cannot be read") from exc
+        messages = _fanned_out(room, rows, upto)
+        room.seed(messages)
+        return messages
+
+    async def poll(self, name: str, since: Cursor | None, before: int | None, limit: int) -> bytes:
+        """A short poll: after a cursor, or the newest ``limit`` (below ``before``)."""
+        room = await self._hub.acquire(name)
+        try:
+            if since is None:
+                return await self._poll_before(room, before, limit)
+            return await self.poll_after(room, stream_start(since, room.bounds).cursor, limit)
+        finally:
+            self._hub.release(room)
+
+    async def poll_after(self, room: Room, cursor: int, limit: int) -> bytes:
+        """A poll answer from ``cursor``; identical answers are built once per message."""
+        cached = room.cached_after(cursor, limit)
+        if cached is not None:
+            return room.memo((cursor, limit), lambda: poll_body(cached, room.bounds))
+        # One snapshot: the answer's last_id is never ahead of its messages, so a
+        # client may take it as its next cursor when the answer was not cut by limit.
+        bounds = room.bounds
+        messages = await self.read_after(room, cursor, limit, upto=bounds.last_id)
+        return poll_body(messages, bounds)
+
+    async def _poll_before(self, room: Room, before: int | None, limit: int) -> bytes:
+        bounds = room.bounds
+        end = bounds.last_id + 1 if before is None else before
+        messages = await self.read_before(room, end, limit, upto=bounds.last_id)
+        return poll_body(messages, bounds)
+
+    async def long_poll(self, name: str, cursor: Cursor | None, limit: int, wait: float) -> bytes:
+        """Answer at once if there is something to say, else hold up to ``wait`` seconds."""
+        room = await self._hub.acquire(name)
+        try:
+            start = stream_start(cursor, room.bounds)
+            if start.gap is not None or start.cursor < room.bounds.last_id or self.closing:
+                return await self.poll_after(room, start.cursor, limit)
+            await self.wait_for_next(room, wait)
+            if room.stale:  # its log started over while we waited: answer from the new one
+                self._hub.release(room)
+                room = await self._hub.acquire(name)
+                start = stream_start(cursor, room.bounds)
+            return await self.poll_after(room, start.cursor, limit)
+        finally:
+            self._hub.release(room)
+
+    async def wait_for_next(self, room: Room, wait: float | None, *, count: bool = True) -> None:
+        """Wait until the room's next message (or shutdown), at most ``wait`` seconds.
+
+        ``count``: shown in ``/metrics`` as a waiting long poll.
+        """
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.closing:
+            return
+        room.waiters.add(waiter)
+        step = 1 if count else 0
+        self._stats.waiting += step
+        try:
+            async with asyncio.timeout(wait):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            # Whether answered, timed out or cancelled by a vanished client,
+            # nothing keeps a reference to the waiter after this.
+            self._stats.waiting -= step
+            room.waiters.discard(waiter)
+
+
+def _fanned_out(room: Room, rows: list[Message], upto: int | None) -> list[EncodedMessage]:
+    """Store rows the hub has already applied (and at most ``upto``), encoded."""
+    last_id = room.bounds.last_id
+    if upto is not None:
+        last_id = min(last_id, upto)
+    epoch = room.bounds.epoch
+    return [EncodedMessage(row, epoch) for row in rows if row.id <= last_id]

@@ -1,0 +1,148 @@
+"""The SQLite store's file: its schema, its lock, and restoring a backup into it."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from pathlib import Path
+
+from hubbub.errors import StoreError
+from hubbub.store.epochs import new_epoch
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    name    TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL,
+    epoch   TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    room      TEXT NOT NULL,
+    id        INTEGER NOT NULL,
+    user      TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    ts        INTEGER NOT NULL,
+    client_id TEXT,
+    PRIMARY KEY (room, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id
+    ON messages (room, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
+    """Create or upgrade the schema; return the database's generation epoch.
+
+    ``candidate`` becomes the generation of a database that has none yet.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(rooms)")}
+        if "epoch" not in columns:  # a database from before epochs
+            conn.execute("ALTER TABLE rooms ADD COLUMN epoch TEXT")
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT DO NOTHING",
+            (candidate,),
+        )
+        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return str(row[0])
+
+
+class FileLock:
+    """``FILE.lock``: exclusive for a server of its own, shared for servers sharing the file.
+
+    The holder writes its pid into the lock file, so a refused server can say who holds it.
+    """
+
+    def __init__(self, path: str, *, shared: bool) -> None:
+        self.path = f"{path}.lock"
+        self._db = path
+        self._shared = shared
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open {self.path}: {exc.strerror}") from exc
+        mode = fcntl.LOCK_SH if self._shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            who = f"process {holder}" if holder else "another process"
+            raise StoreError(
+                f"{self._db} is in use by another hubbub server ({who}); stop it, give this "
+                "server its own --db, or run both with --redis to share the file"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_pid(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        return os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return ""
+
+
+def restore(backup: str, path: str) -> str:
+    """Copy ``backup`` into ``path`` and start a new epoch for every room; return it.
+
+    Refuses while a server holds the file. Uses SQLite's online backup API, so
+    the copy is consistent whatever state the backup's WAL was in.
+    """
+    if not Path(backup).is_file():
+        raise StoreError(f"no backup file at {backup}")
+    lock = FileLock(path, shared=False)
+    lock.acquire()
+    try:
+        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        target = connect(path, 5.0)
+        try:
+            source.backup(target)
+            generation = ensure_schema(target, new_epoch())
+            fresh = new_epoch()
+            while fresh == generation:  # pragma: no cover - 64 random bits
+                fresh = new_epoch()
+            target.execute("BEGIN IMMEDIATE")
+            target.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (fresh,))
+            target.execute("UPDATE rooms SET epoch = NULL")
+            target.execute("COMMIT")
+            return fresh
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
+        finally:
+            source.close()
+            target.close()
+    finally:
+        lock.release()

@@ -1,0 +1,115 @@
+"""Streams from attach to detach: catch-up from a cursor, then live; heartbeats.
+
+A stream opens with a gap (when its cursor cannot be served as it is) and a
+``ready`` frame naming the epoch and the cursor it continues from, then every
+message after that cursor. The last check that the stream has caught up and
+the switch to live happen with no ``await`` between them, so no message can
+slip in between: every id is delivered exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from hubbub.hub import Hub, Stream
+from hubbub.protocol.cursors import Cursor, stream_start
+from hubbub.reads import Reads
+from hubbub.stats import Stats
+
+# Messages read per step while a stream catches up.
+CATCH_UP_PAGE = 200
+
+Drain = Callable[[], Awaitable[None]]
+
+
+class Streams:
+    """Every stream of this node, from attach to detach."""
+
+    def __init__(self, hub: Hub, reads: Reads, stats: Stats) -> None:
+        self._hub = hub
+        self._reads = reads
+        self._stats = stats
+        self.open: set[Stream] = set()
+        self.closing = False
+
+    async def run(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> str:
+        """Catch ``stream`` up from ``cursor``, keep it live until it ends, then detach it.
+
+        Returns why it ended: ``shutdown``, ``slow``, ``timeout``, ``reset``, ``gap``
+        or ``gone``.
+        """
+        try:
+            await self._attach(stream, cursor, drain)
+            return await stream.done
+        except TimeoutError:
+            stream.outbox.overflow()  # could not drain during catch-up
+            return "slow"
+        except ConnectionError:
+            return "gone"
+        finally:
+            # Whatever was queued before the end still goes out (a last message
+            # before shutdown), then nothing refers to this stream any more.
+            stream.outbox.flush(asyncio.get_running_loop().time())
+            self._detach(stream)
+
+    async def _attach(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> None:
+        self.open.add(stream)
+        if self.closing:
+            stream.end("shutdown")
+            return
+        room = stream.state = await self._hub.acquire(stream.room)
+        fmt, outbox, name = stream.format, stream.outbox, stream.room
+        loop = asyncio.get_running_loop()
+        start = stream_start(cursor, room.bounds)
+        if start.gap is not None:
+            outbox.push(fmt.gap(name, room.bounds, start.cursor))
+        outbox.push(fmt.ready(name, room.bounds, start.cursor))
+        position = start.cursor
+        while position < room.bounds.last_id:
+            page = await self._reads.read_after(room, position, CATCH_UP_PAGE)
+            if outbox.closed or stream.done.done():
+                return
+            if not page or page[0].id != position + 1:
+                # Retention removed what this stream was about to read: say so.
+                position = page[0].id - 1 if page else room.bounds.last_id
+                outbox.push(fmt.gap(name, room.bounds, position))
+                if not page:
+                    break
+            for message in page:
+                outbox.push(fmt.message(message))
+                if outbox.backlog() > outbox.limit // 2:
+                    outbox.flush(loop.time())
+                    await drain()
+            position = page[-1].id
+            outbox.flush(loop.time())
+            await drain()
+            if outbox.closed or stream.done.done():
+                return
+        # What this stream was sent alone (gap, ready) goes before the room's frames.
+        outbox.flush(loop.time())
+        if room.stale:
+            stream.end("reset")  # the log started over while this stream caught up
+            return
+        room.join(stream)
+        self._stats.count_stream(fmt.name, +1)
+
+    def _detach(self, stream: Stream) -> None:
+        self.open.discard(stream)
+        stream.outbox.close()
+        room = stream.state
+        if room is not None:
+            stream.state = None
+            if room.leave(stream):
+                self._stats.count_stream(stream.format.name, -1)
+            self._hub.release(room)
+
+    def tick(self, now: float, interval: float) -> None:
+        """Let every stream keep its peer alive (or drop a silent one)."""
+        for stream in tuple(self.open):
+            stream.tick(now, interval)
+
+    def end_all(self, reason: str) -> None:
+        self.closing = True
+        for stream in tuple(self.open):
+            stream.end(reason)

@@ -1,0 +1,138 @@
+"""The SQLite store's file: one server per file unless shared, ids in the transaction, restore."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hubbub.errors import StoreError
+from hubbub.protocol.messages import Publish
+from hubbub.store import SQLiteStore, Stamped
+from hubbub.store.sqlite_files import restore
+
+
+def stamped(room: str, text: str, client_id: str | None = None) -> Stamped:
+    return Stamped(Publish(room, "alice", text, client_id), ts=1)
+
+
+async def test_a_second_store_on_the_file_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    """Without sharing, a second opener gets one clear error with the holder's pid."""
+    path = str(tmp_path / "one.db")
+    first = SQLiteStore(path)
+    await first.open()
+    second = SQLiteStore(path)
+    try:
+        with pytest.raises(StoreError) as refused:
+            await second.open()
+        assert path in str(refused.value) and str(os.getpid()) in str(refused.value)
+    finally:
+        await first.close()
+    await second.open()  # free again once the first let go
+    await second.close()
+
+
+async def test_shared_stores_take_ids_inside_the_transaction(tmp_path: Path) -> None:
+    """Two shared stores on one file interleave appends: ids stay gapless, none reused."""
+    path = str(tmp_path / "shared.db")
+    a, b = SQLiteStore(path, shared=True), SQLiteStore(path, shared=True)
+    await a.open()
+    await b.open()
+    try:
+        batches = [
+            (a if i % 2 else b).append([stamped("r", f"{i}-{j}") for j in range(3)])
+            for i in range(20)
+        ]
+        results = await asyncio.gather(*batches)
+        ids = sorted(item.message.id for batch in results for item in batch)
+        assert ids == list(range(1, 61))
+        again = await b.append([stamped("r", "x", "c1")])
+        assert (await a.append([stamped("r", "y", "c1")]))[0].created is False
+        assert again[0].message.id == 61
+        assert (await a.bounds("r")).last_id == (await b.bounds("r")).last_id == 61
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_exclusive_and_shared_exclude_each_other(tmp_path: Path) -> None:
+    """A server of its own cannot start beside servers sharing the file, nor the reverse."""
+    path = str(tmp_path / "mixed.db")
+    shared = SQLiteStore(path, shared=True)
+    await shared.open()
+    try:
+        with pytest.raises(StoreError):
+            await SQLiteStore(path).open()
+    finally:
+        await shared.close()
+
+
+async def test_restore_starts_a_new_epoch_and_refuses_a_running_server(tmp_path: Path) -> None:
+    """hubbub restore copies the backup in and changes every room's epoch."""
+    path, backup = str(tmp_path / "live.db"), str(tmp_path / "backup.db")
+    store = SQLiteStore(path)
+    await store.open()
+    await store.append([stamped("r", "1"), stamped("r", "2")])
+    old = (await store.bounds("r")).epoch
+    source = sqlite3.connect(path)
+    target = sqlite3.connect(backup)
+    source.backup(target)
+    source.close()
+    target.close()
+    await store.append([stamped("r", "3")])
+    with pytest.raises(StoreError):
+        restore(backup, path)  # the server still holds the file
+    await store.close()
+    fresh = restore(backup, path)
+    reopened = SQLiteStore(path)
+    await reopened.open()
+    try:
+        bounds = await reopened.bounds("r")
+        assert (bounds.last_id, bounds.epoch) == (2, fresh) and fresh != old
+        assert (await reopened.bounds("never-used")).epoch == fresh
+    finally:
+        await reopened.close()
+
+
+async def test_ping_is_false_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """/healthz must not say ok while writes cannot start."""
+    path = str(tmp_path / "busy.db")
+    store = SQLiteStore(path, busy_timeout=0.05)
+    await store.open()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        assert await store.ping() is False
+        holder.execute("ROLLBACK")
+        assert await store.ping() is True
+    finally:
+        holder.close()
+        await store.close()
+
+
+async def test_a_database_from_before_epochs_is_upgraded(tmp_path: Path) -> None:
+    """A file whose rooms table has no epoch column opens, keeps its rows, and gets an epoch."""
+    path = str(tmp_path / "old.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE rooms (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, user TEXT NOT NULL,
+            text TEXT NOT NULL, ts INTEGER NOT NULL, client_id TEXT,
+            PRIMARY KEY (room, id)) WITHOUT ROWID;
+        INSERT INTO rooms VALUES ('r', 1);
+        INSERT INTO messages VALUES ('r', 1, 'a', 'old', 1, NULL);
+        """
+    )
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        bounds = await store.bounds("r")
+        assert bounds.last_id == 1 and bounds.epoch
+        assert (await store.append([stamped("r", "new")]))[0].message.id == 2
+    finally:
+        await store.close()
