@@ -109,7 +109,7 @@ class Dialect:
 
 
 class Hubbub(Dialect):
-    """hubbub's protocol (shared/PROTOCOL.md): one URL, four transports."""
+    """hubbub's protocol (docs/protocol.md): one URL, four transports."""
 
     name = "hubbub"
     transports = frozenset(Transport)

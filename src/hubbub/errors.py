@@ -1,7 +1,7 @@
 """The one error root of hubbub, and the protocol's error codes.
 
 Every refusal the protocol describes is a :class:`ProtocolError` that carries the
-HTTP status and the stable code from the table in PROTOCOL.md, so transports
+HTTP status and the stable code from the table in docs/protocol.md, so transports
 only translate it to their wire form (a JSON body, a WebSocket ``error`` frame).
 """
 

@@ -28,7 +28,7 @@ def new_client_id() -> str:
 
 
 def check_room(room: str) -> str:
-    """``room`` if it is a legal room name (PROTOCOL.md, Rooms), else ``ValueError``."""
+    """``room`` if it is a legal room name (docs/protocol.md, Rooms), else ``ValueError``."""
     try:
         return validate_room(room)
     except InvalidRoom as exc:

@@ -43,7 +43,7 @@ class Options:
         for name in ("connect_timeout", "request_timeout", "idle_timeout", "poll_interval"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        # The protocol's bound on wait (PROTOCOL.md, Long poll).
+        # The protocol's bound on wait (docs/protocol.md, Long poll).
         if not 0 < self.long_poll_wait <= 60:
             raise ValueError("long_poll_wait must be more than 0 and at most 60 seconds")
 

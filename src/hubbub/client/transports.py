@@ -28,7 +28,7 @@ from hubbub.client.http import Link, get_page, loads, refusal
 from hubbub.client.sse import SSEDecoder
 from hubbub.protocol.messages import Message
 
-# The protocol's largest page (PROTOCOL.md, Short poll): catching up takes fewest reads.
+# The protocol's largest page (docs/protocol.md, Short poll): catching up takes fewest reads.
 MAX_LIMIT = 1000
 
 

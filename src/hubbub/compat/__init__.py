@@ -1,6 +1,6 @@
 """The classic Node.js chat tutorials' dialect, served on the lobby room.
 
-PROTOCOL.md, *Tutorial compatibility*; docs/compat.md says what each tutorial's
+docs/protocol.md, *The tutorial dialect*; docs/compat.md says what each tutorial's
 client needs and what was decided where the table is silent.
 """
 

@@ -1,7 +1,7 @@
 """The tutorial dialect's wire shapes: what its clients send and what they are shown.
 
 Pure functions over ``Message`` and request fields, no sockets and no event loop,
-so every rule of PROTOCOL.md's *Tutorial compatibility* table that is about
+so every rule of docs/protocol.md's *The tutorial dialect* that is about
 shapes is tested with plain calls. The field rules are the protocol's own
 (``validate_user``, ``validate_text``, ``validate_client_id``); only the names
 differ, and an error names the field as the tutorial's client spells it.

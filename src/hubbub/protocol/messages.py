@@ -1,6 +1,6 @@
 """The message and the validation of everything a client may send.
 
-Pure functions: no sockets, no event loop. The rules are PROTOCOL.md's
+Pure functions: no sockets, no event loop. The rules are docs/protocol.md's
 *Rooms* and *The message* sections.
 """
 
