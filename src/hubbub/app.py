@@ -15,6 +15,13 @@ from hubbub.transports.http import NODE, errors_middleware
 from hubbub.transports.metrics import metrics
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
+from hubbub.transports.static import (
+    ASSETS_ROUTE,
+    PAGE_ROUTE,
+    static_dir_middleware,
+    static_files_cors,
+    static_root,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,6 +56,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body)
     node = Node(settings, store)
     app[NODE] = node
+    if settings.static_dir is not None:
+        app.middlewares.append(static_dir_middleware(static_root(settings.static_dir)))
 
     async def start(_: web.Application) -> None:
         await node.start()
@@ -65,6 +74,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     app.on_response_prepare.append(static_headers)
     app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(static_files_cors)
 
     app.router.add_get("/rooms", list_rooms)
     app.router.add_get("/rooms/{room}/messages", read_messages)
@@ -72,7 +82,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/", chat_page)
-    app.router.add_static("/static/", STATIC, append_version=False)
+    app.router.add_get("/", chat_page, name=PAGE_ROUTE)
+    app.router.add_static("/static/", STATIC, append_version=False, name=ASSETS_ROUTE)
     add_compat_routes(app)
     return app

@@ -51,6 +51,9 @@ class Settings:
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None
 
+    # Pages
+    static_dir: str | None = None  # files served at / before the built-in page (--static)
+
     # Tutorial dialect
     lobby: str = "lobby"
 

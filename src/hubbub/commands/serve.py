@@ -45,6 +45,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("max-text", _positive_int, 4000, "longest message text, characters"),
     ("outbox-limit", _positive_int, MIB, "bytes the server may hold for one subscriber"),
     ("lobby", str, "lobby", "room the tutorial dialect speaks to"),
+    ("static", str, None, "serve the files of this directory at /, before the chat page"),
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
     ("rate-limit", _positive_float, None, "publishes per second per client address (default: off)"),
     ("rate-burst", _positive_int, None, "publishes a client may send at once (default: the rate)"),
@@ -90,6 +91,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         outbox_limit=args.outbox_limit,
         lobby=args.lobby,
         allow_origin=args.allow_origin,
+        static_dir=args.static,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
     )

@@ -31,7 +31,10 @@ export const TRANSPORT_LABELS = Object.freeze({
 /** The rule for room names (protocol: 1 to 64 of A-Z a-z 0-9 _ . -, not starting with "."). */
 export const ROOM_PATTERN = /^(?!\.)[A-Za-z0-9_.-]{1,64}$/;
 
-/** An error answered by the server (`status` > 0) or a failure to reach it (`status` 0). */
+/**
+ * An error answered by the server (`status` > 0) or a failure to reach it (`status` 0).
+ * `code` "cors": the server answers, but not to pages of this origin (no `--allow-origin`).
+ */
 export class HubbubError extends Error {
   /**
    * @param {number} status HTTP status, 0 when the server could not be reached
@@ -47,6 +50,7 @@ export class HubbubError extends Error {
 
   /** Worth trying again: the server was unreachable, busy or restarting. */
   get retryable() {
+    if (this.code === "cors") return false; // the server's settings, not the network
     return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
   }
 }
@@ -128,6 +132,41 @@ export class HubbubClient {
     this.baseUrl = new URL(baseUrl);
     if (!this.baseUrl.pathname.endsWith("/")) this.baseUrl.pathname += "/";
     this._fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
+    const here = globalThis.location?.origin;
+    /** The page is of another origin than the server: the browser applies CORS. */
+    this.crossOrigin = here !== undefined && here !== this.baseUrl.origin;
+  }
+
+  /**
+   * The HubbubError for a fetch that threw (not aborted by the caller).
+   *
+   * A browser reports a refused cross-origin read exactly like a network failure,
+   * yet retrying cannot fix it. So a page of another origin asks twice more: a
+   * `no-cors` request (its answer is opaque, but it arrives when the server is up)
+   * and a plain CORS read of /healthz. Reachable but unreadable: "cors".
+   */
+  async _unreachable(err) {
+    const code = err?.name === "TimeoutError" ? "timeout" : "network";
+    const error = new HubbubError(0, code, `cannot reach the server: ${err?.message ?? err}`);
+    if (code !== "network" || !this.crossOrigin) return error;
+    const probe = { cache: "no-store", signal: AbortSignal.timeout(5000) };
+    try {
+      await this._fetch(this.url("healthz"), { ...probe, mode: "no-cors" });
+    } catch {
+      return error; // the server is down (or the network): retrying may help
+    }
+    try {
+      await this._fetch(this.url("healthz"), probe);
+      return error; // readable after all: the first failure was a passing one
+    } catch {
+      const page = globalThis.location.origin;
+      return new HubbubError(
+        0,
+        "cors",
+        `the server at ${this.baseUrl.origin} does not allow pages of ${page} (CORS): ` +
+          `start it with --allow-origin ${page}, or serve this page from the server's own origin`,
+      );
+    }
   }
 
   /** The URL of `path` (relative to the server root) with `params` (undefined ones left out). */
@@ -155,8 +194,7 @@ export class HubbubClient {
       });
     } catch (err) {
       if (signal?.aborted) throw err;
-      const code = err?.name === "TimeoutError" ? "timeout" : "network";
-      throw new HubbubError(0, code, `cannot reach the server: ${err?.message ?? err}`);
+      throw await this._unreachable(err);
     }
     if (!response.ok) throw await errorFrom(response);
     return response.json();
@@ -216,8 +254,7 @@ export class HubbubClient {
         retryAfter = Number(response.headers.get("Retry-After")) * 1000 || 0;
       } catch (err) {
         if (signal?.aborted) throw err;
-        const code = err?.name === "TimeoutError" ? "timeout" : "network";
-        error = new HubbubError(0, code, `cannot reach the server: ${err?.message ?? err}`);
+        error = await this._unreachable(err);
       }
       if (!error.retryable || attempt >= attempts) throw error;
       const delay = Math.max(retryAfter, delays.next());
@@ -247,7 +284,9 @@ export class HubbubClient {
  *   (`reset` true: the room was reset under the client; ids start again from `first_id`)
  * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
  *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
- * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself)
+ * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself):
+ *   the server refuses a plain read of the room, or (before the first connection) it
+ *   does not allow pages of this origin (`error.code` "cors")
  */
 export class Subscription extends EventTarget {
   /**
@@ -431,11 +470,15 @@ export class Subscription extends EventTarget {
       let outcome = "down";
       try {
         if (this.cursor === null) await this._start();
+        // From another origin, a WebSocket opens whatever the server's CORS settings
+        // (it has no CORS), so read first: a refusal must not look like a live stream.
+        else if (!this._everLive && this.client.crossOrigin) await this._reachable();
         outcome = "failed";
         outcome = await this._connect(this.transport);
       } catch (err) {
-        if (this.cursor === null && err instanceof HubbubError && !err.retryable) {
-          // The server refuses even a plain read of this room: nothing to retry.
+        if (outcome === "down" && err instanceof HubbubError && !err.retryable) {
+          // The server refuses even a plain read of this room (or any read from this
+          // page's origin): nothing to retry.
           this._emit("error", { error: err });
           this.close();
           return;
@@ -465,7 +508,7 @@ export class Subscription extends EventTarget {
    */
   async _brokenHere() {
     try {
-      await this.client.history(this.room, { since: this.cursor ?? 0, limit: 1, timeout: 5000 });
+      await this._reachable();
     } catch {
       return false; // the server is unreachable: wait and retry the same transport
     }
@@ -475,6 +518,11 @@ export class Subscription extends EventTarget {
       return this._strikes >= 2;
     }
     return true;
+  }
+
+  /** One small plain read of the room after the cursor; throws HubbubError. */
+  _reachable() {
+    return this.client.history(this.room, { since: this.cursor ?? 0, limit: 1, timeout: 5000 });
   }
 
   /** With no cursor yet: read the newest messages, deliver the backlog, set the cursor. */
