@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from multidict import CIMultiDict
 
-from hubbub.auth import Authenticator, algorithm_for_key, load_private_key, token_from
+from hubbub.auth import (
+    Authenticator,
+    algorithm_for_key,
+    load_private_key,
+    token_from,
+    www_authenticate,
+)
 from hubbub.cli import build_parser
 from hubbub.commands.serve import settings_from
 from hubbub.errors import Unauthorized
@@ -371,3 +377,9 @@ def test_barrage_of_odd_tokens_is_only_ever_unauthorized(
         for token in tokens:
             with pytest.raises(Unauthorized):
                 authenticator.authenticate(token, ADDRESS)
+
+
+def test_www_authenticate_challenge() -> None:
+    """A 401 names the Bearer scheme, and says invalid_token when a token was refused."""
+    assert www_authenticate(token_sent=False) == 'Bearer realm="hubbub"'
+    assert www_authenticate(token_sent=True) == 'Bearer realm="hubbub", error="invalid_token"'

@@ -159,3 +159,13 @@ class Authenticator:
         if token is None:
             raise Unauthorized("a token is required: send Authorization: Bearer TOKEN or ?token=")
         return principal_from_claims(self.verify(token), address)
+
+
+def www_authenticate(token_sent: bool) -> str:
+    """The ``WWW-Authenticate`` value of a 401 (RFC 6750 section 3).
+
+    A request without a token is only told the scheme; one whose token was refused
+    is also told ``invalid_token``, so a client knows to get a fresh one.
+    """
+    challenge = 'Bearer realm="hubbub"'
+    return challenge + ', error="invalid_token"' if token_sent else challenge
