@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hubbub.protocol.tokens import check_secret
+
 StoreKind = Literal["sqlite", "memory"]
 
 KIB = 1024
@@ -57,6 +59,11 @@ class Settings:
     # Tutorial dialect
     lobby: str = "lobby"
 
+    # Access control (off unless one is set): an HS256 secret, or the path of a
+    # PEM public key (RS256 or ES256) that verifies tokens
+    auth_secret: str | None = None
+    auth_public_key: str | None = None
+
     def __post_init__(self) -> None:
         if self.retain is not None and self.retain < 1:
             raise ValueError("retain must be at least 1")
@@ -68,6 +75,12 @@ class Settings:
             raise ValueError("rate_burst must be at least 1")
         if self.heartbeat <= 0:
             raise ValueError("heartbeat must be positive")
+        if self.auth_secret is not None and self.auth_public_key is not None:
+            raise ValueError("auth_secret and auth_public_key cannot both be set: give one")
+        if self.auth_secret is not None:
+            check_secret(self.auth_secret)
+        if self.auth_public_key == "":
+            raise ValueError("the auth public key must be a file path")
 
     def describe_store(self) -> str:
         """A short human description of the store, for the start-up log line."""

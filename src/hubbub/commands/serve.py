@@ -49,6 +49,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
     ("rate-limit", _positive_float, None, "publishes per second per client address (default: off)"),
     ("rate-burst", _positive_int, None, "publishes a client may send at once (default: the rate)"),
+    ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env (default: off)"),
+    ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
 ]
 
 
@@ -94,6 +96,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         static_dir=args.static,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
+        auth_secret=args.auth_secret,
+        auth_public_key=args.auth_public_key,
     )
 
 
