@@ -19,6 +19,11 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+try:
+    from redis.maint_notifications import MaintNotificationsConfig
+except ImportError:  # redis-py before 7 has no maintenance notifications, nor the problem
+    MaintNotificationsConfig = None  # type: ignore[assignment,misc]
+
 from hubbub.protocol.messages import Message
 
 # Bounded so that a stopped or unreachable Redis fails a publish in about a second (503),
@@ -134,10 +139,17 @@ def connect(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT) -> Redis
     redis-py retries a failed command by default; a retried append script whose first attempt
     did commit would store a message twice, so hubbub decides about retries itself.
     """
+    options: dict[str, Any] = {}
+    if MaintNotificationsConfig is not None:
+        # With maintenance notifications on ("auto" since redis-py 7), the pool skips its check
+        # for a pooled connection the server has closed, so the first command after a Redis
+        # restart fails on a dead socket; off, the pool reconnects it before use.
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     return Redis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_timeout=socket_timeout,
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
+        **options,
     )
