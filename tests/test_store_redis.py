@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -204,12 +205,12 @@ async def test_unresponsive_redis_times_out(server: RedisServer) -> None:
     store = RedisStore([server.url], timeout=0.3)
     await store.open()
     assert server.process is not None
-    server.process.send_signal(19)  # SIGSTOP: the socket stays open, nothing answers
+    server.process.send_signal(signal.SIGSTOP)  # the socket stays open, nothing answers
     try:
         started = time.monotonic()
         with pytest.raises(StoreError):
             await store.append([stamped("r", "x")])
         assert time.monotonic() - started < 3
     finally:
-        server.process.send_signal(18)  # SIGCONT
+        server.process.send_signal(signal.SIGCONT)
     await store.close()
