@@ -1,0 +1,263 @@
+"""Rooms' logs in Redis, shared by every node: the store for several machines.
+
+Each publish batch is one Lua script per room (see ``redis_scripts``) that creates the room's
+epoch if missing, takes ids with ``HINCRBY``, checks ``client_id``, appends to the room's stream,
+applies retention, indexes the room and publishes the new messages on the room's channel, all
+atomically. Why a stream rather than a sorted set for the log: a stream is an append-only radix
+tree of listpacks whose entry ids (``0-ID``) are the message ids, so it stores a message in
+about its JSON's size with no per-entry index, and ``XRANGE``/``XTRIM MINID`` are exactly
+"ids after N" and "keep the newest N"; a sorted set would index every message twice (hash table
+and skip list) and need the id in each member to keep members unique.
+
+A ``201`` means durable: ``open`` checks that Redis fsyncs its append-only file on every write
+(with ``appendfsync always`` Redis fsyncs before it sends the script's reply, and before it sends
+the published messages to subscribers, one fsync for everything that arrived in one event-loop
+turn). Without that, it refuses to open unless the operator accepted weaker durability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from hubbub import redis_layout as layout
+from hubbub.errors import StoreError
+from hubbub.protocol.cursors import Bounds
+from hubbub.protocol.messages import Message
+from hubbub.store.base import Appended, Stamped
+from hubbub.store.redis_scripts import APPEND, BOUNDS
+
+log = logging.getLogger(__name__)
+
+# The operator flag that accepts a Redis which may lose acknowledged writes (the lead names it).
+WEAK_DURABILITY_FLAG = "--redis-weak-durability"
+# Client ids kept per room when the log is unbounded (retain None): a retry is recognised as
+# long as fewer than this many newer client_ids were published in the room.
+CLIENT_ID_WINDOW = 10_000
+# Eviction policies that never evict hubbub's keys (it sets no TTL on a room holding messages).
+SAFE_EVICTION = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
+
+
+class RedisStore:
+    """The Store on one or more Redis servers; rooms are sharded by ``layout.shard_of``."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        retain: int | None = None,
+        *,
+        require_fsync: bool = True,
+        client_id_window: int = CLIENT_ID_WINDOW,
+        timeout: float = layout.SOCKET_TIMEOUT,
+    ) -> None:
+        if not urls:
+            raise ValueError("RedisStore needs at least one Redis URL")
+        self._urls = list(urls)
+        self._retain = retain
+        self._require_fsync = require_fsync
+        self._client_id_window = client_id_window
+        self._timeout = timeout
+        self._shards: list[Redis] = []
+        self.durable = False
+
+    def _shard_index(self, room: str) -> int:
+        if not self._shards:
+            raise StoreError("redis store is not open")
+        return layout.shard_of(room, len(self._shards))
+
+    def _shard(self, room: str) -> Redis:
+        return self._shards[self._shard_index(room)]
+
+    async def _call(self, what: str, operation: Awaitable[Any]) -> Any:
+        """Run one Redis operation; every failure is a prompt StoreError (the node's 503)."""
+        try:
+            # The socket timeouts bound each read; this bounds the whole call (connect included).
+            async with asyncio.timeout(self._timeout + layout.CONNECT_TIMEOUT):
+                return await operation
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreError(f"redis {what}: {exc or type(exc).__name__}") from exc
+
+    async def open(self) -> None:
+        self._shards = [layout.connect(url, socket_timeout=self._timeout) for url in self._urls]
+        self._append = [shard.register_script(APPEND) for shard in self._shards]
+        self._bounds = [shard.register_script(BOUNDS) for shard in self._shards]
+        try:
+            checks = [
+                self._check_durability(url, s)
+                for url, s in zip(self._urls, self._shards, strict=True)
+            ]
+            verified = await asyncio.gather(*checks)
+        except BaseException:
+            await self.close()
+            raise
+        self.durable = all(verified)
+        if not self.durable:
+            log.warning(
+                "redis store: acknowledged publishes may be lost (%s)", WEAK_DURABILITY_FLAG
+            )
+
+    async def _check_durability(self, url: str, shard: Redis) -> bool:
+        """True if ``url`` keeps every acknowledged write; raise if it does not and the operator
+        did not accept that."""
+        try:
+            config: dict[str, str] = {}
+            for name in ("appendonly", "appendfsync", "maxmemory-policy"):
+                reply = await self._call("CONFIG GET", shard.config_get(name))
+                config.update({_text(k): _text(v) for k, v in reply.items()})
+        except StoreError as exc:
+            cause = exc.__cause__
+            refused = str(cause).lower()
+            if not (
+                isinstance(cause, ResponseError)
+                and ("unknown command" in refused or "noperm" in refused)
+            ):
+                raise StoreError(f"cannot use redis at {url}: {exc}") from exc
+            if self._require_fsync:
+                raise StoreError(
+                    f"redis at {url} does not allow CONFIG GET (managed Redis?), so hubbub cannot "
+                    "check that it sets appendonly yes and appendfsync always; make sure it does "
+                    f"and start with {WEAK_DURABILITY_FLAG} to accept what cannot be checked"
+                ) from exc
+            return False
+        wrong = []
+        if config.get("appendonly") != "yes":
+            wrong.append("appendonly yes")
+        if config.get("appendfsync") != "always":
+            wrong.append("appendfsync always")
+        if config.get("maxmemory-policy", "noeviction") not in SAFE_EVICTION:
+            wrong.append("maxmemory-policy noeviction")
+        if not wrong:
+            return True
+        if self._require_fsync:
+            settings = " and ".join(wrong)
+            raise StoreError(
+                f"redis at {url} may lose acknowledged messages: set {settings} "
+                f"(redis.conf, or CONFIG SET then CONFIG REWRITE), "
+                f"or start with {WEAK_DURABILITY_FLAG} to accept that"
+            )
+        return False
+
+    async def close(self) -> None:
+        shards, self._shards = self._shards, []
+        for shard in shards:
+            await shard.aclose()
+
+    async def append(self, batch: Sequence[Stamped]) -> list[Appended]:
+        by_room: dict[str, list[int]] = defaultdict(list)
+        for index, item in enumerate(batch):
+            by_room[item.publish.room].append(index)
+        results: list[Appended | None] = [None] * len(batch)
+        # One script per room, rooms concurrently: a room's order is its script's argument order.
+        outcomes = await asyncio.gather(
+            *(self._append_room(room, [batch[i] for i in items]) for room, items in by_room.items())
+        )
+        for items, appended in zip(by_room.values(), outcomes, strict=True):
+            for index, outcome in zip(items, appended, strict=True):
+                results[index] = outcome
+        return [r for r in results if r is not None]
+
+    async def _append_room(self, room: str, items: list[Stamped]) -> list[Appended]:
+        script = self._append[self._shard_index(room)]
+        keys = [
+            layout.meta_key(room),
+            layout.log_key(room),
+            layout.client_ids_key(room),
+            layout.ROOMS_INDEX,
+        ]
+        args: list[Any] = [
+            layout.new_epoch(),
+            self._retain or 0,
+            self._client_id_window,
+            room,
+            layout.channel(room),
+        ]
+        bodies = []
+        for item in items:
+            pub = item.publish
+            body = layout.message_body(pub.user, pub.text, item.ts, pub.client_id)
+            bodies.append(body)
+            args += [pub.client_id or "", body]
+        reply = await self._call("append", script(keys=keys, args=args))
+        epoch = reply[0].decode()
+        appended = []
+        for body, outcome in zip(bodies, reply[2:], strict=True):
+            message_id, created = int(outcome[0]), outcome[1] == 1
+            stored = body if created else outcome[2]
+            message = layout.message_from_body(room, message_id, stored)
+            appended.append(Appended(message, created, epoch))
+        return appended
+
+    async def bounds(self, room: str) -> Bounds:
+        script = self._bounds[self._shard_index(room)]
+        keys = [layout.meta_key(room), layout.log_key(room), layout.client_ids_key(room)]
+        epoch, last_id, first_entry = await self._call(
+            "bounds", script(keys=keys, args=[layout.new_epoch()])
+        )
+        if not last_id:
+            return Bounds(0, 0, epoch.decode())
+        first_id = layout.entry_id(first_entry) if first_entry else last_id
+        return Bounds(first_id, int(last_id), epoch.decode())
+
+    async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
+        entries = await self._call(
+            "read", self._shard(room).xrange(layout.log_key(room), f"0-{since + 1}", "+", limit)
+        )
+        return [_entry_message(room, entry) for entry in entries]
+
+    async def read_before(self, room: str, before: int, limit: int) -> list[Message]:
+        if before <= 1:
+            return []
+        entries = await self._call(
+            "read",
+            self._shard(room).xrevrange(layout.log_key(room), f"0-{before - 1}", "-", limit),
+        )
+        return [_entry_message(room, entry) for entry in reversed(entries)]
+
+    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+        start = "-" if after is None else f"({after}"
+        pages = await asyncio.gather(
+            *(self._list_shard(shard, start, limit) for shard in self._shards)
+        )
+        return list(heapq.merge(*pages))[:limit]
+
+    async def _list_shard(self, shard: Redis, start: str, limit: int) -> list[tuple[str, int]]:
+        names = await self._call(
+            "list rooms", shard.zrangebylex(layout.ROOMS_INDEX, start, "+", 0, limit)
+        )
+        if not names:
+            return []
+        pipe = shard.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(layout.meta_key(name.decode()), "last_id")
+        last_ids = await self._call("list rooms", pipe.execute())
+        return [
+            (name.decode(), int(last_id))
+            for name, last_id in zip(names, last_ids, strict=True)
+            if last_id is not None
+        ]
+
+    async def ping(self) -> bool:
+        """True while every shard answers as a primary (a replica would refuse the writes)."""
+        try:
+            roles = await asyncio.gather(
+                *(self._call("ping", shard.role()) for shard in self._shards)
+            )
+        except StoreError:
+            return False
+        return bool(self._shards) and all(role[0] == b"master" for role in roles)
+
+
+def _entry_message(room: str, entry: tuple[bytes, dict[bytes, bytes]]) -> Message:
+    entry_id, fields = entry
+    return layout.message_from_body(room, layout.entry_id(entry_id), fields[b"m"])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
