@@ -3,6 +3,7 @@
 python -m bench run --quick        # a few minutes: every scenario, short runs
 python -m bench run                # full mode: longer runs, more rates (bounded)
 python -m bench run --servers hubbub,nchan --scenarios fanout
+python -m bench run --quick --out /tmp/before.json --no-report   # results elsewhere
 python -m bench report             # re-render the page from the last results
 """
 
@@ -46,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         default=list(SCENARIOS),
         help="comma-separated subset",
     )
+    run.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per figure, servers alternating (default 3; figures are medians)",
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="results file (default bench/results/<mode>.json)"
+    )
     run.add_argument("--no-pin", action="store_true", help="do not pin to cores")
     run.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")
     run.add_argument("--no-report", action="store_true", help="only write the JSON")
@@ -62,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             pin=not args.no_pin,
             with_profiles=not args.no_profile,
             log=lambda line: print(line, flush=True),
+            repeats=args.repeats,
+            out=args.out,
         )
         print(f"results: {results}")
         if not args.no_report:

@@ -75,8 +75,11 @@ class Dialect:
     def publish_body(self, text: str, client_id: str) -> bytes:
         return orjson.dumps({"user": "bench", "text": text, "client_id": client_id})
 
+    def publish_path(self, room: str) -> str:
+        return f"/rooms/{room}/messages"
+
     def http_publish_request(self, host: str, room: str, body: bytes) -> bytes:
-        return http1.post_json(host, f"/rooms/{room}/messages", body)
+        return http1.post_json(host, self.publish_path(room), body)
 
     def ws_publish_payload(self, text: str, client_id: str, ack_id: int) -> bytes:
         return orjson.dumps(
@@ -184,8 +187,8 @@ class Nchan(Dialect):
     def sub_path(self, transport: Transport, room: str) -> str:
         return f"/sub/{room}"
 
-    def http_publish_request(self, host: str, room: str, body: bytes) -> bytes:
-        return http1.post_json(host, f"/pub/{room}", body)
+    def publish_path(self, room: str) -> str:
+        return f"/pub/{room}"
 
     def poll_start(self) -> Any:
         return None

@@ -1,7 +1,8 @@
-"""Installs the peers, idempotently: Debian's nginx + Nchan, and the Node packages.
+"""Installs the peers, idempotently: Debian's nginx + Nchan and wrk, and the Node packages.
 
 Nothing is installed that is already there. Peers that cannot be installed (no root for
-apt, no node) are left out of the run, and the report says which and why.
+apt, no node) are left out of the run, and the report says which and why; without wrk
+the wrk publish runs fail with that note and the rest of the suite runs.
 """
 
 from __future__ import annotations
@@ -17,26 +18,39 @@ from bench.peers import nchan
 from bench.servers import NODE_DIR
 
 APT_PACKAGES = ("nginx", "libnginx-mod-nchan")
+WRK_PACKAGE = "wrk"
 _NODE_SERVERS = ("uws", "node-ws", "socketio")
 
 
-def _apt() -> str:
-    if shutil.which("nginx") and Path(nchan.MODULE).exists():
-        return ""
+def _apt_install(packages: tuple[str, ...]) -> str:
+    """apt-get install ``packages``; "" or why it could not."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "nginx + Nchan not installed, and apt-get is not available as root"
+        return f"{' '.join(packages)} not installed, and apt-get is not available as root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], check=False, env=env, capture_output=True)
     done = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
         check=False,
         env=env,
         capture_output=True,
         text=True,
     )
-    if done.returncode != 0 or not Path(nchan.MODULE).exists():
-        return f"apt-get install {' '.join(APT_PACKAGES)} failed: {done.stderr[-500:]}"
+    if done.returncode != 0:
+        return f"apt-get install {' '.join(packages)} failed: {done.stderr[-500:]}"
     return ""
+
+
+def _apt() -> str:
+    if shutil.which("nginx") and Path(nchan.MODULE).exists():
+        return ""
+    why = _apt_install(APT_PACKAGES)
+    if not why and not Path(nchan.MODULE).exists():
+        why = f"the Nchan module is not at {nchan.MODULE} after installing it"
+    return why
+
+
+def _wrk() -> str:
+    return "" if shutil.which("wrk") else _apt_install((WRK_PACKAGE,))
 
 
 def _npm() -> str:
@@ -73,6 +87,8 @@ def ensure() -> dict[str, str]:
     unavailable: dict[str, str] = {}
     if why := _apt():
         unavailable["nchan"] = why
+    if why := _wrk():
+        unavailable["wrk"] = why  # a client, not a server: only the wrk runs go
     if why := _npm():
         unavailable.update(dict.fromkeys(_NODE_SERVERS, why))
     unavailable.update(_python())

@@ -2,10 +2,13 @@
 
 A run is one server, one transport, one workload. It starts the server pinned to the
 server core, generator processes pinned to the generator core (counting subscribers
-split over as many processes as needed, probes and the publisher in a "driver" process
-at normal priority), connects probes first and last around the counters, publishes,
-waits for every stream to complete, and reads CPU and memory from the server's process
-tree. Everything it starts it stops by pid, also when something fails.
+split over as many processes as needed, probes and the publisher in a "driver" process;
+each reniced as bench/priority.py says), connects probes first and last around the
+counters, publishes, waits for every stream to complete, and reads CPU and memory from
+the server's process tree and each generator process's CPU (bench/generator.py marks a
+run the generator may have limited). The closed-loop HTTP publish run can use wrk as the
+client instead (bench/wrk.py). Everything it starts it stops by pid, also when something
+fails.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import profile
+from bench import generator, priority, profile, wrk
 from bench.checker import StreamTally, latency_summary
 from bench.procs import WorkerHandle, call_all
 from bench.servers import SERVERS, RunningServer, running
@@ -41,10 +44,10 @@ class RunSpec:
     mode: str = "paced"  # paced, flood, closed, idle
     rate: float = 0.0
     duration_s: float = 3.0
-    via: str = "ws"  # how the publisher publishes: ws or http
+    via: str = "ws"  # how the publisher publishes: ws, http, or wrk (closed loop only)
     probes: int = 4
     connections: int = 1  # closed loop only
-    pipeline: int = 64
+    pipeline: int = 64  # the publisher's depth: publishes in flight per connection
     window: int = 200
     hold_s: float = 3.0  # idle: how long connections are held before measuring
     lag_abort_s: float = 5.0  # paced: stop once the probes are this far behind
@@ -61,8 +64,11 @@ class RunSpec:
         ]
         if self.mode == "paced":
             parts.append(f"{self.rate:g}")
+        # The publisher is part of what a figure means: runs compare only at equal depth.
+        if self.mode in ("paced", "flood"):
+            parts += [self.via, f"d{self.pipeline}"]
         if self.mode == "closed":
-            parts.append(self.via)
+            parts += [self.via, f"{self.connections}x{self.pipeline}"]
         return "/".join(parts)
 
 
@@ -99,7 +105,11 @@ def run(
         try:
             with running(server_spec, Path(tmp), cores.server) as server:
                 result["server_pid"] = server.pid
-                _drive(spec, server, cores, result, profile_to)
+                result["priority_notes"] = list(server.priority_notes)
+                if spec.via == "wrk":
+                    _wrk(spec, server, cores, result, Path(tmp))
+                else:
+                    _drive(spec, server, cores, result, profile_to)
         except Exception as exc:  # recorded in the results; the suite goes on
             result["failure"] = f"{type(exc).__name__}: {exc}"[:2000]
     result["elapsed_s"] = round(time.monotonic() - started, 2)
@@ -116,11 +126,15 @@ def _drive(
 ) -> None:
     early, counting, late = _layout(spec)
     base = {"port": server.port, "dialect": server.spec.dialect, "cpus": cores.generator}
-    driver = WorkerHandle("driver", base)
+    driver = WorkerHandle("driver", {**base, "nice": priority.DRIVER_NICE})
     n_counters = math.ceil(len(counting) / spec.per_process) if counting else 0
-    counters = [WorkerHandle(f"counter{i}", base) for i in range(n_counters)]
+    counters = [
+        WorkerHandle(f"{generator.COUNTER_PREFIX}{i}", {**base, "nice": priority.COUNTER_NICE})
+        for i in range(n_counters)
+    ]
     workers = [driver, *counters]
     try:
+        result["priority_notes"] += [r["note"] for r in call_all(workers, "priority") if r["note"]]
         result["mem_before"] = server.memory_bytes()
         connect_timeout = 60.0 + len(counting) / 200
         connected = 0
@@ -155,7 +169,7 @@ def _drive(
             else None
         )
         try:
-            _publish(spec, server, driver, workers, plan, result)
+            _publish(spec, server, driver, workers, plan, result, len(cores.generator or [1]))
         finally:
             if spy is not None:
                 result["profile_error"] = profile.finish(spy, spec.duration_s + 30)
@@ -198,9 +212,10 @@ def _publish(
     workers: list[WorkerHandle],
     plan: dict[str, Any],
     result: dict[str, Any],
+    generator_cores: int,
 ) -> None:
     cpu0 = server.cpu_seconds()
-    gen0 = sum(r["cpu_s"] for r in call_all(workers, "cpu"))
+    gen0 = [r["cpu_s"] for r in call_all(workers, "cpu")]
     t0 = time.time_ns()
     outcome = driver.call("publish", spec.duration_s * 3 + 60.0, plan=plan)
     result["publish"] = outcome
@@ -218,7 +233,47 @@ def _publish(
         t1 = min(t1, max(result.get("last_rx_ns", t1), outcome["measure_until_ns"]))
     wall = (t1 - t0) / 1e9
     result["server_cpu"] = (server.cpu_seconds() - cpu0) / wall
-    result["generator_cpu"] = (sum(r["cpu_s"] for r in call_all(workers, "cpu")) - gen0) / wall
+    gen1 = [r["cpu_s"] for r in call_all(workers, "cpu")]
+    by_process = {
+        h.name: (after - before) / wall
+        for h, before, after in zip(workers, gen0, gen1, strict=True)
+    }
+    _generator(result, by_process, generator_cores)
+    result["mem_after"] = server.memory_bytes()
+
+
+def _generator(result: dict[str, Any], by_process: dict[str, float], cores: int) -> None:
+    """Each generator process's CPU, and the mark when the generator may have been the limit."""
+    result["generator_cpu_by_process"] = by_process
+    result["generator_cpu"] = sum(by_process.values())
+    result["generator_cpu_max_process"] = max(by_process.values(), default=0.0)
+    result["generator_bound"] = generator.verdict(by_process, cores)
+
+
+def _wrk(
+    spec: RunSpec, server: RunningServer, cores: Cores, result: dict[str, Any], workdir: Path
+) -> None:
+    """The closed-loop HTTP publish run, with wrk as the client."""
+    if not wrk.available():
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    cpu0 = server.cpu_seconds()
+    t0 = time.monotonic()
+    figures = wrk.run(
+        server.port,
+        server.spec.dialect,
+        _room_names(spec),
+        spec.connections,
+        spec.duration_s,
+        cores.generator,
+        workdir,
+    )
+    result["server_cpu"] = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    result["priority_notes"] += figures.pop("priority_notes", [])
+    by_process = figures.pop("generator_cpu_by_process")
+    for derived in ("generator_cpu", "generator_bound"):
+        figures.pop(derived)
+    result.update(figures)
+    _generator(result, by_process, len(cores.generator or [1]))
     result["mem_after"] = server.memory_bytes()
 
 
@@ -262,6 +317,11 @@ def _streams(
 
 
 def _one_line(r: dict[str, Any]) -> str:
+    bound = f" GENERATOR-BOUND ({r['generator_bound']})" if r.get("generator_bound") else ""
+    return _summary(r) + bound
+
+
+def _summary(r: dict[str, Any]) -> str:
     if "failure" in r:
         return f"{r['key']}: FAILED {r['failure'][:300]}"
     if "bytes_per_connection" in r:

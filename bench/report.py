@@ -1,19 +1,21 @@
 """docs/benchmarks.md from a results file: method, tables, ratios, targets, profiles, plots.
 
 Everything in the page is generated from ``bench/results/<mode>.json`` except the
-hand-written analysis (``bench/analysis.md``), which is included as it is.
+hand-written analysis (``bench/analysis.md``), which is included as it is. Every figure
+is the median of the usable runs of its key, with its min-max spread (``bench.stats``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import plots, targets
+from bench import plots, stats, targets
+from bench.compare import depth_section, k, ratio_section, table
 from bench.servers import REPO, SERVERS
+from bench.stats import spread_text
 
 Run = dict[str, Any]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -27,19 +29,6 @@ def _f(value: Any, digits: int = 1) -> str:
     if not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:,.{digits}f}"
-
-
-def _k(value: Any) -> str:
-    """Deliveries per second, compact: 1.23M, 456k."""
-    if not isinstance(value, int | float) or value != value:
-        return "—"
-    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _notes(run: Run) -> str:
@@ -61,8 +50,11 @@ def _notes(run: Run) -> str:
         notes.append(f"stopped: {aborted}")
     elif run.get("spec", {}).get("mode") == "paced" and not run.get("sustained"):
         notes.append(f"not sustained (drained {_f(run.get('drain_lag_s'), 2)} s late)")
-    if (run.get("generator_cpu") or 0) > 0.9:
-        notes.append("generator-bound")
+    used, excluded = run.get("runs_used"), run.get("excluded", [])
+    if used is not None and used < 3:
+        notes.append(f"{used} usable run{'s' if used != 1 else ''}")
+    if excluded:
+        notes.append(f"{len(excluded)} not used ({'; '.join(sorted(set(excluded)))[:120]})")
     return "; ".join(notes)
 
 
@@ -79,9 +71,9 @@ def _fanout_rows(runs: list[Run]) -> list[list[str]]:
                 LABELS.get(spec["server"], spec["server"]),
                 rate,
                 _f(r.get("publish_rate"), 0),
-                _k(r.get("deliveries_per_s")),
+                k(r.get("deliveries_per_s")) + spread_text(r, "deliveries_per_s", 1e-3, 0),
                 _f(lat.get("p50_ms")),
-                _f(lat.get("p99_ms")),
+                _f(lat.get("p99_ms")) + spread_text(r, "latency.p99_ms"),
                 _f(lat.get("max_ms")),
                 _f(r.get("server_cpu"), 2),
                 _f(r.get("generator_cpu"), 2),
@@ -96,9 +88,9 @@ _FANOUT_HEAD = [
     "server",
     "rate",
     "published msg/s",
-    "deliveries/s",
+    "deliveries/s (min-max, k)",
     "p50 ms",
-    "p99 ms",
+    "p99 ms (min-max)",
     "max ms",
     "server CPU",
     "generator CPU",
@@ -121,7 +113,7 @@ def _fanout_section(runs: list[Run]) -> list[str]:
             title = f"### Fan-out, {subs:,} subscribers in one room, {names[transport]}"
         else:
             title = f"### Many rooms: {rooms:,} rooms x {subs} subscribers, {names[transport]}"
-        out += [title, "", _table(_FANOUT_HEAD, _fanout_rows(group)), ""]
+        out += [title, "", table(_FANOUT_HEAD, _fanout_rows(group)), ""]
     return out
 
 
@@ -136,22 +128,22 @@ def _publish_section(runs: list[Run]) -> list[str]:
         rows.append(
             [
                 LABELS.get(spec["server"], spec["server"]),
-                spec["via"].upper(),
+                "HTTP (wrk)" if spec["via"] == "wrk" else spec["via"].upper(),
                 f"{spec['connections']} x {spec['pipeline']}",
-                _f(r.get("acks_per_s"), 0),
+                _f(r.get("acks_per_s"), 0) + spread_text(r, "acks_per_s", 1.0, 0),
                 _f(lat.get("p50_ms"), 2),
                 _f(lat.get("p99_ms"), 2),
                 _f(r.get("server_cpu"), 2),
                 _f(r.get("generator_cpu"), 2),
                 str(errors),
-                _notes(r) if "failure" in r else "",
+                _notes(r),
             ]
         )
     head = [
         "server",
         "over",
         "connections x in flight",
-        "acknowledged/s",
+        "acknowledged/s (min-max)",
         "p50 ms",
         "p99 ms",
         "server CPU",
@@ -159,7 +151,7 @@ def _publish_section(runs: list[Run]) -> list[str]:
         "errors",
         "notes",
     ]
-    return ["### Acknowledged publishes", "", _table(head, rows), ""] if rows else []
+    return ["### Acknowledged publishes", "", table(head, rows), ""] if rows else []
 
 
 def _idle_section(runs: list[Run]) -> list[str]:
@@ -174,9 +166,10 @@ def _idle_section(runs: list[Run]) -> list[str]:
                 LABELS.get(spec["server"], spec["server"]),
                 spec["transport"],
                 _f(r.get("alive"), 0),
-                _f(per / 1024 if per else None, 1),
+                _f(per / 1024 if per else None, 1)
+                + spread_text(r, "bytes_per_connection", 1 / 1024, 1),
                 _f((r.get("mem_after") or 0) / 2**20, 0),
-                _notes(r) if "failure" in r else "",
+                _notes(r),
             ]
         )
     head = [
@@ -187,68 +180,7 @@ def _idle_section(runs: list[Run]) -> list[str]:
         "server memory (MiB)",
         "notes",
     ]
-    return ["### Idle subscriptions (10,000 held)", "", _table(head, rows), ""] if rows else []
-
-
-def _value(runs: dict[str, Run], key: str, get: Callable[[Run], Any]) -> float | None:
-    run = runs.get(key)
-    if run is None or "failure" in run or "skipped" in run:
-        return None
-    v = get(run)
-    return float(v) if isinstance(v, int | float) and v == v else None
-
-
-def _ratio_section(runs: list[Run]) -> list[str]:
-    by_key = {r["key"]: r for r in runs if "key" in r}
-    dps: Callable[[Run], Any] = lambda r: r.get("deliveries_per_s")  # noqa: E731
-    p99: Callable[[Run], Any] = lambda r: r.get("latency", {}).get("p99_ms")  # noqa: E731
-    acks: Callable[[Run], Any] = lambda r: r.get("acks_per_s")  # noqa: E731
-    mem: Callable[[Run], Any] = lambda r: r.get("bytes_per_connection")  # noqa: E731
-    metrics = [
-        ("WS 1k max deliveries/s (higher is better)", "fanout/{s}/ws/n1000/r1/flood", dps, False),
-        (
-            "WS 1k at 2,000 msg/s: p99 (lower is better)",
-            "fanout/{s}/ws/n1000/r1/paced/2000",
-            p99,
-            True,
-        ),
-        ("WS 10k at 10 msg/s: p99 (lower)", "fanout/{s}/ws/n10000/r1/paced/10", p99, True),
-        ("WS 10k max deliveries/s (higher)", "fanout/{s}/ws/n10000/r1/flood", dps, False),
-        ("1,000 rooms max deliveries/s (higher)", "rooms/{s}/ws/n10/r1000/flood", dps, False),
-        ("publishes/s over WS (higher)", "publish/{s}/ws/n0/r8/closed/ws", acks, False),
-        ("publishes/s over HTTP (higher)", "publish/{s}/ws/n0/r8/closed/http", acks, False),
-        ("idle memory per WS connection (lower)", "idle/{s}/ws/n10000/r1/idle", mem, True),
-        ("SSE 1k max deliveries/s (higher)", "fanout/{s}/sse/n1000/r1/flood", dps, False),
-        ("SSE 1k at 1,000 msg/s: p99 (lower)", "fanout/{s}/sse/n1000/r1/paced/1000", p99, True),
-        (
-            "long poll 1k at 100 msg/s: p99 (lower)",
-            "fanout/{s}/longpoll/n1000/r1/paced/100",
-            p99,
-            True,
-        ),
-    ]
-    peers = [s for s in SERVERS if not s.startswith("hubbub")]
-    rows = []
-    for title, pattern, get, _lower in metrics:
-        mine = _value(by_key, pattern.format(s="hubbub"), get)
-        cells = []
-        for peer in peers:
-            theirs = _value(by_key, pattern.format(s=peer), get)
-            cells.append(f"{mine / theirs:.2f}x" if mine and theirs else "—")
-        if any(c != "—" for c in cells):
-            rows.append([title, *cells])
-    head = ["hubbub / peer", *(LABELS[p] for p in peers)]
-    return [
-        "## hubbub against each peer",
-        "",
-        "Each cell is hubbub's figure divided by the peer's, in the same run of the suite. "
-        "Above 1 is better for hubbub where higher is better; below 1 is better where lower "
-        "is better. hubbub uses its memory store here, like the peers (none of them stores "
-        "messages durably); the SQLite numbers are in the publish table.",
-        "",
-        _table(head, rows),
-        "",
-    ]
+    return ["### Idle subscriptions (10,000 held)", "", table(head, rows), ""] if rows else []
 
 
 def _targets_section(runs: list[Run]) -> list[str]:
@@ -256,7 +188,7 @@ def _targets_section(runs: list[Run]) -> list[str]:
         [t["name"], t["measured"], "met" if t["met"] else "**missed**"]
         for t in targets.evaluate(runs)
     ]
-    return ["## Targets", "", _table(["target", "measured", "verdict"], rows), ""]
+    return ["## Targets", "", table(["target", "measured", "verdict"], rows), ""]
 
 
 def _profiles_section(profiles: dict[str, Any]) -> list[str]:
@@ -275,14 +207,14 @@ def _profiles_section(profiles: dict[str, Any]) -> list[str]:
                 f"{prof.get('samples', 0):,} samples of the busy server; where the time "
                 "is spent (self):",
                 "",
-                _table(["function", "self"], rows),
+                table(["function", "self"], rows),
                 "",
             ]
             rows = [[f"`{name}`", f"{pct}%"] for name, pct in prof["inclusive"][:12]]
             out += [
                 "Inclusive (the function and what it calls):",
                 "",
-                _table(["function", "inclusive"], rows),
+                table(["function", "inclusive"], rows),
                 "",
             ]
     return out
@@ -309,14 +241,17 @@ def _machine_section(doc: dict[str, Any]) -> list[str]:
         f"- Noise floor: a one-byte ping-pong between the two cores takes "
         f"p50 {_f((noise.get('p50_ms') or 0) * 1000, 0)} us, p99 {_f(noise.get('p99_ms'), 2)} ms, "
         f"max {_f(noise.get('max_ms'), 2)} ms before any server code runs",
-        f"- Suite: {doc.get('mode')} mode, started {doc.get('started')}, "
-        f"{_f(doc.get('elapsed_s'), 0)} s",
+        "- Priorities: server nice -10, driver (probes, publisher, wrk) -15, counting "
+        "subscribers -5, each in a session (autogroup) of its own: "
+        + ("; ".join(doc.get("priority_notes", [])) or "all applied"),
+        f"- Suite: {doc.get('mode')} mode, {doc.get('repeats', 1)} runs per figure "
+        f"(servers alternating), started {doc.get('started')}, {_f(doc.get('elapsed_s'), 0)} s",
         "",
     ]
 
 
 def render(doc: dict[str, Any], image_names: list[str]) -> str:
-    runs: list[Run] = doc.get("runs", [])
+    runs: list[Run] = doc.get("figures") or stats.figures(doc.get("runs", []))
     parts = [
         "# Benchmarks: hubbub against the servers users would pick instead",
         "",
@@ -333,10 +268,11 @@ def render(doc: dict[str, Any], image_names: list[str]) -> str:
             "",
         ]
     parts += _targets_section(runs)
-    parts += _ratio_section(runs)
+    parts += ratio_section(runs)
     parts += ["## Plots", ""]
     parts += [
-        "Each point is the most a server delivered in any run at that size (its flood where "
+        "Each point is the most a server delivered (median of its runs) at that size, over "
+        "the fan-out runs with the same publisher for every server (its flood where "
         "the suite ran one). In quick mode the 10,000-subscriber points are the 10 msg/s "
         "runs, so they cannot exceed 100k deliveries/s; full mode floods there too. The "
         "latency plot holds the delivery load at 100k/s: 100 msg/s to 1,000 subscribers, "
@@ -345,7 +281,8 @@ def render(doc: dict[str, Any], image_names: list[str]) -> str:
     ]
     parts += [f"![{name}](bench/{name})" for name in image_names] + [""]
     parts += ["## Results", ""]
-    parts += _fanout_section(runs) + _publish_section(runs) + _idle_section(runs)
+    parts += _fanout_section(runs) + depth_section(runs)
+    parts += _publish_section(runs) + _idle_section(runs)
     if ANALYSIS.exists():
         parts += [ANALYSIS.read_text().rstrip(), ""]
     parts += _profiles_section(doc.get("profiles", {}))
@@ -354,7 +291,7 @@ def render(doc: dict[str, Any], image_names: list[str]) -> str:
 
 def write(results: Path) -> Path:
     doc = json.loads(results.read_text())
-    names = plots.draw_all(doc.get("runs", []), LABELS, IMAGES)
+    names = plots.draw_all(doc.get("figures") or stats.figures(doc.get("runs", [])), LABELS, IMAGES)
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(render(doc, names))
     return DOC

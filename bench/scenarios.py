@@ -3,6 +3,13 @@
 Every scenario of the issue, per transport where the server speaks it. Rates beyond what
 a server just failed to sustain are skipped (and say so), so a slow peer costs seconds,
 not minutes, and never builds an unbounded backlog.
+
+Every server gets the same publisher in a scenario: the same connection kind where it
+takes it (HTTP for the fan-out runs, which every peer but websockets accepts) and the
+same depth (publishes in flight per connection). A depth of its own would put a ratio
+in the publisher: Nchan answers a publish after fanning it out, so 64 in flight queue
+up in front of it, while hubbub batches them. The ``depth`` scenario shows each
+server's curve at 1, 8 and 64 in flight as runs of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from bench.dialects import Transport
 from bench.orchestrate import RunSpec
 from bench.servers import SERVERS, ServerSpec
 
-SCENARIOS = ("fanout", "rooms", "publish", "idle")
+SCENARIOS = ("fanout", "depth", "rooms", "publish", "idle")
+FANOUT_DEPTH = 8  # publishes in flight on the fan-out runs' publisher, for every server
+ROOMS_DEPTH = 64  # one HTTP connection publishing round-robin to 1,000 rooms
+DEPTHS = (1, 8, 64)  # the depth curve
 # hubbub runs with its memory store where peers hold messages in memory too; the durable
 # (SQLite) store is measured where durability is the point: acknowledged publishes.
 FANOUT_SERVERS = ("hubbub", "nchan", "uws", "node-ws", "socketio", "py-websockets", "py-socketio")
@@ -38,6 +48,10 @@ class Mode:
     hold_s: float
     lag_abort_s: float
     profiles: int  # at most this many profiled repeats
+    # Publishers of the depth curve, where the server takes them: HTTP compares with
+    # Nchan, WS with the WebSocket peers (and is how hubbub's clients publish).
+    depth_vias: tuple[str, ...] = ("http", "ws")
+    repeats: int = 3  # runs per figure (the median is published)
 
 
 QUICK = Mode(
@@ -56,6 +70,7 @@ QUICK = Mode(
     1.0,
     3.0,
     6,
+    ("http", "ws"),
 )
 FULL = Mode(
     "full",
@@ -73,15 +88,19 @@ FULL = Mode(
     5.0,
     5.0,
     6,
+    ("http", "ws"),
 )
 
 
-def _via(server: ServerSpec, many_rooms: bool) -> str:
-    """How the publisher publishes: one WebSocket where it can (it is in order and
-    cheapest), one pipelined HTTP connection for many rooms, or where WS publish is absent."""
-    if not server.ws_publish or (many_rooms and server.http_publish):
-        return "http"
-    return "ws"
+def _via(server: ServerSpec) -> str:
+    """The fan-out publisher: HTTP for every server that takes it (Nchan takes nothing
+    else), so every server is published to the same way; WebSocket for the one that
+    takes only that (websockets), whose figures are then compared in the depth curve."""
+    return "http" if server.http_publish else "ws"
+
+
+def _speaks(server: ServerSpec, via: str) -> bool:
+    return server.http_publish if via in ("http", "wrk") else server.ws_publish
 
 
 def _rate_runs(base: RunSpec, rates: tuple[float, ...], window: int) -> Iterator[RunSpec]:
@@ -108,7 +127,8 @@ def _fanout_bases(
                         transport.value,
                         subscribers=subscribers,
                         duration_s=mode.duration_s,
-                        via=_via(spec, False),
+                        via=_via(spec),
+                        pipeline=FANOUT_DEPTH,
                         lag_abort_s=mode.lag_abort_s,
                     ),
                 )
@@ -127,6 +147,8 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
         for transport, base in _fanout_bases(mode, pick, mode.big_transports, 10_000):
             rates = mode.big_rates if transport is Transport.WS else mode.big_rates[:1]
             runs.extend(_rate_runs(base, rates, 50))
+    if "depth" in scenarios:
+        runs.extend(depth_curve(mode, pick))
     if "rooms" in scenarios:
         for transport in mode.rooms_transports:
             for name in pick:
@@ -140,42 +162,14 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
                     subscribers=10,
                     rooms=1000,
                     duration_s=d,
-                    via=_via(spec, True),
+                    via=_via(spec),
+                    pipeline=ROOMS_DEPTH,
                     probes=8,
                     lag_abort_s=mode.lag_abort_s,
                 )
                 runs.extend(_rate_runs(base, mode.rooms_rates, 3))
     if "publish" in scenarios:
-        for name in (s for s in PUBLISH_SERVERS if s in servers):
-            spec = SERVERS[name]
-            if spec.http_publish:
-                runs.append(
-                    RunSpec(
-                        "publish",
-                        name,
-                        "ws",
-                        mode="closed",
-                        via="http",
-                        rooms=8,
-                        connections=64,
-                        pipeline=1,
-                        duration_s=mode.publish_s,
-                    )
-                )
-            if spec.ws_publish:
-                runs.append(
-                    RunSpec(
-                        "publish",
-                        name,
-                        "ws",
-                        mode="closed",
-                        via="ws",
-                        rooms=8,
-                        connections=8,
-                        pipeline=8,
-                        duration_s=mode.publish_s,
-                    )
-                )
+        runs.extend(publish_runs(mode, [s for s in PUBLISH_SERVERS if s in servers]))
     if "idle" in scenarios:
         for transport in mode.idle_transports:
             for name in pick:
@@ -197,6 +191,62 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
     return runs
 
 
+def depth_curve(mode: Mode, pick: list[str]) -> list[RunSpec]:
+    """Flooded WebSocket fan-out to 1,000 subscribers at each depth, per publisher kind.
+
+    Each server publishes the ways of ``mode.depth_vias`` it takes (at least its one way).
+    """
+    runs: list[RunSpec] = []
+    for name in pick:
+        spec = SERVERS[name]
+        if Transport.WS not in spec.transports:
+            continue
+        vias = [v for v in mode.depth_vias if _speaks(spec, v)] or [_via(spec)]
+        for via in vias:
+            for depth in DEPTHS:
+                runs.append(
+                    RunSpec(
+                        "depth",
+                        name,
+                        Transport.WS.value,
+                        subscribers=1000,
+                        mode="flood",
+                        duration_s=mode.duration_s,
+                        via=via,
+                        pipeline=depth,
+                        window=200,
+                        lag_abort_s=mode.lag_abort_s,
+                    )
+                )
+    return runs
+
+
+# Acknowledged publishes, the same for every server: (via, connections, in flight each).
+PUBLISH_SHAPES = (("http", 64, 1), ("wrk", 64, 1), ("ws", 8, 8))
+
+
+def publish_runs(mode: Mode, names: list[str]) -> list[RunSpec]:
+    """Closed-loop publish throughput over 8 rooms, by our client and by wrk."""
+    runs = []
+    for name in names:
+        for via, connections, depth in PUBLISH_SHAPES:
+            if _speaks(SERVERS[name], via):
+                runs.append(
+                    RunSpec(
+                        "publish",
+                        name,
+                        "ws",
+                        mode="closed",
+                        via=via,
+                        rooms=8,
+                        connections=connections,
+                        pipeline=depth,
+                        duration_s=mode.publish_s,
+                    )
+                )
+    return runs
+
+
 def not_sustained(result: dict[str, object]) -> bool:
     """A paced run that fell clearly behind: higher rates of the series are skipped."""
     spec = result.get("spec")
@@ -213,4 +263,7 @@ def not_sustained(result: dict[str, object]) -> bool:
 
 def series(spec: RunSpec) -> str:
     """Runs of one series differ only by rate (the unit of skipping)."""
-    return f"{spec.scenario}/{spec.server}/{spec.transport}/{spec.subscribers}/{spec.rooms}"
+    return (
+        f"{spec.scenario}/{spec.server}/{spec.transport}/{spec.subscribers}/{spec.rooms}/"
+        f"{spec.via}/d{spec.pipeline}"
+    )

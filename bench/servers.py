@@ -23,6 +23,7 @@ from pathlib import Path
 # Typed when types-psutil is installed, Any otherwise: both pass mypy --strict.
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+from bench import priority
 from bench.dialects import Transport
 from bench.peers import nchan
 
@@ -124,6 +125,7 @@ class RunningServer:
     port: int
     workdir: Path
     tree: list[psutil.Process] = field(default_factory=list)
+    priority_notes: list[str] = field(default_factory=list)  # renicing that was refused
 
     @property
     def pid(self) -> int:
@@ -197,13 +199,23 @@ def running(spec: ServerSpec, workdir: Path, cpus: str | None) -> Iterator[Runni
         cmd = ["taskset", "-c", cpus, *cmd]
     env = {**os.environ, **dict(spec.env), "PYTHONPATH": str(REPO)}
     with log.open("wb") as out:
+        # A session of its own: with autogroup scheduling the server is then one group,
+        # whose priority the suite sets (see bench/priority.py).
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     server = RunningServer(spec, proc, 0, workdir)
     try:
         server.port = _wait_ready(proc, log, fixed_port, 30.0)
-        server.refresh_tree()
+        for member in server.refresh_tree():  # nginx: the master and its worker
+            if note := priority.renice(member.pid, priority.SERVER_NICE):
+                server.priority_notes.append(note)
         yield server
     finally:
         stop(server)

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvloop
 
+from bench import priority
 from bench.checker import StreamTally, latency_summary
 from bench.counters import Counter, Pump, open_all
 from bench.dialects import DIALECTS, Transport
@@ -32,12 +33,16 @@ def main(conn: Connection, spec: dict[str, Any]) -> None:
     # Each generator process in a session of its own (see servers.running): the kernel's
     # autogroup scheduling then weighs it like any other session on a shared machine.
     os.setsid()
-    uvloop.run(Worker(conn, spec).serve())
+    # Reniced from inside, after setsid: from outside, a write to the autogroup could
+    # land on the orchestrator's group if it came before the new session.
+    note = priority.renice(os.getpid(), int(spec["nice"])) if "nice" in spec else ""
+    uvloop.run(Worker(conn, spec, note).serve())
 
 
 class Worker:
-    def __init__(self, conn: Connection, spec: dict[str, Any]) -> None:
+    def __init__(self, conn: Connection, spec: dict[str, Any], priority_note: str = "") -> None:
         self.conn = conn
+        self.priority_note = priority_note
         self.port = int(spec["port"])
         dialect = DIALECTS[spec["dialect"]]
         host = f"127.0.0.1:{self.port}"
@@ -127,6 +132,9 @@ class Worker:
 
     async def cmd_cpu(self) -> dict[str, Any]:
         return {"cpu_s": time.process_time(), "wall_ns": time.time_ns()}
+
+    async def cmd_priority(self) -> dict[str, Any]:
+        return {"note": self.priority_note, "nice": os.getpriority(os.PRIO_PROCESS, 0)}
 
     async def cmd_status(self) -> dict[str, Any]:
         alive = sum(1 for s in self.subs if not s.closed and s.error is None)
