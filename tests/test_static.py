@@ -202,7 +202,7 @@ async def test_static_files_cors_wildcard_and_off(
     async with http.get(f"{wildcard.url}/static/hubbub-client.js", headers=headers) as resp:
         assert resp.headers["Access-Control-Allow-Origin"] == "*"
         assert "Vary" not in resp.headers
-    plain = await start_server()
+    plain = await start_server(store="memory")
     async with http.get(f"{plain.url}/static/hubbub-client.js", headers=headers) as resp:
         assert "Access-Control-Allow-Origin" not in resp.headers
 
