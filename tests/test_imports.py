@@ -1,0 +1,33 @@
+"""The package's import graph: the core loads no client and no aiohttp."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import hubbub
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_protocol_and_store_import_without_aiohttp() -> None:
+    """import hubbub.protocol (and the stores) loads neither aiohttp nor the client."""
+    loaded = _loaded_after(
+        "import hubbub.protocol.messages, hubbub.protocol.cursors, hubbub.protocol.encoding,"
+        " hubbub.store"
+    )
+    assert "aiohttp" not in loaded
+    assert "hubbub.client" not in loaded
+    assert "redis" not in loaded
+
+
+def test_public_names_resolve_lazily() -> None:
+    """Every name in hubbub.__all__ resolves (the client's on first use)."""
+    for name in hubbub.__all__:
+        assert getattr(hubbub, name) is not None
