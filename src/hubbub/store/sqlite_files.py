@@ -115,6 +115,26 @@ def _read_pid(fd: int) -> str:
     return ""
 
 
+def backup(path: str, out: str) -> None:
+    """Copy the database at ``path`` into ``out`` with SQLite's online backup.
+
+    Safe while a server is running: the copy is one consistent snapshot.
+    """
+    if not Path(path).is_file():
+        raise StoreError(f"no database at {path}")
+    if Path(out).exists():
+        raise StoreError(f"{out} exists already; choose a new file for the backup")
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    target = sqlite3.connect(out)
+    try:
+        source.backup(target)
+    except sqlite3.Error as exc:
+        raise StoreError(f"sqlite: {exc}") from exc
+    finally:
+        source.close()
+        target.close()
+
+
 def restore(backup: str, path: str) -> str:
     """Copy ``backup`` into ``path`` and start a new epoch for every room; return it.
 
