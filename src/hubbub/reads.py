@@ -103,22 +103,30 @@ class Reads:
 
         ``count``: shown in ``/metrics`` as a waiting long poll.
         """
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.closing:
             return
+        loop = self._hub.loop
+        waiter: asyncio.Future[None] = loop.create_future()
+        # A timer that resolves the waiter, rather than asyncio.timeout(): no
+        # cancellation machinery and no loop lookups on the long-poll path.
+        timer = None if wait is None else loop.call_later(wait, _resolve, waiter)
         room.waiters.add(waiter)
         step = 1 if count else 0
         self._stats.waiting += step
         try:
-            async with asyncio.timeout(wait):
-                await waiter
-        except TimeoutError:
-            pass
+            await waiter
         finally:
             # Whether answered, timed out or cancelled by a vanished client,
             # nothing keeps a reference to the waiter after this.
+            if timer is not None:
+                timer.cancel()
             self._stats.waiting -= step
             room.waiters.discard(waiter)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _fanned_out(room: Room, rows: list[Message], upto: int | None) -> list[EncodedMessage]:

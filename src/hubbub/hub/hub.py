@@ -73,6 +73,13 @@ class Hub:
         self._loop = loop
         self.scheduler = FlushScheduler(loop)
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The node's loop, kept so hot paths need not ask for it (CPython 3.11's
+        ``get_running_loop`` makes a ``getpid`` system call every time)."""
+        assert self._loop is not None, "hub not started"
+        return self._loop
+
     # Loading and forgetting
 
     async def acquire(self, name: str) -> Room:

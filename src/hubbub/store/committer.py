@@ -57,18 +57,23 @@ class Committer:
         self._ready = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-committer")
+        # Kept: submit() runs once per publish, and CPython 3.11's get_running_loop()
+        # costs a getpid system call each time.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="hubbub-committer")
 
     def submit(self, publish: Publish) -> asyncio.Future[Committed]:
         """Queue a publish; the future resolves once it is committed (or refused)."""
-        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[Committed] = loop.create_future()
         if self._closing:
             future.set_exception(Unavailable("the server is shutting down"))
             return future
         stamped = Stamped(publish, ts=time.time_ns() // 1_000_000)
-        self._queue.append((stamped, future, future.get_loop().time()))
+        self._queue.append((stamped, future, loop.time()))
         self._ready.set()
         return future
 
@@ -100,7 +105,7 @@ class Committer:
         except Exception:  # the rows are committed: answer the publishers regardless
             log.exception("fan-out failed")
             encoded = [EncodedMessage(appended.message, appended.epoch) for appended in results]
-        now = asyncio.get_running_loop().time()
+        now = (self._loop or asyncio.get_running_loop()).time()
         self._stats.publish_count += len(batch)
         self._stats.publish_seconds += sum(now - accepted for _, _, accepted in batch)
         for (_, future, _), appended, message in zip(batch, results, encoded, strict=True):

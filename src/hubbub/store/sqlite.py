@@ -67,10 +67,14 @@ class SQLiteStore:
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._generation = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _run(self, pool: ThreadPoolExecutor, func: Callable[[], T]) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, func)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool, func)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
         except RuntimeError as exc:  # the executor is shut down: the store is closed
