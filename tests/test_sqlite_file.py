@@ -136,3 +136,16 @@ async def test_a_database_from_before_epochs_is_upgraded(tmp_path: Path) -> None
         assert (await store.append([stamped("r", "new")]))[0].message.id == 2
     finally:
         await store.close()
+
+
+async def test_synchronous_mode_is_the_one_asked_for(tmp_path: Path) -> None:
+    """FULL by default; NORMAL only when asked (2 = FULL, 1 = NORMAL in PRAGMA synchronous)."""
+    for mode, expected in (("full", 2), ("normal", 1)):
+        store = SQLiteStore(str(tmp_path / f"{mode}.db"), synchronous=mode)
+        await store.open()
+        try:
+            conn = store._write_conn
+            assert conn is not None
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
+        finally:
+            await store.close()

@@ -29,6 +29,9 @@ class Settings:
     store: StoreKind = "sqlite"
     db: str = "hubbub.db"
     retain: int | None = None  # messages kept per room; None keeps everything
+    # SQLite's synchronous mode in WAL: "full" (survives power loss) or "normal"
+    # (survives a crash of the process; faster).
+    sqlite_synchronous: str = "full"
     # Several servers append to one SQLite file (they need a broker between them).
     shared_db: bool = False
     # A room nobody has used for this long is forgotten (memory back to the system).
@@ -65,6 +68,8 @@ class Settings:
     auth_public_key: str | None = None
 
     def __post_init__(self) -> None:
+        if self.sqlite_synchronous not in ("full", "normal"):
+            raise ValueError("sqlite_synchronous must be full or normal")
         if self.retain is not None and self.retain < 1:
             raise ValueError("retain must be at least 1")
         if self.max_body < 1 or self.max_text < 1 or self.outbox_limit < 1:

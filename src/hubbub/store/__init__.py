@@ -22,4 +22,9 @@ def make_store(settings: Settings) -> Store:
     """The backend the settings name."""
     if settings.store == "memory":
         return MemoryStore(retain=settings.retain)
-    return SQLiteStore(settings.db, retain=settings.retain, shared=settings.shared_db)
+    return SQLiteStore(
+        settings.db,
+        retain=settings.retain,
+        shared=settings.shared_db,
+        synchronous=settings.sqlite_synchronous,
+    )

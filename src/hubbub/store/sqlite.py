@@ -5,8 +5,10 @@ transaction (group commit: the node hands over everything that queued up while
 the previous transaction was running). A reader thread with its own connection
 serves range reads; WAL lets it read while the writer commits.
 
-``synchronous=FULL`` makes a commit survive power loss, not only a killed
-process: a ``201`` promises the message is durable.
+``synchronous=FULL`` (the default) makes a commit survive power loss, not only
+a killed process: a ``201`` promises the message is durable. ``normal`` keeps
+every commit across a crash of the process but may lose the last ones to a
+power cut or a kernel crash; the operator chooses it knowingly.
 
 Ids are taken inside the write transaction from ``rooms.last_id``, never from a
 cache, so several processes may append to one file (``shared``, with a broker
@@ -56,8 +58,10 @@ class SQLiteStore:
         *,
         busy_timeout: float = 5.0,
         shared: bool = False,
+        synchronous: str = "full",
     ) -> None:
         self._path = path
+        self._synchronous = synchronous
         # How long a write waits for another process's lock before it is refused (503).
         self._busy_timeout = busy_timeout
         self._retain = retain
@@ -84,9 +88,9 @@ class SQLiteStore:
         def open_sync() -> None:
             self._lock.acquire()
             try:
-                self._write_conn = connect(self._path, self._busy_timeout)
+                self._write_conn = connect(self._path, self._busy_timeout, self._synchronous)
                 self._generation = ensure_schema(self._write_conn, new_epoch())
-                self._read_conn = connect(self._path, self._busy_timeout)
+                self._read_conn = connect(self._path, self._busy_timeout, self._synchronous)
             except BaseException:
                 self._lock.release()
                 raise

@@ -35,10 +35,18 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+SYNCHRONOUS = ("full", "normal")
+
+
+def connect(path: str, busy_timeout: float, synchronous: str = "full") -> sqlite3.Connection:
+    """A connection in WAL mode. ``synchronous``: ``full`` syncs the WAL at every commit
+    (a commit survives power loss); ``normal`` syncs it only at checkpoints (a commit
+    survives a crash of the process, not of the machine)."""
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     return conn
 
