@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
     add_url(parser)
     add_transport(parser)
     parser.add_argument(
-        "--history", type=_history, default=20, metavar="N", help="earlier messages shown [20]"
+        "--history", type=_history, default=20, metavar="N", help="earlier messages shown"
     )
     add_colour(parser)
     parser.set_defaults(run=main)
