@@ -10,7 +10,6 @@ import pytest
 
 from hubbub.server import Server
 from tests.test_cli_send_tail import hubbub, texts
-from tests.test_client import free_port
 
 USAGE = 2
 
