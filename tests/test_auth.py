@@ -23,7 +23,7 @@ from hubbub.auth import (
     token_from,
     www_authenticate,
 )
-from hubbub.cli import build_parser
+from hubbub.cli import parse
 from hubbub.commands.serve import settings_from
 from hubbub.errors import Unauthorized
 from hubbub.principal import Principal
@@ -319,14 +319,14 @@ def test_settings_refuse_both_keys_and_short_secrets() -> None:
 
 def test_serve_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """--auth-secret and --auth-public-key reach the settings, also from HUBBUB_AUTH_*."""
-    args = build_parser().parse_args(["serve", "--auth-secret", SECRET])
+    args = parse(["serve", "--auth-secret", SECRET])
     assert (settings_from(args).auth_secret, settings_from(args).auth_public_key) == (SECRET, None)
     monkeypatch.setenv("HUBBUB_AUTH_PUBLIC_KEY", "/etc/hubbub/public.pem")
-    settings = settings_from(build_parser().parse_args(["serve"]))
+    settings = settings_from(parse(["serve"]))
     assert (settings.auth_secret, settings.auth_public_key) == (None, "/etc/hubbub/public.pem")
     monkeypatch.delenv("HUBBUB_AUTH_PUBLIC_KEY")
     monkeypatch.setenv("HUBBUB_AUTH_SECRET", SECRET)
-    assert settings_from(build_parser().parse_args(["serve"])).auth_secret == SECRET
+    assert settings_from(parse(["serve"])).auth_secret == SECRET
 
 
 def barrage() -> list[str]:

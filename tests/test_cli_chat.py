@@ -45,10 +45,10 @@ class Terminal:
         asyncio.get_running_loop().add_reader(master, self._read)
 
     @classmethod
-    async def spawn(cls, *args: str) -> Terminal:
+    async def spawn(cls, *args: str, columns: int = 120) -> Terminal:
         master, slave = os.openpty()
         # A known size: the chat fits the line being typed to the width.
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
         env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "HUBBUB_NAME")}
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", TAKE_TERMINAL, *args,
@@ -73,15 +73,20 @@ class Terminal:
     def text(self) -> str:
         return ANSI.sub("", self.raw)
 
-    async def expect(self, pattern: str) -> re.Match[str]:
-        """Wait (bounded) for ``pattern`` in what was written since the last match."""
+    async def expect(self, pattern: str, *, anywhere: bool = False) -> re.Match[str]:
+        """Wait (bounded) for ``pattern`` in what was written since the last match.
+
+        ``anywhere``: in everything written, for what may come before or after
+        the last match (two tasks of the chat writing at about the same time).
+        """
         regex = re.compile(pattern)
+        start = 0 if anywhere else self._seen
         async with asyncio.timeout(TIMEOUT):
-            while not (match := regex.search(self.text, self._seen)):
+            while not (match := regex.search(self.text, start)):
                 assert not self._closed, f"the chat ended; it wrote:\n{self.text}"
                 self._changed.clear()
                 await self._changed.wait()
-        self._seen = match.end()
+        self._seen = max(self._seen, match.end())
         return match
 
     def type(self, keys: str) -> None:
@@ -129,37 +134,41 @@ async def test_two_clients_talk(server: Server) -> None:
 
 
 async def test_history_then_editing_keys(server: Server) -> None:
-    """The newest --history lines come first; Backspace, Ctrl-U and arrows edit the line."""
+    """The newest --history lines come first; Backspace, Ctrl-U, arrows and Tab edit the line."""
     async with Client(server.url) as client:
         for text in ("first", "second", "third"):
             await client.publish("r", "carol", text)
     async with chat(server, "dave", "--history", "2") as dave:
         assert "carol: first" not in dave.text
         assert re.search(rf"{TIME} carol: second.*{TIME} carol: third", dave.text, re.S)
-        dave.type("oops\x15typo\x7f\x7fpo\x1b[D!\r")  # Ctrl-U, 2 x Backspace, Left arrow
-        await dave.expect(rf"> {TIME} dave: typo!")
+        dave.type("oops\x15typo\x7f\x7fpo\x1b[D!\tok")  # Ctrl-U, 2 x Backspace, Left, Tab
+        await dave.expect("dave> typo!\u21e5ok")
+        dave.type("\r")
+        await dave.expect(rf"> {TIME} dave: typo!\tok")
         dave.type("\x04")
         assert await dave.exit_status() == 0
-    assert (await texts(server))[-1] == ("dave", "typo!")
+    assert (await texts(server))[-1] == ("dave", "typo!\tok")
 
 
 async def test_server_restart_loses_and_doubles_nothing(start_server: StartServer) -> None:
-    """A line typed while the server is down is sent once it is back, and shown once."""
+    """A line typed while the server is down shows as pending, is sent once back, shown once."""
     server = await start_server()
     async with chat(server, "alice") as alice, chat(server, "bob") as bob:
         await server.stop()
         await alice.expect("connection lost")
         await bob.expect("connection lost")
         alice.type("typed while down\r")
+        await alice.expect("\u2026 pending  alice: typed while down")
         await alice.expect("cannot send yet")
         await start_server(port=server.port)
         await bob.expect(rf"  {TIME} alice: typed while down")
         await alice.expect(rf"> {TIME} alice: typed while down")
+        await alice.expect("-- 1 pending line sent --", anywhere=True)
         bob.type("done\r")
         await alice.expect(rf"{TIME} bob: done")
         await bob.expect(rf"{TIME} bob: done")
         for terminal in (alice, bob):
-            assert terminal.text.count("alice: typed while down") == 1
+            assert len(re.findall(f"{TIME} alice: typed while down", terminal.text)) == 1
             terminal.type("\x04")
             assert await terminal.exit_status() == 0
     assert await texts(server) == [("alice", "typed while down"), ("bob", "done")]

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Mapping
 
 import orjson
 
@@ -18,13 +19,16 @@ from tests.wire import wait_live
 TIMEOUT = 20.0  # a child's start-up (importing aiohttp) is slow on a loaded machine
 
 
-async def hubbub(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+async def hubbub(
+    *args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run ``python -m hubbub ARGS``; its status, stdout and stderr (bounded wait)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hubbub", *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env} if env is not None else None,
     )  # fmt: skip
     try:
         async with asyncio.timeout(TIMEOUT):

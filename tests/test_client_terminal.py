@@ -8,7 +8,15 @@ import pytest
 
 from hubbub.client import Gap, Message
 from hubbub.client.lineedit import EOF_KEY, LineEditor, cell_width
-from hubbub.client.terminal import Renderer, clock, describe_gap, printable, wants_colour
+from hubbub.client.terminal import (
+    Renderer,
+    clip,
+    clock,
+    describe_gap,
+    printable,
+    wants_colour,
+    wrap_note,
+)
 
 
 def test_enter_submits_and_clears() -> None:
@@ -19,10 +27,12 @@ def test_enter_submits_and_clears() -> None:
 
 
 def test_editing_keys() -> None:
-    """Backspace, Ctrl-W and Ctrl-U edit; a tab becomes a space; other controls are ignored."""
+    """Backspace, Ctrl-W and Ctrl-U edit; Tab inserts a tab; other controls are ignored."""
     editor = LineEditor()
     editor.feed("one two\x17three\x7f\x7f\x07\tx")
-    assert editor.text == "one thr x"
+    assert editor.text == "one thr\tx"
+    assert editor.view(100) == "one thr\u21e5x"  # drawn one column wide
+    assert editor.view(3) == "r\u21e5x"
     editor.feed("\x15")
     assert editor.text == ""
 
@@ -101,3 +111,33 @@ def test_colour_choice(
             return True
 
     assert wants_colour(choice, Tty()) is expected  # type: ignore[arg-type]
+
+
+def test_notes_wrap_at_spaces_keeping_the_closing_dashes() -> None:
+    """A long note breaks at spaces, indented, the final "--" kept with the last word."""
+    text = "connection lost: cannot connect to http://127.0.0.1:8000: refused; reconnecting"
+    assert wrap_note(text, 40) == [
+        "-- connection lost: cannot connect to",
+        "   http://127.0.0.1:8000: refused;",
+        "   reconnecting --",
+    ]
+    # One column short of fitting on one line: where the terminal left a lone " --".
+    assert wrap_note("abc def", 13) == ["-- abc def --"]
+    assert wrap_note("abc def", 12) == ["-- abc", "   def --"]
+    assert wrap_note("abcd efgh", 14) == ["-- abcd", "   efgh --"]
+    for width in range(12, 60):
+        lines = wrap_note(text + " " + "x" * 70, width)
+        assert all(len(line) <= width for line in lines)
+        assert lines[-1].endswith("x --") and "--" not in [line.strip() for line in lines]
+    assert Renderer(colour=True).note_lines("a b", 40) == ["\x1b[33m-- a b --\x1b[0m"]
+
+
+def test_pending_lines_are_marked_and_cut_to_the_width() -> None:
+    """A line not stored yet: "… pending" where the time goes, tabs as ⇥, cut with …."""
+    plain = Renderer(colour=False, me="alice")
+    assert plain.pending("alice", "hi\tbob", 80) == "\u2026 pending  alice: hi\u21e5bob"
+    assert plain.pending("alice", "x" * 100, 30) == "\u2026 pending  alice: " + "x" * 11 + "\u2026"
+    assert plain.pending("alice", "bad\x1b[2J", 80).endswith("bad\\x1b[2J")
+    assert clip("日本語", 4) == "日\u2026" and clip("日本", 4) == "日本"
+    coloured = Renderer(colour=True, me="alice").pending("alice", "hi", 80)
+    assert coloured.startswith("\x1b[33m\u2026 pending") and "\x1b[2m" in coloured

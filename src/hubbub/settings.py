@@ -90,5 +90,6 @@ class Settings:
     def describe_store(self) -> str:
         """A short human description of the store, for the start-up log line."""
         if self.store == "sqlite":
-            return f"sqlite {self.db}"
+            weak = "" if self.sqlite_synchronous == "full" else ", synchronous=normal"
+            return f"sqlite {self.db}{weak}"
         return "memory (nothing survives a restart)"

@@ -14,7 +14,7 @@ from typing import Any
 
 from hubbub.client.backoff import Backoff
 from hubbub.client.client import Client
-from hubbub.client.errors import ClientError, Refused, Unreachable
+from hubbub.client.errors import ClientError, HostNotFound, Refused, Unreachable
 from hubbub.client.events import TRANSPORTS
 from hubbub.errors import InvalidMessage
 from hubbub.protocol.messages import validate_user
@@ -30,18 +30,16 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 def add_url(parser: argparse.ArgumentParser) -> None:
     default = os.environ.get("HUBBUB_URL", DEFAULT_URL)
-    parser.add_argument(
-        "--url", default=default, help=f"the server [env HUBBUB_URL, default {DEFAULT_URL}]"
-    )
+    parser.add_argument("--url", default=default, help="the server; env HUBBUB_URL")
 
 
 def add_name(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("HUBBUB_NAME")
+    default = os.environ.get("HUBBUB_NAME") or None  # set but empty counts as unset
     parser.add_argument(
         "--name",
         default=default,
         required=default is None,
-        help="who you are in the room [env HUBBUB_NAME]",
+        help="who you are in the room; env HUBBUB_NAME",
     )
 
 
@@ -50,7 +48,7 @@ def add_transport(parser: argparse.ArgumentParser) -> None:
         "--transport",
         choices=["auto", *TRANSPORTS],
         default="auto",
-        help="how to follow the room; auto tries ws, sse, longpoll, poll in turn [auto]",
+        help="how to follow the room; auto tries ws, sse, longpoll, poll in turn",
     )
 
 
@@ -59,7 +57,7 @@ def add_colour(parser: argparse.ArgumentParser) -> None:
         "--color",
         choices=["auto", "always", "never"],
         default="auto",
-        help="colour the output: auto means on a terminal, unless NO_COLOR is set [auto]",
+        help="colour the output: auto means on a terminal, unless NO_COLOR is set",
     )
 
 
@@ -78,6 +76,9 @@ def check_name(name: str) -> str:
 
 def report(prog: str, error: Exception) -> int:
     """Print a one-line reason for ``error`` on stderr; the exit status that goes with it."""
+    if isinstance(error, HostNotFound):
+        print(f"{prog}: {error}; check the host name in --url", file=sys.stderr)
+        return USAGE
     if isinstance(error, Unreachable):
         print(f"{prog}: cannot reach the server: {error}", file=sys.stderr)
         return UNREACHABLE

@@ -38,6 +38,14 @@ class Unreachable(ClientError):
     """The server could not be reached: refused connection, timeout, connection cut."""
 
 
+class HostNotFound(Unreachable):
+    """The server's host name does not resolve: most often a mistyped URL.
+
+    Retried like any unreachable server (DNS can fail for a while), but a command
+    that meets it at the start reports it as a bad ``--url``.
+    """
+
+
 class Unsupported(ClientError):
     """The server (or a proxy in front of it) answered, but not with this transport.
 

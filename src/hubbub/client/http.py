@@ -17,7 +17,7 @@ import orjson
 from yarl import URL
 
 from hubbub.client.backoff import Backoff
-from hubbub.client.errors import ProtocolViolation, Refused, Unreachable
+from hubbub.client.errors import HostNotFound, ProtocolViolation, Refused, Unreachable
 from hubbub.client.events import Page, parse_page
 
 Params = Mapping[str, str | int | float]
@@ -61,6 +61,9 @@ class Link:
 
     def describe(self, exc: BaseException) -> str:
         """A short human reason for a failed connection or request."""
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            # getaddrinfo's codes are not errno values: strerror(-2) is "Unknown error -2".
+            return f"the host {self.base.host} does not resolve ({exc.os_error.strerror})"
         if isinstance(exc, aiohttp.ClientConnectorError):
             # asyncio's strerror repeats the address ("Connect call failed (...)").
             errno = exc.os_error.errno
@@ -77,6 +80,8 @@ class Link:
         return str(exc) or type(exc).__name__
 
     def unreachable(self, exc: BaseException) -> Unreachable:
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            return HostNotFound(self.describe(exc))
         return Unreachable(self.describe(exc))
 
 

@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from typing import BinaryIO, Final, Literal
 
 EOF_KEY: Final = None  # what LineEditor.feed gives for Ctrl-D on an empty line
+# How a tab in the line being typed is drawn: one column, so the cursor stays where
+# it is computed to be (a real tab would jump to the next tab stop). It is sent as a tab.
+TAB_SHOWN: Final = "\u21e5"  # ⇥
 
 _BACKSPACE = ("\x7f", "\b")
 _CTRL_D = "\x04"
@@ -37,8 +40,9 @@ class LineEditor:
     """The line being typed. ``feed`` takes keys and gives back the lines submitted.
 
     Enter submits, Backspace deletes a character, Ctrl-U the line, Ctrl-W a word;
-    Ctrl-D on an empty line means "leave". Escape sequences (arrow keys and such)
-    are swallowed whole; other control keys are ignored.
+    Ctrl-D on an empty line means "leave". Tab inserts a tab (the protocol allows
+    it in a message, and pasted text keeps its tabs). Escape sequences (arrow keys
+    and such) are swallowed whole; other control keys are ignored.
     """
 
     def __init__(self) -> None:
@@ -67,7 +71,7 @@ class LineEditor:
                 if not self.text:
                     out.append(EOF_KEY)
             elif key == "\t":
-                self.text += " "
+                self.text += "\t"
             elif unicodedata.category(key) != "Cc":
                 self.text += key
         return out
@@ -80,13 +84,21 @@ class LineEditor:
             self._escape = ""
 
     def view(self, width: int) -> str:
-        """The end of the line that fits in ``width`` columns (the cursor is at the end)."""
+        """The end of the line that fits in ``width`` columns (the cursor is at the end).
+
+        A tab takes one column, drawn as ``TAB_SHOWN``.
+        """
         used = 0
         start = len(self.text)
         while start > 0 and used + cell_width(self.text[start - 1]) <= width:
             start -= 1
             used += cell_width(self.text[start])
-        return self.text[start:]
+        return self.text[start:].replace("\t", TAB_SHOWN)
+
+
+def cells(text: str) -> int:
+    """Columns ``text`` takes on a terminal (no control characters in it)."""
+    return sum(cell_width(char) for char in text)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import zlib
 from typing import Literal, TextIO, TypeAlias
 
 from hubbub.client.events import Gap, TransportName
+from hubbub.client.lineedit import TAB_SHOWN, cell_width, cells
 from hubbub.protocol.messages import Message
 
 ColourChoice: TypeAlias = Literal["auto", "always", "never"]
@@ -97,6 +98,27 @@ class Renderer:
         """A line about the connection, not from anyone in the room."""
         return self._paint(YELLOW, f"-- {text} --")
 
+    def note_lines(self, text: str, width: int) -> list[str]:
+        """``note(text)`` wrapped at spaces to ``width`` columns, for a terminal.
+
+        Left to the terminal, a note one word too long would be cut mid-word, or
+        leave its closing ``--`` alone on the next line.
+        """
+        return [self._paint(YELLOW, line) for line in wrap_note(text, width)]
+
+    def pending(self, user: str, text: str, width: int) -> str:
+        """A line typed and not yet stored by the server, cut to ``width`` columns.
+
+        ``…`` in the own-line column and ``pending`` where the time goes: it has
+        no time (nor id) until the server stores it.
+        """
+        head = f"\u2026 pending  {printable(user, newlines=False)}: "
+        body = printable(text, newlines=False).replace("\t", TAB_SHOWN)
+        line = clip(head + body, width)
+        if not self.colour:
+            return line
+        return self._paint(YELLOW, line[:9]) + self._paint(DIM, line[9:])
+
     def gap(self, gap: Gap) -> str:
         return self.note(describe_gap(gap))
 
@@ -113,3 +135,47 @@ def describe_gap(gap: Gap) -> str:
         f"{what} missed: #{gap.missed.start} to #{gap.missed.stop - 1} are no longer kept "
         f"(the room keeps #{gap.first_id} to #{gap.last_id})"
     )
+
+
+def clip(text: str, width: int) -> str:
+    """The start of ``text`` that fits in ``width`` columns, ending in ``…`` when cut."""
+    if cells(text) <= width:
+        return text
+    used = 0
+    for end, char in enumerate(text):
+        used += cell_width(char)
+        if used > width - 1:
+            return text[:end] + "\u2026"
+    return text
+
+
+def _chunks(word: str, width: int) -> list[str]:
+    """``word`` cut into pieces of at most ``width`` columns."""
+    pieces: list[str] = []
+    while cells(word) > width:
+        cut = max(len(clip(word, width + 1)) - 1, 1)
+        pieces.append(word[:cut])
+        word = word[cut:]
+    return [*pieces, word]
+
+
+def wrap_note(text: str, width: int) -> list[str]:
+    """``-- text --`` as lines of at most ``width`` columns, broken at spaces.
+
+    Lines after the first are indented under the text; the closing ``--`` stays
+    with the last word; a word longer than a line is cut.
+    """
+    width = max(width, 12)
+    # Room for the indent, and for " --" after the last piece.
+    words = [piece for word in text.split(" ") for piece in _chunks(word, width - 6)]
+    words[-1] += " --"
+    lines: list[str] = []
+    line = "--"
+    for word in words:
+        if cells(line) + 1 + cells(word) <= width:
+            line = f"{line} {word}"
+        else:
+            lines.append(line)
+            line = "   " + word
+    lines.append(line)
+    return lines

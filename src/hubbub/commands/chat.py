@@ -3,8 +3,14 @@
 It shows the room's recent history, then live messages, and sends each line
 typed. Lines go out in order, each with its own ``client_id``, and are retried
 until the server stores them: a server restart neither loses nor doubles a line.
-The room is followed from its cursor, so nothing said meanwhile is missed.
-Ctrl-D (on an empty line) leaves after sending what was typed; Ctrl-C leaves at once.
+Until it is stored a line is shown as pending. The room is followed from its
+cursor, so nothing said meanwhile is missed.
+
+No typed line is lost silently. Leaving (Ctrl-D on an empty line, the end of
+piped input) first waits up to ``--wait`` seconds for pending lines to go out;
+Ctrl-C leaves at once. Whatever was not stored, including a line half typed
+when Ctrl-C came, is printed on stderr after the chat ends, with how many, and
+the status is 1.
 
 On a terminal, the line being typed stays at the bottom and messages scroll
 above it. With standard input or output redirected it reads lines and prints
@@ -18,23 +24,15 @@ import asyncio
 import codecs
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import termios
 import tty
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
-from hubbub.client import (
-    Client,
-    ClientError,
-    Connected,
-    Message,
-    Refused,
-    Status,
-    new_client_id,
-)
+from hubbub.client import Client, ClientError, Connected, Message, Status, new_client_id
 from hubbub.client.console import (
     FAILED,
     OK,
@@ -47,14 +45,12 @@ from hubbub.client.console import (
     run,
 )
 from hubbub.client.events import Event, Gap
-from hubbub.client.lineedit import EOF_KEY, LineEditor, cbreak, cell_width, read_lines
-from hubbub.client.terminal import BOLD, LABELS, Renderer, wants_colour
-from hubbub.commands.arguments import whole_number
+from hubbub.client.lineedit import EOF_KEY, LineEditor, cbreak, read_lines
+from hubbub.client.terminal import LABELS, Renderer, describe_gap, printable, wants_colour
+from hubbub.commands.arguments import non_negative_number, whole_number
+from hubbub.commands.chat_display import Display, PlainDisplay, TerminalDisplay, Typed
 
 PROG = "hubbub chat"
-# After Ctrl-D, how long lines still waiting for the server may take to go out.
-LINGER = 10.0
-
 
 _history = whole_number(0, 1000)
 
@@ -65,7 +61,9 @@ def register(subparsers: Any) -> None:
         help="chat in a room from the terminal",
         description=(
             "Show ROOM's recent messages, then live ones, and send each line you type. "
-            "Ctrl-D on an empty line leaves after sending what you typed; Ctrl-C leaves now."
+            "Ctrl-D on an empty line leaves after sending what you typed; Ctrl-C leaves now. "
+            "Lines the server did not store are printed when the chat ends, and the status "
+            "is then 1."
         ),
     )
     parser.add_argument("room", metavar="ROOM")
@@ -73,91 +71,87 @@ def register(subparsers: Any) -> None:
     add_url(parser)
     add_transport(parser)
     parser.add_argument(
-        "--history", type=_history, default=20, metavar="N", help="earlier messages shown [20]"
+        "--history", type=_history, default=20, metavar="N", help="earlier messages shown"
+    )
+    parser.add_argument(
+        "--wait",
+        type=non_negative_number,
+        default=10.0,
+        metavar="SECONDS",
+        help="when leaving, how long to keep trying to send lines not stored yet",
     )
     add_colour(parser)
     parser.set_defaults(run=main)
 
 
+@dataclass
+class Unsent:
+    """What the user typed that the server has not stored: outlives the event loop.
+
+    The report is printed after the chat has ended and the terminal is back in
+    its own mode, however it ended (Ctrl-C, SIGTERM, an error).
+    """
+
+    lines: list[Typed] = field(default_factory=list)  # in order; the first is being sent
+    unfinished: str = ""  # typed without Enter when the chat ended
+    refused: int = 0  # lines the server refused (each told at the time)
+
+    def report(self) -> int:
+        """Tell on stderr what was not sent; the exit status that goes with it."""
+        texts = [line.text for line in self.lines]
+        if self.unfinished.strip():
+            texts.append(self.unfinished)
+        if texts:
+            what = "1 line was" if len(texts) == 1 else f"{len(texts)} lines were"
+            print(f"{PROG}: {what} not sent:", file=sys.stderr)
+            for index, text in enumerate(texts):
+                unfinished = self.unfinished.strip() and index == len(texts) - 1
+                shown = printable(text, newlines=False)
+                print(f"  {shown}" + ("  (not finished)" if unfinished else ""), file=sys.stderr)
+        if self.refused:
+            what = "1 line was" if self.refused == 1 else f"{self.refused} lines were"
+            print(f"{PROG}: {what} refused by the server (see above)", file=sys.stderr)
+        return FAILED if texts or self.refused else OK
+
+
 def main(args: argparse.Namespace) -> int:
-    return run(PROG, chat(args))
-
-
-class Display(Protocol):
-    def show(self, line: str) -> None:
-        """A line of the conversation."""
-
-    def note(self, line: str) -> None:
-        """A line about the connection."""
-
-    def redraw(self) -> None:
-        """The line being typed changed."""
-
-    def close(self) -> None: ...
-
-
-class TerminalDisplay:
-    """Messages scroll above the line being typed, which is redrawn under each one."""
-
-    def __init__(self, editor: LineEditor, name: str, colour: bool) -> None:
-        self.editor = editor
-        self.prompt = f"{BOLD}{name}>\x1b[0m " if colour else f"{name}> "
-        self.prompt_width = sum(cell_width(c) for c in name) + 2
-
-    def _write(self, text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-    def _input_line(self) -> str:
-        columns = max(shutil.get_terminal_size().columns, 20)
-        room = max(columns - self.prompt_width - 1, 1)
-        return self.prompt + self.editor.view(room)
-
-    def show(self, line: str) -> None:
-        # \r and erase-line (ECMA-48 EL) take the input line away; it comes back below.
-        self._write("\r\x1b[K" + line + "\n" + self._input_line())
-
-    note = show
-
-    def redraw(self) -> None:
-        self._write("\r\x1b[K" + self._input_line())
-
-    def close(self) -> None:
-        self._write("\r\x1b[K")
-
-
-class PlainDisplay:
-    """Lines on stdout, news on stderr: for pipes, logs and scripts."""
-
-    def show(self, line: str) -> None:
-        print(line, flush=True)
-
-    def note(self, line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    def redraw(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    unsent = Unsent()
+    status = run(PROG, chat(args, unsent))
+    failed = unsent.report()
+    return status if status != OK else failed
 
 
 class Chat:
     """One session: what is shown, what waits to be sent, and the connection news."""
 
-    def __init__(self, client: Client, args: argparse.Namespace, name: str) -> None:
+    def __init__(self, client: Client, args: argparse.Namespace, name: str, unsent: Unsent) -> None:
         self.client = client
         self.room: str = args.room
         self.transport = args.transport
+        self.wait: float = args.wait
         self.name = name
         self.renderer = Renderer(colour=wants_colour(args.color, sys.stdout), me=name)
         self.editor = LineEditor()
-        self.display: Display = PlainDisplay()
-        self.outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.display: Display = PlainDisplay(self.renderer, name)
+        self.unsent = unsent
+        self.queued = asyncio.Event()  # set while lines wait to be sent
+        self.drained = asyncio.Event()  # set while none do
+        self.drained.set()
         self.ended = asyncio.Event()  # Ctrl-D, or the end of standard input
-        self.unsent = 0  # lines typed that the server has not answered yet
         self._live: bool | None = None  # None: never connected yet
         self._send_failing = False
+        self._waiting: set[str] = set()  # client_ids of lines that had to wait for the server
+        self._sent_after_waiting = 0
+
+    @property
+    def down(self) -> bool:
+        """The server cannot be reached now, as far as the chat knows."""
+        return self._live is False or self._send_failing
+
+    def _pending_changed(self) -> None:
+        if self.down:
+            self._waiting.update(line.client_id for line in self.unsent.lines)
+        self.display.pending(self.unsent.lines, self.down)
 
     # Receiving
 
@@ -171,13 +165,14 @@ class Chat:
         elif self._live is not False:
             self._live = False
             self.note(f"connection lost: {status.reason}; reconnecting")
+            self._pending_changed()
 
     def note(self, text: str) -> None:
-        self.display.note(self.renderer.note(text))
+        self.display.note(text)
 
     def show(self, event: Event) -> None:
         if isinstance(event, Gap):
-            self.display.note(self.renderer.gap(event))
+            self.display.note(describe_gap(event))
         else:
             self.display.show(self.renderer.message(event))
 
@@ -193,28 +188,53 @@ class Chat:
 
     def submit(self, text: str) -> None:
         # The client_id is chosen now, once: every retry of this line carries it.
-        self.unsent += 1
-        self.outbox.put_nowait((new_client_id(), text))
+        self.unsent.lines.append(Typed(new_client_id(), text))
+        self.queued.set()
+        self.drained.clear()
+        self._pending_changed()
 
     def on_retry(self, error: ClientError, delay: float) -> None:
         if not self._send_failing:
             self._send_failing = True
             self.note(f"cannot send yet ({error}); retrying")
+            self._pending_changed()
 
     async def send(self) -> None:
-        """Publish typed lines one at a time, in order, each until it is stored."""
+        """Publish typed lines one at a time, in order, each until it is stored.
+
+        A line leaves ``unsent.lines`` only once the server has answered for it, so
+        a line being sent when the chat is stopped is still reported as not sent.
+        """
         while True:
-            client_id, text = await self.outbox.get()
+            await self.queued.wait()
+            line = self.unsent.lines[0]
             try:
                 await self.client.publish(
-                    self.room, self.name, text, client_id, retry_for=None, on_retry=self.on_retry
+                    self.room,
+                    self.name,
+                    line.text,
+                    line.client_id,
+                    retry_for=None,
+                    on_retry=self.on_retry,
                 )
                 self._send_failing = False
-            except Refused as error:
-                self.note(f"not sent: {error.message}")
-            finally:
-                self.unsent -= 1
-                self.outbox.task_done()
+            except ClientError as error:  # refused: sending it again would not help
+                self.unsent.refused += 1
+                reason = getattr(error, "message", str(error))
+                self.note(f"not sent, the server refused it ({reason}): {line.text}")
+            del self.unsent.lines[0]
+            if line.client_id in self._waiting:
+                self._waiting.discard(line.client_id)
+                self._sent_after_waiting += 1
+            self._pending_changed()
+            if not self.unsent.lines:
+                self.queued.clear()
+                self.drained.set()
+                if count := self._sent_after_waiting:
+                    self.note(
+                        "1 pending line sent" if count == 1 else f"{count} pending lines sent"
+                    )
+                    self._sent_after_waiting = 0
 
     # Typing
 
@@ -248,7 +268,18 @@ class Chat:
 
     # The session
 
-    async def run(self, history: Sequence[Message], since: int, fd: int | None) -> int:
+    async def linger(self) -> None:
+        """Leaving: give lines not stored yet up to ``--wait`` seconds to go out."""
+        if self.drained.is_set():
+            return
+        count = len(self.unsent.lines)
+        what = "1 line" if count == 1 else f"{count} lines"
+        self.note(f"sending {what} before leaving (up to {self.wait:g} s); Ctrl-C to leave now")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.wait):
+                await self.drained.wait()
+
+    async def run(self, history: Sequence[Message], since: int, fd: int | None) -> None:
         """Show ``history``, then talk until Ctrl-D, Ctrl-C or the end of stdin.
 
         ``fd`` is the terminal to read keys from; None reads lines from stdin.
@@ -276,14 +307,11 @@ class Chat:
             done, _ = await asyncio.wait([ended, follower], return_when=asyncio.FIRST_COMPLETED)
             if follower in done:
                 follower.result()  # the subscription gave up: raise why
-            if self.unsent:
-                self.note(f"sending {self.unsent} line(s) before leaving; Ctrl-C to leave now")
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(LINGER):
-                        await self.outbox.join()
+            await self.linger()
         except asyncio.CancelledError:
             pass  # Ctrl-C or SIGTERM: leave now
         finally:
+            self.unsent.unfinished = self.editor.text
             if fd is not None:
                 loop.remove_reader(fd)
                 loop.remove_signal_handler(signal.SIGWINCH)
@@ -291,27 +319,24 @@ class Chat:
             for task in [*tasks, ended]:
                 task.cancel()
             await asyncio.gather(*tasks, ended, return_exceptions=True)
-        if self.unsent:
-            self.display.close()
-            print(f"{PROG}: {self.unsent} line(s) were not sent", file=sys.stderr)
-            return FAILED
-        return OK
 
 
-async def chat(args: argparse.Namespace) -> int:
+async def chat(args: argparse.Namespace, unsent: Unsent) -> int:
     name = check_name(args.name)
     async with make_client(args.url) as client:
-        session = Chat(client, args, name)
+        session = Chat(client, args, name, unsent)
         # A plain read first: a wrong URL or room fails now, with a clear reason.
         page = await client.history(args.room, limit=max(args.history, 1))
         since = page.messages[-1].id if page.messages else 0
         history = page.messages[len(page.messages) - args.history :]
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
-            return await session.run(history, since, None)
+            await session.run(history, since, None)
+            return OK
         fd = sys.stdin.fileno()
         with cbreak(fd):
-            session.display = TerminalDisplay(session.editor, name, session.renderer.colour)
+            session.display = TerminalDisplay(session.editor, session.renderer, name)
             try:
-                return await session.run(history, since, fd)
+                await session.run(history, since, fd)
             finally:
                 session.display.close()
+        return OK

@@ -18,6 +18,7 @@ import orjson
 from hubbub.client import ClientError, new_client_id
 from hubbub.client.console import OK, add_name, add_url, check_name, make_client, report, run
 from hubbub.client.lineedit import read_lines
+from hubbub.commands.arguments import non_negative_number
 
 PROG = "hubbub send"
 
@@ -33,16 +34,18 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("room", metavar="ROOM")
-    parser.add_argument("text", metavar="TEXT", nargs="?", help="the message [stdin]")
+    parser.add_argument(
+        "text", metavar="TEXT", nargs="?", help="the message (default: each line of standard input)"
+    )
     add_name(parser)
     add_url(parser)
     parser.add_argument("--json", action="store_true", help="print each stored message as JSON")
     parser.add_argument(
         "--retry",
-        type=float,
+        type=non_negative_number,
         default=0.0,
         metavar="SECONDS",
-        help="keep retrying an unreachable or busy server this long [0: fail at once]",
+        help="keep retrying an unreachable or busy server this long (0: fail at once)",
     )
     parser.set_defaults(run=main)
 

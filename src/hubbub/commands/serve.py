@@ -15,22 +15,20 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hubbub.commands.arguments import whole_number
+from hubbub.commands.arguments import positive_number, whole_number
+from hubbub.commands.startup import check_db, check_static, explain
+from hubbub.errors import HubbubError
+from hubbub.runtime import tune_gc
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
 
 log = logging.getLogger("hubbub")
+PROG = "hubbub serve"
+USAGE = 2
 
 
 _positive_int = whole_number(1)
 _port = whole_number(0, 65535)
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
 
 
 # name, type, default, help
@@ -39,19 +37,37 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("port", _port, 8000, "port to listen on (0 picks a free one)"),
     ("store", str, "sqlite", "where rooms are kept: sqlite (durable) or memory"),
     ("db", str, "hubbub.db", "SQLite database file"),
-    ("retain", _positive_int, None, "messages kept per room (default: all)"),
-    ("heartbeat", _positive_float, 15.0, "seconds between SSE comments and WebSocket pings"),
+    ("retain", _positive_int, None, "messages kept per room"),
+    ("heartbeat", positive_number, 15.0, "seconds between SSE comments and WebSocket pings"),
     ("max-body", _positive_int, 65536, "largest request body or WebSocket message, bytes"),
     ("max-text", _positive_int, 4000, "longest message text, characters"),
     ("outbox-limit", _positive_int, MIB, "bytes the server may hold for one subscriber"),
+    (
+        "sqlite-sync",
+        str,
+        "full",
+        "full: a 201 survives power loss; normal: faster, survives a crash of the process",
+    ),
     ("lobby", str, "lobby", "room the tutorial dialect speaks to"),
     ("static", str, None, "serve the files of this directory at /, before the chat page"),
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
-    ("rate-limit", _positive_float, None, "publishes per second per client address (default: off)"),
-    ("rate-burst", _positive_int, None, "publishes a client may send at once (default: the rate)"),
-    ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env (default: off)"),
+    ("rate-limit", positive_number, None, "publishes per second per client address"),
+    ("rate-burst", _positive_int, None, "publishes a client may send at once"),
+    ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env"),
     ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
 ]
+
+
+# What a None default means, for --help.
+UNSET = {
+    "retain": "all",
+    "static": "none",
+    "allow-origin": "none",
+    "rate-limit": "off",
+    "rate-burst": "the rate",
+    "auth-secret": "off",
+    "auth-public-key": "off",
+}
 
 
 def env_name(option: str) -> str:
@@ -71,11 +87,14 @@ def register(subparsers: Any) -> None:
         if raw is not None:
             try:
                 value = convert(raw)
-            except ValueError:
+            except (ValueError, argparse.ArgumentTypeError):
                 parser.error(f"{env}={raw!r} is not a valid value for --{option}")
-        kwargs: dict[str, Any] = {"default": value, "help": f"{text} [env {env}]"}
+        shown = f" (default: {UNSET[option]})" if value is None else ""
+        kwargs: dict[str, Any] = {"default": value, "help": f"{text}; env {env}{shown}"}
         if option == "store":
             kwargs["choices"] = ["sqlite", "memory"]
+        if option == "sqlite-sync":
+            kwargs["choices"] = ["full", "normal"]
         parser.add_argument(f"--{option}", type=convert, **kwargs)
     parser.set_defaults(run=run)
 
@@ -86,6 +105,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         port=args.port,
         store=args.store,
         db=args.db,
+        sqlite_synchronous=args.sqlite_sync,
         retain=args.retain,
         heartbeat=args.heartbeat,
         max_body=args.max_body,
@@ -115,7 +135,12 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     server = Server(settings)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()  # the store may be open although the port is not
+        raise
+    tune_gc()  # after start-up: what it built is frozen out of the collector's way
     log.info("hubbub listening on %s (store: %s)", server.url, settings.describe_store())
     try:
         await stop.wait()
@@ -125,17 +150,22 @@ async def serve(settings: Settings) -> None:
     log.info("hubbub stopped")
 
 
+def _fail(reason: str) -> int:
+    print(f"{PROG}: {reason}", file=sys.stderr)
+    return USAGE
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         settings = settings_from(args)
     except ValueError as exc:
-        log.error("hubbub: %s", exc)
-        return 2
+        return _fail(f"{exc} (see '{PROG} --help')")
     try:
+        check_static(settings)
+        check_db(settings)
         with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
             runner.run(serve(settings))
-    except OSError as exc:
-        log.error("hubbub: cannot start: %s", exc)
-        return 1
+    except (OSError, HubbubError) as exc:
+        return _fail(explain(exc, settings))
     return 0

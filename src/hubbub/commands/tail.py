@@ -52,10 +52,15 @@ def register(subparsers: Any) -> None:
         "--since",
         type=_cursor,
         metavar="N",
-        help="start after message id N (0: everything the room keeps) [only new messages]",
+        help="start after message id N (0: everything the room keeps) (default: new messages only)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--count", type=_count, metavar="N", help="exit after N messages")
+    parser.add_argument(
+        "--count",
+        type=_count,
+        metavar="N",
+        help="exit after N messages (default: follow until Ctrl-C)",
+    )
     add_transport(parser)
     add_url(parser)
     add_colour(parser)
