@@ -14,6 +14,7 @@ from hubbub.client import Client
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.test_client import free_port
+from tests.test_client_epoch import fill, restart_with
 from tests.wire import wait_live
 
 TIMEOUT = 20.0  # a child's start-up (importing aiohttp) is slow on a loaded machine
@@ -103,13 +104,52 @@ async def test_tail_json_with_a_gap(start_server: StartServer) -> None:
     async with Client(server.url) as client:
         for i in range(4):
             await client.publish("r", "a", f"m{i}")
+        epoch = (await client.history("r")).epoch
     code, out, _ = await hubbub(
         "tail", "r", "--since", "0", "--json", "--count", "2", "--url", server.url
     )
     assert code == 0
     gap, *messages = [orjson.loads(line) for line in out.splitlines()]
-    assert gap == {"type": "gap", "cursor": 0, "first_id": 3, "last_id": 4, "reset": False}
-    assert [m["text"] for m in messages] == ["m2", "m3"]
+    assert gap == {
+        "type": "gap", "cursor": 0, "first_id": 3, "last_id": 4, "reset": False, "epoch": epoch
+    }  # fmt: skip
+    assert [(m["text"], m["epoch"]) for m in messages] == [("m2", epoch), ("m3", epoch)]
+
+
+async def test_tail_prints_a_reset_as_a_gap_with_the_new_epoch(start_server: StartServer) -> None:
+    """--since 10 --epoch OLD after a memory store restarted with 20 new messages: a reset
+    gap line naming the new epoch, then the 20 messages of the new log."""
+    server = await start_server(store="memory")
+    _, old_epoch = await fill(server.url, 10, "old")
+    new, new_epoch = await restart_with(start_server, server)
+    code, out, _ = await hubbub(
+        "tail", "r", "--since", "10", "--epoch", old_epoch, "--json", "--count", "20",
+        "--url", server.url,
+    )  # fmt: skip
+    assert code == 0
+    gap, *messages = [orjson.loads(line) for line in out.splitlines()]
+    assert gap == {
+        "type": "gap", "cursor": 10, "first_id": 1, "last_id": 20, "reset": True,
+        "epoch": new_epoch,
+    }  # fmt: skip
+    assert messages == [{**m.to_dict(), "epoch": new_epoch} for m in new]
+
+    code, out, _ = await hubbub(
+        "tail", "r", "--since", "10", "--epoch", old_epoch, "--count", "1", "--url", server.url
+    )
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "-- the room was reset on the server (its log started over; anything after #10 "
+        "in the old one is lost); it goes on from #1 --"
+    )
+
+
+async def test_tail_epoch_arguments(server: Server) -> None:
+    """--epoch needs --since, and the protocol's shape; both refused with status 2."""
+    code, _, err = await hubbub("tail", "r", "--epoch", "abc", "--url", server.url)
+    assert code == 2 and "--epoch is the epoch of a cursor: give --since with it" in err
+    code, _, err = await hubbub("tail", "r", "--since", "1", "--epoch", "a:b", "--url", server.url)
+    assert code == 2 and "--epoch" in err
 
 
 async def test_tail_text_lines(start_server: StartServer) -> None:

@@ -106,10 +106,16 @@ class Follower:
 
 @asynccontextmanager
 async def follow(
-    client: Client, room: str, since: int | None, transport: TransportChoice
+    client: Client,
+    room: str,
+    since: int | None,
+    transport: TransportChoice,
+    *,
+    epoch: str | None = None,
 ) -> AsyncIterator[Follower]:
     follower = Follower()
-    follower.start(client.subscribe(room, since, transport, on_status=follower.on_status))
+    sub = client.subscribe(room, since, transport, epoch=epoch, on_status=follower.on_status)
+    follower.start(sub)
     try:
         yield follower
     finally:
@@ -187,9 +193,10 @@ async def test_gap_for_messages_no_longer_kept(
     async with quick_client(server.url) as client:
         for i in range(6):
             await client.publish("r", "a", f"m{i}")
+        epoch = (await client.history("r")).epoch
         async with follow(client, "r", 1, transport) as follower:
             await follower.until(lambda: len(follower.ids) == 3)
-            assert follower.events[0] == Gap(cursor=1, first_id=4, last_id=6)
+            assert follower.events[0] == Gap(cursor=1, first_id=4, last_id=6, epoch=epoch)
             assert follower.gaps[0].missed == range(2, 4)
             assert follower.ids == [4, 5, 6]
             assert follower.sub.cursor == 6

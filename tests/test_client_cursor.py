@@ -16,8 +16,8 @@ def msg(id: int, text: str = "t") -> Message:
     return Message(id=id, room="r", user="u", text=text, ts=1)
 
 
-def page(ids: list[int], first_id: int, last_id: int) -> Page:
-    return Page(tuple(msg(i) for i in ids), first_id, last_id)
+def page(ids: list[int], first_id: int, last_id: int, epoch: str | None = None) -> Page:
+    return Page(tuple(msg(i) for i in ids), first_id, last_id, epoch)
 
 
 # Cursor
@@ -110,6 +110,78 @@ def test_empty_poll_page_is_nothing() -> None:
     """Nothing new and nothing lost: no event."""
     assert Cursor(3).page(page([], 1, 3)) == []
     assert Cursor(0).page(page([], 0, 0)) == []
+
+
+# Epochs
+
+
+def test_query_sends_the_epoch_once_known() -> None:
+    """since alone for a plain cursor; since and epoch once a server named the epoch."""
+    cursor = Cursor(4)
+    assert cursor.query() == {"since": 4}
+    assert cursor.bounds(1, 9, "e1") is None
+    assert cursor.query() == {"since": 4, "epoch": "e1"}
+
+
+def test_another_epoch_is_a_reset_even_when_the_new_log_is_longer() -> None:
+    """The issue's case: cursor 10 of epoch a, new log b with ids 1..20: a reset gap."""
+    cursor = Cursor(10, "a")
+    gap = cursor.bounds(1, 20, "b")
+    assert gap == Gap(10, 1, 20, reset=True, epoch="b")
+    assert (cursor.position, cursor.epoch) == (0, "b")
+    assert gap.missed == range(0)  # the ids seen now name other messages; none to count
+
+
+def test_same_epoch_is_no_reset() -> None:
+    """Bounds of the cursor's own epoch that cover it change nothing."""
+    cursor = Cursor(10, "a")
+    assert cursor.bounds(1, 20, "a") is None
+    assert (cursor.position, cursor.epoch) == (10, "a")
+
+
+def test_another_epoch_with_nothing_seen_is_no_gap() -> None:
+    """Cursor 0 lost nothing, whatever the epoch: the new one is simply learnt."""
+    cursor = Cursor(0, "a")
+    assert cursor.bounds(1, 5, "b") is None
+    assert (cursor.position, cursor.epoch) == (0, "b")
+
+
+def test_plain_cursor_keeps_the_epochless_rules_and_learns_the_epoch() -> None:
+    """Without an epoch only bounds tell a reset (cursor past last_id); the epoch is kept."""
+    cursor = Cursor(10)
+    assert cursor.bounds(1, 20, "b") is None  # cannot be told apart from a room that went on
+    assert cursor.epoch == "b"
+    cursor = Cursor(30)
+    assert cursor.bounds(1, 20, "b") == Gap(30, 1, 20, reset=True, epoch="b")
+
+
+def test_poll_answer_in_another_epoch_is_a_reset_then_the_new_log() -> None:
+    """A poll answered in another epoch than the one sent: a reset gap, then every message."""
+    cursor = Cursor(10, "a")
+    events = cursor.page(page(list(range(1, 21)), 1, 20, "b"))
+    assert events[0] == Gap(10, 1, 20, reset=True, epoch="b")
+    assert events[1:] == [msg(i) for i in range(1, 21)]
+    assert (cursor.position, cursor.epoch) == (20, "b")
+
+
+def test_poll_answer_in_another_epoch_that_looks_continuous_is_still_a_reset() -> None:
+    """An answer of a new log that happens to start at cursor + 1 is not taken as more."""
+    cursor = Cursor(10, "a")
+    events = cursor.page(page([11, 12], 11, 12, "b"))
+    assert events == [Gap(10, 11, 12, reset=True, epoch="b"), msg(11), msg(12)]
+
+
+def test_poll_answer_in_the_same_epoch_learns_nothing_new() -> None:
+    """An answer of the cursor's epoch continuing it: just its messages."""
+    cursor = Cursor(3, "a")
+    assert cursor.page(page([4], 1, 4, "a")) == [msg(4)]
+    assert (cursor.position, cursor.epoch) == (4, "a")
+
+
+def test_gap_past_last_id_is_always_a_reset() -> None:
+    """A Gap whose cursor is beyond last_id says reset, however it was made."""
+    assert Gap(9, 0, 0).reset and Gap(9, 0, 0) == Gap(9, 0, 0, reset=True)
+    assert not Gap(1, 4, 6).reset
 
 
 def test_negative_cursor_refused() -> None:
@@ -210,6 +282,16 @@ def test_parse_page() -> None:
     assert parse_page({**body, "first_id": 1, "last_id": 2}).messages[0].id == 2
     with pytest.raises(ProtocolViolation):
         parse_page({"first_id": 1, "last_id": 2})
+
+
+def test_parse_page_epoch() -> None:
+    """A poll answer's epoch is kept; none is None; a malformed one is refused."""
+    body = {"messages": [], "first_id": 0, "last_id": 0}
+    assert parse_page({**body, "epoch": "k3j9x2a1"}).epoch == "k3j9x2a1"
+    assert parse_page(body).epoch is None
+    for bad in (7, "", "a:b"):
+        with pytest.raises(ProtocolViolation, match="epoch"):
+            parse_page({**body, "epoch": bad})
 
 
 # The public API

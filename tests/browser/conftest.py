@@ -114,6 +114,15 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def blank(browser: Browser) -> AsyncIterator[Page]:
+    """A page of its own context, to be pointed at a server's origin."""
+    context = await browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    yield await context.new_page()
+    await context.close()
+
+
 OpenChat = Callable[..., Awaitable[ChatPage]]
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
-import pytest_asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from hubbub.server import Server
 from tests.browser.chat import publish
@@ -30,15 +27,6 @@ SUBSCRIBE = """async ([room, options]) => {
   sub.addEventListener("gap", (e) => window.gaps.push(e.detail));
   window.sub = sub;
 }"""
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def blank(browser: Browser) -> AsyncIterator[Page]:
-    """A page of its own context, to be pointed at a server's origin."""
-    context = await browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    yield await context.new_page()
-    await context.close()
 
 
 async def until(page: Page, condition: str) -> None:

@@ -17,6 +17,7 @@ from hubbub.client.events import Page, TransportChoice, parse_message
 from hubbub.client.http import Link, Options, Params, get_page, loads, refusal
 from hubbub.client.subscription import StatusCallback, Subscription
 from hubbub.errors import InvalidRoom
+from hubbub.protocol.cursors import EPOCH
 from hubbub.protocol.messages import Message, validate_room
 
 RetryCallback = Callable[[ClientError, float], None]
@@ -216,12 +217,16 @@ class Client:
         since: int | None = None,
         transport: TransportChoice = "auto",
         *,
+        epoch: str | None = None,
         on_status: StatusCallback | None = None,
     ) -> Subscription:
         """Follow ``room``: an async iterator of :class:`Message` and :class:`Gap`.
 
         ``since=N`` starts with the first message after id N (the protocol's cursor;
         0 is everything the room keeps); ``None`` with the next message published.
+        ``epoch`` is the epoch ``N`` was read in (a subscription's :attr:`~Subscription.epoch`):
+        if the room's log has started over since, the subscription begins with a
+        reset :class:`Gap`, then the new log from its start.
         It reconnects by itself, with backoff, from the last id it yielded, so
         nothing is lost or repeated; ids that the room no longer has are reported
         as a :class:`Gap`. ``transport`` picks one transport, or ``auto`` tries
@@ -232,4 +237,9 @@ class Client:
         check_room(room)
         if since is not None and (isinstance(since, bool) or not since >= 0):
             raise ValueError("since is a whole number >= 0")
-        return Subscription(self, room, since, transport, on_status)
+        if epoch is not None:
+            if since is None:
+                raise ValueError("epoch is the epoch of a cursor: give since with it")
+            if not isinstance(epoch, str) or EPOCH.fullmatch(epoch) is None:
+                raise ValueError("epoch must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+        return Subscription(self, room, since, transport, on_status, epoch)

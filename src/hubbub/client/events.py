@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from hubbub.client.errors import ProtocolViolation
+from hubbub.protocol.cursors import EPOCH
 from hubbub.protocol.messages import Message
 
 TransportName: TypeAlias = Literal["ws", "sse", "longpoll", "poll"]
@@ -30,26 +31,33 @@ class Gap:
 
     ``cursor`` is the last id the subscriber had when the gap was found, and
     ``first_id..last_id`` the ids the room keeps now (0 and 0 for an empty room).
-    The subscription goes on from ``first_id``.
+    The subscription goes on from ``first_id``. ``reset`` says the room's log
+    started over (a memory store restarted, a backup restored, a Redis that lost
+    the room): the server named a new epoch, or the cursor is beyond ``last_id``.
+    ``epoch`` is the epoch of the log the subscription goes on in, when known.
     """
 
     cursor: int
     first_id: int
     last_id: int
+    reset: bool = False
+    epoch: str | None = None
 
-    @property
-    def reset(self) -> bool:
-        """The room was reset under the subscriber (a memory store restarted, a backup
-        restored): its ids start again from ``first_id`` and name other messages."""
-        return self.cursor > self.last_id
+    def __post_init__(self) -> None:
+        # A cursor beyond the newest id can only mean the log started over,
+        # whether or not the server could say so with an epoch.
+        if self.cursor > self.last_id and not self.reset:
+            object.__setattr__(self, "reset", True)
 
     @property
     def missed(self) -> range:
         """The ids concerned, as the browser client reports them.
 
         Usually the messages that are gone for good (``cursor + 1`` to
-        ``first_id - 1``); after a reset, the ids the subscriber saw that the room
-        no longer has (``last_id + 1`` to ``cursor``).
+        ``first_id - 1``). After a reset, the ids the subscriber saw that the
+        new log does not have (``last_id + 1`` to ``cursor``, empty when the new
+        log is already longer); what the old log held after ``cursor`` cannot be
+        known, and the ids the subscriber saw now name other messages.
         """
         if self.reset:
             return range(self.last_id + 1, self.cursor + 1)
@@ -81,11 +89,13 @@ Status: TypeAlias = Connected | Disconnected
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One read of a room: ``messages`` oldest first, and the ids the room keeps now."""
+    """One read of a room: ``messages`` oldest first, the ids the room keeps now,
+    and the epoch of its log (None from a server that does not name one)."""
 
     messages: tuple[Message, ...]
     first_id: int
     last_id: int
+    epoch: str | None = None
 
 
 def _field(body: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -120,11 +130,21 @@ def parse_bounds(body: object) -> tuple[int, int]:
     return _field(body, "first_id", int), _field(body, "last_id", int)
 
 
+def parse_epoch(body: object) -> str | None:
+    """The ``epoch`` of a poll answer, ``ready`` or ``gap``; None if the server names none."""
+    if not isinstance(body, dict):
+        raise ProtocolViolation(f"the server sent bounds that are not an object: {body!r}")
+    epoch = body.get("epoch")
+    if epoch is not None and (not isinstance(epoch, str) or EPOCH.fullmatch(epoch) is None):
+        raise ProtocolViolation(f"the server sent a bad 'epoch': {epoch!r}")
+    return epoch
+
+
 def parse_page(body: object) -> Page:
-    """A short or long poll answer: ``{"messages": [...], "first_id", "last_id"}``."""
+    """A short or long poll answer: ``{"messages": [...], "first_id", "last_id", "epoch"}``."""
     first_id, last_id = parse_bounds(body)
     assert isinstance(body, dict)
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise ProtocolViolation("the server's answer has no 'messages' list")
-    return Page(tuple(parse_message(m) for m in messages), first_id, last_id)
+    return Page(tuple(parse_message(m) for m in messages), first_id, last_id, parse_epoch(body))

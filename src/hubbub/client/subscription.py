@@ -34,7 +34,7 @@ from hubbub.client.events import (
     TransportName,
 )
 from hubbub.client.http import Link, get_page
-from hubbub.client.transports import STRATEGIES, Ended, Opened, ServerGap, Wire
+from hubbub.client.transports import STRATEGIES, Ended, Opened, ServerGap, ServerReady, Wire
 from hubbub.protocol.messages import Message
 
 if TYPE_CHECKING:
@@ -71,13 +71,15 @@ class Subscription:
         since: int | None,
         transport: TransportChoice,
         on_status: StatusCallback | None,
+        epoch: str | None = None,
     ) -> None:
         if transport != "auto" and transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}: auto or one of {TRANSPORTS}")
         self.room = room
         self._client = client
-        self._cursor = Cursor(since)
+        self._cursor = Cursor(since, epoch)
         self._delivered = since
+        self._delivered_epoch = epoch
         self._order: tuple[TransportName, ...] = TRANSPORTS if transport == "auto" else (transport,)
         self._index = 0  # which of _order is in use; only ever moves forward
         self._proven: set[TransportName] = set()  # transports that have worked here
@@ -95,6 +97,16 @@ class Subscription:
         return self._delivered
 
     @property
+    def epoch(self) -> str | None:
+        """The epoch of the room's log that :attr:`cursor` belongs to (None until known).
+
+        Give it as ``epoch`` with ``since=cursor`` to a later subscription: should the
+        room's log have started over meanwhile, that subscription starts with a
+        reset :class:`~hubbub.Gap` instead of taking new ids for the old ones.
+        """
+        return self._delivered_epoch
+
+    @property
     def transport(self) -> TransportName | None:
         """The transport in use while connected, else None."""
         return self._transport
@@ -104,7 +116,14 @@ class Subscription:
 
     async def __anext__(self) -> Event:
         event = await self._events.__anext__()
-        self._delivered = event.id if isinstance(event, Message) else max(event.first_id - 1, 0)
+        # The cursor moves on only after a whole wire's events were yielded, so its
+        # epoch is the one of the event at hand.
+        if isinstance(event, Message):
+            self._delivered = event.id
+            self._delivered_epoch = self._cursor.epoch or self._delivered_epoch
+        else:
+            self._delivered = max(event.first_id - 1, 0)
+            self._delivered_epoch = event.epoch or self._delivered_epoch
         return event
 
     async def aclose(self) -> None:
@@ -177,12 +196,14 @@ class Subscription:
         """A subscription "from now": the newest id in the room is where it starts."""
         page = await get_page(link, self.room, {"limit": 1}, patience=link.options.request_timeout)
         self._cursor.position = page.messages[-1].id if page.messages else 0
+        self._cursor.epoch = page.epoch
 
     def _apply(self, wire: Wire) -> list[Event]:
         if isinstance(wire, Message):
             return self._cursor.message(wire)
-        if isinstance(wire, ServerGap):
-            gap = self._cursor.bounds(wire.first_id, wire.last_id)
+        if isinstance(wire, ServerGap | ServerReady):
+            # A ready that names another epoch without a gap before it is still a reset.
+            gap = self._cursor.bounds(wire.first_id, wire.last_id, wire.epoch)
             return [] if gap is None else [gap]
         if isinstance(wire, Opened):
             return []

@@ -125,9 +125,11 @@ class Renderer:
 
 def describe_gap(gap: Gap) -> str:
     if gap.reset:
+        # Whatever the old log held after the cursor is lost, and ids start again:
+        # the ids seen so far now name other messages.
         return (
-            f"the room was reset on the server (its messages after #{gap.last_id} are gone); "
-            f"it goes on from #{max(gap.first_id, 1)}"
+            f"the room was reset on the server (its log started over; anything after "
+            f"#{gap.cursor} in the old one is lost); it goes on from #{max(gap.first_id, 1)}"
         )
     missed = len(gap.missed)
     what = "1 message" if missed == 1 else f"{missed} messages"

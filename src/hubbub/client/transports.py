@@ -1,11 +1,12 @@
 """The four transports, as thin strategies over the one cursor logic.
 
 Each strategy opens one connection (or runs one series of polls) from
-``since=cursor.position`` and yields what the server says, undigested:
-:data:`OPENED` once the connection works, then messages, the server's gap
-notices and poll pages. The subscription passes them through its
-:class:`~hubbub.client.cursor.Cursor` and decides what to do when a strategy
-ends or fails; a strategy never retries and never keeps state across connections.
+``since=cursor.position`` (with ``epoch=cursor.epoch`` once known) and yields
+what the server says, undigested: :data:`OPENED` once the connection works,
+then messages, the server's ``ready`` and ``gap`` notices and poll pages. The
+subscription passes them through its :class:`~hubbub.client.cursor.Cursor` and
+decides what to do when a strategy ends or fails; a strategy never retries and
+never keeps state across connections.
 
 A strategy ends by raising: :class:`Ended` when the server closed the stream,
 :class:`Unsupported` when the server answered but not with this transport,
@@ -23,7 +24,7 @@ import aiohttp
 
 from hubbub.client.cursor import Cursor
 from hubbub.client.errors import ProtocolViolation, Refused, Unsupported
-from hubbub.client.events import Page, TransportName, parse_bounds, parse_message
+from hubbub.client.events import Page, TransportName, parse_bounds, parse_epoch, parse_message
 from hubbub.client.http import Link, get_page, loads, refusal
 from hubbub.client.sse import SSEDecoder
 from hubbub.protocol.messages import Message
@@ -43,21 +44,31 @@ class Opened:
 
 @dataclass(frozen=True, slots=True)
 class ServerGap:
-    """A stream's ``gap`` event or frame: the ids the room keeps now."""
+    """A stream's ``gap`` event or frame: the ids the room keeps now, and its epoch."""
 
     first_id: int
     last_id: int
+    epoch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReady:
+    """A stream's ``ready`` event or frame: where it continues, in which epoch."""
+
+    first_id: int
+    last_id: int
+    epoch: str | None = None
+
+
+def _notice(body: object) -> tuple[int, int, str | None]:
+    first_id, last_id = parse_bounds(body)
+    return first_id, last_id, parse_epoch(body)
 
 
 OPENED: Final = Opened()
 
-Wire: TypeAlias = Opened | Message | ServerGap | Page
+Wire: TypeAlias = Opened | Message | ServerGap | ServerReady | Page
 Strategy: TypeAlias = Callable[[Link, str, Cursor], AsyncGenerator[Wire, None]]
-
-
-def _since(cursor: Cursor) -> dict[str, str | int | float]:
-    assert cursor.position is not None, "a connection always starts from a known cursor"
-    return {"since": cursor.position}
 
 
 async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
@@ -67,7 +78,7 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
         async with asyncio.timeout(options.connect_timeout):
             ws = await link.session.ws_connect(
                 link.messages_url(room),
-                params=_since(cursor),
+                params=cursor.query(),
                 autoping=True,
                 timeout=aiohttp.ClientWSTimeout(ws_close=options.connect_timeout),
             )
@@ -90,7 +101,9 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
                 if kind == "message":
                     yield parse_message(frame.get("message"))
                 elif kind == "gap":
-                    yield ServerGap(*parse_bounds(frame))
+                    yield ServerGap(*_notice(frame))
+                elif kind == "ready":
+                    yield ServerReady(*_notice(frame))
                 # ack and error frames answer publishes, which this client sends over
                 # HTTP; unknown types are ignored, as a newer server may add some.
             elif msg.type is aiohttp.WSMsgType.BINARY:
@@ -119,12 +132,13 @@ def _closed(code: int | None) -> str:
 
 
 async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
-    """An event stream from ``?since=``; our own cursor, so Last-Event-ID is not needed."""
+    """An event stream from ``?since=&epoch=``; our own cursor, so Last-Event-ID is not
+    needed (the server's ``id: EPOCH:N`` lines say what ``ready`` and messages do)."""
     options = link.options
     async with asyncio.timeout(options.connect_timeout):
         response = await link.session.get(
             link.messages_url(room),
-            params=_since(cursor),
+            params=cursor.query(),
             headers={"Accept": "text/event-stream"},
             timeout=aiohttp.ClientTimeout(total=None),
         )
@@ -149,7 +163,9 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
                 if event.type == "message":
                     yield parse_message(loads(event.data))
                 elif event.type == "gap":
-                    yield ServerGap(*parse_bounds(loads(event.data)))
+                    yield ServerGap(*_notice(loads(event.data)))
+                elif event.type == "ready":
+                    yield ServerReady(*_notice(loads(event.data)))
     finally:
         response.close()  # never back to the pool: the stream is unfinished
 
@@ -160,12 +176,12 @@ async def long_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
     # The first read does not wait: it answers at once, so the subscription is
     # known to be live without waiting for a message.
     page = await get_page(
-        link, room, {**_since(cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
+        link, room, {**cursor.query(), "limit": MAX_LIMIT}, patience=options.request_timeout
     )
     yield OPENED
     yield page
     while True:
-        params = {**_since(cursor), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
+        params = {**cursor.query(), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
         patience = options.long_poll_wait + options.request_timeout
         yield await get_page(link, room, params, patience=patience)
 
@@ -176,7 +192,7 @@ async def short_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wi
     opened = False
     while True:
         page = await get_page(
-            link, room, {**_since(cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
+            link, room, {**cursor.query(), "limit": MAX_LIMIT}, patience=options.request_timeout
         )
         if not opened:
             opened = True

@@ -5,8 +5,11 @@ ids that are gone as a gap line, and tells about the connection on stderr. It
 fails fast, with a one-line reason and a non-zero status, when the server cannot
 be reached (3) or refuses (1) at the start.
 
-With ``--json`` each line is one JSON object: a message exactly as the protocol
-defines it, or ``{"type": "gap", "cursor", "first_id", "last_id", "reset"}``.
+With ``--json`` each line is one JSON object: a message as the protocol defines
+it plus ``epoch``, the epoch of the room's log it belongs to (so the last line
+is a cursor to resume from with ``--since ID --epoch EPOCH``), or
+``{"type": "gap", "cursor", "first_id", "last_id", "reset", "epoch"}``. A room
+whose log started over (a reset) is a gap with ``reset`` true.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import orjson
 from hubbub.client import Connected, Gap, Status
 from hubbub.client.console import (
     OK,
+    USAGE,
     add_colour,
     add_transport,
     add_url,
@@ -30,12 +34,22 @@ from hubbub.client.console import (
 from hubbub.client.events import Event
 from hubbub.client.terminal import LABELS, Renderer, wants_colour
 from hubbub.commands.arguments import whole_number
+from hubbub.protocol.cursors import EPOCH
 
 PROG = "hubbub tail"
 
 
 _cursor = whole_number(0)
 _count = whole_number(1)
+
+
+def _epoch(text: str) -> str:
+    if EPOCH.fullmatch(text) is None:
+        raise ValueError(text)
+    return text
+
+
+_epoch.__name__ = "epoch (1 to 64 of A-Z a-z 0-9 _ -)"
 
 
 def register(subparsers: Any) -> None:
@@ -54,6 +68,13 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="start after message id N (0: everything the room keeps) (default: new messages only)",
     )
+    parser.add_argument(
+        "--epoch",
+        type=_epoch,
+        metavar="E",
+        help="the epoch --since was read in (the epoch of --json lines): a room whose log "
+        "started over since is told as a reset gap",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
         "--count",
@@ -68,6 +89,9 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.epoch is not None and args.since is None:
+        print(f"{PROG}: --epoch is the epoch of a cursor: give --since with it", file=sys.stderr)
+        return USAGE
     return run(PROG, while_read(tail(args)))
 
 
@@ -87,7 +111,8 @@ class _Status:
             print(f"{PROG}: {status.reason}; reconnecting", file=sys.stderr)
 
 
-def _json_line(event: Event) -> bytes:
+def _json_line(event: Event, epoch: str | None) -> bytes:
+    """One line: ``epoch`` is the epoch the event belongs to (None if the server names none)."""
     if isinstance(event, Gap):
         body: dict[str, Any] = {
             "type": "gap",
@@ -95,9 +120,13 @@ def _json_line(event: Event) -> bytes:
             "first_id": event.first_id,
             "last_id": event.last_id,
             "reset": event.reset,
+            "epoch": event.epoch,
         }
         return orjson.dumps(body) + b"\n"
-    return orjson.dumps(event.to_dict()) + b"\n"
+    body = event.to_dict()
+    if epoch is not None:
+        body["epoch"] = epoch
+    return orjson.dumps(body) + b"\n"
 
 
 async def tail(args: argparse.Namespace) -> int:
@@ -106,16 +135,17 @@ async def tail(args: argparse.Namespace) -> int:
         # One plain read first: a wrong URL or room fails now, with a clear reason,
         # instead of being retried for ever by the subscription.
         page = await client.history(args.room, limit=1)
-        since = args.since
+        since, epoch = args.since, args.epoch
         if since is None:
             since = page.messages[-1].id if page.messages else 0
+            epoch = page.epoch
         left = args.count
         async with client.subscribe(
-            args.room, since, args.transport, on_status=_Status()
+            args.room, since, args.transport, epoch=epoch, on_status=_Status()
         ) as subscription:
             async for event in subscription:
                 if args.json:
-                    sys.stdout.buffer.write(_json_line(event))
+                    sys.stdout.buffer.write(_json_line(event, subscription.epoch))
                 elif isinstance(event, Gap):
                     sys.stdout.write(renderer.gap(event) + "\n")
                 else:

@@ -73,10 +73,17 @@ function joinRoom(room, { focus = true } = {}) {
   });
   sub.addEventListener("gap", (event) => {
     if (state.sub !== sub) return;
-    const { from, to, reset } = event.detail;
+    const { from, to, reset, last_id: lastId } = event.detail;
     if (reset) {
+      // The room's log started over (a new epoch): the ids shown so far now name other
+      // messages, so they go, and whatever the old log held after them is lost.
       clearMessages();
-      showNotice("The server's copy of this room was reset; showing what it holds now.", 0);
+      state.rooms.set(state.room, lastId);
+      showNotice(
+        "The server's copy of this room was reset: messages sent before the reset that " +
+          "were not shown here are lost. Showing what it holds now.",
+        0,
+      );
     } else {
       const count = to - from + 1;
       showNotice(

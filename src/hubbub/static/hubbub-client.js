@@ -9,11 +9,12 @@
 //   sub.addEventListener("message", (e) => show(e.detail));
 //   await client.publish("general", { user: "alice", text: "hello" });
 //
-// A room is an append-only log; every message has an id (its position). A
-// Subscription remembers the last id it delivered (its cursor) and, whatever the
-// transport and however often it reconnects, asks for exactly what comes after
-// it: every message is delivered once, in id order, and a hole the server can no
-// longer fill is reported as a "gap" event, never skipped silently.
+// A room is an append-only log; every message has an id (its position), and the
+// log an epoch that changes when it starts over. A Subscription remembers the last
+// id it delivered and its epoch (its cursor) and, whatever the transport and
+// however often it reconnects, asks for exactly what comes after it: every message
+// is delivered once, in id order, and a hole the server can no longer fill (or a
+// log that started over) is reported as a "gap" event, never skipped silently.
 //
 // docs/browser.md in the hubbub repository documents the whole API.
 
@@ -207,13 +208,16 @@ export class HubbubClient {
   }
 
   /**
-   * One read of a room (a short poll): `{messages, first_id, last_id}`.
+   * One read of a room (a short poll): `{messages, first_id, last_id, epoch}`.
    *
    * `{before: N, limit}` gives the newest `limit` messages below id N (scrolling back),
    * `{since: N, limit}` the oldest `limit` after N, and neither the newest `limit`.
+   * `epoch` (with `since`) is the epoch N was read in: an answer in another epoch means
+   * the room's log started over, and it holds the new log from its start.
    */
-  async history(room, { before, since, limit, signal, timeout } = {}) {
-    return this.getJson(this.messagesUrl(room, { before, since, limit }), { signal, timeout });
+  async history(room, { before, since, epoch, limit, signal, timeout } = {}) {
+    const params = { before, since, epoch: since == null ? undefined : epoch, limit };
+    return this.getJson(this.messagesUrl(room, params), { signal, timeout });
   }
 
   /**
@@ -280,8 +284,10 @@ export class HubbubClient {
  * - `message`: a message `{id, room, user, text, ts, client_id?}`, each id once, in order
  * - `backlog`: `{count, first_id, last_id}` once the first read (with `since` null) is done
  *   and its `backlog` messages delivered; `first_id..last_id` is what the room keeps
- * - `gap`: `{from, to, first_id, last_id, reset}`: ids `from..to` are gone for good
- *   (`reset` true: the room was reset under the client; ids start again from `first_id`)
+ * - `gap`: `{from, to, first_id, last_id, reset, epoch}`: ids `from..to` are gone for
+ *   good. `reset` true: the room's log started over (the server named a new `epoch`, or
+ *   the cursor is past `last_id`); ids start again from `first_id` and every message of
+ *   the new log follows (`from..to` are then the ids seen that the new log lacks, maybe none)
  * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
  *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
  * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself):
@@ -295,6 +301,8 @@ export class Subscription extends EventTarget {
    * @param {object} [options]
    * @param {number|null} [options.since] deliver every message with id > since; null
    *   (the default) starts from the room's newest message (see `backlog`)
+   * @param {string|null} [options.epoch] with `since`: the epoch it was read in (a
+   *   subscription's `epoch`); a room whose log started over since is told as a gap
    * @param {number} [options.backlog] with `since` null, first deliver the newest
    *   `backlog` messages (0 to 1000, default 0)
    * @param {string[]} [options.transports] transports to try, in order (default all:
@@ -313,6 +321,9 @@ export class Subscription extends EventTarget {
     this.room = room;
     /** The id of the last message delivered (null until known). */
     this.cursor = options.since ?? null;
+    if (options.epoch != null && this.cursor === null) throw new TypeError("epoch needs since");
+    /** The epoch of the room's log that `cursor` belongs to (null until the server names it). */
+    this.epoch = options.epoch ?? null;
     this.backlog = Math.min(Math.max(options.backlog ?? 0, 0), 1000);
     this.transports = [...(options.transports ?? TRANSPORTS)];
     for (const name of this.transports) {
@@ -407,16 +418,21 @@ export class Subscription extends EventTarget {
     }
     const stop = this._stop;
     const cursor = this.cursor ?? 0;
+    const epoch = this.epoch;
     let lastId;
+    let moved = false;
     try {
       const body = await this.client.history(this.room, { since: cursor, limit: 1, timeout: 5000 });
       lastId = body.last_id;
+      // The room's log started over and the stream did not say so: it is not working.
+      moved = epoch !== null && body.epoch != null && body.epoch !== epoch;
     } catch (err) {
       if (err?.status !== 0) return; // the server answered: busy, but reachable
       lastId = null; // unreachable: the stream cannot be working either
     }
     if (this._stop !== stop || this.state !== "live") return; // a new connection meanwhile
-    const stale = lastId === null || (this._suspect != null && (this.cursor ?? 0) < this._suspect);
+    const late = this._suspect != null && (this.cursor ?? 0) < this._suspect;
+    const stale = lastId === null || (moved && this.epoch === epoch) || late;
     if (stale) {
       this._suspect = null;
       stop?.();
@@ -445,10 +461,17 @@ export class Subscription extends EventTarget {
     }
   }
 
-  /** Compare the cursor with what the room keeps (`first_id..last_id`); report a gap. */
-  _bounds(firstId, lastId) {
+  /**
+   * Compare the cursor with what the room keeps (`first_id..last_id` of the log named
+   * `epoch`, from a poll answer, a `ready` or a `gap`); report a gap or a reset.
+   */
+  _bounds(firstId, lastId, epoch) {
     const cursor = this.cursor ?? 0;
-    if (cursor > lastId) {
+    // Another epoch than the one of what was seen: the log started over, even when
+    // the new one is already longer than the cursor (ids alone cannot tell).
+    const moved = epoch != null && this.epoch !== null && epoch !== this.epoch && cursor > 0;
+    if (epoch != null) this.epoch = epoch;
+    if (moved || cursor > lastId) {
       // The room was reset (a memory store restarted, a database restored).
       this.cursor = Math.max(firstId - 1, 0);
       this._gap(lastId + 1, cursor, firstId, lastId, true);
@@ -459,7 +482,12 @@ export class Subscription extends EventTarget {
   }
 
   _gap(from, to, firstId, lastId, reset) {
-    this._emit("gap", { from, to, first_id: firstId, last_id: lastId, reset });
+    this._emit("gap", { from, to, first_id: firstId, last_id: lastId, reset, epoch: this.epoch });
+  }
+
+  /** The cursor as every transport sends it: `since`, and `epoch` once known. */
+  _position() {
+    return { since: this.cursor, epoch: this.epoch };
   }
 
   async _run() {
@@ -532,6 +560,7 @@ export class Subscription extends EventTarget {
     if (this._closed || this.cursor !== null) return;
     const messages = body.messages;
     const newest = messages.length ? messages[messages.length - 1].id : 0;
+    this.epoch = body.epoch ?? null;
     if (this.backlog > 0) this._accept(messages);
     this.cursor = Math.max(this.cursor ?? 0, newest);
     this._emit("backlog", { count: messages.length, first_id: body.first_id, last_id: body.last_id });
@@ -556,7 +585,7 @@ export class Subscription extends EventTarget {
 
   _connectWebSocket() {
     return new Promise((resolve) => {
-      const url = this.client.messagesUrl(this.room, { since: this.cursor });
+      const url = this.client.messagesUrl(this.room, this._position());
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       let opened = false;
       const ws = new WebSocket(url);
@@ -586,7 +615,9 @@ export class Subscription extends EventTarget {
           return;
         }
         if (frame.type === "message") this._accept([frame.message]);
-        else if (frame.type === "gap") this._bounds(frame.first_id, frame.last_id);
+        else if (frame.type === "gap" || frame.type === "ready") {
+          this._bounds(frame.first_id, frame.last_id, frame.epoch);
+        }
       };
       ws.onclose = finish;
     });
@@ -594,9 +625,12 @@ export class Subscription extends EventTarget {
 
   _connectEventSource() {
     return new Promise((resolve) => {
-      // Our own cursor in the URL; EventSource's own reconnection is not used, so the
-      // backoff, the fallback and the state are the same for every transport.
-      const url = this.client.messagesUrl(this.room, { since: this.cursor });
+      // Our own cursor in the URL for the first connection. After a drop the browser
+      // reconnects by itself (after the server's `retry`), sending the last `id:` it
+      // received as Last-Event-ID, `EPOCH:N`, which the server prefers to the URL: the
+      // cursor and its epoch, kept by the browser. Only a stream the browser gives up
+      // on (or one that never opened) comes back here, for backoff and fallback.
+      const url = this.client.messagesUrl(this.room, this._position());
       let opened = false;
       const source = new EventSource(url);
       const end = () => {
@@ -615,11 +649,16 @@ export class Subscription extends EventTarget {
       source.addEventListener("message", (event) => {
         this._accept([JSON.parse(event.data)]);
       });
-      source.addEventListener("gap", (event) => {
+      const notice = (event) => {
         const bounds = JSON.parse(event.data);
-        this._bounds(bounds.first_id, bounds.last_id);
-      });
-      source.onerror = end;
+        this._bounds(bounds.first_id, bounds.last_id, bounds.epoch);
+      };
+      source.addEventListener("gap", notice);
+      source.addEventListener("ready", notice);
+      source.onerror = () => {
+        if (!opened || source.readyState === EventSource.CLOSED) end();
+        else this._setState("reconnecting"); // the browser is on it, with Last-Event-ID
+      };
     });
   }
 
@@ -634,7 +673,7 @@ export class Subscription extends EventTarget {
         // The first read is a short poll: it answers at once, so the state turns
         // live without waiting for a message.
         const wait = long && !first ? this.wait : undefined;
-        const url = this.client.messagesUrl(this.room, { since: this.cursor, wait });
+        const url = this.client.messagesUrl(this.room, { ...this._position(), wait });
         const started = Date.now();
         const body = await this.client.getJson(url, {
           signal: abort.signal,
@@ -645,7 +684,8 @@ export class Subscription extends EventTarget {
           opened = true;
           this._live();
         }
-        this._bounds(body.first_id, body.last_id);
+        // An answer in another epoch than the one sent: the log started over.
+        this._bounds(body.first_id, body.last_id, body.epoch);
         this._accept(body.messages);
         const more = body.messages.length > 0 && this.cursor < body.last_id;
         // A long poll answered empty long before its wait: the server is shutting

@@ -4,10 +4,26 @@
 import { ROOM_PATTERN } from "./hubbub-client.js";
 import { STORAGE, client, el, state, storageSet, ui } from "./page-state.js";
 
+/**
+ * A room's read mark, `{id, epoch}`: the last id read there and the epoch of the log it
+ * belongs to (null: not known, e.g. remembered as a bare id by an older page); or null.
+ */
+export function readMark(room) {
+  const mark = state.read[room];
+  if (typeof mark === "number") return { id: mark, epoch: null };
+  return mark && typeof mark.id === "number" ? { id: mark.id, epoch: mark.epoch ?? null } : null;
+}
+
+/** Id `id` of the current room was read (in the log of the room's subscription). */
 export function markRead(id) {
   const room = state.room;
-  if ((state.read[room] ?? 0) < id) {
-    state.read[room] = id;
+  const epoch = state.sub?.epoch ?? null;
+  const mark = readMark(room);
+  // A mark of another log (the room was reset since) says nothing about this one.
+  const stale = mark !== null && mark.epoch !== null && epoch !== null && mark.epoch !== epoch;
+  const known = mark === null || stale ? 0 : mark.id;
+  if (known < id || stale || (epoch !== null && mark?.epoch !== epoch)) {
+    state.read[room] = { id: Math.max(known, id), epoch: epoch ?? mark?.epoch ?? null };
     storageSet(STORAGE.read, JSON.stringify(state.read));
   }
   if ((state.rooms.get(room) ?? 0) < id) state.rooms.set(room, id);
@@ -27,8 +43,9 @@ export function renderRooms() {
     label.append(el("span", "hash", "#"), el("span", "name", name));
     link.append(label);
     if (name === state.room) link.setAttribute("aria-current", "page");
-    const unread = name === state.room ? 0 : (state.rooms.get(name) ?? 0) - (state.read[name] ?? 0);
-    if (unread > 0 && state.read[name] !== undefined) {
+    const mark = readMark(name);
+    const unread = name === state.room || mark === null ? 0 : (state.rooms.get(name) ?? 0) - mark.id;
+    if (unread > 0) {
       const badge = el("span", "badge", unread > 99 ? "99+" : String(unread));
       badge.setAttribute("aria-label", `${unread} unread`);
       link.append(badge);
