@@ -39,19 +39,33 @@ class Worker:
     index: int
     process: BaseProcess
     ready: Connection
+    alive: Connection  # held open by the parent; its end tells the worker the parent is gone
     listening: bool = False
 
 
-def _worker_main(index: int, settings: Settings, ready: Connection) -> None:
-    """A worker process: serve until SIGTERM, telling the parent once it listens."""
+def _worker_main(index: int, settings: Settings, ready: Connection, parent: Connection) -> None:
+    """A worker process: serve until SIGTERM, telling the parent once it listens.
+
+    ``parent`` is the read end of a pipe only the parent writes to: when the parent dies
+    (even by kill -9) it reads EOF and the worker stops, so no orphan keeps the port.
+    """
+    import asyncio
+
     from hubbub.commands.serve import run_server
     from hubbub.server import Server
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
+    def parent_gone() -> None:
+        asyncio.get_running_loop().remove_reader(parent.fileno())
+        log.error("hubbub worker %d: the parent process is gone; stopping", index)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     def tell_parent(server: Server) -> None:
-        ready.send(getattr(server.node.store, "durable", True))
+        asyncio.get_running_loop().add_reader(parent.fileno(), parent_gone)
+        # Logged before the parent hears, so it comes before the parent's line.
         log.info("hubbub worker %d (pid %d) listening", index, os.getpid())
+        ready.send(getattr(server.node.store, "durable", True))
 
     sys.exit(run_server(settings, tell_parent))
 
@@ -97,14 +111,16 @@ class Supervisor:
         context = multiprocessing.get_context("spawn")
         for index in range(1, self.settings.workers + 1):
             receive, send = context.Pipe(duplex=False)
+            watch, alive = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker_main,
-                args=(index, self.settings, send),
+                args=(index, self.settings, send, watch),
                 name=f"hubbub-worker-{index}",
             )
             process.start()
             send.close()
-            self.workers.append(Worker(index, process, receive))
+            watch.close()
+            self.workers.append(Worker(index, process, receive, alive))
 
     def _wait(self, timeout: float | None) -> None:
         """Until a worker says something or exits, a signal arrives, or ``timeout``."""
@@ -174,6 +190,7 @@ class Supervisor:
         self._wake_write.close()
         for worker in self.workers:
             worker.ready.close()
+            worker.alive.close()
 
 
 def run_workers(settings: Settings) -> int:
