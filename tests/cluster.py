@@ -74,7 +74,7 @@ class Subscriber:
         node = self.start
         while True:
             url = f"{self.urls[node % len(self.urls)]}/rooms/{self.room}/messages"
-            with contextlib.suppress(NETWORK_ERRORS):
+            with contextlib.suppress(*NETWORK_ERRORS):
                 await self._session(url)
             node += 1
             await asyncio.sleep(RECONNECT)
