@@ -358,3 +358,24 @@ async def test_workers_without_redis_say_so_in_one_line() -> None:
 
 def _python_hubbub() -> tuple[str, ...]:
     return (sys.executable, "-m", "hubbub")
+
+
+async def test_redis_without_fsync_is_refused_unless_accepted(tmp_path: Path) -> None:
+    """--store redis on a Redis without appendfsync always: exit 1 naming the flag; with
+    --redis-weak-durability it starts, and its listening line says what a 201 means."""
+    async with running_redis(tmp_path / "weak", settings=("--appendonly", "no")) as weak:
+        process = await asyncio.create_subprocess_exec(
+            *_python_hubbub(),
+            "serve",
+            "--port",
+            "0",
+            *redis_args(weak),
+            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 1
+        assert "--redis-weak-durability" in err.decode().strip().splitlines()[-1]
+        async with serve("--port", "0", *redis_args(weak), "--redis-weak-durability") as server:
+            line = next(line for line in server.log if b"listening on" in line)
+            assert b"a 201 means Redis accepted the message, not that it is on disk" in line
