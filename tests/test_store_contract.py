@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -10,18 +11,27 @@ import pytest
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Publish
 from hubbub.store import MemoryStore, SQLiteStore, Stamped, Store
+from hubbub.store.redis import RedisStore
+from tests.redis_server import needs_redis, running_redis
 
 StoreFactory = Callable[[int | None], Store]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    def factory(retain: int | None = None) -> Store:
-        if request.param == "memory":
-            return MemoryStore(retain=retain)
-        return SQLiteStore(str(tmp_path / "contract.db"), retain=retain)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=needs_redis)])
+async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    async with contextlib.AsyncExitStack() as stack:
+        redis_url = ""
+        if request.param == "redis":
+            redis_url = (await stack.enter_async_context(running_redis(tmp_path / "redis"))).url
 
-    return factory
+        def factory(retain: int | None = None) -> Store:
+            if request.param == "memory":
+                return MemoryStore(retain=retain)
+            if request.param == "redis":
+                return RedisStore([redis_url], retain=retain)
+            return SQLiteStore(str(tmp_path / "contract.db"), retain=retain)
+
+        yield factory
 
 
 @pytest.fixture
@@ -88,17 +98,18 @@ async def test_retention_keeps_newest_n_and_forgets_their_client_ids(make: Store
 
 
 async def test_bounds_and_ids_continue_after_reopening(make: StoreFactory) -> None:
-    """Reopening a store keeps bounds and epoch (SQLite); ids continue where they were."""
+    """Reopening a store keeps bounds and epochs (SQLite, Redis); ids continue where they were."""
     store = make(None)
     await store.open()
     await store.append([stamped("a", "1"), stamped("a", "2"), stamped("b", "1")])
-    epoch = (await store.bounds("a")).epoch
+    # An epoch is per room (the Redis store gives each room its own).
+    epoch_a, epoch_b = (await store.bounds("a")).epoch, (await store.bounds("b")).epoch
     await store.close()
     # A memory store lives in its object: reopening that object is its "restart".
     reopened = store if isinstance(store, MemoryStore) else make(None)
     await reopened.open()
-    assert await reopened.bounds("a") == Bounds(1, 2, epoch)
-    assert await reopened.bounds("b") == Bounds(1, 1, epoch)
+    assert await reopened.bounds("a") == Bounds(1, 2, epoch_a)
+    assert await reopened.bounds("b") == Bounds(1, 1, epoch_b)
     assert (await reopened.append([stamped("a", "3")]))[0].message.id == 3
     await reopened.close()
 

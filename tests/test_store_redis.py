@@ -214,3 +214,16 @@ async def test_unresponsive_redis_times_out(server: RedisServer) -> None:
     finally:
         server.process.send_signal(signal.SIGCONT)
     await store.close()
+
+
+async def test_ping_is_false_while_redis_refuses_writes(
+    server: RedisServer, store: RedisStore
+) -> None:
+    """A Redis that answers but refuses writes (min-replicas-to-write unmet) is not healthy."""
+    assert await store.ping()
+    await server.command("CONFIG", "SET", "min-replicas-to-write", "1")
+    assert not await store.ping()
+    with pytest.raises(StoreError):
+        await store.append([stamped("r", "refused")])
+    await server.command("CONFIG", "SET", "min-replicas-to-write", "0")
+    assert await store.ping()

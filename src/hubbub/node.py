@@ -14,7 +14,7 @@ import logging
 import math
 
 from hubbub.access import Access
-from hubbub.broker import Broker, MemoryBroker
+from hubbub.broker import Broker, make_broker
 from hubbub.errors import RateLimited, StoreError, Unavailable
 from hubbub.hub import FlushScheduler, Hub, Stream
 from hubbub.principal import Principal
@@ -48,7 +48,7 @@ class Node:
         self.settings = settings
         self.stats = Stats()
         self.store = store if store is not None else make_store(settings)
-        self.broker = broker if broker is not None else MemoryBroker()
+        self.broker = broker if broker is not None else make_broker(settings)
         self.access = Access(settings)
         self.hub = Hub(
             self.store,

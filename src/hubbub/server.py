@@ -45,7 +45,15 @@ class Server:
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=4096)
+        site = web.TCPSite(
+            self._runner,
+            self.settings.host,
+            self.settings.port,
+            backlog=4096,
+            # Workers of one `serve --workers N` listen on the same port; the kernel
+            # spreads new connections over them.
+            reuse_port=self.settings.workers > 1 or None,
+        )
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 

@@ -6,12 +6,13 @@ Only ``cli.py`` reads flags and the environment; everything else receives a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from hubbub.protocol.tokens import check_secret
 
-StoreKind = Literal["sqlite", "memory"]
+StoreKind = Literal["sqlite", "memory", "redis"]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -36,6 +37,14 @@ class Settings:
     shared_db: bool = False
     # A room nobody has used for this long is forgotten (memory back to the system).
     room_idle: float = 30.0
+
+    # Scale-out: Redis carries messages between nodes (and holds the logs with store
+    # "redis"); several URLs shard rooms across several Redis servers.
+    redis: tuple[str, ...] = ()
+    # Accept a Redis that may lose acknowledged writes (no fsync on every write).
+    redis_weak_durability: bool = False
+    # Processes serving one port (SO_REUSEPORT); more than one needs Redis.
+    workers: int = 1
 
     # Limits
     max_body: int = 64 * KIB
@@ -86,10 +95,44 @@ class Settings:
             check_secret(self.auth_secret)
         if self.auth_public_key == "":
             raise ValueError("the auth public key must be a file path")
+        self._check_scale_out()
 
-    def describe_store(self) -> str:
-        """A short human description of the store, for the start-up log line."""
+    def _check_scale_out(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.redis:
+            if self.store == "memory":
+                raise ValueError(
+                    "--store memory cannot be shared between processes: use sqlite or redis"
+                )
+            return
+        if self.store == "redis":
+            raise ValueError("--store redis needs --redis URL")
+        if self.workers > 1:
+            raise ValueError("--workers needs --redis URL (Redis carries messages between them)")
+
+    def describe_store(self, *, durable: bool = True) -> str:
+        """A short human description of the store, for the start-up log line.
+
+        ``durable=False`` (a Redis store that does not fsync every write, accepted with
+        --redis-weak-durability) says what a 201 means then.
+        """
+        if self.store == "sqlite" and self.redis:
+            return f"sqlite {self.db} shared, broker: redis {redacted(self.redis)}"
         if self.store == "sqlite":
             weak = "" if self.sqlite_synchronous == "full" else ", synchronous=normal"
             return f"sqlite {self.db}{weak}"
+        if self.store == "redis":
+            described = f"redis {redacted(self.redis)}"
+            if not durable:
+                described += (
+                    ", WEAK DURABILITY: a 201 means Redis accepted the message, "
+                    "not that it is on disk"
+                )
+            return described
         return "memory (nothing survives a restart)"
+
+
+def redacted(urls: tuple[str, ...]) -> str:
+    """Redis URLs for a log line, without their passwords."""
+    return ",".join(re.sub(r"//[^/@]*@", "//***@", url) for url in urls)

@@ -18,6 +18,7 @@ from typing import Any
 from hubbub.commands.arguments import positive_number, whole_number
 from hubbub.commands.startup import check_db, check_static, explain
 from hubbub.errors import HubbubError
+from hubbub.extras import require_redis
 from hubbub.runtime import tune_gc
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
@@ -31,11 +32,47 @@ _positive_int = whole_number(1)
 _port = whole_number(0, 65535)
 
 
+class _BadValue(argparse.ArgumentTypeError, ValueError):
+    """A refused flag value whose message argparse shows as it is."""
+
+
+def _redis_urls(text: str) -> tuple[str, ...]:
+    """``URL[,URL...]``: one Redis per shard, in the same order on every node."""
+    urls = tuple(url.strip() for url in text.split(",") if url.strip())
+    if any(not url.startswith(("redis://", "rediss://", "unix://")) for url in urls):
+        raise _BadValue(
+            f"{text!r} is not redis://HOST:PORT/DB[,redis://...] (or rediss://, unix://)"
+        )
+    return urls
+
+
+def _workers(text: str) -> int:
+    """A number of processes, or ``auto``: one per core this process may run on."""
+    if text == "auto":
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise _BadValue(f"{text!r} is not a number of processes or auto") from None
+
+
+def _yes(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
 # name, type, default, help
 OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("host", str, "127.0.0.1", "address to listen on"),
     ("port", _port, 8000, "port to listen on (0 picks a free one)"),
-    ("store", str, "sqlite", "where rooms are kept: sqlite (durable) or memory"),
+    ("store", str, "sqlite", "where rooms are kept: sqlite (durable), memory, or redis"),
     ("db", str, "hubbub.db", "SQLite database file"),
     ("retain", _positive_int, None, "messages kept per room"),
     ("heartbeat", positive_number, 15.0, "seconds between SSE comments and WebSocket pings"),
@@ -55,6 +92,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("rate-burst", _positive_int, None, "publishes a client may send at once"),
     ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env"),
     ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
+    ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
+    ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
 ]
 
 
@@ -92,10 +131,23 @@ def register(subparsers: Any) -> None:
         shown = f" (default: {UNSET[option]})" if value is None else ""
         kwargs: dict[str, Any] = {"default": value, "help": f"{text}; env {env}{shown}"}
         if option == "store":
-            kwargs["choices"] = ["sqlite", "memory"]
+            kwargs["choices"] = ["sqlite", "memory", "redis"]
         if option == "sqlite-sync":
             kwargs["choices"] = ["full", "normal"]
         parser.add_argument(f"--{option}", type=convert, **kwargs)
+    weak = env_name("redis-weak-durability")
+    try:
+        weak_default = _yes(os.environ.get(weak, ""))
+    except ValueError:
+        parser.error(f"{weak}={os.environ[weak]!r} is not a valid value: use 1 or 0")
+    parser.add_argument(
+        "--redis-weak-durability",
+        action="store_true",
+        default=weak_default,
+        help="with --store redis, start even if Redis may lose acknowledged writes "
+        f"(no appendfsync always); a 201 then means accepted, not on disk [env {weak}] "
+        "(default: off)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -118,6 +170,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rate_burst=args.rate_burst,
         auth_secret=args.auth_secret,
         auth_public_key=args.auth_public_key,
+        redis=args.redis,
+        redis_weak_durability=args.redis_weak_durability,
+        workers=args.workers,
     )
 
 
@@ -129,7 +184,14 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def serve(settings: Settings) -> None:
+def announce(server: Server) -> None:
+    """The start-up log line (tests and operators read where it listens from it)."""
+    durable = getattr(server.node.store, "durable", True)
+    described = server.settings.describe_store(durable=durable)
+    log.info("hubbub listening on %s (store: %s)", server.url, described)
+
+
+async def serve(settings: Settings, ready: Callable[[Server], None] = announce) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -141,7 +203,7 @@ async def serve(settings: Settings) -> None:
         await server.stop()  # the store may be open although the port is not
         raise
     tune_gc()  # after start-up: what it built is frozen out of the collector's way
-    log.info("hubbub listening on %s (store: %s)", server.url, settings.describe_store())
+    ready(server)
     try:
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
@@ -164,8 +226,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_static(settings)
         check_db(settings)
+        if settings.redis:
+            require_redis()
+        if settings.workers > 1:
+            from hubbub.commands.workers import run_workers
+
+            return run_workers(settings)
+        return run_server(settings)
+    except (OSError, HubbubError) as exc:
+        return _fail(explain(exc, settings))
+
+
+def run_server(settings: Settings, ready: Callable[[Server], None] = announce) -> int:
+    """Serve in this process until a signal; the exit status."""
+    try:
         with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-            runner.run(serve(settings))
+            runner.run(serve(settings, ready))
     except (OSError, HubbubError) as exc:
         return _fail(explain(exc, settings))
     return 0

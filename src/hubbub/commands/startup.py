@@ -53,6 +53,8 @@ def explain(exc: BaseException, settings: Settings) -> str:
     where = f"{settings.host}:{settings.port}"
     if isinstance(exc, StartupError):
         return str(exc)
+    if isinstance(exc, StoreError) and settings.store != "sqlite":
+        return str(exc)  # the Redis store says itself what to set
     if isinstance(exc, StoreError):
         return (
             f"cannot open the database {settings.db} ({exc}); "

@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
         type=_epoch,
         metavar="E",
         help="the epoch --since was read in (the epoch of --json lines): a room whose log "
-        "started over since is told as a reset gap",
+        "started over since is told as a reset gap (default: none)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hubbub.extras import require_redis
 from hubbub.settings import Settings
 from hubbub.store.base import Appended, Stamped, Store, bounds_after
 from hubbub.store.memory import MemoryStore
@@ -19,12 +20,25 @@ __all__ = [
 
 
 def make_store(settings: Settings) -> Store:
-    """The backend the settings name."""
+    """The backend the settings name.
+
+    With ``--redis`` and the SQLite store, the processes on this machine share the file
+    (a Redis broker carries messages between them), so the store does not lock it.
+    """
     if settings.store == "memory":
         return MemoryStore(retain=settings.retain)
+    if settings.store == "redis":
+        require_redis()
+        from hubbub.store.redis import RedisStore
+
+        return RedisStore(
+            settings.redis,
+            retain=settings.retain,
+            require_fsync=not settings.redis_weak_durability,
+        )
     return SQLiteStore(
         settings.db,
         retain=settings.retain,
-        shared=settings.shared_db,
+        shared=settings.shared_db or bool(settings.redis),
         synchronous=settings.sqlite_synchronous,
     )

@@ -42,6 +42,9 @@ WEAK_DURABILITY_FLAG = "--redis-weak-durability"
 # long as fewer than this many newer client_ids were published in the room.
 CLIENT_ID_WINDOW = 10_000
 # Eviction policies that never evict hubbub's keys (it sets no TTL on a room holding messages).
+# /healthz writes this key (expiring) on every shard to learn that writes are taken.
+HEALTH_PROBE_KEY = "hubbub:health"
+HEALTH_PROBE_TTL_MS = 60_000
 SAFE_EVICTION = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
 
 
@@ -65,6 +68,7 @@ class RedisStore:
         self._client_id_window = client_id_window
         self._timeout = timeout
         self._shards: list[Redis] = []
+        self._refusing = False
         self.durable = False
 
     def _shard_index(self, room: str) -> int:
@@ -244,14 +248,28 @@ class RedisStore:
         ]
 
     async def ping(self) -> bool:
-        """True while every shard answers as a primary (a replica would refuse the writes)."""
+        """True while every shard takes a write now.
+
+        A real (tiny, expiring) write, because a Redis that answers may still refuse writes:
+        a replica (READONLY), ``min-replicas-to-write`` unmet (NOREPLICAS), a failed append-only
+        file or snapshot (MISCONF), ``maxmemory`` reached under ``noeviction`` (OOM).
+        """
         try:
-            roles = await asyncio.gather(
-                *(self._call("ping", shard.role()) for shard in self._shards)
+            await asyncio.gather(
+                *(
+                    self._call("ping", shard.set(HEALTH_PROBE_KEY, b"1", px=HEALTH_PROBE_TTL_MS))
+                    for shard in self._shards
+                )
             )
-        except StoreError:
+        except StoreError as exc:
+            if not self._refusing:  # once per outage, not once per health check
+                log.warning("redis store: not taking writes: %s", exc)
+            self._refusing = True
             return False
-        return bool(self._shards) and all(role[0] == b"master" for role in roles)
+        if self._refusing:
+            log.info("redis store: taking writes again")
+        self._refusing = False
+        return bool(self._shards)
 
 
 def _entry_message(room: str, entry: tuple[bytes, dict[bytes, bytes]]) -> Message:
