@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.auth import Authenticator
 from hubbub.commands.arguments import whole_number
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
@@ -54,6 +56,16 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
 ]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, or "" for every address
+
+
 def env_name(option: str) -> str:
     return "HUBBUB_" + option.upper().replace("-", "_")
 
@@ -77,6 +89,13 @@ def register(subparsers: Any) -> None:
         if option == "store":
             kwargs["choices"] = ["sqlite", "memory"]
         parser.add_argument(f"--{option}", type=convert, **kwargs)
+    parser.add_argument(
+        "--open-lobby",
+        action="store_true",
+        default=os.environ.get(env_name("open-lobby"), "") not in ("", "0"),
+        help="with access control on, keep the tutorial dialect's lobby open to everyone "
+        f"[env {env_name('open-lobby')}=1]",
+    )
     parser.set_defaults(run=run)
 
 
@@ -98,6 +117,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rate_burst=args.rate_burst,
         auth_secret=args.auth_secret,
         auth_public_key=args.auth_public_key,
+        open_lobby=args.open_lobby,
     )
 
 
@@ -117,6 +137,12 @@ async def serve(settings: Settings) -> None:
     server = Server(settings)
     await server.start()
     log.info("hubbub listening on %s (store: %s)", server.url, settings.describe_store())
+    if not server.node.access.enabled and not is_loopback(settings.host):
+        log.warning(
+            "hubbub: access control is off on %s: anyone who reaches it may read and post "
+            "as anyone (give --auth-secret or --auth-public-key)",
+            settings.host,
+        )
     try:
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
@@ -129,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         settings = settings_from(args)
+        Authenticator.from_settings(settings)  # an unusable key: one line, before listening
     except ValueError as exc:
         log.error("hubbub: %s", exc)
         return 2
