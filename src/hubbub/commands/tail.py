@@ -21,6 +21,7 @@ from hubbub.client import Connected, Gap, Status
 from hubbub.client.console import (
     OK,
     add_colour,
+    add_token,
     add_transport,
     add_url,
     make_client,
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--count", type=_count, metavar="N", help="exit after N messages")
     add_transport(parser)
     add_url(parser)
+    add_token(parser)
     add_colour(parser)
     parser.set_defaults(run=main)
 
@@ -97,7 +99,7 @@ def _json_line(event: Event) -> bytes:
 
 async def tail(args: argparse.Namespace) -> int:
     renderer = Renderer(colour=wants_colour(args.color, sys.stdout))
-    async with make_client(args.url) as client:
+    async with make_client(args.url, args.token) as client:
         # One plain read first: a wrong URL or room fails now, with a clear reason,
         # instead of being retried for ever by the subscription.
         page = await client.history(args.room, limit=1)
