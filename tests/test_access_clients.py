@@ -10,7 +10,7 @@ import sys
 import aiohttp
 import pytest
 
-from hubbub.client import Client, Refused
+from hubbub.client import Client, Refused, Subscription
 from hubbub.client.events import TransportChoice
 from hubbub.commands.serve import is_loopback
 from hubbub.server import Server
@@ -210,3 +210,25 @@ async def test_long_poll_with_token_held_then_answered(
     await wait_for_waiters(guarded, 1)
     async with await asyncio.wait_for(task, 10) as response:
         assert response.status == 401
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+async def test_client_subscription_ends_when_its_token_expires(
+    guarded: Server, transport: TransportChoice
+) -> None:
+    """A stream ended at exp is reconnected, refused (401), and the subscription raises
+    Refused after delivering what came before."""
+    async with Client(guarded.url, token=make_token("hana", ttl=2)) as client:
+        await client.publish("r", None, "before")
+        received: list[str] = []
+        with pytest.raises(Refused) as caught:
+            await collect(client.subscribe("r", 0, transport), received)
+    assert received == ["before"]
+    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+
+
+async def collect(subscription: Subscription, into: list[str]) -> None:
+    """The texts of ``subscription`` until it raises (bounded)."""
+    async with asyncio.timeout(20), subscription:
+        async for event in subscription:
+            into.append(getattr(event, "text", ""))
