@@ -105,11 +105,11 @@ function joinRoom(room, { focus = true } = {}) {
 
 /** What a refusal means to the person reading, in plain words. */
 function refusalText(error, room) {
-  if (error.status === 403)
+  if (error.code === "forbidden")
     return `You are not allowed in #${room}: your access token does not include it.`;
-  if (error.status === 401 && /expired/.test(error.message))
+  if (error.code === "unauthorized" && /expired/.test(error.message))
     return "Your access token has expired: open the page again with a fresh one.";
-  if (error.status === 401)
+  if (error.code === "unauthorized")
     return `This server needs a valid access token (${error.message}): open the page with /#token=...`;
   return `Cannot follow this room: ${error.message}`;
 }

@@ -84,9 +84,9 @@ async function send(room, message, item) {
       send(room, message, item); // same client_id: never stored twice
     });
     const reason =
-      error.status === 403
+      error.code === "forbidden"
         ? `your access token does not allow posting in #${room}`
-        : error.status === 401
+        : error.code === "unauthorized"
           ? "your access token has expired or is not valid"
           : error.message;
     status.replaceChildren(el("span", "status-text", `Not sent: ${reason}. `), retry);

@@ -52,9 +52,13 @@ export class HubbubError extends Error {
     this.code = code;
   }
 
-  /** The token is missing, refused or expired (401), or does not allow this (403). */
+  /**
+   * hubbub refused the token: missing, refused or expired (401 `unauthorized`), or not
+   * allowing this room (403 `forbidden`). A proxy's bare 403 is not this: its code is
+   * `http_403`, and a subscription falls back to another transport.
+   */
   get denied() {
-    return this.status === 401 || this.status === 403;
+    return this.code === "unauthorized" || this.code === "forbidden";
   }
 
   /** Worth trying again: the server was unreachable, busy or restarting. */
