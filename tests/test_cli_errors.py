@@ -107,7 +107,7 @@ async def test_options_after_positionals(server: Server) -> None:
     [
         ([], "hubbub: the following arguments are required: COMMAND (see 'hubbub --help')"),
         (["nope"], "hubbub: argument COMMAND: invalid choice: 'nope'"),
-        (["send", "r", "hi"], "hubbub send: the following arguments are required: --name"),
+        (["send", "r", "hi"], "hubbub send: --name NAME (or HUBBUB_NAME, or --token) is required"),
         (["tail", "r", "--bogus"], "hubbub tail: unrecognized arguments: --bogus"),
         (["chat", "r", "--name", "a", "--history", "x"], "--history: must be a whole number"),
     ],

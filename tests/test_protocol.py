@@ -30,6 +30,7 @@ from hubbub.protocol.encoding import (
 from hubbub.protocol.messages import (
     CONTROL,
     CONTROL_BUT_NEWLINE_TAB,
+    NO_USER,
     Message,
     parse_json_object,
     validate_publish,
@@ -91,6 +92,17 @@ def test_invalid_publish_names_the_field(fields: dict[str, object], field: str) 
     with pytest.raises(InvalidMessage) as caught:
         validate_publish("r", fields, 10)
     assert caught.value.message.startswith(field)
+
+
+def test_user_may_be_left_out_only_when_a_token_names_it() -> None:
+    """With access control on, a publish without user validates as NO_USER (stamped
+    later from the token); a user given is still checked; off, user is required."""
+    assert validate_publish("r", {"text": "hi"}, 10, user_required=False).user == NO_USER
+    assert validate_publish("r", {"user": " a ", "text": "hi"}, 10, user_required=False).user == "a"
+    with pytest.raises(InvalidMessage, match="user must not be blank"):
+        validate_publish("r", {"user": " ", "text": "hi"}, 10, user_required=False)
+    with pytest.raises(InvalidMessage, match="user is required"):
+        validate_publish("r", {"text": "hi"}, 10)
 
 
 @pytest.mark.parametrize(

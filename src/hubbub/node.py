@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
@@ -30,6 +31,9 @@ from hubbub.store.committer import Committed, Committer
 from hubbub.streams import Drain, Streams
 
 log = logging.getLogger(__name__)
+
+# Rooms read from the store per step while GET /rooms skips those a token may not read.
+ROOMS_BATCH = 200
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -107,6 +111,11 @@ class Node:
     def principal(self, token: str | None, address: str) -> Principal:
         return self.access.principal(token, address)
 
+    @property
+    def user_required(self) -> bool:
+        """Whether a publish must name its ``user`` (with a token, ``sub`` names it)."""
+        return not self.access.enabled
+
     def submit(self, principal: Principal, publish: Publish) -> asyncio.Future[Committed]:
         """Check and queue a publish; ids follow submission order. Resolves once committed."""
         self.access.check_write(principal, publish.room)
@@ -148,7 +157,11 @@ class Node:
         """A short poll, or a long poll when the query has ``wait``."""
         self.access.check_read(principal, room)
         if query.wait is not None:
-            return await self.reads.long_poll(room, query.since, query.limit, query.wait)
+            wait = query.wait
+            if principal.expires is not None:
+                # Held no longer than the token is valid; then answered as usual.
+                wait = max(0.0, min(wait, principal.expires - time.time()))
+            return await self.reads.long_poll(room, query.since, query.limit, wait)
         return await self.reads.poll(room, query.since, query.before, query.limit)
 
     def check_stream(self, principal: Principal, room: str) -> None:
@@ -163,10 +176,23 @@ class Node:
     async def list_rooms(
         self, principal: Principal, after: str | None, limit: int
     ) -> list[tuple[str, int]]:
-        try:
-            return await self.store.list_rooms(after, limit)
-        except StoreError as exc:
-            raise Unavailable("the store cannot be read") from exc
+        """Up to ``limit`` rooms after ``after`` that ``principal`` may read.
+
+        Rooms it may not read are skipped while reading, so a page is full
+        whenever more readable rooms follow.
+        """
+        readable: list[tuple[str, int]] = []
+        batch = max(limit, ROOMS_BATCH)
+        while len(readable) < limit:
+            try:
+                rows = await self.store.list_rooms(after, batch)
+            except StoreError as exc:
+                raise Unavailable("the store cannot be read") from exc
+            readable += [row for row in rows if self.access.readable(principal, row[0])]
+            if len(rows) < batch:
+                break
+            after = rows[-1][0]
+        return readable[:limit]
 
     async def healthy(self) -> bool:
         """True while publishes can be taken: not shutting down, store and broker up."""

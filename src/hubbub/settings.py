@@ -70,6 +70,9 @@ class Settings:
 
     # Tutorial dialect
     lobby: str = "lobby"
+    # With access control on, the dialect's routes stay open to everyone (they
+    # reach the lobby room only); otherwise they take a token like every route.
+    open_lobby: bool = False
 
     # Access control (off unless one is set): an HS256 secret, or the path of a
     # PEM public key (RS256 or ES256) that verifies tokens

@@ -10,6 +10,7 @@ slip in between: every id is delivered exactly once, in order.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from hubbub.hub import Hub, Stream
@@ -19,6 +20,9 @@ from hubbub.stats import Stats
 
 # Messages read per step while a stream catches up.
 CATCH_UP_PAGE = 200
+# The longest timer the loop is asked for (about 68 years): an ``exp`` far in the
+# future must not overflow the event loop's clock arithmetic.
+LONGEST_TIMER = float(2**31)
 
 Drain = Callable[[], Awaitable[None]]
 
@@ -36,9 +40,10 @@ class Streams:
     async def run(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> str:
         """Catch ``stream`` up from ``cursor``, keep it live until it ends, then detach it.
 
-        Returns why it ended: ``shutdown``, ``slow``, ``timeout``, ``reset``, ``gap``
-        or ``gone``.
+        Returns why it ended: ``shutdown``, ``slow``, ``timeout``, ``reset``, ``gap``,
+        ``expired`` (the token that opened it expired) or ``gone``.
         """
+        expiry = self._expire_at(stream)
         try:
             await self._attach(stream, cursor, drain)
             return await stream.done
@@ -48,10 +53,20 @@ class Streams:
         except ConnectionError:
             return "gone"
         finally:
+            if expiry is not None:
+                expiry.cancel()
             # Whatever was queued before the end still goes out (a last message
             # before shutdown), then nothing refers to this stream any more.
             stream.outbox.flush(asyncio.get_running_loop().time())
             self._detach(stream)
+
+    def _expire_at(self, stream: Stream) -> asyncio.TimerHandle | None:
+        """A stream lives no longer than its token: end it at ``exp``."""
+        expires = stream.principal.expires
+        if expires is None:
+            return None
+        delay = min(max(0.0, expires - time.time()), LONGEST_TIMER)
+        return asyncio.get_running_loop().call_later(delay, stream.end, "expired")
 
     async def _attach(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> None:
         self.open.add(stream)

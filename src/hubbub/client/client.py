@@ -14,7 +14,7 @@ from yarl import URL
 from hubbub.client.backoff import Backoff
 from hubbub.client.errors import ClientError, Refused, Unreachable
 from hubbub.client.events import Page, TransportChoice, parse_message
-from hubbub.client.http import Link, Options, Params, get_page, loads, refusal
+from hubbub.client.http import JSON, Link, Options, Params, get_page, loads, refusal
 from hubbub.client.subscription import StatusCallback, Subscription
 from hubbub.errors import InvalidRoom
 from hubbub.protocol.cursors import EPOCH
@@ -58,6 +58,11 @@ class Client:
 
     ``session`` is an aiohttp session to use instead of the client's own (it is then
     not closed by :meth:`close`).
+
+    ``token`` is an access token for a server with access control on; it goes in
+    the ``Authorization`` header of every request (never in a URL). The server then
+    stamps the token's user on what this client publishes, so ``publish`` may
+    leave ``user`` as None.
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class Client:
         base_url: str,
         *,
         session: aiohttp.ClientSession | None = None,
+        token: str | None = None,
         # Timeouts
         connect_timeout: float = 10.0,
         request_timeout: float = 30.0,
@@ -87,6 +93,7 @@ class Client:
             poll_interval=poll_interval,
             backoff=backoff or Backoff(),
         )
+        self._auth = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -99,7 +106,7 @@ class Client:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout)
             )
-        return Link(self._session, self.base_url, self.options)
+        return Link(self._session, self.base_url, self.options, self._auth)
 
     async def close(self) -> None:
         """Close the client's own session and with it every connection it holds."""
@@ -125,7 +132,7 @@ class Client:
     async def publish(
         self,
         room: str,
-        user: str,
+        user: str | None,
         text: str,
         client_id: str | None = None,
         *,
@@ -140,14 +147,18 @@ class Client:
         retried without doubling it. ``retry_for`` is how many seconds to keep
         retrying when the server cannot be reached, is busy (429, honouring
         ``Retry-After``) or unavailable (5xx); ``None`` retries until it succeeds.
-        ``on_retry(error, delay)`` is called before each wait.
+        ``on_retry(error, delay)`` is called before each wait. ``user`` None sends
+        no user: a server with access control stores the token's.
 
         Raises :class:`Refused` when the server refuses the message (a 4xx, say
         ``invalid_message``), :class:`Unreachable` when it could not be reached in time.
         """
         check_room(room)
         cid = client_id if client_id is not None else new_client_id()
-        body = orjson.dumps({"user": user, "text": text, "client_id": cid})
+        fields = {"text": text, "client_id": cid}
+        if user is not None:
+            fields["user"] = user
+        body = orjson.dumps(fields)
         link = self._link()
         loop = asyncio.get_running_loop()
         deadline = None if retry_for is None else loop.time() + retry_for
@@ -169,7 +180,7 @@ class Client:
                 await asyncio.sleep(delay)
 
     async def _post(self, link: Link, room: str, body: bytes) -> Message:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = link.headers({"Content-Type": JSON, "Accept": JSON})
         try:
             async with (
                 asyncio.timeout(self.options.request_timeout),

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
+import jwt
+
 from hubbub.client.backoff import Backoff
 from hubbub.client.client import Client
 from hubbub.client.errors import ClientError, HostNotFound, Refused, Unreachable
@@ -34,12 +36,18 @@ def add_url(parser: argparse.ArgumentParser) -> None:
 
 
 def add_name(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("HUBBUB_NAME") or None  # set but empty counts as unset
     parser.add_argument(
         "--name",
-        default=default,
-        required=default is None,
-        help="who you are in the room; env HUBBUB_NAME",
+        default=os.environ.get("HUBBUB_NAME") or None,  # set but empty counts as unset
+        help="who you are in the room; with --token, the token's user [env HUBBUB_NAME]",
+    )
+
+
+def add_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("HUBBUB_TOKEN") or None,
+        help="access token, for a server with access control on [env HUBBUB_TOKEN] (default: none)",
     )
 
 
@@ -61,17 +69,37 @@ def add_colour(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(url: str) -> Client:
+def make_client(url: str, token: str | None = None) -> Client:
     """The commands' client: a person is waiting, so reconnecting is never more than 5 s away."""
-    return Client(url, backoff=Backoff(initial=0.25, maximum=5.0))
+    return Client(url, token=token, backoff=Backoff(initial=0.25, maximum=5.0))
 
 
-def check_name(name: str) -> str:
-    """The user name as the server will store it (trimmed), or ``ValueError`` up front."""
+def check_name(name: str | None, token: str | None = None) -> str:
+    """The user name as the server will store it (trimmed), or ``ValueError`` up front.
+
+    Without ``--name``, a token's user (its ``sub``, read without checking the
+    signature: the server checks it) is the name.
+    """
+    if name is None and token is not None:
+        name = token_user(token)
+    if name is None:
+        raise ValueError("--name NAME (or HUBBUB_NAME, or --token) is required")
     try:
         return validate_user(name)
     except InvalidMessage as exc:
         raise ValueError(f"--name: {exc}") from None
+
+
+def token_user(token: str) -> str:
+    """The ``sub`` of a token, for showing who you are; ValueError if it has none."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise ValueError("--token is not a JWT") from None
+    sub = claims.get("sub")
+    if not isinstance(sub, str):
+        raise ValueError("--token has no user (sub claim)")
+    return sub
 
 
 def report(prog: str, error: Exception) -> int:

@@ -22,6 +22,8 @@ from hubbub.client.events import Page, parse_page
 
 Params = Mapping[str, str | int | float]
 
+JSON = "application/json"
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
@@ -55,6 +57,12 @@ class Link:
     session: aiohttp.ClientSession
     base: URL
     options: Options
+    # ``Authorization: Bearer TOKEN`` when the client has a token, else nothing.
+    auth: Mapping[str, str] = field(default_factory=dict)
+
+    def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Request headers: ``extra`` and the token's ``Authorization``, if any."""
+        return {**(extra or {}), **self.auth}
 
     def messages_url(self, room: str) -> URL:
         return self.base.joinpath("rooms", room, "messages")
@@ -116,7 +124,7 @@ async def get_page(link: Link, room: str, params: Params, *, patience: float) ->
         async with (
             asyncio.timeout(patience),
             link.session.get(
-                link.messages_url(room), params=params, headers={"Accept": "application/json"}
+                link.messages_url(room), params=params, headers=link.headers({"Accept": JSON})
             ) as response,
         ):
             if response.status != 200:

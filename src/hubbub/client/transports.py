@@ -79,12 +79,15 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
             ws = await link.session.ws_connect(
                 link.messages_url(room),
                 params=cursor.query(),
+                headers=link.headers(),
                 autoping=True,
                 timeout=aiohttp.ClientWSTimeout(ws_close=options.connect_timeout),
             )
     except aiohttp.WSServerHandshakeError as exc:
         if exc.status in (408, 429) or exc.status >= 500:
             raise Refused(exc.status, f"http_{exc.status}", exc.message) from exc
+        # A refused token (401, 403) included: a plain read then tells why, with
+        # the protocol's code, and a proxy that refuses upgrades is fallen back from.
         raise Unsupported(f"the WebSocket upgrade was refused ({exc.status})") from exc
     async with ws:
         yield OPENED
@@ -119,6 +122,7 @@ _CLOSE_REASONS = {
     1006: "the WebSocket connection was cut",
     1011: "the server hit an error",
     1013: "the server dropped this connection as too slow a reader",
+    4401: "the access token expired",
 }
 
 
@@ -139,7 +143,7 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
         response = await link.session.get(
             link.messages_url(room),
             params=cursor.query(),
-            headers={"Accept": "text/event-stream"},
+            headers=link.headers({"Accept": "text/event-stream"}),
             timeout=aiohttp.ClientTimeout(total=None),
         )
     try:

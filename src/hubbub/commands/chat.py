@@ -38,6 +38,7 @@ from hubbub.client.console import (
     OK,
     add_colour,
     add_name,
+    add_token,
     add_transport,
     add_url,
     check_name,
@@ -69,6 +70,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("room", metavar="ROOM")
     add_name(parser)
     add_url(parser)
+    add_token(parser)
     add_transport(parser)
     parser.add_argument(
         "--history", type=_history, default=20, metavar="N", help="earlier messages shown"
@@ -322,8 +324,8 @@ class Chat:
 
 
 async def chat(args: argparse.Namespace, unsent: Unsent) -> int:
-    name = check_name(args.name)
-    async with make_client(args.url) as client:
+    name = check_name(args.name, args.token)
+    async with make_client(args.url, args.token) as client:
         session = Chat(client, args, name, unsent)
         # A plain read first: a wrong URL or room fails now, with a clear reason.
         page = await client.history(args.room, limit=max(args.history, 1))

@@ -16,7 +16,16 @@ from typing import Any
 import orjson
 
 from hubbub.client import ClientError, new_client_id
-from hubbub.client.console import OK, add_name, add_url, check_name, make_client, report, run
+from hubbub.client.console import (
+    OK,
+    add_name,
+    add_token,
+    add_url,
+    check_name,
+    make_client,
+    report,
+    run,
+)
 from hubbub.client.lineedit import read_lines
 from hubbub.commands.arguments import non_negative_number
 
@@ -39,6 +48,7 @@ def register(subparsers: Any) -> None:
     )
     add_name(parser)
     add_url(parser)
+    add_token(parser)
     parser.add_argument("--json", action="store_true", help="print each stored message as JSON")
     parser.add_argument(
         "--retry",
@@ -71,8 +81,8 @@ async def _texts(args: argparse.Namespace) -> AsyncIterator[str]:
 
 
 async def send(args: argparse.Namespace) -> int:
-    name = check_name(args.name)
-    async with make_client(args.url) as client:
+    name = check_name(args.name, args.token)
+    async with make_client(args.url, args.token) as client:
         sent = 0
         async for text in _texts(args):
             try:

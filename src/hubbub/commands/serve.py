@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
 from hubbub.commands.startup import check_db, check_static, explain
 from hubbub.errors import HubbubError
@@ -109,6 +111,16 @@ UNSET = {
 }
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, or "" for every address
+
+
 def env_name(option: str) -> str:
     return "HUBBUB_" + option.upper().replace("-", "_")
 
@@ -148,6 +160,13 @@ def register(subparsers: Any) -> None:
         f"(no appendfsync always); a 201 then means accepted, not on disk [env {weak}] "
         "(default: off)",
     )
+    parser.add_argument(
+        "--open-lobby",
+        action="store_true",
+        default=os.environ.get(env_name("open-lobby"), "") not in ("", "0"),
+        help="with access control on, keep the tutorial dialect's lobby open to everyone "
+        f"[env {env_name('open-lobby')}=1] (default: off)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -173,6 +192,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         redis=args.redis,
         redis_weak_durability=args.redis_weak_durability,
         workers=args.workers,
+        open_lobby=args.open_lobby,
     )
 
 
@@ -204,6 +224,12 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
         raise
     tune_gc()  # after start-up: what it built is frozen out of the collector's way
     ready(server)
+    if not server.node.access.enabled and not is_loopback(settings.host):
+        log.warning(
+            "hubbub: access control is off on %s: anyone who reaches it may read and post "
+            "as anyone (give --auth-secret or --auth-public-key)",
+            settings.host,
+        )
     try:
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
@@ -221,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         settings = settings_from(args)
+        Authenticator.from_settings(settings)  # an unusable key: one line, before listening
     except ValueError as exc:
         return _fail(f"{exc} (see '{PROG} --help')")
     try:

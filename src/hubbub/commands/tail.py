@@ -25,6 +25,7 @@ from hubbub.client.console import (
     OK,
     USAGE,
     add_colour,
+    add_token,
     add_transport,
     add_url,
     make_client,
@@ -84,6 +85,7 @@ def register(subparsers: Any) -> None:
     )
     add_transport(parser)
     add_url(parser)
+    add_token(parser)
     add_colour(parser)
     parser.set_defaults(run=main)
 
@@ -131,7 +133,7 @@ def _json_line(event: Event, epoch: str | None) -> bytes:
 
 async def tail(args: argparse.Namespace) -> int:
     renderer = Renderer(colour=wants_colour(args.color, sys.stdout))
-    async with make_client(args.url) as client:
+    async with make_client(args.url, args.token) as client:
         # One plain read first: a wrong URL or room fails now, with a clear reason,
         # instead of being retried for ever by the subscription.
         page = await client.history(args.room, limit=1)

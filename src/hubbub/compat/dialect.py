@@ -113,12 +113,20 @@ def _client_id(value: object) -> str | None:
     return _as("id", "client_id", validate_client_id, str(value))
 
 
-def page_publish(room: str, fields: dict[str, Any], max_text: int) -> Publish:
-    """POST /publish ``{"message": text}`` from the long-polling page, as ``anonymous``."""
-    return Publish(room=room, user=ANONYMOUS, text=_text(fields, "message", max_text))
+def page_publish(
+    room: str, fields: dict[str, Any], max_text: int, default_user: str = ANONYMOUS
+) -> Publish:
+    """POST /publish ``{"message": text}`` from the long-polling page, as ``anonymous``.
+
+    ``default_user`` is who posts when the request names nobody: ``NO_USER`` when
+    the request carries a token, whose ``sub`` is then stamped.
+    """
+    return Publish(room=room, user=default_user, text=_text(fields, "message", max_text))
 
 
-def terminal_publish(room: str, fields: dict[str, Any], max_text: int) -> Publish:
+def terminal_publish(
+    room: str, fields: dict[str, Any], max_text: int, default_user: str = ANONYMOUS
+) -> Publish:
     """POST /messages ``{"id", "text", "username"}`` from the terminal client.
 
     The tutorial's client takes its user name from ``$NAME`` and sends none when
@@ -127,20 +135,29 @@ def terminal_publish(room: str, fields: dict[str, Any], max_text: int) -> Publis
     username = fields.get("username")
     return Publish(
         room=room,
-        user=ANONYMOUS if username is None else _as("username", "user", validate_user, username),
+        user=default_user if username is None else _as("username", "user", validate_user, username),
         text=_text(fields, "text", max_text),
         client_id=_client_id(fields.get("id")),
     )
 
 
 def event_source_publish(
-    room: str, user: str | None, fields: dict[str, Any], max_text: int
+    room: str,
+    user: str | None,
+    fields: dict[str, Any],
+    max_text: int,
+    default_user: str | None = None,
 ) -> Publish:
-    """POST /message?id=U ``{"message": text}`` from the SSE tutorial, as user ``U``."""
-    if user is None:
+    """POST /message?id=U ``{"message": text}`` from the SSE tutorial, as user ``U``
+    (or ``default_user`` without ``?id=``, when a token names the user)."""
+    if user is not None:
+        name = _as("id", "user", validate_user, user)
+    elif default_user is not None:
+        name = default_user
+    else:
         raise InvalidMessage("id is required (POST /message?id=NAME)")
     return Publish(
         room=room,
-        user=_as("id", "user", validate_user, user),
+        user=name,
         text=_text(fields, "message", max_text),
     )

@@ -8,11 +8,14 @@ whatever sent it, reaches these views. The routes accept any ``Content-Type``
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
 
 from hubbub.compat.dialect import (
+    ANONYMOUS,
     event_source_publish,
     listed,
     page_publish,
@@ -20,17 +23,17 @@ from hubbub.compat.dialect import (
     terminal_publish,
 )
 from hubbub.compat.lobby import TutorialLobby
-from hubbub.compat.streams import frame_stream, list_stream
-from hubbub.errors import ProtocolError
+from hubbub.compat.streams import frame_stream, list_stream, lobby_principal
+from hubbub.errors import ProtocolError, Unauthorized
 from hubbub.node import Node
-from hubbub.protocol.messages import Publish, parse_json_object, validate_room
+from hubbub.principal import Principal
+from hubbub.protocol.messages import NO_USER, Publish, parse_json_object, validate_room
 from hubbub.store.committer import Committed
 from hubbub.transports.http import (
     NO_STORE,
     NODE,
     error_response,
     json_response,
-    principal_of,
     read_body,
 )
 from hubbub.transports.rooms import wants_event_stream
@@ -85,8 +88,14 @@ def lobby_of(request: web.Request) -> TutorialLobby:
 async def subscribe(request: web.Request) -> web.StreamResponse:
     """GET /subscribe: held until the next lobby message, answered with its text."""
     lobby = lobby_of(request)
-    lobby.node.check_stream(principal_of(request), lobby.name)
-    message = await lobby.next_message()
+    principal = lobby_principal(request)
+    lobby.node.check_stream(principal, lobby.name)
+    try:
+        # Held no longer than the token is valid; the next request would be refused.
+        async with asyncio.timeout(_time_left(principal)):
+            message = await lobby.next_message()
+    except TimeoutError:
+        raise Unauthorized("token expired") from None
     if message is None:
         # Shutting down: close without an answer. The page shows every answer
         # as a message, so an empty one would be wrong; after an error it
@@ -100,14 +109,17 @@ async def publish(request: web.Request) -> web.Response:
     """POST /publish ``{"message": text}``: a lobby message from ``anonymous``; ``ok``."""
     lobby = lobby_of(request)
     node = lobby.node
+    principal = lobby_principal(request)
     fields = await _read_object(request, node)
-    await _commit(request, page_publish(lobby.name, fields, node.settings.max_text))
+    publish = page_publish(lobby.name, fields, node.settings.max_text, _default_user(principal))
+    await _commit(request, principal, publish)
     return web.Response(text="ok", content_type="text/plain", headers=NO_STORE)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """GET /messages: a WebSocket, the SSE list, or the newest messages as JSON."""
     lobby = lobby_of(request)
+    lobby.node.check_stream(lobby_principal(request), lobby.name)
     if is_websocket_upgrade(request):
         return await frame_stream(request, lobby)
     if wants_event_stream(request):
@@ -119,8 +131,10 @@ async def post_messages(request: web.Request) -> web.Response:
     """POST /messages ``{"id", "text", "username"}``: 201, or 200 for an ``id`` seen before."""
     lobby = lobby_of(request)
     node = lobby.node
+    principal = lobby_principal(request)
     fields = await _read_object(request, node)
-    committed = await _commit(request, terminal_publish(lobby.name, fields, node.settings.max_text))
+    publish = terminal_publish(lobby.name, fields, node.settings.max_text, _default_user(principal))
+    committed = await _commit(request, principal, publish)
     return json_response(listed(committed.message.message), 201 if committed.created else 200)
 
 
@@ -129,13 +143,15 @@ async def post_message(request: web.Request) -> web.Response:
     lobby = lobby_of(request)
     node = lobby.node
     try:
+        principal = lobby_principal(request)
         fields = await _read_object(request, node)
         user = request.query.get("id")
-        publish = event_source_publish(lobby.name, user, fields, node.settings.max_text)
-        await _commit(request, publish)
+        default = NO_USER if principal.user is not None else None
+        publish = event_source_publish(lobby.name, user, fields, node.settings.max_text, default)
+        await _commit(request, principal, publish)
     except ProtocolError as error:
         node.stats.rejected[error.code] += 1
-        response = error_response(error)  # keeps its status and connection handling
+        response = error_response(error, request)  # keeps its status and connection handling
         response.body = status_body(error.status, error.message, error.code)
         return response
     return json_response(status_body(200, "Message sent"), no_store=True)
@@ -163,5 +179,16 @@ async def _read_object(request: web.Request, node: Node) -> dict[str, Any]:
     return parse_json_object(await read_body(request, node.settings.max_body))
 
 
-async def _commit(request: web.Request, publish: Publish) -> Committed:
-    return await lobby_of(request).node.publish(principal_of(request), publish)
+def _default_user(principal: Principal) -> str:
+    """Who posts when a request names nobody: the token's user, else ``anonymous``."""
+    return NO_USER if principal.user is not None else ANONYMOUS
+
+
+def _time_left(principal: Principal) -> float | None:
+    if principal.expires is None:
+        return None
+    return max(0.0, principal.expires - time.time())
+
+
+async def _commit(request: web.Request, principal: Principal, publish: Publish) -> Committed:
+    return await lobby_of(request).node.publish(principal, publish)

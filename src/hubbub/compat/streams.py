@@ -11,23 +11,38 @@ one that stops reading for two heartbeats is dropped.
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 
 from aiohttp import WSCloseCode, web
 
 from hubbub.compat.lobby import TUTORIAL_FRAMES, TutorialLobby
 from hubbub.hub import Outbox, Stream
-from hubbub.protocol.encoding import SSE_PING
-from hubbub.transports.http import principal_of
+from hubbub.principal import ANONYMOUS, Principal
+from hubbub.protocol.encoding import SSE_EXPIRED, SSE_PING
+from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS
 from hubbub.transports.streams import drainer
-from hubbub.transports.websocket import accept_websocket, close_slow_consumer
+from hubbub.transports.websocket import (
+    CLOSE_TOKEN_EXPIRED,
+    accept_websocket,
+    close_slow_consumer,
+)
+
+
+def lobby_principal(request: web.Request) -> Principal:
+    """Who uses the dialect: the request's token, as on every route, unless
+    ``--open-lobby`` keeps the dialect's lobby open to everyone."""
+    if node_of(request).settings.open_lobby:
+        return replace(ANONYMOUS, address=request.remote or "unknown")
+    return principal_of(request)
 
 
 async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSocketResponse:
     """``Upgrade: websocket``: one ``{"id", "text", "username"}`` frame per new message."""
     node = lobby.node
     settings = node.settings
-    principal = principal_of(request)
+    principal = lobby_principal(request)
     node.check_stream(principal, lobby.name)
     # aiohttp pings every heartbeat and drops a peer whose pong does not come.
     ws, transport = await accept_websocket(
@@ -45,9 +60,14 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
         stream.end("slow")
 
     def on_end(done: asyncio.Future[str]) -> None:
-        if done.result() != "gone":
+        reason = done.result()
+        if reason != "gone":
             outbox.close()  # no frame may follow the close frame
-            closing.append(loop.create_task(ws.close(code=WSCloseCode.GOING_AWAY)))
+            if reason == "expired":
+                close = ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
+            else:
+                close = ws.close(code=WSCloseCode.GOING_AWAY)
+            closing.append(loop.create_task(close))
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     stream = Stream(lobby.name, TUTORIAL_FRAMES, outbox, principal, loop.time())
@@ -67,7 +87,8 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
 async def list_stream(request: web.Request, lobby: TutorialLobby) -> web.StreamResponse:
     """``Accept: text/event-stream``: the newest list at connect and after each change."""
     node = lobby.node
-    node.check_stream(principal_of(request), lobby.name)
+    principal = lobby_principal(request)
+    node.check_stream(principal, lobby.name)
     heartbeat = node.settings.heartbeat
     owner = request.query.get("id", "").strip() or None
     response = web.StreamResponse(headers=SSE_HEADERS)
@@ -87,8 +108,14 @@ async def list_stream(request: web.Request, lobby: TutorialLobby) -> web.StreamR
                 await response.write(event)
             if event is not SSE_PING:
                 node.stats.delivered += 1
-            seen, changed = await lobby.changed(seen, owner, heartbeat)
+            wait = heartbeat
+            if principal.expires is not None:
+                wait = max(0.0, min(wait, principal.expires - time.time()))
+            seen, changed = await lobby.changed(seen, owner, wait)
             if lobby.closing:
+                break
+            if principal.expires is not None and time.time() >= principal.expires:
+                await response.write(SSE_EXPIRED)  # as on the protocol's own streams
                 break
             event = await lobby.list_event() if changed else SSE_PING
     except TimeoutError:

@@ -52,7 +52,8 @@ class Stream:
 
     def end(self, reason: str) -> None:
         """Ask the transport to end the stream: ``shutdown``, ``slow``, ``timeout``,
-        ``reset`` (the room's log started over), ``gap`` or ``gone``."""
+        ``reset`` (the room's log started over), ``gap``, ``expired`` (its token
+        expired: the client reconnects with a fresh one) or ``gone``."""
         if not self.done.done():
             self.done.set_result(reason)
 

@@ -28,6 +28,10 @@ SSE_RETRY = b"retry: 3000\n"
 # A comment line keeps proxies and the browser from timing the stream out.
 SSE_PING = b": ping\n\n"
 
+# The last event of a stream whose token expired. No ``id:`` line: Last-Event-ID
+# still names the last message received.
+SSE_EXPIRED = b'event: expired\ndata: {"code":"unauthorized","message":"token expired"}\n\n'
+
 # RFC 6455 section 5.5.2: a ping control frame with no payload.
 WS_PING_FRAME = b"\x89\x00"
 

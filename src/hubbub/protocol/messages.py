@@ -17,6 +17,9 @@ from hubbub.errors import InvalidJSON, InvalidMessage, InvalidRoom
 ROOM_NAME = re.compile(r"(?!\.)[A-Za-z0-9_.\-]{1,64}")
 MAX_USER = 64
 MAX_CLIENT_ID = 64
+# The ``user`` of a publish that left it out, to be stamped from the sender's token
+# (``access.py``). Never a user name: a user name is never blank.
+NO_USER = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +123,21 @@ def validate_client_id(value: object) -> str | None:
     return value
 
 
-def validate_publish(room: str, fields: dict[str, Any], max_text: int) -> Publish:
-    """Check a publish request's fields; the error message names the bad field."""
-    if "user" not in fields:
+def validate_publish(
+    room: str, fields: dict[str, Any], max_text: int, *, user_required: bool = True
+) -> Publish:
+    """Check a publish request's fields; the error message names the bad field.
+
+    ``user_required`` is false when access control is on: the sender's token then
+    names the user, and a publish without one is stored under it (``NO_USER``).
+    """
+    if "user" not in fields and user_required:
         raise InvalidMessage("user is required")
     if "text" not in fields:
         raise InvalidMessage("text is required")
     return Publish(
         room=room,
-        user=validate_user(fields["user"]),
+        user=validate_user(fields["user"]) if "user" in fields else NO_USER,
         text=validate_text(fields["text"], max_text),
         client_id=validate_client_id(fields.get("client_id")),
     )

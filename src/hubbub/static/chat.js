@@ -104,10 +104,21 @@ function joinRoom(room, { focus = true } = {}) {
     updateHistoryEdge(state.oldestId !== null && state.oldestId <= event.detail.first_id);
   });
   sub.addEventListener("error", (event) => {
-    if (state.sub === sub) showNotice(`Cannot follow this room: ${event.detail.error.message}`, 0);
+    if (state.sub === sub) showNotice(refusalText(event.detail.error, room), 0);
   });
   showConnection({ state: sub.state, transport: sub.transport });
   if (focus) ui.text.focus();
+}
+
+/** What a refusal means to the person reading, in plain words. */
+function refusalText(error, room) {
+  if (error.code === "forbidden")
+    return `You are not allowed in #${room}: your access token does not include it.`;
+  if (error.code === "unauthorized" && /expired/.test(error.message))
+    return "Your access token has expired: open the page again with a fresh one.";
+  if (error.code === "unauthorized")
+    return `This server needs a valid access token (${error.message}): open the page with /#token=...`;
+  return `Cannot follow this room: ${error.message}`;
 }
 
 window.addEventListener("hashchange", () => {

@@ -83,6 +83,12 @@ async function send(room, message, item) {
       item.classList.add("pending");
       send(room, message, item); // same client_id: never stored twice
     });
-    status.replaceChildren(el("span", "status-text", `Not sent: ${error.message}. `), retry);
+    const reason =
+      error.code === "forbidden"
+        ? `your access token does not allow posting in #${room}`
+        : error.code === "unauthorized"
+          ? "your access token has expired or is not valid"
+          : error.message;
+    status.replaceChildren(el("span", "status-text", `Not sent: ${reason}. `), retry);
   }
 }

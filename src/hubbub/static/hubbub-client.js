@@ -9,6 +9,10 @@
 //   sub.addEventListener("message", (e) => show(e.detail));
 //   await client.publish("general", { user: "alice", text: "hello" });
 //
+// A server with access control on wants a token: `new HubbubClient({ token })`. It
+// goes in the Authorization header of every fetch, and in `?token=` for EventSource
+// and WebSocket, which cannot set headers.
+//
 // A room is an append-only log; every message has an id (its position), and the
 // log an epoch that changes when it starts over. A Subscription remembers the last
 // id it delivered and its epoch (its cursor) and, whatever the transport and
@@ -47,6 +51,15 @@ export class HubbubError extends Error {
     this.name = "HubbubError";
     this.status = status;
     this.code = code;
+  }
+
+  /**
+   * hubbub refused the token: missing, refused or expired (401 `unauthorized`), or not
+   * allowing this room (403 `forbidden`). A proxy's bare 403 is not this: its code is
+   * `http_403`, and a subscription falls back to another transport.
+   */
+  get denied() {
+    return this.code === "unauthorized" || this.code === "forbidden";
   }
 
   /** Worth trying again: the server was unreachable, busy or restarting. */
@@ -106,6 +119,11 @@ function withTimeout(signal, ms) {
   return signal ? AbortSignal.any([signal, timeout]) : timeout;
 }
 
+/** The error of a stream ended because its token expired. */
+function expiredError(message) {
+  return new HubbubError(401, "unauthorized", message || "token expired");
+}
+
 async function errorFrom(response) {
   let code = "http_" + response.status;
   let message = response.statusText || code;
@@ -128,9 +146,11 @@ export class HubbubClient {
    * @param {string|URL} [options.baseUrl] the server's root; defaults to the server this
    *   module was loaded from (so a reverse proxy's path prefix is kept)
    * @param {typeof fetch} [options.fetch] a fetch implementation (for tests or wrappers)
+   * @param {string} [options.token] an access token, for a server with access control on
    */
-  constructor({ baseUrl = new URL("../", import.meta.url), fetch: fetchImpl } = {}) {
+  constructor({ baseUrl = new URL("../", import.meta.url), fetch: fetchImpl, token } = {}) {
     this.baseUrl = new URL(baseUrl);
+    this.token = token || null;
     if (!this.baseUrl.pathname.endsWith("/")) this.baseUrl.pathname += "/";
     this._fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
     const here = globalThis.location?.origin;
@@ -184,13 +204,23 @@ export class HubbubClient {
     return this.url(`rooms/${encodeURIComponent(room)}/messages`, params);
   }
 
+  /** The URL of a stream (EventSource, WebSocket): the token, if any, in `?token=`. */
+  streamUrl(room, params = {}) {
+    return this.messagesUrl(room, { ...params, token: this.token ?? undefined });
+  }
+
+  /** Request headers: `headers` and, with a token, `Authorization: Bearer`. */
+  headers(headers = {}) {
+    return this.token ? { ...headers, Authorization: `Bearer ${this.token}` } : headers;
+  }
+
   /** GET `url` and answer its JSON body; throws HubbubError. */
   async getJson(url, { signal, timeout = 10000 } = {}) {
     let response;
     try {
       response = await this._fetch(url, {
         cache: "no-store",
-        headers: { Accept: "application/json" },
+        headers: this.headers({ Accept: "application/json" }),
         signal: withTimeout(signal, timeout),
       });
     } catch (err) {
@@ -237,6 +267,7 @@ export class HubbubClient {
    * @param {object} [options.backoff] options of the Backoff between tries
    */
   async publish(room, { user, text, clientId = newClientId() }, options = {}) {
+    // With a token, `user` may be left out: the server stores the token's user.
     const { attempts = 8, signal, onRetry, backoff } = options;
     const body = JSON.stringify({ user, text, client_id: clientId });
     const delays = new Backoff(backoff);
@@ -246,7 +277,7 @@ export class HubbubClient {
       try {
         const response = await this._fetch(this.messagesUrl(room), {
           method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          headers: this.headers({ "Content-Type": "application/json", Accept: "application/json" }),
           body,
           cache: "no-store",
           signal: withTimeout(signal, 15000),
@@ -292,7 +323,9 @@ export class HubbubClient {
  *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
  * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself):
  *   the server refuses a plain read of the room, or (before the first connection) it
- *   does not allow pages of this origin (`error.code` "cors")
+ *   does not allow pages of this origin (`error.code` "cors"), or the token is refused
+ *   or expired (`error.status` 401, also when it expires on an open stream) or does not
+ *   allow the room (403): open a new subscription with a fresh token and `since`
  */
 export class Subscription extends EventTarget {
   /**
@@ -377,6 +410,13 @@ export class Subscription extends EventTarget {
   /** For the short poll: ask now instead of at the next interval (no-op otherwise). */
   poke() {
     if (this.transport === "poll" && this.state === "live") this._wake.abort();
+  }
+
+  /** A refusal no retry can get past: tell it, and stop. */
+  _fail(error) {
+    if (this._closed) return;
+    this._emit("error", { error });
+    this.close();
   }
 
   _emit(type, detail) {
@@ -504,6 +544,10 @@ export class Subscription extends EventTarget {
         outcome = "failed";
         outcome = await this._connect(this.transport);
       } catch (err) {
+        if (err instanceof HubbubError && err.denied) {
+          this._fail(err); // no token, or one refused, expired or not for this room
+          return;
+        }
         if (outcome === "down" && err instanceof HubbubError && !err.retryable) {
           // The server refuses even a plain read of this room (or any read from this
           // page's origin): nothing to retry.
@@ -537,7 +581,10 @@ export class Subscription extends EventTarget {
   async _brokenHere() {
     try {
       await this._reachable();
-    } catch {
+    } catch (err) {
+      // A WebSocket refused before the upgrade looks like any failed connection:
+      // the plain read tells when it was the token.
+      if (err instanceof HubbubError && err.denied) this._fail(err);
       return false; // the server is unreachable: wait and retry the same transport
     }
     if (this._closed) return false;
@@ -585,7 +632,7 @@ export class Subscription extends EventTarget {
 
   _connectWebSocket() {
     return new Promise((resolve) => {
-      const url = this.client.messagesUrl(this.room, this._position());
+      const url = this.client.streamUrl(this.room, this._position());
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       let opened = false;
       const ws = new WebSocket(url);
@@ -619,7 +666,11 @@ export class Subscription extends EventTarget {
           this._bounds(frame.first_id, frame.last_id, frame.epoch);
         }
       };
-      ws.onclose = finish;
+      ws.onclose = (event) => {
+        finish();
+        // 4401: the token expired on the open socket (a reconnection would be refused).
+        if (event.code === 4401) this._fail(expiredError(event.reason));
+      };
     });
   }
 
@@ -630,7 +681,7 @@ export class Subscription extends EventTarget {
       // received as Last-Event-ID, `EPOCH:N`, which the server prefers to the URL: the
       // cursor and its epoch, kept by the browser. Only a stream the browser gives up
       // on (or one that never opened) comes back here, for backoff and fallback.
-      const url = this.client.messagesUrl(this.room, this._position());
+      const url = this.client.streamUrl(this.room, this._position());
       let opened = false;
       const source = new EventSource(url);
       const end = () => {
@@ -659,6 +710,16 @@ export class Subscription extends EventTarget {
         if (!opened || source.readyState === EventSource.CLOSED) end();
         else this._setState("reconnecting"); // the browser is on it, with Last-Event-ID
       };
+      source.addEventListener("expired", (event) => {
+        end();
+        let message;
+        try {
+          message = JSON.parse(event.data).message;
+        } catch {
+          message = undefined;
+        }
+        this._fail(expiredError(message));
+      });
     });
   }
 
@@ -695,6 +756,7 @@ export class Subscription extends EventTarget {
         first = false;
       }
     } catch (err) {
+      if (err instanceof HubbubError && err.denied) throw err; // the token: see _run
       // A 4xx to a well-formed read: something between us and the server refuses it.
       if (err instanceof HubbubError && !err.retryable) return "refused";
     } finally {

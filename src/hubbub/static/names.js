@@ -1,6 +1,6 @@
 // Names and avatars: who this browser is, the name dialog, and each user's avatar.
 
-import { STORAGE, state, storageSet, ui } from "./page-state.js";
+import { STORAGE, state, storageSet, tokenName, ui } from "./page-state.js";
 
 export function avatarClass(name) {
   let hash = 0;
@@ -14,12 +14,15 @@ export function initials(name) {
 }
 
 export function showMe() {
+  // With a token the server decides who you are: no name to change.
+  ui.changeName.hidden = tokenName !== null;
   ui.meName.textContent = state.name ?? "";
   ui.meAvatar.className = avatarClass(state.name ?? "?");
   ui.meAvatar.textContent = initials(state.name ?? "?");
 }
 
 export function askName() {
+  if (tokenName !== null) return;
   ui.nameInput.value = state.name ?? "";
   ui.nameError.hidden = true;
   ui.nameCancel.hidden = !state.name;

@@ -8,6 +8,7 @@ export const HISTORY_PAGE = 50;
 export const GROUP_WINDOW_MS = 5 * 60 * 1000; // consecutive messages of one user within this share a header
 export const ROOMS_REFRESH_MS = 15000;
 export const STORAGE = { name: "hubbub.name", room: "hubbub.room", read: "hubbub.read" };
+const TOKEN_KEY = "hubbub.token"; // in sessionStorage: this tab only
 
 const $ = (id) => document.getElementById(id);
 export const ui = {
@@ -39,10 +40,50 @@ export const ui = {
   nameCancel: $("name-cancel"),
 };
 
-export const client = new HubbubClient({ baseUrl: new URL(".", location.href) });
+/**
+ * The access token, for a server with access control on: given as `/#token=...` (a
+ * fragment is never sent to the server, so never in its logs or a proxy's), then
+ * kept for this tab in sessionStorage and taken out of the address bar.
+ */
+function pageToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const given = fragment.get("token");
+  if (given) {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, given);
+    } catch {
+      // Kept for this load only.
+    }
+    history.replaceState(null, "", location.pathname + location.search);
+    return given;
+  }
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** The user a token names (its `sub`), read for display: the server checks the token. */
+function tokenUser(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)));
+    const sub = JSON.parse(json).sub;
+    return typeof sub === "string" && sub.trim() ? sub.trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+export const token = pageToken();
+/** With a token the user is the token's, not a name picked on this page. */
+export const tokenName = token ? tokenUser(token) : null;
+
+export const client = new HubbubClient({ baseUrl: new URL(".", location.href), token });
 
 export const state = {
-  name: storageGet(STORAGE.name),
+  name: tokenName ?? storageGet(STORAGE.name),
   room: null,
   sub: null,
   byId: new Map(), // id -> <li> of every message shown

@@ -52,7 +52,7 @@ async def preflight(request: web.Request) -> web.Response:
         response.headers.update(
             {
                 "Access-Control-Allow-Methods": "GET, POST",
-                "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, Last-Event-ID",
                 "Access-Control-Max-Age": MAX_AGE,
             }
         )

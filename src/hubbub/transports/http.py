@@ -7,7 +7,8 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hubbub.errors import BodyTooLarge, ProtocolError, RateLimited
+from hubbub.auth import token_from, www_authenticate
+from hubbub.errors import BodyTooLarge, ProtocolError, RateLimited, Unauthorized
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.encoding import error_body
@@ -16,6 +17,8 @@ from hubbub.protocol.ratelimit import retry_after_header
 log = logging.getLogger(__name__)
 
 NODE = web.AppKey("node", Node)
+# The request's principal, once it is known (checked once per request).
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -29,8 +32,14 @@ def node_of(request: web.Request) -> Node:
 
 
 def principal_of(request: web.Request) -> Principal:
-    """Who sent the request, as the node's access control sees it."""
-    return node_of(request).principal(None, request.remote or "unknown")
+    """Who sent the request: its token (``Authorization: Bearer`` or ``?token=``)
+    verified by the node's access control; ``Unauthorized`` if it is refused."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        token = token_from(request.headers, request.query)
+        principal = node_of(request).principal(token, request.remote or "unknown")
+        request[PRINCIPAL] = principal
+    return principal
 
 
 def json_response(body: bytes, status: int = 200, *, no_store: bool = False) -> web.Response:
@@ -39,8 +48,12 @@ def json_response(body: bytes, status: int = 200, *, no_store: bool = False) -> 
     )
 
 
-def error_response(error: ProtocolError) -> web.Response:
+def error_response(error: ProtocolError, request: web.Request | None = None) -> web.Response:
+    """The JSON error answer; a 401 to ``request`` carries its ``WWW-Authenticate``."""
     response = json_response(error_body(error.code, error.message), error.status)
+    if isinstance(error, Unauthorized) and request is not None:
+        sent = token_from(request.headers, request.query) is not None
+        response.headers["WWW-Authenticate"] = www_authenticate(sent)
     if isinstance(error, BodyTooLarge):
         # The rest of the body is never read; the connection cannot be reused.
         response.force_close()
@@ -56,7 +69,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except ProtocolError as error:
         node_of(request).stats.rejected[error.code] += 1
-        return error_response(error)
+        return error_response(error, request)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.status not in _HTTP_CODES:
             raise

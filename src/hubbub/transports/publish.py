@@ -16,10 +16,14 @@ async def publish(request: web.Request) -> web.Response:
     ``client_id`` was already used in this room.
     """
     node = node_of(request)
+    principal = principal_of(request)  # the token first: without one, nothing else is told
     room = validate_room(request.match_info["room"])
     if request.content_type != JSON:
         raise UnsupportedMediaType("publish with Content-Type: application/json")
     body = await read_body(request, node.settings.max_body)
-    publish = validate_publish(room, parse_json_object(body), node.settings.max_text)
-    committed = await node.publish(principal_of(request), publish)
+    fields = parse_json_object(body)
+    publish = validate_publish(
+        room, fields, node.settings.max_text, user_required=node.user_required
+    )
+    committed = await node.publish(principal, publish)
     return json_response(committed.message.json, 201 if committed.created else 200)

@@ -24,6 +24,7 @@ def wants_event_stream(request: web.Request) -> bool:
 
 
 async def read_messages(request: web.Request) -> web.StreamResponse:
+    principal_of(request)  # the token first: without one, nothing else is told
     room = validate_room(request.match_info["room"])
     if is_websocket_upgrade(request):
         return await websocket_stream(request, room)
@@ -33,12 +34,14 @@ async def read_messages(request: web.Request) -> web.StreamResponse:
 
 
 async def list_rooms(request: web.Request) -> web.Response:
-    """Rooms that hold messages, by name, a page at a time (``after``, ``limit``)."""
+    """Rooms that hold messages and that the token may read, by name, a page at a
+    time (``after``, ``limit``)."""
+    principal = principal_of(request)
     after = request.query.get("after")
     if after is not None:
         after = validate_room(after)
     limit = parse_limit(request.query.get("limit"))
-    rows = await node_of(request).list_rooms(principal_of(request), after, limit + 1)
+    rows = await node_of(request).list_rooms(principal, after, limit + 1)
     page = rows[:limit]
     body = {
         "rooms": [{"name": name, "last_id": last_id} for name, last_id in page],

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hubbub.hub import Outbox, Stream
 from hubbub.protocol.cursors import Cursor, parse_cursor, parse_last_event_id
-from hubbub.protocol.encoding import SSE, SSE_PING, SSE_RETRY
+from hubbub.protocol.encoding import SSE, SSE_EXPIRED, SSE_PING, SSE_RETRY
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.streams import drainer
 
@@ -29,6 +29,12 @@ class EventStream(Stream):
     """An SSE stream: a comment line keeps an idle stream (and its proxies) open."""
 
     __slots__ = ()
+
+    def end(self, reason: str) -> None:
+        if reason == "expired" and not self.done.done():
+            # Said before the stream ends, so the client knows to get a fresh token.
+            self.outbox.push(SSE_EXPIRED)
+        super().end(reason)
 
     def tick(self, now: float, interval: float) -> None:
         if now - max(self.outbox.last_write, self.last_ping) >= interval:

@@ -29,6 +29,8 @@ from hubbub.transports.streams import drainer
 CLOSE_TRY_AGAIN_LATER = 1013
 # IANA registry: 1012 "Service Restart": the room's log started over; reconnect.
 CLOSE_SERVICE_RESTART = 1012
+# Application range (RFC 6455 section 7.4.2), mirroring HTTP 401: the token expired.
+CLOSE_TOKEN_EXPIRED = 4401
 # How long a slow consumer may take to read its close frame before the socket is cut.
 SLOW_CLOSE_GRACE = 5.0
 
@@ -100,7 +102,10 @@ class _Session:
             client_id = client_id_of(fields)
             if fields.get("type") != "publish":
                 raise InvalidMessage('unknown frame type: send {"type": "publish", ...}')
-            publish = validate_publish(stream.room, fields, self.node.settings.max_text)
+            node = self.node
+            publish = validate_publish(
+                stream.room, fields, node.settings.max_text, user_required=node.user_required
+            )
             future = self.node.submit(stream.principal, publish)
         except ProtocolError as error:
             self.refuse(error, client_id)
@@ -127,6 +132,10 @@ class _Session:
             close = self.ws.close(
                 code=CLOSE_SERVICE_RESTART, message=b"reconnect: " + reason.encode()
             )
+            self.closing = asyncio.get_running_loop().create_task(close)
+        elif reason == "expired":
+            # The client reconnects with a fresh token and its cursor.
+            close = self.ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
             self.closing = asyncio.get_running_loop().create_task(close)
         elif reason == "timeout":
             self.transport.abort()
