@@ -51,6 +51,11 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("rate-burst", _positive_int, None, "publishes a client may send at once (default: the rate)"),
     ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env (default: off)"),
     ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
+    ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
+    ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
+    ("idle-timeout", _positive_float, 30.0, "seconds a connection may take to send a request head"),
+    ("body-timeout", _positive_float, 30.0, "seconds a request body may take to arrive (408)"),
+    ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
 ]
 
 
@@ -98,6 +103,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rate_burst=args.rate_burst,
         auth_secret=args.auth_secret,
         auth_public_key=args.auth_public_key,
+        max_connections=args.max_connections,
+        max_connections_per_ip=args.max_connections_per_ip,
+        idle_timeout=args.idle_timeout,
+        body_timeout=args.body_timeout,
+        max_fragments=args.max_fragments,
     )
 
 
