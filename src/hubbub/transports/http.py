@@ -139,5 +139,6 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         error = BodyTooLarge(f"request body is over the {max_body}-byte limit")
     node_of(request).stats.rejected[error.code] += 1
     response = error_response(error)
-    response.force_close()  # the body was never read
+    response.force_close()  # the body is never read: not even to drain it
+    request.content.feed_eof()
     return response
