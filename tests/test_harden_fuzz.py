@@ -114,7 +114,7 @@ async def test_fuzz_http_and_websocket(
         statuses: list[bytes] = []
 
         @settings(
-            max_examples=250,
+            max_examples=200,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,

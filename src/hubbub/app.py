@@ -100,4 +100,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
     app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
     add_compat_routes(app)
+    for route in app.router.routes():
+        # aiohttp's default answers a bad Expect in text, outside the middlewares, and
+        # then reads the body it refused; every route gets the JSON one instead.
+        route._expect_handler = expect_continue
     return app
