@@ -471,10 +471,11 @@ async def test_shutdown_closes_every_view(
             await asyncio.wait_for(stopping, TIMEOUT)
 
 
-async def test_cors_for_pages_on_another_origin(
-    server: Server, http: aiohttp.ClientSession
+async def test_cors_follows_allow_origin(
+    start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
-    """Preflight and answers (errors too) let any origin's page use the dialect."""
+    """The dialect's preflight and answers (errors too) admit only --allow-origin's pages."""
+    server = await start_server(allow_origin="http://localhost:3001")
     headers = {
         "Origin": "http://localhost:3001",
         "Access-Control-Request-Method": "POST",
@@ -482,11 +483,16 @@ async def test_cors_for_pages_on_another_origin(
     }
     async with http.options(f"{server.url}/message?id=u1", headers=headers) as response:
         assert response.status == 204
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3001"
         assert "POST" in response.headers["Access-Control-Allow-Methods"]
         assert response.headers["Access-Control-Allow-Headers"] == "content-type"
-    async with http.post(f"{server.url}/publish", data=b"{") as response:
+    evil = {**headers, "Origin": "https://evil.example"}
+    async with http.options(f"{server.url}/message?id=u1", headers=evil) as response:
+        assert "Access-Control-Allow-Origin" not in response.headers
+        assert "Access-Control-Allow-Methods" not in response.headers
+    origin = {"Origin": "http://localhost:3001"}
+    async with http.post(f"{server.url}/publish", data=b"{", headers=origin) as response:
         assert response.status == 400
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
-    async with http.get(f"{server.url}/rooms/lobby/messages") as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3001"
+    async with http.post(f"{server.url}/publish", data=b"{") as response:
         assert "Access-Control-Allow-Origin" not in response.headers

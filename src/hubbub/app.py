@@ -7,11 +7,12 @@ from pathlib import Path
 from aiohttp import web
 
 from hubbub.compat import add_compat_routes
+from hubbub.connections import refusal_middleware
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.cors import add_cors_headers, preflight
-from hubbub.transports.http import NODE, errors_middleware
+from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import metrics
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
@@ -46,6 +47,18 @@ async def chat_page(request: web.Request) -> web.FileResponse:
     )
 
 
+# The page's files: a fixed set, so a missing one is a JSON 404 before any file
+# is opened (aiohttp's static route answers a missing file with an empty body).
+ASSETS = frozenset(path.name for path in STATIC.iterdir() if path.is_file())
+
+
+async def static_asset(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in ASSETS:
+        raise web.HTTPNotFound(reason="no such file")
+    return web.FileResponse(STATIC / name)
+
+
 async def static_headers(request: web.Request, response: web.StreamResponse) -> None:
     if request.path.startswith("/static/"):
         response.headers.update(STATIC_HEADERS)
@@ -53,7 +66,9 @@ async def static_headers(request: web.Request, response: web.StreamResponse) -> 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """Build the application; the node starts and stops with it."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body)
+    app = web.Application(
+        middlewares=[refusal_middleware, errors_middleware], client_max_size=settings.max_body
+    )
     node = Node(settings, store)
     app[NODE] = node
     if settings.static_dir is not None:
@@ -78,11 +93,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     app.router.add_get("/rooms", list_rooms)
     app.router.add_get("/rooms/{room}/messages", read_messages)
-    app.router.add_post("/rooms/{room}/messages", publish)
+    app.router.add_post("/rooms/{room}/messages", publish, expect_handler=expect_continue)
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
-    app.router.add_static("/static/", STATIC, append_version=False, name=ASSETS_ROUTE)
+    app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
     add_compat_routes(app)
+    for route in app.router.routes():
+        # aiohttp's default answers a bad Expect in text, outside the middlewares, and
+        # then reads the body it refused; every route gets the JSON one instead.
+        route._expect_handler = expect_continue
     return app

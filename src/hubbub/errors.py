@@ -83,3 +83,37 @@ class Unavailable(ProtocolError):
 
 class StoreError(HubbubError):
     """A store backend failed; translated to :class:`Unavailable` at the node."""
+
+
+class InvalidRequest(ProtocolError):
+    """A request the HTTP or WebSocket layer cannot take: malformed, or a bad encoding."""
+
+    code = "invalid_request"
+
+
+class RequestTimeout(ProtocolError):
+    """The request body did not arrive within ``body_timeout``."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class UpgradeRequired(ProtocolError):
+    """A WebSocket handshake of a version other than 13 (RFC 6455 section 4.4)."""
+
+    status = 426
+    code = "upgrade_required"
+
+
+class TooManyConnections(ProtocolError):
+    """The server is at ``max_connections``, ``max_connections_per_ip`` or its file limit."""
+
+    status = 503
+    code = "too_many_connections"
+
+
+class ExpectationFailed(ProtocolError):
+    """An ``Expect`` header other than ``100-continue``."""
+
+    status = 417
+    code = "expectation_failed"

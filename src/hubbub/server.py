@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
 from hubbub.app import create_app
+from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
@@ -22,14 +24,20 @@ class Server:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.app = create_app(settings, store)
+        # What each connection's handler is built with (connections.GuardedSite).
+        self._handler_kwargs: dict[str, Any] = {
+            "lingering_time": settings.lingering_time,
+            # Also the deadline for a request head (see connections.py).
+            "keepalive_timeout": settings.idle_timeout,
+            "access_log": None,
+        }
         self._runner = web.AppRunner(
             self.app,
             # A long poll whose client vanished is cancelled at once, so its
             # waiter is released instead of lingering until its timeout.
             handler_cancellation=True,
-            lingering_time=settings.lingering_time,
             shutdown_timeout=settings.shutdown_timeout,
-            access_log=None,
+            **self._handler_kwargs,
         )
         self.host = settings.host
         self.port = settings.port
@@ -45,14 +53,23 @@ class Server:
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(
+        settings = self.settings
+        guard = ConnectionGuard(
+            self.node.stats,
+            settings.max_connections,
+            settings.max_connections_per_ip,
+            raise_file_limit(),
+        )
+        site = GuardedSite(
             self._runner,
-            self.settings.host,
-            self.settings.port,
+            settings.host,
+            settings.port,
+            guard,
+            self._handler_kwargs,
             backlog=4096,
             # Workers of one `serve --workers N` listen on the same port; the kernel
             # spreads new connections over them.
-            reuse_port=self.settings.workers > 1 or None,
+            reuse_port=settings.workers > 1 or None,
         )
         await site.start()
         self.port = int(self._runner.addresses[0][1])

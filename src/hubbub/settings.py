@@ -50,6 +50,11 @@ class Settings:
     max_body: int = 64 * KIB
     max_text: int = 4000
     outbox_limit: int = 1 * MIB
+    max_fragments: int = 128  # WebSocket frames one message may be cut into
+    # Open connections, in all and per client address (None: no per-address cap);
+    # also capped below the process's file limit (see connections.py)
+    max_connections: int = 10_000
+    max_connections_per_ip: int | None = None
 
     # Rate limiting (off unless set): publishes per second per client address
     rate_limit: float | None = None
@@ -57,6 +62,11 @@ class Settings:
 
     # Timeouts
     heartbeat: float = 15.0
+    # A connection must send a complete request head within this long of opening
+    # or of its previous answer (idle keep-alive connections are closed too)
+    idle_timeout: float = 30.0
+    # A request body must arrive in full within this long (408 otherwise)
+    body_timeout: float = 30.0
     # How long a closing connection keeps discarding an unread request body so
     # that the client can still read our 413 (RFC 9112 section 9.6).
     lingering_time: float = 2.0
@@ -92,6 +102,13 @@ class Settings:
             raise ValueError("rate_burst must be at least 1")
         if self.heartbeat <= 0:
             raise ValueError("heartbeat must be positive")
+        if self.idle_timeout <= 0 or self.body_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.max_fragments < 1 or self.max_connections < 1:
+            raise ValueError("max_fragments and max_connections must be at least 1")
+        if self.max_connections_per_ip is not None and self.max_connections_per_ip < 1:
+            raise ValueError("max_connections_per_ip must be at least 1")
+
         if self.auth_secret is not None and self.auth_public_key is not None:
             raise ValueError("auth_secret and auth_public_key cannot both be set: give one")
         if self.auth_secret is not None:

@@ -18,6 +18,8 @@ class Stats:
     publish_seconds: float = 0.0
     streams: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
+    connections_open: int = 0  # TCP connections admitted and still open
+    connections_refused: Counter[str] = field(default_factory=Counter)  # by reason
 
     def count_stream(self, kind: str, delta: int) -> None:
         self.streams[kind] += delta

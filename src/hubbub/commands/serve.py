@@ -96,6 +96,11 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
     ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
+    ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
+    ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
+    ("idle-timeout", positive_number, 30.0, "seconds a connection may take to send a request head"),
+    ("body-timeout", positive_number, 30.0, "seconds a request body may take to arrive (408)"),
+    ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
 ]
 
 
@@ -108,6 +113,7 @@ UNSET = {
     "rate-burst": "the rate",
     "auth-secret": "off",
     "auth-public-key": "off",
+    "max-connections-per-ip": "off",
 }
 
 
@@ -193,6 +199,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         redis_weak_durability=args.redis_weak_durability,
         workers=args.workers,
         open_lobby=args.open_lobby,
+        max_connections=args.max_connections,
+        max_connections_per_ip=args.max_connections_per_ip,
+        idle_timeout=args.idle_timeout,
+        body_timeout=args.body_timeout,
+        max_fragments=args.max_fragments,
     )
 
 

@@ -4,6 +4,10 @@ Every route is a view of the lobby room: a publish here is an ordinary lobby
 message (stored, then fanned out to every transport), and every lobby message,
 whatever sent it, reaches these views. The routes accept any ``Content-Type``
 (the long-polling page sends its JSON as ``text/plain``) and keep the body limit.
+
+Such a body needs no CORS preflight, so a page of any site could post it as its
+visitors: every ``POST`` here checks ``Origin`` first (``transports/origins.py``),
+and answers carry CORS headers only for the origins ``--allow-origin`` lists.
 """
 
 from __future__ import annotations
@@ -29,22 +33,22 @@ from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.messages import NO_USER, Publish, parse_json_object, validate_room
 from hubbub.store.committer import Committed
+from hubbub.transports.cors import add_origin_headers, preflight_response
 from hubbub.transports.http import (
     NO_STORE,
     NODE,
     error_response,
+    expect_continue,
     json_response,
     read_body,
 )
+from hubbub.transports.origins import check_origin
 from hubbub.transports.rooms import wants_event_stream
 from hubbub.transports.websocket import is_websocket_upgrade
 
 LOBBY = web.AppKey("tutorial_lobby", TutorialLobby)
 
-# The tutorials' clients may be pages served from another origin (the SSE
-# tutorial's server enabled CORS for every origin); the lobby is public anyway.
 PATHS = frozenset({"/subscribe", "/publish", "/messages", "/message"})
-CORS = {"Access-Control-Allow-Origin": "*"}
 
 
 def add_compat_routes(app: web.Application) -> None:
@@ -69,14 +73,14 @@ def add_compat_routes(app: web.Application) -> None:
     app.on_startup.append(start)
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
-    app.on_response_prepare.append(allow_any_origin)
+    app.on_response_prepare.append(cors_headers)
 
     router = app.router
     router.add_get("/subscribe", subscribe)
-    router.add_post("/publish", publish)
+    router.add_post("/publish", publish, expect_handler=expect_continue)
     router.add_get("/messages", messages)
-    router.add_post("/messages", post_messages)
-    router.add_post("/message", post_message)
+    router.add_post("/messages", post_messages, expect_handler=expect_continue)
+    router.add_post("/message", post_message, expect_handler=expect_continue)
     for path in sorted(PATHS):
         router.add_route("OPTIONS", path, preflight)
 
@@ -109,6 +113,7 @@ async def publish(request: web.Request) -> web.Response:
     """POST /publish ``{"message": text}``: a lobby message from ``anonymous``; ``ok``."""
     lobby = lobby_of(request)
     node = lobby.node
+    check_origin(request)
     principal = lobby_principal(request)
     fields = await _read_object(request, node)
     publish = page_publish(lobby.name, fields, node.settings.max_text, _default_user(principal))
@@ -131,6 +136,7 @@ async def post_messages(request: web.Request) -> web.Response:
     """POST /messages ``{"id", "text", "username"}``: 201, or 200 for an ``id`` seen before."""
     lobby = lobby_of(request)
     node = lobby.node
+    check_origin(request)
     principal = lobby_principal(request)
     fields = await _read_object(request, node)
     publish = terminal_publish(lobby.name, fields, node.settings.max_text, _default_user(principal))
@@ -143,6 +149,7 @@ async def post_message(request: web.Request) -> web.Response:
     lobby = lobby_of(request)
     node = lobby.node
     try:
+        check_origin(request)
         principal = lobby_principal(request)
         fields = await _read_object(request, node)
         user = request.query.get("id")
@@ -158,20 +165,15 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 async def preflight(request: web.Request) -> web.Response:
-    """CORS preflight: the SSE tutorial's page posts JSON from its own origin."""
+    """CORS preflight: the SSE tutorial's page posts JSON, allowed for listed origins."""
     allowed = request.headers.get("Access-Control-Request-Headers", "Content-Type")
-    headers = {
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": allowed,
-        "Access-Control-Max-Age": "600",
-    }
-    return web.Response(status=204, headers=headers)
+    return preflight_response(request, "GET, POST, OPTIONS", allowed)
 
 
-async def allow_any_origin(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer of the dialect, errors included, may be read by any origin."""
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Answers of the dialect, errors included, follow ``--allow-origin`` like the API."""
     if request.path in PATHS:
-        response.headers.update(CORS)
+        add_origin_headers(request, response)
 
 
 async def _read_object(request: web.Request, node: Node) -> dict[str, Any]:

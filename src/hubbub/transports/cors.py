@@ -3,8 +3,8 @@
 Off unless ``--allow-origin`` names origins (or ``*``). Browsers then let a page
 of an allowed origin read answers, open an ``EventSource``, and send the JSON
 publish after a preflight (``Content-Type: application/json`` is not a simple
-request, Fetch standard section 3.2.3). WebSocket has no CORS; an allowed origin
-needs nothing more there.
+request, Fetch standard section 3.2.3). WebSocket has no CORS: its handshake is
+checked against the same list by ``origins.py``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ def applies_to(request: web.Request) -> bool:
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: runs for every answer, streams and errors included."""
-    if not applies_to(request):
-        return
+    if applies_to(request):
+        add_origin_headers(request, response)
+
+
+def add_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed ``Origin``."""
     origin = allowed_origin(request)
     if origin is None:
         return
@@ -47,12 +51,17 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
 
 async def preflight(request: web.Request) -> web.Response:
     """``OPTIONS``: which methods and headers a cross-origin page may use."""
+    return preflight_response(request, "GET, POST", "Authorization, Content-Type, Last-Event-ID")
+
+
+def preflight_response(request: web.Request, methods: str, headers: str) -> web.Response:
+    """``204``, with the permissions only when the ``Origin`` is allowed."""
     response = web.Response(status=204)
     if allowed_origin(request) is not None:
         response.headers.update(
             {
-                "Access-Control-Allow-Methods": "GET, POST",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type, Last-Event-ID",
+                "Access-Control-Allow-Methods": methods,
+                "Access-Control-Allow-Headers": headers,
                 "Access-Control-Max-Age": MAX_AGE,
             }
         )

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from hubbub.auth import token_from, www_authenticate
-from hubbub.errors import BodyTooLarge, ProtocolError, RateLimited, Unauthorized
+from hubbub.errors import (
+    BodyTooLarge,
+    ExpectationFailed,
+    InvalidRequest,
+    ProtocolError,
+    RateLimited,
+    RequestTimeout,
+    TooManyConnections,
+    Unauthorized,
+    UpgradeRequired,
+)
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.encoding import error_body
@@ -24,7 +36,7 @@ JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
 
 # aiohttp's own refusals (unknown path, wrong method) in the protocol's error shape.
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 def node_of(request: web.Request) -> Node:
@@ -59,6 +71,11 @@ def error_response(error: ProtocolError, request: web.Request | None = None) -> 
         response.force_close()
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = retry_after_header(error.retry_after)
+    if isinstance(error, UpgradeRequired):
+        response.headers["Sec-WebSocket-Version"] = "13"  # RFC 6455 section 4.4
+    if isinstance(error, RequestTimeout | TooManyConnections | InvalidRequest):
+        # The rest of the request may be unread or unreadable: do not linger on it.
+        response.force_close()
     return response
 
 
@@ -84,10 +101,28 @@ async def read_body(request: web.Request, max_body: int) -> bytes:
 
     A declared ``Content-Length`` over the limit is refused before reading a
     byte; a chunked body is read only up to the limit, never buffered past it.
+    A body that does not arrive in full within ``body_timeout`` (one byte every
+    few seconds holds a connection forever otherwise) is a ``408``; one that
+    cannot be decoded (a bad ``Content-Encoding``) is a ``400``.
     """
     declared = request.content_length
     if declared is not None and declared > max_body:
         raise BodyTooLarge(f"request body is over the {max_body}-byte limit")
+    deadline = node_of(request).settings.body_timeout
+    try:
+        async with asyncio.timeout(deadline):
+            return await _read_bounded(request, max_body)
+    except TimeoutError:
+        raise RequestTimeout(f"request body not received within {deadline:g} s") from None
+    except RequestPayloadError as error:
+        # Nothing more of this body can be read: mark it ended so that aiohttp
+        # does not linger reading it (and log the same error as unhandled).
+        request.content.feed_eof()
+        reason = str(error).splitlines()[-1].strip()
+        raise InvalidRequest(f"request body cannot be read: {reason}") from None
+
+
+async def _read_bounded(request: web.Request, max_body: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -99,3 +134,25 @@ async def read_body(request: web.Request, max_body: int) -> bytes:
             raise BodyTooLarge(f"request body is over the {max_body}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue`` on a publish route: refuse a declared body over the limit
+    (``413``) instead of inviting it with ``100 Continue``; other expectations: ``417``."""
+    expect = request.headers.get("Expect", "").strip().lower()
+    if expect != "100-continue":
+        error: ProtocolError = ExpectationFailed(f"cannot meet Expect: {expect[:50]!r}")
+    else:
+        max_body = node_of(request).settings.max_body
+        declared = request.content_length
+        if declared is None or declared <= max_body:
+            if request.version >= (1, 1):
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                request.writer.output_size = 0  # the answer proper has not started
+            return None
+        error = BodyTooLarge(f"request body is over the {max_body}-byte limit")
+    node_of(request).stats.rejected[error.code] += 1
+    response = error_response(error)
+    response.force_close()  # the body is never read: not even to drain it
+    request.content.feed_eof()
+    return response

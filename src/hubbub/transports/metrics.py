@@ -39,6 +39,18 @@ def render(stats: Stats) -> str:
         f'hubbub_rejected_total{{code="{code}"}} {count}'
         for code, count in sorted(stats.rejected.items())
     ]
+    lines += [
+        "# HELP hubbub_connections_open TCP connections open (admitted under the caps).",
+        "# TYPE hubbub_connections_open gauge",
+        f"hubbub_connections_open {stats.connections_open}",
+        "# HELP hubbub_connections_refused_total Connections refused over a cap, by reason.",
+        "# TYPE hubbub_connections_refused_total counter",
+    ]
+    lines += [
+        f'hubbub_connections_refused_total{{reason="{reason}"}} '
+        f"{stats.connections_refused.get(reason, 0)}"
+        for reason in ("max_connections", "max_connections_per_ip", "file_limit")
+    ]
     return "\n".join(lines) + "\n"
 
 

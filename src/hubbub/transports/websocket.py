@@ -14,7 +14,7 @@ from functools import partial
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hubbub.errors import InvalidMessage, ProtocolError
+from hubbub.errors import InvalidMessage, InvalidRequest, ProtocolError, UpgradeRequired
 from hubbub.hub import Outbox, Stream
 from hubbub.node import Node
 from hubbub.protocol.cursors import parse_cursor
@@ -23,7 +23,9 @@ from hubbub.protocol.messages import client_id_of, parse_json_object, validate_p
 from hubbub.settings import Settings
 from hubbub.store.committer import Committed
 from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.origins import check_origin
 from hubbub.transports.streams import drainer
+from hubbub.transports.ws_strict import StrictWebSocketResponse
 
 # RFC 6455 section 7.4.1 / IANA registry: 1013 "Try Again Later".
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -45,15 +47,26 @@ def close_slow_consumer(transport: asyncio.Transport) -> None:
 async def accept_websocket(
     request: web.Request, settings: Settings, *, autoping: bool, heartbeat: float | None
 ) -> tuple[web.WebSocketResponse, asyncio.Transport | None]:
-    """Complete the handshake; the transport is None if the peer is already gone."""
-    ws = web.WebSocketResponse(
+    """Complete the handshake; the transport is None if the peer is already gone.
+
+    Refusals come before the upgrade, as JSON errors: a page of another origin
+    (403), a version other than 13 (426), a malformed handshake (400).
+    """
+    check_origin(request)
+    if request.headers.get("Sec-WebSocket-Version", "").strip() != "13":
+        raise UpgradeRequired("only WebSocket version 13 is spoken here")
+    ws = StrictWebSocketResponse(
+        max_fragments=settings.max_fragments,
         autoping=autoping,
         heartbeat=heartbeat,
         compress=False,  # frames are shared bytes; per-socket compression would undo that
         max_msg_size=settings.max_body,  # aiohttp closes with 1009 past it
         timeout=min(settings.heartbeat, 5.0),
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except web.HTTPBadRequest as refused:  # aiohttp's handshake checks answer in text
+        raise InvalidRequest(f"websocket handshake: {refused.text}") from None
     transport = request.transport
     if transport is None or transport.is_closing():
         return ws, None

@@ -1,0 +1,248 @@
+"""Connections: caps, the file limit, and refusals in the protocol's JSON shape.
+
+Every accepted socket gets a :class:`GuardedHandler` (aiohttp's ``RequestHandler``
+with two hooks). At ``connection_made`` the :class:`ConnectionGuard` admits it or
+marks it refused: past ``max_connections``, past ``max_connections_per_ip`` for
+its address, or past what the process's file limit leaves room for. A refused
+connection is answered ``503 too_many_connections`` (JSON, ``Connection: close``)
+by :func:`refusal_middleware` on its first request, a WebSocket included (refused
+before the upgrade), so a client sees why instead of a reset; one that sends no
+request is closed by the idle deadline like any other.
+
+Deadlines need nothing here: aiohttp (3.12 and later) starts its keep-alive timer
+when a connection opens and again after each answer, and closes the connection
+when the timer fires while it still waits for a complete request head. So
+``keepalive_timeout`` is both the idle keep-alive limit and the deadline for a
+request head that trickles in (``Settings.idle_timeout``). Bodies have their own
+deadline in ``transports/http.py: read_body``.
+
+aiohttp answers requests its parser refuses through ``handle_error``, in text,
+logging a traceback; the override answers JSON and logs one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections import Counter
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from hubbub.errors import TooManyConnections
+from hubbub.protocol.encoding import error_body
+from hubbub.stats import Stats
+
+log = logging.getLogger("hubbub")
+
+# Descriptors kept free of connections for the store, logs, and accepting (then
+# refusing) connections past the cap: a tenth of the file limit, at least this.
+MIN_RESERVED_FILES = 32
+# At most one log line about refused connections per this many seconds.
+REFUSAL_LOG_INTERVAL = 60.0
+
+
+def raise_file_limit() -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard one; return the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # macOS refuses an unlimited soft limit
+            pass
+    return 2**31 if soft == resource.RLIM_INFINITY else soft
+
+
+def connections_for(file_limit: int) -> int:
+    """How many connections a file limit leaves room for, keeping a reserve."""
+    return file_limit - max(MIN_RESERVED_FILES, file_limit // 10)
+
+
+class ConnectionGuard:
+    """Counts open connections, in all and per address, and decides who is admitted."""
+
+    def __init__(
+        self, stats: Stats, max_connections: int, per_ip: int | None, file_limit: int
+    ) -> None:
+        self.stats = stats
+        self.per_ip = per_ip
+        by_files = connections_for(file_limit)
+        self.limit = min(max_connections, by_files)
+        self.limit_reason = "file_limit" if by_files < max_connections else "max_connections"
+        self.open = 0
+        self.by_address: Counter[str] = Counter()
+        self._last_log = -REFUSAL_LOG_INTERVAL
+        self._unlogged = 0
+        if by_files < max_connections:
+            log.warning(
+                "hubbub: the file limit (%d) leaves room for %d connections, fewer than "
+                "--max-connections %d: raise it (ulimit -n, LimitNOFILE=) to serve more",
+                file_limit,
+                max(by_files, 0),
+                max_connections,
+            )
+
+    def admit(self, address: str) -> str | None:
+        """Count a new connection in; the reason it is refused, or None."""
+        reason: str | None = None
+        if self.open >= self.limit:
+            reason = self.limit_reason
+        elif self.per_ip is not None and self.by_address[address] >= self.per_ip:
+            reason = "max_connections_per_ip"
+        if reason is None:
+            self.open += 1
+            self.by_address[address] += 1
+            self.stats.connections_open = self.open
+            return None
+        self.stats.connections_refused[reason] += 1
+        self._log_refusal(reason)
+        return reason
+
+    def release(self, address: str) -> None:
+        self.open -= 1
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]
+        self.stats.connections_open = self.open
+
+    def _log_refusal(self, reason: str) -> None:
+        self._unlogged += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._last_log < REFUSAL_LOG_INTERVAL:
+            return
+        log.warning(
+            "hubbub: refusing connections (%s; %d open, limit %d): %d refused since the "
+            "last such line; see hubbub_connections_refused_total",
+            reason,
+            self.open,
+            self.limit,
+            self._unlogged,
+        )
+        self._last_log = now
+        self._unlogged = 0
+
+
+class GuardedHandler(web.RequestHandler):
+    """aiohttp's connection handler, counted by the guard, answering errors in JSON."""
+
+    __slots__ = ("_address", "_guard", "refusal")
+
+    def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._address: str | None = None
+        self.refusal: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        self.refusal = self._guard.admit(address)
+        if self.refusal is None:
+            self._address = address
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._address is not None:
+            self._guard.release(self._address)
+            self._address = None
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A request aiohttp could not parse (or a handler crash): JSON, closed after."""
+        if request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        if status >= 500:
+            log.error("hubbub: error handling a request", exc_info=exc)
+            code, text = "internal_error", "the server failed to answer this request"
+        else:
+            reason = (message or HTTPStatus(status).phrase).strip().splitlines()[0]
+            log.debug("hubbub: refused a malformed request: %s", reason)
+            code, text = "invalid_request", f"malformed request: {reason}"[:200]
+        response = web.Response(
+            body=error_body(code, text), status=status, content_type="application/json"
+        )
+        response.force_close()
+        return response
+
+
+@web.middleware
+async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The first request on a connection over a cap is answered 503 and the connection closed.
+
+    Also: a connection whose encoded request body was left unread is closed after the answer.
+    """
+    reason = getattr(request.protocol, "refusal", None)
+    if reason is None:
+        try:
+            response = await handler(request)
+        finally:
+            unread = "Content-Encoding" in request.headers and not request.content.is_eof()
+            if unread:
+                # An encoded body the handler did not read: aiohttp would read it
+                # after the answer to reuse the connection, and log a traceback
+                # when it cannot be decoded. Close instead.
+                request.content.feed_eof()
+        if unread:
+            response.force_close()
+        return response
+    error = TooManyConnections(f"too many connections ({reason}); try again later")
+    response = web.Response(
+        body=error_body(error.code, error.message),
+        status=error.status,
+        content_type="application/json",
+        headers={"Retry-After": "5"},
+    )
+    response.force_close()
+    return response
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP listener whose connections are :class:`GuardedHandler` s."""
+
+    __slots__ = ("_guard", "_handler_kwargs", "_host", "_port", "_reuse_port")
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        handler_kwargs: dict[str, Any],
+        *,
+        backlog: int,
+        reuse_port: bool | None = None,
+    ) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._reuse_port = reuse_port
+        self._host = host
+        self._port = port
+        self._guard = guard
+        self._handler_kwargs = handler_kwargs
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        manager = self._runner.server
+        assert manager is not None
+        guard, kwargs = self._guard, self._handler_kwargs
+
+        def handler() -> GuardedHandler:
+            return GuardedHandler(manager, guard, loop=loop, **kwargs)
+
+        self._server = await loop.create_server(
+            handler, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
+        )

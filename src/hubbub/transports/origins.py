@@ -1,0 +1,65 @@
+"""Which browser pages may use hubbub: the ``Origin`` check of WebSockets and form posts.
+
+A browser sends ``Origin`` on every WebSocket handshake and every cross-site
+``POST``, and a page cannot forge it. WebSocket has no CORS and a ``text/plain``
+or form ``POST`` needs no preflight, so for those two the server itself must
+refuse a page of another origin: otherwise any site could make its visitors
+read rooms or post as ``admin``. Clients that send no ``Origin`` (terminals,
+curl, Node) are not pages and pass, and so does a page of hubbub's own origin.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from yarl import URL
+
+from hubbub.errors import Forbidden
+from hubbub.transports.cors import allowed_origin
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _host_port(authority: str, default_port: int) -> tuple[str, int] | None:
+    """``host[:port]`` split, the host lower-cased; None when it does not parse."""
+    try:
+        url = URL(f"//{authority}")
+    except ValueError:
+        return None
+    if url.host is None:
+        return None
+    return url.host.lower(), url.explicit_port or default_port
+
+
+def same_origin(origin: str, host: str | None) -> bool:
+    """Whether ``origin``'s host and port are this request's ``Host``.
+
+    The scheme is not compared: behind a TLS proxy the page is ``https`` while
+    hubbub hears ``http``. A ``Host`` without a port means the default port of
+    the origin's scheme, as a browser omits it.
+    """
+    if not host:
+        return False
+    try:
+        url = URL(origin)
+    except ValueError:
+        return False
+    default = DEFAULT_PORTS.get(url.scheme)
+    if default is None or url.host is None or url.path not in ("", "/"):
+        return False
+    theirs = (url.host.lower(), url.explicit_port or default)
+    return theirs == _host_port(host, default)
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """No ``Origin``, the server's own origin, or one that ``--allow-origin`` lists."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return same_origin(origin, request.headers.get("Host")) or allowed_origin(request) is not None
+
+
+def check_origin(request: web.Request) -> None:
+    """Refuse (403 ``forbidden``) a page of an origin that may not use this server."""
+    if not origin_allowed(request):
+        origin = request.headers.get("Origin", "")[:100]
+        raise Forbidden(f"pages of {origin!r} may not use this server (see --allow-origin)")
