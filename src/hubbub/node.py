@@ -18,6 +18,7 @@ from hubbub.broker import Broker, MemoryBroker
 from hubbub.errors import RateLimited, StoreError, Unavailable
 from hubbub.hub import FlushScheduler, Hub, Stream
 from hubbub.principal import Principal
+from hubbub.protocol.corrections import check_correction
 from hubbub.protocol.cursors import Cursor, ReadQuery
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
@@ -114,7 +115,16 @@ class Node:
         if self.closing:
             raise Unavailable("the server is shutting down")
         self._check_rate(principal)
-        return self.committer.submit(publish)
+        if publish.target is None:
+            return self.committer.submit(publish)
+        return asyncio.ensure_future(self._submit_correction(publish))
+
+    async def _submit_correction(self, publish: Publish) -> Committed:
+        """An edit or delete: queued once its target is known to be the author's message.
+
+        Authorship never changes, so checking before the commit is not a race."""
+        check_correction(publish, await self.reads.message(publish.room, publish.target or 0))
+        return await self.committer.submit(publish)
 
     async def publish(self, principal: Principal, publish: Publish) -> Committed:
         return await self.submit(principal, publish)
@@ -149,7 +159,9 @@ class Node:
         self.access.check_read(principal, room)
         if query.wait is not None:
             return await self.reads.long_poll(room, query.since, query.limit, query.wait)
-        return await self.reads.poll(room, query.since, query.before, query.limit)
+        return await self.reads.poll(
+            room, query.since, query.before, query.limit, latest=query.latest
+        )
 
     def check_stream(self, principal: Principal, room: str) -> None:
         """Refuse a stream before it opens (for WebSocket: before the upgrade)."""

@@ -200,3 +200,15 @@ def poll_body(messages: Sequence[EncodedMessage], bounds: Bounds) -> bytes:
         bounds.last_id,
         bounds.epoch.encode(),
     )
+
+
+def latest_body(messages: Sequence[dict[str, Any]], bounds: Bounds) -> bytes:
+    """A poll answer of ``?view=latest``: messages with their corrections applied."""
+    return orjson.dumps(
+        {
+            "messages": messages,
+            "first_id": bounds.first_id,
+            "last_id": bounds.last_id,
+            "epoch": bounds.epoch,
+        }
+    )

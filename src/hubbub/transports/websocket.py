@@ -29,6 +29,8 @@ from hubbub.transports.streams import drainer
 CLOSE_TRY_AGAIN_LATER = 1013
 # IANA registry: 1012 "Service Restart": the room's log started over; reconnect.
 CLOSE_SERVICE_RESTART = 1012
+# Client frames that append to the room's log (docs/protocol.md, "Edits and deletes").
+PUBLISH_FRAMES = ("publish", "edit", "delete")
 # How long a slow consumer may take to read its close frame before the socket is cut.
 SLOW_CLOSE_GRACE = 5.0
 
@@ -98,7 +100,7 @@ class _Session:
         try:
             fields = parse_json_object(data, "frame")
             client_id = client_id_of(fields)
-            if fields.get("type") != "publish":
+            if fields.get("type") not in PUBLISH_FRAMES:
                 raise InvalidMessage('unknown frame type: send {"type": "publish", ...}')
             publish = validate_publish(stream.room, fields, self.node.settings.max_text)
             future = self.node.submit(stream.principal, publish)
