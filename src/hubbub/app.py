@@ -10,6 +10,7 @@ from hubbub.compat import add_compat_routes
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
+from hubbub.transports import chat
 from hubbub.transports.cors import add_cors_headers, preflight
 from hubbub.transports.http import NODE, errors_middleware
 from hubbub.transports.metrics import metrics
@@ -80,6 +81,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/rooms/{room}/messages", read_messages)
     app.router.add_post("/rooms/{room}/messages", publish)
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
+    app.router.add_get("/rooms/{room}/presence", chat.presence)
+    app.router.add_post("/rooms/{room}/typing", chat.typing)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)

@@ -59,6 +59,11 @@ class Settings:
     # Tutorial dialect
     lobby: str = "lobby"
 
+    # Chat: seconds a user stays present after their last connection closed (a reload is
+    # not a leave), and the rooms one ``GET /ws`` connection may subscribe to at once
+    presence_grace: float = 5.0
+    max_subscriptions: int = 100
+
     # Access control (off unless one is set): an HS256 secret, or the path of a
     # PEM public key (RS256 or ES256) that verifies tokens
     auth_secret: str | None = None
@@ -75,6 +80,10 @@ class Settings:
             raise ValueError("rate_burst must be at least 1")
         if self.heartbeat <= 0:
             raise ValueError("heartbeat must be positive")
+        if not 0 < self.presence_grace <= 10:
+            raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
+        if self.max_subscriptions < 1:
+            raise ValueError("max_subscriptions must be at least 1")
         if self.auth_secret is not None and self.auth_public_key is not None:
             raise ValueError("auth_secret and auth_public_key cannot both be set: give one")
         if self.auth_secret is not None:

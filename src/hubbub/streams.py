@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from hubbub.hub import Hub, Stream
+from hubbub.presence import Presence
 from hubbub.protocol.cursors import Cursor, stream_start
 from hubbub.reads import Reads
 from hubbub.stats import Stats
@@ -26,8 +27,9 @@ Drain = Callable[[], Awaitable[None]]
 class Streams:
     """Every stream of this node, from attach to detach."""
 
-    def __init__(self, hub: Hub, reads: Reads, stats: Stats) -> None:
+    def __init__(self, hub: Hub, reads: Reads, stats: Stats, presence: Presence) -> None:
         self._hub = hub
+        self._presence = presence
         self._reads = reads
         self._stats = stats
         self.open: set[Stream] = set()
@@ -91,12 +93,22 @@ class Streams:
         if room.stale:
             stream.end("reset")  # the log started over while this stream caught up
             return
+        # Present, then told who is here, then live, in one step: the ``joined`` this
+        # queues for the others is pending, so the stream skips it (its snapshot has it).
+        self._presence.join(name, stream.user)
+        stream.present = True
+        snapshot = self._presence.present(name)
+        outbox.push(fmt.event(name, "presence", {"joined": sorted(snapshot.users), "left": []}))
+        outbox.flush(loop.time())
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
 
     def _detach(self, stream: Stream) -> None:
         self.open.discard(stream)
         stream.outbox.close()
+        if stream.present:
+            stream.present = False
+            self._presence.leave(stream.room, stream.user)
         room = stream.state
         if room is not None:
             stream.state = None

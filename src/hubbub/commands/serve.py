@@ -51,6 +51,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("rate-burst", _positive_int, None, "publishes a client may send at once (default: the rate)"),
     ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env (default: off)"),
     ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
+    ("presence-grace", _positive_float, 5.0, "seconds a user stays present after leaving (<= 10)"),
+    ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
 ]
 
 
@@ -98,6 +100,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rate_burst=args.rate_burst,
         auth_secret=args.auth_secret,
         auth_public_key=args.auth_public_key,
+        presence_grace=args.presence_grace,
+        max_subscriptions=args.max_subscriptions,
     )
 
 

@@ -28,10 +28,12 @@ class Stream:
         "last_ping",
         "last_seen",
         "outbox",
+        "present",
         "principal",
         "room",
         "skip",
         "state",
+        "user",
     )
 
     def __init__(
@@ -47,6 +49,10 @@ class Stream:
         self.last_seen = now  # last frame received from the peer
         self.last_ping = now
         self.state: Room | None = None  # the room, from attach to detach
+        # The name this connection is present under (None: counted as anonymous), and
+        # whether it is counted in its room's presence now.
+        self.user: str | None = None
+        self.present = False
         # Resolved with the reason once the server ends the stream.
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 

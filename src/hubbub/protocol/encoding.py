@@ -130,6 +130,11 @@ class WireFormat:
         """The stream is open: messages with ids > ``cursor`` of ``bounds.epoch`` follow."""
         return b""
 
+    def event(self, room: str, name: str, body: dict[str, Any]) -> bytes:
+        """An ephemeral event (``presence``, ``typing``): no id, never stored, never a
+        cursor. Empty for formats that do not show them (the tutorial dialect)."""
+        return b""
+
 
 class WebSocketFormat(WireFormat):
     __slots__ = ()
@@ -142,6 +147,9 @@ class WebSocketFormat(WireFormat):
 
     def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
         return ws_frame(orjson.dumps({"type": "ready", **_position(room, bounds, cursor)}))
+
+    def event(self, room: str, name: str, body: dict[str, Any]) -> bytes:
+        return ws_frame(orjson.dumps({"type": name, "room": room, **body}))
 
 
 class EventStreamFormat(WireFormat):
@@ -167,6 +175,10 @@ class EventStreamFormat(WireFormat):
 
     def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
         return self._event(b"ready", bounds, cursor, _position(room, bounds, cursor))
+
+    def event(self, room: str, name: str, body: dict[str, Any]) -> bytes:
+        # No ``id:`` line: the browser's Last-Event-ID (the cursor) stays where it was.
+        return b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps({"room": room, **body}))
 
 
 WS = WebSocketFormat("ws")
