@@ -14,6 +14,7 @@ from hubbub.transports import chat
 from hubbub.transports.cors import add_cors_headers, preflight
 from hubbub.transports.http import NODE, errors_middleware
 from hubbub.transports.metrics import metrics
+from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
 from hubbub.transports.static import (
@@ -82,6 +83,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_post("/rooms/{room}/messages", publish)
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/rooms/{room}/presence", chat.presence)
+    app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

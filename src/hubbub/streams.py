@@ -61,6 +61,8 @@ class Streams:
             stream.end("shutdown")
             return
         room = stream.state = await self._hub.acquire(stream.room)
+        if stream.done.done():
+            return  # ended while its room loaded (an unsubscribe): nothing goes out
         fmt, outbox, name = stream.format, stream.outbox, stream.room
         loop = asyncio.get_running_loop()
         start = stream_start(cursor, room.bounds)
@@ -103,9 +105,14 @@ class Streams:
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
 
+    def detach(self, stream: Stream) -> None:
+        """Take an ended stream out of its room now, before its task winds down (an
+        unsubscribe: nothing of the room may follow the frame that confirms it)."""
+        self._detach(stream)
+
     def _detach(self, stream: Stream) -> None:
         self.open.discard(stream)
-        stream.outbox.close()
+        stream.release()
         if stream.present:
             stream.present = False
             self._presence.leave(stream.room, stream.user)

@@ -62,5 +62,10 @@ class Stream:
         if not self.done.done():
             self.done.set_result(reason)
 
+    def release(self) -> None:
+        """Detached: nothing more goes out through this stream. A stream that owns its
+        connection closes its outbox; a subscription sharing one leaves it open."""
+        self.outbox.close()
+
     def tick(self, now: float, interval: float) -> None:
         """Called every quarter heartbeat; transports keep their peer alive here."""

@@ -181,7 +181,24 @@ class EventStreamFormat(WireFormat):
         return b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps({"room": room, **body}))
 
 
+class MultiplexFormat(WebSocketFormat):
+    """A subscription on ``GET /ws``: message frames name their room at the top level,
+    like every other frame of a connection that carries many rooms."""
+
+    __slots__ = ()
+
+    def message(self, message: EncodedMessage) -> bytes:
+        return message.form(self.name, _multiplex_message)
+
+
+def _multiplex_message(message: Message) -> bytes:
+    return ws_frame(
+        orjson.dumps({"type": "message", "room": message.room, "message": message.to_dict()})
+    )
+
+
 WS = WebSocketFormat("ws")
+WS_MULTI = MultiplexFormat("ws-multi")
 SSE = EventStreamFormat("sse", chunked=True)
 
 
