@@ -212,8 +212,48 @@ export class HubbubClient {
    * `{before: N, limit}` gives the newest `limit` messages below id N (scrolling back),
    * `{since: N, limit}` the oldest `limit` after N, and neither the newest `limit`.
    */
-  async history(room, { before, since, limit, signal, timeout } = {}) {
-    return this.getJson(this.messagesUrl(room, { before, since, limit }), { signal, timeout });
+  async history(room, { before, since, limit, view, signal, timeout } = {}) {
+    const url = this.messagesUrl(room, { before, since, limit, view });
+    return this.getJson(url, { signal, timeout });
+  }
+
+  /** Who is in a room: `{users: [{user, connections}], anonymous}`. */
+  async presence(room, { signal } = {}) {
+    return this.getJson(this.url(`rooms/${encodeURIComponent(room)}/presence`), { signal });
+  }
+
+  /** Tell a room `user` is typing (the server passes on at most one a second). */
+  async typing(room, user) {
+    try {
+      await this._fetch(this.url(`rooms/${encodeURIComponent(room)}/typing`), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ user }),
+        cache: "no-store",
+        signal: withTimeout(undefined, 5000),
+      });
+    } catch {
+      // A typing notice that does not arrive is not worth a retry.
+    }
+  }
+
+  /**
+   * Publish an edit (`text` given) or a delete (`text` undefined) of message `target`;
+   * only its author may. Resolves to the stored correction; throws HubbubError.
+   */
+  async correct(room, { user, target, text }) {
+    const body = text === undefined
+      ? { type: "delete", user, target }
+      : { type: "edit", user, target, text };
+    const response = await this._fetch(this.messagesUrl(room), {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+      signal: withTimeout(undefined, 15000),
+    });
+    if (!response.ok) throw await errorFrom(response);
+    return response.json();
   }
 
   /**
@@ -282,6 +322,8 @@ export class HubbubClient {
  *   and its `backlog` messages delivered; `first_id..last_id` is what the room keeps
  * - `gap`: `{from, to, first_id, last_id, reset}`: ids `from..to` are gone for good
  *   (`reset` true: the room was reset under the client; ids start again from `first_id`)
+ * - `presence`: `{joined, left}` user names (ws and sse only; the first one lists everyone)
+ * - `typing`: `{user}` is typing (ws and sse only; your own name included)
  * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
  *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
  * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself):
@@ -305,6 +347,8 @@ export class Subscription extends EventTarget {
    * @param {number} [options.watchdog] every this many ms, a stream (ws, sse) is checked
    *   against a plain read; 0 turns the check off (default 20000)
    * @param {object} [options.backoff] options of the reconnection Backoff
+   * @param {string} [options.user] the name this subscription is present under
+   * @param {string} [options.view] "latest": the backlog with edits and deletes applied
    */
   constructor(client, room, options = {}) {
     super();
@@ -323,6 +367,8 @@ export class Subscription extends EventTarget {
     this.pollInterval = options.pollInterval ?? 2000;
     this.openTimeout = options.openTimeout ?? 10000;
     this.watchdog = options.watchdog ?? 20000;
+    this.user = options.user;
+    this.view = options.view;
     this.state = "connecting";
     this.transport = this.transports[0];
 
@@ -528,7 +574,7 @@ export class Subscription extends EventTarget {
   /** With no cursor yet: read the newest messages, deliver the backlog, set the cursor. */
   async _start() {
     const limit = Math.max(this.backlog, 1);
-    const body = await this.client.history(this.room, { limit });
+    const body = await this.client.history(this.room, { limit, view: this.view });
     if (this._closed || this.cursor !== null) return;
     const messages = body.messages;
     const newest = messages.length ? messages[messages.length - 1].id : 0;
@@ -556,7 +602,7 @@ export class Subscription extends EventTarget {
 
   _connectWebSocket() {
     return new Promise((resolve) => {
-      const url = this.client.messagesUrl(this.room, { since: this.cursor });
+      const url = this.client.messagesUrl(this.room, { since: this.cursor, user: this.user });
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       let opened = false;
       const ws = new WebSocket(url);
@@ -587,6 +633,7 @@ export class Subscription extends EventTarget {
         }
         if (frame.type === "message") this._accept([frame.message]);
         else if (frame.type === "gap") this._bounds(frame.first_id, frame.last_id);
+        else if (frame.type === "presence" || frame.type === "typing") this._emit(frame.type, frame);
       };
       ws.onclose = finish;
     });
@@ -596,7 +643,7 @@ export class Subscription extends EventTarget {
     return new Promise((resolve) => {
       // Our own cursor in the URL; EventSource's own reconnection is not used, so the
       // backoff, the fallback and the state are the same for every transport.
-      const url = this.client.messagesUrl(this.room, { since: this.cursor });
+      const url = this.client.messagesUrl(this.room, { since: this.cursor, user: this.user });
       let opened = false;
       const source = new EventSource(url);
       const end = () => {
@@ -619,6 +666,9 @@ export class Subscription extends EventTarget {
         const bounds = JSON.parse(event.data);
         this._bounds(bounds.first_id, bounds.last_id);
       });
+      for (const type of ["presence", "typing"]) {
+        source.addEventListener(type, (event) => this._emit(type, JSON.parse(event.data)));
+      }
       source.onerror = end;
     });
   }
@@ -634,7 +684,8 @@ export class Subscription extends EventTarget {
         // The first read is a short poll: it answers at once, so the state turns
         // live without waiting for a message.
         const wait = long && !first ? this.wait : undefined;
-        const url = this.client.messagesUrl(this.room, { since: this.cursor, wait });
+        const user = wait ? this.user : undefined; // a held long poll is present
+        const url = this.client.messagesUrl(this.room, { since: this.cursor, wait, user });
         const started = Date.now();
         const body = await this.client.getJson(url, {
           signal: abort.signal,
