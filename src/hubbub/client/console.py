@@ -63,9 +63,10 @@ def add_colour(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(url: str) -> Client:
-    """The commands' client: a person is waiting, so reconnecting is never more than 5 s away."""
-    return Client(url, backoff=Backoff(initial=0.25, maximum=5.0))
+def make_client(url: str, presence_user: str | None = None) -> Client:
+    """The commands' client: a person is waiting, so reconnecting is never more than 5 s away.
+    ``presence_user``: the name its streams are present under."""
+    return Client(url, backoff=Backoff(initial=0.25, maximum=5.0), presence_user=presence_user)
 
 
 def check_name(name: str) -> str:

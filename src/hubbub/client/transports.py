@@ -55,9 +55,12 @@ Wire: TypeAlias = Opened | Message | ServerGap | Page
 Strategy: TypeAlias = Callable[[Link, str, Cursor], AsyncGenerator[Wire, None]]
 
 
-def _since(cursor: Cursor) -> dict[str, str | int | float]:
+def _since(link: Link, cursor: Cursor) -> dict[str, str | int | float]:
     assert cursor.position is not None, "a connection always starts from a known cursor"
-    return {"since": cursor.position}
+    params: dict[str, str | int | float] = {"since": cursor.position}
+    if link.options.presence_user is not None:
+        params["user"] = link.options.presence_user  # present while connected
+    return params
 
 
 async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
@@ -67,7 +70,7 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
         async with asyncio.timeout(options.connect_timeout):
             ws = await link.session.ws_connect(
                 link.messages_url(room),
-                params=_since(cursor),
+                params=_since(link, cursor),
                 autoping=True,
                 timeout=aiohttp.ClientWSTimeout(ws_close=options.connect_timeout),
             )
@@ -124,7 +127,7 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
     async with asyncio.timeout(options.connect_timeout):
         response = await link.session.get(
             link.messages_url(room),
-            params=_since(cursor),
+            params=_since(link, cursor),
             headers={"Accept": "text/event-stream"},
             timeout=aiohttp.ClientTimeout(total=None),
         )
@@ -160,12 +163,12 @@ async def long_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
     # The first read does not wait: it answers at once, so the subscription is
     # known to be live without waiting for a message.
     page = await get_page(
-        link, room, {**_since(cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
+        link, room, {**_since(link, cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
     )
     yield OPENED
     yield page
     while True:
-        params = {**_since(cursor), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
+        params = {**_since(link, cursor), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
         patience = options.long_poll_wait + options.request_timeout
         yield await get_page(link, room, params, patience=patience)
 
@@ -176,7 +179,10 @@ async def short_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wi
     opened = False
     while True:
         page = await get_page(
-            link, room, {**_since(cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
+            link,
+            room,
+            {**_since(link, cursor), "limit": MAX_LIMIT},
+            patience=options.request_timeout,
         )
         if not opened:
             opened = True

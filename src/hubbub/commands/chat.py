@@ -54,6 +54,8 @@ from hubbub.commands.arguments import whole_number
 PROG = "hubbub chat"
 # After Ctrl-D, how long lines still waiting for the server may take to go out.
 LINGER = 10.0
+# Seconds between two typing notices of ours (the server passes on one a second).
+TYPING_EVERY = 1.5
 
 
 _history = whole_number(0, 1000)
@@ -158,6 +160,7 @@ class Chat:
         self.unsent = 0  # lines typed that the server has not answered yet
         self._live: bool | None = None  # None: never connected yet
         self._send_failing = False
+        self._typed = 0.0  # when we last told the room we type
 
     # Receiving
 
@@ -192,6 +195,9 @@ class Chat:
     # Sending
 
     def submit(self, text: str) -> None:
+        if text.strip() == "/who":
+            asyncio.get_running_loop().create_task(self.who())
+            return
         # The client_id is chosen now, once: every retry of this line carries it.
         self.unsent += 1
         self.outbox.put_nowait((new_client_id(), text))
@@ -216,7 +222,26 @@ class Chat:
                 self.unsent -= 1
                 self.outbox.task_done()
 
+    async def who(self) -> None:
+        """``/who``: the people in the room now (this session among them)."""
+        try:
+            present = await self.client.presence(self.room)
+        except ClientError as error:
+            self.note(f"/who: {error}")
+            return
+        named = [f"{user} ({n})" if n > 1 else user for user, n in present if user]
+        anonymous = sum(n for user, n in present if not user)
+        here = ", ".join(named) or "nobody named"
+        self.note(f"here: {here}" + (f"; {anonymous} anonymous" if anonymous else ""))
+
     # Typing
+
+    def typing_notice(self) -> None:
+        """Tell the room we type, at most once every TYPING_EVERY seconds."""
+        now = asyncio.get_running_loop().time()
+        if now - self._typed >= TYPING_EVERY and self.editor.text.strip():
+            self._typed = now
+            asyncio.get_running_loop().create_task(self.client.typing(self.room, self.name))
 
     def keys(self, fd: int, decoder: codecs.IncrementalDecoder) -> None:
         """Called by the event loop when the terminal has input."""
@@ -229,6 +254,7 @@ class Chat:
                 self.ended.set()
             else:
                 self.submit(line)
+        self.typing_notice()
         self.display.redraw()
 
     def resume(self, fd: int) -> None:
@@ -300,7 +326,7 @@ class Chat:
 
 async def chat(args: argparse.Namespace) -> int:
     name = check_name(args.name)
-    async with make_client(args.url) as client:
+    async with make_client(args.url, presence_user=name) as client:
         session = Chat(client, args, name)
         # A plain read first: a wrong URL or room fails now, with a clear reason.
         page = await client.history(args.room, limit=max(args.history, 1))
