@@ -138,9 +138,10 @@ class Subscriber:
                     self._gap(data["epoch"], data["first_id"])
                 elif event.event == "ready":
                     self._ready(data)
-                else:
+                elif event.event == "message":
                     assert event.epoch == self.epoch, (event.id, self.epoch)
                     self._message(data)
+                # presence and typing: ephemeral, no cursor of their own
 
     async def _long_polls(self, url: str) -> None:
         while True:

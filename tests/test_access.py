@@ -195,6 +195,9 @@ async def test_expiring_token_closes_the_websocket_with_4401(
         ready = await ws_json(ws, ready=True)
         assert ready["type"] == "ready"
         msg = await ws.receive(timeout=10)
+        while msg.type is aiohttp.WSMsgType.TEXT:  # the presence of everyone here
+            assert orjson.loads(msg.data)["type"] == "presence"
+            msg = await ws.receive(timeout=10)
         assert msg.type is aiohttp.WSMsgType.CLOSE
         assert (msg.data, msg.extra) == (4401, "token expired")
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:

@@ -52,6 +52,9 @@ async def test_sigterm_answers_polls_and_closes_streams(
             assert answer["messages"] == [] and answer["last_id"] == 1
             assert (await ws.receive(timeout=10)).json()["type"] == "ready"
             closing = await ws.receive(timeout=10)
+            if closing.type is aiohttp.WSMsgType.TEXT:  # went live first: who is here
+                assert closing.json()["type"] == "presence"
+                closing = await ws.receive(timeout=10)
             assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001
             async with asyncio.timeout(10):
                 while True:

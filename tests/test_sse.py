@@ -99,6 +99,7 @@ async def test_heartbeat_comment_when_idle(
     server = await start_server(heartbeat=0.2)
     async with sse(http, server, "r") as stream:
         await stream.next()  # retry and ready
+        assert (await stream.next()).event == "presence"
         ping = await stream.next(timeout=5)
         assert ping.comment == "ping"
 

@@ -138,6 +138,7 @@ async def test_server_pings_and_answers_pings(
     server = await start_server(heartbeat=0.2)
     async with http.ws_connect(ws_url(server, "r"), autoping=False) as ws:
         assert (await ws_json(ws, ready=True))["type"] == "ready"
+        assert (await ws_json(ws, ephemeral=True))["type"] == "presence"
         msg = await ws.receive(timeout=5)
         assert msg.type is aiohttp.WSMsgType.PING
         await ws.pong(msg.data)
@@ -157,6 +158,7 @@ async def test_silent_peer_is_dropped(
     async with http.ws_connect(ws_url(server, "r"), autoping=False) as ws:
         await wait_live(server, "r", 1)
         assert (await ws_json(ws, ready=True))["type"] == "ready"
+        assert (await ws_json(ws, ephemeral=True))["type"] == "presence"
         async with asyncio.timeout(5):
             while True:
                 msg = await ws.receive()

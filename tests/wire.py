@@ -12,6 +12,8 @@ import orjson
 from hubbub.server import Server
 
 TIMEOUT = 10.0
+# Events that are never stored and carry no cursor (docs/protocol.md, "Presence and typing").
+EPHEMERAL = ("presence", "typing")
 
 
 async def publish(
@@ -84,13 +86,18 @@ class SSEReader:
                 self._parse()
         return self._pending.pop(0)
 
-    async def next_event(self, timeout: float = TIMEOUT, *, ready: bool = False) -> Event:
-        """The next event that is not a comment (nor a ``ready`` event unless asked)."""
+    async def next_event(
+        self, timeout: float = TIMEOUT, *, ready: bool = False, ephemeral: bool = False
+    ) -> Event:
+        """The next event that is not a comment (nor a ``ready`` event, nor a ``presence``
+        or ``typing`` one, unless asked)."""
         while True:
             event = await self.next(timeout)
             if event.comment is not None and not event.data:
                 continue
             if event.event == "ready" and not ready:
+                continue
+            if event.event in EPHEMERAL and not ephemeral:
                 continue
             return event
 
@@ -117,15 +124,24 @@ class SSEReader:
 
 
 async def ws_json(
-    ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT, *, ready: bool = False
+    ws: aiohttp.ClientWebSocketResponse,
+    timeout: float = TIMEOUT,
+    *,
+    ready: bool = False,
+    ephemeral: bool = False,
 ) -> Any:
-    """The next text frame, decoded (``ready`` frames skipped unless asked)."""
+    """The next text frame, decoded (``ready``, ``presence`` and ``typing`` frames skipped
+    unless asked)."""
     while True:
         msg = await ws.receive(timeout=timeout)
         assert msg.type is aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
         frame = orjson.loads(msg.data)
-        if ready or not (isinstance(frame, dict) and frame.get("type") == "ready"):
-            return frame
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind == "ready" and not ready:
+            continue
+        if kind in EPHEMERAL and not ephemeral:
+            continue
+        return frame
 
 
 async def wait_live(server: Server, room: str, count: int) -> None:

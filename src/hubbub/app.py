@@ -11,9 +11,11 @@ from hubbub.connections import refusal_middleware
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
+from hubbub.transports import chat
 from hubbub.transports.cors import add_cors_headers, preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import metrics
+from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
 from hubbub.transports.static import (
@@ -95,6 +97,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/rooms/{room}/messages", read_messages)
     app.router.add_post("/rooms/{room}/messages", publish, expect_handler=expect_continue)
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
+    app.router.add_get("/rooms/{room}/presence", chat.presence)
+    app.router.add_get("/ws", multiplex)
+    app.router.add_post("/rooms/{room}/typing", chat.typing)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)

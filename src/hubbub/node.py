@@ -18,7 +18,9 @@ from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
 from hubbub.errors import RateLimited, StoreError, Unavailable
 from hubbub.hub import FlushScheduler, Hub, Stream
+from hubbub.presence import MemoryPresence, Presence, Present
 from hubbub.principal import Principal
+from hubbub.protocol.corrections import check_correction
 from hubbub.protocol.cursors import Cursor, ReadQuery
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
@@ -29,6 +31,7 @@ from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
 from hubbub.store.committer import Committed, Committer
 from hubbub.streams import Drain, Streams
+from hubbub.typing_limit import TypingLimiter
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,9 @@ class Node:
             room_idle=settings.room_idle,
         )
         self.reads = Reads(self.hub, self.store, self.stats)
-        self.streams = Streams(self.hub, self.reads, self.stats)
+        self.presence: Presence = MemoryPresence(settings.presence_grace)
+        self.streams = Streams(self.hub, self.reads, self.stats, self.presence)
+        self.typing = TypingLimiter()
         self.committer = Committer(self.store, self._on_commit, self.stats)
         self.rate_limiter = _rate_limiter(settings)
         self.closing = False
@@ -81,6 +86,7 @@ class Node:
             await self.store.close()
             raise
         self.committer.start()
+        self.presence.start(self._on_presence)
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
@@ -97,6 +103,7 @@ class Node:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
+        self.presence.close()
         await self.hub.close()
         await self.broker.close()
         await self.store.close()
@@ -123,7 +130,16 @@ class Node:
         if self.closing:
             raise Unavailable("the server is shutting down")
         self._check_rate(principal)
-        return self.committer.submit(publish)
+        if publish.target is None:
+            return self.committer.submit(publish)
+        return asyncio.ensure_future(self._submit_correction(publish))
+
+    async def _submit_correction(self, publish: Publish) -> Committed:
+        """An edit or delete: queued once its target is known to be the author's message.
+
+        Authorship never changes, so checking before the commit is not a race."""
+        check_correction(publish, await self.reads.message(publish.room, publish.target or 0))
+        return await self.committer.submit(publish)
 
     async def publish(self, principal: Principal, publish: Publish) -> Committed:
         return await self.submit(principal, publish)
@@ -153,16 +169,25 @@ class Node:
 
     # Reading
 
-    async def poll(self, principal: Principal, room: str, query: ReadQuery) -> bytes:
-        """A short poll, or a long poll when the query has ``wait``."""
+    async def poll(
+        self, principal: Principal, room: str, query: ReadQuery, user: str | None = None
+    ) -> bytes:
+        """A short poll, or a long poll when the query has ``wait``; a long poll makes
+        ``user`` present while it is held (and for the grace after)."""
         self.access.check_read(principal, room)
         if query.wait is not None:
             wait = query.wait
             if principal.expires is not None:
                 # Held no longer than the token is valid; then answered as usual.
                 wait = max(0.0, min(wait, principal.expires - time.time()))
-            return await self.reads.long_poll(room, query.since, query.limit, wait)
-        return await self.reads.poll(room, query.since, query.before, query.limit)
+            self.presence.join(room, user)
+            try:
+                return await self.reads.long_poll(room, query.since, query.limit, wait)
+            finally:
+                self.presence.leave(room, user)
+        return await self.reads.poll(
+            room, query.since, query.before, query.limit, latest=query.latest
+        )
 
     def check_stream(self, principal: Principal, room: str) -> None:
         """Refuse a stream before it opens (for WebSocket: before the upgrade)."""
@@ -172,6 +197,32 @@ class Node:
         """Serve ``stream`` from ``cursor`` until it ends; returns why it ended."""
         self.access.check_read(stream.principal, stream.room)
         return await self.streams.run(stream, cursor, drain)
+
+    # Chat: presence and typing (ephemeral: never stored, never a cursor)
+
+    def presence_name(self, principal: Principal, requested: str | None) -> str | None:
+        """The name a connection is present and types under: with access control on, the
+        principal's user; otherwise the ``?user=`` it asked for (None: anonymous)."""
+        if self.access.enabled:
+            return principal.user
+        return requested
+
+    def present(self, principal: Principal, room: str) -> Present:
+        self.access.check_read(principal, room)
+        return self.presence.present(room)
+
+    def _on_presence(self, room: str, joined: list[str], left: list[str]) -> None:
+        self.hub.broadcast(room, "presence", {"joined": joined, "left": left})
+
+    def typing_notice(self, principal: Principal, room: str, user: str) -> bool:
+        """Tell the room's streams ``user`` is typing, at most once a second per user in a
+        room; only someone who may write to it. True if it was told."""
+        self.access.check_write(principal, room)
+        assert self._loop is not None
+        if not self.typing.allow(room, user, self._loop.time()):
+            return False
+        self.hub.broadcast(room, "typing", {"user": user})
+        return True
 
     async def list_rooms(
         self, principal: Principal, after: str | None, limit: int
@@ -209,5 +260,6 @@ class Node:
             now = self._loop.time()
             self.streams.tick(now, interval)
             self.hub.evict_idle(now)
+            self.typing.forget_idle(now)
             if self.rate_limiter is not None:
                 self.rate_limiter.forget_idle(now)

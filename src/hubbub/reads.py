@@ -10,9 +10,10 @@ import asyncio
 
 from hubbub.errors import StoreError, Unavailable
 from hubbub.hub import Hub, Room
-from hubbub.protocol.cursors import Cursor, stream_start
-from hubbub.protocol.encoding import EncodedMessage, poll_body
-from hubbub.protocol.messages import Message
+from hubbub.protocol.corrections import latest_states, latest_view
+from hubbub.protocol.cursors import Bounds, Cursor, stream_start
+from hubbub.protocol.encoding import EncodedMessage, latest_body, poll_body
+from hubbub.protocol.messages import MESSAGE, Message
 from hubbub.stats import Stats
 from hubbub.store import Store
 
@@ -55,13 +56,73 @@ class Reads:
         room.seed(messages)
         return messages
 
-    async def poll(self, name: str, since: Cursor | None, before: int | None, limit: int) -> bytes:
-        """A short poll: after a cursor, or the newest ``limit`` (below ``before``)."""
+    async def poll(
+        self,
+        name: str,
+        since: Cursor | None,
+        before: int | None,
+        limit: int,
+        *,
+        latest: bool = False,
+    ) -> bytes:
+        """A short poll: after a cursor, or the newest ``limit`` (below ``before``);
+        ``latest``: with edits and deletes applied (``?view=latest``)."""
         room = await self._hub.acquire(name)
         try:
+            if latest:
+                return await self._poll_latest(room, since, before, limit)
             if since is None:
                 return await self._poll_before(room, before, limit)
             return await self.poll_after(room, stream_start(since, room.bounds).cursor, limit)
+        finally:
+            self._hub.release(room)
+
+    async def _poll_latest(
+        self, room: Room, since: Cursor | None, before: int | None, limit: int
+    ) -> bytes:
+        """The same page as the plain poll, each message shown as its corrections left it."""
+        bounds = room.bounds
+        if since is None:
+            end = bounds.last_id + 1 if before is None else before
+            page = await self.read_before(room, end, limit, upto=bounds.last_id)
+        else:
+            start = stream_start(since, bounds).cursor
+            page = await self.read_after(room, start, limit, upto=bounds.last_id)
+        plain = [m.id for m in page if m.message.kind == MESSAGE]
+        corrections: list[Message] = []
+        if plain:
+            corrections = await self._corrections(room, plain[0], plain[-1], bounds)
+        messages = [m.message for m in page]
+        return latest_body(latest_view(messages, latest_states(corrections)), bounds)
+
+    async def _corrections(
+        self, room: Room, first: int, last: int, bounds: Bounds
+    ) -> list[Message]:
+        """Edits and deletes of ids ``first`` to ``last``, committed up to ``bounds``."""
+        # A correction's id is above its target's: a cache reaching back to ``first``
+        # holds every one of them.
+        cached = room.cached_after(first - 1, bounds.last_id)
+        if cached is not None:
+            rows = [m.message for m in cached]
+        else:
+            try:
+                rows = await self._store.corrections(room.name, first, last)
+            except StoreError as exc:
+                raise Unavailable("the store cannot be read") from exc
+        return [
+            m
+            for m in rows
+            if m.target is not None and first <= m.target <= last and m.id <= bounds.last_id
+        ]
+
+    async def message(self, name: str, message_id: int) -> Message | None:
+        """One message of a room by id (cache first), or None if the room does not keep it."""
+        room = await self._hub.acquire(name)
+        try:
+            if not room.bounds.first_id <= message_id <= room.bounds.last_id:
+                return None
+            found = await self.read_after(room, message_id - 1, 1)
+            return found[0].message if found else None
         finally:
             self._hub.release(room)
 

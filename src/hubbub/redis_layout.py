@@ -24,7 +24,7 @@ try:
 except ImportError:  # redis-py before 7 has no maintenance notifications, nor the problem
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 
-from hubbub.protocol.messages import Message
+from hubbub.protocol.messages import MESSAGE, Message
 
 # Bounded so that a stopped or unreachable Redis fails a publish in about a second (503),
 # never hangs it. An operation that times out may still have been applied: the node answers
@@ -80,6 +80,11 @@ def client_ids_key(room: str) -> str:
     return f"hubbub:{{{room}}}:cids"
 
 
+def corrections_key(room: str) -> str:
+    """Sorted set: the id of each kept edit or delete, scored by the id it corrects."""
+    return f"hubbub:{{{room}}}:fix"
+
+
 def channel(room: str) -> str:
     """The pub/sub channel the append script publishes the room's new messages on."""
     return f"hubbub:{{{room}}}:ch"
@@ -97,19 +102,40 @@ def new_epoch() -> str:
     return secrets.token_urlsafe(9)
 
 
-def message_body(user: str, text: str, ts: int, client_id: str | None) -> bytes:
-    """What the log keeps of a message (the id and room are in the entry id and key)."""
+def message_body(
+    user: str,
+    text: str,
+    ts: int,
+    client_id: str | None,
+    kind: str = MESSAGE,
+    target: int | None = None,
+) -> bytes:
+    """What the log keeps of a message (the id and room are in the entry id and key), in
+    ``Message.to_dict``'s order, so the script's payload matches ``encode_payload``."""
     body: dict[str, Any] = {"user": user, "text": text, "ts": ts}
     if client_id is not None:
         body["client_id"] = client_id
+    if kind != MESSAGE:
+        body["kind"] = kind
+        body["target"] = target
     return orjson.dumps(body)
 
 
-def message_from_body(room: str, message_id: int, body: bytes) -> Message:
-    fields = orjson.loads(body)
+def _message(room: str, message_id: int, fields: dict[str, Any]) -> Message:
     return Message(
-        message_id, room, fields["user"], fields["text"], fields["ts"], fields.get("client_id")
+        message_id,
+        room,
+        fields["user"],
+        fields["text"],
+        fields["ts"],
+        fields.get("client_id"),
+        fields.get("kind", MESSAGE),
+        fields.get("target"),
     )
+
+
+def message_from_body(room: str, message_id: int, body: bytes) -> Message:
+    return _message(room, message_id, orjson.loads(body))
 
 
 def entry_id(raw: bytes | str) -> int:
@@ -126,10 +152,7 @@ def encode_payload(epoch: str, messages: Sequence[Message]) -> bytes:
 def decode_payload(room: str, payload: bytes) -> tuple[str, list[Message]]:
     """``(epoch, messages)`` from a channel payload; the room comes from the channel name."""
     fields = orjson.loads(payload)
-    messages = [
-        Message(m["id"], room, m["user"], m["text"], m["ts"], m.get("client_id"))
-        for m in fields["messages"]
-    ]
+    messages = [_message(room, m["id"], m) for m in fields["messages"]]
     return fields["epoch"], messages
 
 

@@ -84,6 +84,11 @@ class Settings:
     # reach the lobby room only); otherwise they take a token like every route.
     open_lobby: bool = False
 
+    # Chat: seconds a user stays present after their last connection closed (a reload is
+    # not a leave), and the rooms one ``GET /ws`` connection may subscribe to at once
+    presence_grace: float = 5.0
+    max_subscriptions: int = 100
+
     # Access control (off unless one is set): an HS256 secret, or the path of a
     # PEM public key (RS256 or ES256) that verifies tokens
     auth_secret: str | None = None
@@ -108,6 +113,10 @@ class Settings:
             raise ValueError("max_fragments and max_connections must be at least 1")
         if self.max_connections_per_ip is not None and self.max_connections_per_ip < 1:
             raise ValueError("max_connections_per_ip must be at least 1")
+        if not 0 < self.presence_grace <= 10:
+            raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
+        if self.max_subscriptions < 1:
+            raise ValueError("max_subscriptions must be at least 1")
 
         if self.auth_secret is not None and self.auth_public_key is not None:
             raise ValueError("auth_secret and auth_public_key cannot both be set: give one")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from hubbub.hub import Hub, Stream
+from hubbub.presence import Presence
 from hubbub.protocol.cursors import Cursor, stream_start
 from hubbub.reads import Reads
 from hubbub.stats import Stats
@@ -30,8 +31,9 @@ Drain = Callable[[], Awaitable[None]]
 class Streams:
     """Every stream of this node, from attach to detach."""
 
-    def __init__(self, hub: Hub, reads: Reads, stats: Stats) -> None:
+    def __init__(self, hub: Hub, reads: Reads, stats: Stats, presence: Presence) -> None:
         self._hub = hub
+        self._presence = presence
         self._reads = reads
         self._stats = stats
         self.open: set[Stream] = set()
@@ -74,6 +76,8 @@ class Streams:
             stream.end("shutdown")
             return
         room = stream.state = await self._hub.acquire(stream.room)
+        if stream.done.done():
+            return  # ended while its room loaded (an unsubscribe): nothing goes out
         fmt, outbox, name = stream.format, stream.outbox, stream.room
         loop = asyncio.get_running_loop()
         start = stream_start(cursor, room.bounds)
@@ -106,12 +110,27 @@ class Streams:
         if room.stale:
             stream.end("reset")  # the log started over while this stream caught up
             return
+        # Present, then told who is here, then live, in one step: the ``joined`` this
+        # queues for the others is pending, so the stream skips it (its snapshot has it).
+        self._presence.join(name, stream.user)
+        stream.present = True
+        snapshot = self._presence.present(name)
+        outbox.push(fmt.event(name, "presence", {"joined": sorted(snapshot.users), "left": []}))
+        outbox.flush(loop.time())
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
 
+    def detach(self, stream: Stream) -> None:
+        """Take an ended stream out of its room now, before its task winds down (an
+        unsubscribe: nothing of the room may follow the frame that confirms it)."""
+        self._detach(stream)
+
     def _detach(self, stream: Stream) -> None:
         self.open.discard(stream)
-        stream.outbox.close()
+        stream.release()
+        if stream.present:
+            stream.present = False
+            self._presence.leave(stream.room, stream.user)
         room = stream.state
         if room is not None:
             stream.state = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable
 from types import TracebackType
@@ -80,6 +81,8 @@ class Client:
         poll_interval: float = 2.0,
         # Reconnecting
         backoff: Backoff | None = None,
+        # Presence
+        presence_user: str | None = None,
     ) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -92,6 +95,7 @@ class Client:
             long_poll_wait=long_poll_wait,
             poll_interval=poll_interval,
             backoff=backoff or Backoff(),
+            presence_user=presence_user,
         )
         self._auth = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._session = session
@@ -218,6 +222,34 @@ class Client:
         if since is not None:
             params["since"] = since
         return await self._read(room, params)
+
+    async def presence(self, room: str) -> list[tuple[str, int]]:
+        """Who is in ``room``: ``(user, connections)`` by name; anonymous ones as ``("", N)``."""
+        check_room(room)
+        link = self._link()
+        url = link.base.joinpath("rooms", room, "presence")
+        try:
+            async with asyncio.timeout(self.options.request_timeout):
+                async with link.session.get(url) as response:
+                    if response.status != 200:
+                        raise await refusal(response)
+                    body = loads(await response.read())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise link.unreachable(exc) from exc
+        present = [(entry["user"], entry["connections"]) for entry in body["users"]]
+        if body["anonymous"]:
+            present.append(("", body["anonymous"]))
+        return present
+
+    async def typing(self, room: str, user: str) -> None:
+        """Tell ``room`` that ``user`` is typing; a notice that does not arrive is dropped."""
+        check_room(room)
+        link = self._link()
+        url = link.base.joinpath("rooms", room, "typing")
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+            async with asyncio.timeout(self.options.request_timeout):
+                async with link.session.post(url, json={"user": user}) as response:
+                    await response.read()
 
     async def _read(self, room: str, params: Params) -> Page:
         return await get_page(self._link(), room, params, patience=self.options.request_timeout)

@@ -69,9 +69,15 @@ def add_colour(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(url: str, token: str | None = None) -> Client:
-    """The commands' client: a person is waiting, so reconnecting is never more than 5 s away."""
-    return Client(url, token=token, backoff=Backoff(initial=0.25, maximum=5.0))
+def make_client(url: str, token: str | None = None, presence_user: str | None = None) -> Client:
+    """The commands' client: a person is waiting, so reconnecting is never more than 5 s away.
+    ``presence_user``: the name its streams are present under."""
+    return Client(
+        url,
+        token=token,
+        backoff=Backoff(initial=0.25, maximum=5.0),
+        presence_user=presence_user,
+    )
 
 
 def check_name(name: str | None, token: str | None = None) -> str:

@@ -113,6 +113,10 @@ def parse_message(body: object) -> Message:
     client_id = body.get("client_id")
     if client_id is not None and not isinstance(client_id, str):
         raise ProtocolViolation(f"the server sent a bad 'client_id': {client_id!r}")
+    kind = body.get("kind", "message")
+    target = body.get("target")
+    if kind != "message":  # an edit or delete names the id it corrects
+        kind, target = _field(body, "kind", str), _field(body, "target", int)
     return Message(
         id=_field(body, "id", int),
         room=_field(body, "room", str),
@@ -120,6 +124,8 @@ def parse_message(body: object) -> Message:
         text=_field(body, "text", str),
         ts=_field(body, "ts", int),
         client_id=client_id,
+        kind=kind,
+        target=target,
     )
 
 

@@ -41,6 +41,9 @@ class Options:
     # Reconnecting
     backoff: Backoff = field(default_factory=Backoff)
 
+    # Presence: the name streams and long polls are present under (``?user=``)
+    presence_user: str | None = None
+
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "request_timeout", "idle_timeout", "poll_interval"):
             if not getattr(self, name) > 0:

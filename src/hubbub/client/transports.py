@@ -71,6 +71,14 @@ Wire: TypeAlias = Opened | Message | ServerGap | ServerReady | Page
 Strategy: TypeAlias = Callable[[Link, str, Cursor], AsyncGenerator[Wire, None]]
 
 
+def _params(link: Link, cursor: Cursor) -> dict[str, str | int | float]:
+    """The cursor (and its epoch), and the name to be present under, if any."""
+    params = cursor.query()
+    if link.options.presence_user is not None:
+        params["user"] = link.options.presence_user  # present while connected
+    return params
+
+
 async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, None]:
     """``message`` and ``gap`` frames; the server's pings are answered by aiohttp."""
     options = link.options
@@ -78,7 +86,7 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
         async with asyncio.timeout(options.connect_timeout):
             ws = await link.session.ws_connect(
                 link.messages_url(room),
-                params=cursor.query(),
+                params=_params(link, cursor),
                 headers=link.headers(),
                 autoping=True,
                 timeout=aiohttp.ClientWSTimeout(ws_close=options.connect_timeout),
@@ -142,7 +150,7 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
     async with asyncio.timeout(options.connect_timeout):
         response = await link.session.get(
             link.messages_url(room),
-            params=cursor.query(),
+            params=_params(link, cursor),
             headers=link.headers({"Accept": "text/event-stream"}),
             timeout=aiohttp.ClientTimeout(total=None),
         )
@@ -180,12 +188,12 @@ async def long_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
     # The first read does not wait: it answers at once, so the subscription is
     # known to be live without waiting for a message.
     page = await get_page(
-        link, room, {**cursor.query(), "limit": MAX_LIMIT}, patience=options.request_timeout
+        link, room, {**_params(link, cursor), "limit": MAX_LIMIT}, patience=options.request_timeout
     )
     yield OPENED
     yield page
     while True:
-        params = {**cursor.query(), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
+        params = {**_params(link, cursor), "limit": MAX_LIMIT, "wait": options.long_poll_wait}
         patience = options.long_poll_wait + options.request_timeout
         yield await get_page(link, room, params, patience=patience)
 
@@ -196,7 +204,10 @@ async def short_poll(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wi
     opened = False
     while True:
         page = await get_page(
-            link, room, {**cursor.query(), "limit": MAX_LIMIT}, patience=options.request_timeout
+            link,
+            room,
+            {**_params(link, cursor), "limit": MAX_LIMIT},
+            patience=options.request_timeout,
         )
         if not opened:
             opened = True

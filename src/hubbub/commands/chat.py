@@ -52,6 +52,9 @@ from hubbub.commands.arguments import non_negative_number, whole_number
 from hubbub.commands.chat_display import Display, PlainDisplay, TerminalDisplay, Typed
 
 PROG = "hubbub chat"
+# Seconds between two typing notices of ours (the server passes on one a second).
+TYPING_EVERY = 1.5
+
 
 _history = whole_number(0, 1000)
 
@@ -144,6 +147,7 @@ class Chat:
         self._send_failing = False
         self._waiting: set[str] = set()  # client_ids of lines that had to wait for the server
         self._sent_after_waiting = 0
+        self._typed = 0.0  # when we last told the room we type
 
     @property
     def down(self) -> bool:
@@ -189,6 +193,9 @@ class Chat:
     # Sending
 
     def submit(self, text: str) -> None:
+        if text.strip() == "/who":
+            asyncio.get_running_loop().create_task(self.who())
+            return
         # The client_id is chosen now, once: every retry of this line carries it.
         self.unsent.lines.append(Typed(new_client_id(), text))
         self.queued.set()
@@ -238,7 +245,26 @@ class Chat:
                     )
                     self._sent_after_waiting = 0
 
+    async def who(self) -> None:
+        """``/who``: the people in the room now (this session among them)."""
+        try:
+            present = await self.client.presence(self.room)
+        except ClientError as error:
+            self.note(f"/who: {error}")
+            return
+        named = [f"{user} ({n})" if n > 1 else user for user, n in present if user]
+        anonymous = sum(n for user, n in present if not user)
+        here = ", ".join(named) or "nobody named"
+        self.note(f"here: {here}" + (f"; {anonymous} anonymous" if anonymous else ""))
+
     # Typing
+
+    def typing_notice(self) -> None:
+        """Tell the room we type, at most once every TYPING_EVERY seconds."""
+        now = asyncio.get_running_loop().time()
+        if now - self._typed >= TYPING_EVERY and self.editor.text.strip():
+            self._typed = now
+            asyncio.get_running_loop().create_task(self.client.typing(self.room, self.name))
 
     def keys(self, fd: int, decoder: codecs.IncrementalDecoder) -> None:
         """Called by the event loop when the terminal has input."""
@@ -251,6 +277,7 @@ class Chat:
                 self.ended.set()
             else:
                 self.submit(line)
+        self.typing_notice()
         self.display.redraw()
 
     def resume(self, fd: int) -> None:
@@ -325,7 +352,7 @@ class Chat:
 
 async def chat(args: argparse.Namespace, unsent: Unsent) -> int:
     name = check_name(args.name, args.token)
-    async with make_client(args.url, args.token) as client:
+    async with make_client(args.url, args.token, presence_user=name) as client:
         session = Chat(client, args, name, unsent)
         # A plain read first: a wrong URL or room fails now, with a clear reason.
         page = await client.history(args.room, limit=max(args.history, 1))

@@ -101,6 +101,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("idle-timeout", positive_number, 30.0, "seconds a connection may take to send a request head"),
     ("body-timeout", positive_number, 30.0, "seconds a request body may take to arrive (408)"),
     ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
+    ("presence-grace", positive_number, 5.0, "seconds a user stays present after leaving (<= 10)"),
+    ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
 ]
 
 
@@ -204,6 +206,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         idle_timeout=args.idle_timeout,
         body_timeout=args.body_timeout,
         max_fragments=args.max_fragments,
+        presence_grace=args.presence_grace,
+        max_subscriptions=args.max_subscriptions,
     )
 
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 from hubbub.broker.base import Broker
 from hubbub.errors import StoreError, Unavailable
@@ -200,6 +201,18 @@ class Hub:
         if delivered and not room.scheduled:
             room.scheduled = True
             assert self.scheduler is not None, "streams need a started node"
+            self.scheduler.mark_room(room)
+        return delivered
+
+    def broadcast(self, name: str, event: str, body: dict[str, Any]) -> int:
+        """An ephemeral event to the live streams of ``name`` on this node, if loaded."""
+        room = self.rooms.get(name)
+        if room is None or room.stale:
+            return 0
+        delivered = room.fan_out_event(event, body)
+        if delivered and not room.scheduled:
+            room.scheduled = True
+            assert self.scheduler is not None
             self.scheduler.mark_room(room)
         return delivered
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from hubbub.hub.outbox import http_chunk
 from hubbub.hub.stream import Stream
@@ -95,6 +96,20 @@ class Room:
                     pending = self.pending[fmt] = []
                 pending.append(fmt.message(message))
                 delivered += len(streams)
+        return delivered
+
+    def fan_out_event(self, name: str, body: dict[str, Any]) -> int:
+        """Queue an ephemeral event for every live stream, encoded once per format."""
+        delivered = 0
+        for fmt, streams in self.streams.items():
+            if streams:
+                frame = fmt.event(self.name, name, body)
+                if frame:
+                    pending = self.pending.get(fmt)
+                    if pending is None:
+                        pending = self.pending[fmt] = []
+                    pending.append(frame)
+                    delivered += len(streams)
         return delivered
 
     def seed(self, messages: list[EncodedMessage]) -> None:

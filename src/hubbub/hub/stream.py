@@ -28,10 +28,12 @@ class Stream:
         "last_ping",
         "last_seen",
         "outbox",
+        "present",
         "principal",
         "room",
         "skip",
         "state",
+        "user",
     )
 
     def __init__(
@@ -47,6 +49,10 @@ class Stream:
         self.last_seen = now  # last frame received from the peer
         self.last_ping = now
         self.state: Room | None = None  # the room, from attach to detach
+        # The name this connection is present under (None: counted as anonymous), and
+        # whether it is counted in its room's presence now.
+        self.user: str | None = None
+        self.present = False
         # Resolved with the reason once the server ends the stream.
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -56,6 +62,11 @@ class Stream:
         expired: the client reconnects with a fresh one) or ``gone``."""
         if not self.done.done():
             self.done.set_result(reason)
+
+    def release(self) -> None:
+        """Detached: nothing more goes out through this stream. A stream that owns its
+        connection closes its outbox; a subscription sharing one leaves it open."""
+        self.outbox.close()
 
     def tick(self, now: float, interval: float) -> None:
         """Called every quarter heartbeat; transports keep their peer alive here."""

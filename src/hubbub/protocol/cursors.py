@@ -55,6 +55,7 @@ class ReadQuery:
     before: int | None
     limit: int
     wait: float | None
+    latest: bool = False  # ?view=latest: edits and deletes applied to the messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,10 @@ def parse_read_query(query: Mapping[str, str]) -> ReadQuery:
         raise InvalidParameter("since and before cannot be used together")
     if before is not None and wait is not None:
         raise InvalidParameter("wait cannot be used with before")
-    return ReadQuery(since=since, before=before, limit=limit, wait=wait)
+    view = query.get("view")
+    if view not in (None, "log", "latest"):
+        raise InvalidParameter("view must be log or latest")
+    return ReadQuery(since=since, before=before, limit=limit, wait=wait, latest=view == "latest")
 
 
 def stream_start(cursor: Cursor | None, bounds: Bounds) -> Start:

@@ -134,6 +134,11 @@ class WireFormat:
         """The stream is open: messages with ids > ``cursor`` of ``bounds.epoch`` follow."""
         return b""
 
+    def event(self, room: str, name: str, body: dict[str, Any]) -> bytes:
+        """An ephemeral event (``presence``, ``typing``): no id, never stored, never a
+        cursor. Empty for formats that do not show them (the tutorial dialect)."""
+        return b""
+
 
 class WebSocketFormat(WireFormat):
     __slots__ = ()
@@ -146,6 +151,9 @@ class WebSocketFormat(WireFormat):
 
     def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
         return ws_frame(orjson.dumps({"type": "ready", **_position(room, bounds, cursor)}))
+
+    def event(self, room: str, name: str, body: dict[str, Any]) -> bytes:
+        return ws_frame(orjson.dumps({"type": name, "room": room, **body}))
 
 
 class EventStreamFormat(WireFormat):
@@ -172,8 +180,29 @@ class EventStreamFormat(WireFormat):
     def ready(self, room: str, bounds: Bounds, cursor: int) -> bytes:
         return self._event(b"ready", bounds, cursor, _position(room, bounds, cursor))
 
+    def event(self, room: str, name: str, body: dict[str, Any]) -> bytes:
+        # No ``id:`` line: the browser's Last-Event-ID (the cursor) stays where it was.
+        return b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps({"room": room, **body}))
+
+
+class MultiplexFormat(WebSocketFormat):
+    """A subscription on ``GET /ws``: message frames name their room at the top level,
+    like every other frame of a connection that carries many rooms."""
+
+    __slots__ = ()
+
+    def message(self, message: EncodedMessage) -> bytes:
+        return message.form(self.name, _multiplex_message)
+
+
+def _multiplex_message(message: Message) -> bytes:
+    return ws_frame(
+        orjson.dumps({"type": "message", "room": message.room, "message": message.to_dict()})
+    )
+
 
 WS = WebSocketFormat("ws")
+WS_MULTI = MultiplexFormat("ws-multi")
 SSE = EventStreamFormat("sse", chunked=True)
 
 
@@ -203,4 +232,16 @@ def poll_body(messages: Sequence[EncodedMessage], bounds: Bounds) -> bytes:
         bounds.first_id,
         bounds.last_id,
         bounds.epoch.encode(),
+    )
+
+
+def latest_body(messages: Sequence[dict[str, Any]], bounds: Bounds) -> bytes:
+    """A poll answer of ``?view=latest``: messages with their corrections applied."""
+    return orjson.dumps(
+        {
+            "messages": messages,
+            "first_id": bounds.first_id,
+            "last_id": bounds.last_id,
+            "epoch": bounds.epoch,
+        }
     )

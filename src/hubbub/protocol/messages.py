@@ -21,6 +21,14 @@ MAX_CLIENT_ID = 64
 # (``access.py``). Never a user name: a user name is never blank.
 NO_USER = ""
 
+MAX_TARGET = 2**63 - 1
+
+# What a log entry is: a plain message, or a correction of an earlier one.
+MESSAGE = "message"
+EDIT = "edit"
+DELETE = "delete"
+CORRECTIONS = (EDIT, DELETE)
+
 
 @dataclass(frozen=True, slots=True)
 class Publish:
@@ -30,6 +38,8 @@ class Publish:
     user: str
     text: str
     client_id: str | None = None
+    kind: str = MESSAGE  # or EDIT / DELETE, which name the ``target`` they correct
+    target: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +52,12 @@ class Message:
     text: str
     ts: int
     client_id: str | None = None
+    kind: str = MESSAGE
+    target: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire object, with ``client_id`` only when the publisher sent one."""
+        """The wire object, with ``client_id`` only when the publisher sent one, and
+        ``kind``/``target`` only on corrections (a plain message is what it always was)."""
         body: dict[str, Any] = {
             "id": self.id,
             "room": self.room,
@@ -54,6 +67,9 @@ class Message:
         }
         if self.client_id is not None:
             body["client_id"] = self.client_id
+        if self.kind != MESSAGE:
+            body["kind"] = self.kind
+            body["target"] = self.target
         return body
 
 
@@ -123,6 +139,23 @@ def validate_client_id(value: object) -> str | None:
     return value
 
 
+def validate_target(value: object) -> int:
+    """The id a correction names: a whole number from 1 (JSON, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TARGET:
+        raise InvalidMessage(f"target must be a message id, a whole number from 1 to {MAX_TARGET}")
+    return value
+
+
+def publish_kind(value: object) -> str:
+    """The entry a publish appends, from its ``type``: absent, ``publish`` or ``message``
+    is a plain message; ``edit`` and ``delete`` are corrections."""
+    if value is None or value in ("publish", MESSAGE):
+        return MESSAGE
+    if value in CORRECTIONS:
+        return str(value)
+    raise InvalidMessage("type must be publish, message, edit or delete")
+
+
 def validate_publish(
     room: str, fields: dict[str, Any], max_text: int, *, user_required: bool = True
 ) -> Publish:
@@ -131,15 +164,24 @@ def validate_publish(
     ``user_required`` is false when access control is on: the sender's token then
     names the user, and a publish without one is stored under it (``NO_USER``).
     """
+    kind = publish_kind(fields.get("type"))
     if "user" not in fields and user_required:
         raise InvalidMessage("user is required")
-    if "text" not in fields:
+    if kind != DELETE and "text" not in fields:
         raise InvalidMessage("text is required")
+    target = None
+    if kind != MESSAGE:
+        if "target" not in fields:
+            raise InvalidMessage("target is required")
+        target = validate_target(fields["target"])
     return Publish(
         room=room,
         user=validate_user(fields["user"]) if "user" in fields else NO_USER,
-        text=validate_text(fields["text"], max_text),
+        # A delete carries no text: it is stored and sent as "".
+        text="" if kind == DELETE else validate_text(fields["text"], max_text),
         client_id=validate_client_id(fields.get("client_id")),
+        kind=kind,
+        target=target,
     )
 
 

@@ -23,6 +23,7 @@ import { askName, showMe } from "./names.js";
 import { clearMessages, showMessage, showNotice, updateHistoryEdge } from "./messages.js";
 import { closeDrawer, refreshRooms, rememberRoom, renderRooms } from "./rooms.js";
 import "./composer.js";
+import { connectUnread, followRoom, syncUnread } from "./live.js";
 
 const params = new URLSearchParams(location.search);
 const forced = params.get("transport");
@@ -66,8 +67,12 @@ function joinRoom(room, { focus = true } = {}) {
     transports,
     pollInterval: 1000, // only when nothing better works; a chat should feel live
     backoff: { initial: 250, max: 5000 },
+    user: state.name ?? undefined,
+    view: "latest", // the backlog shows edited text and deleted messages as such
   });
   state.sub = sub;
+  followRoom(sub);
+  syncUnread();
   sub.addEventListener("message", (event) => {
     if (state.sub === sub) showMessage(event.detail);
   });
@@ -121,6 +126,10 @@ function refusalText(error, room) {
   return `Cannot follow this room: ${error.message}`;
 }
 
+document.addEventListener("hubbub:name", () => {
+  if (state.room) joinRoom(state.room, { focus: false });
+});
+
 window.addEventListener("hashchange", () => {
   const room = decodeURIComponent(location.hash.slice(1));
   if (ROOM_PATTERN.test(room) && room !== state.room) joinRoom(room);
@@ -138,7 +147,8 @@ function initialRoom() {
 
 showMe();
 joinRoom(initialRoom(), { focus: false });
-refreshRooms();
-setInterval(refreshRooms, ROOMS_REFRESH_MS);
+refreshRooms().then(syncUnread);
+setInterval(() => refreshRooms().then(syncUnread), ROOMS_REFRESH_MS);
+connectUnread();
 if (state.name) ui.text.focus();
 else askName();

@@ -245,9 +245,48 @@ export class HubbubClient {
    * `epoch` (with `since`) is the epoch N was read in: an answer in another epoch means
    * the room's log started over, and it holds the new log from its start.
    */
-  async history(room, { before, since, epoch, limit, signal, timeout } = {}) {
-    const params = { before, since, epoch: since == null ? undefined : epoch, limit };
+  async history(room, { before, since, epoch, limit, view, signal, timeout } = {}) {
+    const params = { before, since, epoch: since == null ? undefined : epoch, limit, view };
     return this.getJson(this.messagesUrl(room, params), { signal, timeout });
+  }
+
+  /** Who is in a room: `{users: [{user, connections}], anonymous}`. */
+  async presence(room, { signal } = {}) {
+    return this.getJson(this.url(`rooms/${encodeURIComponent(room)}/presence`), { signal });
+  }
+
+  /** Tell a room `user` is typing (the server passes on at most one a second). */
+  async typing(room, user) {
+    try {
+      await this._fetch(this.url(`rooms/${encodeURIComponent(room)}/typing`), {
+        method: "POST",
+        headers: this.headers({ "Content-Type": "application/json" }),
+        body: JSON.stringify({ user }),
+        cache: "no-store",
+        signal: withTimeout(undefined, 5000),
+      });
+    } catch {
+      // A typing notice that does not arrive is not worth a retry.
+    }
+  }
+
+  /**
+   * Publish an edit (`text` given) or a delete (`text` undefined) of message `target`;
+   * only its author may. Resolves to the stored correction; throws HubbubError.
+   */
+  async correct(room, { user, target, text }) {
+    const body = text === undefined
+      ? { type: "delete", user, target }
+      : { type: "edit", user, target, text };
+    const response = await this._fetch(this.messagesUrl(room), {
+      method: "POST",
+      headers: this.headers({ "Content-Type": "application/json", Accept: "application/json" }),
+      body: JSON.stringify(body),
+      cache: "no-store",
+      signal: withTimeout(undefined, 15000),
+    });
+    if (!response.ok) throw await errorFrom(response);
+    return response.json();
   }
 
   /**
@@ -319,6 +358,8 @@ export class HubbubClient {
  *   good. `reset` true: the room's log started over (the server named a new `epoch`, or
  *   the cursor is past `last_id`); ids start again from `first_id` and every message of
  *   the new log follows (`from..to` are then the ids seen that the new log lacks, maybe none)
+ * - `presence`: `{joined, left}` user names (ws and sse only; the first one lists everyone)
+ * - `typing`: `{user}` is typing (ws and sse only; your own name included)
  * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
  *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
  * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself):
@@ -346,6 +387,8 @@ export class Subscription extends EventTarget {
    * @param {number} [options.watchdog] every this many ms, a stream (ws, sse) is checked
    *   against a plain read; 0 turns the check off (default 20000)
    * @param {object} [options.backoff] options of the reconnection Backoff
+   * @param {string} [options.user] the name this subscription is present under
+   * @param {string} [options.view] "latest": the backlog with edits and deletes applied
    */
   constructor(client, room, options = {}) {
     super();
@@ -367,6 +410,8 @@ export class Subscription extends EventTarget {
     this.pollInterval = options.pollInterval ?? 2000;
     this.openTimeout = options.openTimeout ?? 10000;
     this.watchdog = options.watchdog ?? 20000;
+    this.user = options.user;
+    this.view = options.view;
     this.state = "connecting";
     this.transport = this.transports[0];
 
@@ -603,7 +648,7 @@ export class Subscription extends EventTarget {
   /** With no cursor yet: read the newest messages, deliver the backlog, set the cursor. */
   async _start() {
     const limit = Math.max(this.backlog, 1);
-    const body = await this.client.history(this.room, { limit });
+    const body = await this.client.history(this.room, { limit, view: this.view });
     if (this._closed || this.cursor !== null) return;
     const messages = body.messages;
     const newest = messages.length ? messages[messages.length - 1].id : 0;
@@ -632,7 +677,7 @@ export class Subscription extends EventTarget {
 
   _connectWebSocket() {
     return new Promise((resolve) => {
-      const url = this.client.streamUrl(this.room, this._position());
+      const url = this.client.streamUrl(this.room, { ...this._position(), user: this.user });
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       let opened = false;
       const ws = new WebSocket(url);
@@ -664,6 +709,8 @@ export class Subscription extends EventTarget {
         if (frame.type === "message") this._accept([frame.message]);
         else if (frame.type === "gap" || frame.type === "ready") {
           this._bounds(frame.first_id, frame.last_id, frame.epoch);
+        } else if (frame.type === "presence" || frame.type === "typing") {
+          this._emit(frame.type, frame);
         }
       };
       ws.onclose = (event) => {
@@ -681,7 +728,7 @@ export class Subscription extends EventTarget {
       // received as Last-Event-ID, `EPOCH:N`, which the server prefers to the URL: the
       // cursor and its epoch, kept by the browser. Only a stream the browser gives up
       // on (or one that never opened) comes back here, for backoff and fallback.
-      const url = this.client.streamUrl(this.room, this._position());
+      const url = this.client.streamUrl(this.room, { ...this._position(), user: this.user });
       let opened = false;
       const source = new EventSource(url);
       const end = () => {
@@ -720,6 +767,9 @@ export class Subscription extends EventTarget {
         }
         this._fail(expiredError(message));
       });
+      for (const type of ["presence", "typing"]) {
+        source.addEventListener(type, (event) => this._emit(type, JSON.parse(event.data)));
+      }
     });
   }
 
@@ -734,7 +784,8 @@ export class Subscription extends EventTarget {
         // The first read is a short poll: it answers at once, so the state turns
         // live without waiting for a message.
         const wait = long && !first ? this.wait : undefined;
-        const url = this.client.messagesUrl(this.room, { ...this._position(), wait });
+        const user = wait ? this.user : undefined; // a held long poll is present
+        const url = this.client.messagesUrl(this.room, { ...this._position(), wait, user });
         const started = Date.now();
         const body = await this.client.getJson(url, {
           signal: abort.signal,

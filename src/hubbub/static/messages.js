@@ -102,8 +102,32 @@ export function scrollToBottom() {
   ui.jumpLatest.hidden = true;
 }
 
+/** An edit or delete: the message it corrects, if shown, changes in place. */
+function applyCorrection(correction) {
+  markRead(correction.id);
+  const item = state.byId.get(correction.target);
+  if (!item || item.classList.contains("deleted")) return; // a delete is final
+  if (correction.kind === "delete") markDeleted(item);
+  else if (correction.kind === "edit") markEdited(item, correction.text);
+}
+
+function markEdited(item, text) {
+  item.querySelector(".text").textContent = text;
+  if (!item.querySelector(".edited")) item.querySelector(".meta").append(el("span", "edited", "edited"));
+}
+
+function markDeleted(item) {
+  item.classList.add("deleted");
+  item.querySelector(".text").textContent = "message deleted";
+  item.querySelector(".edited")?.remove();
+}
+
 /** A message from the server (history or live): shown once, in id order. */
 export function showMessage(message) {
+  if (message.kind === "edit" || message.kind === "delete") {
+    applyCorrection(message);
+    return;
+  }
   if (state.byId.has(message.id)) return;
   const stick = atBottom();
   let item = message.client_id ? state.pending.get(message.client_id) : undefined;
@@ -114,6 +138,9 @@ export function showMessage(message) {
     item = messageElement(message);
   }
   place(item);
+  // History read with ?view=latest shows a message as its corrections left it.
+  if (message.deleted) markDeleted(item);
+  else if (message.edited) markEdited(item, message.text);
   if (state.oldestId === null || message.id < state.oldestId) state.oldestId = message.id;
   markRead(message.id);
   if (stick || message.user === state.name) {
@@ -162,14 +189,20 @@ async function loadOlder() {
   const room = state.room;
   ui.list.setAttribute("aria-busy", "true");
   try {
-    const page = await client.history(room, { before: state.oldestId, limit: HISTORY_PAGE });
+    const page = await client.history(room, {
+      before: state.oldestId,
+      limit: HISTORY_PAGE,
+      view: "latest",
+    });
     if (room !== state.room) return;
     // Keep what the reader looks at in place while older messages go in above it.
     const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
     for (const message of page.messages) {
-      if (state.byId.has(message.id)) continue;
+      if (state.byId.has(message.id) || message.kind) continue; // corrections are applied
       const item = messageElement(message);
       place(item);
+      if (message.deleted) markDeleted(item);
+      else if (message.edited) markEdited(item, message.text);
       if (message.id < state.oldestId) state.oldestId = message.id;
     }
     ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;

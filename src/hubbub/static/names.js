@@ -40,8 +40,11 @@ ui.nameForm.addEventListener("submit", (event) => {
     ui.nameError.hidden = false;
     return;
   }
+  const renamed = name !== state.name;
   state.name = name;
   storageSet(STORAGE.name, name);
+  // The open room's connection is present under the name: chat.js reconnects it.
+  if (renamed) document.dispatchEvent(new CustomEvent("hubbub:name"));
   showMe();
   restyleOwnMessages();
   ui.text.focus();

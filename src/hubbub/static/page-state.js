@@ -38,6 +38,8 @@ export const ui = {
   nameInput: $("name-input"),
   nameError: $("name-error"),
   nameCancel: $("name-cancel"),
+  presence: $("presence"),
+  typing: $("typing"),
 };
 
 /**
@@ -93,8 +95,10 @@ export const state = {
   loaded: false, // the first read of the room is done
   loadingOlder: false,
   unseen: 0,
-  rooms: new Map(), // name -> last_id, from GET /rooms
+  rooms: new Map(), // name -> last_id, from GET /rooms and the /ws connection
   read: readMarks(),
+  present: new Set(), // who is in the open room
+  typers: new Map(), // user -> timer clearing their "is typing"
 };
 
 // Storage may be unavailable (private mode, blocked cookies): the page still works.

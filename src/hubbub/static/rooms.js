@@ -31,6 +31,11 @@ export function markRead(id) {
 
 export function rememberRoom(room) {
   if (!state.rooms.has(room)) state.rooms.set(room, 0);
+  if (state.read[room] === undefined) {
+    // Joined: from now on its unread count matters, even while it is still empty.
+    state.read[room] = 0;
+    storageSet(STORAGE.read, JSON.stringify(state.read));
+  }
 }
 
 export function renderRooms() {

@@ -72,6 +72,10 @@ class Store(Protocol):
     async def read_before(self, room: str, before: int, limit: int) -> list[Message]:
         """The newest ``limit`` messages with ``id < before``, oldest first."""
 
+    async def corrections(self, room: str, first: int, last: int) -> list[Message]:
+        """The edits and deletes the room keeps whose ``target`` is ``first`` to ``last``,
+        oldest first (``?view=latest`` applies them to a page of the log)."""
+
     async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
         """Rooms holding messages, ``(name, last_id)``, names ascending, names > ``after``."""
 

@@ -23,6 +23,7 @@ class _Room:
     last_id: int = 0
     messages: list[Message] = field(default_factory=list)
     by_client_id: dict[str, Message] = field(default_factory=dict)
+    corrections: list[Message] = field(default_factory=list)  # edits and deletes, in id order
 
 
 class MemoryStore:
@@ -54,8 +55,19 @@ class MemoryStore:
             if not room.last_id:
                 bisect.insort(self._names, pub.room)
             room.last_id += 1
-            message = Message(room.last_id, pub.room, pub.user, pub.text, item.ts, pub.client_id)
+            message = Message(
+                room.last_id,
+                pub.room,
+                pub.user,
+                pub.text,
+                item.ts,
+                pub.client_id,
+                pub.kind,
+                pub.target,
+            )
             room.messages.append(message)
+            if pub.target is not None:
+                room.corrections.append(message)
             if pub.client_id is not None:
                 room.by_client_id[pub.client_id] = message
             self._trim(room)
@@ -70,6 +82,9 @@ class MemoryStore:
         for message in dropped:
             if message.client_id is not None:
                 room.by_client_id.pop(message.client_id, None)
+        first_id = room.messages[0].id
+        if room.corrections and room.corrections[0].id < first_id:
+            room.corrections = [c for c in room.corrections if c.id >= first_id]
 
     async def bounds(self, room: str) -> Bounds:
         state = self._rooms.get(room)
@@ -91,6 +106,12 @@ class MemoryStore:
             return []
         end = self._index_after(state, before - 1)
         return state.messages[max(0, end - limit) : end]
+
+    async def corrections(self, room: str, first: int, last: int) -> list[Message]:
+        state = self._rooms.get(room)
+        if state is None:
+            return []
+        return [c for c in state.corrections if c.target is not None and first <= c.target <= last]
 
     async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
         names = self._names

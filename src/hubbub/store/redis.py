@@ -174,6 +174,7 @@ class RedisStore:
             layout.log_key(room),
             layout.client_ids_key(room),
             layout.ROOMS_INDEX,
+            layout.corrections_key(room),
         ]
         args: list[Any] = [
             layout.new_epoch(),
@@ -185,9 +186,12 @@ class RedisStore:
         bodies = []
         for item in items:
             pub = item.publish
-            body = layout.message_body(pub.user, pub.text, item.ts, pub.client_id)
+            body = layout.message_body(
+                pub.user, pub.text, item.ts, pub.client_id, pub.kind, pub.target
+            )
             bodies.append(body)
-            args += [pub.client_id or "", body]
+            target = "" if pub.target is None else str(pub.target)
+            args += [pub.client_id or "", target, body]
         reply = await self._call("append", script(keys=keys, args=args))
         epoch = reply[0].decode()
         appended = []
@@ -200,7 +204,12 @@ class RedisStore:
 
     async def bounds(self, room: str) -> Bounds:
         script = self._bounds[self._shard_index(room)]
-        keys = [layout.meta_key(room), layout.log_key(room), layout.client_ids_key(room)]
+        keys = [
+            layout.meta_key(room),
+            layout.log_key(room),
+            layout.client_ids_key(room),
+            layout.corrections_key(room),
+        ]
         epoch, last_id, first_entry = await self._call(
             "bounds", script(keys=keys, args=[layout.new_epoch()])
         )
@@ -223,6 +232,19 @@ class RedisStore:
             self._shard(room).xrevrange(layout.log_key(room), f"0-{before - 1}", "-", limit),
         )
         return [_entry_message(room, entry) for entry in reversed(entries)]
+
+    async def corrections(self, room: str, first: int, last: int) -> list[Message]:
+        shard = self._shard(room)
+        ids = await self._call(
+            "corrections", shard.zrangebyscore(layout.corrections_key(room), first, last)
+        )
+        if not ids:
+            return []
+        pipe = shard.pipeline(transaction=False)
+        for raw in sorted(int(i) for i in ids):
+            pipe.xrange(layout.log_key(room), f"0-{raw}", f"0-{raw}")
+        found = await self._call("corrections", pipe.execute())
+        return [_entry_message(room, entries[0]) for entries in found if entries]
 
     async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
         start = "-" if after is None else f"({after}"

@@ -13,29 +13,30 @@ from __future__ import annotations
 # unless a message arrives, so looking at a million names leaves no million keys behind; that is
 # harmless because a cursor on an empty room is 0, which is never a reset.
 _ENSURE_EPOCH = """
-local function ensure_epoch(meta, log, cids, new_epoch)
+local function ensure_epoch(meta, log, cids, fixes, new_epoch)
   if redis.call('HSETNX', meta, 'epoch', new_epoch) == 1 then
-    redis.call('DEL', log, cids)
+    redis.call('DEL', log, cids, fixes)
     redis.call('EXPIRE', meta, 86400)
   end
   return redis.call('HGET', meta, 'epoch')
 end
 """
 
-# KEYS: meta, log, cids, rooms index.
+# KEYS: meta, log, cids, rooms index, corrections.
 # ARGV: new_epoch, retain (0: keep all), client_id window, room, channel, then for each publish
-#       in batch order: client_id ('' for none), body (a JSON object without id and room).
+#       in batch order: client_id ('' for none), target ('' for a plain message: the id an edit
+#       or delete corrects), body (a JSON object without id and room).
 # Returns: {epoch, last_id, {id, 1} for a new message | {id, 0, body} for a known client_id ...}
 APPEND = (
     _ENSURE_EPOCH
     + """
-local meta, log, cids, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, log, cids, index, fixes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local retain, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local room, channel = ARGV[4], ARGV[5]
-local epoch = ensure_epoch(meta, log, cids, ARGV[1])
+local epoch = ensure_epoch(meta, log, cids, fixes, ARGV[1])
 local results, published = {epoch, 0}, {}
-for i = 6, #ARGV, 2 do
-  local client_id, body = ARGV[i], ARGV[i + 1]
+for i = 6, #ARGV, 3 do
+  local client_id, target, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local known = nil
   if client_id ~= '' then
     local score = redis.call('ZSCORE', cids, client_id)
@@ -54,6 +55,9 @@ for i = 6, #ARGV, 2 do
     if client_id ~= '' then
       redis.call('ZADD', cids, id, client_id)
     end
+    if target ~= '' then
+      redis.call('ZADD', fixes, target, id)
+    end
     results[#results + 1] = {id, 1}
     published[#published + 1] = '{"id":' .. id .. ',"room":"' .. room .. '",' .. string.sub(body, 2)
   end
@@ -70,6 +74,8 @@ if #published > 0 then
   end
   -- client ids live as long as their message; an unbounded log keeps the newest `window` only
   redis.call('ZREMRANGEBYSCORE', cids, '-inf', '(' .. first_id)
+  -- a correction outlives nothing it corrects: its id is above its target's
+  redis.call('ZREMRANGEBYSCORE', fixes, '-inf', '(' .. first_id)
   if retain == 0 then
     redis.call('ZREMRANGEBYRANK', cids, 0, -(window + 1))
   end
@@ -80,12 +86,12 @@ return results
 """
 )
 
-# KEYS: meta, log, cids.  ARGV: new_epoch.
+# KEYS: meta, log, cids, corrections.  ARGV: new_epoch.
 # Returns: {epoch, last_id, first entry id or false}
 BOUNDS = (
     _ENSURE_EPOCH
     + """
-local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local last_id = tonumber(redis.call('HGET', KEYS[1], 'last_id') or '0')
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 local first_entry = false

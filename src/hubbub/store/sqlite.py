@@ -32,18 +32,21 @@ from typing import TypeVar
 
 from hubbub.errors import StoreError
 from hubbub.protocol.cursors import Bounds
-from hubbub.protocol.messages import Message
+from hubbub.protocol.messages import MESSAGE, Message
 from hubbub.store.base import Appended, Stamped, bounds_after
 from hubbub.store.epochs import new_epoch
 from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
 
 T = TypeVar("T")
 
-_COLUMNS = "id, room, user, text, ts, client_id"
+_COLUMNS = "id, room, user, text, ts, client_id, kind, target"
+
+_Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
 
 
-def _row_message(row: tuple[int, str, str, str, int, str | None]) -> Message:
-    return Message(*row)
+def _row_message(row: _Row) -> Message:
+    # kind is NULL for a plain message (and for every row of a file from before corrections).
+    return Message(*row[:6], kind=row[6] or MESSAGE, target=row[7])
 
 
 class SQLiteStore:
@@ -145,10 +148,29 @@ class SQLiteStore:
                 new_id = last_id + 1
                 rooms[pub.room] = (new_id, epoch)
                 touched.add(pub.room)
-                message = Message(new_id, pub.room, pub.user, pub.text, item.ts, pub.client_id)
+                message = Message(
+                    new_id,
+                    pub.room,
+                    pub.user,
+                    pub.text,
+                    item.ts,
+                    pub.client_id,
+                    pub.kind,
+                    pub.target,
+                )
+                kind = None if pub.kind == MESSAGE else pub.kind
                 conn.execute(
-                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    (new_id, pub.room, pub.user, pub.text, item.ts, pub.client_id),
+                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        new_id,
+                        pub.room,
+                        pub.user,
+                        pub.text,
+                        item.ts,
+                        pub.client_id,
+                        kind,
+                        pub.target,
+                    ),
                 )
                 results.append(Appended(message, True, epoch))
             for room in touched:
@@ -200,6 +222,18 @@ class SQLiteStore:
                 (room, before, limit),
             ).fetchall()
             return [_row_message(row) for row in reversed(rows)]
+
+        return await self._run(self._reader, read)
+
+    async def corrections(self, room: str, first: int, last: int) -> list[Message]:
+        def read() -> list[Message]:
+            assert self._read_conn is not None
+            rows = self._read_conn.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND target BETWEEN ? AND ?"
+                " ORDER BY id",
+                (room, first, last),
+            ).fetchall()
+            return [_row_message(row) for row in rows]
 
         return await self._run(self._reader, read)
 

@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS messages (
     text      TEXT NOT NULL,
     ts        INTEGER NOT NULL,
     client_id TEXT,
+    kind      TEXT,
+    target    INTEGER,
     PRIMARY KEY (room, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id
@@ -64,6 +66,15 @@ def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(rooms)")}
         if "epoch" not in columns:  # a database from before epochs
             conn.execute("ALTER TABLE rooms ADD COLUMN epoch TEXT")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+        if "kind" not in columns:  # a database from before edits and deletes: NULL is a message
+            conn.execute("ALTER TABLE messages ADD COLUMN kind TEXT")
+            conn.execute("ALTER TABLE messages ADD COLUMN target INTEGER")
+        # After the columns exist: a file from before them gets the index too.
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS messages_target ON messages (room, target)"
+            " WHERE target IS NOT NULL"
+        )
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT DO NOTHING",
             (candidate,),

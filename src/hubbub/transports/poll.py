@@ -5,11 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubbub.protocol.cursors import ReadQuery
+from hubbub.transports.chat import presence_user
 from hubbub.transports.http import json_response, node_of, principal_of
 
 
 async def poll(request: web.Request, room: str, query: ReadQuery) -> web.Response:
     """``since``: oldest first from the cursor; ``before`` or neither: the newest ``limit``;
     with ``wait``: held until something is newer than the cursor."""
-    body = await node_of(request).poll(principal_of(request), room, query)
+    user = presence_user(request) if query.wait is not None else None
+    body = await node_of(request).poll(principal_of(request), room, query, user)
     return json_response(body, no_store=True)

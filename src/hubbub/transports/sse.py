@@ -14,6 +14,7 @@ from aiohttp import web
 from hubbub.hub import Outbox, Stream
 from hubbub.protocol.cursors import Cursor, parse_cursor, parse_last_event_id
 from hubbub.protocol.encoding import SSE, SSE_EXPIRED, SSE_PING, SSE_RETRY
+from hubbub.transports.chat import presence_user
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.streams import drainer
 
@@ -53,6 +54,7 @@ def sse_cursor(request: web.Request) -> Cursor | None:
 async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
     node = node_of(request)
     cursor = sse_cursor(request)  # validated before any byte of the answer
+    user = presence_user(request)
     principal = principal_of(request)
     node.check_stream(principal, room)
     if request.method == "HEAD":
@@ -82,6 +84,7 @@ async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
         chunked=chunked,
     )
     stream = EventStream(room, SSE, outbox, principal, loop.time())
+    stream.user = user
     # The first event (gap or ready) completes this block: never a block of retry alone.
     outbox.push(SSE_RETRY)
     await node.run_stream(stream, cursor, drainer(request, node.settings.heartbeat))

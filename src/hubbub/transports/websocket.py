@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -19,9 +20,15 @@ from hubbub.hub import Outbox, Stream
 from hubbub.node import Node
 from hubbub.protocol.cursors import parse_cursor
 from hubbub.protocol.encoding import WS, WS_PING_FRAME, ws_ack, ws_close_frame, ws_error
-from hubbub.protocol.messages import client_id_of, parse_json_object, validate_publish
+from hubbub.protocol.messages import (
+    client_id_of,
+    parse_json_object,
+    validate_publish,
+    validate_user,
+)
 from hubbub.settings import Settings
 from hubbub.store.committer import Committed
+from hubbub.transports.chat import presence_user
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.origins import check_origin
 from hubbub.transports.streams import drainer
@@ -33,6 +40,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SERVICE_RESTART = 1012
 # Application range (RFC 6455 section 7.4.2), mirroring HTTP 401: the token expired.
 CLOSE_TOKEN_EXPIRED = 4401
+# Client frames that append to the room's log (docs/protocol.md, "Edits and deletes").
+PUBLISH_FRAMES = ("publish", "edit", "delete")
 # How long a slow consumer may take to read its close frame before the socket is cut.
 SLOW_CLOSE_GRACE = 5.0
 
@@ -90,6 +99,16 @@ class SocketStream(Stream):
             self.outbox.push(WS_PING_FRAME)
 
 
+def typing_frame(node: Node, stream: Stream, fields: dict[str, Any]) -> None:
+    """``{"type": "typing"}``: under the stream's ``?user=`` name, else the frame's ``user``."""
+    user = stream.user
+    if user is None and "user" in fields:
+        user = node.presence_name(stream.principal, validate_user(fields["user"]))
+    if user is None:
+        raise InvalidMessage("typing needs a name: ?user= on the URL, or user in the frame")
+    node.typing_notice(stream.principal, stream.room, user)
+
+
 class _Session:
     """One WebSocket connection: its stream and what its client publishes."""
 
@@ -113,7 +132,10 @@ class _Session:
         try:
             fields = parse_json_object(data, "frame")
             client_id = client_id_of(fields)
-            if fields.get("type") != "publish":
+            if fields.get("type") == "typing":
+                typing_frame(self.node, stream, fields)
+                return
+            if fields.get("type") not in PUBLISH_FRAMES:
                 raise InvalidMessage('unknown frame type: send {"type": "publish", ...}')
             node = self.node
             publish = validate_publish(
@@ -157,6 +179,7 @@ class _Session:
 async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResponse:
     node = node_of(request)
     cursor = parse_cursor(request.query)  # a bad cursor is a 400, before the upgrade
+    user = presence_user(request)
     principal = principal_of(request)
     node.check_stream(principal, room)  # refused before the upgrade, too
     settings = node.settings
@@ -173,6 +196,7 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     stream = SocketStream(room, WS, outbox, principal, loop.time())
+    stream.user = user
     session = _Session(node, ws, transport, stream)
     stream.done.add_done_callback(session.on_end)
     running = loop.create_task(

@@ -1,0 +1,35 @@
+"""``hubbub chat`` and presence: ``/who`` lists the people in the room; typing is told."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from hubbub.server import Server
+from tests.test_cli_chat import chat
+from tests.wire import SSEReader
+
+
+async def test_who_lists_everyone_and_typing_is_told(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """Two chats are present under their names; keys typed send a typing notice."""
+    headers = {"Accept": "text/event-stream"}
+    async with (
+        http.get(f"{server.url}/rooms/r/messages", headers=headers) as response,
+        chat(server, "alice") as alice,
+        chat(server, "bob", "--transport", "sse") as bob,
+    ):
+        watcher = SSEReader(response)
+        bob.type("/who\r")
+        await bob.expect(r"here: alice, bob; 1 anonymous")
+        alice.type("hel")
+        event = await watcher.next_event(ephemeral=True)
+        while event.event != "typing":
+            event = await watcher.next_event(ephemeral=True)
+        assert event.json() == {"room": "r", "user": "alice"}
+        alice.type("\x15\x04")  # Ctrl-U, then Ctrl-D on the empty line
+        bob.type("\x04")
+        assert await alice.exit_status() == 0
+        assert await bob.exit_status() == 0
+    async with http.get(f"{server.url}/rooms/r/messages") as answer:
+        assert (await answer.json())["messages"] == []  # /who is not a message
