@@ -75,7 +75,7 @@ async def until_presence(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
 
 async def frames_until_message(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
     """Every frame up to the next message, which marks everything queued before it."""
-    frames = []
+    frames: list[dict[str, Any]] = []
     while True:
         frame = await next_ephemeral(ws)
         if frame["type"] == "message":
