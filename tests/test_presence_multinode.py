@@ -92,12 +92,13 @@ async def publish(http: aiohttp.ClientSession, node: ServeProcess, text: str) ->
 async def test_presence_is_the_union_and_a_user_joins_once(
     redis: RedisServer, http: aiohttp.ClientSession
 ) -> None:
-    """Users on two nodes are listed by a third with none; a user with tabs on two nodes is
+    """Users on two nodes are listed by a node with none; a user with tabs on two nodes is
     one join and, once the last tab closed and the grace ended, one leave."""
     async with nodes(redis, 3) as (a, b, c), http.ws_connect(ws_url(c, "carol")) as carol:
         assert (await until_presence(carol))["joined"] == ["carol"]
         alice_a = await http.ws_connect(ws_url(a, "alice"))
         assert (await until_presence(carol))["joined"] == ["alice"]
+        await until_who(http, b, {"alice": 1, "carol": 1})  # b has nobody here: read from Redis
         async with http.ws_connect(ws_url(b, "bob")) as bob:
             opening = await until_presence(bob)
             assert opening["joined"] == ["alice", "bob", "carol"]
@@ -163,6 +164,6 @@ async def test_a_killed_nodes_users_leave_within_the_ttl(
         async with asyncio.timeout(TTL * 5):
             assert (await until_presence(bob))["left"] == ["alice"]
         # Forgotten within the TTL plus one sweep (a third of it), with room for a busy host.
-        assert loop.time() - killed < TTL * 4 / 3 + 1.0
+        assert loop.time() - killed < TTL * 4 / 3 + 1.5
         assert await who(http, b) == {"bob": 1}
         await alice.close()
