@@ -1,4 +1,5 @@
-"""``hubbub chat`` and presence: ``/who`` lists the people in the room; typing is told."""
+"""``hubbub chat`` and presence: ``/who`` lists the people in the room; typing is told and
+shown."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tests.wire import SSEReader
 async def test_who_lists_everyone_and_typing_is_told(
     server: Server, http: aiohttp.ClientSession
 ) -> None:
-    """Two chats are present under their names; keys typed send a typing notice."""
+    """Two chats are present under their names; keys typed send a typing notice, which the
+    other chat shows."""
     headers = {"Accept": "text/event-stream"}
     async with (
         http.get(f"{server.url}/rooms/r/messages", headers=headers) as response,
@@ -27,6 +29,10 @@ async def test_who_lists_everyone_and_typing_is_told(
         while event.event != "typing":
             event = await watcher.next_event(ephemeral=True)
         assert event.json() == {"room": "r", "user": "alice"}
+        await bob.expect(r"alice is typing\.\.\.")  # over SSE
+        bob.type("yo")
+        await alice.expect(r"bob is typing\.\.\.")  # over WebSocket
+        bob.type("\x15")
         alice.type("\x15\x04")  # Ctrl-U, then Ctrl-D on the empty line
         bob.type("\x04")
         assert await alice.exit_status() == 0

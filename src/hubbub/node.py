@@ -18,7 +18,7 @@ from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
 from hubbub.errors import RateLimited, StoreError, Unavailable
 from hubbub.hub import FlushScheduler, Hub, Stream
-from hubbub.presence import MemoryPresence, Presence, Present
+from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
 from hubbub.protocol.cursors import Cursor, ReadQuery
@@ -65,7 +65,7 @@ class Node:
             room_idle=settings.room_idle,
         )
         self.reads = Reads(self.hub, self.store, self.stats)
-        self.presence: Presence = MemoryPresence(settings.presence_grace)
+        self.presence: Presence = make_presence(settings)
         self.streams = Streams(self.hub, self.reads, self.stats, self.presence)
         self.typing = TypingLimiter()
         self.committer = Committer(self.store, self._on_commit, self.stats)
@@ -86,7 +86,7 @@ class Node:
             await self.store.close()
             raise
         self.committer.start()
-        self.presence.start(self._on_presence)
+        self.presence.start(self._on_presence, self._on_typing)
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
@@ -103,7 +103,7 @@ class Node:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
-        self.presence.close()
+        await self.presence.close()
         await self.hub.close()
         await self.broker.close()
         await self.store.close()
@@ -180,6 +180,7 @@ class Node:
             if principal.expires is not None:
                 # Held no longer than the token is valid; then answered as usual.
                 wait = max(0.0, min(wait, principal.expires - time.time()))
+            await self.presence.watch(room)
             self.presence.join(room, user)
             try:
                 return await self.reads.long_poll(room, query.since, query.limit, wait)
@@ -207,9 +208,9 @@ class Node:
             return principal.user
         return requested
 
-    def present(self, principal: Principal, room: str) -> Present:
+    async def present(self, principal: Principal, room: str) -> Present:
         self.access.check_read(principal, room)
-        return self.presence.present(room)
+        return await self.presence.read(room)
 
     def _on_presence(self, room: str, joined: list[str], left: list[str]) -> None:
         self.hub.broadcast(room, "presence", {"joined": joined, "left": left})
@@ -222,7 +223,12 @@ class Node:
         if not self.typing.allow(room, user, self._loop.time()):
             return False
         self.hub.broadcast(room, "typing", {"user": user})
+        self.presence.typing(room, user)
         return True
+
+    def _on_typing(self, room: str, user: str) -> None:
+        """Someone typing on another node."""
+        self.hub.broadcast(room, "typing", {"user": user})
 
     async def list_rooms(
         self, principal: Principal, after: str | None, limit: int

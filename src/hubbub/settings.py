@@ -87,6 +87,9 @@ class Settings:
     # Chat: seconds a user stays present after their last connection closed (a reload is
     # not a leave), and the rooms one ``GET /ws`` connection may subscribe to at once
     presence_grace: float = 5.0
+    # With --redis: seconds a node's presence entries live in Redis unless refreshed (every
+    # third of it), so the users of a node that died leave within about this time
+    presence_ttl: float = 15.0
     max_subscriptions: int = 100
 
     # Access control (off unless one is set): an HS256 secret, or the path of a
@@ -115,6 +118,8 @@ class Settings:
             raise ValueError("max_connections_per_ip must be at least 1")
         if not 0 < self.presence_grace <= 10:
             raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
+        if self.presence_ttl <= 0:
+            raise ValueError("presence_ttl must be positive")
         if self.max_subscriptions < 1:
             raise ValueError("max_subscriptions must be at least 1")
 

@@ -75,6 +75,7 @@ class Streams:
         if self.closing:
             stream.end("shutdown")
             return
+        await self._presence.watch(stream.room)  # other nodes' view, before the snapshot
         room = stream.state = await self._hub.acquire(stream.room)
         if stream.done.done():
             return  # ended while its room loaded (an unsubscribe): nothing goes out

@@ -18,15 +18,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 LIVE_MS = 5000
 
 
-async def correct(http: aiohttp.ClientSession, server: Server, body: dict[str, object]) -> None:
-    async with http.post(f"{server.url}/rooms/general/messages", json=body) as response:
-        assert response.status == 201, await response.text()
-
-
 async def test_presence_typing_unread_and_edits(
     server: Server, open_chat: OpenChat, http: aiohttp.ClientSession
 ) -> None:
-    """Two people: each sees the other present, bob's typing, an unread room, alice's edit."""
+    """Two people: each sees the other present, bob's typing, an unread room, alice's edit
+    and delete made with the keyboard on her own message's buttons."""
     alice = await open_chat(server.url, "alice")
     bob = await open_chat(server.url, "bob")
     for page in (alice, bob):
@@ -55,14 +51,25 @@ async def test_presence_typing_unread_and_edits(
     await alice.send("helo everyone")
     shown = bob.message("helo everyone")
     await expect(shown).to_have_count(1)
-    target = int(await shown.get_attribute("data-id") or 0)
-    await correct(
-        http, server, {"type": "edit", "target": target, "user": "alice", "text": "hello everyone"}
-    )
+    await expect(shown.get_by_role("button")).to_have_count(0)  # not bob's to correct
+    mine = alice.message("helo everyone")
+    await mine.get_by_role("button", name="Edit this message").focus()
+    await alice.page.keyboard.press("Enter")
+    box = mine.get_by_role("textbox", name="New text of the message")
+    await expect(box).to_be_focused()
+    await box.fill("hello everyone")
+    await box.press("Enter")
     edited = bob.message("hello everyone")
     await expect(edited.locator(".edited")).to_have_text("edited")
-    await correct(http, server, {"type": "delete", "target": target, "user": "alice"})
+    await expect(alice.message("hello everyone").locator(".edited")).to_have_text("edited")
+    delete = alice.message("hello everyone").get_by_role("button", name="Delete this message")
+    await delete.focus()
+    await alice.page.keyboard.press("Enter")
+    await expect(delete).to_have_text("Really delete?")
+    await alice.page.keyboard.press("Enter")
     await expect(alice.message("message deleted")).to_have_class(re.compile(r"\bdeleted\b"))
+    await expect(alice.message("message deleted").get_by_role("button")).to_have_count(0)
+    await expect(bob.message("message deleted")).to_have_count(1)
 
     # A page loading the history shows the room as corrected, and leaves are told.
     await bob.page.reload()

@@ -16,7 +16,7 @@ from hubbub.client.backoff import Backoff
 from hubbub.client.errors import ClientError, Refused, Unreachable
 from hubbub.client.events import Page, TransportChoice, parse_message
 from hubbub.client.http import JSON, Link, Options, Params, get_page, loads, refusal
-from hubbub.client.subscription import StatusCallback, Subscription
+from hubbub.client.subscription import EphemeralCallback, StatusCallback, Subscription
 from hubbub.errors import InvalidRoom
 from hubbub.protocol.cursors import EPOCH
 from hubbub.protocol.messages import Message, validate_room
@@ -262,6 +262,7 @@ class Client:
         *,
         epoch: str | None = None,
         on_status: StatusCallback | None = None,
+        on_event: EphemeralCallback | None = None,
     ) -> Subscription:
         """Follow ``room``: an async iterator of :class:`Message` and :class:`Gap`.
 
@@ -275,7 +276,9 @@ class Client:
         as a :class:`Gap`. ``transport`` picks one transport, or ``auto`` tries
         WebSocket, SSE, long poll and short poll in that order, falling back when
         one does not work. ``on_status`` is called with :class:`Connected` and
-        :class:`Disconnected` as the connection comes and goes.
+        :class:`Disconnected` as the connection comes and goes. ``on_event`` is called
+        with :class:`PresenceChange` and :class:`TypingNotice` as they arrive (over
+        WebSocket and SSE; never yielded, never moving the cursor).
         """
         check_room(room)
         if since is not None and (isinstance(since, bool) or not since >= 0):
@@ -285,4 +288,4 @@ class Client:
                 raise ValueError("epoch is the epoch of a cursor: give since with it")
             if not isinstance(epoch, str) or EPOCH.fullmatch(epoch) is None:
                 raise ValueError("epoch must be 1 to 64 characters of A-Z a-z 0-9 _ -")
-        return Subscription(self, room, since, transport, on_status, epoch)
+        return Subscription(self, room, since, transport, on_status, epoch, on_event)

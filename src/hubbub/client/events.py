@@ -88,6 +88,43 @@ Status: TypeAlias = Connected | Disconnected
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceChange:
+    """Who came and went in ``room`` (the first one after connecting lists everyone)."""
+
+    room: str
+    joined: tuple[str, ...]
+    left: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TypingNotice:
+    """``user`` is typing in ``room`` (the subscriber's own name included)."""
+
+    room: str
+    user: str
+
+
+Ephemeral: TypeAlias = PresenceChange | TypingNotice
+"""What a subscription's ``on_event`` callback receives: never stored, never a cursor."""
+
+
+def parse_ephemeral(kind: str, body: object) -> Ephemeral:
+    """A ``presence`` or ``typing`` event's object from the wire, checked."""
+    if not isinstance(body, dict):
+        raise ProtocolViolation(f"the server sent a {kind} event that is not an object")
+    room = _field(body, "room", str)
+    if kind == "typing":
+        return TypingNotice(room, _field(body, "user", str))
+    names = []
+    for field in ("joined", "left"):
+        value = _field(body, field, list)
+        if not all(isinstance(name, str) for name in value):
+            raise ProtocolViolation(f"the server sent a bad {field!r}: {value!r}")
+        names.append(tuple(value))
+    return PresenceChange(room, names[0], names[1])
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One read of a room: ``messages`` oldest first, the ids the room keeps now,
     and the epoch of its log (None from a server that does not name one)."""

@@ -28,10 +28,13 @@ from hubbub.client.events import (
     TRANSPORTS,
     Connected,
     Disconnected,
+    Ephemeral,
     Event,
+    PresenceChange,
     Status,
     TransportChoice,
     TransportName,
+    TypingNotice,
 )
 from hubbub.client.http import Link, get_page
 from hubbub.client.transports import STRATEGIES, Ended, Opened, ServerGap, ServerReady, Wire
@@ -51,6 +54,8 @@ PROBE_TIMEOUT = 5.0
 _FAILURES = (ClientError, aiohttp.ClientError, OSError, TimeoutError, Ended)
 
 StatusCallback = Callable[[Status], None]
+# Presence changes and typing notices, as they arrive (WebSocket and SSE; polls have none).
+EphemeralCallback = Callable[[Ephemeral], None]
 
 
 class Subscription:
@@ -72,6 +77,7 @@ class Subscription:
         transport: TransportChoice,
         on_status: StatusCallback | None,
         epoch: str | None = None,
+        on_event: EphemeralCallback | None = None,
     ) -> None:
         if transport != "auto" and transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}: auto or one of {TRANSPORTS}")
@@ -86,6 +92,7 @@ class Subscription:
         self._strikes = 0  # failures of a proven transport while the server was fine
         self._transport: TransportName | None = None
         self._on_status = on_status
+        self._on_event = on_event
         self._events = self._run()
 
     @property
@@ -206,6 +213,10 @@ class Subscription:
             gap = self._cursor.bounds(wire.first_id, wire.last_id, wire.epoch)
             return [] if gap is None else [gap]
         if isinstance(wire, Opened):
+            return []
+        if isinstance(wire, PresenceChange | TypingNotice):
+            if self._on_event is not None:
+                self._on_event(wire)
             return []
         return self._cursor.page(wire)
 

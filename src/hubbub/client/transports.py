@@ -24,13 +24,25 @@ import aiohttp
 
 from hubbub.client.cursor import Cursor
 from hubbub.client.errors import ProtocolViolation, Refused, Unsupported
-from hubbub.client.events import Page, TransportName, parse_bounds, parse_epoch, parse_message
+from hubbub.client.events import (
+    Ephemeral,
+    Page,
+    TransportName,
+    parse_bounds,
+    parse_ephemeral,
+    parse_epoch,
+    parse_message,
+)
 from hubbub.client.http import Link, get_page, loads, refusal
 from hubbub.client.sse import SSEDecoder
 from hubbub.protocol.messages import Message
 
 # The protocol's largest page (docs/protocol.md, Short poll): catching up takes fewest reads.
 MAX_LIMIT = 1000
+
+
+# Events streams carry that are not messages: passed to ``on_event``, never to the cursor.
+EPHEMERAL: Final = ("presence", "typing")
 
 
 class Ended(Exception):
@@ -67,7 +79,7 @@ def _notice(body: object) -> tuple[int, int, str | None]:
 
 OPENED: Final = Opened()
 
-Wire: TypeAlias = Opened | Message | ServerGap | ServerReady | Page
+Wire: TypeAlias = Opened | Message | ServerGap | ServerReady | Page | Ephemeral
 Strategy: TypeAlias = Callable[[Link, str, Cursor], AsyncGenerator[Wire, None]]
 
 
@@ -115,6 +127,8 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
                     yield ServerGap(*_notice(frame))
                 elif kind == "ready":
                     yield ServerReady(*_notice(frame))
+                elif kind in EPHEMERAL:
+                    yield parse_ephemeral(kind, frame)
                 # ack and error frames answer publishes, which this client sends over
                 # HTTP; unknown types are ignored, as a newer server may add some.
             elif msg.type is aiohttp.WSMsgType.BINARY:
@@ -178,6 +192,8 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
                     yield ServerGap(*_notice(loads(event.data)))
                 elif event.type == "ready":
                     yield ServerReady(*_notice(loads(event.data)))
+                elif event.type in EPHEMERAL:
+                    yield parse_ephemeral(event.type, loads(event.data))
     finally:
         response.close()  # never back to the pool: the stream is unfinished
 

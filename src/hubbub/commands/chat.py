@@ -32,7 +32,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubbub.client import Client, ClientError, Connected, Message, Status, new_client_id
+from hubbub.client import (
+    Client,
+    ClientError,
+    Connected,
+    Ephemeral,
+    Message,
+    Status,
+    TypingNotice,
+    new_client_id,
+)
 from hubbub.client.console import (
     FAILED,
     OK,
@@ -54,6 +63,8 @@ from hubbub.commands.chat_display import Display, PlainDisplay, TerminalDisplay,
 PROG = "hubbub chat"
 # Seconds between two typing notices of ours (the server passes on one a second).
 TYPING_EVERY = 1.5
+# Seconds after someone's last typing notice before a new one is shown again.
+TYPING_SHOWN = 5.0
 
 
 _history = whole_number(0, 1000)
@@ -148,6 +159,7 @@ class Chat:
         self._waiting: set[str] = set()  # client_ids of lines that had to wait for the server
         self._sent_after_waiting = 0
         self._typed = 0.0  # when we last told the room we type
+        self._typing: dict[str, float] = {}  # who was last shown typing, and when they typed
 
     @property
     def down(self) -> bool:
@@ -180,11 +192,22 @@ class Chat:
         if isinstance(event, Gap):
             self.display.note(describe_gap(event))
         else:
+            self._typing.pop(event.user, None)  # their message ends the notice
             self.display.show(self.renderer.message(event))
+
+    def on_event(self, event: Ephemeral) -> None:
+        """Someone else typing: one note per burst, not one per notice."""
+        if not isinstance(event, TypingNotice) or event.user == self.name:
+            return
+        now = asyncio.get_running_loop().time()
+        last = self._typing.get(event.user)
+        self._typing[event.user] = now
+        if last is None or now - last > TYPING_SHOWN:
+            self.note(f"{printable(event.user, newlines=False)} is typing...")
 
     async def follow(self, since: int) -> None:
         subscription = self.client.subscribe(
-            self.room, since, self.transport, on_status=self.on_status
+            self.room, since, self.transport, on_status=self.on_status, on_event=self.on_event
         )
         async with subscription:
             async for event in subscription:

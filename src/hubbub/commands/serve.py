@@ -102,6 +102,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("body-timeout", positive_number, 30.0, "seconds a request body may take to arrive (408)"),
     ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
     ("presence-grace", positive_number, 5.0, "seconds a user stays present after leaving (<= 10)"),
+    ("presence-ttl", positive_number, 15.0, "with --redis: seconds a dead node's users stay"),
     ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
 ]
 
@@ -207,6 +208,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         body_timeout=args.body_timeout,
         max_fragments=args.max_fragments,
         presence_grace=args.presence_grace,
+        presence_ttl=args.presence_ttl,
         max_subscriptions=args.max_subscriptions,
     )
 

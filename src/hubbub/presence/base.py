@@ -4,8 +4,9 @@ Streams join when they open and leave when they close; a named user is present
 while one of their connections is, and for a grace period after the last one
 closes, so a page reload is not a leave and a join. Changes are told through
 ``on_change(room, joined, left)``, which the node turns into ephemeral
-``presence`` events on the room's streams. A backend shared between nodes would
-keep the union over nodes; the memory one knows this node only.
+``presence`` events on the room's streams. The memory backend knows this node
+only; the Redis one (``redis.py``) keeps the union over nodes, forgets a node that
+stopped refreshing its entries after a TTL, and carries typing notices between nodes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Protocol
 
 # (room, joined, left): user names whose presence changed.
 OnChange = Callable[[str, list[str], list[str]], None]
+# (room, user): someone on another node is typing in the room.
+OnTyping = Callable[[str, str], None]
 
 
 @dataclass(slots=True)
@@ -37,8 +40,13 @@ class Presence(Protocol):
     """Connections joining and leaving rooms; reading a room's presence is synchronous,
     so a stream's opening snapshot and its going live happen in one step."""
 
-    def start(self, on_change: OnChange) -> None:
-        """Begin telling changes to ``on_change`` (called on the event loop)."""
+    def start(self, on_change: OnChange, on_typing: OnTyping) -> None:
+        """Begin telling changes to ``on_change`` and other nodes' typing notices to
+        ``on_typing`` (both called on the event loop)."""
+
+    async def watch(self, room: str) -> None:
+        """Called before a connection joins ``room``: returns once ``present`` knows the
+        other nodes' connections in it (at once for a backend of one node)."""
 
     def join(self, room: str, user: str | None) -> None:
         """One more connection of ``user`` (None: anonymous) in ``room``."""
@@ -49,5 +57,12 @@ class Presence(Protocol):
     def present(self, room: str) -> Present:
         """Who is in ``room`` now (users within their grace period included)."""
 
-    def close(self) -> None:
+    async def read(self, room: str) -> Present:
+        """Who is in ``room``, whether or not this node has a connection in it."""
+
+    def typing(self, room: str, user: str) -> None:
+        """Tell the other nodes ``user`` is typing in ``room`` (this node's streams are told
+        by the node); never blocks."""
+
+    async def close(self) -> None:
         """Cancel pending leaves; tell nothing more."""

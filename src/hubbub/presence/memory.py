@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hubbub.presence.base import OnChange, Present
+from hubbub.presence.base import OnChange, OnTyping, Present
 
 
 class MemoryPresence:
@@ -18,8 +18,11 @@ class MemoryPresence:
         self._leaving: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._on_change: OnChange | None = None
 
-    def start(self, on_change: OnChange) -> None:
+    def start(self, on_change: OnChange, on_typing: OnTyping | None = None) -> None:
         self._on_change = on_change
+
+    async def watch(self, room: str) -> None:
+        return None  # nothing to learn from other nodes
 
     def join(self, room: str, user: str | None) -> None:
         present = self._rooms.get(room)
@@ -79,7 +82,21 @@ class MemoryPresence:
             return Present()
         return Present(dict(present.users), present.anonymous)
 
-    def close(self) -> None:
+    async def read(self, room: str) -> Present:
+        return self.present(room)
+
+    def typing(self, room: str, user: str) -> None:
+        return None  # no other node to tell
+
+    def rooms(self) -> list[str]:
+        """Rooms with a connection, or a user within their grace, on this node."""
+        return list(self._rooms)
+
+    async def close(self) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel pending leaves and tell nothing more."""
         for timer in self._leaving.values():
             timer.cancel()
         self._leaving.clear()

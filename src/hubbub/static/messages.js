@@ -7,6 +7,7 @@
 import { GROUP_WINDOW_MS, HISTORY_PAGE, client, el, state, ui } from "./page-state.js";
 import { avatarClass, initials } from "./names.js";
 import { markRead } from "./rooms.js";
+import { addActions, removeActions } from "./corrections.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
@@ -62,6 +63,7 @@ export function confirmElement(item, message) {
   status.replaceChildren();
   state.byId.set(message.id, item);
   if (message.client_id) state.pending.delete(message.client_id);
+  addActions(item);
 }
 
 /** Put `item` (a confirmed message or a notice, by its data-seq) in order, before pending ones. */
@@ -120,6 +122,7 @@ function markDeleted(item) {
   item.classList.add("deleted");
   item.querySelector(".text").textContent = "message deleted";
   item.querySelector(".edited")?.remove();
+  removeActions(item);
 }
 
 /** A message from the server (history or live): shown once, in id order. */

@@ -30,7 +30,7 @@ def presence_user(request: web.Request) -> str | None:
 async def presence(request: web.Request) -> web.Response:
     """``{"users": [{"user", "connections"}], "anonymous": N}``."""
     room = validate_room(request.match_info["room"])
-    present = node_of(request).present(principal_of(request), room)
+    present = await node_of(request).present(principal_of(request), room)
     return json_response(orjson.dumps(present.to_dict()), no_store=True)
 
 
