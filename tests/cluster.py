@@ -200,18 +200,31 @@ class Publisher:
                 await asyncio.sleep(pause)
 
 
-async def read_log(http: aiohttp.ClientSession, base: str, room: str) -> dict[str, Any]:
-    """The whole room as the store holds it (pages of 1000)."""
+async def read_log(
+    http: aiohttp.ClientSession, base: str, room: str, through: int = 0
+) -> dict[str, Any]:
+    """The whole room as the node at ``base`` serves it (pages of 1000), at least up to id
+    ``through``: a message acknowledged by another node reaches this one a moment later
+    (through the broker), so a read right after the 201 may not show it yet."""
     messages: list[dict[str, Any]] = []
-    while True:
-        params = {"since": str(messages[-1]["id"] if messages else 0), "limit": "1000"}
-        async with http.get(f"{base}/rooms/{room}/messages", params=params) as response:
-            assert response.status == 200, await response.text()
-            answer: dict[str, Any] = await response.json()
-        messages += answer["messages"]
-        if not answer["messages"]:
-            answer["messages"] = messages
-            return answer
+    async with asyncio.timeout(WAIT):
+        while True:
+            last = messages[-1]["id"] if messages else 0
+            params = {"since": str(last), "limit": "1000"}
+            if last < through:
+                params["wait"] = "5"  # held until the node has applied more
+            async with http.get(f"{base}/rooms/{room}/messages", params=params) as response:
+                assert response.status == 200, await response.text()
+                answer: dict[str, Any] = await response.json()
+            messages += answer["messages"]
+            if not answer["messages"] and (messages[-1]["id"] if messages else 0) >= through:
+                answer["messages"] = messages
+                return answer
+
+
+def last_acked(*publishers: Publisher) -> int:
+    """The highest id any of ``publishers`` was answered with."""
+    return max((body["id"] for p in publishers for _, body in p.acked.values()), default=0)
 
 
 async def healthz(http: aiohttp.ClientSession, base: str) -> int:

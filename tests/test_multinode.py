@@ -24,6 +24,7 @@ from tests.cluster import (
     Publisher,
     Subscriber,
     healthz,
+    last_acked,
     read_log,
     until_health,
 )
@@ -111,7 +112,7 @@ async def test_three_nodes_share_rooms_on_every_transport(
         async with subscribers(http, urls, "r") as subs:
             publishers = [Publisher(http, urls, "r", f"p{n}", 30, start=n) for n in range(3)]
             await asyncio.gather(*(p.run() for p in publishers))
-            log = await read_log(http, urls[0], "r")
+            log = await read_log(http, urls[0], "r", through=last_acked(*publishers))
             assert len(log["messages"]) == 90
             check_log(log, publishers)
             await complete(subs, log["epoch"], 90)
@@ -150,7 +151,7 @@ async def test_kill_9_of_a_node_its_clients_resume_on_another(
             await running
             for sub in on_first:  # they now follow the room from nodes 2 and 3
                 sub.urls = urls[1:]
-            log = await read_log(http, urls[1], "r")
+            log = await read_log(http, urls[1], "r", through=last_acked(*publishers))
             check_log(log, publishers)
             assert len(log["messages"]) == 80
             await complete(subs, log["epoch"], 80)
@@ -189,7 +190,7 @@ async def test_redis_stopped_then_restarted(
             await publishing
             for url in urls:
                 await until_health(http, url, 200)
-            log = await read_log(http, urls[2], "r")
+            log = await read_log(http, urls[2], "r", through=last_acked(before, during))
             check_log(log, [before, during])
             assert len(log["messages"]) == 30
             await complete(subs, log["epoch"], 30)
@@ -240,7 +241,7 @@ async def test_killed_broker_connections_lose_nothing(
             last = Publisher(http, urls, "r", "last", 3)
             await last.run()
             publishers.append(last)
-            log = await read_log(http, urls[0], "r")
+            log = await read_log(http, urls[0], "r", through=last_acked(*publishers))
             check_log(log, publishers)
             await complete(subs, log["epoch"], 123)
             check_subscribers(subs, log)
@@ -257,12 +258,12 @@ async def test_redis_that_lost_its_data_is_told_as_a_gap(
         async with subscribers(http, urls, "r") as subs:
             first = Publisher(http, urls, "r", "old", 5)
             await first.run()
-            old_epoch = (await read_log(http, urls[0], "r"))["epoch"]
+            old_epoch = (await read_log(http, urls[0], "r", through=last_acked(first)))["epoch"]
             await complete(subs, old_epoch, 5)
             await redis.command("FLUSHALL")
             second = Publisher(http, urls, "r", "new", 3, start=1)
             await second.run()
-            log = await read_log(http, urls[0], "r")
+            log = await read_log(http, urls[0], "r", through=last_acked(second))
             new_epoch = log["epoch"]
             assert new_epoch != old_epoch and [m["id"] for m in log["messages"]] == [1, 2, 3]
             await complete(subs, new_epoch, 3)
@@ -286,7 +287,7 @@ async def test_two_processes_share_one_sqlite_file_through_redis(
         async with subscribers(http, urls, "r") as subs:
             publishers = [Publisher(http, urls, "r", f"p{n}", 30, start=n) for n in range(2)]
             await asyncio.gather(*(p.run() for p in publishers))
-            log = await read_log(http, urls[1], "r")
+            log = await read_log(http, urls[1], "r", through=last_acked(*publishers))
             check_log(log, publishers)
             await complete(subs, log["epoch"], 60)
             check_subscribers(subs, log)
@@ -313,7 +314,7 @@ async def test_workers_serve_one_port(redis: RedisServer, http: aiohttp.ClientSe
             ]
             publishers = [Publisher(s, [server.url], "r", f"p{n}", 20) for n, s in enumerate(fresh)]
             await asyncio.gather(*(p.run() for p in publishers))
-            log = await read_log(http, server.url, "r")
+            log = await read_log(http, server.url, "r", through=last_acked(*publishers))
             check_log(log, publishers)
             await complete(subs, log["epoch"], 120)
             check_subscribers(subs, log)
