@@ -37,6 +37,9 @@ class Settings:
     shared_db: bool = False
     # A room nobody has used for this long is forgotten (memory back to the system).
     room_idle: float = 30.0
+    # Rooms that may hold messages (None: no cap); a publish that would create one more is
+    # refused with 403 too_many_rooms. Checked inside the store's write (see store/base.py).
+    max_rooms: int | None = None
 
     # Scale-out: Redis carries messages between nodes (and holds the logs with store
     # "redis"); several URLs shard rooms across several Redis servers.
@@ -115,6 +118,8 @@ class Settings:
             raise ValueError("max_connections_per_ip must be at least 1")
         if not 0 < self.presence_grace <= 10:
             raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
+        if self.max_rooms is not None and self.max_rooms < 1:
+            raise ValueError("max_rooms must be at least 1")
         if self.max_subscriptions < 1:
             raise ValueError("max_subscriptions must be at least 1")
 

@@ -103,6 +103,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
     ("presence-grace", positive_number, 5.0, "seconds a user stays present after leaving (<= 10)"),
     ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
+    ("max-rooms", _positive_int, None, "rooms that may hold messages (403 too_many_rooms past it)"),
 ]
 
 
@@ -116,6 +117,7 @@ UNSET = {
     "auth-secret": "off",
     "auth-public-key": "off",
     "max-connections-per-ip": "off",
+    "max-rooms": "off",
 }
 
 
@@ -208,6 +210,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_fragments=args.max_fragments,
         presence_grace=args.presence_grace,
         max_subscriptions=args.max_subscriptions,
+        max_rooms=args.max_rooms,
     )
 
 
