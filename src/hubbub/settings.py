@@ -92,6 +92,10 @@ class Settings:
     presence_grace: float = 5.0
     max_subscriptions: int = 100
 
+    # Conformance testing only: GET /ws-echo echoes WebSocket messages through the same
+    # handshake, limits and origin check as the room sockets (tests/autobahn.py); no flag
+    ws_echo: bool = False
+
     # Access control (off unless one is set): an HS256 secret, or the path of a
     # PEM public key (RS256 or ES256) that verifies tokens
     auth_secret: str | None = None
