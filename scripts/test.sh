@@ -23,6 +23,10 @@ if command -v npm >/dev/null 2>&1 && [ -f tests/compat_node/package.json ]; then
   (cd tests/compat_node && npm install --no-audit --no-fund --silent >/dev/null)
 fi
 
+# Autobahn|Testsuite's fuzzing client (Python 2.7, from pyenv) for tests/test_autobahn.py;
+# without a Python 2.7 that test skips and says why.
+scripts/autobahn-setup.sh || echo "Autobahn|Testsuite not set up: tests/test_autobahn.py will skip"
+
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy

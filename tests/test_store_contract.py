@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -14,7 +15,11 @@ from hubbub.store import MemoryStore, SQLiteStore, Stamped, Store
 from hubbub.store.redis import RedisStore
 from tests.redis_server import needs_redis, running_redis
 
-StoreFactory = Callable[[int | None], Store]
+
+class StoreFactory(Protocol):
+    """Makes a closed store of the backend under test."""
+
+    def __call__(self, retain: int | None, *, max_rooms: int | None = None) -> Store: ...
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=needs_redis)])
@@ -24,12 +29,12 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         if request.param == "redis":
             redis_url = (await stack.enter_async_context(running_redis(tmp_path / "redis"))).url
 
-        def factory(retain: int | None = None) -> Store:
+        def factory(retain: int | None, *, max_rooms: int | None = None) -> Store:
             if request.param == "memory":
-                return MemoryStore(retain=retain)
+                return MemoryStore(retain=retain, max_rooms=max_rooms)
             if request.param == "redis":
-                return RedisStore([redis_url], retain=retain)
-            return SQLiteStore(str(tmp_path / "contract.db"), retain=retain)
+                return RedisStore([redis_url], retain=retain, max_rooms=max_rooms)
+            return SQLiteStore(str(tmp_path / "contract.db"), retain=retain, max_rooms=max_rooms)
 
         yield factory
 
@@ -140,3 +145,52 @@ async def test_rooms_are_listed_in_pages(store: Store) -> None:
 async def test_ping_says_whether_writes_can_start(store: Store) -> None:
     """An open store answers ping with True."""
     assert await store.ping() is True
+
+
+async def test_count_rooms_counts_rooms_holding_messages(store: Store) -> None:
+    """count_rooms: the rooms list_rooms pages, not rooms only looked at."""
+    assert await store.count_rooms() == 0
+    await store.bounds("looked-at")
+    await store.append([stamped(name, "x") for name in ("c", "a", "b", "b")])
+    assert await store.count_rooms() == 3
+    await store.append([stamped("a", "again"), stamped("d", "x")])
+    assert await store.count_rooms() == 4
+
+
+async def test_max_rooms_refuses_only_new_rooms_past_the_cap(make: StoreFactory) -> None:
+    """With max_rooms=2 a publish creating a third room is refused and nothing is stored; the
+    rooms that exist, and the rest of the same batch, are served as usual. (Which of two new
+    rooms in one batch takes the last place is the store's choice: Redis runs rooms at once.)"""
+    store = make(None, max_rooms=2)
+    await store.open()
+    try:
+        batch = [stamped("a", "1"), stamped("b", "1"), stamped("c", "1"), stamped("a", "2")]
+        results = await store.append(batch)
+        assert [r.refused for r in results].count(True) == 1
+        assert not results[0].refused and not results[3].refused
+        assert (results[0].message.id, results[3].message.id) == (1, 2)
+        loser = next(r for r in results if r.refused)
+        assert not loser.created and loser.message.id == 0
+        kept = "c" if loser.message.room == "b" else "b"
+        later = await store.append([stamped("d", "1"), stamped(kept, "2"), stamped("d", "2")])
+        assert [(r.refused, r.message.id) for r in later] == [(True, 0), (False, 2), (True, 0)]
+        assert await store.count_rooms() == 2
+        assert await store.read_after(loser.message.room, 0, 10) == []
+        assert await store.list_rooms(None, 10) == sorted([("a", 2), (kept, 2)])
+    finally:
+        await store.close()
+
+
+async def test_max_rooms_holds_across_reopening(make: StoreFactory) -> None:
+    """The cap counts the rooms already stored when the store opens (SQLite, Redis)."""
+    store = make(None, max_rooms=1)
+    await store.open()
+    await store.append([stamped("a", "1")])
+    await store.close()
+    reopened = store if isinstance(store, MemoryStore) else make(None, max_rooms=1)
+    await reopened.open()
+    try:
+        assert [r.refused for r in await reopened.append([stamped("b", "1")])] == [True]
+        assert [r.refused for r in await reopened.append([stamped("a", "2")])] == [False]
+    finally:
+        await reopened.close()

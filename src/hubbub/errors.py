@@ -63,6 +63,16 @@ class Forbidden(ProtocolError):
     code = "forbidden"
 
 
+class TooManyRooms(ProtocolError):
+    """The publish would create a room while ``max_rooms`` rooms hold messages.
+
+    403, not 503: retrying does not help until the operator raises the cap; rooms that exist
+    keep taking publishes."""
+
+    status = 403
+    code = "too_many_rooms"
+
+
 class RateLimited(ProtocolError):
     """The client is over its publish rate; ``retry_after`` is in seconds."""
 

@@ -37,6 +37,9 @@ class Settings:
     shared_db: bool = False
     # A room nobody has used for this long is forgotten (memory back to the system).
     room_idle: float = 30.0
+    # Rooms that may hold messages (None: no cap); a publish that would create one more is
+    # refused with 403 too_many_rooms. Checked inside the store's write (see store/base.py).
+    max_rooms: int | None = None
 
     # Scale-out: Redis carries messages between nodes (and holds the logs with store
     # "redis"); several URLs shard rooms across several Redis servers.
@@ -92,6 +95,10 @@ class Settings:
     presence_ttl: float = 15.0
     max_subscriptions: int = 100
 
+    # Conformance testing only: GET /ws-echo echoes WebSocket messages through the same
+    # handshake, limits and origin check as the room sockets (tests/autobahn.py); no flag
+    ws_echo: bool = False
+
     # Access control (off unless one is set): an HS256 secret, or the path of a
     # PEM public key (RS256 or ES256) that verifies tokens
     auth_secret: str | None = None
@@ -120,6 +127,8 @@ class Settings:
             raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
         if self.presence_ttl <= 0:
             raise ValueError("presence_ttl must be positive")
+        if self.max_rooms is not None and self.max_rooms < 1:
+            raise ValueError("max_rooms must be at least 1")
         if self.max_subscriptions < 1:
             raise ValueError("max_subscriptions must be at least 1")
 

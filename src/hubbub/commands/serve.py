@@ -104,6 +104,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("presence-grace", positive_number, 5.0, "seconds a user stays present after leaving (<= 10)"),
     ("presence-ttl", positive_number, 15.0, "with --redis: seconds a dead node's users stay"),
     ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
+    ("max-rooms", _positive_int, None, "rooms that may hold messages (403 too_many_rooms past it)"),
 ]
 
 
@@ -117,6 +118,7 @@ UNSET = {
     "auth-secret": "off",
     "auth-public-key": "off",
     "max-connections-per-ip": "off",
+    "max-rooms": "off",
 }
 
 
@@ -210,6 +212,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         presence_grace=args.presence_grace,
         presence_ttl=args.presence_ttl,
         max_subscriptions=args.max_subscriptions,
+        max_rooms=args.max_rooms,
     )
 
 

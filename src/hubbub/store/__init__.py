@@ -26,7 +26,7 @@ def make_store(settings: Settings) -> Store:
     (a Redis broker carries messages between them), so the store does not lock it.
     """
     if settings.store == "memory":
-        return MemoryStore(retain=settings.retain)
+        return MemoryStore(retain=settings.retain, max_rooms=settings.max_rooms)
     if settings.store == "redis":
         require_redis()
         from hubbub.store.redis import RedisStore
@@ -35,10 +35,12 @@ def make_store(settings: Settings) -> Store:
             settings.redis,
             retain=settings.retain,
             require_fsync=not settings.redis_weak_durability,
+            max_rooms=settings.max_rooms,
         )
     return SQLiteStore(
         settings.db,
         retain=settings.retain,
         shared=settings.shared_db or bool(settings.redis),
         synchronous=settings.sqlite_synchronous,
+        max_rooms=settings.max_rooms,
     )

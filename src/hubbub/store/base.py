@@ -26,11 +26,23 @@ class Stamped:
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """The outcome of one publish: the stored message, whether it is new, and its room's epoch."""
+    """The outcome of one publish: the stored message, whether it is new, and its room's epoch.
+
+    ``refused``: the publish would have created a room past the store's ``max_rooms``; nothing
+    was stored, ``message`` is the publish with id 0 and ``created`` is False.
+    """
 
     message: Message
     created: bool
     epoch: str
+    refused: bool = False
+
+
+def refused_append(item: Stamped, epoch: str) -> Appended:
+    """The answer to a publish refused because it would create a room past ``max_rooms``."""
+    pub = item.publish
+    message = Message(0, pub.room, pub.user, pub.text, item.ts, pub.client_id, pub.kind, pub.target)
+    return Appended(message, created=False, epoch=epoch, refused=True)
 
 
 def bounds_after(last_id: int, retain: int | None, epoch: str) -> Bounds:
@@ -60,6 +72,10 @@ class Store(Protocol):
         so several processes or nodes may append to one room at once. A ``client_id`` already
         used in the room returns the stored original with ``created=False``. Retention: once the
         batch commits, each touched room keeps exactly its newest ``retain`` ids.
+
+        Room cap: a store made with ``max_rooms`` refuses (``Appended.refused``) a publish that
+        would create a room while ``max_rooms`` rooms hold messages, checked inside the same
+        write that would create it, so concurrent batches (or processes) cannot overshoot.
         """
 
     async def bounds(self, room: str) -> Bounds:
@@ -78,6 +94,9 @@ class Store(Protocol):
 
     async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
         """Rooms holding messages, ``(name, last_id)``, names ascending, names > ``after``."""
+
+    async def count_rooms(self) -> int:
+        """How many rooms hold messages (the ones ``list_rooms`` pages); cheap to call."""
 
     async def ping(self) -> bool:
         """True while the store can take writes (not only reads)."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hubbub.errors import StoreError, Unavailable
+from hubbub.errors import StoreError, TooManyRooms, Unavailable
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
@@ -100,6 +100,8 @@ class Committer:
                 if not future.done():
                     future.set_exception(Unavailable("the store cannot take the write"))
             return
+        if any(appended.refused for appended in results):
+            batch, results = self._refuse(batch, results)
         try:
             encoded = self._on_commit(results)
         except Exception:  # the rows are committed: answer the publishers regardless
@@ -111,6 +113,23 @@ class Committer:
         for (_, future, _), appended, message in zip(batch, results, encoded, strict=True):
             if not future.done():
                 future.set_result(Committed(message, appended.created))
+
+    def _refuse(
+        self,
+        batch: list[tuple[Stamped, asyncio.Future[Committed], float]],
+        results: list[Appended],
+    ) -> tuple[list[tuple[Stamped, asyncio.Future[Committed], float]], list[Appended]]:
+        """Answer the publishes the store refused (a new room past ``max_rooms``) with 403;
+        the rest of the batch, committed, goes on to the fan-out."""
+        kept: list[tuple[Stamped, asyncio.Future[Committed], float]] = []
+        stored: list[Appended] = []
+        for entry, appended in zip(batch, results, strict=True):
+            if not appended.refused:
+                kept.append(entry)
+                stored.append(appended)
+            elif not entry[1].done():
+                entry[1].set_exception(TooManyRooms("the server holds as many rooms as it may"))
+        return kept, stored
 
     async def close(self) -> None:
         """Refuse new publishes, commit what is queued, and stop."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
-from hubbub.store.base import Appended, Stamped, bounds_after
+from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
 from hubbub.store.epochs import new_epoch
 
 
@@ -31,8 +31,9 @@ class MemoryStore:
 
     durable = False
 
-    def __init__(self, retain: int | None = None) -> None:
+    def __init__(self, retain: int | None = None, *, max_rooms: int | None = None) -> None:
         self._retain = retain
+        self._max_rooms = max_rooms
         self._rooms: dict[str, _Room] = {}
         self._names: list[str] = []  # rooms holding messages, sorted: GET /rooms pages it
         self.epoch = new_epoch()  # one log per process life: a restart is a reset
@@ -47,7 +48,12 @@ class MemoryStore:
         results: list[Appended] = []
         for item in batch:
             pub = item.publish
-            room = self._rooms.setdefault(pub.room, _Room())
+            room = self._rooms.get(pub.room)
+            if room is None:
+                if self._max_rooms is not None and len(self._names) >= self._max_rooms:
+                    results.append(refused_append(item, self.epoch))
+                    continue
+                room = self._rooms[pub.room] = _Room()
             if pub.client_id is not None and pub.client_id in room.by_client_id:
                 original = room.by_client_id[pub.client_id]
                 results.append(Appended(original, created=False, epoch=self.epoch))
@@ -117,6 +123,9 @@ class MemoryStore:
         names = self._names
         start = 0 if after is None else bisect.bisect_right(names, after)
         return [(name, self._rooms[name].last_id) for name in names[start : start + limit]]
+
+    async def count_rooms(self) -> int:
+        return len(self._names)
 
     async def ping(self) -> bool:
         return True

@@ -31,7 +31,7 @@ from hubbub import redis_layout as layout
 from hubbub.errors import StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
-from hubbub.store.base import Appended, Stamped
+from hubbub.store.base import Appended, Stamped, refused_append
 from hubbub.store.redis_scripts import APPEND, BOUNDS
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class RedisStore:
         require_fsync: bool = True,
         client_id_window: int = CLIENT_ID_WINDOW,
         timeout: float = layout.SOCKET_TIMEOUT,
+        max_rooms: int | None = None,
     ) -> None:
         if not urls:
             raise ValueError("RedisStore needs at least one Redis URL")
@@ -67,6 +68,10 @@ class RedisStore:
         self._require_fsync = require_fsync
         self._client_id_window = client_id_window
         self._timeout = timeout
+        # Each shard enforces its share of the cap in its append script (a script sees only its
+        # own shard): max_rooms / shards, rounded up. Rooms spread evenly by hash, so the total
+        # reaches about max_rooms; a shard that fills first refuses its new rooms a little early.
+        self._shard_cap = 0 if max_rooms is None else -(-max_rooms // len(self._urls))
         self._shards: list[Redis] = []
         self._refusing = False
         self.durable = False
@@ -182,6 +187,7 @@ class RedisStore:
             self._client_id_window,
             room,
             layout.channel(room),
+            self._shard_cap,
         ]
         bodies = []
         for item in items:
@@ -194,6 +200,8 @@ class RedisStore:
             args += [pub.client_id or "", target, body]
         reply = await self._call("append", script(keys=keys, args=args))
         epoch = reply[0].decode()
+        if int(reply[1]) < 0:
+            return [refused_append(item, epoch) for item in items]
         appended = []
         for body, outcome in zip(bodies, reply[2:], strict=True):
             message_id, created = int(outcome[0]), outcome[1] == 1
@@ -268,6 +276,12 @@ class RedisStore:
             for name, last_id in zip(names, last_ids, strict=True)
             if last_id is not None
         ]
+
+    async def count_rooms(self) -> int:
+        cards = await asyncio.gather(
+            *(self._call("count rooms", shard.zcard(layout.ROOMS_INDEX)) for shard in self._shards)
+        )
+        return sum(int(card) for card in cards)
 
     async def ping(self) -> bool:
         """True while every shard takes a write now.

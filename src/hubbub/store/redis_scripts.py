@@ -23,10 +23,13 @@ end
 """
 
 # KEYS: meta, log, cids, rooms index, corrections.
-# ARGV: new_epoch, retain (0: keep all), client_id window, room, channel, then for each publish
-#       in batch order: client_id ('' for none), target ('' for a plain message: the id an edit
-#       or delete corrects), body (a JSON object without id and room).
-# Returns: {epoch, last_id, {id, 1} for a new message | {id, 0, body} for a known client_id ...}
+# ARGV: new_epoch, retain (0: keep all), client_id window, room, channel, room cap of this shard
+#       (0: none), then for each publish in batch order: client_id ('' for none), target ('' for
+#       a plain message: the id an edit or delete corrects), body (a JSON object without id and
+#       room).
+# Returns: {epoch, last_id, {id, 1} for a new message | {id, 0, body} for a known client_id ...},
+#          or {epoch, -1} when the room is new and the shard's index holds the cap already
+#          (nothing is stored: checked in the script, so no other node can slip a room in between)
 APPEND = (
     _ENSURE_EPOCH
     + """
@@ -34,8 +37,12 @@ local meta, log, cids, index, fixes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5
 local retain, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local room, channel = ARGV[4], ARGV[5]
 local epoch = ensure_epoch(meta, log, cids, fixes, ARGV[1])
+local cap = tonumber(ARGV[6])
+if cap > 0 and not redis.call('ZSCORE', index, room) and redis.call('ZCARD', index) >= cap then
+  return {epoch, -1}
+end
 local results, published = {epoch, 0}, {}
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   local client_id, target, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local known = nil
   if client_id ~= '' then

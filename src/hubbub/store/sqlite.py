@@ -33,7 +33,7 @@ from typing import TypeVar
 from hubbub.errors import StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import MESSAGE, Message
-from hubbub.store.base import Appended, Stamped, bounds_after
+from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
 from hubbub.store.epochs import new_epoch
 from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
 
@@ -42,6 +42,12 @@ T = TypeVar("T")
 _COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 
 _Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
+
+
+def _count_rooms(conn: sqlite3.Connection) -> int:
+    # A scan of the rooms table (a few milliseconds per 100,000 rooms), hence kept once counted.
+    row = conn.execute("SELECT COUNT(*) FROM rooms WHERE last_id > 0").fetchone()
+    return int(row[0])
 
 
 def _row_message(row: _Row) -> Message:
@@ -62,8 +68,14 @@ class SQLiteStore:
         busy_timeout: float = 5.0,
         shared: bool = False,
         synchronous: str = "full",
+        max_rooms: int | None = None,
     ) -> None:
         self._path = path
+        self._shared = shared
+        self._max_rooms = max_rooms
+        # Rooms holding messages, known to the writer thread; None: count it again (at open, after
+        # a rollback, and always when other processes share the file and may have added rooms).
+        self._room_count: int | None = None
         self._synchronous = synchronous
         # How long a write waits for another process's lock before it is refused (503).
         self._busy_timeout = busy_timeout
@@ -124,6 +136,7 @@ class SQLiteStore:
         # Per room touched: (last_id, epoch), read inside the transaction.
         rooms: dict[str, tuple[int, str]] = {}
         touched: set[str] = set()
+        new_rooms: set[str] = set()
         results: list[Appended] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -136,6 +149,13 @@ class SQLiteStore:
                     ).fetchone()
                     state = (row[0], row[1] or self._generation) if row else (0, self._generation)
                 last_id, epoch = state
+                if not last_id and pub.room not in new_rooms:
+                    # The cap is checked here, inside the write lock: no other batch or process
+                    # can create a room between this count and this batch's COMMIT.
+                    if self._at_room_cap(conn, len(new_rooms)):
+                        results.append(refused_append(item, epoch))
+                        continue
+                    new_rooms.add(pub.room)
                 if pub.client_id is not None:
                     found = conn.execute(
                         f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND client_id = ?",
@@ -185,10 +205,22 @@ class SQLiteStore:
                     conn.execute("DELETE FROM messages WHERE room = ? AND id < ?", (room, first_id))
             conn.execute("COMMIT")
         except BaseException:
+            self._room_count = None
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if self._room_count is not None:
+            self._room_count += len(new_rooms)
         return results
+
+    def _at_room_cap(self, conn: sqlite3.Connection, created: int) -> bool:
+        """Whether one more new room would pass ``max_rooms``, ``created`` new ones in this
+        transaction so far. Counts the table once, then keeps the count (unless shared)."""
+        if self._max_rooms is None:
+            return False
+        if self._room_count is None or self._shared:
+            self._room_count = _count_rooms(conn)
+        return self._room_count + created >= self._max_rooms
 
     async def bounds(self, room: str) -> Bounds:
         def read() -> Bounds:
@@ -246,6 +278,17 @@ class SQLiteStore:
                 ("" if after is None else after, limit),
             ).fetchall()
             return [(name, last_id) for name, last_id in rows]
+
+        return await self._run(self._reader, read)
+
+    async def count_rooms(self) -> int:
+        known = self._room_count
+        if known is not None and not self._shared:
+            return known
+
+        def read() -> int:
+            assert self._read_conn is not None
+            return _count_rooms(self._read_conn)
 
         return await self._run(self._reader, read)
 

@@ -69,7 +69,9 @@ async def accept_websocket(
         autoping=autoping,
         heartbeat=heartbeat,
         compress=False,  # frames are shared bytes; per-socket compression would undo that
-        max_msg_size=settings.max_body,  # aiohttp closes with 1009 past it
+        # aiohttp (3.14) closes with 1009 at max_msg_size bytes, not past it (its frame
+        # reader checks ">="): one more, so a message of exactly max_body is taken.
+        max_msg_size=settings.max_body + 1,
         timeout=min(settings.heartbeat, 5.0),
     )
     try:
