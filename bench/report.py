@@ -78,10 +78,17 @@ def _fanout_rows(runs: list[Run]) -> list[list[str]]:
                 _f(r.get("server_cpu"), 2),
                 _f(r.get("generator_cpu"), 2),
                 intact,
-                _notes(r),
+                "; ".join(filter(None, (_per_poll(r), _notes(r)))),
             ]
         )
     return rows
+
+
+def _per_poll(run: Run) -> str:
+    """Long poll: server CPU per delivered message (a poll answer carries one at 100 msg/s)."""
+    if run.get("spec", {}).get("transport") != "longpoll" or not run.get("deliveries_per_s"):
+        return ""
+    return f"{targets.per_delivery_us(run):.0f} µs server CPU per poll"
 
 
 _FANOUT_HEAD = [
