@@ -16,6 +16,7 @@ from bench import plots, stats, targets
 from bench.compare import depth_section, k, ratio_section, table
 from bench.servers import REPO, SERVERS
 from bench.stats import spread_text
+from bench.variants_report import levers_section, scale_section
 
 Run = dict[str, Any]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -290,6 +291,7 @@ def render(doc: dict[str, Any], image_names: list[str]) -> str:
     parts += ["## Results", ""]
     parts += _fanout_section(runs) + depth_section(runs)
     parts += _publish_section(runs) + _idle_section(runs)
+    parts += scale_section(runs) + levers_section(runs)
     if ANALYSIS.exists():
         parts += [ANALYSIS.read_text().rstrip(), ""]
     parts += _profiles_section(doc.get("profiles", {}))

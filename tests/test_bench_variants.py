@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench import redis_proc, targets
+from bench import redis_proc, targets, variants_report
 from bench.scenarios import QUICK, SCALE_SERVERS, SYNC_SERVERS, plan
 from bench.servers import SERVERS, server_cpus
 
@@ -94,3 +94,15 @@ def test_ratio_target_says_when_nchans_figure_is_missing() -> None:
     nchan = _fig("depth/nchan/ws/n1000/r1/flood/http/d16", deliveries_per_s=3e5)
     verdict = targets.evaluate([hub, nchan])[-1]
     assert verdict["met"] and verdict["measured"].startswith("3.00x")
+
+
+def test_scale_section_puts_two_workers_beside_one_with_their_ratio() -> None:
+    """The x2 row shows both medians and x2 / x1; a missing figure is a dash, not a ratio."""
+    one = _fig("fanout/hubbub-sqlite/ws/n1000/r1/flood/http/d8", deliveries_per_s=1e6)
+    two = _fig("fanout/hubbub-w2/ws/n1000/r1/flood/http/d8", deliveries_per_s=1.5e6)
+    text = "\n".join(variants_report.scale_section([one, two]))
+    row = next(line for line in text.splitlines() if "x2 workers" in line and "1,000" in line)
+    assert "1.00M" in row and "1.50M" in row and "1.50x" in row
+    redis_row = next(line for line in text.splitlines() if "→ hubbub (Redis store)" in line)
+    assert "—" in redis_row and "x |" not in redis_row
+    assert variants_report.scale_section([]) == []
