@@ -86,10 +86,10 @@ def _fanout_rows(runs: list[Run]) -> list[list[str]]:
 
 
 def _per_poll(run: Run) -> str:
-    """Long poll: server CPU per delivered message (a poll answer carries one at 100 msg/s)."""
+    """Long poll: server CPU per delivered message (per poll answer, at least this)."""
     if run.get("spec", {}).get("transport") != "longpoll" or not run.get("deliveries_per_s"):
         return ""
-    return f"{targets.per_delivery_us(run):.0f} µs server CPU per poll"
+    return f"{targets.per_delivery_us(run):.0f} µs server CPU per delivered message"
 
 
 _FANOUT_HEAD = [

@@ -126,13 +126,14 @@ TARGETS = (
 
 
 def per_delivery_us(run: Run) -> float:
-    """Server CPU per delivered message, in µs: at 100 msg/s a poll answer carries one."""
+    """Server CPU per delivered message, in µs. A poll answer carries one message or more,
+    so per poll it is at least this (the generator does not count polls)."""
     return _num(run.get("server_cpu")) * 1e6 / _num(run.get("deliveries_per_s"))
 
 
 def _long_poll(run: Run) -> tuple[bool, str]:
     """Issue 13: all 100k/s delivered, p99 <= Nchan's in the same run and <= 30 ms,
-    <= 20 µs of server CPU per poll."""
+    <= 20 µs of server CPU per poll (checked as per delivered message, a lower bound)."""
     rate = _num(run.get("deliveries_per_s"))
     p99 = _num(run.get("latency", {}).get("p99_ms"))
     us = per_delivery_us(run)
@@ -145,8 +146,11 @@ def _long_poll(run: Run) -> tuple[bool, str]:
     if not p99 <= goal:
         misses.append(f"p99 {p99:.0f} ms, {p99 / goal:.1f}x the {goal:.0f} ms goal")
     if not us <= 20:
-        misses.append(f"{us:.0f} µs per poll, {us / 20:.1f}x the 20 µs goal")
-    text = f"{rate / 1e3:.1f}k/s, p99 {p99:.0f} ms (goal {goal:.0f}), {us:.0f} µs per poll"
+        misses.append(f">= {us:.0f} µs per poll, {us / 20:.1f}x the 20 µs goal")
+    text = (
+        f"{rate / 1e3:.1f}k/s, p99 {p99:.0f} ms (goal {goal:.0f}), "
+        f"{us:.0f} µs per message (per poll >= this)"
+    )
     return not misses, "; ".join(misses) or text
 
 

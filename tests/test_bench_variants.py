@@ -83,7 +83,7 @@ def test_long_poll_target_uses_nchans_p99_of_the_same_run() -> None:
     assert verdicts[name]["met"], verdicts[name]
     missed = {v["name"]: v for v in targets.evaluate([nchan, slow])}[name]
     assert not missed["met"]
-    assert "1.7x the 12 ms goal" in missed["measured"] and "30 µs per poll" in missed["measured"]
+    assert "1.7x the 12 ms goal" in missed["measured"] and ">= 30 µs per poll" in missed["measured"]
 
 
 def test_ratio_target_says_when_nchans_figure_is_missing() -> None:
