@@ -3,6 +3,7 @@
 python -m bench run --quick        # a few minutes: every scenario, short runs
 python -m bench run                # full mode: longer runs, more rates (bounded)
 python -m bench run --servers hubbub,nchan --scenarios fanout
+python -m bench run --quick --scenarios scale,levers   # hubbub's variants (issues 10, 13)
 python -m bench run --quick --out /tmp/before.json --no-report   # results elsewhere
 python -m bench report             # re-render the page from the last results
 """
@@ -14,8 +15,10 @@ import sys
 from pathlib import Path
 
 from bench import report
-from bench.scenarios import FULL, PUBLISH_SERVERS, QUICK, SCENARIOS
+from bench.scenarios import CORE_SCENARIOS, FULL, PUBLISH_SERVERS, QUICK, SCENARIOS, VARIANT_SERVERS
 from bench.suite import RESULTS_DIR, run_suite
+
+ALL_SERVERS = (*PUBLISH_SERVERS, *(s for s in VARIANT_SERVERS if s not in PUBLISH_SERVERS))
 
 
 def _list(text: str, allowed: tuple[str, ...]) -> list[str]:
@@ -37,15 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quick", action="store_true", help="short runs (a few minutes)")
     run.add_argument(
         "--servers",
-        type=lambda t: _list(t, PUBLISH_SERVERS),
-        default=list(PUBLISH_SERVERS),
+        type=lambda t: _list(t, ALL_SERVERS),
+        default=list(ALL_SERVERS),
         help="comma-separated subset",
     )
     run.add_argument(
         "--scenarios",
         type=lambda t: _list(t, SCENARIOS),
-        default=list(SCENARIOS),
-        help="comma-separated subset",
+        default=list(CORE_SCENARIOS),
+        help="comma-separated subset (default: all but the hubbub variants' scale, levers)",
     )
     run.add_argument(
         "--repeats",

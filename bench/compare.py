@@ -117,7 +117,7 @@ def ratio_section(figures: list[Run]) -> list[str]:
 
 
 def depth_section(figures: list[Run]) -> list[str]:
-    """Each server's flooded fan-out at 1, 8 and 64 publishes in flight."""
+    """Each server's flooded fan-out at 1, 8, 16 and 64 publishes in flight."""
     curves: dict[tuple[str, str], dict[int, Run]] = {}
     for fig in figures:
         spec = fig.get("spec", {})
@@ -148,7 +148,7 @@ def depth_section(figures: list[Run]) -> list[str]:
         "### Publisher depth: WebSocket fan-out to 1,000 subscribers, flooded",
         "",
         "Deliveries/s (median, min-max in thousands) and probe latency with one publisher "
-        "connection keeping 1, 8 or 64 publishes in flight. A server that answers a publish "
+        "connection keeping 1, 8, 16 or 64 publishes in flight. A server that answers a publish "
         "only after fanning it out (Nchan) queues the depth in front of it; one that "
         "batches (hubbub) turns it into throughput: compare servers within a column.",
         "",

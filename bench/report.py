@@ -16,6 +16,7 @@ from bench import plots, stats, targets
 from bench.compare import depth_section, k, ratio_section, table
 from bench.servers import REPO, SERVERS
 from bench.stats import spread_text
+from bench.variants_report import levers_section, scale_section
 
 Run = dict[str, Any]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -78,10 +79,17 @@ def _fanout_rows(runs: list[Run]) -> list[list[str]]:
                 _f(r.get("server_cpu"), 2),
                 _f(r.get("generator_cpu"), 2),
                 intact,
-                _notes(r),
+                "; ".join(filter(None, (_per_poll(r), _notes(r)))),
             ]
         )
     return rows
+
+
+def _per_poll(run: Run) -> str:
+    """Long poll: server CPU per delivered message (per poll answer, at least this)."""
+    if run.get("spec", {}).get("transport") != "longpoll" or not run.get("deliveries_per_s"):
+        return ""
+    return f"{targets.per_delivery_us(run):.0f} µs server CPU per delivered message"
 
 
 _FANOUT_HEAD = [
@@ -283,6 +291,7 @@ def render(doc: dict[str, Any], image_names: list[str]) -> str:
     parts += ["## Results", ""]
     parts += _fanout_section(runs) + depth_section(runs)
     parts += _publish_section(runs) + _idle_section(runs)
+    parts += scale_section(runs) + levers_section(runs)
     if ANALYSIS.exists():
         parts += [ANALYSIS.read_text().rstrip(), ""]
     parts += _profiles_section(doc.get("profiles", {}))

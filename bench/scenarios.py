@@ -9,7 +9,7 @@ takes it (HTTP for the fan-out runs, which every peer but websockets accepts) an
 same depth (publishes in flight per connection). A depth of its own would put a ratio
 in the publisher: Nchan answers a publish after fanning it out, so 64 in flight queue
 up in front of it, while hubbub batches them. The ``depth`` scenario shows each
-server's curve at 1, 8 and 64 in flight as runs of their own.
+server's curve at 1, 8, 16 and 64 in flight as runs of their own.
 """
 
 from __future__ import annotations
@@ -21,14 +21,23 @@ from bench.dialects import Transport
 from bench.orchestrate import RunSpec
 from bench.servers import SERVERS, ServerSpec
 
-SCENARIOS = ("fanout", "depth", "rooms", "publish", "idle")
+CORE_SCENARIOS = ("fanout", "depth", "rooms", "publish", "idle")
+SCENARIOS = (*CORE_SCENARIOS, "scale", "levers")  # the last two: hubbub's variants
 FANOUT_DEPTH = 8  # publishes in flight on the fan-out runs' publisher, for every server
 ROOMS_DEPTH = 64  # one HTTP connection publishing round-robin to 1,000 rooms
-DEPTHS = (1, 8, 64)  # the depth curve
+DEPTHS = (1, 8, 16, 64)  # the depth curve
 # hubbub runs with its memory store where peers hold messages in memory too; the durable
 # (SQLite) store is measured where durability is the point: acknowledged publishes.
 FANOUT_SERVERS = ("hubbub", "nchan", "uws", "node-ws", "socketio", "py-websockets", "py-socketio")
 PUBLISH_SERVERS = ("hubbub-sqlite", "hubbub", *FANOUT_SERVERS[1:])
+# Issue 10: one process against two (--workers 2) through a Redis the bench starts, with
+# the SQLite store (one file shared) and with the Redis store (one node against two).
+SCALE_SERVERS = ("hubbub-sqlite", "hubbub-w2", "hubbub-redis", "hubbub-redis-w2")
+# Issue 13's levers, each against the plain server: SQLite synchronous=NORMAL against
+# FULL, the GC left untuned, and other Python versions (where their venv exists).
+SYNC_SERVERS = ("hubbub-sqlite", "hubbub-sqlite-normal")
+LEVER_SERVERS = ("hubbub", "hubbub-gc-off", "hubbub-py312", "hubbub-py313")
+VARIANT_SERVERS = tuple(dict.fromkeys((*SCALE_SERVERS, *SYNC_SERVERS, *LEVER_SERVERS)))
 
 
 @dataclass(frozen=True)
@@ -188,7 +197,53 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
                         hold_s=mode.hold_s,
                     )
                 )
-    return runs
+    if "scale" in scenarios:
+        runs.extend(scale_runs(mode, [s for s in SCALE_SERVERS if s in servers]))
+    if "levers" in scenarios:
+        runs.extend(lever_runs(mode, servers))
+    return list({spec.key(): spec for spec in runs}.values())  # a run two scenarios share
+
+
+def scale_runs(mode: Mode, names: list[str]) -> list[RunSpec]:
+    """Issue 10: WebSocket fan-out to 1,000 and 10,000 (flooded) and acknowledged publishes."""
+    runs: list[RunSpec] = []
+    for subscribers, window in ((1000, 200), (10_000, 50)):
+        for name in names:
+            base = RunSpec(
+                "fanout",
+                name,
+                Transport.WS.value,
+                subscribers=subscribers,
+                duration_s=mode.duration_s,
+                via="http",
+                pipeline=FANOUT_DEPTH,
+                lag_abort_s=mode.lag_abort_s,
+            )
+            runs.extend(_rate_runs(base, (0,), window))
+    return runs + publish_runs(mode, names)
+
+
+def lever_runs(mode: Mode, servers: list[str]) -> list[RunSpec]:
+    """Issue 13: long poll (1,000 pollers, 100 msg/s) and WebSocket fan-out paced at 1,000
+    msg/s by a WebSocket publisher, per lever; durable publishes under each sync mode."""
+    runs: list[RunSpec] = []
+    levers = [s for s in LEVER_SERVERS if s in servers]
+    for transport, rate, via in (("longpoll", 100, "http"), ("ws", 1000, "ws")):
+        for name in levers:
+            runs.append(
+                RunSpec(
+                    "fanout",
+                    name,
+                    transport,
+                    subscribers=1000,
+                    rate=rate,
+                    duration_s=mode.duration_s,
+                    via=via,
+                    pipeline=FANOUT_DEPTH,
+                    lag_abort_s=mode.lag_abort_s,
+                )
+            )
+    return runs + publish_runs(mode, [s for s in SYNC_SERVERS if s in servers])
 
 
 def depth_curve(mode: Mode, pick: list[str]) -> list[RunSpec]:

@@ -23,7 +23,7 @@ from pathlib import Path
 # Typed when types-psutil is installed, Any otherwise: both pass mypy --strict.
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
-from bench import priority
+from bench import priority, redis_proc
 from bench.dialects import Transport
 from bench.peers import nchan
 
@@ -44,13 +44,20 @@ class ServerSpec:
     http_publish: bool = True
     ws_publish: bool = True
     env: tuple[tuple[str, str], ...] = ()
-    store: str = ""  # hubbub only: memory or sqlite
+    store: str = ""  # hubbub only: memory, sqlite or redis
+    # hubbub only: processes on one port (--workers, given every core), a Redis the bench
+    # starts (--redis, its CPU counted as the server's), another interpreter's venv.
+    workers: int = 1
+    redis: bool = False
+    python: str = ""
 
-    def command(self, workdir: Path) -> list[str]:
-        py = sys.executable
+    def command(self, workdir: Path, redis_url: str = "") -> list[str]:
+        py = self.python or sys.executable
         if self.dialect == "hubbub":
             db = str(workdir / "hubbub.db")
             store = self.store or "memory"
+            scale = ["--workers", str(self.workers)] if self.workers > 1 else []
+            scale += ["--redis", redis_url] if redis_url else []
             return [
                 py,
                 "-m",
@@ -64,6 +71,7 @@ class ServerSpec:
                 store,
                 "--db",
                 db,
+                *scale,
             ]
         node = {"node-ws": "ws_server.js", "socketio": "socketio_server.js", "uws": "uws_server.js"}
         if self.name in node:
@@ -75,7 +83,32 @@ class ServerSpec:
 _WS = frozenset({Transport.WS})
 # Heartbeats are pushed past any run for every server (Nchan's pings are off, the peers'
 # likewise): none of them spends a run's time on keep-alive traffic.
-_HUBBUB_ENV = (("HUBBUB_HEARTBEAT", "600"),)
+# The connection cap (default 10,000) is raised past the 10,000-subscriber runs plus
+# their probes and publisher; the peers have no such cap.
+_HUBBUB_ENV = (("HUBBUB_HEARTBEAT", "600"), ("HUBBUB_MAX_CONNECTIONS", "30000"))
+
+_ALL = frozenset(Transport)
+# hubbub variants, each compared with the plain server in runs of its own scenario
+# (bench/scenarios.py: scale for issue 10, levers for issue 13). "x2" runs two whole
+# nodes on one port (--workers 2); they share Redis as broker (and as store with
+# --store redis), and the SQLite file otherwise.
+_VARIANTS = (
+    ServerSpec("hubbub-w2", "hubbub x2 workers (SQLite + Redis broker)", "hubbub", _ALL,
+               env=_HUBBUB_ENV, store="sqlite", workers=2, redis=True),
+    ServerSpec("hubbub-redis", "hubbub (Redis store)", "hubbub", _ALL,
+               env=_HUBBUB_ENV, store="redis", redis=True),
+    ServerSpec("hubbub-redis-w2", "hubbub x2 nodes (Redis store)", "hubbub", _ALL,
+               env=_HUBBUB_ENV, store="redis", workers=2, redis=True),
+    ServerSpec("hubbub-sqlite-normal", "hubbub (SQLite, synchronous=NORMAL)", "hubbub", _ALL,
+               env=(*_HUBBUB_ENV, ("HUBBUB_SQLITE_SYNC", "normal")), store="sqlite"),
+    ServerSpec("hubbub-gc-off", "hubbub (memory, GC not tuned)", "hubbub", _ALL,
+               env=(*_HUBBUB_ENV, ("HUBBUB_GC_TUNE", "0")), store="memory"),
+    *(
+        ServerSpec(f"hubbub-py{v}", f"hubbub (memory) on Python 3.{v[1:]}", "hubbub", _ALL,
+                   env=_HUBBUB_ENV, store="memory", python=str(REPO / f".venv-py{v}/bin/python"))
+        for v in ("312", "313")
+    ),
+)  # fmt: skip
 
 SERVERS: dict[str, ServerSpec] = {
     s.name: s
@@ -96,6 +129,7 @@ SERVERS: dict[str, ServerSpec] = {
             env=_HUBBUB_ENV,
             store="sqlite",
         ),
+        *_VARIANTS,
         ServerSpec(
             "nchan",
             "nginx + Nchan",
@@ -126,6 +160,7 @@ class RunningServer:
     workdir: Path
     tree: list[psutil.Process] = field(default_factory=list)
     priority_notes: list[str] = field(default_factory=list)  # renicing that was refused
+    companions: list[psutil.Process] = field(default_factory=list)  # its Redis, if any
 
     @property
     def pid(self) -> int:
@@ -144,7 +179,7 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         total = 0.0
-        for proc in self.refresh_tree():
+        for proc in [*self.refresh_tree(), *self.companions]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 t = proc.cpu_times()
                 total += t.user + t.system
@@ -153,7 +188,7 @@ class RunningServer:
     def memory_bytes(self) -> int:
         """Proportional set size of the tree: shared pages (Nchan's shm) counted once."""
         total = 0
-        for proc in self.refresh_tree():
+        for proc in [*self.refresh_tree(), *self.companions]:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 total += proc.memory_full_info().pss
         return total
@@ -188,13 +223,33 @@ def _wait_ready(
 def running(spec: ServerSpec, workdir: Path, cpus: str | None) -> Iterator[RunningServer]:
     """Start ``spec`` pinned to ``cpus`` (a taskset list) and always stop it by pid."""
     workdir.mkdir(parents=True, exist_ok=True)
+    cpus = server_cpus(spec, cpus)
+    with contextlib.ExitStack() as stack:
+        redis = (
+            stack.enter_context(redis_proc.running(workdir / "redis", cpus)) if spec.redis else None
+        )
+        with _running(spec, workdir, cpus, redis) as server:
+            yield server
+
+
+def server_cpus(spec: ServerSpec, cpus: str | None) -> str | None:
+    """The server's taskset list: several workers get every core, the generator's too."""
+    if not cpus or spec.workers == 1:
+        return cpus
+    return ",".join(str(c) for c in range(os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def _running(
+    spec: ServerSpec, workdir: Path, cpus: str | None, redis: redis_proc.RunningRedis | None
+) -> Iterator[RunningServer]:
     log = workdir / "server.log"
     fixed_port: int | None = None
     if spec.dialect == "nchan":
         fixed_port = free_port()
         cmd = nchan.command(nchan.write_config(workdir / "nginx", fixed_port))
     else:
-        cmd = spec.command(workdir)
+        cmd = spec.command(workdir, redis.url if redis else "")
     if cpus:
         cmd = ["taskset", "-c", cpus, *cmd]
     env = {**os.environ, **dict(spec.env), "PYTHONPATH": str(REPO)}
@@ -211,6 +266,8 @@ def running(spec: ServerSpec, workdir: Path, cpus: str | None) -> Iterator[Runni
             start_new_session=True,
         )
     server = RunningServer(spec, proc, 0, workdir)
+    if redis is not None:
+        server.companions.append(psutil.Process(redis.proc.pid))
     try:
         server.port = _wait_ready(proc, log, fixed_port, 30.0)
         for member in server.refresh_tree():  # nginx: the master and its worker

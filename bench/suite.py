@@ -27,7 +27,7 @@ from bench import generator, install, machine, profile, stats, targets
 from bench.orchestrate import Cores, RunSpec, run
 from bench.rounds import SeriesOutcomes, alternate, comparison_group
 from bench.scenarios import Mode, not_sustained, plan
-from bench.servers import BENCH_DIR
+from bench.servers import BENCH_DIR, SERVERS
 
 RESULTS_DIR = BENCH_DIR / "results"
 
@@ -70,6 +70,10 @@ def run_suite(
     if cores.generator:
         os.sched_setaffinity(0, set(cores.generator))
     unavailable = install.ensure()
+    for name in servers:  # a variant on another Python needs its venv (not made here)
+        python = SERVERS[name].python
+        if python and not Path(python).exists():
+            unavailable[name] = f"{python} missing"
     for name, why in unavailable.items():
         log(f"skipping {name}: {why}")
     chosen = [s for s in servers if s not in unavailable]

@@ -19,6 +19,8 @@ class Target:
     name: str
     keys: tuple[str, ...]  # candidate runs; the best one counts
     check: Callable[[Run], tuple[bool, str]]
+    # A peer's figure the check compares with (its key), put in the run as "peer".
+    peer: str = ""
 
 
 def _num(value: Any) -> float:
@@ -123,6 +125,91 @@ TARGETS = (
 )
 
 
+def per_delivery_us(run: Run) -> float:
+    """Server CPU per delivered message, in µs. A poll answer carries one message or more,
+    so per poll it is at least this (the generator does not count polls)."""
+    return _num(run.get("server_cpu")) * 1e6 / _num(run.get("deliveries_per_s"))
+
+
+def _long_poll(run: Run) -> tuple[bool, str]:
+    """Issue 13: all 100k/s delivered, p99 <= Nchan's in the same run and <= 30 ms,
+    <= 20 µs of server CPU per poll (checked as per delivered message, a lower bound)."""
+    rate = _num(run.get("deliveries_per_s"))
+    p99 = _num(run.get("latency", {}).get("p99_ms"))
+    us = per_delivery_us(run)
+    peer = run.get("peer") or {}
+    goal = min(30.0, _num(peer.get("latency", {}).get("p99_ms")) if peer else 30.0)
+    goal = 30.0 if math.isnan(goal) else goal
+    misses = []
+    if not rate >= 0.99 * 100_000:
+        misses.append(f"{rate / 1e3:.1f}k/s delivered, {rate / 1e5:.0%} of 100k")
+    if not p99 <= goal:
+        misses.append(f"p99 {p99:.0f} ms, {p99 / goal:.1f}x the {goal:.0f} ms goal")
+    if not us <= 20:
+        misses.append(f">= {us:.0f} µs per poll, {us / 20:.1f}x the 20 µs goal")
+    text = (
+        f"{rate / 1e3:.1f}k/s, p99 {p99:.0f} ms (goal {goal:.0f}), "
+        f"{us:.0f} µs per message (per poll >= this)"
+    )
+    return not misses, "; ".join(misses) or text
+
+
+def _ratio(minimum: float) -> Callable[[Run], tuple[bool, str]]:
+    def check(run: Run) -> tuple[bool, str]:
+        mine = _num(run.get("deliveries_per_s"))
+        if not run.get("peer"):
+            return False, f"{mine / 1e3:.0f}k/s; Nchan's figure of the same run is missing"
+        theirs = _num(run["peer"].get("deliveries_per_s"))
+        ratio = mine / theirs
+        text = f"{ratio:.2f}x Nchan ({mine / 1e3:.0f}k against {theirs / 1e3:.0f}k/s)"
+        if ratio >= minimum:
+            return True, text
+        return False, f"{text}, {ratio / minimum:.0%} of the {minimum:g}x goal"
+
+    return check
+
+
+_SQLITE = "publish/hubbub-sqlite/ws/n0/r8/closed/"
+ISSUE_13 = (
+    Target(
+        "Issue 13: long poll, 1,000 pollers at 100 msg/s: all 100k/s delivered, p99 <= "
+        "Nchan's in the same run (<= 30 ms), <= 20 µs server CPU per poll",
+        ("fanout/hubbub/longpoll/n1000/r1/paced/100/http/d8",),
+        _long_poll,
+        peer="fanout/nchan/longpoll/n1000/r1/paced/100/http/d8",
+    ),
+    *(
+        Target(
+            f"Issue 13: idle memory <= 8 KiB per {name} (10,000 held)",
+            (f"idle/hubbub/{transport}/n10000/r1/idle",),
+            _memory(8),
+        )
+        for transport, name in (("ws", "WebSocket"), ("sse", "SSE"), ("longpoll", "long poll"))
+    ),
+    Target(
+        "Issue 13: acknowledged HTTP publishes, SQLite (FULL), wrk 64 connections >= 35k/s",
+        (_SQLITE + "wrk/64x1",),
+        _publishes(35_000),
+    ),
+    Target(
+        "Issue 13: acknowledged WebSocket publishes, SQLite (FULL), 8 x 8 >= 60k/s",
+        (_SQLITE + "ws/8x8",),
+        _publishes(60_000),
+    ),
+    Target(
+        "Issue 13: WS fan-out, 1,000 subscribers, 1,000 msg/s by a WS publisher, p99 <= 20 ms",
+        ("fanout/hubbub/ws/n1000/r1/paced/1000/ws/d8",),
+        _latency(20),
+    ),
+    Target(
+        "Issue 13: WS fan-out to 1,000 flooded, HTTP publisher 16 in flight, >= 2.5x Nchan",
+        ("depth/hubbub/ws/n1000/r1/flood/http/d16",),
+        _ratio(2.5),
+        peer="depth/nchan/ws/n1000/r1/flood/http/d16",
+    ),
+)
+
+
 def evaluate(runs: list[Run]) -> list[dict[str, Any]]:
     """One verdict per target: the first candidate run that meets it, else the first run.
 
@@ -131,9 +218,12 @@ def evaluate(runs: list[Run]) -> list[dict[str, Any]]:
     """
     by_key = {r["key"]: r for r in runs if "key" in r and r.get("runs_used", 1) > 0}
     verdicts = []
-    for target in TARGETS:
+    for target in (*TARGETS, *ISSUE_13):
+        peer = by_key.get(target.peer) if target.peer else None
+        if target.peer and (peer is None or "failure" in peer or "skipped" in peer):
+            peer = None
         found = [
-            by_key[k]
+            {**by_key[k], "peer": peer}
             for k in target.keys
             if k in by_key and "failure" not in by_key[k] and "skipped" not in by_key[k]
         ]

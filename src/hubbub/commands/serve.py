@@ -242,7 +242,10 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     except BaseException:
         await server.stop()  # the store may be open although the port is not
         raise
-    tune_gc()  # after start-up: what it built is frozen out of the collector's way
+    # After start-up: what it built is frozen out of the collector's way. HUBBUB_GC_TUNE=0
+    # keeps CPython's defaults, for measuring what the tuning is worth (bench/).
+    if os.environ.get("HUBBUB_GC_TUNE", "1") != "0":
+        tune_gc()
     ready(server)
     if not server.node.access.enabled and not is_loopback(settings.host):
         log.warning(
