@@ -116,6 +116,9 @@ async def test_fuzz_http_and_websocket(
         @settings(
             max_examples=200,
             deadline=None,
+            # The same examples on every run: a suite that fails one run in twenty blocks
+            # everyone. New inputs come from widening the strategies, run by hand first.
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
             database=None,
         )
@@ -157,5 +160,33 @@ async def test_fuzz_http_and_websocket(
         assert seen == [f"s{i}" for i in range(published)]
         await sentinel.close()
     assert b"" in statuses or statuses  # some answers are closes without a status
+    tracebacks = [r for r in hubbub_log.records if r.exc_info and r.levelno >= logging.ERROR]
+    assert not tracebacks, [
+        (r.getMessage(), logging.Formatter().formatException(r.exc_info))
+        for r in tracebacks
+        if r.exc_info
+    ]
+
+
+# Found by the fuzz test: aiohttp answers a bad Expect on an unknown route or a wrong
+# method itself, before any middleware, then reads the encoded body it refused to reuse
+# the connection, and logs a traceback when that body cannot be decoded.
+UNREAD_ENCODED = [
+    b"HEAD /message?id=admin HTTP/1.1\r\nHost: x\r\nExpect: nonsense\r\n"
+    b"Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\xdc\xcc\xaf7",
+    b"GET /nope HTTP/1.1\r\nHost: x\r\nExpect: nonsense\r\n"
+    b"Content-Encoding: deflate\r\nContent-Length: 10\r\n\r\n0123456789",
+]
+
+
+async def test_refused_encoded_bodies_are_dropped_not_read(
+    hubbub_log: pytest.LogCaptureFixture,
+) -> None:
+    """An encoded body aiohttp refused before our handlers is dropped: a 4xx, no traceback."""
+    async with Server(Settings(port=0, store="memory")) as server:
+        for raw in UNREAD_ENCODED:
+            for _ in range(3):
+                answer = await _exchange(server.port, raw)
+                assert answer[9:10] == b"4", answer[:100]
     tracebacks = [r for r in hubbub_log.records if r.exc_info and r.levelno >= logging.ERROR]
     assert not tracebacks, [r.getMessage() for r in tracebacks]

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hubbub.compat import add_compat_routes
-from hubbub.connections import refusal_middleware
+from hubbub.connections import drop_unread_encoded_body, refusal_middleware
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
@@ -93,6 +93,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.on_response_prepare.append(static_headers)
     app.on_response_prepare.append(add_cors_headers)
     app.on_response_prepare.append(static_files_cors)
+    app.on_response_prepare.append(drop_unread_encoded_body)
 
     app.router.add_get("/rooms", list_rooms)
     app.router.add_get("/rooms/{room}/messages", read_messages)
