@@ -10,7 +10,6 @@ land in one Redis Cluster slot and one script may touch them atomically. Room na
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,11 +94,6 @@ def room_of_channel(name: bytes) -> str | None:
     if name.startswith(b"hubbub:{") and name.endswith(b"}:ch"):
         return name[8:-4].decode()
     return None
-
-
-def new_epoch() -> str:
-    """A fresh epoch: 12 characters of ``A-Z a-z 0-9 _ -`` (72 random bits)."""
-    return secrets.token_urlsafe(9)
 
 
 def message_body(
