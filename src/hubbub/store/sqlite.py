@@ -168,16 +168,7 @@ class SQLiteStore:
                 new_id = last_id + 1
                 rooms[pub.room] = (new_id, epoch)
                 touched.add(pub.room)
-                message = Message(
-                    new_id,
-                    pub.room,
-                    pub.user,
-                    pub.text,
-                    item.ts,
-                    pub.client_id,
-                    pub.kind,
-                    pub.target,
-                )
+                message = item.message(new_id)
                 kind = None if pub.kind == MESSAGE else pub.kind
                 conn.execute(
                     f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
