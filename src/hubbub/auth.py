@@ -61,13 +61,18 @@ def algorithm_for_key(key: PublicKey | PrivateKey) -> str:
     raise ValueError("EC keys must be on the P-256 curve (ES256)")
 
 
-def load_public_key(path: str) -> tuple[PublicKey, str]:
-    """The PEM public key in ``path`` and its algorithm; ValueError saying what is wrong."""
+def _read_pem(path: str, what: str) -> bytes:
+    """The bytes of a key file; ValueError naming ``what`` could not be read."""
     try:
         with open(path, "rb") as file:
-            pem = file.read()
+            return file.read()
     except OSError as exc:
-        raise ValueError(f"cannot read the public key {path}: {exc.strerror}") from exc
+        raise ValueError(f"cannot read the {what} {path}: {exc.strerror}") from exc
+
+
+def load_public_key(path: str) -> tuple[PublicKey, str]:
+    """The PEM public key in ``path`` and its algorithm; ValueError saying what is wrong."""
+    pem = _read_pem(path, "public key")
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
@@ -85,11 +90,7 @@ def load_public_key(path: str) -> tuple[PublicKey, str]:
 
 def load_private_key(path: str) -> tuple[PrivateKey, str]:
     """The unencrypted PEM private key in ``path`` and its algorithm (for signing tokens)."""
-    try:
-        with open(path, "rb") as file:
-            pem = file.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read the private key {path}: {exc.strerror}") from exc
+    pem = _read_pem(path, "private key")
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except TypeError as exc:  # cryptography's way of saying "it needs a password"

@@ -193,22 +193,12 @@ async def drop_unread_encoded_body(request: web.Request, response: web.StreamRes
 async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The first request on a connection over a cap is answered 503 and the connection closed.
 
-    Also: a connection whose encoded request body was left unread is closed after the answer.
+    (An encoded request body left unread is dropped for every answer, this one included,
+    by :func:`drop_unread_encoded_body`.)
     """
     reason = getattr(request.protocol, "refusal", None)
     if reason is None:
-        try:
-            response = await handler(request)
-        finally:
-            unread = "Content-Encoding" in request.headers and not request.content.is_eof()
-            if unread:
-                # An encoded body the handler did not read: aiohttp would read it
-                # after the answer to reuse the connection, and log a traceback
-                # when it cannot be decoded. Close instead.
-                request.content.feed_eof()
-        if unread:
-            response.force_close()
-        return response
+        return await handler(request)
     error = TooManyConnections(f"too many connections ({reason}); try again later")
     response = web.Response(
         body=error_body(error.code, error.message),

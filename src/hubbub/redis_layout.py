@@ -10,7 +10,6 @@ land in one Redis Cluster slot and one script may touch them atomically. Room na
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,16 +89,33 @@ def channel(room: str) -> str:
     return f"hubbub:{{{room}}}:ch"
 
 
-def room_of_channel(name: bytes) -> str | None:
-    """The room a channel name belongs to, or None for a channel that is not a room's."""
-    if name.startswith(b"hubbub:{") and name.endswith(b"}:ch"):
-        return name[8:-4].decode()
+def room_of_channel(name: bytes, suffix: bytes = b":ch") -> str | None:
+    """The room a channel ``hubbub:{ROOM}<suffix>`` belongs to, or None for another name."""
+    head, tail = b"hubbub:{", b"}" + suffix
+    if name.startswith(head) and name.endswith(tail):
+        return name[len(head) : -len(tail)].decode()
     return None
 
 
-def new_epoch() -> str:
-    """A fresh epoch: 12 characters of ``A-Z a-z 0-9 _ -`` (72 random bits)."""
-    return secrets.token_urlsafe(9)
+# Presence (presence/redis.py): per room, who is present on which node, until when.
+
+
+def who_key(room: str) -> str:
+    """Hash: ``node`` -> that node's JSON snapshot of the room's users and counts."""
+    return f"hubbub:{{{room}}}:who"
+
+
+def expiry_key(room: str) -> str:
+    """Sorted set: each node scored by when its snapshot expires (ms, Redis clock)."""
+    return f"hubbub:{{{room}}}:who:exp"
+
+
+WHO_CHANNEL = b":who:ch"
+
+
+def who_channel(room: str) -> str:
+    """The pub/sub channel of a room's presence snapshots and typing notices."""
+    return f"hubbub:{{{room}}}{WHO_CHANNEL.decode()}"
 
 
 def message_body(

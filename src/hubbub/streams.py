@@ -60,7 +60,7 @@ class Streams:
             # Whatever was queued before the end still goes out (a last message
             # before shutdown), then nothing refers to this stream any more.
             stream.outbox.flush(asyncio.get_running_loop().time())
-            self._detach(stream)
+            self.detach(stream)
 
     def _expire_at(self, stream: Stream) -> asyncio.TimerHandle | None:
         """A stream lives no longer than its token: end it at ``exp``."""
@@ -122,11 +122,9 @@ class Streams:
         self._stats.count_stream(fmt.name, +1)
 
     def detach(self, stream: Stream) -> None:
-        """Take an ended stream out of its room now, before its task winds down (an
-        unsubscribe: nothing of the room may follow the frame that confirms it)."""
-        self._detach(stream)
-
-    def _detach(self, stream: Stream) -> None:
+        """Take an ended stream out of its room. Safe to call twice: an unsubscribe
+        detaches at once (nothing of the room may follow the frame that confirms it),
+        before the stream's task winds down and detaches again."""
         self.open.discard(stream)
         stream.release()
         if stream.present:

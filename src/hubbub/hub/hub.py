@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from hubbub.broker.base import Broker
 from hubbub.errors import StoreError, Unavailable
 from hubbub.hub.outbox import FlushScheduler
 from hubbub.hub.room import Room
-from hubbub.hub.stream import Stream
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Message
 from hubbub.stats import Stats
@@ -294,11 +293,6 @@ class Hub:
                 stream.end(reason)
 
     # Views over every room
-
-    def live_streams(self) -> Iterator[Stream]:
-        for room in self.rooms.values():
-            for streams in room.streams.values():
-                yield from streams
 
     def wake_all_waiters(self) -> None:
         for room in self.rooms.values():

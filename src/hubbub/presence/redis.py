@@ -71,7 +71,7 @@ class _Shard:
         """Returns once Redis confirmed the subscription (or the connection is down: the
         reconnection reloads every room)."""
         self.rooms.add(room)
-        pubsub, name = self.pubsub, scripts.who_channel(room).encode()
+        pubsub, name = self.pubsub, layout.who_channel(room).encode()
         if pubsub is None:
             return
         confirmed = self.confirmations.get(name)
@@ -89,7 +89,7 @@ class _Shard:
         self.rooms.discard(room)
         if self.pubsub is not None:
             with contextlib.suppress(*_FAILURES):
-                await self.pubsub.unsubscribe(scripts.who_channel(room).encode())
+                await self.pubsub.unsubscribe(layout.who_channel(room).encode())
 
     async def drop(self) -> None:
         pubsub, self.pubsub = self.pubsub, None
@@ -264,7 +264,7 @@ class RedisPresence:
                 }
             )
             shard = self._shards[layout.shard_of(room, len(self._shards))]
-            keys = [scripts.who_key(room), scripts.expiry_key(room), scripts.who_channel(room)]
+            keys = [layout.who_key(room), layout.expiry_key(room), layout.who_channel(room)]
             args: list[str | bytes | int] = [
                 self.node,
                 payload,
@@ -273,7 +273,7 @@ class RedisPresence:
             ]
             await shard.put(keys=keys, args=args, client=pipe(room))
         for room, payload in typing:
-            pipe(room).publish(scripts.who_channel(room), payload)
+            pipe(room).publish(layout.who_channel(room), payload)
         for index, pipeline in by_shard.items():
             try:
                 await pipeline.execute()
@@ -323,7 +323,7 @@ class RedisPresence:
     async def _fetch(self, room: str, now: float) -> dict[str, _Snapshot]:
         shard = self._shards[layout.shard_of(room, len(self._shards))]
         async with asyncio.timeout(layout.SOCKET_TIMEOUT + layout.CONNECT_TIMEOUT):
-            rows = await shard.read(keys=[scripts.who_key(room), scripts.expiry_key(room)])
+            rows = await shard.read(keys=[layout.who_key(room), layout.expiry_key(room)])
         found: dict[str, _Snapshot] = {}
         for i in range(0, len(rows), 3):
             fields = orjson.loads(rows[i + 2])
@@ -350,7 +350,7 @@ class RedisPresence:
             try:
                 pubsub = shard.pubsub = shard.client.pubsub()
                 await pubsub.subscribe(HEARTBEAT_CHANNEL)
-                names = [scripts.who_channel(room).encode() for room in shard.rooms]
+                names = [layout.who_channel(room).encode() for room in shard.rooms]
                 if names:
                     await pubsub.subscribe(*names)
                 for room in list(shard.rooms):
@@ -387,7 +387,11 @@ class RedisPresence:
             if confirmed is not None and not confirmed.done():
                 confirmed.set_result(None)
             return
-        room = scripts.room_of_who_channel(name) if message["type"] == "message" else None
+        room = (
+            layout.room_of_channel(name, layout.WHO_CHANNEL)
+            if message["type"] == "message"
+            else None
+        )
         if room is None or (room not in self._watched and room not in self._watching):
             return
         try:

@@ -1,4 +1,4 @@
-"""Redis keys and scripts of presence across nodes.
+"""Redis scripts of presence across nodes (the key names are in ``redis_layout``).
 
 Per room, on the shard that holds the room (keys tagged ``{room}`` like the store's):
 
@@ -57,21 +57,3 @@ for i = 1, #live, 2 do
 end
 return out
 """
-
-
-def who_key(room: str) -> str:
-    return f"hubbub:{{{room}}}:who"
-
-
-def expiry_key(room: str) -> str:
-    return f"hubbub:{{{room}}}:who:exp"
-
-
-def who_channel(room: str) -> str:
-    return f"hubbub:{{{room}}}:who:ch"
-
-
-def room_of_who_channel(name: bytes) -> str | None:
-    if name.startswith(b"hubbub:{") and name.endswith(b"}:who:ch"):
-        return name[8:-8].decode()
-    return None

@@ -23,6 +23,13 @@ class Stamped:
     publish: Publish
     ts: int  # server time the publish was accepted, ms since the Unix epoch
 
+    def message(self, id_: int) -> Message:
+        """The message this publish is stored as, at position ``id_``."""
+        pub = self.publish
+        return Message(
+            id_, pub.room, pub.user, pub.text, self.ts, pub.client_id, pub.kind, pub.target
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Appended:
@@ -40,9 +47,7 @@ class Appended:
 
 def refused_append(item: Stamped, epoch: str) -> Appended:
     """The answer to a publish refused because it would create a room past ``max_rooms``."""
-    pub = item.publish
-    message = Message(0, pub.room, pub.user, pub.text, item.ts, pub.client_id, pub.kind, pub.target)
-    return Appended(message, created=False, epoch=epoch, refused=True)
+    return Appended(item.message(0), created=False, epoch=epoch, refused=True)
 
 
 def bounds_after(last_id: int, retain: int | None, epoch: str) -> Bounds:

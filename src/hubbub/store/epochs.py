@@ -6,5 +6,6 @@ import secrets
 
 
 def new_epoch() -> str:
-    """8 random bytes as 16 hex digits: never repeats in practice."""
-    return secrets.token_hex(8)
+    """A fresh epoch: 12 characters of ``A-Z a-z 0-9 _ -`` (72 random bits), so it is
+    safe in a URL, an SSE ``id:`` line and a Redis key; never repeats in practice."""
+    return secrets.token_urlsafe(9)

@@ -61,16 +61,7 @@ class MemoryStore:
             if not room.last_id:
                 bisect.insort(self._names, pub.room)
             room.last_id += 1
-            message = Message(
-                room.last_id,
-                pub.room,
-                pub.user,
-                pub.text,
-                item.ts,
-                pub.client_id,
-                pub.kind,
-                pub.target,
-            )
+            message = item.message(room.last_id)
             room.messages.append(message)
             if pub.target is not None:
                 room.corrections.append(message)

@@ -32,6 +32,7 @@ from hubbub.errors import StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 from hubbub.store.base import Appended, Stamped, refused_append
+from hubbub.store.epochs import new_epoch
 from hubbub.store.redis_scripts import APPEND, BOUNDS
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ class RedisStore:
             layout.corrections_key(room),
         ]
         args: list[Any] = [
-            layout.new_epoch(),
+            new_epoch(),
             self._retain or 0,
             self._client_id_window,
             room,
@@ -219,7 +220,7 @@ class RedisStore:
             layout.corrections_key(room),
         ]
         epoch, last_id, first_entry = await self._call(
-            "bounds", script(keys=keys, args=[layout.new_epoch()])
+            "bounds", script(keys=keys, args=[new_epoch()])
         )
         if not last_id:
             return Bounds(0, 0, epoch.decode())

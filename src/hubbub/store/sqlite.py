@@ -168,16 +168,7 @@ class SQLiteStore:
                 new_id = last_id + 1
                 rooms[pub.room] = (new_id, epoch)
                 touched.add(pub.room)
-                message = Message(
-                    new_id,
-                    pub.room,
-                    pub.user,
-                    pub.text,
-                    item.ts,
-                    pub.client_id,
-                    pub.kind,
-                    pub.target,
-                )
+                message = item.message(new_id)
                 kind = None if pub.kind == MESSAGE else pub.kind
                 conn.execute(
                     f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -234,40 +225,31 @@ class SQLiteStore:
 
         return await self._run(self._reader, read)
 
-    async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
+    async def _select(self, where: str, params: tuple[object, ...]) -> list[Message]:
+        """The messages ``SELECT ... FROM messages WHERE <where>`` finds, on the reader."""
+
         def read() -> list[Message]:
             assert self._read_conn is not None
             rows = self._read_conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
-                (room, since, limit),
+                f"SELECT {_COLUMNS} FROM messages WHERE {where}", params
             ).fetchall()
             return [_row_message(row) for row in rows]
 
         return await self._run(self._reader, read)
+
+    async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
+        return await self._select("room = ? AND id > ? ORDER BY id LIMIT ?", (room, since, limit))
 
     async def read_before(self, room: str, before: int, limit: int) -> list[Message]:
-        def read() -> list[Message]:
-            assert self._read_conn is not None
-            rows = self._read_conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id < ?"
-                " ORDER BY id DESC LIMIT ?",
-                (room, before, limit),
-            ).fetchall()
-            return [_row_message(row) for row in reversed(rows)]
-
-        return await self._run(self._reader, read)
+        newest_first = await self._select(
+            "room = ? AND id < ? ORDER BY id DESC LIMIT ?", (room, before, limit)
+        )
+        return newest_first[::-1]
 
     async def corrections(self, room: str, first: int, last: int) -> list[Message]:
-        def read() -> list[Message]:
-            assert self._read_conn is not None
-            rows = self._read_conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND target BETWEEN ? AND ?"
-                " ORDER BY id",
-                (room, first, last),
-            ).fetchall()
-            return [_row_message(row) for row in rows]
-
-        return await self._run(self._reader, read)
+        return await self._select(
+            "room = ? AND target BETWEEN ? AND ? ORDER BY id", (room, first, last)
+        )
 
     async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
         def read() -> list[tuple[str, int]]:
