@@ -9,9 +9,10 @@ from typing import Protocol
 
 import pytest
 
-from hubbub.protocol.cursors import Bounds
+from hubbub.protocol.cursors import EPOCH, Bounds
 from hubbub.protocol.messages import Publish
 from hubbub.store import MemoryStore, SQLiteStore, Stamped, Store
+from hubbub.store.epochs import new_epoch
 from hubbub.store.redis import RedisStore
 from tests.redis_server import needs_redis, running_redis
 
@@ -194,3 +195,11 @@ async def test_max_rooms_holds_across_reopening(make: StoreFactory) -> None:
         assert [r.refused for r in await reopened.append([stamped("a", "2")])] == [False]
     finally:
         await reopened.close()
+
+
+def test_new_epochs_can_be_typed_as_command_line_values() -> None:
+    """An epoch never starts with "-" (argparse would take it for an option) and never repeats."""
+    epochs = [new_epoch() for _ in range(5000)]
+    assert not any(epoch.startswith("-") for epoch in epochs)
+    assert all(EPOCH.fullmatch(epoch) for epoch in epochs)
+    assert len(set(epochs)) == len(epochs)

@@ -6,6 +6,7 @@ import secrets
 
 
 def new_epoch() -> str:
-    """A fresh epoch: 12 characters of ``A-Z a-z 0-9 _ -`` (72 random bits), so it is
-    safe in a URL, an SSE ``id:`` line and a Redis key; never repeats in practice."""
-    return secrets.token_urlsafe(9)
+    """A fresh epoch: 12 hex digits (48 random bits), safe in a URL, an SSE ``id:`` line,
+    a Redis key and on a command line (``hubbub tail --epoch E``: an epoch that began with
+    ``-`` would be taken for an option there); never repeats in practice."""
+    return secrets.token_hex(6)
