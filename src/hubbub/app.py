@@ -29,6 +29,10 @@ from hubbub.transports.ws_echo import add_ws_echo_route
 
 STATIC = Path(__file__).parent / "static"
 
+# How many middlewares hubbub itself installs: one added by an embedding application
+# must see every request, so the lean path (front/) then steps aside (server.py).
+OWN_MIDDLEWARES = web.AppKey("own_middlewares", int)
+
 # The chat page runs only its own script files: no inline script, no eval,
 # so a message that smuggles markup can never execute.
 # Trusted Types with no policy: no script can assign markup to a sink such as
@@ -76,6 +80,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[NODE] = node
     if settings.static_dir is not None:
         app.middlewares.append(static_dir_middleware(static_root(settings.static_dir)))
+    app[OWN_MIDDLEWARES] = len(app.middlewares)
 
     async def start(_: web.Application) -> None:
         await node.start()

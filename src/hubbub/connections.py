@@ -26,15 +26,21 @@ import asyncio
 import logging
 import resource
 from collections import Counter
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hubbub.errors import TooManyConnections
+from hubbub.front.connection import FrontConnection
+from hubbub.front.context import FrontContext
 from hubbub.protocol.encoding import error_body
 from hubbub.stats import Stats
+
+if TYPE_CHECKING:
+    from hubbub.node import Node
 
 log = logging.getLogger("hubbub")
 
@@ -129,18 +135,30 @@ class ConnectionGuard:
 class GuardedHandler(web.RequestHandler):
     """aiohttp's connection handler, counted by the guard, answering errors in JSON."""
 
-    __slots__ = ("_address", "_guard", "refusal")
+    __slots__ = ("_address", "_admitted", "_guard", "refusal")
 
-    def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: web.Server,
+        guard: ConnectionGuard,
+        admitted: tuple[str, str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``admitted``: (address, refusal) when the lean path already asked the guard
+        (front/connection.py hands the connection over); None: ask it here."""
         super().__init__(manager, **kwargs)
         self._guard = guard
+        self._admitted = admitted
         self._address: str | None = None
         self.refusal: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-        self.refusal = self._guard.admit(address)
+        if self._admitted is not None:
+            address, self.refusal = self._admitted
+        else:
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+            self.refusal = self._guard.admit(address)
         if self.refusal is None:
             self._address = address
         super().connection_made(transport)
@@ -211,9 +229,11 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 class GuardedSite(web.BaseSite):
-    """A TCP listener whose connections are :class:`GuardedHandler` s."""
+    """A TCP listener whose connections start on the lean path (``front/``) and go to a
+    :class:`GuardedHandler` for anything else; all :class:`GuardedHandler` s when
+    ``node`` is None (``--no-lean-http``)."""
 
-    __slots__ = ("_guard", "_handler_kwargs", "_host", "_port", "_reuse_port")
+    __slots__ = ("_guard", "_handler_kwargs", "_host", "_node", "_port", "_reuse_port", "front")
 
     def __init__(
         self,
@@ -225,6 +245,7 @@ class GuardedSite(web.BaseSite):
         *,
         backlog: int,
         reuse_port: bool | None = None,
+        node: Node | None = None,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._reuse_port = reuse_port
@@ -232,6 +253,8 @@ class GuardedSite(web.BaseSite):
         self._port = port
         self._guard = guard
         self._handler_kwargs = handler_kwargs
+        self._node = node
+        self.front: FrontContext | None = None
 
     @property
     def name(self) -> str:
@@ -247,6 +270,16 @@ class GuardedSite(web.BaseSite):
         def handler() -> GuardedHandler:
             return GuardedHandler(manager, guard, loop=loop, **kwargs)
 
+        def handed_over(address: str, refusal: str | None) -> GuardedHandler:
+            return GuardedHandler(manager, guard, (address, refusal), loop=loop, **kwargs)
+
+        factory: Callable[[], asyncio.Protocol] = handler
+        if self._node is not None:
+            front = self.front = FrontContext(self._node, guard, handed_over, loop)
+
+            def factory() -> asyncio.Protocol:
+                return FrontConnection(front)
+
         self._server = await loop.create_server(
-            handler, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
+            factory, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
         )

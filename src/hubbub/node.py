@@ -63,6 +63,7 @@ class Node:
             self.stats,
             retain=settings.retain,
             room_idle=settings.room_idle,
+            shared=bool(settings.redis),
         )
         self.reads = Reads(self.hub, self.store, self.stats)
         self.presence: Presence = make_presence(settings)

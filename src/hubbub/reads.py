@@ -69,6 +69,7 @@ class Reads:
         ``latest``: with edits and deletes applied (``?view=latest``)."""
         room = await self._hub.acquire(name)
         try:
+            await self._hub.catch_up(room, since)
             if latest:
                 return await self._poll_latest(room, since, before, limit)
             if since is None:
@@ -147,6 +148,7 @@ class Reads:
         """Answer at once if there is something to say, else hold up to ``wait`` seconds."""
         room = await self._hub.acquire(name)
         try:
+            await self._hub.catch_up(room, cursor)
             start = stream_start(cursor, room.bounds)
             if start.gap is not None or start.cursor < room.bounds.last_id or self.closing:
                 return await self.poll_after(room, start.cursor, limit)

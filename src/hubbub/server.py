@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hubbub.app import create_app
+from hubbub.app import OWN_MIDDLEWARES, create_app
 from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
 from hubbub.settings import Settings
@@ -41,6 +41,14 @@ class Server:
         )
         self.host = settings.host
         self.port = settings.port
+        self._site: GuardedSite | None = None
+        # After the node began its shutdown (create_app's hook runs first), so held
+        # long polls on the lean path are answered before their connections close.
+        self.app.on_shutdown.append(self._close_lean_connections)
+
+    async def _close_lean_connections(self, _: web.Application) -> None:
+        if self._site is not None and self._site.front is not None:
+            await self._site.front.shutdown(self.settings.shutdown_timeout)
 
     @property
     def node(self) -> Node:
@@ -70,9 +78,17 @@ class Server:
             # Workers of one `serve --workers N` listen on the same port; the kernel
             # spreads new connections over them.
             reuse_port=settings.workers > 1 or None,
+            node=self.node if self._lean_http() else None,
         )
+        self._site = site
         await site.start()
         self.port = int(self._runner.addresses[0][1])
+
+    def _lean_http(self) -> bool:
+        """The lean path serves polls and publishes, unless it is turned off or a
+        middleware was added to the application (it must see every request)."""
+        own = self.app[OWN_MIDDLEWARES]
+        return self.settings.lean_http and len(self.app.middlewares) == own
 
     async def stop(self) -> None:
         """Stop listening, end streams and polls, close the store. Safe to call twice."""

@@ -75,6 +75,10 @@ class Settings:
     lingering_time: float = 2.0
     shutdown_timeout: float = 5.0
 
+    # Polls and publishes served by the lean path (front/), not aiohttp's per-request
+    # machinery; False serves every request through aiohttp (--no-lean-http).
+    lean_http: bool = True
+
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None
 

@@ -79,6 +79,9 @@ class Streams:
         room = stream.state = await self._hub.acquire(stream.room)
         if stream.done.done():
             return  # ended while its room loaded (an unsubscribe): nothing goes out
+        await self._hub.catch_up(room, cursor)
+        if stream.done.done():
+            return
         fmt, outbox, name = stream.format, stream.outbox, stream.room
         loop = asyncio.get_running_loop()
         start = stream_start(cursor, room.bounds)

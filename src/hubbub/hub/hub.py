@@ -30,6 +30,7 @@ from hubbub.broker.base import Broker
 from hubbub.errors import StoreError, Unavailable
 from hubbub.hub.outbox import FlushScheduler
 from hubbub.hub.room import Room
+from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Message
 from hubbub.stats import Stats
@@ -54,8 +55,11 @@ class Hub:
         *,
         retain: int | None,
         room_idle: float,
+        shared: bool = False,
     ) -> None:
         self._store = store
+        # Other nodes append to the same logs (through the broker).
+        self._shared = shared
         self._broker = broker
         self._stats = stats
         self._retain = retain
@@ -96,6 +100,19 @@ class Hub:
                 raise Unavailable("the store cannot be read") from exc
         room.pins += 1
         return room
+
+    async def catch_up(self, room: Room, cursor: Cursor | None) -> None:
+        """A cursor ahead of what this node has applied: with other nodes, the client saw
+        the message on one of them and the broker has not brought it here yet. Read the
+        store first, so that it is served instead of being told a gap that never was."""
+        if (
+            self._shared
+            and cursor is not None
+            and cursor.since > room.bounds.last_id
+            and cursor.epoch in (None, room.bounds.epoch)
+            and not room.stale
+        ):
+            await self._resync_room(room)
 
     def release(self, room: Room) -> None:
         room.pins -= 1

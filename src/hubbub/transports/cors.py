@@ -19,8 +19,11 @@ MAX_AGE = "600"
 
 def allowed_origin(request: web.Request) -> str | None:
     """The value of ``Access-Control-Allow-Origin`` for this request, if any."""
-    configured = node_of(request).settings.allow_origin
-    origin = request.headers.get("Origin")
+    return allowed_origin_for(node_of(request).settings.allow_origin, request.headers.get("Origin"))
+
+
+def allowed_origin_for(configured: str | None, origin: str | None) -> str | None:
+    """``Access-Control-Allow-Origin`` for ``origin`` under ``--allow-origin``, if any."""
     if not configured or origin is None:
         return None
     origins = {item.strip() for item in configured.split(",")}

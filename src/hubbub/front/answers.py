@@ -1,0 +1,112 @@
+"""Answers of the lean path, written as bytes: a status line, fixed headers, the body.
+
+The same headers as aiohttp's answers on these routes (``Content-Type``,
+``Cache-Control``, ``Content-Length``, ``Date``, and ``Access-Control-Allow-Origin``
+for an allowed origin), so a client cannot tell which path served it. Pure.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from http import HTTPStatus
+
+from hubbub.auth import www_authenticate
+from hubbub.errors import (
+    BodyTooLarge,
+    InvalidRequest,
+    ProtocolError,
+    RateLimited,
+    RequestTimeout,
+    TooManyConnections,
+    Unauthorized,
+)
+from hubbub.protocol.encoding import error_body
+from hubbub.protocol.ratelimit import retry_after_header
+
+SERVER = b"Server: hubbub\r\n"
+JSON_TYPE = b"Content-Type: application/json\r\n"
+NO_STORE = b"Cache-Control: no-store\r\n"
+CLOSE = b"Connection: close\r\n"
+_STATUS_LINES = {
+    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+    for status in HTTPStatus
+}
+
+
+class DateHeader:
+    """``Date: ...\\r\\n``, made again at most once a second."""
+
+    __slots__ = ("_line", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._line = b""
+
+    def at(self, now: float) -> bytes:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._line = b"Date: %s\r\n" % formatdate(second, usegmt=True).encode()
+        return self._line
+
+
+def answer(
+    status: int,
+    body: bytes,
+    date: bytes,
+    *,
+    no_store: bool = False,
+    close: bool = False,
+    extra: bytes = b"",
+) -> bytes:
+    """A whole JSON answer; ``extra``: more header lines, each ending in CRLF."""
+    return b"".join(
+        (
+            _STATUS_LINES[status],
+            JSON_TYPE,
+            NO_STORE if no_store else b"",
+            b"Content-Length: %d\r\n" % len(body),
+            date,
+            SERVER,
+            CLOSE if close else b"",
+            extra,
+            b"\r\n",
+            body,
+        )
+    )
+
+
+def origin_headers(allowed: str | None) -> bytes:
+    """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed origin, if any."""
+    if allowed is None:
+        return b""
+    line = b"Access-Control-Allow-Origin: %s\r\n" % allowed.encode("latin-1")
+    return line if allowed == "*" else line + b"Vary: Origin\r\n"
+
+
+def error_headers(error: ProtocolError, token_sent: bool) -> tuple[bytes, bool]:
+    """The header lines an error answer adds, and whether the connection closes after."""
+    extra = b""
+    if isinstance(error, Unauthorized):
+        extra += b"WWW-Authenticate: %s\r\n" % www_authenticate(token_sent).encode("latin-1")
+    if isinstance(error, RateLimited):
+        extra += b"Retry-After: %s\r\n" % retry_after_header(error.retry_after).encode()
+    # An unread or unreadable rest of the request: the connection cannot be reused.
+    close = isinstance(error, BodyTooLarge | RequestTimeout | TooManyConnections | InvalidRequest)
+    return extra, close
+
+
+def error_answer(
+    error: ProtocolError, date: bytes, *, token_sent: bool, close: bool, cors: bytes
+) -> tuple[bytes, bool]:
+    """The JSON error answer, and whether the connection closes after it."""
+    extra, must_close = error_headers(error, token_sent)
+    close = close or must_close
+    data = answer(
+        error.status,
+        error_body(error.code, error.message),
+        date,
+        close=close,
+        extra=extra + cors,
+    )
+    return data, close

@@ -1,0 +1,87 @@
+"""What every lean connection of one listening server shares, and its shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hubbub.front.answers import DateHeader
+from hubbub.transports.cors import allowed_origin_for
+
+if TYPE_CHECKING:
+    from hubbub.connections import ConnectionGuard
+    from hubbub.front.connection import FrontConnection
+    from hubbub.node import Node
+
+# Builds aiohttp's handler for a connection handed over: (address, refusal or None).
+MakeHandler = Callable[[str, "str | None"], asyncio.Protocol]
+
+
+class FrontContext:
+    """The node, the connection guard, the settings the lean path reads, and its
+    connections (so that shutdown can answer and close them)."""
+
+    __slots__ = (
+        "_all_closed",
+        "_date",
+        "_origins",
+        "body_timeout",
+        "closing",
+        "connections",
+        "guard",
+        "idle_timeout",
+        "loop",
+        "make_handler",
+        "node",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        node: Node,
+        guard: ConnectionGuard,
+        make_handler: MakeHandler,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.node = node
+        self.settings = node.settings
+        self.guard = guard
+        self.make_handler = make_handler
+        self.loop = loop
+        self.idle_timeout = node.settings.idle_timeout
+        self.body_timeout = node.settings.body_timeout
+        self._origins = node.settings.allow_origin
+        self.connections: set[FrontConnection] = set()
+        self.closing = False
+        self._date = DateHeader()
+        self._all_closed: asyncio.Event | None = None
+
+    def date(self) -> bytes:
+        return self._date.at(time.time())
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        if self._origins is None:
+            return None
+        return allowed_origin_for(self._origins, origin)
+
+    def note_closed(self) -> None:
+        if self._all_closed is not None and not self.connections:
+            self._all_closed.set()
+
+    async def shutdown(self, timeout: float) -> None:
+        """Answer and close every lean connection; abort those still open after ``timeout``.
+
+        Runs after the node began its shutdown, so held long polls are being answered."""
+        self.closing = True
+        self._all_closed = asyncio.Event()
+        for connection in list(self.connections):
+            connection.begin_close()
+        self.note_closed()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._all_closed.wait()
+        except TimeoutError:
+            for connection in list(self.connections):
+                connection.abort()

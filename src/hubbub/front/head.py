@@ -1,0 +1,130 @@
+"""A request head, parsed by llhttp (``httptools``), and whether the lean path serves it.
+
+The front (``front/protocol.py``) frames requests itself: a head ends at the first
+blank line, a body is ``Content-Length`` bytes. llhttp checks the head (request line,
+header syntax, conflicting lengths) exactly as aiohttp's own parser would. Anything
+the lean path does not serve in the ordinary way (another route, an upgrade, a chunked
+or encoded body, ``Expect``, a repeated header, an escaped path or query, HTTP/1.0) is
+handed to aiohttp untouched, so every unusual request keeps aiohttp's behaviour.
+
+Pure: no sockets, no event loop.
+"""
+
+from __future__ import annotations
+
+import httptools
+
+# A head longer than this is aiohttp's to judge (its line limit is 8190 bytes).
+MAX_HEAD = 8190
+MESSAGES_PREFIX = "/rooms/"
+MESSAGES_SUFFIX = "/messages"
+
+# Headers that change how a request is read or answered beyond what the lean path
+# does: their presence sends the request to aiohttp.
+HANDED_OFF_HEADERS = frozenset({"transfer-encoding", "expect", "content-encoding", "upgrade"})
+EVENT_STREAM = "text/event-stream"
+
+
+class Headers(dict[str, str]):
+    """Header values by lower-cased name; ``get`` takes any case (as aiohttp's do)."""
+
+    __slots__ = ()
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return dict.get(self, name.lower(), default)
+
+
+class Head:
+    """One request head: what llhttp reported, collected by its callbacks."""
+
+    __slots__ = ("complete", "headers", "keep_alive", "method", "repeated", "upgrade", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers = Headers()
+        self.repeated = False  # some header name came twice
+        self.complete = False
+        self.method = ""
+        self.keep_alive = True
+        self.upgrade = False
+
+    # llhttp's callbacks (httptools calls them by name)
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        if key in self.headers:
+            self.repeated = True
+        self.headers[key] = value.decode("latin-1").strip()
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
+def parse_head(data: bytes) -> Head | None:
+    """The head in ``data`` (through its blank line), or None if llhttp refuses it or
+    it is not HTTP/1.1 (aiohttp then answers it as it always has)."""
+    head = Head()
+    parser = httptools.HttpRequestParser(head)
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserUpgrade:
+        head.upgrade = True
+    except httptools.HttpParserError:
+        return None
+    if not head.complete or parser.get_http_version() != "1.1":
+        return None
+    head.method = parser.get_method().decode("ascii")
+    head.keep_alive = parser.should_keep_alive()
+    return head
+
+
+class Route:
+    """What the lean path serves: a read or a publish of ``room``'s messages."""
+
+    __slots__ = ("method", "query", "room")
+
+    def __init__(self, method: str, room: str, query: dict[str, str]) -> None:
+        self.method = method
+        self.room = room
+        self.query = query
+
+
+def route_of(head: Head) -> Route | None:
+    """The lean route for ``head``, or None to hand the request to aiohttp."""
+    if head.method not in ("GET", "POST") or head.repeated or head.upgrade:
+        return None
+    headers = head.headers
+    if not HANDED_OFF_HEADERS.isdisjoint(headers):
+        return None
+    if head.method == "POST" and headers.get("content-length") is None:
+        return None
+    if EVENT_STREAM in headers.get("accept", ""):  # type: ignore[operator]
+        return None  # SSE
+    try:
+        target = head.url.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    path, _, query = target.partition("?")
+    if "%" in target or "+" in query or "#" in target:
+        return None  # escapes: decoded by aiohttp's rules, not a second copy of them
+    if not (path.startswith(MESSAGES_PREFIX) and path.endswith(MESSAGES_SUFFIX)):
+        return None
+    room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]
+    if not room or "/" in room:
+        return None
+    return Route(head.method, room, parse_query(query))
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """``a=1&b=2`` (no escapes; the first of a repeated name wins, as aiohttp's ``get``)."""
+    fields: dict[str, str] = {}
+    if not query:
+        return fields
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        fields.setdefault(name, value)
+    return fields
