@@ -20,49 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
-from hubbub.auth import token_from
-from hubbub.errors import (
-    InvalidParameter,
-    ProtocolError,
-    RequestTimeout,
-    Unavailable,
-    UnsupportedMediaType,
-)
-from hubbub.front.answers import answer, error_answer, origin_headers
-from hubbub.front.head import MAX_HEAD, Head, Route, parse_head, route_of
-from hubbub.protocol.cursors import parse_read_query
-from hubbub.protocol.encoding import error_body
-from hubbub.protocol.messages import (
-    parse_json_object,
-    validate_publish,
-    validate_room,
-    validate_user,
-)
-from hubbub.store.committer import Committed
-
-if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
+from hubbub.errors import ProtocolError, RequestTimeout
+from hubbub.front.answers import error_answer
+from hubbub.front.context import FrontContext, StreamStart
+from hubbub.front.head import MAX_HEAD, PUBLISH, READ, Head, Route, parse_head, route_of
+from hubbub.front.requests import Pending, Requests
 
 log = logging.getLogger("hubbub")
 
 MAX_PIPELINE = 64
-JSON = "application/json"
 
 
-class Pending:
-    """A request waiting for its answer; ``data`` once it is ready."""
-
-    __slots__ = ("close", "data")
-
-    def __init__(self, close: bool) -> None:
-        self.close = close
-        self.data: bytes | None = None
-
-
-class FrontConnection(asyncio.Protocol):
+class FrontConnection(Requests, asyncio.Protocol):
     """One client connection on the lean path (until it is handed to aiohttp)."""
 
     __slots__ = (
@@ -72,13 +43,13 @@ class FrontConnection(asyncio.Protocol):
         "_ctx",
         "_ending",
         "_flush_soon",
-        "_hand_off_due",
         "_idle_since",
         "_pending",
         "_reading",
         "_tasks",
         "_timer",
         "_transport",
+        "_waiting_turn",
         "_write_paused",
     )
 
@@ -93,7 +64,7 @@ class FrontConnection(asyncio.Protocol):
         self._idle_since = 0.0
         self._body_deadline: float | None = None  # a head is in, its body is not
         self._ending = False  # no more requests are taken; closed once answered
-        self._hand_off_due = False  # a request for aiohttp waits for earlier answers
+        self._waiting_turn = False  # a hand-off or a stream waits for earlier answers
         self._flush_soon = False
         self._reading = True
         self._write_paused = False
@@ -167,31 +138,32 @@ class FrontConnection(asyncio.Protocol):
     # Requests
 
     def _serve(self) -> None:
-        """Take every complete request in the buffer (until a hand-off or a close)."""
+        """Take every complete request in the buffer (until a hand-off, a stream or a close)."""
         buffer = self._buffer
         ctx = self._ctx
-        if self._hand_off_due:
-            if not self._pending:
-                self._hand_off(self._address, None)
-            return
+        if self._waiting_turn:
+            if self._pending:
+                return  # a hand-off or a stream waits for the answers before it
+            self._waiting_turn = False
         while buffer and not self._ending and self._transport is not None:
             if len(self._pending) >= MAX_PIPELINE or self._write_paused:
                 break
             end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
             if end < 0:
                 if len(buffer) > MAX_HEAD:
-                    self._hand_off_when_answered()
+                    self._hand_off_in_turn()
                 break
             head_size = end + 4
             head = parse_head(bytes(buffer[:head_size]))
             route = route_of(head) if head is not None else None
             if head is None or route is None:
-                self._hand_off_when_answered()
+                self._hand_off_in_turn()
                 break
-            if route.method == "POST":
+            kind = route.kind
+            if kind == PUBLISH:
                 length = _content_length(head)
                 if length is None or length > ctx.settings.max_body:
-                    self._hand_off_when_answered()  # aiohttp refuses it (400, 413)
+                    self._hand_off_in_turn()  # aiohttp refuses it (400, 413)
                     break
                 if len(buffer) < head_size + length:
                     self._wait_for_body()
@@ -200,111 +172,43 @@ class FrontConnection(asyncio.Protocol):
                 del buffer[: head_size + length]
                 self._body_deadline = None
                 self._publish(head, route, body)
-            else:
+            elif kind == READ:
                 del buffer[:head_size]
                 self._read(head, route)
+            else:
+                self._stream_in_turn(head, route, head_size)
+                break
         self._update_reading()
 
-    def _take(self, head: Head) -> Pending:
-        entry = Pending(close=not head.keep_alive)
-        if entry.close:
-            self._ending = True  # nothing after a "Connection: close" request is read
-        self._pending.append(entry)
-        return entry
-
-    def _cors(self, head: Head) -> bytes:
-        return origin_headers(self._ctx.allowed_origin(head.headers.get("origin")))
-
-    def _publish(self, head: Head, route: Route, body: bytes) -> None:
-        """The same checks, in the same order, as ``transports/publish.py``."""
-        entry = self._take(head)
-        node = self._ctx.node
+    def _stream_in_turn(self, head: Head, route: Route, head_size: int) -> None:
+        """A WebSocket or SSE request: its stream takes the connection over, once the
+        answers before it are out (aiohttp's handler does, where the lean path has none)."""
+        starter = self._ctx.starters.get(route.kind)
+        if starter is None:
+            self._hand_off_in_turn()
+            return
+        if self._pending:
+            self._waiting_turn = True
+            return
+        transport = self._transport
+        assert transport is not None
+        leftover = bytes(self._buffer[head_size:])
         try:
-            principal = node.principal(token_from(head.headers, route.query), self._address)
-            room = validate_room(route.room)
-            content_type = head.headers.get("content-type") or ""
-            if content_type.partition(";")[0].strip().lower() != JSON:
-                raise UnsupportedMediaType("publish with Content-Type: application/json")
-            fields = parse_json_object(body)
-            publish = validate_publish(
-                room, fields, node.settings.max_text, user_required=node.user_required
-            )
-            future = node.submit(principal, publish)
+            starter(StreamStart(self._ctx, transport, self._address, head, route, leftover))
         except ProtocolError as error:
+            # Refused before the stream began (401, 403, 400, 426): answered in JSON,
+            # and the connection closed (an upgrade may have sent frames after its head).
+            del self._buffer[:]
+            entry = self._take(head)
+            entry.close = True
+            self._stop_taking()
             self._refuse(entry, head, route, error)
             return
-        except Exception:
-            self._crash(entry)
-            return
-        future.add_done_callback(partial(self._committed, entry, head, route))
+        # The stream's protocol owns the socket now, and its place under the guard.
+        self._let_go()
 
-    def _committed(
-        self, entry: Pending, head: Head, route: Route, future: asyncio.Future[Committed]
-    ) -> None:
-        if future.cancelled():
-            self._refuse(entry, head, route, _shutting_down())
-            return
-        error = future.exception()
-        if isinstance(error, ProtocolError):
-            self._refuse(entry, head, route, error)
-        elif error is not None:
-            self._crash(entry, error)
-        else:
-            committed = future.result()
-            status = 201 if committed.created else 200
-            entry.data = answer(
-                status,
-                committed.message.json,
-                self._ctx.date(),
-                close=entry.close,
-                extra=self._cors(head),
-            )
-            self._answered()
-
-    def _read(self, head: Head, route: Route) -> None:
-        entry = self._take(head)
-        task = self._ctx.loop.create_task(self._poll(entry, head, route))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _poll(self, entry: Pending, head: Head, route: Route) -> None:
-        """The same checks, in the same order, as ``transports/rooms.py``."""
-        node = self._ctx.node
-        try:
-            principal = node.principal(token_from(head.headers, route.query), self._address)
-            room = validate_room(route.room)
-            query = parse_read_query(route.query)
-            user = None
-            if query.wait is not None:
-                user = node.presence_name(principal, _requested_user(route.query))
-            body = await node.poll(principal, room, query, user)
-        except ProtocolError as error:
-            self._refuse(entry, head, route, error)
-            return
-        except Exception as error:
-            self._crash(entry, error)
-            return
-        entry.data = answer(
-            200, body, self._ctx.date(), no_store=True, close=entry.close, extra=self._cors(head)
-        )
-        self._answered()
-
-    def _refuse(self, entry: Pending, head: Head, route: Route, error: ProtocolError) -> None:
-        self._ctx.node.stats.rejected[error.code] += 1
-        token_sent = token_from(head.headers, route.query) is not None
-        entry.data, entry.close = error_answer(
-            error, self._ctx.date(), token_sent=token_sent, close=entry.close, cors=self._cors(head)
-        )
-        if entry.close:
-            self._ending = True
-        self._answered()
-
-    def _crash(self, entry: Pending, error: BaseException | None = None) -> None:
-        log.error("hubbub: error handling a request", exc_info=error or True)
-        body = error_body("internal_error", "the server failed to answer this request")
-        entry.data = answer(500, body, self._ctx.date(), close=True)
-        entry.close = self._ending = True
-        self._answered()
+    def _stop_taking(self) -> None:
+        self._ending = True
 
     # Answers
 
@@ -343,8 +247,8 @@ class FrontConnection(asyncio.Protocol):
         """Once nothing is pending: close if ending, or hand off if a request waits for aiohttp."""
         if self._pending or self._transport is None:
             return
-        if self._hand_off_due:
-            self._hand_off(self._address, None)
+        if self._waiting_turn:
+            self._serve()
         elif self._ending:
             self._transport.close()
 
@@ -355,7 +259,7 @@ class FrontConnection(asyncio.Protocol):
         reading = (
             len(self._pending) < MAX_PIPELINE
             and not self._write_paused
-            and not self._hand_off_due
+            and not self._waiting_turn
             and not self._ending
         )
         if reading != self._reading:
@@ -420,33 +324,39 @@ class FrontConnection(asyncio.Protocol):
 
     # Hand-off to aiohttp
 
-    def _hand_off_when_answered(self) -> None:
+    def _hand_off_in_turn(self) -> None:
         """The request at the buffer's start is aiohttp's: once the answers before it
         are out (``_flush`` calls ``_serve`` again), the connection goes over."""
-        self._hand_off_due = True
-        if not self._pending:
+        if self._pending:
+            self._waiting_turn = True
+        else:
             self._hand_off(self._address, None)
 
-    def _hand_off(self, address: str, refusal: str | None) -> None:
-        transport = self._transport
-        assert transport is not None
+    def _let_go(self) -> None:
+        """Another protocol owns the socket (and counts it under the guard) from now on."""
         ctx = self._ctx
         if self in ctx.connections:
-            ctx.connections.discard(self)  # aiohttp's handler counts it from now on
+            ctx.connections.discard(self)
             ctx.note_closed()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        handler = ctx.make_handler(address, refusal)
-        transport.set_protocol(handler)
-        handler.connection_made(transport)
-        if self._write_paused:
-            handler.pause_writing()
-        if not self._reading:
-            transport.resume_reading()
-        data = bytes(self._buffer)
         self._buffer.clear()
         self._transport = None
+
+    def _hand_off(self, address: str, refusal: str | None) -> None:
+        transport = self._transport
+        assert transport is not None
+        data = bytes(self._buffer)
+        reading, write_paused = self._reading, self._write_paused
+        self._let_go()
+        handler = self._ctx.make_handler(address, refusal)
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        if write_paused:
+            handler.pause_writing()
+        if not reading:
+            transport.resume_reading()
         if data:
             handler.data_received(data)
 
@@ -454,17 +364,3 @@ class FrontConnection(asyncio.Protocol):
 def _content_length(head: Head) -> int | None:
     raw = head.headers.get("content-length") or ""
     return int(raw) if raw.isdigit() and len(raw) < 19 else None
-
-
-def _requested_user(query: dict[str, str]) -> str | None:
-    raw = query.get("user")
-    if raw is None:
-        return None
-    try:
-        return validate_user(raw)
-    except ProtocolError as error:
-        raise InvalidParameter(error.message) from error
-
-
-def _shutting_down() -> ProtocolError:
-    return Unavailable("the server is shutting down")

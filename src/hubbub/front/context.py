@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubbub.front.answers import DateHeader
+from hubbub.front.head import Head, Route
 from hubbub.transports.cors import allowed_origin_for
 
 if TYPE_CHECKING:
@@ -17,6 +18,38 @@ if TYPE_CHECKING:
 
 # Builds aiohttp's handler for a connection handed over: (address, refusal or None).
 MakeHandler = Callable[[str, "str | None"], asyncio.Protocol]
+
+
+class StreamStart:
+    """A WebSocket or SSE request the lean path hands to its stream's protocol.
+
+    The starter (``FrontContext.starters[route.kind]``) either raises a
+    ``ProtocolError`` before anything is written (the front answers it in JSON), or
+    takes the socket: it sets the transport's protocol, owns the connection's place
+    under ``ctx.guard`` (releasing ``address`` when it closes), and reads
+    ``leftover``, what the client sent after the head.
+    """
+
+    __slots__ = ("address", "ctx", "head", "leftover", "route", "transport")
+
+    def __init__(
+        self,
+        ctx: FrontContext,
+        transport: asyncio.Transport,
+        address: str,
+        head: Head,
+        route: Route,
+        leftover: bytes,
+    ) -> None:
+        self.ctx = ctx
+        self.transport = transport
+        self.address = address
+        self.head = head
+        self.route = route
+        self.leftover = leftover
+
+
+StreamStarter = Callable[[StreamStart], None]
 
 
 class FrontContext:
@@ -36,6 +69,7 @@ class FrontContext:
         "make_handler",
         "node",
         "settings",
+        "starters",
     )
 
     def __init__(
@@ -57,6 +91,9 @@ class FrontContext:
         self.closing = False
         self._date = DateHeader()
         self._all_closed: asyncio.Event | None = None
+        # Lean streams by route kind (front/head.py: WEBSOCKET, EVENTS); a kind with
+        # none is handed to aiohttp.
+        self.starters: dict[str, StreamStarter] = {}
 
     def date(self) -> bytes:
         return self._date.at(time.time())

@@ -21,8 +21,11 @@ MESSAGES_SUFFIX = "/messages"
 
 # Headers that change how a request is read or answered beyond what the lean path
 # does: their presence sends the request to aiohttp.
-HANDED_OFF_HEADERS = frozenset({"transfer-encoding", "expect", "content-encoding", "upgrade"})
+HANDED_OFF_HEADERS = frozenset({"transfer-encoding", "expect", "content-encoding"})
 EVENT_STREAM = "text/event-stream"
+
+# What a lean route is: the kinds the transport choice of docs/protocol.md makes.
+READ, PUBLISH, WEBSOCKET, EVENTS = "read", "publish", "websocket", "events"
 
 
 class Headers(dict[str, str]):
@@ -81,27 +84,27 @@ def parse_head(data: bytes) -> Head | None:
 
 
 class Route:
-    """What the lean path serves: a read or a publish of ``room``'s messages."""
+    """A request of ``room``'s messages the lean path may serve, and of which ``kind``:
+    a poll (``READ``), a ``PUBLISH``, a ``WEBSOCKET`` upgrade or an SSE stream (``EVENTS``)."""
 
-    __slots__ = ("method", "query", "room")
+    __slots__ = ("kind", "query", "room")
 
-    def __init__(self, method: str, room: str, query: dict[str, str]) -> None:
-        self.method = method
+    def __init__(self, kind: str, room: str, query: dict[str, str]) -> None:
+        self.kind = kind
         self.room = room
         self.query = query
 
 
 def route_of(head: Head) -> Route | None:
     """The lean route for ``head``, or None to hand the request to aiohttp."""
-    if head.method not in ("GET", "POST") or head.repeated or head.upgrade:
+    if head.method not in ("GET", "POST") or head.repeated:
         return None
     headers = head.headers
     if not HANDED_OFF_HEADERS.isdisjoint(headers):
         return None
-    if head.method == "POST" and headers.get("content-length") is None:
+    kind = _kind(head)
+    if kind is None:
         return None
-    if EVENT_STREAM in headers.get("accept", ""):  # type: ignore[operator]
-        return None  # SSE
     try:
         target = head.url.decode("ascii")
     except UnicodeDecodeError:
@@ -114,7 +117,25 @@ def route_of(head: Head) -> Route | None:
     room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]
     if not room or "/" in room:
         return None
-    return Route(head.method, room, parse_query(query))
+    return Route(kind, room, parse_query(query))
+
+
+def _kind(head: Head) -> str | None:
+    """The transport the request chose (docs/protocol.md: an upgrade is a WebSocket,
+    ``Accept: text/event-stream`` is SSE, else a poll), as ``transports/rooms.py`` does."""
+    headers = head.headers
+    upgrade = headers.get("upgrade")
+    if head.method == "POST":
+        if upgrade is not None or headers.get("content-length") is None:
+            return None
+        return PUBLISH
+    if upgrade is not None:
+        return WEBSOCKET if upgrade.lower() == "websocket" else None
+    if head.upgrade:
+        return None
+    if EVENT_STREAM in (headers.get("accept") or ""):
+        return EVENTS
+    return READ
 
 
 def parse_query(query: str) -> dict[str, str]:
