@@ -34,9 +34,10 @@ PUBLISH_SERVERS = ("hubbub-sqlite", "hubbub", *FANOUT_SERVERS[1:])
 # the SQLite store (one file shared) and with the Redis store (one node against two).
 SCALE_SERVERS = ("hubbub-sqlite", "hubbub-w2", "hubbub-redis", "hubbub-redis-w2")
 # Issue 13's levers, each against the plain server: SQLite synchronous=NORMAL against
-# FULL, the GC left untuned, and other Python versions (where their venv exists).
-SYNC_SERVERS = ("hubbub-sqlite", "hubbub-sqlite-normal")
-LEVER_SERVERS = ("hubbub", "hubbub-gc-off", "hubbub-py312", "hubbub-py313")
+# FULL, the GC left untuned, other Python versions (where their venv exists), and the
+# lean HTTP path turned off (every request through aiohttp).
+SYNC_SERVERS = ("hubbub-sqlite", "hubbub-sqlite-normal", "hubbub-sqlite-aiohttp")
+LEVER_SERVERS = ("hubbub", "hubbub-gc-off", "hubbub-py312", "hubbub-py313", "hubbub-aiohttp")
 VARIANT_SERVERS = tuple(dict.fromkeys((*SCALE_SERVERS, *SYNC_SERVERS, *LEVER_SERVERS)))
 
 
@@ -147,6 +148,7 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
     """All runs of a suite, in the order they run."""
     runs: list[RunSpec] = []
     pick = [s for s in FANOUT_SERVERS if s in servers]
+    idle_pick = [*pick, *(["hubbub-aiohttp"] if "hubbub-aiohttp" in servers else [])]
     d = mode.duration_s
     if "fanout" in scenarios:
         rates_of = {Transport.WS: mode.ws_rates, Transport.SSE: mode.sse_rates}
@@ -181,10 +183,11 @@ def plan(mode: Mode, servers: list[str], scenarios: list[str]) -> list[RunSpec]:
         runs.extend(publish_runs(mode, [s for s in PUBLISH_SERVERS if s in servers]))
     if "idle" in scenarios:
         for transport in mode.idle_transports:
-            for name in pick:
+            for name in idle_pick:
                 if transport not in SERVERS[name].transports:
                     continue
-                if transport is not Transport.WS and name != "hubbub" and not mode.idle_peers:
+                hubbub = name in ("hubbub", "hubbub-aiohttp")
+                if transport is not Transport.WS and not hubbub and not mode.idle_peers:
                     continue
                 runs.append(
                     RunSpec(
