@@ -77,6 +77,19 @@ async def test_client_id_is_idempotent(store: Store) -> None:
     assert len(await store.read_after("a", 0, 10)) == 1
 
 
+async def test_a_client_id_twice_in_one_batch_is_stored_once(store: Store) -> None:
+    """The second publish of a new client_id in the same batch gets the first's message."""
+    results = await store.append(
+        [stamped("a", "one", "c1"), stamped("a", "two", "c1"), stamped("a", "three")]
+    )
+    assert [(r.created, r.message.id, r.message.text) for r in results] == [
+        (True, 1, "one"),
+        (False, 1, "one"),
+        (True, 2, "three"),
+    ]
+    assert [m.text for m in await store.read_after("a", 0, 10)] == ["one", "three"]
+
+
 async def test_range_reads(store: Store) -> None:
     """read_after is oldest first from the cursor; read_before is the newest below."""
     await store.append([stamped("a", str(i)) for i in range(1, 11)])

@@ -43,6 +43,11 @@ _COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 
 _Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
 
+_INSERT = (
+    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (room, client_id) WHERE client_id IS NOT NULL DO NOTHING"
+)
+
 
 def _count_rooms(conn: sqlite3.Connection) -> int:
     # A scan of the rooms table (a few milliseconds per 100,000 rooms), hence kept once counted.
@@ -156,33 +161,33 @@ class SQLiteStore:
                         results.append(refused_append(item, epoch))
                         continue
                     new_rooms.add(pub.room)
-                if pub.client_id is not None:
+                new_id = last_id + 1
+                kind = None if pub.kind == MESSAGE else pub.kind
+                values = (
+                    new_id,
+                    pub.room,
+                    pub.user,
+                    pub.text,
+                    item.ts,
+                    pub.client_id,
+                    kind,
+                    pub.target,
+                )
+                # One statement: a client_id already used in the room inserts nothing
+                # (a lookup before every insert was a third of the writer's time).
+                if conn.execute(_INSERT, values).rowcount == 0:
                     found = conn.execute(
                         f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND client_id = ?",
                         (pub.room, pub.client_id),
                     ).fetchone()
-                    if found is not None:
-                        rooms[pub.room] = state
-                        results.append(Appended(_row_message(found), False, epoch))
-                        continue
-                new_id = last_id + 1
+                    if found is None:
+                        raise StoreError(f"room {pub.room}: id {new_id} is taken")
+                    rooms[pub.room] = state
+                    results.append(Appended(_row_message(found), False, epoch))
+                    continue
                 rooms[pub.room] = (new_id, epoch)
                 touched.add(pub.room)
                 message = item.message(new_id)
-                kind = None if pub.kind == MESSAGE else pub.kind
-                conn.execute(
-                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        new_id,
-                        pub.room,
-                        pub.user,
-                        pub.text,
-                        item.ts,
-                        pub.client_id,
-                        kind,
-                        pub.target,
-                    ),
-                )
                 results.append(Appended(message, True, epoch))
             for room in touched:
                 last_id = rooms[room][0]
