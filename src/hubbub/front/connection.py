@@ -46,6 +46,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         "_idle_since",
         "_pending",
         "_reading",
+        "_serving",
         "_tasks",
         "_timer",
         "_transport",
@@ -66,6 +67,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         self._ending = False  # no more requests are taken; closed once answered
         self._waiting_turn = False  # a hand-off or a stream waits for earlier answers
         self._flush_soon = False
+        self._serving = False  # in _serve: answers wait for the end of the read
         self._reading = True
         self._write_paused = False
 
@@ -139,12 +141,20 @@ class FrontConnection(Requests, asyncio.Protocol):
 
     def _serve(self) -> None:
         """Take every complete request in the buffer (until a hand-off, a stream or a close)."""
-        buffer = self._buffer
-        ctx = self._ctx
         if self._waiting_turn:
             if self._pending:
                 return  # a hand-off or a stream waits for the answers before it
             self._waiting_turn = False
+        self._serving = True
+        try:
+            self._take_requests()
+        finally:
+            self._serving = False
+        self._update_reading()
+
+    def _take_requests(self) -> None:
+        buffer = self._buffer
+        ctx = self._ctx
         while buffer and not self._ending and self._transport is not None:
             if len(self._pending) >= MAX_PIPELINE or self._write_paused:
                 break
@@ -178,7 +188,6 @@ class FrontConnection(Requests, asyncio.Protocol):
             else:
                 self._stream_in_turn(head, route, head_size)
                 break
-        self._update_reading()
 
     def _stream_in_turn(self, head: Head, route: Route, head_size: int) -> None:
         """A WebSocket or SSE request: its stream takes the connection over, once the
@@ -213,10 +222,16 @@ class FrontConnection(Requests, asyncio.Protocol):
     # Answers
 
     def _answered(self) -> None:
-        """An answer is ready: written with the others ready in this loop iteration."""
-        if not self._flush_soon:
-            self._flush_soon = True
-            self._ctx.loop.call_soon(self._flush)
+        """An answer is ready. The only one owed goes out now (a long poll's); with others
+        in flight, it is written with those ready in this loop iteration (a pipeline's
+        publishes committed together leave in one write)."""
+        if self._flush_soon:
+            return
+        if len(self._pending) == 1 and not self._serving:
+            self._flush()
+            return
+        self._flush_soon = True
+        self._ctx.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_soon = False
