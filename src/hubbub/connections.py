@@ -193,9 +193,9 @@ class GuardedHandler(web.RequestHandler):
         return response
 
 
-async def drop_unread_encoded_body(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: an encoded request body nobody read is dropped, and the
-    connection closed after the answer.
+def drop_unread_encoded_body(request: web.Request, response: web.StreamResponse) -> None:
+    """For every answer (``app.py: prepare_answer``): an encoded request body nobody read
+    is dropped, and the connection closed after the answer.
 
     Runs for every answer, aiohttp's own included: a bad ``Expect`` on an unknown
     route or a wrong method is answered by aiohttp before any middleware, and aiohttp

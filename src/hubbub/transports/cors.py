@@ -36,12 +36,6 @@ def applies_to(request: web.Request) -> bool:
     return request.path.startswith("/rooms") or request.path in ("/healthz", "/metrics")
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: runs for every answer, streams and errors included."""
-    if applies_to(request):
-        add_origin_headers(request, response)
-
-
 def add_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed ``Origin``."""
     origin = allowed_origin(request)

@@ -136,9 +136,3 @@ def add_file_cors(request: web.Request, response: web.StreamResponse) -> None:
             response.headers["Vary"] = "Origin"
         elif "origin" not in vary.lower():
             response.headers["Vary"] = f"{vary}, Origin"
-
-
-async def static_files_cors(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the built-in assets (and their 404s) carry CORS too."""
-    if request.path.startswith("/static/"):
-        add_file_cors(request, response)
