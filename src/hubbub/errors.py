@@ -7,6 +7,9 @@ only translate it to their wire form (a JSON body, a WebSocket ``error`` frame).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class HubbubError(Exception):
     """Root of every exception hubbub raises on purpose."""
@@ -127,3 +130,12 @@ class ExpectationFailed(ProtocolError):
 
     status = 417
     code = "expectation_failed"
+
+
+@contextlib.contextmanager
+def reading_store() -> Iterator[None]:
+    """Around a store read: one that fails is told to the client as ``503 unavailable``."""
+    try:
+        yield
+    except StoreError as exc:
+        raise Unavailable("the store cannot be read") from exc

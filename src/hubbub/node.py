@@ -16,7 +16,7 @@ import time
 
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
-from hubbub.errors import RateLimited, StoreError, Unavailable
+from hubbub.errors import RateLimited, Unavailable, reading_store
 from hubbub.hub import FlushScheduler, Hub, Stream
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
@@ -242,10 +242,8 @@ class Node:
         readable: list[tuple[str, int]] = []
         batch = max(limit, ROOMS_BATCH)
         while len(readable) < limit:
-            try:
+            with reading_store():
                 rows = await self.store.list_rooms(after, batch)
-            except StoreError as exc:
-                raise Unavailable("the store cannot be read") from exc
             readable += [row for row in rows if self.access.readable(principal, row[0])]
             if len(rows) < batch:
                 break

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hubbub.errors import StoreError, Unavailable
+from hubbub.errors import reading_store
 from hubbub.hub import Hub, Room
 from hubbub.protocol.corrections import latest_states, latest_view
 from hubbub.protocol.cursors import Bounds, Cursor, stream_start
@@ -35,10 +35,8 @@ class Reads:
         cached = room.cached_after(cursor, limit)
         if cached is not None:
             return cached
-        try:
+        with reading_store():
             rows = await self._store.read_after(room.name, cursor, limit)
-        except StoreError as exc:
-            raise Unavailable("the store cannot be read") from exc
         return _fanned_out(room, rows, upto)
 
     async def read_before(
@@ -48,10 +46,8 @@ class Reads:
         cached = room.cached_before(before, limit)
         if cached is not None:
             return cached
-        try:
+        with reading_store():
             rows = await self._store.read_before(room.name, before, limit)
-        except StoreError as exc:
-            raise Unavailable("the store cannot be read") from exc
         messages = _fanned_out(room, rows, upto)
         room.seed(messages)
         return messages
@@ -106,10 +102,8 @@ class Reads:
         if cached is not None:
             rows = [m.message for m in cached]
         else:
-            try:
+            with reading_store():
                 rows = await self._store.corrections(room.name, first, last)
-            except StoreError as exc:
-                raise Unavailable("the store cannot be read") from exc
         return [
             m
             for m in rows

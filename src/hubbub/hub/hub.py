@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from hubbub.broker.base import Broker
-from hubbub.errors import StoreError, Unavailable
+from hubbub.errors import StoreError, reading_store
 from hubbub.hub.outbox import FlushScheduler
 from hubbub.hub.room import Room
 from hubbub.protocol.cursors import Cursor
@@ -94,10 +94,8 @@ class Hub:
             if task is None:
                 task = asyncio.get_running_loop().create_task(self._load(name))
                 self._loading[name] = task
-            try:
+            with reading_store():
                 room = await asyncio.shield(task)
-            except StoreError as exc:
-                raise Unavailable("the store cannot be read") from exc
         room.pins += 1
         return room
 
