@@ -16,6 +16,7 @@ class Stats:
     slow_consumers_dropped: int = 0
     publish_count: int = 0
     publish_seconds: float = 0.0
+    commits: int = 0  # store transactions (publish_count / commits: the mean batch)
     streams: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     connections_open: int = 0  # TCP connections admitted and still open

@@ -109,6 +109,7 @@ class Committer:
             encoded = [EncodedMessage(appended.message, appended.epoch) for appended in results]
         now = (self._loop or asyncio.get_running_loop()).time()
         self._stats.publish_count += len(batch)
+        self._stats.commits += 1
         self._stats.publish_seconds += sum(now - accepted for _, _, accepted in batch)
         for (_, future, _), appended, message in zip(batch, results, encoded, strict=True):
             if not future.done():

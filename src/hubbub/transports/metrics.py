@@ -29,6 +29,10 @@ def render(stats: Stats) -> str:
         "# TYPE hubbub_publish_seconds summary",
         f"hubbub_publish_seconds_count {stats.publish_count}",
         f"hubbub_publish_seconds_sum {stats.publish_seconds:.6f}",
+        "# HELP hubbub_commits_total Store transactions that committed publishes (group"
+        " commit: hubbub_publish_seconds_count / this is the mean batch).",
+        "# TYPE hubbub_commits_total counter",
+        f"hubbub_commits_total {stats.commits}",
         "# HELP hubbub_slow_consumers_dropped_total Streams closed past the outbox limit.",
         "# TYPE hubbub_slow_consumers_dropped_total counter",
         f"hubbub_slow_consumers_dropped_total {stats.slow_consumers_dropped}",
