@@ -129,6 +129,8 @@ def _kind(head: Head) -> str | None:
         if upgrade is not None or headers.get("content-length") is None:
             return None
         return PUBLISH
+    if headers.get("content-length") not in (None, "0"):
+        return None  # a GET with a body: aiohttp reads and drops it
     if upgrade is not None:
         return WEBSOCKET if upgrade.lower() == "websocket" else None
     if head.upgrade:
