@@ -119,12 +119,6 @@ def test_keep_alive_of_a_post() -> None:
     assert not closing.keep_alive
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_head reads parser.should_keep_alive() after feed_data; for a head with no "
-    "body llhttp has already completed the message and reset its flags, so a GET with "
-    "'Connection: close' reports keep_alive=True",
-)
 def test_keep_alive_of_a_get_with_connection_close() -> None:
     """``Connection: close`` on a GET (no body) ends keep-alive too."""
     assert not parsed(head_of(MESSAGES, "Connection: close")).keep_alive

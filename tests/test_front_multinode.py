@@ -158,13 +158,6 @@ async def test_cursor_ahead_of_a_node_is_caught_up_not_a_gap(
     b.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub (not front/): when the Pub/Sub delivery of an id that catch_up already read "
-    "from the store arrives late, the room wakes its waiters; a long poll held at since=2 "
-    "answers at once with no messages (last_id 2) instead of staying held until id 3 "
-    "(same with --no-lean-http)",
-)
 async def test_late_delivery_of_a_caught_up_id_keeps_a_long_poll_held(
     start_server: StartServer, redis: RedisServer, relay: PubSubRelay
 ) -> None:

@@ -87,13 +87,6 @@ async def test_mixed_pipeline_is_answered_in_request_order(server: Server) -> No
     other.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="front/connection.py takes every pipelined request at once: a poll pipelined after "
-    "a publish is read before that publish is committed (RFC 9112 section 9.3.2 allows "
-    "parallel processing of safe methods only), so it does not show the message its own "
-    "connection's earlier 201 acknowledged",
-)
 async def test_poll_pipelined_after_a_publish_sees_it(server: Server) -> None:
     """A poll pipelined after a publish answers with that publish's message."""
     client = await RawClient.open(server.port)
@@ -188,12 +181,6 @@ async def test_connection_close_on_a_publish(server: Server) -> None:
     check.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="front/head.py parse_head reads should_keep_alive() after llhttp completed a "
-    "body-less message (flags reset): a poll's 'Connection: close' is ignored, the answer "
-    "has no Connection header, the connection stays open and serves the next request",
-)
 async def test_connection_close_on_a_poll(server: Server) -> None:
     """A poll with ``Connection: close`` is answered so, then closed; later bytes ignored."""
     client = await RawClient.open(server.port)
@@ -295,12 +282,6 @@ async def test_refused_bodies_keep_the_connection(
     assert answers[4][0] == 201
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="front/connection.py takes a GET's head only (del buffer[:head_size]) and ignores "
-    "its Content-Length: the body is read as the next request (aiohttp reads and drops it); "
-    "a request-smuggling desync",
-)
 async def test_get_with_a_body(start_server: StartServer, tmp_path: Path) -> None:
     """A poll that carries a Content-Length body: the body is not a request of its own."""
 
@@ -316,11 +297,6 @@ async def test_get_with_a_body(start_server: StartServer, tmp_path: Path) -> Non
     assert [status for status, _, _ in answers] == [200, 200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lean path serves an HTTP/1.1 request with no Host header; aiohttp (and RFC "
-    "9112 section 3.2) answers it 400",
-)
 async def test_request_without_host(start_server: StartServer, tmp_path: Path) -> None:
     """An HTTP/1.1 poll or publish without ``Host`` is refused as aiohttp refuses it."""
 
@@ -340,12 +316,6 @@ async def test_request_without_host(start_server: StartServer, tmp_path: Path) -
     assert [status for status, _, _ in answers] == [400, 400]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a head whose lines end in a bare LF never shows the CRLFCRLF the front looks for: "
-    "it is neither handed to aiohttp (which answers 400 at once) nor answered, only closed "
-    "at idle_timeout",
-)
 async def test_bare_lf_head_is_answered(start_server: StartServer) -> None:
     """A head with bare LF line ends is answered (400, as aiohttp does), not left hanging."""
     server = await start_server(idle_timeout=0.5)

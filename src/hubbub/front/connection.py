@@ -160,7 +160,8 @@ class FrontConnection(Requests, asyncio.Protocol):
                 break
             end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
             if end < 0:
-                if len(buffer) > MAX_HEAD:
+                # Too long, or ended by bare LFs: aiohttp's to answer (400, 431).
+                if len(buffer) > MAX_HEAD or buffer.find(b"\n\n", 0, MAX_HEAD) >= 0:
                     self._hand_off_in_turn()
                 break
             head_size = end + 4
@@ -183,11 +184,19 @@ class FrontConnection(Requests, asyncio.Protocol):
                 self._body_deadline = None
                 self._publish(head, route, body)
             elif kind == READ:
+                if self._publish_pending():
+                    # A read pipelined after a publish sees it (RFC 9112 section 9.3.2:
+                    # only safe requests may be served in parallel).
+                    self._waiting_turn = True
+                    break
                 del buffer[:head_size]
                 self._read(head, route)
             else:
                 self._stream_in_turn(head, route, head_size)
                 break
+
+    def _publish_pending(self) -> bool:
+        return any(entry.publish and entry.data is None for entry in self._pending)
 
     def _stream_in_turn(self, head: Head, route: Route, head_size: int) -> None:
         """A WebSocket or SSE request: its stream takes the connection over, once the

@@ -40,7 +40,16 @@ class Headers(dict[str, str]):
 class Head:
     """One request head: what llhttp reported, collected by its callbacks."""
 
-    __slots__ = ("complete", "headers", "keep_alive", "method", "repeated", "upgrade", "url")
+    __slots__ = (
+        "complete",
+        "headers",
+        "keep_alive",
+        "method",
+        "parser",
+        "repeated",
+        "upgrade",
+        "url",
+    )
 
     def __init__(self) -> None:
         self.url = b""
@@ -50,6 +59,7 @@ class Head:
         self.method = ""
         self.keep_alive = True
         self.upgrade = False
+        self.parser: httptools.HttpRequestParser | None = None
 
     # llhttp's callbacks (httptools calls them by name)
     def on_url(self, url: bytes) -> None:
@@ -63,13 +73,16 @@ class Head:
 
     def on_headers_complete(self) -> None:
         self.complete = True
+        # Asked now: once a message without a body is complete, llhttp resets its flags.
+        if self.parser is not None:
+            self.keep_alive = self.parser.should_keep_alive()
 
 
 def parse_head(data: bytes) -> Head | None:
     """The head in ``data`` (through its blank line), or None if llhttp refuses it or
     it is not HTTP/1.1 (aiohttp then answers it as it always has)."""
     head = Head()
-    parser = httptools.HttpRequestParser(head)
+    parser = head.parser = httptools.HttpRequestParser(head)
     try:
         parser.feed_data(data)
     except httptools.HttpParserUpgrade:
@@ -79,7 +92,7 @@ def parse_head(data: bytes) -> Head | None:
     if not head.complete or parser.get_http_version() != "1.1":
         return None
     head.method = parser.get_method().decode("ascii")
-    head.keep_alive = parser.should_keep_alive()
+    head.parser = None
     return head
 
 
@@ -100,6 +113,8 @@ def route_of(head: Head) -> Route | None:
     if head.method not in ("GET", "POST") or head.repeated:
         return None
     headers = head.headers
+    if "host" not in headers:
+        return None  # HTTP/1.1 requires it: aiohttp answers 400 (RFC 9112 section 3.2)
     if not HANDED_OFF_HEADERS.isdisjoint(headers):
         return None
     kind = _kind(head)

@@ -39,10 +39,11 @@ JSON = "application/json"
 class Pending:
     """A request waiting for its answer; ``data`` once it is ready."""
 
-    __slots__ = ("close", "data")
+    __slots__ = ("close", "data", "publish")
 
-    def __init__(self, close: bool) -> None:
+    def __init__(self, close: bool, publish: bool = False) -> None:
         self.close = close
+        self.publish = publish  # a read after it waits for its commit
         self.data: bytes | None = None
 
 
@@ -63,8 +64,8 @@ class Requests:
         """No request after this one is read (it closes the connection)."""
         raise NotImplementedError
 
-    def _take(self, head: Head) -> Pending:
-        entry = Pending(close=not head.keep_alive)
+    def _take(self, head: Head, *, publish: bool = False) -> Pending:
+        entry = Pending(close=not head.keep_alive, publish=publish)
         if entry.close:
             self._stop_taking()
         self._pending.append(entry)
@@ -74,7 +75,7 @@ class Requests:
         return origin_headers(self._ctx.allowed_origin(head.headers.get("origin")))
 
     def _publish(self, head: Head, route: Route, body: bytes) -> None:
-        entry = self._take(head)
+        entry = self._take(head, publish=True)
         node = self._ctx.node
         try:
             principal = node.principal(token_from(head.headers, route.query), self._address)

@@ -194,6 +194,7 @@ class Hub:
             room.backlog.extend(messages)
             return 0
         delivered = 0
+        before = room.bounds.last_id
         for index, message in enumerate(messages):
             expected = room.bounds.last_id + 1
             if message.id < expected:
@@ -203,7 +204,9 @@ class Hub:
                 self._fill(room)
                 break
             delivered += self._deliver(room, message)
-        if room.waiters:
+        if room.waiters and room.bounds.last_id > before:
+            # Only something new wakes a long poll: a late repeat of what a catch-up
+            # already read would answer it with nothing.
             room.wake_waiters()
         return delivered
 
@@ -239,6 +242,7 @@ class Hub:
     async def _fill_from_store(self, room: Room) -> None:
         """Read the hole from the store, then apply what waited behind it."""
         epoch = room.bounds.epoch
+        before = room.bounds.last_id
         while not room.stale:
             backlog = sorted(
                 (m for m in room.backlog if m.id > room.bounds.last_id), key=lambda m: m.id
@@ -264,6 +268,8 @@ class Hub:
         backlog.sort(key=lambda m: m.id)
         if not room.stale:
             self._stats.delivered += self._sequence(room, epoch, backlog)
+            if room.waiters and room.bounds.last_id > before:
+                room.wake_waiters()
 
     def resync(self) -> None:
         """The broker may have missed messages: check every room against the store."""
