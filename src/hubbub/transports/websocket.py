@@ -127,13 +127,13 @@ def server_close(reason: str) -> tuple[int, str] | None:
 class SocketSession:
     """What a WebSocket's client sends on its stream: publishes and typing, acked or refused.
 
-    Shared by aiohttp's sockets (``_Session``) and the lean path's (``front/websocket.py``)."""
+    Shared by aiohttp's sockets (``_Session``) and the lean path's (``front/websocket.py``),
+    which hold ``node`` and ``stream`` in their own slots."""
 
-    __slots__ = ("node", "stream")
+    __slots__ = ()
 
-    def __init__(self, node: Node, stream: Stream) -> None:
-        self.node = node
-        self.stream = stream
+    node: Node
+    stream: Stream
 
     def refuse(self, error: ProtocolError, client_id: str | None) -> None:
         self.node.stats.rejected[error.code] += 1
@@ -174,12 +174,13 @@ class SocketSession:
 class _Session(SocketSession):
     """One aiohttp WebSocket connection: its stream and what its client publishes."""
 
-    __slots__ = ("closing", "transport", "ws")
+    __slots__ = ("closing", "node", "stream", "transport", "ws")
 
     def __init__(
         self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport, stream: Stream
     ) -> None:
-        super().__init__(node, stream)
+        self.node = node
+        self.stream = stream
         self.ws = ws
         self.transport = transport
         self.closing: asyncio.Task[bool] | None = None
