@@ -36,6 +36,9 @@ from aiohttp.typedefs import Handler
 from hubbub.errors import TooManyConnections
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
+from hubbub.front.head import WEBSOCKET, WS_ECHO
+from hubbub.front.websocket import start_websocket
+from hubbub.front.ws_echo import start_ws_echo
 from hubbub.protocol.encoding import error_body
 from hubbub.stats import Stats
 
@@ -276,6 +279,9 @@ class GuardedSite(web.BaseSite):
         factory: Callable[[], asyncio.Protocol] = handler
         if self._node is not None:
             front = self.front = FrontContext(self._node, guard, handed_over, loop)
+            front.starters[WEBSOCKET] = start_websocket
+            if self._node.settings.ws_echo:
+                front.starters[WS_ECHO] = start_ws_echo
 
             def factory() -> asyncio.Protocol:
                 return FrontConnection(front)

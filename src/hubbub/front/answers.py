@@ -19,6 +19,7 @@ from hubbub.errors import (
     RequestTimeout,
     TooManyConnections,
     Unauthorized,
+    UpgradeRequired,
 )
 from hubbub.protocol.encoding import error_body
 from hubbub.protocol.ratelimit import retry_after_header
@@ -91,6 +92,8 @@ def error_headers(error: ProtocolError, token_sent: bool) -> tuple[bytes, bool]:
         extra += b"WWW-Authenticate: %s\r\n" % www_authenticate(token_sent).encode("latin-1")
     if isinstance(error, RateLimited):
         extra += b"Retry-After: %s\r\n" % retry_after_header(error.retry_after).encode()
+    if isinstance(error, UpgradeRequired):
+        extra += b"Sec-WebSocket-Version: 13\r\n"  # RFC 6455 section 4.4
     # An unread or unreadable rest of the request: the connection cannot be reused.
     close = isinstance(error, BodyTooLarge | RequestTimeout | TooManyConnections | InvalidRequest)
     return extra, close

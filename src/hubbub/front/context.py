@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hubbub.front.answers import DateHeader
 from hubbub.front.head import Head, Route
@@ -13,11 +13,19 @@ from hubbub.transports.cors import allowed_origin_for
 
 if TYPE_CHECKING:
     from hubbub.connections import ConnectionGuard
-    from hubbub.front.connection import FrontConnection
     from hubbub.node import Node
 
 # Builds aiohttp's handler for a connection handed over: (address, refusal or None).
 MakeHandler = Callable[[str, "str | None"], asyncio.Protocol]
+
+
+class LeanConnection(Protocol):
+    """A connection the lean path owns (a ``FrontConnection``, or a stream's protocol)."""
+
+    def begin_close(self) -> None:
+        """The server stops: finish what is owed, then close."""
+
+    def abort(self) -> None: ...
 
 
 class StreamStart:
@@ -87,7 +95,7 @@ class FrontContext:
         self.idle_timeout = node.settings.idle_timeout
         self.body_timeout = node.settings.body_timeout
         self._origins = node.settings.allow_origin
-        self.connections: set[FrontConnection] = set()
+        self.connections: set[LeanConnection] = set()
         self.closing = False
         self._date = DateHeader()
         self._all_closed: asyncio.Event | None = None

@@ -26,6 +26,10 @@ EVENT_STREAM = "text/event-stream"
 
 # What a lean route is: the kinds the transport choice of docs/protocol.md makes.
 READ, PUBLISH, WEBSOCKET, EVENTS = "read", "publish", "websocket", "events"
+# The conformance echo (transports/ws_echo.py; only with Settings.ws_echo): a WebSocket
+# upgrade of ECHO_PATH is a route of its own kind.
+ECHO_PATH = "/ws-echo"
+WS_ECHO = "ws-echo"
 
 
 class Headers(dict[str, str]):
@@ -127,6 +131,8 @@ def route_of(head: Head) -> Route | None:
     path, _, query = target.partition("?")
     if "%" in target or "+" in query or "#" in target:
         return None  # escapes: decoded by aiohttp's rules, not a second copy of them
+    if path == ECHO_PATH:
+        return Route(WS_ECHO, "", {}) if kind == WEBSOCKET else None
     if not (path.startswith(MESSAGES_PREFIX) and path.endswith(MESSAGES_SUFFIX)):
         return None
     room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]

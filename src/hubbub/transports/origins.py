@@ -14,7 +14,8 @@ from aiohttp import web
 from yarl import URL
 
 from hubbub.errors import Forbidden
-from hubbub.transports.cors import allowed_origin
+from hubbub.transports.cors import allowed_origin_for
+from hubbub.transports.http import node_of
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -50,16 +51,36 @@ def same_origin(origin: str, host: str | None) -> bool:
     return theirs == _host_port(host, default)
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """No ``Origin``, the server's own origin, or one that ``--allow-origin`` lists."""
-    origin = request.headers.get("Origin")
+def origin_allowed_for(origin: str | None, host: str | None, configured: str | None) -> bool:
+    """No ``Origin``, the ``Host``'s own origin, or one that ``--allow-origin`` lists.
+
+    Pure, so that aiohttp's handshake and the lean path's (``front/``) decide alike."""
     if origin is None:
         return True
-    return same_origin(origin, request.headers.get("Host")) or allowed_origin(request) is not None
+    return same_origin(origin, host) or allowed_origin_for(configured, origin) is not None
+
+
+def origin_refusal(
+    origin: str | None, host: str | None, configured: str | None
+) -> Forbidden | None:
+    """The 403 ``forbidden`` for a page of an origin that may not use this server, or None."""
+    if origin_allowed_for(origin, host, configured):
+        return None
+    shown = (origin or "")[:100]
+    return Forbidden(f"pages of {shown!r} may not use this server (see --allow-origin)")
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """No ``Origin``, the server's own origin, or one that ``--allow-origin`` lists."""
+    headers = request.headers
+    configured = node_of(request).settings.allow_origin
+    return origin_allowed_for(headers.get("Origin"), headers.get("Host"), configured)
 
 
 def check_origin(request: web.Request) -> None:
     """Refuse (403 ``forbidden``) a page of an origin that may not use this server."""
-    if not origin_allowed(request):
-        origin = request.headers.get("Origin", "")[:100]
-        raise Forbidden(f"pages of {origin!r} may not use this server (see --allow-origin)")
+    headers = request.headers
+    configured = node_of(request).settings.allow_origin
+    refusal = origin_refusal(headers.get("Origin"), headers.get("Host"), configured)
+    if refusal is not None:
+        raise refusal

@@ -111,17 +111,29 @@ def typing_frame(node: Node, stream: Stream, fields: dict[str, Any]) -> None:
     node.typing_notice(stream.principal, stream.room, user)
 
 
-class _Session:
-    """One WebSocket connection: its stream and what its client publishes."""
+def server_close(reason: str) -> tuple[int, str] | None:
+    """The close frame (code, reason) that ends a stream the server ended for ``reason``:
+    going away at shutdown, reconnect after a reset or gap (the client's cursor tells it
+    exactly what it lost), a fresh token after expiry; None for the others."""
+    if reason == "shutdown":
+        return WSCloseCode.GOING_AWAY, "server shutting down"
+    if reason in ("reset", "gap"):
+        return CLOSE_SERVICE_RESTART, "reconnect: " + reason
+    if reason == "expired":
+        return CLOSE_TOKEN_EXPIRED, "token expired"
+    return None
 
-    def __init__(
-        self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport, stream: Stream
-    ) -> None:
-        self.node = node
-        self.ws = ws
-        self.transport = transport
-        self.stream = stream
-        self.closing: asyncio.Task[bool] | None = None
+
+class SocketSession:
+    """What a WebSocket's client sends on its stream: publishes and typing, acked or refused.
+
+    Shared by aiohttp's sockets (``_Session``) and the lean path's (``front/websocket.py``),
+    which hold ``node`` and ``stream`` in their own slots."""
+
+    __slots__ = ()
+
+    node: Node
+    stream: Stream
 
     def refuse(self, error: ProtocolError, client_id: str | None) -> None:
         self.node.stats.rejected[error.code] += 1
@@ -158,22 +170,29 @@ class _Session:
         elif error is None:
             self.stream.outbox.push(ws_ack(future.result().message, client_id))
 
+
+class _Session(SocketSession):
+    """One aiohttp WebSocket connection: its stream and what its client publishes."""
+
+    __slots__ = ("closing", "node", "stream", "transport", "ws")
+
+    def __init__(
+        self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport, stream: Stream
+    ) -> None:
+        self.node = node
+        self.stream = stream
+        self.ws = ws
+        self.transport = transport
+        self.closing: asyncio.Task[bool] | None = None
+
     def on_end(self, done: asyncio.Future[str]) -> None:
-        """The server ends this stream: going away at shutdown, cut when dead."""
+        """The server ends this stream: closed with a code, or cut when dead."""
         reason = done.result()
-        if reason == "shutdown":
-            close = self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
-            self.closing = asyncio.get_running_loop().create_task(close)
-        elif reason in ("reset", "gap"):
-            # Reconnecting with its cursor tells the client exactly what it lost.
-            close = self.ws.close(
-                code=CLOSE_SERVICE_RESTART, message=b"reconnect: " + reason.encode()
-            )
-            self.closing = asyncio.get_running_loop().create_task(close)
-        elif reason == "expired":
-            # The client reconnects with a fresh token and its cursor.
-            close = self.ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
-            self.closing = asyncio.get_running_loop().create_task(close)
+        close = server_close(reason)
+        if close is not None:
+            code, message = close
+            closing = self.ws.close(code=code, message=message.encode())
+            self.closing = asyncio.get_running_loop().create_task(closing)
         elif reason == "timeout":
             self.transport.abort()
 

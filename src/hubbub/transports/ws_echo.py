@@ -3,6 +3,7 @@
 Autobahn|Testsuite's fuzzing client needs an echo peer. This one is hubbub's WebSocket stack
 and nothing else: the same handshake, origin check, version check, size and fragment limits
 and strict frame reader as the room sockets (``accept_websocket``), with no room behind it.
+The lean path serves it too (``front/ws_echo.py``), unless ``--no-lean-http``.
 It exists only when ``Settings.ws_echo`` is set (tests, ``python -m tests.autobahn``); no
 ``hubbub serve`` flag turns it on.
 """
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 from aiohttp import WSMsgType, web
 
+from hubbub.front.head import ECHO_PATH as ECHO_PATH  # where tests find it
 from hubbub.transports.http import node_of
 from hubbub.transports.websocket import accept_websocket
-
-ECHO_PATH = "/ws-echo"
 
 
 async def ws_echo(request: web.Request) -> web.WebSocketResponse:
