@@ -38,9 +38,9 @@ async def on_both_paths(
 
 
 def front_connections(server: Server) -> set[FrontConnection]:
-    """The server's connections still on the lean path (white box: for back-pressure)."""
+    """The server's connections still on the lean HTTP path (white box: for back-pressure)."""
     assert server._site is not None and server._site.front is not None
-    return server._site.front.connections
+    return {c for c in server._site.front.connections if isinstance(c, FrontConnection)}
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
