@@ -36,6 +36,8 @@ from aiohttp.typedefs import Handler
 from hubbub.errors import TooManyConnections
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
+from hubbub.front.head import EVENTS
+from hubbub.front.sse import start_events
 from hubbub.protocol.encoding import error_body
 from hubbub.stats import Stats
 
@@ -276,6 +278,7 @@ class GuardedSite(web.BaseSite):
         factory: Callable[[], asyncio.Protocol] = handler
         if self._node is not None:
             front = self.front = FrontContext(self._node, guard, handed_over, loop)
+            front.starters[EVENTS] = start_events
 
             def factory() -> asyncio.Protocol:
                 return FrontConnection(front)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 from aiohttp import web
 
@@ -13,7 +15,12 @@ from hubbub.transports.http import JSON, json_response, node_of, principal_of, r
 
 def requested_user(request: web.Request) -> str | None:
     """``?user=NAME`` on a stream or long poll URL (the ``user`` rules), or None."""
-    raw = request.query.get("user")
+    return user_in_query(request.query)
+
+
+def user_in_query(query: Mapping[str, str]) -> str | None:
+    """``requested_user`` from a parsed query (the lean path has no request object)."""
+    raw = query.get("user")
     if raw is None:
         return None
     try:
