@@ -79,7 +79,11 @@ def parse_head(data: bytes) -> Head | None:
     if not head.complete or parser.get_http_version() != "1.1":
         return None
     head.method = parser.get_method().decode("ascii")
-    head.keep_alive = parser.should_keep_alive()
+    # Not parser.should_keep_alive(): a head without a body is a whole message, after
+    # which llhttp has reset its flags and says True. HTTP/1.1 keeps the connection
+    # unless a Connection token says close (RFC 9112 section 9.3).
+    connection = head.headers.get("connection") or ""
+    head.keep_alive = all(token.strip().lower() != "close" for token in connection.split(","))
     return head
 
 

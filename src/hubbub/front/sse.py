@@ -43,7 +43,9 @@ _HEADERS = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in SSE_HEA
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 # What the client may send while its stream runs (pipelined requests, served after
-# the stream ends, as aiohttp does) is kept up to this; past it, reading stops.
+# the stream ends, as aiohttp does) is kept up to this. Past it, nothing more is kept
+# and the connection closes when the stream ends; it is still read, so that a client
+# that leaves is noticed at once.
 MAX_UNREAD = 65536
 
 
@@ -135,7 +137,7 @@ class EventConnection(asyncio.Protocol):
         # Before the first write, so that this protocol hears of a full buffer.
         transport.set_protocol(self)
         # The front may have stopped reading while earlier answers went out.
-        if not transport.is_reading() and len(self._unread) < MAX_UNREAD:
+        if not transport.is_reading():
             transport.resume_reading()
         transport.write(head)
         # The first event (gap or ready) completes this block: never a block of retry alone.
@@ -169,8 +171,6 @@ class EventConnection(asyncio.Protocol):
         # The connection and its place under the guard go back to the lean front.
         self._transport = None
         unread, self._unread = self._unread, b""
-        if not transport.is_reading():
-            transport.resume_reading()
         front = FrontConnection(ctx)
         front.resume(transport, self._address, unread)
         if self._write_paused:
@@ -201,7 +201,12 @@ class EventConnection(asyncio.Protocol):
             skipped = min(self._skip, len(data))
             self._skip -= skipped
             data = data[skipped:]
-        if data:
+        if not data or not self._keep_alive:
+            return
+        if len(self._unread) + len(data) > MAX_UNREAD:
+            self._keep_alive = False
+            self._unread = b""
+        else:
             self._unread += data
 
     # asyncio.Protocol
@@ -211,9 +216,6 @@ class EventConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._take(data)
-        transport = self._transport
-        if len(self._unread) >= MAX_UNREAD and transport is not None:
-            transport.pause_reading()
 
     def eof_received(self) -> bool:
         # As aiohttp does: a peer that stops sending is gone; the transport closes.
