@@ -223,3 +223,20 @@ async def test_pipelined_bytes_do_not_disturb_a_live_stream(server: Server) -> N
     writer.close()
     publisher.close()
     await wait_until_closed(server)
+
+
+@PATHS
+async def test_a_stream_behind_a_pipelined_poll(start_server: StartServer, lean: bool) -> None:
+    """A stream pipelined after a poll opens once the poll is answered, then stays live."""
+    server = await start_server(lean_http=lean)
+    poll = b"GET /rooms/r/messages HTTP/1.1\r\nHost: t\r\n\r\n"
+    received, reader, writer = await exchange(server, poll + sse_request("r/messages"), b"presence")
+    first = received.partition(b"\r\n\r\n")[0]
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"application/json" in first
+    # The poll's JSON body, then the stream's head.
+    assert b"}HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" in received
+    writer.write_eof()  # the stream still reads: a client that leaves is noticed
+    async with asyncio.timeout(TIMEOUT):
+        await reader.read()
+    writer.close()
+    await wait_until_closed(server)
