@@ -36,7 +36,8 @@ from aiohttp.typedefs import Handler
 from hubbub.errors import TooManyConnections
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
-from hubbub.front.head import WEBSOCKET, WS_ECHO
+from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO
+from hubbub.front.sse import start_events
 from hubbub.front.websocket import start_websocket
 from hubbub.front.ws_echo import start_ws_echo
 from hubbub.protocol.encoding import error_body
@@ -282,6 +283,7 @@ class GuardedSite(web.BaseSite):
             front.starters[WEBSOCKET] = start_websocket
             if self._node.settings.ws_echo:
                 front.starters[WS_ECHO] = start_ws_echo
+            front.starters[EVENTS] = start_events
 
             def factory() -> asyncio.Protocol:
                 return FrontConnection(front)

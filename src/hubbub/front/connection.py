@@ -84,12 +84,26 @@ class FrontConnection(Requests, asyncio.Protocol):
         if refusal is not None:
             self._hand_off(address, refusal)
             return
+        self._begin(address)
+
+    def _begin(self, address: str) -> None:
+        ctx = self._ctx
         self._address = address
         ctx.connections.add(self)
         self._idle_since = ctx.loop.time()
         self._timer = ctx.loop.call_at(self._idle_since + ctx.idle_timeout, self._on_timer)
         if ctx.closing:
             self.begin_close()
+
+    def resume(self, transport: asyncio.Transport, address: str, data: bytes) -> None:
+        """A lean stream's response ended and its connection stays open (keep-alive, as
+        aiohttp's handler does): serve it from here, with what the client sent meanwhile.
+        Its place under the guard passes to this connection."""
+        self._transport = transport
+        transport.set_protocol(self)
+        self._begin(address)
+        if data:
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self._ending:

@@ -156,9 +156,17 @@ def _kind(head: Head) -> str | None:
         return WEBSOCKET if upgrade.lower() == "websocket" else None
     if head.upgrade:
         return None
-    if EVENT_STREAM in (headers.get("accept") or ""):
+    if accepts_event_stream(headers.get("accept")):
         return EVENTS
     return READ
+
+
+def accepts_event_stream(accept: str | None) -> bool:
+    """Whether an ``Accept`` value names ``text/event-stream`` (alone or among others,
+    parameters aside): both paths choose SSE by this one rule."""
+    if not accept or EVENT_STREAM not in accept:
+        return False
+    return any(part.split(";")[0].strip() == EVENT_STREAM for part in accept.split(","))
 
 
 def parse_query(query: str) -> dict[str, str]:

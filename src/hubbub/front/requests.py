@@ -15,7 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from hubbub.auth import token_from
-from hubbub.errors import InvalidParameter, ProtocolError, Unavailable, UnsupportedMediaType
+from hubbub.errors import ProtocolError, Unavailable, UnsupportedMediaType
 from hubbub.front.answers import answer, error_answer, origin_headers
 from hubbub.front.head import Head, Route
 from hubbub.protocol.cursors import parse_read_query
@@ -24,9 +24,9 @@ from hubbub.protocol.messages import (
     parse_json_object,
     validate_publish,
     validate_room,
-    validate_user,
 )
 from hubbub.store.committer import Committed
+from hubbub.transports.chat import requested_user_in
 
 if TYPE_CHECKING:
     from hubbub.front.context import FrontContext
@@ -133,7 +133,7 @@ class Requests:
             query = parse_read_query(route.query)
             user = None
             if query.wait is not None:
-                user = node.presence_name(principal, _requested_user(route.query))
+                user = node.presence_name(principal, requested_user_in(route.query))
             body = await node.poll(principal, room, query, user)
         except ProtocolError as error:
             self._refuse(entry, head, route, error)
@@ -163,16 +163,6 @@ class Requests:
         entry.close = True
         self._stop_taking()
         self._answered()
-
-
-def _requested_user(query: dict[str, str]) -> str | None:
-    raw = query.get("user")
-    if raw is None:
-        return None
-    try:
-        return validate_user(raw)
-    except ProtocolError as error:
-        raise InvalidParameter(error.message) from error
 
 
 def _shutting_down() -> ProtocolError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from hubbub.front.head import accepts_event_stream
 from hubbub.protocol.cursors import parse_limit, parse_read_query
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.http import json_response, node_of, principal_of
@@ -19,8 +20,7 @@ from hubbub.transports.websocket import is_websocket_upgrade, websocket_stream
 
 
 def wants_event_stream(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    return any(part.split(";")[0].strip() == "text/event-stream" for part in accept.split(","))
+    return accepts_event_stream(request.headers.get("Accept"))
 
 
 async def read_messages(request: web.Request) -> web.StreamResponse:

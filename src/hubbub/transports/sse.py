@@ -8,6 +8,7 @@ many events is one write.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -44,11 +45,15 @@ class EventStream(Stream):
 
 
 def sse_cursor(request: web.Request) -> Cursor | None:
+    return stream_cursor(request.headers.get("Last-Event-ID"), request.query)
+
+
+def stream_cursor(last_event_id: str | None, query: Mapping[str, str]) -> Cursor | None:
     """``Last-Event-ID`` (sent by a reconnecting EventSource) wins over ``?since=``."""
-    header = request.headers.get("Last-Event-ID", "").strip()
+    header = (last_event_id or "").strip()
     if header:
         return parse_last_event_id(header)
-    return parse_cursor(request.query)
+    return parse_cursor(query)
 
 
 async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:

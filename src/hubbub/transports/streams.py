@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -16,12 +17,16 @@ def drainer(request: web.Request, heartbeat: float) -> Drain:
     written at the reader's pace instead of piling up in memory. A reader
     that does not move for two heartbeats is a slow consumer.
     """
-    protocol = request.protocol
+    # aiohttp's flow control (BaseProtocol): returns at once unless the transport
+    # has paused writing because its buffer is full.
+    return timed_drain(request.protocol._drain_helper, heartbeat)
+
+
+def timed_drain(writable: Callable[[], Awaitable[None]], heartbeat: float) -> Drain:
+    """``writable`` (returns once the transport takes writes again), given two heartbeats."""
 
     async def drain() -> None:
         async with asyncio.timeout(2 * heartbeat):
-            # aiohttp's flow control (BaseProtocol): returns at once unless the
-            # transport has paused writing because its buffer is full.
-            await protocol._drain_helper()
+            await writable()
 
     return drain

@@ -1,0 +1,242 @@
+"""Lean Server-Sent Events: ``GET /rooms/{room}/messages`` with ``Accept: text/event-stream``.
+
+The front (``front/connection.py``) hands such a request to :func:`start_events`. It
+makes the checks of ``transports/sse.py: sse_stream``, in its order, before a byte of
+the answer (a ``ProtocolError`` is answered in JSON by the front); then it writes the
+response head, the same bytes aiohttp's path writes (``Server`` aside: every lean
+answer says ``hubbub``), and an :class:`EventConnection` owns the socket. Only the
+stream's own objects stay per connection (the transport, this slotted protocol, its
+:class:`~hubbub.hub.Outbox` and :class:`~hubbub.transports.sse.EventStream`, and the
+task running it): no aiohttp request, response, parser or writer.
+
+The body is chunked, like aiohttp's. When the stream ends without cutting the
+connection (``expired``, ``reset``, ``shutdown``) the last chunk goes out and, as
+aiohttp keeps the connection alive after a streamed response, the connection goes
+back to a :class:`~hubbub.front.connection.FrontConnection`, which serves what the
+client pipelined meanwhile (at shutdown, or after ``Connection: close``, it closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from hubbub.auth import token_from
+from hubbub.front.answers import CLOSE, SERVER, origin_headers
+from hubbub.front.connection import FrontConnection
+from hubbub.front.context import FrontContext, StreamStart
+from hubbub.hub import Outbox
+from hubbub.protocol.cursors import Cursor
+from hubbub.protocol.encoding import SSE, SSE_RETRY
+from hubbub.protocol.messages import validate_room
+from hubbub.transports.chat import requested_user_in
+from hubbub.transports.sse import SSE_HEADERS, EventStream, stream_cursor
+from hubbub.transports.streams import timed_drain
+
+log = logging.getLogger("hubbub")
+
+_STATUS = b"HTTP/1.1 200 OK\r\n"
+# aiohttp writes the handler's headers in order, then Transfer-Encoding, Date, Server,
+# Connection, then what on_response_prepare adds (CORS).
+_HEADERS = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in SSE_HEADERS.items())
+_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+# What the client may send while its stream runs (pipelined requests, served after
+# the stream ends, as aiohttp does) is kept up to this. Past it, nothing more is kept
+# and the connection closes when the stream ends; it is still read, so that a client
+# that leaves is noticed at once.
+MAX_UNREAD = 65536
+
+
+def start_events(start: StreamStart) -> None:
+    """Check the request as ``sse_stream`` does, then let an :class:`EventConnection`
+    take the socket. Raises ``ProtocolError`` before anything is written."""
+    ctx, head, route = start.ctx, start.head, start.route
+    node = ctx.node
+    headers, query = head.headers, route.query
+    # The order of transports/rooms.py: read_messages, then sse_stream.
+    principal = node.principal(token_from(headers, query), start.address)
+    room = validate_room(route.room)
+    cursor = stream_cursor(headers.get("last-event-id"), query)
+    user = node.presence_name(principal, requested_user_in(query))
+    node.check_stream(principal, room)
+    connection = EventConnection(start)
+    stream = EventStream(room, SSE, connection.outbox(), principal, ctx.loop.time())
+    stream.user = user
+    connection.run(stream, cursor, _head_bytes(ctx, start))
+
+
+def _head_bytes(ctx: FrontContext, start: StreamStart) -> bytes:
+    head = start.head
+    return b"".join(
+        (
+            _STATUS,
+            _HEADERS,
+            _CHUNKED,
+            ctx.date(),
+            SERVER,
+            b"" if head.keep_alive else CLOSE,
+            origin_headers(ctx.allowed_origin(head.headers.get("origin"))),
+            b"\r\n",
+        )
+    )
+
+
+def _body_length(start: StreamStart) -> int:
+    """A GET may declare a body; aiohttp reads it past (unused), so it is skipped here."""
+    raw = start.head.headers.get("content-length") or "0"
+    return int(raw) if raw.isdigit() else 0
+
+
+class EventConnection(asyncio.Protocol):
+    """The socket of one lean SSE stream, from its response head until it ends."""
+
+    __slots__ = (
+        "_address",
+        "_ctx",
+        "_keep_alive",
+        "_skip",
+        "_stream",
+        "_task",
+        "_transport",
+        "_unread",
+        "_writable",
+        "_write_paused",
+    )
+
+    def __init__(self, start: StreamStart) -> None:
+        self._ctx = start.ctx
+        self._transport: asyncio.Transport | None = start.transport
+        self._address = start.address
+        self._keep_alive = start.head.keep_alive
+        self._stream: EventStream | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None
+        self._skip = _body_length(start)
+        self._unread = b""
+        self._take(start.leftover)
+
+    def outbox(self) -> Outbox:
+        transport = self._transport
+        assert transport is not None
+        return Outbox(
+            transport,
+            self._ctx.node.scheduler,
+            limit=self._ctx.settings.outbox_limit,
+            on_overflow=self._overflow,
+            chunked=True,
+        )
+
+    def run(self, stream: EventStream, cursor: Cursor | None, head: bytes) -> None:
+        """Take the socket (and its place under the guard), write the head, start the stream."""
+        transport = self._transport
+        assert transport is not None
+        self._stream = stream
+        # Before the first write, so that this protocol hears of a full buffer.
+        transport.set_protocol(self)
+        # The front may have stopped reading while earlier answers went out.
+        if not transport.is_reading():
+            transport.resume_reading()
+        transport.write(head)
+        # The first event (gap or ready) completes this block: never a block of retry alone.
+        stream.outbox.push(SSE_RETRY)
+        self._task = self._ctx.loop.create_task(self._serve(stream, cursor))
+
+    async def _serve(self, stream: EventStream, cursor: Cursor | None) -> None:
+        node = self._ctx.node
+        try:
+            reason = await node.run_stream(
+                stream, cursor, timed_drain(self._drained, node.settings.heartbeat)
+            )
+        except Exception:
+            log.error("hubbub: error serving an SSE stream", exc_info=True)
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        """The stream ended: its last chunk, then keep-alive (or close) as aiohttp does."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return  # cut (a slow consumer) or gone
+        self._stream = None
+        transport.write(LAST_CHUNK)
+        ctx = self._ctx
+        if reason == "shutdown" or ctx.closing or not self._keep_alive:
+            transport.close()
+            return
+        # The connection and its place under the guard go back to the lean front.
+        self._transport = None
+        unread, self._unread = self._unread, b""
+        front = FrontConnection(ctx)
+        front.resume(transport, self._address, unread)
+        if self._write_paused:
+            front.pause_writing()
+
+    def _overflow(self) -> None:
+        # A slow consumer: end the stream now; EventSource reconnects with its cursor.
+        self._ctx.node.stats.slow_consumers_dropped += 1
+        if self._transport is not None:
+            self._transport.abort()
+        if self._stream is not None:
+            self._stream.end("slow")
+
+    async def _drained(self) -> None:
+        """Returns once the transport takes writes again (aiohttp's ``_drain_helper``)."""
+        if self._transport is None:
+            raise ConnectionResetError("Connection lost")
+        if not self._write_paused:
+            return
+        waiter = self._writable
+        if waiter is None:
+            waiter = self._writable = self._ctx.loop.create_future()
+        await waiter
+
+    def _take(self, data: bytes) -> None:
+        """Keep what the client sends meanwhile (a GET's declared body skipped)."""
+        if self._skip:
+            skipped = min(self._skip, len(data))
+            self._skip -= skipped
+            data = data[skipped:]
+        if not data or not self._keep_alive:
+            return
+        if len(self._unread) + len(data) > MAX_UNREAD:
+            self._keep_alive = False
+            self._unread = b""
+        else:
+            self._unread += data
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._take(data)
+
+    def eof_received(self) -> bool:
+        # As aiohttp does: a peer that stops sending is gone; the transport closes.
+        return False
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter, self._writable = self._writable, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is None:
+            return  # handed back to the front, which owns its place now
+        self._transport = None
+        self._ctx.guard.release(self._address)
+        self._writable = None  # its waiter is cancelled with the task
+        if self._task is not None and not self._task.done():
+            # As aiohttp's handler_cancellation: the stream detaches at once.
+            self._task.cancel()
+        self._unread = b""

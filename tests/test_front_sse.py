@@ -1,0 +1,242 @@
+"""The lean SSE path (front/sse.py) against aiohttp's (``--no-lean-http``), byte for byte
+where a client can see it: the response head, refusals, the end of a stream, keep-alive,
+and the connection's place under the caps."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from hubbub.front.head import accepts_event_stream
+from hubbub.server import Server
+from tests.conftest import StartServer
+from tests.tokens import SECRET, make_token
+
+TIMEOUT = 10.0
+SSE_GET = b"GET /rooms/%s HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n%s\r\n"
+PATHS = pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
+
+
+def sse_request(target: str, *headers: str) -> bytes:
+    extra = "".join(f"{line}\r\n" for line in headers)
+    return SSE_GET % (target.encode(), extra.encode())
+
+
+async def exchange(
+    server: Server, data: bytes, until: bytes
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send ``data`` on a new connection; what came back up to and including ``until``."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(data)
+    async with asyncio.timeout(TIMEOUT):
+        received = await reader.readuntil(until)
+    return received, reader, writer
+
+
+def head_lines(received: bytes) -> list[bytes]:
+    """The response head's lines but ``Date`` and ``Server`` (which say when and who)."""
+    head = received.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    return [line for line in head if not line.startswith((b"Date:", b"Server:"))]
+
+
+def server_header(received: bytes) -> bytes:
+    head = received.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    return next(line for line in head if line.startswith(b"Server:"))
+
+
+async def wait_until_closed(server: Server, streams: int = 0) -> None:
+    """Until the server counts no open connection and ``streams`` SSE streams (bounded)."""
+    stats = server.node.stats
+    async with asyncio.timeout(TIMEOUT):
+        while stats.connections_open or stats.streams["sse"] != streams:
+            await asyncio.sleep(0.005)
+
+
+def test_accept_names_event_stream_as_a_whole_type() -> None:
+    """Only an Accept part whose type is exactly text/event-stream asks for SSE."""
+    assert accepts_event_stream("text/event-stream")
+    assert accepts_event_stream("application/json, text/event-stream;q=0.5")
+    assert not accepts_event_stream("text/event-streams")
+    assert not accepts_event_stream("x-text/event-stream")
+    assert not accepts_event_stream(None)
+
+
+@pytest.mark.parametrize(
+    ("allow_origin", "headers"),
+    [
+        (None, ()),
+        ("https://a.example", ("Origin: https://a.example",)),
+        ("*", ("Origin: https://b.example", "Connection: close")),
+        ("https://a.example", ("Origin: https://other.example", "Last-Event-ID: 0")),
+    ],
+    ids=["plain", "allowed-origin", "wildcard-close", "other-origin"],
+)
+async def test_head_and_opening_match_aiohttp(
+    start_server: StartServer, allow_origin: str | None, headers: tuple[str, ...]
+) -> None:
+    """The lean head and opening events are aiohttp's bytes (Date and Server aside)."""
+    lean = await start_server(allow_origin=allow_origin, store="memory")
+    plain = await start_server(allow_origin=allow_origin, store="memory", lean_http=False)
+    answers = []
+    for server in (lean, plain):
+        request = sse_request("r/messages?user=bob", *headers)
+        received, _, writer = await exchange(server, request, b"event: presence\ndata: ")
+        epoch = server.node.hub.rooms["r"].bounds.epoch.encode()
+        answers.append((server_header(received), received.replace(epoch, b"EPOCH")))
+        writer.close()
+    (lean_server, lean_bytes), (plain_server, plain_bytes) = answers
+    assert head_lines(lean_bytes) == head_lines(plain_bytes)
+    assert lean_bytes.partition(b"\r\n\r\n")[2] == plain_bytes.partition(b"\r\n\r\n")[2]
+    # Which path answered: the lean one names hubbub, as its polls do.
+    assert (lean_server, plain_server != lean_server) == (b"Server: hubbub", True)
+
+
+REFUSED = [
+    ("r/messages", ()),  # no token: 401 before anything else
+    (".bad/messages?token={ok}&since=x", ()),  # the room before the cursor
+    ("r/messages?token={ok}", ("Last-Event-ID: nope",)),
+    ("r/messages?token={ok}&since=x", ()),
+    ("r/messages?since=2", ("Authorization: Bearer {ok}", "Last-Event-ID: abc:x")),
+    ("r/messages?token={ok}&user=" + "u" * 200, ()),
+    ("secret/messages?token={ok}&since=x", ()),  # a bad cursor before the room's access
+    ("secret/messages?token={ok}", ()),
+    ("r/messages?token={expired}", ()),
+]
+
+
+@pytest.mark.parametrize(("target", "headers"), REFUSED)
+async def test_refusals_match_aiohttp(
+    start_server: StartServer, target: str, headers: tuple[str, ...]
+) -> None:
+    """Each refused stream gets aiohttp's status, error body and WWW-Authenticate."""
+    tokens = {"ok": make_token(read=["r"]), "expired": make_token(ttl=-5)}
+    target = target.format(**tokens)
+    headers = tuple(line.format(**tokens) for line in headers)
+    answers = []
+    for lean_http in (True, False):
+        server = await start_server(auth_secret=SECRET, store="memory", lean_http=lean_http)
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(sse_request(target, *headers))
+        async with asyncio.timeout(TIMEOUT):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+        writer.close()
+        lines = head.split(b"\r\n")
+        challenge = [line for line in lines if line.startswith(b"WWW-Authenticate")]
+        answers.append((lines[0], challenge, orjson.loads(body)))
+        assert server.node.stats.rejected[orjson.loads(body)["error"]["code"]] == 1
+    assert answers[0] == answers[1]
+    assert answers[0][0] != b"HTTP/1.1 200 OK"
+
+
+@PATHS
+async def test_a_stream_that_ends_keeps_its_connection(
+    start_server: StartServer, lean: bool
+) -> None:
+    """After `event: expired` and the last chunk, a request pipelined behind the stream
+    (and after a GET body, which is skipped) is answered on the same connection."""
+    server = await start_server(auth_secret=SECRET, lean_http=lean)
+    token = make_token(ttl=1.0)
+    request = sse_request(f"r/messages?token={token}", "Content-Length: 5") + b"hello"
+    health = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    received, _, writer = await exchange(server, request + health, b'{"status":"ok"}')
+    body = received.partition(b"\r\n\r\n")[2]
+    assert b"event: expired\n" in body
+    stream, last, after = body.partition(b"\r\n0\r\n\r\n")
+    assert last and after.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert stream.endswith(b'data: {"code":"unauthorized","message":"token expired"}\n\n')
+    writer.close()
+    await wait_until_closed(server)
+
+
+@PATHS
+async def test_connection_close_ends_with_the_stream(start_server: StartServer, lean: bool) -> None:
+    """A stream asked with Connection: close is closed after its last chunk."""
+    server = await start_server(auth_secret=SECRET, lean_http=lean)
+    token = make_token(ttl=1.0)
+    request = sse_request(f"r/messages?token={token}", "Connection: close")
+    _, reader, writer = await exchange(server, request, b"event: expired\n")
+    async with asyncio.timeout(TIMEOUT):
+        rest = await reader.read()  # up to the close
+    assert rest.endswith(b"\r\n0\r\n\r\n")
+    writer.close()
+    await wait_until_closed(server)
+
+
+@PATHS
+async def test_shutdown_ends_the_stream_and_closes(start_server: StartServer, lean: bool) -> None:
+    """At shutdown a stream sends its last chunk and its connection closes."""
+    server = await start_server(lean_http=lean)
+    _, reader, writer = await exchange(server, sse_request("r/messages"), b"presence")
+    await server.stop()
+    async with asyncio.timeout(TIMEOUT):
+        rest = await reader.read()
+    assert rest.endswith(b"\r\n0\r\n\r\n")
+    writer.close()
+
+
+async def test_lean_streams_hold_their_place_under_the_caps(start_server: StartServer) -> None:
+    """Streams count against max_connections_per_ip until they close, once each."""
+    server = await start_server(max_connections_per_ip=2)
+    streams = [await exchange(server, sse_request("r/messages"), b"presence") for _ in range(2)]
+    refused, _, writer = await exchange(server, sse_request("r/messages"), b"\r\n\r\n")
+    assert refused.startswith(b"HTTP/1.1 503 ")
+    writer.close()
+    assert server.node.stats.streams["sse"] == 2
+    streams[0][2].close()
+    async with asyncio.timeout(TIMEOUT):
+        while server.node.stats.connections_open != 1:
+            await asyncio.sleep(0.005)
+    streams.append(await exchange(server, sse_request("r/messages"), b"presence"))
+    for _, _, stream_writer in streams[1:]:
+        stream_writer.close()
+    await wait_until_closed(server)
+
+
+async def test_a_half_closed_client_is_gone(server: Server) -> None:
+    """A client that stops sending (FIN) is gone, as on aiohttp's path: the stream detaches."""
+    _, reader, writer = await exchange(server, sse_request("r/messages"), b"presence")
+    writer.write_eof()
+    async with asyncio.timeout(TIMEOUT):
+        await reader.read()
+    await wait_until_closed(server)
+    writer.close()
+
+
+async def test_pipelined_bytes_do_not_disturb_a_live_stream(server: Server) -> None:
+    """What a client sends while its stream runs waits; the stream still gets messages."""
+    _, reader, writer = await exchange(server, sse_request("r/messages"), b"presence")
+    writer.write(b"GARBAGE\r\n\r\n" + b"x" * 100_000)
+    post = b'{"user":"a","text":"hi"}'
+    publish = (
+        b"POST /rooms/r/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(post), post)
+    )
+    answer, _, publisher = await exchange(server, publish, b"}")
+    assert answer.startswith(b"HTTP/1.1 201 ")
+    async with asyncio.timeout(TIMEOUT):
+        event = await reader.readuntil(b'"text":"hi"')
+    assert b"event: message\n" in event
+    writer.close()
+    publisher.close()
+    await wait_until_closed(server)
+
+
+@PATHS
+async def test_a_stream_behind_a_pipelined_poll(start_server: StartServer, lean: bool) -> None:
+    """A stream pipelined after a poll opens once the poll is answered, then stays live."""
+    server = await start_server(lean_http=lean)
+    poll = b"GET /rooms/r/messages HTTP/1.1\r\nHost: t\r\n\r\n"
+    received, reader, writer = await exchange(server, poll + sse_request("r/messages"), b"presence")
+    first = received.partition(b"\r\n\r\n")[0]
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"application/json" in first
+    # The poll's JSON body, then the stream's head.
+    assert b"}HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" in received
+    writer.write_eof()  # the stream still reads: a client that leaves is noticed
+    async with asyncio.timeout(TIMEOUT):
+        await reader.read()
+    writer.close()
+    await wait_until_closed(server)
