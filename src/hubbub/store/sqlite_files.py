@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from hubbub.errors import StoreError
@@ -46,11 +47,28 @@ def connect(path: str, busy_timeout: float, synchronous: str = "full") -> sqlite
     survives a crash of the process, not of the machine)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    _enter_wal(conn, busy_timeout)
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     return conn
+
+
+def _enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """``journal_mode=WAL``, retried while the file is locked: a process that read a new
+    file in rollback mode while another turned it to WAL is refused at once, without
+    SQLite's busy wait (``--workers 2`` on a fresh file failed so, once in nine starts,
+    in the benchmark)."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
