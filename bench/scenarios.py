@@ -70,7 +70,8 @@ QUICK = Mode(
     1.5,
     (100, 2000, 0),
     (1000, 0),
-    (100,),
+    # 25 msg/s: each poll answer carries one message, so CPU per delivery is per poll.
+    (25, 100),
     (10,),
     (Transport.WS,),
     (0,),
@@ -88,7 +89,7 @@ FULL = Mode(
     5.0,
     (100, 1000, 2000, 0),
     (100, 1000, 2000, 0),
-    (100, 1000),
+    (25, 100, 1000),
     (10, 100, 0),
     (Transport.WS, Transport.SSE, Transport.LONGPOLL),
     (1000, 0),

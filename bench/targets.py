@@ -21,6 +21,8 @@ class Target:
     check: Callable[[Run], tuple[bool, str]]
     # A peer's figure the check compares with (its key), put in the run as "peer".
     peer: str = ""
+    # Another run of the same server the check reads too (its key), put in as "extra".
+    extra: str = ""
 
 
 def _num(value: Any) -> float:
@@ -131,12 +133,23 @@ def per_delivery_us(run: Run) -> float:
     return _num(run.get("server_cpu")) * 1e6 / _num(run.get("deliveries_per_s"))
 
 
+def _per_poll_us(run: Run) -> float:
+    """Server CPU per poll, from the 25 msg/s run (``extra``): its answers carry one
+    message each while its p99 stays under the 40 ms between messages; NaN otherwise."""
+    extra = run.get("extra") or {}
+    if not _num(extra.get("latency", {}).get("p99_ms")) < 40:
+        return math.nan
+    return per_delivery_us(extra)
+
+
 def _long_poll(run: Run) -> tuple[bool, str]:
     """Issue 13: all 100k/s delivered, p99 <= Nchan's in the same run and <= 30 ms,
-    <= 20 µs of server CPU per poll (checked as per delivered message, a lower bound)."""
+    <= 20 µs of server CPU per poll (from the 25 msg/s run, where a poll answer carries
+    one message; at 100 msg/s an answer may carry several, so per delivered message is
+    only a lower bound there)."""
     rate = _num(run.get("deliveries_per_s"))
     p99 = _num(run.get("latency", {}).get("p99_ms"))
-    us = per_delivery_us(run)
+    us = _per_poll_us(run)
     peer = run.get("peer") or {}
     goal = min(30.0, _num(peer.get("latency", {}).get("p99_ms")) if peer else 30.0)
     goal = 30.0 if math.isnan(goal) else goal
@@ -145,14 +158,13 @@ def _long_poll(run: Run) -> tuple[bool, str]:
         misses.append(f"{rate / 1e3:.1f}k/s delivered, {rate / 1e5:.0%} of 100k")
     if not p99 <= goal:
         misses.append(f"p99 {p99:.0f} ms, {p99 / goal:.1f}x the {goal:.0f} ms goal")
-    if not us <= 20:
-        misses.append(f">= {us:.0f} µs per poll, {us / 20:.1f}x the 20 µs goal")
-    text = (
-        f"{rate / 1e3:.1f}k/s, p99 {p99:.0f} ms (goal {goal:.0f}), "
-        f"{us:.0f} µs per message (per poll >= this)"
-    )
+    if math.isnan(us):
+        misses.append("µs per poll not measured (no usable 25 msg/s run)")
+    elif not us <= 20:
+        misses.append(f"{us:.0f} µs per poll, {us / 20:.1f}x the 20 µs goal")
+    text = f"{rate / 1e3:.1f}k/s, p99 {p99:.0f} ms (goal {goal:.0f}), {us:.0f} µs per poll"
     if misses and us <= 20:  # say which part was met, too
-        misses.append(f"{us:.0f} µs server CPU per delivered message: met")
+        misses.append(f"{us:.0f} µs server CPU per poll: met")
     return not misses, "; ".join(misses) or text
 
 
@@ -179,6 +191,7 @@ ISSUE_13 = (
         ("fanout/hubbub/longpoll/n1000/r1/paced/100/http/d8",),
         _long_poll,
         peer="fanout/nchan/longpoll/n1000/r1/paced/100/http/d8",
+        extra="fanout/hubbub/longpoll/n1000/r1/paced/25/http/d8",
     ),
     *(
         Target(
@@ -224,8 +237,9 @@ def evaluate(runs: list[Run]) -> list[dict[str, Any]]:
         peer = by_key.get(target.peer) if target.peer else None
         if target.peer and (peer is None or "failure" in peer or "skipped" in peer):
             peer = None
+        extra = by_key.get(target.extra) if target.extra else None
         found = [
-            {**by_key[k], "peer": peer}
+            {**by_key[k], "peer": peer, "extra": extra}
             for k in target.keys
             if k in by_key and "failure" not in by_key[k] and "skipped" not in by_key[k]
         ]

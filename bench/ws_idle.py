@@ -58,6 +58,7 @@ class Socket(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        assert self.transport is not None
         key = base64.b64encode(os.urandom(16)).decode()
         self.transport.write(HANDSHAKE.format(room=self.room, key=key).encode())
 
