@@ -126,11 +126,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         self._serve()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        ctx = self._ctx
-        if self in ctx.connections:
-            ctx.connections.discard(self)
-            ctx.guard.release(self._address)
-            ctx.note_closed()
+        self._ctx.forget(self, self._address)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -372,10 +368,7 @@ class FrontConnection(Requests, asyncio.Protocol):
 
     def _let_go(self) -> None:
         """Another protocol owns the socket (and counts it under the guard) from now on."""
-        ctx = self._ctx
-        if self in ctx.connections:
-            ctx.connections.discard(self)
-            ctx.note_closed()
+        self._ctx.forget(self, None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

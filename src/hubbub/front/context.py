@@ -111,6 +111,17 @@ class FrontContext:
             return None
         return allowed_origin_for(self._origins, origin)
 
+    def forget(self, connection: LeanConnection, address: str | None) -> None:
+        """``connection`` no longer holds its socket: out of the set shutdown waits on, and
+        its place under the guard given back for ``address`` (None: another protocol owns
+        the socket and its place now). Once only: a connection not in the set is skipped."""
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        if address is not None:
+            self.guard.release(address)
+        self.note_closed()
+
     def note_closed(self) -> None:
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()

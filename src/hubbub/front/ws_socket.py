@@ -151,11 +151,7 @@ class FrameSocket(asyncio.Protocol):
         self._write_paused = False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        ctx = self._ctx
-        if self in ctx.connections:
-            ctx.connections.discard(self)
-            ctx.guard.release(self._address)
-            ctx.note_closed()
+        self._ctx.forget(self, self._address)
         self._transport = None
         self._reader = None
         if self._close_timer is not None:
