@@ -10,19 +10,9 @@ from __future__ import annotations
 from email.utils import formatdate
 from http import HTTPStatus
 
-from hubbub.auth import www_authenticate
-from hubbub.errors import (
-    BodyTooLarge,
-    InvalidRequest,
-    ProtocolError,
-    RateLimited,
-    RequestTimeout,
-    TooManyConnections,
-    Unauthorized,
-    UpgradeRequired,
-)
+from hubbub.errors import ProtocolError
 from hubbub.protocol.encoding import error_body
-from hubbub.protocol.ratelimit import retry_after_header
+from hubbub.refusals import refusal_headers
 
 SERVER = b"Server: hubbub\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
@@ -86,16 +76,10 @@ def origin_headers(allowed: str | None) -> bytes:
 
 
 def error_headers(error: ProtocolError, token_sent: bool) -> tuple[bytes, bool]:
-    """The header lines an error answer adds, and whether the connection closes after."""
-    extra = b""
-    if isinstance(error, Unauthorized):
-        extra += b"WWW-Authenticate: %s\r\n" % www_authenticate(token_sent).encode("latin-1")
-    if isinstance(error, RateLimited):
-        extra += b"Retry-After: %s\r\n" % retry_after_header(error.retry_after).encode()
-    if isinstance(error, UpgradeRequired):
-        extra += b"Sec-WebSocket-Version: 13\r\n"  # RFC 6455 section 4.4
-    # An unread or unreadable rest of the request: the connection cannot be reused.
-    close = isinstance(error, BodyTooLarge | RequestTimeout | TooManyConnections | InvalidRequest)
+    """The header lines an error answer adds, and whether the connection closes after
+    (``refusals.py``, shared with aiohttp's path)."""
+    headers, close = refusal_headers(error, token_sent)
+    extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode("latin-1")) for k, v in headers)
     return extra, close
 
 

@@ -9,22 +9,18 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
-from hubbub.auth import token_from, www_authenticate
+from hubbub.auth import token_from
 from hubbub.errors import (
     BodyTooLarge,
     ExpectationFailed,
     InvalidRequest,
     ProtocolError,
-    RateLimited,
     RequestTimeout,
-    TooManyConnections,
-    Unauthorized,
-    UpgradeRequired,
 )
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.encoding import error_body
-from hubbub.protocol.ratelimit import retry_after_header
+from hubbub.refusals import refusal_headers
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +59,12 @@ def json_response(body: bytes, status: int = 200, *, no_store: bool = False) -> 
 def error_response(error: ProtocolError, request: web.Request | None = None) -> web.Response:
     """The JSON error answer; a 401 to ``request`` carries its ``WWW-Authenticate``."""
     response = json_response(error_body(error.code, error.message), error.status)
-    if isinstance(error, Unauthorized) and request is not None:
-        sent = token_from(request.headers, request.query) is not None
-        response.headers["WWW-Authenticate"] = www_authenticate(sent)
-    if isinstance(error, BodyTooLarge):
-        # The rest of the body is never read; the connection cannot be reused.
-        response.force_close()
-    if isinstance(error, RateLimited):
-        response.headers["Retry-After"] = retry_after_header(error.retry_after)
-    if isinstance(error, UpgradeRequired):
-        response.headers["Sec-WebSocket-Version"] = "13"  # RFC 6455 section 4.4
-    if isinstance(error, RequestTimeout | TooManyConnections | InvalidRequest):
-        # The rest of the request may be unread or unreadable: do not linger on it.
+    token_sent = None
+    if request is not None:
+        token_sent = token_from(request.headers, request.query) is not None
+    headers, close = refusal_headers(error, token_sent)
+    response.headers.extend(headers)
+    if close:
         response.force_close()
     return response
 

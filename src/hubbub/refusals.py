@@ -1,0 +1,41 @@
+"""What the answer to a refusal carries besides its JSON body, on either HTTP path.
+
+aiohttp's (``transports/http.py: error_response``) and the lean path's
+(``front/answers.py: error_answer``) both ask here, so the two answer alike.
+"""
+
+from __future__ import annotations
+
+from hubbub.auth import www_authenticate
+from hubbub.errors import (
+    BodyTooLarge,
+    InvalidRequest,
+    ProtocolError,
+    RateLimited,
+    RequestTimeout,
+    TooManyConnections,
+    Unauthorized,
+    UpgradeRequired,
+)
+from hubbub.protocol.ratelimit import retry_after_header
+
+# The rest of the request is unread or unreadable: the connection cannot be reused.
+_CLOSING = (BodyTooLarge, RequestTimeout, TooManyConnections, InvalidRequest)
+
+
+def refusal_headers(
+    error: ProtocolError, token_sent: bool | None
+) -> tuple[list[tuple[str, str]], bool]:
+    """The headers the answer to ``error`` adds, and whether the connection closes after.
+
+    ``token_sent``: whether the request carried a token (a 401's challenge says so);
+    None when the request is not known, and then a 401 has no challenge.
+    """
+    headers: list[tuple[str, str]] = []
+    if isinstance(error, Unauthorized) and token_sent is not None:
+        headers.append(("WWW-Authenticate", www_authenticate(token_sent)))
+    if isinstance(error, RateLimited):
+        headers.append(("Retry-After", retry_after_header(error.retry_after)))
+    if isinstance(error, UpgradeRequired):
+        headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4
+    return headers, isinstance(error, _CLOSING)
