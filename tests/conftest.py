@@ -14,6 +14,7 @@ import uvloop
 
 from hubbub.server import Server
 from hubbub.settings import Settings
+from tests.redis_server import RedisServer, running_redis
 
 StartServer = Callable[..., Awaitable[Server]]
 
@@ -63,3 +64,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     timeout = aiohttp.ClientTimeout(total=20)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         yield session
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A real redis-server of its own for the test, stopped (by its pid) after it."""
+    async with running_redis(tmp_path / "redis") as started:
+        yield started

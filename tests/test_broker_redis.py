@@ -42,22 +42,16 @@ class Node:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as started:
-        yield started
-
-
-@pytest.fixture
-async def store(server: RedisServer) -> AsyncIterator[RedisStore]:
-    opened = RedisStore([server.url])
+async def store(redis: RedisServer) -> AsyncIterator[RedisStore]:
+    opened = RedisStore([redis.url])
     await opened.open()
     yield opened
     await opened.close()
 
 
 @pytest.fixture
-async def node(server: RedisServer) -> AsyncIterator[Node]:
-    started = await Node(RedisBroker([server.url], ping_interval=1.0)).start()
+async def node(redis: RedisServer) -> AsyncIterator[Node]:
+    started = await Node(RedisBroker([redis.url], ping_interval=1.0)).start()
     yield started
     await started.broker.close()
 
@@ -68,10 +62,10 @@ async def append(store: RedisStore, room: str, *texts: str) -> list[int]:
 
 
 async def test_store_publish_reaches_every_subscribed_node(
-    server: RedisServer, store: RedisStore, node: Node
+    redis: RedisServer, store: RedisStore, node: Node
 ) -> None:
     """The append script's publish arrives at two brokers, whole, in id order, with the epoch."""
-    other = await Node(RedisBroker([server.url])).start()
+    other = await Node(RedisBroker([redis.url])).start()
     await node.broker.subscribe("r")
     await other.broker.subscribe("r")
     await append(store, "r", "a", "b")
@@ -83,9 +77,9 @@ async def test_store_publish_reaches_every_subscribed_node(
     await other.broker.close()
 
 
-async def test_broker_publishes_when_the_store_does_not(server: RedisServer, node: Node) -> None:
+async def test_broker_publishes_when_the_store_does_not(redis: RedisServer, node: Node) -> None:
     """store_publishes=False: ``publish`` carries the messages itself, byte-identical fields."""
-    sender = await Node(RedisBroker([server.url], store_publishes=False)).start()
+    sender = await Node(RedisBroker([redis.url], store_publishes=False)).start()
     await node.broker.subscribe("r")
     sent = [Message(7, "r", "ann", "hi\n\u00e9", 123, "c7"), Message(8, "r", "ann", "x", 124)]
     sender.broker.publish("r", "E1", sent)
@@ -95,30 +89,30 @@ async def test_broker_publishes_when_the_store_does_not(server: RedisServer, nod
 
 
 async def test_subscribes_only_to_the_rooms_asked_for(
-    server: RedisServer, store: RedisStore, node: Node
+    redis: RedisServer, store: RedisStore, node: Node
 ) -> None:
     """Redis holds the node's subscriptions for asked rooms only; others never reach it."""
     await node.broker.subscribe("wanted")
-    channels = await server.command("PUBSUB", "CHANNELS", "hubbub:{*}:ch")
+    channels = await redis.command("PUBSUB", "CHANNELS", "hubbub:{*}:ch")
     assert channels == [layout.channel("wanted").encode()]
     await append(store, "other", "x")
     await append(store, "wanted", "y")  # same connection, so "other" would have come first
     assert (await node.next())[0] == "wanted"
     await node.broker.unsubscribe("wanted")
     async with asyncio.timeout(WAIT):
-        while await server.command("PUBSUB", "CHANNELS", "hubbub:{*}:ch"):
+        while await redis.command("PUBSUB", "CHANNELS", "hubbub:{*}:ch"):
             await asyncio.sleep(0.01)
     assert node.received.empty()
 
 
 async def test_client_kill_resyncs_and_delivery_resumes(
-    server: RedisServer, store: RedisStore, node: Node
+    redis: RedisServer, store: RedisStore, node: Node
 ) -> None:
     """CLIENT KILL TYPE pubsub: the broker reconnects, resubscribes, resyncs once, delivers."""
     await node.broker.subscribe("r")
     await append(store, "r", "before")
     assert (await node.next())[2] == [1]
-    killed = await server.command("CLIENT", "KILL", "TYPE", "pubsub")
+    killed = await redis.command("CLIENT", "KILL", "TYPE", "pubsub")
     assert killed == 1
     async with asyncio.timeout(WAIT):
         await node.resyncs.get()
@@ -129,16 +123,16 @@ async def test_client_kill_resyncs_and_delivery_resumes(
 
 
 async def test_redis_restart_reconnects_by_itself(
-    server: RedisServer, store: RedisStore, node: Node
+    redis: RedisServer, store: RedisStore, node: Node
 ) -> None:
     """Redis down: the broker is unhealthy; Redis back: it resubscribes, resyncs, delivers."""
     await node.broker.subscribe("r")
-    await server.stop(kill=True)
+    await redis.stop(kill=True)
     async with asyncio.timeout(WAIT):
         while node.broker.healthy():
             await asyncio.sleep(0.01)
     await node.broker.subscribe("late")  # asked while down: subscribed on reconnection
-    await server.start()
+    await redis.start()
     async with asyncio.timeout(WAIT):
         await node.resyncs.get()
     assert node.broker.healthy()

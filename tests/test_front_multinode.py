@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import RawClient, poll, publish
-from tests.redis_server import RedisServer, needs_redis, running_redis
+from tests.redis_server import RedisServer, needs_redis
 from tests.wire import SSEReader, wait_for_waiters
 
 pytestmark = needs_redis
@@ -81,12 +80,6 @@ class PubSubRelay:
                     await self.open.wait()
                 writer.write(data)
                 await writer.drain()
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as started:
-        yield started
 
 
 @pytest.fixture

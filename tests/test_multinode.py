@@ -34,12 +34,6 @@ from tests.redis_server import RedisServer, needs_redis, running_redis
 pytestmark = needs_redis
 
 
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as started:
-        yield started
-
-
 @contextlib.asynccontextmanager
 async def nodes(count: int, *args: str) -> AsyncIterator[list[ServeProcess]]:
     """``count`` hubbub processes started with ``args``, stopped (by pid) at the end."""

@@ -9,27 +9,19 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 
 from tests.process import ServeProcess, serve
-from tests.redis_server import RedisServer, needs_redis, running_redis
+from tests.redis_server import RedisServer, needs_redis
 from tests.wire import ws_json
 
 pytestmark = needs_redis
 
 TTL = 1.0  # seconds; nodes refresh every third of it
 GRACE = 0.2
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as started:
-        yield started
 
 
 @contextlib.asynccontextmanager

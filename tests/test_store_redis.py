@@ -21,14 +21,8 @@ pytestmark = needs_redis
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as started:
-        yield started
-
-
-@pytest.fixture
-async def store(server: RedisServer) -> AsyncIterator[RedisStore]:
-    opened = RedisStore([server.url], retain=None)
+async def store(redis: RedisServer) -> AsyncIterator[RedisStore]:
+    opened = RedisStore([redis.url], retain=None)
     await opened.open()
     yield opened
     await opened.close()
@@ -38,9 +32,9 @@ def stamped(room: str, text: str, client_id: str | None = None) -> Stamped:
     return Stamped(Publish(room, "alice", text, client_id), ts=1)
 
 
-async def test_ids_gapless_under_concurrent_appends_from_two_nodes(server: RedisServer) -> None:
+async def test_ids_gapless_under_concurrent_appends_from_two_nodes(redis: RedisServer) -> None:
     """Two stores (two nodes) appending to one room at once get ids 1..N, each exactly once."""
-    nodes = [RedisStore([server.url]), RedisStore([server.url])]
+    nodes = [RedisStore([redis.url]), RedisStore([redis.url])]
     for node in nodes:
         await node.open()
 
@@ -61,9 +55,9 @@ async def test_ids_gapless_under_concurrent_appends_from_two_nodes(server: Redis
         await node.close()
 
 
-async def test_client_id_idempotent_across_nodes(server: RedisServer) -> None:
+async def test_client_id_idempotent_across_nodes(redis: RedisServer) -> None:
     """A retry on another node, and a repeat inside one batch, answer with the original."""
-    one, two = RedisStore([server.url]), RedisStore([server.url])
+    one, two = RedisStore([redis.url]), RedisStore([redis.url])
     await one.open()
     await two.open()
     original = (await one.append([stamped("r", "hello", "c1")]))[0]
@@ -92,9 +86,9 @@ async def test_batch_over_rooms_keeps_order_and_epoch(store: RedisStore) -> None
     assert [m.text for m in await store.read_before("a", 3, 10)] == ["1", "2"]
 
 
-async def test_retention_keeps_exactly_the_newest(server: RedisServer) -> None:
+async def test_retention_keeps_exactly_the_newest(redis: RedisServer) -> None:
     """retain=3: the log keeps the newest three, and a retired client_id is forgotten with it."""
-    store = RedisStore([server.url], retain=3)
+    store = RedisStore([redis.url], retain=3)
     await store.open()
     await store.append([stamped("r", "m1", "old")])
     await store.append([stamped("r", f"m{i}") for i in range(2, 7)])
@@ -106,9 +100,9 @@ async def test_retention_keeps_exactly_the_newest(server: RedisServer) -> None:
     await store.close()
 
 
-async def test_client_ids_bounded_without_retention(server: RedisServer) -> None:
+async def test_client_ids_bounded_without_retention(redis: RedisServer) -> None:
     """An unbounded log remembers only the newest ``client_id_window`` client ids."""
-    store = RedisStore([server.url], client_id_window=2)
+    store = RedisStore([redis.url], client_id_window=2)
     await store.open()
     await store.append([stamped("r", t, t) for t in ("c1", "c2", "c3")])
     assert not (await store.append([stamped("r", "x", "c2")]))[0].created
@@ -117,24 +111,24 @@ async def test_client_ids_bounded_without_retention(server: RedisServer) -> None
 
 
 async def test_epoch_exists_before_first_message_and_changes_after_flush(
-    server: RedisServer, store: RedisStore
+    redis: RedisServer, store: RedisStore
 ) -> None:
     """An empty room's epoch is its first message's; FLUSHALL yields a new epoch and ids from 1."""
     empty = await store.bounds("r")
     assert (empty.first_id, empty.last_id) == (0, 0) and len(empty.epoch) == 12
     first = (await store.append([stamped("r", "one", "c1"), stamped("r", "two")]))[0]
     assert first.epoch == empty.epoch
-    await server.command("FLUSHALL")
+    await redis.command("FLUSHALL")
     reset = await store.bounds("r")
     assert reset.epoch != empty.epoch and reset.last_id == 0
     after = (await store.append([stamped("r", "again", "c1")]))[0]
     assert after.created and after.message.id == 1 and after.epoch == reset.epoch
 
 
-async def test_lost_meta_drops_the_stale_log(server: RedisServer, store: RedisStore) -> None:
+async def test_lost_meta_drops_the_stale_log(redis: RedisServer, store: RedisStore) -> None:
     """A log whose meta hash is gone belongs to the old epoch: it is not served under the new."""
     await store.append([stamped("r", "old")])
-    await server.command("DEL", layout.meta_key("r"))
+    await redis.command("DEL", layout.meta_key("r"))
     fresh = (await store.append([stamped("r", "new")]))[0]
     assert fresh.message.id == 1
     assert [m.text for m in await store.read_after("r", 0, 10)] == ["new"]
@@ -181,11 +175,11 @@ async def test_durable_when_redis_fsyncs(store: RedisStore) -> None:
 
 
 async def test_stopped_redis_is_a_prompt_store_error_then_resumes(
-    server: RedisServer, store: RedisStore
+    redis: RedisServer, store: RedisStore
 ) -> None:
     """With Redis down every call fails within seconds; after its restart ids continue."""
     await store.append([stamped("r", "before")])
-    await server.stop(kill=True)
+    await redis.stop(kill=True)
     started = time.monotonic()
     with pytest.raises(StoreError):
         await store.append([stamped("r", "during")])
@@ -193,37 +187,37 @@ async def test_stopped_redis_is_a_prompt_store_error_then_resumes(
         await store.read_after("r", 0, 10)
     assert not await store.ping()
     assert time.monotonic() - started < 5
-    await server.start()
+    await redis.start()
     assert await store.ping()
     after = (await store.append([stamped("r", "after")]))[0]
     assert after.message.id == 2
     assert [m.text for m in await store.read_after("r", 0, 10)] == ["before", "after"]
 
 
-async def test_unresponsive_redis_times_out(server: RedisServer) -> None:
+async def test_unresponsive_redis_times_out(redis: RedisServer) -> None:
     """A Redis that accepts the connection but never answers fails the call in bounded time."""
-    store = RedisStore([server.url], timeout=0.3)
+    store = RedisStore([redis.url], timeout=0.3)
     await store.open()
-    assert server.process is not None
-    server.process.send_signal(signal.SIGSTOP)  # the socket stays open, nothing answers
+    assert redis.process is not None
+    redis.process.send_signal(signal.SIGSTOP)  # the socket stays open, nothing answers
     try:
         started = time.monotonic()
         with pytest.raises(StoreError):
             await store.append([stamped("r", "x")])
         assert time.monotonic() - started < 3
     finally:
-        server.process.send_signal(signal.SIGCONT)
+        redis.process.send_signal(signal.SIGCONT)
     await store.close()
 
 
 async def test_ping_is_false_while_redis_refuses_writes(
-    server: RedisServer, store: RedisStore
+    redis: RedisServer, store: RedisStore
 ) -> None:
     """A Redis that answers but refuses writes (min-replicas-to-write unmet) is not healthy."""
     assert await store.ping()
-    await server.command("CONFIG", "SET", "min-replicas-to-write", "1")
+    await redis.command("CONFIG", "SET", "min-replicas-to-write", "1")
     assert not await store.ping()
     with pytest.raises(StoreError):
         await store.append([stamped("r", "refused")])
-    await server.command("CONFIG", "SET", "min-replicas-to-write", "0")
+    await redis.command("CONFIG", "SET", "min-replicas-to-write", "0")
     assert await store.ping()
