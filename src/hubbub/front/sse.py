@@ -26,6 +26,7 @@ from hubbub.auth import token_from
 from hubbub.front.answers import CLOSE, SERVER, origin_headers
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext, StreamStart
+from hubbub.front.flow import WriteFlow
 from hubbub.hub import Outbox
 from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import SSE, SSE_RETRY
@@ -83,38 +84,27 @@ def _head_bytes(ctx: FrontContext, start: StreamStart) -> bytes:
     )
 
 
-def _body_length(start: StreamStart) -> int:
-    """A GET may declare a body; aiohttp reads it past (unused), so it is skipped here."""
-    raw = start.head.headers.get("content-length") or "0"
-    return int(raw) if raw.isdigit() else 0
-
-
-class EventConnection(asyncio.Protocol):
+class EventConnection(WriteFlow):
     """The socket of one lean SSE stream, from its response head until it ends."""
 
     __slots__ = (
         "_address",
         "_ctx",
         "_keep_alive",
-        "_skip",
         "_stream",
         "_task",
         "_transport",
         "_unread",
-        "_writable",
-        "_write_paused",
     )
 
     def __init__(self, start: StreamStart) -> None:
+        super().__init__()
         self._ctx = start.ctx
         self._transport: asyncio.Transport | None = start.transport
         self._address = start.address
         self._keep_alive = start.head.keep_alive
         self._stream: EventStream | None = None
         self._task: asyncio.Task[None] | None = None
-        self._write_paused = False
-        self._writable: asyncio.Future[None] | None = None
-        self._skip = _body_length(start)
         self._unread = b""
         self._take(start.leftover)
 
@@ -148,7 +138,7 @@ class EventConnection(asyncio.Protocol):
         node = self._ctx.node
         try:
             reason = await node.run_stream(
-                stream, cursor, timed_drain(self._drained, node.settings.heartbeat)
+                stream, cursor, timed_drain(self.writable, node.settings.heartbeat)
             )
         except Exception:
             log.error("hubbub: error serving an SSE stream", exc_info=True)
@@ -184,23 +174,9 @@ class EventConnection(asyncio.Protocol):
         if self._stream is not None:
             self._stream.end("slow")
 
-    async def _drained(self) -> None:
-        """Returns once the transport takes writes again (aiohttp's ``_drain_helper``)."""
-        if self._transport is None:
-            raise ConnectionResetError("Connection lost")
-        if not self._write_paused:
-            return
-        waiter = self._writable
-        if waiter is None:
-            waiter = self._writable = self._ctx.loop.create_future()
-        await waiter
-
     def _take(self, data: bytes) -> None:
-        """Keep what the client sends meanwhile (a GET's declared body skipped)."""
-        if self._skip:
-            skipped = min(self._skip, len(data))
-            self._skip -= skipped
-            data = data[skipped:]
+        """Keep what the client sends meanwhile (a GET with a body never comes here: the
+        front hands it to aiohttp)."""
         if not data or not self._keep_alive:
             return
         if len(self._unread) + len(data) > MAX_UNREAD:
@@ -221,21 +197,12 @@ class EventConnection(asyncio.Protocol):
         # As aiohttp does: a peer that stops sending is gone; the transport closes.
         return False
 
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        waiter, self._writable = self._writable, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is None:
             return  # handed back to the front, which owns its place now
         self._transport = None
         self._ctx.guard.release(self._address)
-        self._writable = None  # its waiter is cancelled with the task
+        self._writable = None  # its waiter is cancelled with the task, just below
         if self._task is not None and not self._task.done():
             # As aiohttp's handler_cancellation: the stream detaches at once.
             self._task.cancel()

@@ -35,6 +35,7 @@ from hubbub.protocol.cursors import Cursor, parse_cursor
 from hubbub.protocol.encoding import WS
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
+from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import (
     SocketSession,
     SocketStream,
@@ -70,7 +71,7 @@ def start_websocket(start: StreamStart) -> None:
 class LeanSocket(SocketSession, FrameSocket):
     """One room's WebSocket on the lean path: its client's frames in, its stream out."""
 
-    __slots__ = ("_drain_waiter", "_task", "node", "stream")
+    __slots__ = ("_task", "node", "stream")
 
     def __init__(
         self,
@@ -89,7 +90,6 @@ class LeanSocket(SocketSession, FrameSocket):
         self.node = node
         self.stream = SocketStream(room, WS, outbox, principal, ctx.loop.time())
         self.stream.user = user
-        self._drain_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[str] | None = None
 
     def begin(self, cursor: Cursor | None, leftover: bytes) -> None:
@@ -97,7 +97,9 @@ class LeanSocket(SocketSession, FrameSocket):
         stream = self.stream
         stream.done.add_done_callback(self._on_end)
         task = self._task = self._ctx.loop.create_task(
-            self.node.run_stream(stream, cursor, self._drain)
+            self.node.run_stream(
+                stream, cursor, timed_drain(self.writable, self.node.settings.heartbeat)
+            )
         )
         task.add_done_callback(self._stream_ended)
         self.take_over(leftover)
@@ -125,20 +127,8 @@ class LeanSocket(SocketSession, FrameSocket):
         stream.end("gone")
 
     def _lost(self) -> None:
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_exception(ConnectionResetError("Connection lost"))
+        self._writer_gone()
         self.stream.end("gone")
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     def begin_close(self) -> None:
         self.stream.end("shutdown")  # the node ended every stream already: belt and braces
@@ -171,16 +161,3 @@ class LeanSocket(SocketSession, FrameSocket):
         if error is not None:
             log.error("hubbub: error serving a WebSocket stream", exc_info=error)
             self.abort()
-
-    async def _drain(self) -> None:
-        """While catching up: wait until the socket's buffer is below its high-water mark
-        (a reader that does not move for two heartbeats is a slow consumer)."""
-        if self._transport is None:
-            raise ConnectionResetError("Connection lost")
-        if not self._write_paused:
-            return
-        async with asyncio.timeout(2 * self.node.settings.heartbeat):
-            waiter = self._drain_waiter
-            if waiter is None or waiter.done():
-                waiter = self._drain_waiter = self._ctx.loop.create_future()
-            await waiter

@@ -19,6 +19,7 @@ from aiohttp._websocket.models import WebSocketError
 from aiohttp._websocket.reader_py import WebSocketDataQueue
 
 from hubbub.front.answers import origin_headers
+from hubbub.front.flow import WriteFlow
 from hubbub.front.ws_handshake import switching_protocols
 from hubbub.protocol.encoding import ws_close_frame, ws_frame
 from hubbub.transports.ws_strict import StrictReader
@@ -76,7 +77,7 @@ class _Inbox:
         """The peer stopped sending: ``connection_lost`` follows."""
 
 
-class FrameSocket(asyncio.Protocol):
+class FrameSocket(WriteFlow):
     """One upgraded connection of the lean path, from its ``101`` to ``connection_lost``."""
 
     __slots__ = (
@@ -87,10 +88,10 @@ class FrameSocket(asyncio.Protocol):
         "_inbox",
         "_reader",
         "_transport",
-        "_write_paused",
     )
 
     def __init__(self, ctx: FrontContext, transport: asyncio.Transport, address: str) -> None:
+        super().__init__()
         settings = ctx.settings
         self._ctx = ctx
         self._transport: asyncio.Transport | None = transport
@@ -106,7 +107,6 @@ class FrameSocket(asyncio.Protocol):
         )
         self._closing = False  # a close frame went out (or the socket is cut): no more
         self._close_timer: asyncio.TimerHandle | None = None
-        self._write_paused = False
 
     def take_over(self, leftover: bytes) -> None:
         """Own the socket (counted as a lean connection) and read what followed the head."""
@@ -143,12 +143,6 @@ class FrameSocket(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         return False  # the transport closes; connection_lost follows
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ctx.forget(self, self._address)
