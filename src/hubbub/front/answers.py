@@ -13,6 +13,7 @@ from http import HTTPStatus
 from hubbub.errors import ProtocolError
 from hubbub.protocol.encoding import error_body
 from hubbub.refusals import refusal_headers
+from hubbub.transports.cors import origin_header_pairs
 
 SERVER = b"Server: hubbub\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
@@ -68,19 +69,20 @@ def answer(
 
 
 def origin_headers(allowed: str | None) -> bytes:
-    """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed origin, if any."""
-    if allowed is None:
-        return b""
-    line = b"Access-Control-Allow-Origin: %s\r\n" % allowed.encode("latin-1")
-    return line if allowed == "*" else line + b"Vary: Origin\r\n"
+    """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed origin, if any
+    (``transports/cors.py: origin_header_pairs``, shared with aiohttp's path)."""
+    return header_lines(origin_header_pairs(allowed))
+
+
+def header_lines(pairs: list[tuple[str, str]]) -> bytes:
+    return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode("latin-1")) for k, v in pairs)
 
 
 def error_headers(error: ProtocolError, token_sent: bool) -> tuple[bytes, bool]:
     """The header lines an error answer adds, and whether the connection closes after
     (``refusals.py``, shared with aiohttp's path)."""
     headers, close = refusal_headers(error, token_sent)
-    extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode("latin-1")) for k, v in headers)
-    return extra, close
+    return header_lines(headers), close
 
 
 def error_answer(

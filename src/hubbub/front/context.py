@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from hubbub.front.answers import DateHeader
+from hubbub.front.answers import DateHeader, origin_headers
 from hubbub.front.head import Head, Route
 from hubbub.transports.cors import allowed_origin_for
 
@@ -110,6 +110,11 @@ class FrontContext:
         if self._origins is None:
             return None
         return allowed_origin_for(self._origins, origin)
+
+    def cors(self, head: Head) -> bytes:
+        """The CORS header lines of an answer to ``head``: none unless ``--allow-origin``
+        allows its ``Origin``."""
+        return origin_headers(self.allowed_origin(head.headers.get("origin")))
 
     def forget(self, connection: LeanConnection, address: str | None) -> None:
         """``connection`` no longer holds its socket: out of the set shutdown waits on, and

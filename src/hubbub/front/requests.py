@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from hubbub.auth import token_from
 from hubbub.errors import ProtocolError, Unavailable, UnsupportedMediaType
-from hubbub.front.answers import answer, error_answer, origin_headers
+from hubbub.front.answers import answer, error_answer
 from hubbub.front.head import Head, Route
 from hubbub.protocol.cursors import parse_read_query
 from hubbub.protocol.encoding import error_body
@@ -71,9 +71,6 @@ class Requests:
         self._pending.append(entry)
         return entry
 
-    def _cors(self, head: Head) -> bytes:
-        return origin_headers(self._ctx.allowed_origin(head.headers.get("origin")))
-
     def _publish(self, head: Head, route: Route, body: bytes) -> None:
         entry = self._take(head, publish=True)
         node = self._ctx.node
@@ -115,7 +112,7 @@ class Requests:
                 committed.message.json,
                 self._ctx.date(),
                 close=entry.close,
-                extra=self._cors(head),
+                extra=self._ctx.cors(head),
             )
             self._answered()
 
@@ -142,7 +139,12 @@ class Requests:
             self._crash(entry, error)
             return
         entry.data = answer(
-            200, body, self._ctx.date(), no_store=True, close=entry.close, extra=self._cors(head)
+            200,
+            body,
+            self._ctx.date(),
+            no_store=True,
+            close=entry.close,
+            extra=self._ctx.cors(head),
         )
         self._answered()
 
@@ -150,7 +152,11 @@ class Requests:
         self._ctx.node.stats.rejected[error.code] += 1
         token_sent = token_from(head.headers, route.query) is not None
         entry.data, entry.close = error_answer(
-            error, self._ctx.date(), token_sent=token_sent, close=entry.close, cors=self._cors(head)
+            error,
+            self._ctx.date(),
+            token_sent=token_sent,
+            close=entry.close,
+            cors=self._ctx.cors(head),
         )
         if entry.close:
             self._stop_taking()

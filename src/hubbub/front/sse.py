@@ -23,7 +23,7 @@ import logging
 from typing import cast
 
 from hubbub.auth import token_from
-from hubbub.front.answers import CLOSE, SERVER, origin_headers
+from hubbub.front.answers import CLOSE, SERVER
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext, StreamStart
 from hubbub.front.flow import WriteFlow
@@ -78,7 +78,7 @@ def _head_bytes(ctx: FrontContext, start: StreamStart) -> bytes:
             ctx.date(),
             SERVER,
             b"" if head.keep_alive else CLOSE,
-            origin_headers(ctx.allowed_origin(head.headers.get("origin"))),
+            ctx.cors(head),
             b"\r\n",
         )
     )

@@ -18,7 +18,6 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp._websocket.models import WebSocketError
 from aiohttp._websocket.reader_py import WebSocketDataQueue
 
-from hubbub.front.answers import origin_headers
 from hubbub.front.flow import WriteFlow
 from hubbub.front.ws_handshake import switching_protocols
 from hubbub.protocol.encoding import ws_close_frame, ws_frame
@@ -48,7 +47,7 @@ def switch_protocols(start: StreamStart, accept: str, socket: FrameSocket) -> No
     give the transport to ``socket``, reading."""
     ctx, transport = start.ctx, start.transport
     transport.set_protocol(socket)
-    cors = origin_headers(ctx.allowed_origin(start.head.headers.get("origin")))
+    cors = ctx.cors(start.head)
     transport.write(switching_protocols(accept, ctx.date(), cors))
     if not transport.is_reading():  # the front paused it while earlier answers went out
         transport.resume_reading()

@@ -38,12 +38,18 @@ def applies_to(request: web.Request) -> bool:
 
 def add_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed ``Origin``."""
-    origin = allowed_origin(request)
-    if origin is None:
-        return
-    response.headers["Access-Control-Allow-Origin"] = origin
-    if origin != "*":
-        response.headers["Vary"] = "Origin"
+    response.headers.extend(origin_header_pairs(allowed_origin(request)))
+
+
+def origin_header_pairs(allowed: str | None) -> list[tuple[str, str]]:
+    """The headers an answer carries for ``allowed`` (``allowed_origin_for``): none, or
+    ``Access-Control-Allow-Origin`` with ``Vary: Origin`` unless it is ``*``."""
+    if allowed is None:
+        return []
+    pairs = [("Access-Control-Allow-Origin", allowed)]
+    if allowed != "*":
+        pairs.append(("Vary", "Origin"))
+    return pairs
 
 
 async def preflight(request: web.Request) -> web.Response:
