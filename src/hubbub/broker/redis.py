@@ -167,7 +167,7 @@ class _ShardLink:
         self._confirmations.clear()
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
 
 class _ShardSender:

@@ -99,7 +99,7 @@ class _Shard:
         self.confirmations.clear()
         if pubsub is not None:
             with contextlib.suppress(*_FAILURES):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
 
 class RedisPresence:
