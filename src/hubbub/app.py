@@ -29,9 +29,11 @@ from hubbub.transports.ws_echo import add_ws_echo_route
 
 STATIC = Path(__file__).parent / "static"
 
-# How many middlewares hubbub itself installs: one added by an embedding application
-# must see every request, so the lean path (front/) then steps aside (server.py).
+# How many middlewares and answer hooks hubbub itself installs: one added by an
+# embedding application must see every request and answer, so the lean path (front/),
+# which builds neither aiohttp requests nor responses, then steps aside (server.py).
 OWN_MIDDLEWARES = web.AppKey("own_middlewares", int)
+OWN_RESPONSE_HOOKS = 1  # prepare_answer
 
 # The chat page runs only its own script files: no inline script, no eval,
 # so a message that smuggles markup can never execute.
