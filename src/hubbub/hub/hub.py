@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hubbub.broker.base import Broker
@@ -116,14 +116,6 @@ class Hub:
         room.pins -= 1
         assert self._loop is not None
         room.last_used = self._loop.time()
-
-    @contextlib.asynccontextmanager
-    async def using(self, name: str) -> AsyncIterator[Room]:
-        room = await self.acquire(name)
-        try:
-            yield room
-        finally:
-            self.release(room)
 
     async def _load(self, name: str) -> Room:
         try:
