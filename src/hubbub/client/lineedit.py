@@ -132,4 +132,3 @@ def read_lines(stream: BinaryIO, queue: asyncio.Queue[str | None]) -> None:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=pump, name="hubbub-stdin", daemon=True).start()
-
