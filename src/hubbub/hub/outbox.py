@@ -73,6 +73,10 @@ class FlushScheduler:
             outbox.flush(now)
 
 
+def _no_overflow() -> None:
+    """What a closed outbox's overflow does: nothing (it writes nothing more)."""
+
+
 class Outbox:
     """What the server holds for one connection, with the slow-consumer rule."""
 
@@ -152,7 +156,10 @@ class Outbox:
         self._on_overflow()
 
     def close(self) -> None:
-        """Stop writing; what is pending is discarded."""
+        """Stop writing; what is pending is discarded. The overflow callback is let go:
+        it usually refers to the stream that refers to this outbox, a cycle only the
+        garbage collector would otherwise free (issue 19: none on the hot paths)."""
         self.closed = True
         self._pending.clear()
         self._pending_size = 0
+        self._on_overflow = _no_overflow
