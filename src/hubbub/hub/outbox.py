@@ -152,8 +152,9 @@ class Outbox:
         """The peer is not reading fast enough: drop what is queued and close."""
         if self.closed:
             return
+        on_overflow = self._on_overflow  # close() lets it go
         self.close()
-        self._on_overflow()
+        on_overflow()
 
     def close(self) -> None:
         """Stop writing; what is pending is discarded. The overflow callback is let go:
