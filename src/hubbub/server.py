@@ -92,7 +92,7 @@ class Server:
         return (
             self.settings.lean_http
             and len(app.middlewares) == app[OWN_MIDDLEWARES]
-            and len(app.on_response_prepare) == OWN_RESPONSE_HOOKS
+            and len(app.on_response_prepare) == app[OWN_RESPONSE_HOOKS]
         )
 
     async def stop(self) -> None:
