@@ -157,4 +157,4 @@ def test_latest_view_state_without_text_changes_nothing() -> None:
     """A state that holds neither an edit nor a delete leaves the message as it was."""
     assert latest_view([ORIGINAL], {4: Latest()}) == [ORIGINAL.to_dict()]
     assert latest_view([ORIGINAL], {}) == [ORIGINAL.to_dict()]
-    assert MESSAGE == ORIGINAL.kind
+    assert ORIGINAL.kind == MESSAGE

@@ -106,9 +106,7 @@ def test_ws_close_reason_is_cut_at_a_character() -> None:
     reason = "r" * 119 + "é"  # "é" is 2 bytes: bytes 120 and 121
     frame = ws_close_frame(1008, reason)
     assert frame == b"\x88\x79\x03\xf0" + b"r" * 119
-    assert ws_close_frame(1008, "r" * 118 + "é") == b"\x88\x7a\x03\xf0" + (
-        "r" * 118 + "é"
-    ).encode()
+    assert ws_close_frame(1008, "r" * 118 + "é") == b"\x88\x7a\x03\xf0" + ("r" * 118 + "é").encode()
 
 
 def test_encoded_message_forms() -> None:
@@ -179,10 +177,13 @@ def test_multiplex_frames_name_their_room() -> None:
     encoded = _encoded(Message(2, "r", "a", "t", 5))
     frame = WS_MULTI.message(encoded)
     assert frame == _text_frame(
-        b'{"type":"message","room":"r","message":'
-        b'{"id":2,"room":"r","user":"a","text":"t","ts":5}}'
+        b'{"type":"message","room":"r","message":{"id":2,"room":"r","user":"a","text":"t","ts":5}}'
     )
     assert WS_MULTI.message(encoded) is frame  # built once per message
+    # ... and kept under the format's name, beside other views' forms of the message.
+    assert encoded.form("ws-multi", lambda m: b"not built again") is frame
+    assert encoded.form("compat", lambda m: b"another view") == b"another view"
+    assert WS_MULTI.message(encoded) is frame
     assert WS_MULTI.gap("r", BOUNDS, 2) == WS.gap("r", BOUNDS, 2)
     assert WS_MULTI.ready("r", BOUNDS, 5) == WS.ready("r", BOUNDS, 5)
     edit = _encoded(Message(3, "r", "a", "t2", 6, kind=EDIT, target=2))
@@ -196,8 +197,7 @@ def test_sse_events() -> None:
     encoded = _encoded()
     assert SSE.message(encoded) is encoded.sse
     assert SSE.gap("r", BOUNDS, 2) == (
-        b"id: ep0ch:2\nevent: gap\n"
-        b'data: {"room":"r","first_id":3,"last_id":9,"epoch":"ep0ch"}\n\n'
+        b'id: ep0ch:2\nevent: gap\ndata: {"room":"r","first_id":3,"last_id":9,"epoch":"ep0ch"}\n\n'
     )
     assert SSE.ready("r", BOUNDS, 5) == (
         b"id: ep0ch:5\nevent: ready\n"
@@ -231,9 +231,7 @@ def test_error_frames_and_bodies() -> None:
     assert ws_error("rate_limited", "slow down", "c") == _text_frame(
         b'{"type":"error","code":"rate_limited","message":"slow down","client_id":"c"}'
     )
-    assert error_body("invalid_room", "no") == (
-        b'{"error":{"code":"invalid_room","message":"no"}}'
-    )
+    assert error_body("invalid_room", "no") == (b'{"error":{"code":"invalid_room","message":"no"}}')
 
 
 def test_poll_bodies() -> None:

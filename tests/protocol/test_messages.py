@@ -31,15 +31,19 @@ from hubbub.protocol.messages import (
     validate_user,
 )
 
-ROOM_MESSAGE = (
-    "room names are 1 to 64 characters of A-Z a-z 0-9 _ . - and do not start with '.'"
-)
+ROOM_MESSAGE = "room names are 1 to 64 characters of A-Z a-z 0-9 _ . - and do not start with '.'"
 TARGET_MESSAGE = f"target must be a message id, a whole number from 1 to {MAX_TARGET}"
 
 
 def test_wire_names() -> None:
     """The kinds are wire values (docs/protocol.md, *Edits and deletes*)."""
-    assert (MESSAGE, EDIT, DELETE, NO_USER, MAX_TARGET) == ("message", "edit", "delete", "", 2**63 - 1)
+    assert (MESSAGE, EDIT, DELETE, NO_USER, MAX_TARGET) == (
+        "message",
+        "edit",
+        "delete",
+        "",
+        2**63 - 1,
+    )
 
 
 @pytest.mark.parametrize("name", ["a", "Z", "0", "_", "-", "a.b", "a.", "A-Z_a-z.0-9", "x" * 64])
@@ -48,7 +52,7 @@ def test_room_names_accepted(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", ".", ".a", "x" * 65, "a b", "é", "a/b", "a:b", "a\n", "a*", "١"]
+    "name", ["", ".", ".a", "x" * 65, "a b", "é", "a/b", "a:b", "a\n", "a*", "\u0661"]
 )
 def test_room_names_refused(name: str) -> None:
     with pytest.raises(InvalidRoom) as caught:
@@ -164,7 +168,7 @@ def test_target_accepted(raw: int) -> None:
     assert validate_target(raw) == raw
 
 
-@pytest.mark.parametrize("raw", [0, -1, MAX_TARGET + 1, True, False, 1.0, "1", "١", "", None])
+@pytest.mark.parametrize("raw", [0, -1, MAX_TARGET + 1, True, False, 1.0, "1", "\u0661", "", None])
 def test_target_refused(raw: object) -> None:
     """A JSON whole number from 1: not a bool, a float, or a string of digits of any script."""
     with pytest.raises(InvalidMessage) as caught:
@@ -174,7 +178,13 @@ def test_target_refused(raw: object) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "kind"),
-    [(None, MESSAGE), ("publish", MESSAGE), ("message", MESSAGE), ("edit", EDIT), ("delete", DELETE)],
+    [
+        (None, MESSAGE),
+        ("publish", MESSAGE),
+        ("message", MESSAGE),
+        ("edit", EDIT),
+        ("delete", DELETE),
+    ],
 )
 def test_publish_kind(raw: object, kind: str) -> None:
     assert publish_kind(raw) == kind
@@ -225,8 +235,14 @@ def test_publish_without_user_when_a_token_names_it() -> None:
         ({"type": "delete", "user": "a"}, "target is required"),
         ({"type": "delete", "user": "a", "target": 0}, TARGET_MESSAGE),
         ({"type": "edit", "user": "a", "text": "t", "target": "1"}, TARGET_MESSAGE),
-        ({"type": "edit", "user": "a", "text": "x" * 11, "target": 1}, "text must be at most 10 characters"),
-        ({"type": "nope", "user": "a", "text": "t"}, "type must be publish, message, edit or delete"),
+        (
+            {"type": "edit", "user": "a", "text": "x" * 11, "target": 1},
+            "text must be at most 10 characters",
+        ),
+        (
+            {"type": "nope", "user": "a", "text": "t"},
+            "type must be publish, message, edit or delete",
+        ),
         ({"user": " ", "text": "hi"}, "user must not be blank"),
         ({"user": "a", "text": "hi", "client_id": ""}, "client_id must be 1 to 64 characters"),
     ],
