@@ -8,7 +8,7 @@ import pytest
 
 from hubbub.errors import Forbidden, InvalidMessage
 from hubbub.protocol.corrections import Latest, check_correction, latest_states, latest_view
-from hubbub.protocol.messages import DELETE, EDIT, MESSAGE, Message, Publish
+from hubbub.protocol.messages import DELETE, EDIT, Message, Publish
 
 ORIGINAL = Message(4, "r", "alice", "hello", 100)
 
@@ -157,4 +157,3 @@ def test_latest_view_state_without_text_changes_nothing() -> None:
     """A state that holds neither an edit nor a delete leaves the message as it was."""
     assert latest_view([ORIGINAL], {4: Latest()}) == [ORIGINAL.to_dict()]
     assert latest_view([ORIGINAL], {}) == [ORIGINAL.to_dict()]
-    assert ORIGINAL.kind == MESSAGE
