@@ -64,17 +64,21 @@ class Moderation:
         self._reloading: asyncio.Task[None] | None = None
         # Notices that arrived while the table was being read afresh, applied after it.
         self._held: list[dict[str, Any]] | None = None
+        self._ends: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
     async def start(self) -> None:
         await self._store.open()
         try:
-            self.mutes.replace(await self._store.mutes(time.time()))
+            self._replace(await self._store.mutes(time.time()))
             await self._notices.start(self._on_notice)
         except BaseException:
             await self._store.close()
             raise
 
     async def close(self) -> None:
+        for timer in self._ends.values():
+            timer.cancel()
+        self._ends.clear()
         await self._notices.close()
         if self._reloading is not None:
             self._reloading.cancel()
@@ -147,13 +151,39 @@ class Moderation:
 
     def _apply_mute(self, mute: Mute) -> None:
         self.mutes.put(mute)
+        self._end_at(mute)
         body = mute.to_dict(time.time())
         del body["room"]
         self._hub.broadcast(mute.room, "mute", body)
 
     def _apply_unmute(self, room: str, user: str) -> None:
         self.mutes.lift(room, user)
-        self._hub.broadcast(room, "unmute", {"user": user})
+        self._cancel_end(room, user)
+        self._hub.broadcast(room, "unmute", {"user": user, "ended": False})
+
+    def _end_at(self, mute: Mute) -> None:
+        """Tell the room's streams when the mute ends by itself (``unmute``, ended)."""
+        self._cancel_end(mute.room, mute.user)
+        delay = max(0.0, mute.until - time.time())
+        loop = asyncio.get_running_loop()
+        self._ends[(mute.room, mute.user)] = loop.call_later(delay, self._ended, mute)
+
+    def _cancel_end(self, room: str, user: str) -> None:
+        timer = self._ends.pop((room, user), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _ended(self, mute: Mute) -> None:
+        self._ends.pop((mute.room, mute.user), None)
+        now = time.time()
+        if mute.until > now:  # the loop's clock ran ahead of the wall clock
+            self._end_at(mute)
+            return
+        current = self.mutes.rooms.get(mute.room, {}).get(mute.user)
+        if current is not None and current.until > now:
+            return  # muted again since
+        self.mutes.lift(mute.room, mute.user)
+        self._hub.broadcast(mute.room, "unmute", {"user": mute.user, "ended": True})
 
     def forget_ended(self) -> None:
         self.mutes.forget_ended(time.time())
@@ -246,12 +276,23 @@ class Moderation:
             return
         finally:
             held, self._held = self._held, None
-        self.mutes.replace(mutes)
+        self._replace(mutes)
         for notice in held:  # already told to the streams: only the table needs them again
             if notice["kind"] == "mute":
-                self.mutes.put(Mute.from_record(notice["mute"]))
+                mute = Mute.from_record(notice["mute"])
+                self.mutes.put(mute)
+                self._end_at(mute)
             else:
                 self.mutes.lift(str(notice["room"]), str(notice["user"]))
+                self._cancel_end(str(notice["room"]), str(notice["user"]))
+
+    def _replace(self, mutes: list[Mute]) -> None:
+        for timer in self._ends.values():
+            timer.cancel()
+        self._ends.clear()
+        self.mutes.replace(mutes)
+        for mute in mutes:
+            self._end_at(mute)
 
 
 @contextlib.contextmanager

@@ -179,7 +179,10 @@ class Connection:
             self.send({"type": "unsubscribed", "room": room, "reason": reason})
 
     def publish(self, room: str, fields: dict[str, Any]) -> None:
-        publish = validate_publish(room, fields, self.node.settings.max_text)
+        node = self.node
+        publish = validate_publish(
+            room, fields, node.settings.max_text, user_required=node.user_required
+        )
         future = self.node.submit(self.principal, publish)
         future.add_done_callback(partial(self.on_committed, room, publish.client_id))
 
