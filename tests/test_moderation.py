@@ -45,7 +45,8 @@ async def say(
         http, "POST", f"{server.url}/rooms/{room}/messages", token, {"text": text}
     )
     assert status == 201, body
-    return body
+    stored: dict[str, Any] = body
+    return stored
 
 
 @contextlib.asynccontextmanager
