@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hubbub.client import Client, Connected, Disconnected
+from hubbub.client.events import Status, TransportName
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.moderation_wire import (
@@ -390,3 +392,37 @@ async def test_without_tokens_only_loopback_is_admin(
     assert (status, refused["error"]["code"]) == (403, "forbidden")
     status, audit, _ = await call(http, "GET", f"{server.url}/admin/audit", None)
     assert status == 200 and audit["entries"][0]["actor"] == "address 127.0.0.1"
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse", "longpoll"])
+async def test_the_python_client_waits_after_a_disconnect(
+    start_server: StartServer, http: aiohttp.ClientSession, transport: TransportName
+) -> None:
+    """The Python client, disconnected by an admin on any transport, waits 30 s (not its
+    backoff) before it connects again."""
+    server = await start_server(auth_secret=SECRET)
+    statuses: asyncio.Queue[Status] = asyncio.Queue()
+    async with Client(server.url, token=BOB, long_poll_wait=20) as client:
+        subscription = client.subscribe(
+            "general", since=0, transport=transport, on_status=statuses.put_nowait
+        )
+        reading = asyncio.ensure_future(anext(aiter(subscription), None))
+        try:
+            async with asyncio.timeout(10):
+                assert isinstance(await statuses.get(), Connected)
+                if transport == "longpoll":
+                    await wait_for_waiters(server, 1)
+                else:
+                    await wait_live(server, "general", 1)
+                status, _, _ = await call(
+                    http, "POST", f"{server.url}/admin/users/bob/disconnect", ROOT
+                )
+                assert status == 200
+                gone = await statuses.get()
+            assert isinstance(gone, Disconnected)
+            assert gone.retry_in >= 30, gone
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            await subscription.aclose()
