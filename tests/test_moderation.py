@@ -394,6 +394,21 @@ async def test_without_tokens_only_loopback_is_admin(
     assert status == 200 and audit["entries"][0]["actor"] == "address 127.0.0.1"
 
 
+async def test_the_tutorial_dialect_refuses_a_muted_user(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """A mute in the lobby holds on the tutorial dialect's publishes too."""
+    mute = {"user": "carl", "seconds": 60}
+    status, _, _ = await call(http, "POST", f"{server.url}/rooms/lobby/mutes", None, mute)
+    assert status == 201
+    body = {"id": "t-1", "text": "hi", "username": "carl"}
+    status, refused, _ = await call(http, "POST", f"{server.url}/messages", None, body)
+    assert (status, refused["error"]["code"]) == (403, "muted")
+    body = {"id": "t-2", "text": "hi", "username": "dora"}
+    status, _, _ = await call(http, "POST", f"{server.url}/messages", None, body)
+    assert status == 201
+
+
 @pytest.mark.parametrize("transport", ["ws", "sse", "longpoll"])
 async def test_the_python_client_waits_after_a_disconnect(
     start_server: StartServer, http: aiohttp.ClientSession, transport: TransportName
