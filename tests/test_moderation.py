@@ -153,6 +153,7 @@ async def test_a_moderator_of_general_can_do_nothing_in_secret(
         ("POST", f"{guarded.url}/admin/users/alice/disconnect", None),
         ("POST", f"{guarded.url}/admin/rooms/secret/clear", None),
         ("GET", f"{guarded.url}/admin/audit", None),
+        ("GET", f"{guarded.url}/admin/mutes", None),
     ]
     for method, url, body in attempts:
         status, answer, _ = await call(http, method, url, MIA, body)
@@ -226,6 +227,10 @@ async def test_a_muted_user_is_refused_everywhere_until_the_mute_ends(
         assert status == 201
         status, listed, _ = await call(http, "GET", f"{guarded.url}/rooms/general/mutes", MIA)
         assert [m["user"] for m in listed["mutes"]] == ["bob"]
+        status, every, _ = await call(http, "GET", f"{guarded.url}/admin/mutes", ROOT)
+        assert [(m["room"], m["user"]) for m in every["mutes"]] == [("general", "bob")]
+        status, _, _ = await call(http, "GET", f"{guarded.url}/admin/mutes", MIA)
+        assert status == 403
 
         ended = await frame_of(watcher, "unmute")
         assert (ended["user"], ended["ended"]) == ("bob", True)

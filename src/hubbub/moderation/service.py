@@ -149,6 +149,13 @@ class Moderation:
             mutes = await self._store.mutes(time.time())
         return sorted((m for m in mutes if m.room == room), key=lambda m: m.user)
 
+    async def all_mutes(self, principal: Principal) -> list[Mute]:
+        """Every active mute of every room (the operations page lists them): admins only."""
+        self.check_admin(principal)
+        with reading_store():
+            mutes = await self._store.mutes(time.time())
+        return sorted(mutes, key=lambda m: (m.room, m.user))
+
     def _apply_mute(self, mute: Mute) -> None:
         self.mutes.put(mute)
         self._end_at(mute)

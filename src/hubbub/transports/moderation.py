@@ -54,6 +54,15 @@ async def list_mutes(request: web.Request) -> web.Response:
     return json_response(body, no_store=True)
 
 
+async def all_mutes(request: web.Request) -> web.Response:
+    """``GET /admin/mutes``: ``{"mutes": [...]}``, every room's active mutes (admins)."""
+    node = node_of(request)
+    mutes = await node.moderation.all_mutes(principal_of(request))
+    now = time.time()
+    body = orjson.dumps({"mutes": [mute.to_dict(now) for mute in mutes]})
+    return json_response(body, no_store=True)
+
+
 async def lift_mute(request: web.Request) -> web.Response:
     """``DELETE /rooms/{room}/mutes/{user}``: ``204``; ``404`` if the user is not muted."""
     node = node_of(request)
@@ -100,4 +109,5 @@ def add_moderation_routes(app: web.Application) -> None:
     app.router.add_delete("/rooms/{room}/mutes/{user}", lift_mute)
     app.router.add_post("/admin/users/{user}/disconnect", disconnect_user)
     app.router.add_post("/admin/rooms/{room}/clear", clear_room)
+    app.router.add_get("/admin/mutes", all_mutes)
     app.router.add_get("/admin/audit", audit)
