@@ -24,6 +24,7 @@ from tests.moderation_wire import (
     read,
     send,
 )
+from tests.process import serve
 from tests.redis_server import RedisServer, needs_redis
 from tests.tokens import SECRET
 from tests.wire import SSEReader
@@ -149,3 +150,33 @@ async def test_an_event_stream_on_the_other_node_is_ended_by_a_disconnect(
         assert told.retry == 30000
         with pytest.raises(EOFError):
             await reader.next()
+
+
+async def test_two_serve_processes_share_mutes_and_disconnects(
+    redis: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """Two `hubbub serve` processes on one Redis: a mute made through one is refused by the
+    other once its streams are told; a disconnect through one closes the user's socket on
+    the other; the audit read from either lists both."""
+    args = ("--port", "0", "--store", "redis", "--redis", redis.url)
+    env = {"HUBBUB_AUTH_SECRET": SECRET}
+    async with serve(*args, env=env) as a, serve(*args, env=env) as b:
+        url = f"{b.url}/rooms/general/messages"
+        async with (
+            http.ws_connect(url, params={"token": CAROL, "since": "0"}) as watcher,
+            http.ws_connect(url, params={"token": BOB, "since": "0"}) as bob,
+        ):
+            await frame_of(watcher, "presence")
+            await frame_of(bob, "presence")
+            status, _, _ = await call(
+                http, "POST", f"{a.url}/rooms/general/mutes", MIA, {"user": "bob", "seconds": 600}
+            )
+            assert status == 201
+            assert (await frame_of(watcher, "mute"))["user"] == "bob"
+            status, refused, _ = await call(http, "POST", url, BOB, {"text": "x"})
+            assert (status, refused["error"]["code"]) == (403, "muted")
+            status, _, _ = await call(http, "POST", f"{a.url}/admin/users/bob/disconnect", ROOT)
+            assert status == 200
+            assert await close_of(bob) == (4403, "disconnected by an admin")
+        status, audit, _ = await call(http, "GET", f"{b.url}/admin/audit", ROOT)
+        assert [e["action"] for e in audit["entries"]] == ["disconnect", "mute"]
