@@ -3,12 +3,16 @@ made on one node hold on the other, whether the logs are in Redis or in a shared
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
+from hubbub.moderation.redis import RedisNotices
+from hubbub.protocol.moderation import Mute
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.moderation_wire import (
@@ -180,3 +184,33 @@ async def test_two_serve_processes_share_mutes_and_disconnects(
             assert await close_of(bob) == (4403, "disconnected by an admin")
         status, audit, _ = await call(http, "GET", f"{b.url}/admin/audit", ROOT)
         assert [e["action"] for e in audit["entries"]] == ["disconnect", "mute"]
+
+
+async def test_a_node_that_lost_its_notices_reads_the_mutes_again(
+    pair: tuple[Server, Server], redis: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """Notices missed while a node's Redis subscriber was cut are made up for: once it is
+    back, the node reads every mute from the store."""
+    a, b = pair
+    moderation = b.node.moderation
+    notices = moderation._notices
+    assert isinstance(notices, RedisNotices)
+    # A mute that reaches the store but whose notice B never hears.
+    now = time.time()
+    await a.node.moderation._store.put_mute(Mute("general", "bob", now + 600), now)
+    status, _, _ = await call(
+        http, "POST", f"{b.url}/rooms/general/messages", BOB, {"text": "not yet refused"}
+    )
+    assert status == 201
+    await redis.command("CLIENT", "KILL", "TYPE", "pubsub")
+    async with asyncio.timeout(10):
+        while notices.connected.is_set():
+            await asyncio.sleep(0.01)
+        await notices.connected.wait()
+        while moderation._reloading is None:
+            await asyncio.sleep(0.01)
+        await moderation._reloading
+    status, refused, _ = await call(
+        http, "POST", f"{b.url}/rooms/general/messages", BOB, {"text": "refused now"}
+    )
+    assert (status, refused["error"]["code"]) == (403, "muted")
