@@ -20,7 +20,8 @@ from hubbub.store.epochs import new_epoch
 
 @dataclass(slots=True)
 class _Room:
-    epoch: str
+    # None: the store's epoch (one per process life); a room cleared has its own.
+    epoch: str | None = None
     last_id: int = 0
     messages: list[Message] = field(default_factory=list)
     by_client_id: dict[str, Message] = field(default_factory=dict)
@@ -52,13 +53,13 @@ class MemoryStore:
             room = self._rooms.get(pub.room)
             if room is None or not room.last_id:  # a new room, or one cleared
                 if self._max_rooms is not None and len(self._names) >= self._max_rooms:
-                    results.append(refused_append(item, room.epoch if room else self.epoch))
+                    results.append(refused_append(item, self._epoch_of(room)))
                     continue
                 if room is None:
-                    room = self._rooms[pub.room] = _Room(self.epoch)
+                    room = self._rooms[pub.room] = _Room()
             if pub.client_id is not None and pub.client_id in room.by_client_id:
                 original = room.by_client_id[pub.client_id]
-                results.append(Appended(original, created=False, epoch=room.epoch))
+                results.append(Appended(original, created=False, epoch=self._epoch_of(room)))
                 continue
             if not room.last_id:
                 bisect.insort(self._names, pub.room)
@@ -70,7 +71,7 @@ class MemoryStore:
             if pub.client_id is not None:
                 room.by_client_id[pub.client_id] = message
             self._trim(room)
-            results.append(Appended(message, created=True, epoch=room.epoch))
+            results.append(Appended(message, created=True, epoch=self._epoch_of(room)))
         return results
 
     def _trim(self, room: _Room) -> None:
@@ -89,7 +90,10 @@ class MemoryStore:
         state = self._rooms.get(room)
         if state is None:
             return bounds_after(0, self._retain, self.epoch)
-        return bounds_after(state.last_id, self._retain, state.epoch)
+        return bounds_after(state.last_id, self._retain, self._epoch_of(state))
+
+    def _epoch_of(self, room: _Room | None) -> str:
+        return self.epoch if room is None or room.epoch is None else room.epoch
 
     def _index_after(self, room: _Room, since: int) -> int:
         return bisect.bisect_right(room.messages, since, key=lambda m: m.id)
