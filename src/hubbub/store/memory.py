@@ -95,6 +95,9 @@ class MemoryStore:
     def _epoch_of(self, room: _Room | None) -> str:
         return self.epoch if room is None or room.epoch is None else room.epoch
 
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        return {room: await self.bounds(room) for room in rooms}
+
     def _index_after(self, room: _Room, since: int) -> int:
         return bisect.bisect_right(room.messages, since, key=lambda m: m.id)
 
