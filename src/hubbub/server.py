@@ -10,6 +10,7 @@ from aiohttp import web
 from hubbub.app import OWN_MIDDLEWARES, create_app
 from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
+from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.http import NODE
@@ -67,6 +68,7 @@ class Server:
             settings.max_connections,
             settings.max_connections_per_ip,
             raise_file_limit(),
+            TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
         site = GuardedSite(
             self._runner,

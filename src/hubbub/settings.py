@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from hubbub.protocol.forwarded import parse_networks
 from hubbub.protocol.tokens import check_secret
 
 StoreKind = Literal["sqlite", "memory", "redis"]
@@ -58,6 +59,9 @@ class Settings:
     # also capped below the process's file limit (see connections.py)
     max_connections: int = 10_000
     max_connections_per_ip: int | None = None
+    # Reverse proxies (CIDRs) whose X-Forwarded-For / X-Real-IP name the client: its
+    # address is what the caps, rate limits and logs count (protocol/forwarded.py)
+    trusted_proxies: tuple[str, ...] = ()
 
     # Rate limiting (off unless set): publishes per second per client address
     rate_limit: float | None = None
@@ -131,6 +135,8 @@ class Settings:
             raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
         if self.presence_ttl <= 0:
             raise ValueError("presence_ttl must be positive")
+        for proxies in self.trusted_proxies:
+            parse_networks(proxies)
         if self.max_rooms is not None and self.max_rooms < 1:
             raise ValueError("max_rooms must be at least 1")
         if self.max_subscriptions < 1:

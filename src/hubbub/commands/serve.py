@@ -21,6 +21,7 @@ from hubbub.commands.arguments import positive_number, whole_number
 from hubbub.commands.startup import check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
+from hubbub.protocol.forwarded import parse_networks
 from hubbub.runtime import tune_gc
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
@@ -46,6 +47,14 @@ def _redis_urls(text: str) -> tuple[str, ...]:
             f"{text!r} is not redis://HOST:PORT/DB[,redis://...] (or rediss://, unix://)"
         )
     return urls
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``CIDR[,CIDR...]``: the reverse proxies whose forwarding headers are believed."""
+    try:
+        return tuple(str(network) for network in parse_networks(text))
+    except ValueError as exc:
+        raise _BadValue(str(exc)) from None
 
 
 def _workers(text: str) -> int:
@@ -98,6 +107,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
     ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
+    (
+        "trusted-proxy",
+        _networks,
+        (),
+        "CIDR[,CIDR...] of reverse proxies whose X-Forwarded-For/X-Real-IP name the client",
+    ),
     ("idle-timeout", positive_number, 30.0, "seconds a connection may take to send a request head"),
     ("body-timeout", positive_number, 30.0, "seconds a request body may take to arrive (408)"),
     ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
@@ -118,6 +133,7 @@ UNSET = {
     "auth-secret": "off",
     "auth-public-key": "off",
     "max-connections-per-ip": "off",
+    "trusted-proxy": "none: the peer is the client",
     "max-rooms": "off",
 }
 
@@ -151,7 +167,8 @@ def register(subparsers: Any) -> None:
                 value = convert(raw)
             except (ValueError, argparse.ArgumentTypeError):
                 parser.error(f"{env}={raw!r} is not a valid value for --{option}")
-        shown = f" (default: {UNSET[option]})" if value is None else ""
+        unset = value is None or (value == () and option in UNSET)
+        shown = f" (default: {UNSET[option]})" if unset else ""
         kwargs: dict[str, Any] = {"default": value, "help": f"{text}; env {env}{shown}"}
         if option == "store":
             kwargs["choices"] = ["sqlite", "memory", "redis"]
@@ -214,6 +231,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         open_lobby=args.open_lobby,
         max_connections=args.max_connections,
         max_connections_per_ip=args.max_connections_per_ip,
+        trusted_proxies=args.trusted_proxy,
         idle_timeout=args.idle_timeout,
         body_timeout=args.body_timeout,
         max_fragments=args.max_fragments,

@@ -22,7 +22,7 @@ import logging
 from collections import deque
 from typing import cast
 
-from hubbub.errors import ProtocolError, RequestTimeout
+from hubbub.errors import ProtocolError, RequestTimeout, TooManyConnections
 from hubbub.front.answers import error_answer
 from hubbub.front.context import FrontContext, StreamStart
 from hubbub.front.head import MAX_HEAD, PUBLISH, READ, Head, Route, parse_head, route_of
@@ -44,7 +44,9 @@ class FrontConnection(Requests, asyncio.Protocol):
         "_ending",
         "_flush_soon",
         "_idle_since",
+        "_peer",
         "_pending",
+        "_proxied",
         "_reading",
         "_serving",
         "_tasks",
@@ -57,7 +59,9 @@ class FrontConnection(Requests, asyncio.Protocol):
     def __init__(self, ctx: FrontContext) -> None:
         self._ctx = ctx
         self._transport: asyncio.Transport | None = None
-        self._address = "unknown"
+        self._address = "unknown"  # the client's, counted under ctx.guard
+        self._peer = "unknown"  # who the socket is from (a proxy, behind one)
+        self._proxied = False  # from a trusted proxy: each request names its client
         self._buffer = bytearray()
         self._pending: deque[Pending] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,8 +81,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         # uvloop's transports do not subclass asyncio's; they have its methods.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        address = _peer_of(transport)
         ctx = self._ctx
         refusal = ctx.guard.admit(address)
         if refusal is not None:
@@ -89,6 +92,9 @@ class FrontConnection(Requests, asyncio.Protocol):
     def _begin(self, address: str) -> None:
         ctx = self._ctx
         self._address = address
+        assert self._transport is not None
+        self._peer = _peer_of(self._transport)
+        self._proxied = ctx.guard.proxies.trusts(self._peer)
         ctx.connections.add(self)
         self._idle_since = ctx.loop.time()
         self._timer = ctx.loop.call_at(self._idle_since + ctx.idle_timeout, self._on_timer)
@@ -180,6 +186,9 @@ class FrontConnection(Requests, asyncio.Protocol):
             if head is None or route is None:
                 self._hand_off_in_turn()
                 break
+            if self._proxied and not self._readdress(head):
+                del buffer[:]
+                break
             kind = route.kind
             if kind == PUBLISH:
                 length = _content_length(head)
@@ -204,6 +213,31 @@ class FrontConnection(Requests, asyncio.Protocol):
             else:
                 self._stream_in_turn(head, route, head_size)
                 break
+
+    def _readdress(self, head: Head) -> bool:
+        """A request from a trusted proxy names its client: the connection is counted
+        under the client's address from now on (``connections.py: ConnectionGuard.move``).
+        False if that address is at its cap: the request is answered ``503`` and the
+        connection closed."""
+        headers = head.headers
+        proxies = self._ctx.guard.proxies
+        client = proxies.client_of(
+            self._peer, headers.get("x-forwarded-for"), headers.get("x-real-ip")
+        )
+        refusal = self._ctx.guard.move(self._address, client)
+        if refusal is None:
+            self._address = client
+            return True
+        entry = self._take(head)
+        entry.close = True
+        self._stop_taking()
+        # Counted in connections_refused by the guard, as aiohttp's refusal_middleware.
+        error = TooManyConnections(f"too many connections ({refusal}); try again later")
+        entry.data, _ = error_answer(
+            error, self._ctx.date(), token_sent=False, close=True, cors=self._ctx.cors(head)
+        )
+        self._answered()
+        return False
 
     def _publish_pending(self) -> bool:
         return any(entry.publish and entry.data is None for entry in self._pending)
@@ -390,6 +424,11 @@ class FrontConnection(Requests, asyncio.Protocol):
             transport.resume_reading()
         if data:
             handler.data_received(data)
+
+
+def _peer_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
 
 def _content_length(head: Head) -> int | None:

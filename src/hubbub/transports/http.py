@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 NODE = web.AppKey("node", Node)
 # The request's principal, once it is known (checked once per request).
 PRINCIPAL = web.RequestKey("principal", Principal)
+# The client's address (behind a trusted proxy, the one its headers name), set by
+# connections.py: refusal_middleware, which sees every request first.
+CLIENT_ADDRESS = web.RequestKey("client_address", str)
 
 JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -39,13 +42,19 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE]
 
 
+def client_address_of(request: web.Request) -> str:
+    """The address of the request's client (``protocol/forwarded.py``): what per-address
+    caps, anonymous rate limits and logs count, on this path as on the lean one."""
+    return request.get(CLIENT_ADDRESS) or request.remote or "unknown"
+
+
 def principal_of(request: web.Request) -> Principal:
     """Who sent the request: its token (``Authorization: Bearer`` or ``?token=``)
     verified by the node's access control; ``Unauthorized`` if it is refused."""
     principal = request.get(PRINCIPAL)
     if principal is None:
         token = token_from(request.headers, request.query)
-        principal = node_of(request).principal(token, request.remote or "unknown")
+        principal = node_of(request).principal(token, client_address_of(request))
         request[PRINCIPAL] = principal
     return principal
 
