@@ -101,8 +101,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
     ("rate-limit", positive_number, None, "publishes per second per client address"),
     ("rate-burst", _positive_int, None, "publishes a client may send at once"),
-    ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env"),
-    ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
+    ("auth-jwks", str, None, "JWKS document of keys that verify tokens (re-read on SIGHUP)"),
     ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
@@ -130,12 +129,35 @@ UNSET = {
     "allow-origin": "none",
     "rate-limit": "off",
     "rate-burst": "the rate",
-    "auth-secret": "off",
-    "auth-public-key": "off",
+    "auth-jwks": "none",
     "max-connections-per-ip": "off",
     "trusted-proxy": "none: the peer is the client",
     "max-rooms": "off",
 }
+
+
+# Flags that may be given more than once: name, help. The environment gives one value.
+REPEATED: list[tuple[str, str]] = [
+    ("auth-secret", "an HS256 secret that verifies tokens; prefer the env"),
+    ("auth-public-key", "a PEM public key file (RS256/ES256) that verifies tokens"),
+]
+
+
+class _Repeatable(argparse.Action):
+    """A flag that may be given more than once: its first use replaces the default (the
+    environment's value), so that a flag on the command line wins; later ones add."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = f"_given_{self.dest}"
+        before = getattr(namespace, self.dest) if getattr(namespace, given, False) else ()
+        setattr(namespace, self.dest, (*before, values))
+        setattr(namespace, given, True)
 
 
 def is_loopback(host: str) -> bool:
@@ -175,6 +197,15 @@ def register(subparsers: Any) -> None:
         if option == "sqlite-sync":
             kwargs["choices"] = ["full", "normal"]
         parser.add_argument(f"--{option}", type=convert, **kwargs)
+    for option, text in REPEATED:
+        env = env_name(option)
+        raw = os.environ.get(env)
+        parser.add_argument(
+            f"--{option}",
+            action=_Repeatable,
+            default=() if raw is None else (raw,),
+            help=f"{text}; may be given more than once (rotation) [env {env}] (default: off)",
+        )
     weak = env_name("redis-weak-durability")
     try:
         weak_default = _yes(os.environ.get(weak, ""))
@@ -223,8 +254,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         static_dir=args.static,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
-        auth_secret=args.auth_secret,
-        auth_public_key=args.auth_public_key,
+        auth_secrets=args.auth_secret,
+        auth_public_keys=args.auth_public_key,
+        auth_jwks=args.auth_jwks,
         redis=args.redis,
         redis_weak_durability=args.redis_weak_durability,
         workers=args.workers,
@@ -273,6 +305,7 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     # keeps CPython's defaults, for measuring what the tuning is worth (bench/).
     if os.environ.get("HUBBUB_GC_TUNE", "1") != "0":
         tune_gc()
+    loop.add_signal_handler(signal.SIGHUP, reload_keys, server)
     ready(server)
     if not server.node.access.enabled and not is_loopback(settings.host):
         log.warning(
@@ -286,6 +319,21 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     finally:
         await server.stop()
     log.info("hubbub stopped")
+
+
+def reload_keys(server: Server) -> None:
+    """SIGHUP: read the key files again (``keyring.py``); a file unusable now leaves the
+    keys in use as they were. Open streams keep going either way."""
+    keyring = server.node.access.authenticator.keyring
+    if keyring is None:
+        log.info("hubbub: SIGHUP: access control is off, no keys to read")
+        return
+    try:
+        keyring.reload()
+    except ValueError as exc:
+        log.error("hubbub: SIGHUP: keys not reloaded, those in use stay: %s", exc)
+        return
+    log.info("hubbub: SIGHUP: keys reloaded: %s", keyring.describe())
 
 
 def _fail(reason: str) -> int:
