@@ -357,6 +357,7 @@ class GuardedSite(web.BaseSite):
         factory: Callable[[], asyncio.Protocol] = handler
         if self._node is not None:
             front = self.front = FrontContext(self._node, guard, handed_over, loop)
+            front.access_log = kwargs.get("access_log")
             front.starters[WEBSOCKET] = start_websocket
             if self._node.settings.ws_echo:
                 front.starters[WS_ECHO] = start_ws_echo

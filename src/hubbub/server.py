@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hubbub.access_log import JsonAccessLogger, close_access_log, open_access_log
 from hubbub.app import OWN_MIDDLEWARES, create_app
 from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
@@ -61,8 +62,12 @@ class Server:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        await self._runner.setup()
         settings = self.settings
+        if settings.access_log is not None:
+            # aiohttp builds each connection's handler with these (GuardedSite too).
+            self._handler_kwargs["access_log"] = open_access_log(settings.access_log)
+            self._handler_kwargs["access_log_class"] = JsonAccessLogger
+        await self._runner.setup()
         guard = ConnectionGuard(
             self.node.stats,
             settings.max_connections,
@@ -96,6 +101,9 @@ class Server:
         """Stop listening, end streams and polls, close the store. Safe to call twice."""
         if self._runner.server is not None:
             await self._runner.cleanup()
+        access_log = self._handler_kwargs.get("access_log")
+        if access_log is not None:
+            close_access_log(access_log)
 
     async def __aenter__(self) -> Server:
         await self.start()

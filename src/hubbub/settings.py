@@ -86,6 +86,9 @@ class Settings:
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None
 
+    # One JSON line per request or stream: a file path, "-" for standard error, or None
+    access_log: str | None = None
+
     # Pages
     static_dir: str | None = None  # files served at / before the built-in page (--static)
 
@@ -148,6 +151,8 @@ class Settings:
 
         for secret in self.verifying_secrets:
             check_secret(secret)
+        if self.access_log == "":
+            raise ValueError("access_log must be a file path, or - for standard error")
         if "" in self.verifying_public_keys or self.auth_jwks == "":
             raise ValueError("the auth public key and JWKS document must be file paths")
         self._check_scale_out()

@@ -20,7 +20,7 @@ from hubbub.compat.lobby import TUTORIAL_FRAMES, TutorialLobby
 from hubbub.hub import Outbox, Stream
 from hubbub.principal import ANONYMOUS, Principal
 from hubbub.protocol.encoding import SSE_EXPIRED, SSE_PING
-from hubbub.transports.http import client_address_of, node_of, principal_of
+from hubbub.transports.http import OUTBOX, client_address_of, node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS
 from hubbub.transports.streams import drainer
 from hubbub.transports.websocket import (
@@ -70,6 +70,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
             closing.append(loop.create_task(close))
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
+    request[OUTBOX] = outbox  # its bytes, for the access log
     stream = Stream(lobby.name, TUTORIAL_FRAMES, outbox, principal, loop.time())
     stream.done.add_done_callback(on_end)
     running = loop.create_task(node.run_stream(stream, None, drainer(request, settings.heartbeat)))

@@ -22,6 +22,7 @@ import logging
 from collections import deque
 from typing import cast
 
+from hubbub.access_log import log_answer
 from hubbub.errors import ProtocolError, RequestTimeout, TooManyConnections
 from hubbub.front.answers import error_answer
 from hubbub.front.context import FrontContext, StreamStart
@@ -295,6 +296,8 @@ class FrontConnection(Requests, asyncio.Protocol):
         while pending and pending[0].data is not None:
             entry = pending.popleft()
             ready.append(entry.data)  # type: ignore[arg-type]
+            if entry.access is not None:
+                _log_answer(self._ctx, entry)
             if entry.close:
                 close = True
                 pending.clear()
@@ -424,6 +427,14 @@ class FrontConnection(Requests, asyncio.Protocol):
             transport.resume_reading()
         if data:
             handler.data_received(data)
+
+
+def _log_answer(ctx: FrontContext, entry: Pending) -> None:
+    """The access log's line for a lean answer, as it goes out."""
+    assert ctx.access_log is not None and entry.access is not None and entry.data is not None
+    started, address, method, target = entry.access
+    status = int(entry.data[9:12])  # "HTTP/1.1 201 ..."
+    log_answer(ctx.access_log, address, method, target, status, started, len(entry.data))
 
 
 def _peer_of(transport: asyncio.BaseTransport) -> str:

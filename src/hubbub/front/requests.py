@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING
@@ -39,12 +40,14 @@ JSON = "application/json"
 class Pending:
     """A request waiting for its answer; ``data`` once it is ready."""
 
-    __slots__ = ("close", "data", "publish")
+    __slots__ = ("access", "close", "data", "publish")
 
     def __init__(self, close: bool, publish: bool = False) -> None:
         self.close = close
         self.publish = publish  # a read after it waits for its commit
         self.data: bytes | None = None
+        # With an access log: (time.monotonic() at its head, address, method, target)
+        self.access: tuple[float, str, str, str] | None = None
 
 
 class Requests:
@@ -66,6 +69,9 @@ class Requests:
 
     def _take(self, head: Head, *, publish: bool = False) -> Pending:
         entry = Pending(close=not head.keep_alive, publish=publish)
+        if self._ctx.access_log is not None:
+            target = head.url.decode("latin-1")
+            entry.access = (time.monotonic(), self._address, head.method, target)
         if entry.close:
             self._stop_taking()
         self._pending.append(entry)
