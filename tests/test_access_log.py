@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import StartServer
 from tests.process import serve
+from tests.rawhttp import RawClient, request
 from tests.tokens import SECRET, make_token
 from tests.wire import SSEReader, ws_json
 
@@ -115,3 +116,28 @@ async def test_dash_writes_to_standard_error(tmp_path: Path) -> None:
         line = next(x for x in server.log if b'"route":"/healthz"' in x)
         assert set(json.loads(line)) == FIELDS
         assert b"secret-value" not in b"".join(server.log)
+
+
+@pytest.mark.parametrize("path", ["/rooms/r/messages", "/rooms"], ids=["lean", "handed-over"])
+async def test_refusal_over_the_cap_names_the_forwarded_client(
+    start_server: StartServer, tmp_path: Path, path: str
+) -> None:
+    """A 503 for a forwarded client over its cap is logged under that client."""
+    log = tmp_path / "access.log"
+    server = await start_server(
+        access_log=str(log), trusted_proxies=("127.0.0.0/8",), max_connections_per_ip=1
+    )
+    forwarded = "X-Forwarded-For: 198.51.100.8"
+    held = await RawClient.open(server.port)
+    held.send(request("GET", path, forwarded))
+    assert (await held.answer()).status == 200
+    over = await RawClient.open(server.port)
+    over.send(request("GET", path, forwarded))
+    assert (await over.answer()).status == 503
+    lines = await lines_of(log, 2)
+    assert [(x["status"], x["address"]) for x in lines] == [
+        (200, "198.51.100.8"),
+        (503, "198.51.100.8"),
+    ]
+    held.close()
+    over.close()

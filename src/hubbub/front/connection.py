@@ -231,6 +231,8 @@ class FrontConnection(Requests, asyncio.Protocol):
             return True
         entry = self._take(head)
         entry.close = True
+        if entry.access is not None:  # logged under the client refused, not the proxy
+            entry.access = (entry.access[0], client, *entry.access[2:])
         self._stop_taking()
         # Counted in connections_refused by the guard, as aiohttp's refusal_middleware.
         error = TooManyConnections(f"too many connections ({refusal}); try again later")
