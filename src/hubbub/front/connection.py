@@ -22,12 +22,11 @@ import logging
 from collections import deque
 from typing import cast
 
-from hubbub.access_log import log_answer
-from hubbub.errors import ProtocolError, RequestTimeout, TooManyConnections
+from hubbub.errors import ProtocolError, RequestTimeout
 from hubbub.front.answers import error_answer
 from hubbub.front.context import FrontContext, StreamStart
 from hubbub.front.head import MAX_HEAD, PUBLISH, READ, Head, Route, parse_head, route_of
-from hubbub.front.requests import Pending, Requests
+from hubbub.front.requests import Pending, Requests, log_access
 
 log = logging.getLogger("hubbub")
 
@@ -218,8 +217,7 @@ class FrontConnection(Requests, asyncio.Protocol):
     def _readdress(self, head: Head) -> bool:
         """A request from a trusted proxy names its client: the connection is counted
         under the client's address from now on (``connections.py: ConnectionGuard.move``).
-        False if that address is at its cap: the request is answered ``503`` and the
-        connection closed."""
+        False if that address is at its cap (answered ``503``, the connection closed)."""
         headers = head.headers
         proxies = self._ctx.guard.proxies
         client = proxies.client_of(
@@ -229,17 +227,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         if refusal is None:
             self._address = client
             return True
-        entry = self._take(head)
-        entry.close = True
-        if entry.access is not None:  # logged under the client refused, not the proxy
-            entry.access = (entry.access[0], client, *entry.access[2:])
-        self._stop_taking()
-        # Counted in connections_refused by the guard, as aiohttp's refusal_middleware.
-        error = TooManyConnections(f"too many connections ({refusal}); try again later")
-        entry.data, _ = error_answer(
-            error, self._ctx.date(), token_sent=False, close=True, cors=self._ctx.cors(head)
-        )
-        self._answered()
+        self._refuse_over_cap(head, client, refusal)
         return False
 
     def _publish_pending(self) -> bool:
@@ -299,7 +287,7 @@ class FrontConnection(Requests, asyncio.Protocol):
             entry = pending.popleft()
             ready.append(entry.data)  # type: ignore[arg-type]
             if entry.access is not None:
-                _log_answer(self._ctx, entry)
+                log_access(self._ctx, entry)
             if entry.close:
                 close = True
                 pending.clear()
@@ -429,14 +417,6 @@ class FrontConnection(Requests, asyncio.Protocol):
             transport.resume_reading()
         if data:
             handler.data_received(data)
-
-
-def _log_answer(ctx: FrontContext, entry: Pending) -> None:
-    """The access log's line for a lean answer, as it goes out."""
-    assert ctx.access_log is not None and entry.access is not None and entry.data is not None
-    started, address, method, target = entry.access
-    status = int(entry.data[9:12])  # "HTTP/1.1 201 ..."
-    log_answer(ctx.access_log, address, method, target, status, started, len(entry.data))
 
 
 def _peer_of(transport: asyncio.BaseTransport) -> str:
