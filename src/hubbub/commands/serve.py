@@ -18,7 +18,7 @@ from typing import Any
 
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
-from hubbub.commands.startup import check_db, check_static, explain
+from hubbub.commands.startup import check_access_log, check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
 from hubbub.protocol.forwarded import parse_networks
@@ -354,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_static(settings)
         check_db(settings)
+        check_access_log(settings)
         if settings.redis:
             require_redis()
         if settings.workers > 1:
