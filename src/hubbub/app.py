@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hubbub.access_log import cancelled_access_middleware
 from hubbub.compat import add_compat_routes
 from hubbub.connections import drop_unread_encoded_body, refusal_middleware
 from hubbub.node import Node
@@ -91,6 +92,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[NODE] = node
     if settings.static_dir is not None:
         app.middlewares.append(static_dir_middleware(static_root(settings.static_dir)))
+    if settings.access_log is not None:
+        # Outermost: it sees a handler cancelled because its client left.
+        app.middlewares.insert(0, cancelled_access_middleware)
     app[OWN_MIDDLEWARES] = len(app.middlewares)
 
     async def start(_: web.Application) -> None:

@@ -104,10 +104,17 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_signal = signum
 
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        """SIGHUP is for the workers (they read their key files again)."""
+        for worker in self.workers:
+            if worker.process.pid is not None and worker.process.exitcode is None:
+                os.kill(worker.process.pid, signal.SIGHUP)
+
     def start(self) -> None:
         signal.set_wakeup_fd(self._wake_write.fileno())
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
         context = multiprocessing.get_context("spawn")
         for index in range(1, self.settings.workers + 1):
             receive, send = context.Pipe(duplex=False)
