@@ -18,7 +18,8 @@ class Principal:
     ``read`` and ``write`` are room patterns (a name, or a prefix ending in ``*``);
     None means every room. ``expires`` is a Unix time in seconds, None if never.
     ``key`` is what rate limits count against: the user when one is named, else the
-    client's address.
+    client's address. ``admin`` is the token's ``admin`` claim: the operations page
+    and the routes under ``/admin``.
     """
 
     user: str | None = None
@@ -26,6 +27,7 @@ class Principal:
     write: tuple[str, ...] | None = None
     expires: float | None = None
     address: str = "unknown"
+    admin: bool = False
 
     @property
     def key(self) -> str:

@@ -96,6 +96,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
     ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
+    ("node-name", str, None, "what the operations page (/admin) calls this server"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
     ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
     ("idle-timeout", positive_number, 30.0, "seconds a connection may take to send a request head"),
@@ -119,6 +120,7 @@ UNSET = {
     "auth-public-key": "off",
     "max-connections-per-ip": "off",
     "max-rooms": "off",
+    "node-name": "host:pid",
 }
 
 
@@ -211,6 +213,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         redis=args.redis,
         redis_weak_durability=args.redis_weak_durability,
         workers=args.workers,
+        node_name=args.node_name,
         open_lobby=args.open_lobby,
         max_connections=args.max_connections,
         max_connections_per_ip=args.max_connections_per_ip,

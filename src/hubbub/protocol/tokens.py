@@ -130,11 +130,23 @@ def _expiry(claims: Mapping[str, Any]) -> float | None:
     return float(exp)
 
 
+def _admin(claims: Mapping[str, Any]) -> bool:
+    admin = claims.get("admin", False)
+    if not isinstance(admin, bool):
+        raise Unauthorized("token claim admin must be true or false")
+    return admin
+
+
 def principal_from_claims(claims: Mapping[str, Any], address: str) -> Principal:
     """The principal of a token whose signature and expiry were already verified."""
     read, write = _rooms(claims)
     return Principal(
-        user=_subject(claims), read=read, write=write, expires=_expiry(claims), address=address
+        user=_subject(claims),
+        read=read,
+        write=write,
+        expires=_expiry(claims),
+        address=address,
+        admin=_admin(claims),
     )
 
 
