@@ -13,6 +13,7 @@ import orjson
 
 from hubbub.server import Server
 from tests.conftest import StartServer
+from tests.process import serve
 from tests.redis_server import RedisServer, needs_redis
 from tests.tokens import SECRET, bearer, make_token
 
@@ -179,3 +180,16 @@ async def test_every_node_on_redis_is_named_and_counted(
         update = await first_update(stream, both_counted)
     names = {node["node"]: node["local"] for node in update["nodes"]}
     assert names == {"node-a": True, "node-b": False}
+
+
+@needs_redis
+async def test_every_worker_is_named(http: aiohttp.ClientSession, redis: RedisServer) -> None:
+    """``serve --workers 2``: whichever worker answers, the page shows both, each named
+    after the server, and which of them is answering."""
+    args = ("--port", "0", "--store", "redis", "--redis", redis.url)
+    async with serve(*args, "--workers", "2", "--node-name", "box") as server:
+        async with http.get(f"{server.url}/admin/stream") as response:
+            update = await first_update(events(response), lambda u: len(u["nodes"]) == 2)
+    assert sorted(node["node"] for node in update["nodes"]) == ["box/worker-1", "box/worker-2"]
+    assert sorted(node["local"] for node in update["nodes"]) == [False, True]
+    assert all(node["live"] for node in update["nodes"])

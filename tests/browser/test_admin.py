@@ -17,6 +17,7 @@ from playwright.async_api import Browser, Page, expect
 
 from hubbub.server import Server
 from tests.browser.conftest import RECORD_CSP_VIOLATIONS, TIMEOUT_MS, Servers
+from tests.redis_server import RedisServer, needs_redis, running_redis
 from tests.tokens import SECRET, make_token
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -214,3 +215,30 @@ async def test_crowded_tables_fit_a_phone(
         await page.screenshot(path=tmp_path / "admin-phone.png")
     if UPDATE_SCREENSHOTS:
         shutil.copy(tmp_path / "admin-phone.png", DOCS / "admin-phone.png")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server of the test's own, on the browser tests' loop."""
+    async with running_redis(tmp_path / "redis") as started:
+        yield started
+
+
+@needs_redis
+async def test_every_node_is_named_on_the_page(
+    servers: Servers, open_admin: OpenAdmin, redis: RedisServer
+) -> None:
+    """Two nodes on Redis: the page served by one lists both, says which one answers,
+    and plots either one alone when picked."""
+    a = await servers.start(store="redis", redis=(redis.url,), node_name="node-a")
+    await servers.start(store="redis", redis=(redis.url,), node_name="node-b")
+    page = await open_admin(f"{a.url}/admin")
+    nodes = page.locator("#nodes tbody tr")
+    await expect(nodes).to_have_count(2)
+    await expect(nodes.nth(0)).to_contain_text("node-a")
+    await expect(nodes.nth(0)).to_contain_text("this one")
+    await expect(nodes.nth(1)).to_contain_text("node-b")
+    await expect(page.locator("#limits tbody tr")).to_have_count(8)
+    await page.get_by_label("Show").select_option("node-b")
+    await expect(page.locator("#scope")).to_have_text("node node-b")
+    await expect(page.locator("#plot-connections path.line").first).to_be_attached()
