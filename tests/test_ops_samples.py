@@ -13,9 +13,8 @@ from hubbub.ops.sample import (
     Limit,
     RoomRow,
     Sample,
-    busiest,
+    busiest_rooms,
     merge,
-    room_rows,
     sample_from_wire,
     take_sample,
     view,
@@ -125,10 +124,15 @@ def test_merge_adds_counts_and_keeps_the_longest_stall() -> None:
 
 def test_busiest_rooms_by_messages_then_subscribers() -> None:
     """The table keeps the busiest few: rooms with messages first, then crowded ones."""
-    rows = room_rows({"a": 3, "b": 10}, {"c": 50, "a": 1, "idle": 0}, 1.0)
-    assert {row.name for row in rows} == {"a", "b", "c"}
-    top = busiest(rows, 2)
-    assert [row.name for row in top] == ["b", "a"]
+    messages = {"a": 3, "b": 10, "quiet": 0}
+    subscribers = {"c": 50, "a": 1, "idle": 0}
+    assert busiest_rooms(messages, subscribers, 1.0, 2) == (
+        RoomRow("b", 10.0, 0, 0),
+        RoomRow("a", 3.0, 1, 0),
+    )
+    everything = busiest_rooms(messages, subscribers, 2.0)
+    assert [row.name for row in everything] == ["b", "a", "c"]  # nothing for idle rooms
+    assert everything[0].messages == 5.0  # per second over the span
 
 
 def test_sample_survives_the_wire_and_bad_ones_are_refused() -> None:
@@ -138,11 +142,11 @@ def test_sample_survives_the_wire_and_bad_ones_are_refused() -> None:
         limits=(Limit("files", 10, 1024), Limit("rooms", 3, None)),
     )
     assert sample_from_wire(original.to_wire()) == original
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a sample"):
         sample_from_wire({"node": "x"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="JSON object"):
         sample_from_wire([1, 2])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="refused must map"):
         sample_from_wire({**original.to_wire(), "refused": {"x": "many"}})
 
 
@@ -159,26 +163,36 @@ def test_rings_keep_fifteen_minutes_whatever_the_uptime() -> None:
         cluster.add(sample("a", t))
         cluster.tick(t)
     assert len(cluster.rings["a"]) == 900 and len(cluster.whole) == 900
-    assert cluster.rings["a"][0].t == 1101 and cluster.whole[-1].t == 2000
+    assert cluster.rings["a"][0].t == 1101 and cluster.whole[-1].t == 1999
 
 
-def test_cluster_merges_live_nodes_and_names_silent_ones() -> None:
-    """A node silent for more than a few seconds is left out of the total and shown so;
-    one silent for the whole history is forgotten; repeats are dropped."""
+def test_cluster_merges_each_second_once_and_names_silent_ones() -> None:
+    """The whole server's second t - 1 holds every node's sample of that second, once;
+    a node silent for more than a few seconds is shown so; one silent for the whole
+    history is forgotten; repeats are dropped."""
     cluster = Cluster("a", history=60)
-    cluster.add(sample("a", 100))
+    cluster.add(sample("a", 99))
+    cluster.add(sample("a", 100, messages=1))
     cluster.add(sample("b", 99))
     cluster.add(sample("b", 99, messages=999))  # a repeat of second 99
     cluster.add(sample("c", 90))
     whole = cluster.tick(100)
-    assert whole.messages == 20  # a and b; c is silent
+    assert (whole.t, whole.messages) == (99, 20)  # a and b at 99; a's 100 is next
     update = cluster.update(whole)
     states = {node["node"]: (node["live"], node["local"]) for node in update["nodes"]}
     assert states == {"a": (True, True), "b": (True, False), "c": (False, False)}
+    points = {node["node"]: node["point"]["t"] for node in update["nodes"]}
+    assert points == {"a": 99, "b": 99, "c": 90}
+    # b's second 100 comes late, after a's tick of 101 merged 100 without it:
+    assert cluster.tick(101).messages == 1
+    cluster.add(sample("b", 100))
+    cluster.add(sample("b", 101))
+    cluster.add(sample("a", 101))
+    assert cluster.tick(102).messages == 20  # counted once each, b's 100 never twice
     cluster.tick(151)
     assert "c" not in cluster.rings and "a" in cluster.rings
     history = cluster.history_event()
-    assert history["history"] == 60 and len(history["whole"]) == 2
+    assert history["history"] == 60 and len(history["whole"]) == 4
     assert set(history["nodes"]) == {"a", "b"}
 
 

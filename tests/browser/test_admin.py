@@ -130,7 +130,7 @@ async def test_plots_move_while_a_load_runs(
         await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
         messages = page.locator('#plot-messages .legend-value[data-series="messages"]')
         await expect(messages).not_to_have_text("0", timeout=TIMEOUT_MS)
-        await expect(messages).not_to_have_text("–")
+        await expect(messages).not_to_have_text("\u2013")  # the dash of no value
         first = await line_of(page, "messages")
         await page.wait_for_function(
             "(before) => document.querySelector('#plot-messages path.line')"

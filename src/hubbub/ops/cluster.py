@@ -1,9 +1,12 @@
 """The last 15 minutes of every node's samples, and of the whole server's. Pure.
 
 Each node adds its own sample once a second and those the other nodes publish
-(``exchange.py``). At each of its own seconds it merges the newest sample of every node
-heard from lately into the whole server's, so the page served by any node shows all of
-them, each named. Rings are bounded deques: 900 samples per node, whatever the uptime.
+(``exchange.py``). At each of its own seconds it merges the previous second of every node
+into the whole server's: one second behind, so that the other nodes' samples of that
+second have arrived (their clocks within a second of this one's), and each node's second
+is counted once, never its newest sample twice nor one skipped. The page served by any
+node shows all of them, each named. Rings are bounded deques: 900 samples per node,
+whatever the uptime.
 """
 
 from __future__ import annotations
@@ -54,21 +57,30 @@ class Cluster:
             if ring:
                 yield NodeState(name, t - ring[-1].t <= FRESH, ring[-1])
 
+    def second(self, name: str, t: int) -> Sample | None:
+        """Node ``name``'s sample of second ``t``, if it arrived."""
+        for sample in reversed(self.rings.get(name, ())):
+            if sample.t <= t:
+                return sample if sample.t == t else None
+        return None
+
     def tick(self, t: int) -> Sample:
-        """The whole server's second ``t``, from every live node's newest sample; nodes
-        silent for the whole history are forgotten."""
+        """At second ``t``: the whole server's second ``t - 1``, from every node's sample
+        of that second; nodes silent for the whole history are forgotten."""
         for name in [name for name, ring in self.rings.items() if t - ring[-1].t > self.history]:
             del self.rings[name]
-        live = [state.last for state in self.nodes(t) if state.live]
-        whole = merge(WHOLE, t, live)
-        if not self.whole or self.whole[-1].t < t:
+        target = t - 1
+        found = [self.second(name, target) for name in sorted(self.rings)]
+        whole = merge(WHOLE, target, [sample for sample in found if sample is not None])
+        if not self.whole or self.whole[-1].t < target:
             self.whole.append(whole)
         return whole
 
     def update(self, whole: Sample) -> dict[str, Any]:
-        """The stream's event for a second: the whole server's point, each node's point,
-        the busiest rooms, and each node's limits."""
-        nodes = list(self.nodes(whole.t))
+        """The stream's event for a second: the whole server's point, each node's point
+        of the same second (its newest if that one is missing), the busiest rooms, and
+        each node's limits."""
+        nodes = list(self.nodes(whole.t + 1))
         return {
             "t": whole.t,
             "whole": view(whole),
@@ -78,7 +90,7 @@ class Cluster:
                     "node": state.name,
                     "live": state.live,
                     "local": state.name == self.local,
-                    "point": view(state.last),
+                    "point": view(self.second(state.name, whole.t) or state.last),
                     "limits": limits_view(state.last),
                 }
                 for state in nodes

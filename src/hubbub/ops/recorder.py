@@ -25,7 +25,7 @@ from hubbub.ops import limits as process
 from hubbub.ops.cluster import Cluster
 from hubbub.ops.exchange import Exchange, make_exchange
 from hubbub.ops.probes import GcClock, LoopLagProbe
-from hubbub.ops.sample import Counters, Limit, RoomRow, Sample, busiest, room_rows, take_sample
+from hubbub.ops.sample import Counters, Limit, RoomRow, Sample, busiest_rooms, take_sample
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 
@@ -187,13 +187,16 @@ class Recorder:
 
     def _busiest_rooms(self, span: float) -> tuple[RoomRow, ...]:
         messages, self._stats.room_messages = self._stats.room_messages, Counter()
+        # Only rooms someone follows: most loaded rooms are idle, waiting to be forgotten.
         subscribers = {
-            name: room.live() + len(room.waiters) for name, room in self._hub.rooms.items()
+            name: room.live() + len(room.waiters)
+            for name, room in self._hub.rooms.items()
+            if room.streams or room.waiters
         }
         # Presence is read only for the rooms shown.
         return tuple(
             RoomRow(row.name, row.messages, row.subscribers, self._present(row.name))
-            for row in busiest(room_rows(messages, subscribers, span))
+            for row in busiest_rooms(messages, subscribers, span)
         )
 
     def _present(self, room: str) -> int:

@@ -184,17 +184,19 @@ def take_sample(
     )
 
 
-def room_rows(
-    messages: Mapping[str, int], subscribers: Mapping[str, int], span: float
-) -> list[RoomRow]:
-    """Rows for every room that had messages committed here or has subscribers here
-    (presence is filled in later, only for the rooms shown)."""
-    names = set(messages) | {name for name, count in subscribers.items() if count}
+def busiest_rooms(
+    messages: Mapping[str, int],
+    subscribers: Mapping[str, int],
+    span: float,
+    count: int = BUSIEST_ROOMS,
+) -> tuple[RoomRow, ...]:
+    """The ``count`` busiest of the rooms that had messages committed here or have
+    subscribers here: most messages, then most subscribers (presence is filled in later,
+    only for these). Rows are built for those shown only: there may be many rooms."""
+    names = messages.keys() | subscribers.keys()
+    top = heapq.nlargest(count, ((messages.get(n, 0), subscribers.get(n, 0), n) for n in names))
     per_second = 1.0 / span if span > 0 else 1.0
-    return [
-        RoomRow(name, messages.get(name, 0) * per_second, subscribers.get(name, 0), 0)
-        for name in names
-    ]
+    return tuple(RoomRow(n, m * per_second, subs, 0) for m, subs, n in top if m or subs)
 
 
 def busiest(rows: Iterable[RoomRow], count: int = BUSIEST_ROOMS) -> tuple[RoomRow, ...]:
