@@ -72,6 +72,22 @@ def test_percentiles_from_counts() -> None:
     assert histogram.percentile({}, 0.5) is None
 
 
+def test_a_batch_counts_every_message_in_groups() -> None:
+    """A small batch is counted message by message; a large one in groups of consecutive
+    publishes, every message counted, at latencies the batch really had."""
+    small = histogram.new_counts()
+    histogram.record_batch(small, 1.0, [0.999, 0.99])
+    assert small[histogram.bucket_of(0.001)] == 1 and small[histogram.bucket_of(0.01)] == 1
+    large = histogram.new_counts()
+    accepted = [0.9 + i * 0.0001 for i in range(1000)]  # waited 100 ms down to 0.1 ms
+    histogram.record_batch(large, 1.0, accepted)
+    assert sum(large) == 1000
+    counted = {index: n for index, n in enumerate(large) if n}
+    assert 2 <= len(counted) <= histogram.GROUPS  # neighbouring groups may share a bucket
+    p50 = histogram.percentile(counted, 0.5)
+    assert p50 is not None and 0.04 < p50 < 0.07
+
+
 def test_take_sample_is_the_difference_of_two_readings() -> None:
     """Counters read a second apart become that second's counts; unchanged codes vanish."""
     before_latency = histogram.new_counts()

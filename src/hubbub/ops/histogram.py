@@ -41,10 +41,33 @@ def new_counts() -> list[int]:
     return [0] * BUCKETS
 
 
+# A batch of more publishes than this is counted in this many groups (below).
+GROUPS = 8
+
+
 def record(counts: list[int], seconds: Iterable[float]) -> None:
     """Count each latency of ``seconds`` into ``counts`` (a list of :data:`BUCKETS`)."""
     for value in seconds:
         counts[bucket_of(value)] += 1
+
+
+def record_batch(counts: list[int], now: float, accepted: Sequence[float]) -> None:
+    """Count the latencies ``now - a`` of a batch whose times ``accepted`` are in order.
+
+    Every message counts, but a batch of more than :data:`GROUPS` is cut into that many
+    runs of consecutive publishes, each counted at its middle one's latency: a run was
+    accepted within the time the batch waited, and the cost stays a few microseconds per
+    batch however large (a bucket costs about half a microsecond a message otherwise).
+    """
+    size = len(accepted)
+    if size <= GROUPS:
+        for at in accepted:
+            counts[bucket_of(now - at)] += 1
+        return
+    for group in range(GROUPS):
+        start = group * size // GROUPS
+        end = (group + 1) * size // GROUPS
+        counts[bucket_of(now - accepted[(start + end) // 2])] += end - start
 
 
 def difference(now: Sequence[int], before: Sequence[int]) -> dict[int, int]:
