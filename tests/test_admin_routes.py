@@ -79,6 +79,18 @@ def block_the_loop(seconds: float) -> None:
     time.sleep(seconds)
 
 
+async def test_head_is_answered_with_the_headers_alone(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """HEAD /admin/stream: the stream's headers, no body, the same refusal rules."""
+    async with http.head(f"{server.url}/admin/stream") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        assert await response.read() == b""
+    async with http.head(f"{server.url}/admin/stream", headers={"Forwarded": "x"}) as response:
+        assert response.status == 403
+
+
 async def test_a_stall_of_the_loop_is_seen(server: Server, http: aiohttp.ClientSession) -> None:
     """Blocking the event loop for 300 ms shows as a stall of about that long."""
     async with http.get(f"{server.url}/admin/stream") as response:

@@ -51,6 +51,8 @@ def sse_event(name: bytes, data: bytes) -> bytes:
 
 async def admin_stream(request: web.Request) -> web.StreamResponse:
     check_admin(request)
+    if request.method == "HEAD":
+        return web.Response(headers=SSE_HEADERS)  # a HEAD answer ends with its headers
     recorder = node_of(request).recorder
     heartbeat = node_of(request).settings.heartbeat
     response = web.StreamResponse(headers=SSE_HEADERS)
