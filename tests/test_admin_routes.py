@@ -218,3 +218,28 @@ async def test_every_worker_is_named(http: aiohttp.ClientSession, redis: RedisSe
     assert sorted(node["node"] for node in update["nodes"]) == ["box/worker-1", "box/worker-2"]
     assert sorted(node["local"] for node in update["nodes"]) == [False, True]
     assert all(node["live"] for node in update["nodes"])
+
+
+@needs_redis
+async def test_nodes_hear_each_other_again_after_redis_restarts(
+    start_server: StartServer, http: aiohttp.ClientSession, redis: RedisServer
+) -> None:
+    """Redis restarted: once it is back, each node's samples reach the other again."""
+    a = await start_server(store="redis", redis=(redis.url,), node_name="node-a")
+    await start_server(store="redis", redis=(redis.url,), node_name="node-b")
+
+    def both_live(update: dict[str, Any]) -> bool:
+        return {n["node"] for n in update["nodes"] if n["live"]} == {"node-a", "node-b"}
+
+    async with http.get(f"{a.url}/admin/stream") as response:
+        stream = events(response)
+        await first_update(stream, both_live)
+        await redis.restart()
+        back = time.time()
+
+        def heard_since(update: dict[str, Any]) -> bool:
+            """node-b's own sample of a second after Redis came back reached node-a."""
+            points = {n["node"]: n["point"]["t"] for n in update["nodes"]}
+            return update["t"] > back + 1 and points.get("node-b") == update["t"]
+
+        await first_update(stream, heard_since)

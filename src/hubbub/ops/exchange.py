@@ -79,17 +79,23 @@ class RedisExchange:
 
     async def _listen(self, on_sample: OnSample) -> None:
         delay = 0.0
+        lost = False  # logged once per outage, not at every attempt
         while True:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
-                delay = 0.0
+                if lost:
+                    log.info("ops samples: listening again")
+                lost, delay = False, 0.0
                 while True:
-                    message = await pubsub.get_message(timeout=layout.SOCKET_TIMEOUT)
+                    # Every node publishes each second (this one too): never quiet long.
+                    message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
                         self._receive(message["data"], on_sample)
             except (RedisError, OSError, TimeoutError) as exc:
-                log.warning("ops samples: Redis connection lost: %s", exc)
+                if not lost:
+                    log.warning("ops samples: Redis connection lost: %s", exc)
+                lost = True
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
