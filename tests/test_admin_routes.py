@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import jwt
 import orjson
 
 from hubbub.server import Server
@@ -140,7 +141,10 @@ async def test_with_tokens_only_the_admin_claim_reads(
     for token in (make_token("bob"), make_token("bob", admin=False)):
         async with http.get(url, headers=bearer(token)) as response:
             assert response.status == 403
-    async with http.get(url, headers=bearer(make_token("root", admin="yes"))) as response:  # type: ignore[arg-type]
+    not_a_boolean = jwt.encode(
+        {"sub": "root", "admin": "yes", "exp": time.time() + 60}, SECRET, algorithm="HS256"
+    )
+    async with http.get(url, headers=bearer(not_a_boolean)) as response:
         assert response.status == 401
     async with http.get(url, params={"token": make_token("root", admin=True)}) as response:
         assert response.status == 200
@@ -240,6 +244,6 @@ async def test_nodes_hear_each_other_again_after_redis_restarts(
         def heard_since(update: dict[str, Any]) -> bool:
             """node-b's own sample of a second after Redis came back reached node-a."""
             points = {n["node"]: n["point"]["t"] for n in update["nodes"]}
-            return update["t"] > back + 1 and points.get("node-b") == update["t"]
+            return bool(update["t"] > back + 1 and points.get("node-b") == update["t"])
 
         await first_update(stream, heard_since)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubbub.admin_access import admin_allowed, is_loopback
+from hubbub.admin_access import admin_allowed, is_loopback_address
 from hubbub.errors import Unauthorized
 from hubbub.ops import histogram
 from hubbub.ops.cluster import Cluster
@@ -223,7 +223,7 @@ def test_admin_allowed() -> None:
         assert admin_allowed(anonymous, local, tokens_required=False), local
     for remote in ("10.0.0.1", "::ffff:10.0.0.1", "2001:db8::1", "unknown", "forwarded"):
         assert not admin_allowed(anonymous, remote, tokens_required=False), remote
-    assert not is_loopback("localhost")  # a name is not an address
+    assert not is_loopback_address("localhost")  # a name is not an address
 
 
 def test_admin_claim() -> None:

@@ -18,18 +18,20 @@ def make_token(
     read: list[str] | None = None,
     write: list[str] | None = None,
     secret: str = SECRET,
-    admin: bool | None = None,
+    mod: list[str] | None = None,
+    admin: bool = False,
 ) -> str:
     """An HS256 token for ``user`` valid ``ttl`` seconds (negative: already expired).
 
     ``read``/``write`` None with the other None: no ``rooms`` claim (every room).
-    ``admin`` None: no ``admin`` claim.
     """
     claims: dict[str, Any] = {"sub": user, "exp": time.time() + ttl}
     if read is not None or write is not None:
         claims["rooms"] = {"read": read or [], "write": write or []}
-    if admin is not None:
-        claims["admin"] = admin
+    if mod is not None:
+        claims["mod"] = mod
+    if admin:
+        claims["admin"] = True
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
