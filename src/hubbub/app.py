@@ -13,6 +13,7 @@ from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports import chat
+from hubbub.transports.admin import ADMIN_PAGE, admin_stream
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import metrics
@@ -55,6 +56,13 @@ STATIC_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosnif
 async def chat_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
+    )
+
+
+async def admin_page(request: web.Request) -> web.FileResponse:
+    """The operations page's shell, for anyone: its data comes only from admin routes."""
+    return web.FileResponse(
+        ADMIN_PAGE, headers={"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
     )
 
 
@@ -122,6 +130,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     add_moderation_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/admin", admin_page)
+    app.router.add_get("/admin/stream", admin_stream)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
     app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
     add_compat_routes(app)

@@ -101,6 +101,7 @@ class ConnectionGuard:
         by_files = connections_for(file_limit)
         self.limit = min(max_connections, by_files)
         self.limit_reason = "file_limit" if by_files < max_connections else "max_connections"
+        stats.connections_limit = self.limit
         self.open = 0
         self.by_address: Counter[str] = Counter()
         self._last_log = -REFUSAL_LOG_INTERVAL

@@ -27,6 +27,7 @@ from hubbub.moderation import (
     make_notices,
 )
 from hubbub.moderation.service import Moderation
+from hubbub.ops.recorder import Recorder
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
@@ -97,6 +98,7 @@ class Node:
             broker=self.broker,
             tokens_required=self.access.enabled,
         )
+        self.recorder = Recorder(settings, self.stats, self.hub, self.presence, self.store)
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -120,6 +122,7 @@ class Node:
             raise
         self.committer.start()
         self.presence.start(self._on_presence, self._on_typing)
+        self.recorder.start(loop)
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
@@ -127,11 +130,13 @@ class Node:
         self.closing = self.reads.closing = True
         self.streams.end_all("shutdown")
         self.hub.wake_all_waiters()
+        self.recorder.end_viewers()
 
     async def stop(self) -> None:
         """Commit what is queued, then close the broker and the store."""
         self.closing = True
         await self.committer.close()
+        await self.recorder.stop()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +217,7 @@ class Node:
         for room, messages in fresh.items():
             epoch = messages[0].epoch
             self.stats.published += len(messages)
+            self.stats.room_messages[room] += len(messages)
             self.stats.delivered += self.hub.apply(room, epoch, messages)
             self.broker.publish(room, epoch, [m.message for m in messages])
         return encoded

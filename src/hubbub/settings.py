@@ -49,6 +49,9 @@ class Settings:
     redis_weak_durability: bool = False
     # Processes serving one port (SO_REUSEPORT); more than one needs Redis.
     workers: int = 1
+    # What the operations page calls this node (None: host name and process id; each of
+    # --workers N is named after it with /worker-K)
+    node_name: str | None = None
 
     # Limits
     max_body: int = 64 * KIB

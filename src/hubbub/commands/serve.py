@@ -105,6 +105,7 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("auth-jwks", str, None, "JWKS document of keys that verify tokens (re-read on SIGHUP)"),
     ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
+    ("node-name", str, None, "what the operations page (/admin) calls this server"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
     ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
     (
@@ -135,6 +136,7 @@ UNSET = {
     "max-connections-per-ip": "off",
     "trusted-proxy": "none: the peer is the client",
     "max-rooms": "off",
+    "node-name": "host:pid",
 }
 
 
@@ -263,6 +265,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         redis=args.redis,
         redis_weak_durability=args.redis_weak_durability,
         workers=args.workers,
+        node_name=args.node_name,
         open_lobby=args.open_lobby,
         max_connections=args.max_connections,
         max_connections_per_ip=args.max_connections_per_ip,

@@ -55,6 +55,10 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     from hubbub.server import Server
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Each worker is a node of its own on the operations page, named after the server.
+    settings = replace(
+        settings, node_name=f"{settings.node_name or socket.gethostname()}/worker-{index}"
+    )
 
     def parent_gone() -> None:
         asyncio.get_running_loop().remove_reader(parent.fileno())
