@@ -426,7 +426,7 @@ async def test_connection_caps_refuse_with_aiohttps_503(
 ) -> None:
     """Past max_connections a lean server hands the connection to aiohttp, which answers
     503 JSON; connections_open returns to 0 once every client closed."""
-    server = await start_server(max_connections=2, max_connections_per_ip=None)
+    server = await start_server(max_connections=2, max_connections_per_ip=2)
     held = [await RawClient.open(server.port) for _ in range(2)]
     for client in held:
         client.send(publish("r", "x"))

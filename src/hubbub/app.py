@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hubbub.compat import add_compat_routes
-from hubbub.connections import drop_unread_encoded_body, refusal_middleware
+from hubbub.connections import drop_unread_encoded_body
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
@@ -82,7 +82,7 @@ async def prepare_answer(request: web.Request, response: web.StreamResponse) -> 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """Build the application; the node starts and stops with it."""
     app = web.Application(
-        middlewares=[refusal_middleware, errors_middleware], client_max_size=settings.max_body
+        middlewares=[errors_middleware], client_max_size=settings.max_body
     )
     node = Node(settings, store)
     app[NODE] = node

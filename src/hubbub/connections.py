@@ -2,12 +2,13 @@
 
 Every accepted socket gets a :class:`GuardedHandler` (aiohttp's ``RequestHandler``
 with two hooks). At ``connection_made`` the :class:`ConnectionGuard` admits it or
-marks it refused: past ``max_connections``, past ``max_connections_per_ip`` for
-its address, or past what the process's file limit leaves room for. A refused
-connection is answered ``503 too_many_connections`` (JSON, ``Connection: close``)
-by :func:`refusal_middleware` on its first request, a WebSocket included (refused
-before the upgrade), so a client sees why instead of a reset; one that sends no
-request is closed by the idle deadline like any other.
+refuses it: past ``max_connections``, past the per-address cap for its address, or
+past what the process's file limit leaves room for. A refused connection is answered
+``503 too_many_connections`` (JSON, ``Connection: close``) at once, before it sends
+anything, by a :class:`RefusedConnection` (a WebSocket client reads it instead of the
+upgrade), so a client sees why instead of a reset. It never waits on the client: held
+past :data:`REFUSAL_LINGER` or past the first bytes it sends, it is closed, so
+connections past the cap cannot use up the descriptors kept free for refusing them.
 
 Deadlines need nothing here: aiohttp (3.12 and later) starts its keep-alive timer
 when a connection opens and again after each answer, and closes the connection
@@ -25,15 +26,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import time
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from hubbub.errors import TooManyConnections
+from hubbub.front.answers import DateHeader, answer
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
 from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO
@@ -48,11 +50,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub")
 
+RETRY_AFTER = b"Retry-After: 5\r\n"
+
 # Descriptors kept free of connections for the store, logs, and accepting (then
 # refusing) connections past the cap: a tenth of the file limit, at least this.
 MIN_RESERVED_FILES = 32
 # At most one log line about refused connections per this many seconds.
 REFUSAL_LOG_INTERVAL = 60.0
+# A refused connection, once answered, is kept at most this long: its request is read
+# and dropped before closing, so the close is a FIN and not a reset that could make the
+# client lose the answer. Past a quarter of the reserve of such connections (the rest is
+# the store's, the loop's, the logs'), closed at once.
+REFUSAL_LINGER = 1.0
+# The default per-address cap: this fraction of the connection cap.
+PER_ADDRESS_SHARE = 10
 
 
 def raise_file_limit() -> int:
@@ -79,11 +90,16 @@ class ConnectionGuard:
         self, stats: Stats, max_connections: int, per_ip: int | None, file_limit: int
     ) -> None:
         self.stats = stats
-        self.per_ip = per_ip
         by_files = connections_for(file_limit)
         self.limit = min(max_connections, by_files)
         self.limit_reason = "file_limit" if by_files < max_connections else "max_connections"
+        # Default: no one address may hold more than a tenth of the connections.
+        self.per_ip = per_ip if per_ip is not None else default_per_address(self.limit)
         self.open = 0
+        # Refused connections answered and not yet closed, and how many may be.
+        self.lingering = 0
+        self.max_lingering = max(file_limit - by_files, 4) // 4
+        self.date_header = DateHeader()
         self.by_address: Counter[str] = Counter()
         self._last_log = -REFUSAL_LOG_INTERVAL
         self._unlogged = 0
@@ -101,7 +117,7 @@ class ConnectionGuard:
         reason: str | None = None
         if self.open >= self.limit:
             reason = self.limit_reason
-        elif self.per_ip is not None and self.by_address[address] >= self.per_ip:
+        elif self.by_address[address] >= self.per_ip:
             reason = "max_connections_per_ip"
         if reason is None:
             self.open += 1
@@ -111,6 +127,11 @@ class ConnectionGuard:
         self.stats.connections_refused[reason] += 1
         self._log_refusal(reason)
         return reason
+
+    def refuse(self, transport: asyncio.Transport, reason: str) -> None:
+        """Answer a refused connection ``503`` now; it closes without waiting on the client."""
+        error = TooManyConnections(f"too many connections ({reason}); try again later")
+        transport.set_protocol(RefusedConnection(self, transport, error))
 
     def release(self, address: str) -> None:
         self.open -= 1
@@ -136,35 +157,76 @@ class ConnectionGuard:
         self._unlogged = 0
 
 
+def default_per_address(limit: int) -> int:
+    """The per-address cap when none is given: a share of the connection cap."""
+    return max(1, limit // PER_ADDRESS_SHARE)
+
+
+class RefusedConnection(asyncio.Protocol):
+    """A connection past a cap: answered ``503`` at once and closed, without waiting on
+    the client for more than :data:`REFUSAL_LINGER`."""
+
+    __slots__ = ("_guard", "_timer", "_transport")
+
+    def __init__(
+        self, guard: ConnectionGuard, transport: asyncio.Transport, error: TooManyConnections
+    ) -> None:
+        self._guard = guard
+        self._transport = transport
+        self._timer: asyncio.TimerHandle | None = None
+        body = error_body(error.code, error.message)
+        date = guard.date_header.at(time.time())
+        transport.write(answer(error.status, body, date, close=True, extra=RETRY_AFTER))
+        if guard.lingering >= guard.max_lingering:
+            transport.close()  # under a flood: no descriptor is kept for a refusal
+            return
+        guard.lingering += 1
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(REFUSAL_LINGER, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        self._transport.close()  # its request, read: the close sends no reset
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._guard.lingering -= 1
+
+
 class GuardedHandler(web.RequestHandler):
     """aiohttp's connection handler, counted by the guard, answering errors in JSON."""
 
-    __slots__ = ("_address", "_admitted", "_guard", "refusal")
+    __slots__ = ("_address", "_admitted", "_guard")
 
     def __init__(
         self,
         manager: web.Server,
         guard: ConnectionGuard,
-        admitted: tuple[str, str | None] | None = None,
+        admitted: str | None = None,
         **kwargs: Any,
     ) -> None:
-        """``admitted``: (address, refusal) when the lean path already asked the guard
-        (front/connection.py hands the connection over); None: ask it here."""
+        """``admitted``: the address when the lean path already admitted the connection
+        (front/connection.py hands it over); None: ask the guard here."""
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._admitted = admitted
         self._address: str | None = None
-        self.refusal: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._admitted is not None:
-            address, self.refusal = self._admitted
+            address = self._admitted
         else:
             peer = transport.get_extra_info("peername")
             address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-            self.refusal = self._guard.admit(address)
-        if self.refusal is None:
-            self._address = address
+            refusal = self._guard.admit(address)
+            if refusal is not None:
+                self._guard.refuse(cast(asyncio.Transport, transport), refusal)
+                return  # aiohttp never sees it
+        self._address = address
         super().connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -211,27 +273,6 @@ def drop_unread_encoded_body(request: web.Request, response: web.StreamResponse)
         response.force_close()
 
 
-@web.middleware
-async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The first request on a connection over a cap is answered 503 and the connection closed.
-
-    (An encoded request body left unread is dropped for every answer, this one included,
-    by :func:`drop_unread_encoded_body`.)
-    """
-    reason = getattr(request.protocol, "refusal", None)
-    if reason is None:
-        return await handler(request)
-    error = TooManyConnections(f"too many connections ({reason}); try again later")
-    response = web.Response(
-        body=error_body(error.code, error.message),
-        status=error.status,
-        content_type="application/json",
-        headers={"Retry-After": "5"},
-    )
-    response.force_close()
-    return response
-
-
 class GuardedSite(web.BaseSite):
     """A TCP listener whose connections start on the lean path (``front/``) and go to a
     :class:`GuardedHandler` for anything else; all :class:`GuardedHandler` s when
@@ -274,8 +315,8 @@ class GuardedSite(web.BaseSite):
         def handler() -> GuardedHandler:
             return GuardedHandler(manager, guard, loop=loop, **kwargs)
 
-        def handed_over(address: str, refusal: str | None) -> GuardedHandler:
-            return GuardedHandler(manager, guard, (address, refusal), loop=loop, **kwargs)
+        def handed_over(address: str) -> GuardedHandler:
+            return GuardedHandler(manager, guard, address, loop=loop, **kwargs)
 
         factory: Callable[[], asyncio.Protocol] = handler
         if self._node is not None:

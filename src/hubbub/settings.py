@@ -54,8 +54,8 @@ class Settings:
     max_text: int = 4000
     outbox_limit: int = 1 * MIB
     max_fragments: int = 128  # WebSocket frames one message may be cut into
-    # Open connections, in all and per client address (None: no per-address cap);
-    # also capped below the process's file limit (see connections.py)
+    # Open connections, in all and per client address (None: a tenth of the cap, so no
+    # one address can hold every slot); also capped below the file limit (connections.py)
     max_connections: int = 10_000
     max_connections_per_ip: int | None = None
 

@@ -97,7 +97,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
-    ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
+    (
+        "max-connections-per-ip",
+        _positive_int,
+        None,
+        "open connections per client address (behind a proxy, raise it to --max-connections)",
+    ),
     ("idle-timeout", positive_number, 30.0, "seconds a connection may take to send a request head"),
     ("body-timeout", positive_number, 30.0, "seconds a request body may take to arrive (408)"),
     ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
@@ -117,7 +122,7 @@ UNSET = {
     "rate-burst": "the rate",
     "auth-secret": "off",
     "auth-public-key": "off",
-    "max-connections-per-ip": "off",
+    "max-connections-per-ip": "a tenth of --max-connections",
     "max-rooms": "off",
 }
 
