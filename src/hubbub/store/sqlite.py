@@ -25,6 +25,7 @@ refilled log as if it were the one they had read.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,17 @@ _INSERT = (
     f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (room, client_id) WHERE client_id IS NOT NULL DO NOTHING"
 )
+
+
+# Below this much free space where the file is, /healthz says the store takes no writes:
+# a batch of commits needs about this much WAL (2,000 messages of a few hundred bytes).
+MIN_FREE_BYTES = 1024 * 1024
+
+
+def free_bytes(path: str) -> int:
+    """Space an unprivileged writer may still use on the filesystem holding ``path``."""
+    found = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    return found.f_bavail * found.f_frsize
 
 
 def _count_rooms(conn: sqlite3.Connection) -> int:
@@ -280,16 +292,19 @@ class SQLiteStore:
         return await self._run(self._reader, read)
 
     async def ping(self) -> bool:
-        """Whether a write could start now: takes the write lock and lets it go."""
+        """Whether a write could be taken now: the write lock can be taken (and is let
+        go), and the file's filesystem has room for a commit. A full disk lets the lock
+        be taken and every commit fail; a probe commit would not tell either, as it
+        rewrites WAL space a failed commit left allocated."""
 
         def check() -> bool:
             conn = self._write_conn
             assert conn is not None
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("ROLLBACK")
-            return True
+            return free_bytes(self._path) >= MIN_FREE_BYTES
 
         try:
             return await self._run(self._writer, check)
-        except StoreError:
+        except (StoreError, OSError):  # OSError: the file's directory is gone
             return False
