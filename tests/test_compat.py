@@ -451,7 +451,7 @@ async def test_shutdown_closes_every_view(
     with socket.socket() as held:
         held.setblocking(False)
         await loop.sock_connect(held, ("127.0.0.1", server.port))
-        await loop.sock_sendall(held, b"GET /subscribe HTTP/1.1\r\nHost: hubbub\r\n\r\n")
+        await loop.sock_sendall(held, b"GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         await wait_for_waiters(server, 1)
         async with (
             http.get(f"{server.url}/messages", headers=SSE) as response,

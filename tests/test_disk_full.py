@@ -31,9 +31,7 @@ async def test_healthz_answers_503_while_the_disk_is_full(
     if not _can_mount(tmp_path):
         pytest.skip("no mount namespaces here (unshare --mount --map-root-user failed)")
     db = tmp_path / "hubbub.db"
-    async with serve(
-        "--port", "0", "--db", str(db), wrapper=(*WRAPPER, str(tmp_path))
-    ) as running:
+    async with serve("--port", "0", "--db", str(db), wrapper=(*WRAPPER, str(tmp_path))) as running:
         async with http.get(f"{running.url}/healthz") as resp:
             assert resp.status == 200
         text = "x" * 3990

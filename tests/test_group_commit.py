@@ -16,7 +16,7 @@ COUNT = 16
 def request(room: str, text: str) -> bytes:
     body = orjson.dumps({"user": "ann", "text": text, "client_id": text})
     return (
-        b"POST /rooms/%s/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /rooms/%s/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (room.encode(), len(body), body)
     )
 

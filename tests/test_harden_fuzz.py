@@ -172,9 +172,9 @@ async def test_fuzz_http_and_websocket(
 # method itself, before any middleware, then reads the encoded body it refused to reuse
 # the connection, and logs a traceback when that body cannot be decoded.
 UNREAD_ENCODED = [
-    b"HEAD /message?id=admin HTTP/1.1\r\nHost: x\r\nExpect: nonsense\r\n"
+    b"HEAD /message?id=admin HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: nonsense\r\n"
     b"Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\xdc\xcc\xaf7",
-    b"GET /nope HTTP/1.1\r\nHost: x\r\nExpect: nonsense\r\n"
+    b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: nonsense\r\n"
     b"Content-Encoding: deflate\r\nContent-Length: 10\r\n\r\n0123456789",
 ]
 

@@ -33,7 +33,7 @@ async def test_slowloris_is_closed_and_others_are_served(
     slow: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     for _ in range(300):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"GET /rooms HTTP/1.1\r\nHost: x\r\n")
+        writer.write(b"GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         slow.append((reader, writer))
 
     async def trickle() -> None:
@@ -67,7 +67,7 @@ async def test_idle_keepalive_connection_is_closed(start_server: StartServer) ->
     """After its answer, a connection that sends nothing more is closed at the deadline."""
     server = await start_server(idle_timeout=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = await _closed(reader, 10)
     assert answer.startswith(b"HTTP/1.1 200")
     writer.close()
@@ -78,7 +78,7 @@ async def test_trickled_body_gets_408(start_server: StartServer) -> None:
     server = await start_server(body_timeout=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
-        b"POST /rooms/r/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 40\r\n\r\n{"
     )
     answer = await _closed(reader, 10)
@@ -116,7 +116,7 @@ async def test_per_address_cap(start_server: StartServer) -> None:
     server = await start_server(max_connections_per_ip=2)
     held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /rooms HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = await _closed(reader, 10)
     assert answer.startswith(b"HTTP/1.1 503") and b"too_many_connections" in answer
     assert server.node.stats.connections_refused["max_connections_per_ip"] == 1
@@ -156,7 +156,7 @@ async def test_near_the_file_limit_clients_get_503(tmp_path: object) -> None:
         answers = []
         for _ in range(190):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             answers.append(reader.readuntil(b"\r\n\r\n"))
             held.append(writer)
         heads = await asyncio.wait_for(asyncio.gather(*answers), 20)
@@ -177,7 +177,7 @@ async def _answer_head(port: int, timeout: float = 5) -> bytes:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             try:
-                writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 return (await reader.readuntil(b"\r\n")).strip()
             finally:
                 writer.close()
@@ -222,7 +222,7 @@ async def test_one_address_cannot_hold_every_slot_by_default(start_server: Start
     server = await start_server(max_connections=50, store="memory")
     streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     request = (
-        b"GET /rooms/r/messages HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
     )
     try:
         statuses = []
@@ -237,10 +237,8 @@ async def test_one_address_cannot_hold_every_slot_by_default(start_server: Start
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", server.port, local_addr=("127.0.0.2", 0)
         )
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)).startswith(
-            b"HTTP/1.1 200"
-        )
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)).startswith(b"HTTP/1.1 200")
         writer.close()
     finally:
         for _, writer in streams:

@@ -81,9 +81,7 @@ async def prepare_answer(request: web.Request, response: web.StreamResponse) -> 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """Build the application; the node starts and stops with it."""
-    app = web.Application(
-        middlewares=[errors_middleware], client_max_size=settings.max_body
-    )
+    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body)
     node = Node(settings, store)
     app[NODE] = node
     if settings.static_dir is not None:

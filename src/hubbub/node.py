@@ -16,13 +16,14 @@ import time
 
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
-from hubbub.errors import RateLimited, Unavailable, reading_store
+from hubbub.errors import RateLimited, Unavailable, UnknownHost, reading_store
 from hubbub.hub import FlushScheduler, Hub, Stream
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
 from hubbub.protocol.cursors import Cursor, ReadQuery
 from hubbub.protocol.encoding import EncodedMessage
+from hubbub.protocol.hosts import host_known, known_hosts
 from hubbub.protocol.messages import Publish
 from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.reads import Reads
@@ -57,6 +58,12 @@ class Node:
         self.store = store if store is not None else make_store(settings)
         self.broker = broker if broker is not None else make_broker(settings)
         self.access = Access(settings)
+        # Without tokens, only requests naming this server are answered (DNS rebinding).
+        self.known_hosts: frozenset[str] | None = None
+        if not self.access.enabled:
+            self.known_hosts = known_hosts(
+                settings.host, settings.public_host, settings.allow_origin
+            )
         self.hub = Hub(
             self.store,
             self.broker,
@@ -118,6 +125,17 @@ class Node:
 
     def principal(self, token: str | None, address: str) -> Principal:
         return self.access.principal(token, address)
+
+    def host_refusal(self, host: str | None) -> UnknownHost | None:
+        """The 421 for a request naming a host this token-less server is not known by."""
+        known = self.known_hosts
+        if known is None or host_known(host, known):
+            return None
+        shown = host[:100] if host else ""
+        return UnknownHost(
+            f"this server is not known as {shown!r}: open it by its address or localhost, "
+            "or start it with --public-host NAME"
+        )
 
     @property
     def user_required(self) -> bool:

@@ -81,6 +81,9 @@ class Settings:
 
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None
+    # Names the server is reached by, besides addresses, localhost and --allow-origin's
+    # hosts: without tokens, a request naming another host is refused (protocol/hosts.py)
+    public_host: tuple[str, ...] = ()
 
     # Pages
     static_dir: str | None = None  # files served at / before the built-in page (--static)

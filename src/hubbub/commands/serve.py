@@ -48,6 +48,14 @@ def _redis_urls(text: str) -> tuple[str, ...]:
     return urls
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """``NAME[,NAME...]``: host names, without scheme, path or port."""
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    if any(not all(c.isalnum() or c in ".-" for c in name) for name in names):
+        raise _BadValue(f"{text!r} is not a comma list of host names (chat.example,...)")
+    return names
+
+
 def _workers(text: str) -> int:
     """A number of processes, or ``auto``: one per core this process may run on."""
     if text == "auto":
@@ -90,6 +98,13 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("lobby", str, "lobby", "room the tutorial dialect speaks to"),
     ("static", str, None, "serve the files of this directory at /, before the chat page"),
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
+    (
+        "public-host",
+        _names,
+        (),
+        "names this server is reached by (a comma list); without tokens, a request "
+        "naming another (not an address or localhost) is refused, against DNS rebinding",
+    ),
     ("rate-limit", positive_number, None, "publishes per second per client address"),
     ("rate-burst", _positive_int, None, "publishes a client may send at once"),
     ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env"),
@@ -208,6 +223,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         outbox_limit=args.outbox_limit,
         lobby=args.lobby,
         allow_origin=args.allow_origin,
+        public_host=args.public_host,
         static_dir=args.static,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,

@@ -180,6 +180,14 @@ class FrontConnection(Requests, asyncio.Protocol):
             if head is None or route is None:
                 self._hand_off_in_turn()
                 break
+            refusal = ctx.node.host_refusal(head.headers.get("host"))
+            if refusal is not None:
+                del buffer[:]  # nothing after it is read: the connection closes
+                entry = self._take(head)
+                entry.close = True
+                self._stop_taking()
+                self._refuse(entry, head, route, refusal)
+                break
             kind = route.kind
             if kind == PUBLISH:
                 length = _content_length(head)
