@@ -299,6 +299,8 @@ async def test_event_source_list_and_own_messages(
     [
         ("", b'{"message": "Hi"}', 400),
         ("?id=", b'{"message": "Hi"}', 400),
+        ("?id=%ff", b'{"message": "Hi"}', 400),  # not UTF-8: never stored as U+FFFD
+        ("?id=%00", b'{"message": "Hi"}', 400),
         ("?id=u1", b'{"message": ""}', 400),
         ("?id=u1", b"{oops", 400),
         ("?id=u1", b'{"message": "' + b"x" * 200 + b'"}', 413),
@@ -313,6 +315,18 @@ async def test_post_message_status_is_the_http_status(
     assert answer[0] == status
     assert answer[1]["status"] == status
     assert await listed(http, server) == []
+
+
+@pytest.mark.parametrize("query", ["?id=%ff", "?id=%00", "?id=a%0Ab"])
+async def test_messages_refuses_an_id_that_is_no_user_name(
+    server: Server, http: aiohttp.ClientSession, query: str
+) -> None:
+    """GET /messages?id=U names the list's owner: bad UTF-8 or a control character is 400,
+    on the list and on the SSE list, as ?user= is on the protocol's routes."""
+    for headers in ({}, SSE):
+        async with http.get(f"{server.url}/messages{query}", headers=headers) as response:
+            assert response.status == 400, (query, headers)
+            assert (await response.json())["error"]["code"] == "invalid_parameter"
 
 
 async def test_event_source_heartbeat(server: Server, http: aiohttp.ClientSession) -> None:
