@@ -34,6 +34,7 @@ from typing import TypeVar
 from hubbub.errors import StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import MESSAGE, Message
+from hubbub.protocol.tokens import ABOVE_NAMES
 from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
 from hubbub.store.epochs import new_epoch
 from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
@@ -268,13 +269,15 @@ class SQLiteStore:
             "room = ? AND target BETWEEN ? AND ? ORDER BY id", (room, first, last)
         )
 
-    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+    async def list_rooms(
+        self, after: str | None, limit: int, until: str | None = None
+    ) -> list[tuple[str, int]]:
         def read() -> list[tuple[str, int]]:
             assert self._read_conn is not None
             rows = self._read_conn.execute(
-                "SELECT name, last_id FROM rooms WHERE name > ? AND last_id > 0"
+                "SELECT name, last_id FROM rooms WHERE name > ? AND name <= ? AND last_id > 0"
                 " ORDER BY name LIMIT ?",
-                ("" if after is None else after, limit),
+                ("" if after is None else after, ABOVE_NAMES if until is None else until, limit),
             ).fetchall()
             return [(name, last_id) for name, last_id in rows]
 
