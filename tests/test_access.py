@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 import orjson
 import pytest
 from multidict import CIMultiDictProxy
+from redis.asyncio import Redis
 
 from hubbub.principal import ANONYMOUS
 from hubbub.protocol.messages import Publish
@@ -368,9 +368,11 @@ async def test_rooms_list_reads_only_the_rooms_a_token_may_read(
     try:
         await counter.config_resetstat()
         headers = bearer(make_token(read=["team-*", "x", "zzz"]))
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{server.url}/rooms", headers=headers) as response:
-                body = await response.json()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{server.url}/rooms", headers=headers) as response,
+        ):
+            body = await response.json()
         stats = await counter.info("commandstats")
     finally:
         await counter.aclose()

@@ -61,7 +61,7 @@ def test_name_ranges_cover_exactly_what_the_patterns_allow() -> None:
     assert name_ranges(("*",)) == [("", "~")]
     for name in ("b", "team-", "x0", "A"):
         before = name_before(name)
-        assert before < name and not any(before < n < name for n in names + ["a" * 64, "Az"])
+        assert before < name and not any(before < n < name for n in [*names, "a" * 64, "Az"])
 
 
 def test_allows() -> None:
