@@ -286,9 +286,18 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     try:
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _stop_now)
     finally:
         await server.stop()
     log.info("hubbub stopped")
+
+
+def _stop_now() -> None:
+    """A second SIGTERM or Ctrl-C while stopping: exit at once (what is acknowledged is
+    committed; streams and waiting polls are cut)."""
+    log.error("hubbub: stopping now (a second signal while stopping)")
+    os._exit(1)
 
 
 def _fail(reason: str) -> int:
