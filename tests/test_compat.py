@@ -485,6 +485,30 @@ async def test_shutdown_closes_every_view(
             await asyncio.wait_for(stopping, TIMEOUT)
 
 
+async def test_lobby_reads_are_open_to_every_origin_without_tokens(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """The SSE tutorial's page, served from its own origin, reads the lobby (the list and
+    its SSE) with no --allow-origin; its writes still follow the origin rule; a server
+    with tokens keeps --allow-origin for reads too."""
+    server = await start_server()
+    page = {"Origin": "http://localhost:3001"}
+    for headers in (page, {**page, **SSE}):
+        async with http.get(f"{server.url}/messages?id=u1", headers=headers) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+    plain = {**page, "Content-Type": "text/plain"}
+    async with http.post(
+        f"{server.url}/message?id=u1", data=b'{"message": "hi"}', headers=plain
+    ) as response:
+        assert response.status == 403
+        assert "Access-Control-Allow-Origin" not in response.headers
+    guarded = await start_server(auth_secret="s" * 32, open_lobby=True, store="memory")
+    async with http.get(f"{guarded.url}/messages", headers=page) as response:
+        assert response.status == 200
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
 async def test_cors_follows_allow_origin(
     start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:

@@ -87,6 +87,9 @@ def add_compat_routes(app: web.Application) -> None:
         router.add_route("OPTIONS", path, preflight)
 
 
+READS = frozenset({"GET", "HEAD"})
+
+
 def lobby_of(request: web.Request) -> TutorialLobby:
     return request.app[LOBBY]
 
@@ -174,8 +177,15 @@ async def preflight(request: web.Request) -> web.Response:
 
 
 async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Answers of the dialect, errors included, follow ``--allow-origin`` like the API."""
-    if request.path in PATHS:
+    """Answers of the dialect, errors included, follow ``--allow-origin`` like the API;
+    reads (``GET``, ``HEAD``: the list, its SSE, ``/subscribe``) of a server without
+    tokens are readable by a page of any origin: the lobby is public there, and no
+    credentials are involved. Writes keep the origin rule (``check_origin``)."""
+    if request.path not in PATHS:
+        return
+    if request.method in READS and not lobby_of(request).node.access.enabled:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    else:
         add_origin_headers(request, response)
 
 
