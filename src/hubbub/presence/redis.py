@@ -201,7 +201,10 @@ class RedisPresence:
         self._wake.set()
 
     async def close(self) -> None:
-        """Tell the others this node's users stay for the grace only, then disconnect."""
+        """Tell the others this node's users stay for the grace only, then disconnect.
+        Once: a second call does nothing."""
+        if self._closing:
+            return
         self._on_change = self._on_typing = None
         self._closing = True
         self._wake.set()
