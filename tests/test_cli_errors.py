@@ -134,3 +134,14 @@ async def test_help_shows_defaults(command: str) -> None:
         if entry.startswith(("--json", "--name")):  # a switch; a required option
             continue
         assert "(default: " in entry, entry
+
+
+async def test_the_static_refusal_is_the_one_docs_compat_quotes(tmp_path: Path) -> None:
+    """docs/compat.md quotes the line a missing --static directory prints: it is that line."""
+    docs = (Path(__file__).parent.parent / "docs" / "compat.md").read_text()
+    quoted = re.search(r"`(hubbub serve: --static DIR: [^`]*)`", docs)
+    assert quoted is not None, "docs/compat.md no longer quotes the --static refusal"
+    missing = tmp_path / "public"
+    code, _, err = await hubbub("serve", "--port", "0", "--static", str(missing))
+    assert code == USAGE
+    assert one_line(err) == quoted.group(1).replace("DIR", str(missing))

@@ -188,9 +188,9 @@ def backup(path: str, out: str) -> None:
     Safe while a server is running: the copy is one consistent snapshot.
     """
     if not Path(path).is_file():
-        raise StoreError(f"no database at {path}")
+        raise BadFile(f"no database at {path} (give the server's --db)")
     if Path(out).exists():
-        raise StoreError(f"{out} exists already; choose a new file for the backup")
+        raise BadFile(f"{out} exists already; choose a new file for the backup")
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     target = sqlite3.connect(out)
     try:
@@ -202,6 +202,10 @@ def backup(path: str, out: str) -> None:
         target.close()
 
 
+class BadFile(StoreError):
+    """A file named on the command line that cannot be used as given (exit status 2)."""
+
+
 def restore(backup: str, path: str) -> str:
     """Copy ``backup`` into ``path`` and start a new epoch for every room; return it.
 
@@ -209,7 +213,39 @@ def restore(backup: str, path: str) -> str:
     the copy is consistent whatever state the backup's WAL was in.
     """
     if not Path(backup).is_file():
-        raise StoreError(f"no backup file at {backup}")
+        raise BadFile(f"no backup file at {backup}")
+    _check_backup(backup)
+    # What a failed restore must not leave behind: the files it would create.
+    created = [
+        Path(name)
+        for name in (path, f"{path}-wal", f"{path}-shm", f"{path}.lock")
+        if not Path(name).exists()
+    ]
+    try:
+        return _restore(backup, path)
+    except BaseException:
+        for made in created:
+            made.unlink(missing_ok=True)
+        raise
+
+
+def _check_backup(backup: str) -> None:
+    """A file of hubbub's SQLite store, or ``BadFile`` saying what it is not."""
+    try:
+        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            found = source.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
+            ).fetchone()[0]
+        finally:
+            source.close()
+    except sqlite3.Error as exc:
+        raise BadFile(f"{backup} is not a backup made by hubbub backup ({exc})") from exc
+    if not found:
+        raise BadFile(f"{backup} is a SQLite database but not a hubbub backup")
+
+
+def _restore(backup: str, path: str) -> str:
     lock = FileLock(path, shared=False)
     lock.acquire()
     try:
