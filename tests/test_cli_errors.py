@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hubbub.server import Server
+from tests.process import serve
 from tests.test_cli_send_tail import hubbub, texts
 
 USAGE = 2
@@ -47,6 +48,10 @@ async def test_serve_db_that_is_not_sqlite(tmp_path: Path) -> None:
         ("--port", "70000", "--port: must be a whole number from 0 to 65535, not '70000'"),
         ("--retain", "-1", "--retain: must be a whole number of at least 1, not '-1'"),
         ("--rate-limit", "nan", "--rate-limit: must be a number above 0, not 'nan'"),
+        ("--allow-origin", "not an origin", "--allow-origin: 'not an origin' is not an origin"),
+        ("--allow-origin", "https://a.example/path", "is not an origin"),
+        ("--max-body", "10", "--max-body 10: must be at least 256 bytes"),
+        ("--outbox-limit", "1", "--outbox-limit 1: must be at least --max-body (65536)"),
     ],
 )
 async def test_serve_bad_values(flag: str, value: str, says: str) -> None:
@@ -145,3 +150,19 @@ async def test_the_static_refusal_is_the_one_docs_compat_quotes(tmp_path: Path) 
     code, _, err = await hubbub("serve", "--port", "0", "--static", str(missing))
     assert code == USAGE
     assert one_line(err) == quoted.group(1).replace("DIR", str(missing))
+
+
+async def test_flags_that_mean_nothing_here_are_said(tmp_path: Path) -> None:
+    """Flags ignored next to the others start the server with one warning each."""
+    flags = ["--store", "memory", "--db", str(tmp_path / "x.db"), "--rate-burst", "3"]
+    flags += ["--redis-weak-durability", "--sqlite-sync", "normal"]
+    async with serve("--port", "0", *flags) as running:
+        log = b"".join(running.log).decode()
+    for warning in (
+        "--rate-burst is ignored without --rate-limit",
+        "--redis-weak-durability is ignored without --store redis",
+        "--db is ignored with --store memory",
+        "--sqlite-sync is ignored with --store memory",
+    ):
+        assert f"hubbub: warning: {warning}" in log, log
+    assert not (tmp_path / "x.db").exists()

@@ -161,7 +161,9 @@ def test_an_empty_read_list_is_said_and_the_token_only_writes() -> None:
     """--read '' makes a write-only token on purpose: printed, with a warning saying so."""
     code, out, err = hubbub_token("alice", "--secret", SECRET, "--read", "", "--write", "r")
     assert code == 0 and out.count(".") == 2
-    assert err == "hubbub token: warning: --read '' grants no room to read: this token only writes\n"
+    assert (
+        err == "hubbub token: warning: --read '' grants no room to read: this token only writes\n"
+    )
 
 
 def test_help_shows_each_default_once() -> None:

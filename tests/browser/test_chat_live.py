@@ -10,8 +10,7 @@ from playwright.async_api import expect
 
 from hubbub.server import Server
 from tests.browser.chat import publish
-from tests.browser.conftest import Servers
-from tests.browser.conftest import OpenChat
+from tests.browser.conftest import OpenChat, Servers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -117,8 +116,7 @@ async def test_many_present_is_a_bounded_summary_and_the_room_stays_named(
     server = await servers.start()
     others = [f"user{n}" for n in range(1, 14)]  # user1 ... user13
     streams = [
-        await http.ws_connect(f"{server.url}/rooms/general/messages?user={name}")
-        for name in others
+        await http.ws_connect(f"{server.url}/rooms/general/messages?user={name}") for name in others
     ]
     try:
         desk = await open_chat(server.url, "alice")
@@ -127,9 +125,7 @@ async def test_many_present_is_a_bounded_summary_and_the_room_stays_named(
         for chat in (desk, phone):
             page = chat.page
             summary = page.locator("#presence-summary")
-            await expect(summary).to_have_accessible_name(
-                "In this room: alice, bob and 13 others"
-            )
+            await expect(summary).to_have_accessible_name("In this room: alice, bob and 13 others")
             header = await page.locator(".topbar").bounding_box()
             assert header is not None and header["height"] <= 70, header
             title = await page.locator("#room-name").bounding_box()

@@ -18,6 +18,7 @@ from typing import Any
 
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
+from hubbub.commands.serve_checks import ignored, refusal
 from hubbub.commands.startup import check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
@@ -310,8 +311,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         Authenticator.from_settings(settings)  # an unusable key: one line, before listening
+        unusable = refusal(settings)
+        if unusable is not None:
+            raise ValueError(unusable)
     except ValueError as exc:
         return _fail(f"{exc} (see '{PROG} --help')")
+    given = {"db": args.db != "hubbub.db", "sync": args.sqlite_sync != "full"}
+    for warning in ignored(settings, db_given=given["db"], sync_given=given["sync"]):
+        log.warning("hubbub: warning: %s", warning)
     try:
         check_static(settings)
         check_db(settings)
