@@ -166,3 +166,21 @@ async def test_flags_that_mean_nothing_here_are_said(tmp_path: Path) -> None:
     ):
         assert f"hubbub: warning: {warning}" in log, log
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("form", ["127.0.0.1:{port}", "localhost:{port}"])
+async def test_url_without_a_scheme_is_http(server: Server, form: str) -> None:
+    """--url localhost:8000 is what curl takes: http:// is understood."""
+    url = form.format(port=server.port)
+    code, _, err = await hubbub("send", "r", "--url", url, "--name", "ci", "no scheme")
+    assert (code, err) == (0, "")
+    assert await texts(server) == [("ci", "no scheme")]
+
+
+@pytest.mark.parametrize("command", ["send r hi --name a", "tail r --count 1"])
+async def test_a_wrong_base_url_says_to_check_it(server: Server, command: str) -> None:
+    """A --url with a path the server does not have: the 404 points at --url."""
+    code, _, err = await hubbub(*command.split(), "--url", f"{server.url}/api")
+    assert code == 1
+    line = one_line(err)
+    assert "Not Found" in line and f"check --url ({server.url}/api)" in line, line
