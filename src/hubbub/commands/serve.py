@@ -134,6 +134,8 @@ UNSET = {
     "retain": "all",
     "static": "none",
     "allow-origin": "none",
+    "public-host": "none",
+    "redis": "none",
     "rate-limit": "off",
     "rate-burst": "the rate",
     "auth-secret": "off",
@@ -172,7 +174,7 @@ def register(subparsers: Any) -> None:
                 value = convert(raw)
             except (ValueError, argparse.ArgumentTypeError):
                 parser.error(f"{env}={raw!r} is not a valid value for --{option}")
-        shown = f" (default: {UNSET[option]})" if value is None else ""
+        shown = f" (default: {UNSET[option]})" if value is None or value == () else ""
         kwargs: dict[str, Any] = {"default": value, "help": f"{text}; env {env}{shown}"}
         if option == "store":
             kwargs["choices"] = ["sqlite", "memory", "redis"]
