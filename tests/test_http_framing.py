@@ -33,8 +33,8 @@ SMUGGLING = {
     "bare CR in a value": b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\rb\r\n\r\n",
     "an invalid chunk size": (PUBLISH + "Transfer-Encoding: chunked\r\n\r\n").encode()
     + b"zz\r\n{}\r\n0\r\n\r\n",
-    "space before the colon": b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length : 0"
-    b"\r\n\r\n",
+    "space before the colon": b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Length : 0\r\n\r\n",
 }
 
 
