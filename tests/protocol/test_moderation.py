@@ -182,15 +182,19 @@ def test_audit_entry_defaults() -> None:
 
 def test_audit_record_round_trip() -> None:
     """The record leaves out the id (the store's); reading it back takes the id given."""
-    entry = AuditEntry("root", "clear", NOW + 0.5, "general", None, {"epoch": "p0q7c2mz"})
+    entry = AuditEntry("mia", "delete", NOW + 0.5, "general", "bob", {"target": 6, "id": 9})
     record = entry.to_record()
     assert orjson.dumps(record) == (
-        b'{"actor":"root","action":"clear","at":1900000000.5,"room":"general","user":null,'
-        b'"detail":{"epoch":"p0q7c2mz"}}'
+        b'{"actor":"mia","action":"delete","at":1900000000.5,"room":"general","user":"bob",'
+        b'"detail":{"target":6,"id":9}}'
     )
     read = AuditEntry.from_record(orjson.loads(orjson.dumps(record)), 41)
     assert read == AuditEntry(
-        "root", "clear", NOW + 0.5, "general", None, {"epoch": "p0q7c2mz"}, 41
+        "mia", "delete", NOW + 0.5, "general", "bob", {"target": 6, "id": 9}, 41
+    )
+    clear = AuditEntry("root", "clear", NOW, "general", None, {"epoch": "p0q7c2mz"})
+    assert AuditEntry.from_record(clear.to_record(), 42) == AuditEntry(
+        "root", "clear", NOW, "general", None, {"epoch": "p0q7c2mz"}, 42
     )
 
 
