@@ -30,7 +30,7 @@ from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
 from hubbub.store.committer import Committed, Committer
-from hubbub.streams import Drain, Streams
+from hubbub.streams import Drain, Finished, Streams
 from hubbub.typing_limit import TypingLimiter
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,14 @@ class Node:
         """Serve ``stream`` from ``cursor`` until it ends; returns why it ended."""
         self.access.check_read(stream.principal, stream.room)
         return await self.streams.run(stream, cursor, drain)
+
+    def start_stream(
+        self, stream: Stream, cursor: Cursor | None, drain: Drain, finished: Finished
+    ) -> None:
+        """Serve ``stream`` as :meth:`run_stream` does, with no task once it is live
+        (``streams.py: Streams.start``); ``finished`` is told why it ended."""
+        self.access.check_read(stream.principal, stream.room)
+        self.streams.start(stream, cursor, drain, finished)
 
     # Chat: presence and typing (ephemeral: never stored, never a cursor)
 
