@@ -36,7 +36,8 @@ from aiohttp.typedefs import Handler
 from hubbub.errors import TooManyConnections
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
-from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO
+from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO, WS_MULTIPLEX
+from hubbub.front.multiplex import start_multiplex
 from hubbub.front.sse import start_events
 from hubbub.front.websocket import start_websocket
 from hubbub.front.ws_echo import start_ws_echo
@@ -281,6 +282,7 @@ class GuardedSite(web.BaseSite):
         if self._node is not None:
             front = self.front = FrontContext(self._node, guard, handed_over, loop)
             front.starters[WEBSOCKET] = start_websocket
+            front.starters[WS_MULTIPLEX] = start_multiplex
             if self._node.settings.ws_echo:
                 front.starters[WS_ECHO] = start_ws_echo
             front.starters[EVENTS] = start_events

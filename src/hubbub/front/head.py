@@ -30,6 +30,9 @@ READ, PUBLISH, WEBSOCKET, EVENTS = "read", "publish", "websocket", "events"
 # upgrade of ECHO_PATH is a route of its own kind.
 ECHO_PATH = "/ws-echo"
 WS_ECHO = "ws-echo"
+# GET /ws, one WebSocket for many rooms (front/multiplex.py).
+MULTIPLEX_PATH = "/ws"
+WS_MULTIPLEX = "ws-multiplex"
 
 
 class Headers(dict[str, str]):
@@ -133,6 +136,8 @@ def route_of(head: Head) -> Route | None:
         return None  # escapes: decoded by aiohttp's rules, not a second copy of them
     if path == ECHO_PATH:
         return Route(WS_ECHO, "", {}) if kind == WEBSOCKET else None
+    if path == MULTIPLEX_PATH:
+        return Route(WS_MULTIPLEX, "", parse_query(query)) if kind == WEBSOCKET else None
     if not (path.startswith(MESSAGES_PREFIX) and path.endswith(MESSAGES_SUFFIX)):
         return None
     room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]
