@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hubbub.compat.socket import start_dialect_socket
 from hubbub.errors import TooManyConnections
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
-from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO, WS_MULTIPLEX
+from hubbub.front.head import EVENTS, WEBSOCKET, WS_DIALECT, WS_ECHO, WS_MULTIPLEX
 from hubbub.front.multiplex import start_multiplex
 from hubbub.front.sse import start_events
 from hubbub.front.websocket import start_websocket
@@ -283,6 +284,7 @@ class GuardedSite(web.BaseSite):
             front = self.front = FrontContext(self._node, guard, handed_over, loop)
             front.starters[WEBSOCKET] = start_websocket
             front.starters[WS_MULTIPLEX] = start_multiplex
+            front.starters[WS_DIALECT] = start_dialect_socket
             if self._node.settings.ws_echo:
                 front.starters[WS_ECHO] = start_ws_echo
             front.starters[EVENTS] = start_events

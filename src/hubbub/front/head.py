@@ -33,6 +33,9 @@ WS_ECHO = "ws-echo"
 # GET /ws, one WebSocket for many rooms (front/multiplex.py).
 MULTIPLEX_PATH = "/ws"
 WS_MULTIPLEX = "ws-multiplex"
+# The tutorial dialect's WebSocket, GET /messages (compat/socket.py).
+DIALECT_PATH = "/messages"
+WS_DIALECT = "ws-dialect"
 
 
 class Headers(dict[str, str]):
@@ -138,6 +141,8 @@ def route_of(head: Head) -> Route | None:
         return Route(WS_ECHO, "", {}) if kind == WEBSOCKET else None
     if path == MULTIPLEX_PATH:
         return Route(WS_MULTIPLEX, "", parse_query(query)) if kind == WEBSOCKET else None
+    if path == DIALECT_PATH:
+        return Route(WS_DIALECT, "", parse_query(query)) if kind == WEBSOCKET else None
     if not (path.startswith(MESSAGES_PREFIX) and path.endswith(MESSAGES_SUFFIX)):
         return None
     room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]

@@ -243,7 +243,7 @@ class FrameSocket(WriteFlow):
             # The close frame is the last of the chunks it is in; anything the library
             # frames later (a pong to a ping that follows it) is dropped.
             transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            self._close_out = self._ws.close_sent is not None
+            self._close_out = self._closing and self._ws.close_sent is not None
         if end:
             transport.close()
 
