@@ -143,3 +143,19 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     if size == 126:
         size = struct.unpack("!H", await reader.readexactly(2))[0]
     return first & 0x0F, await reader.readexactly(size)
+
+
+@ROUTES
+async def test_head_with_upgrade_is_not_upgraded(strict: Server, path: str) -> None:
+    """``HEAD`` asks for a head, never for a protocol switch."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", strict.port)
+    writer.write(
+        (
+            f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert not head.startswith(b"HTTP/1.1 101"), head
+    writer.close()

@@ -26,7 +26,6 @@ import asyncio
 import logging
 import resource
 from collections import Counter
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -235,11 +234,20 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 class GuardedSite(web.BaseSite):
-    """A TCP listener whose connections start on the lean path (``front/``) and go to a
-    :class:`GuardedHandler` for anything else; all :class:`GuardedHandler` s when
-    ``node`` is None (``--no-lean-http``)."""
+    """A TCP listener whose connections start on the front (``front/``) and go to a
+    :class:`GuardedHandler` for anything it does not serve. Without ``lean``
+    (``--no-lean-http``) the front serves WebSocket upgrades only."""
 
-    __slots__ = ("_guard", "_handler_kwargs", "_host", "_node", "_port", "_reuse_port", "front")
+    __slots__ = (
+        "_guard",
+        "_handler_kwargs",
+        "_host",
+        "_lean",
+        "_node",
+        "_port",
+        "_reuse_port",
+        "front",
+    )
 
     def __init__(
         self,
@@ -251,7 +259,8 @@ class GuardedSite(web.BaseSite):
         *,
         backlog: int,
         reuse_port: bool | None = None,
-        node: Node | None = None,
+        node: Node,
+        lean: bool = True,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._reuse_port = reuse_port
@@ -260,6 +269,7 @@ class GuardedSite(web.BaseSite):
         self._guard = guard
         self._handler_kwargs = handler_kwargs
         self._node = node
+        self._lean = lean
         self.front: FrontContext | None = None
 
     @property
@@ -273,24 +283,20 @@ class GuardedSite(web.BaseSite):
         assert manager is not None
         guard, kwargs = self._guard, self._handler_kwargs
 
-        def handler() -> GuardedHandler:
-            return GuardedHandler(manager, guard, loop=loop, **kwargs)
-
         def handed_over(address: str, refusal: str | None) -> GuardedHandler:
             return GuardedHandler(manager, guard, (address, refusal), loop=loop, **kwargs)
 
-        factory: Callable[[], asyncio.Protocol] = handler
-        if self._node is not None:
-            front = self.front = FrontContext(self._node, guard, handed_over, loop)
-            front.starters[WEBSOCKET] = start_websocket
-            front.starters[WS_MULTIPLEX] = start_multiplex
-            front.starters[WS_DIALECT] = start_dialect_socket
-            if self._node.settings.ws_echo:
-                front.starters[WS_ECHO] = start_ws_echo
+        front = self.front = FrontContext(self._node, guard, handed_over, loop, lean=self._lean)
+        front.starters[WEBSOCKET] = start_websocket
+        front.starters[WS_MULTIPLEX] = start_multiplex
+        front.starters[WS_DIALECT] = start_dialect_socket
+        if self._node.settings.ws_echo:
+            front.starters[WS_ECHO] = start_ws_echo
+        if self._lean:
             front.starters[EVENTS] = start_events
 
-            def factory() -> asyncio.Protocol:
-                return FrontConnection(front)
+        def factory() -> asyncio.Protocol:
+            return FrontConnection(front)
 
         self._server = await loop.create_server(
             factory, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port

@@ -25,7 +25,16 @@ from typing import cast
 from hubbub.errors import ProtocolError, RequestTimeout
 from hubbub.front.answers import error_answer
 from hubbub.front.context import FrontContext, StreamStart
-from hubbub.front.head import MAX_HEAD, PUBLISH, READ, Head, Route, parse_head, route_of
+from hubbub.front.head import (
+    MAX_HEAD,
+    PUBLISH,
+    READ,
+    WEBSOCKET_KINDS,
+    Head,
+    Route,
+    parse_head,
+    route_of,
+)
 from hubbub.front.requests import Pending, Requests
 
 log = logging.getLogger("hubbub")
@@ -177,7 +186,7 @@ class FrontConnection(Requests, asyncio.Protocol):
             head_size = end + 4
             head = parse_head(bytes(buffer[:head_size]))
             route = route_of(head) if head is not None else None
-            if head is None or route is None:
+            if head is None or route is None or not (ctx.lean or route.kind in WEBSOCKET_KINDS):
                 self._hand_off_in_turn()
                 break
             kind = route.kind
