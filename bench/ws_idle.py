@@ -1,7 +1,18 @@
-"""Memory per idle WebSocket and the WebSocket publish rate of one ``hubbub serve`` process.
+"""Memory per idle WebSocket, fan-out cost and publish rate of one ``hubbub serve`` process.
 
     .venv/bin/python -m bench.ws_idle --sockets 10000            # the lean path
     .venv/bin/python -m bench.ws_idle --sockets 10000 --no-lean-http
+    .venv/bin/python -m bench.ws_idle --sockets 5000 --multiplex 2 --fanout 200
+                                            # GET /ws, 2 rooms a socket; 200 messages a room
+
+``--multiplex N``: each socket is a ``GET /ws`` subscribed to N rooms (its own and the
+next ones) instead of one room URL socket; the publishers use the same route.
+
+Fan-out (``--fanout M``): after the idle figure, one publisher socket per room sends M
+messages (one at a time, each after its ack) and every subscriber counts what it gets;
+the server's CPU time (``/proc/PID/stat``) over the run divided by the deliveries is its
+cost per delivery. One client process counts everything, so deliveries per second are
+the client's bound as much as the server's; the CPU per delivery is the server's alone.
 
 Idle: the server's RSS (``/proc/PID/status``) is read after a warm-up of 200 sockets,
 then after ``--sockets`` more have each received their ``ready`` and ``presence``
@@ -46,8 +57,9 @@ def rss_kib(pid: int) -> int:
 class Socket(asyncio.Protocol):
     """A WebSocket client that counts what it is sent (frames are text, small, unmasked)."""
 
-    def __init__(self, room: str, live: asyncio.Event | None) -> None:
+    def __init__(self, room: str, live: asyncio.Event | None, rooms: tuple[str, ...] = ()) -> None:
         self.room = room
+        self.rooms = rooms  # GET /ws: the rooms it subscribes to (else the room URL)
         self.live = live
         self.buffer = b""
         self.upgraded = False
@@ -60,7 +72,13 @@ class Socket(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         assert self.transport is not None
         key = base64.b64encode(os.urandom(16)).decode()
-        self.transport.write(HANDSHAKE.format(room=self.room, key=key).encode())
+        if self.rooms:
+            handshake = HANDSHAKE.replace("/rooms/{room}/messages", "/ws").format(key=key)
+            subscribe = b'{"type":"subscribe","room":"%s"}'
+            frames = b"".join(encode(subscribe % room.encode()) for room in self.rooms)
+            self.transport.write(handshake.encode() + frames)
+        else:
+            self.transport.write(HANDSHAKE.format(room=self.room, key=key).encode())
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -86,31 +104,89 @@ class Socket(asyncio.Protocol):
             if payload.startswith(b'{"type":"ack"'):
                 self.acks += 1
                 self.acked.set()
-            if self.frames == 2 and self.live is not None:
-                self.live.set()  # ready, then presence: live
+            if self.frames == 2 * max(1, len(self.rooms)) and self.live is not None:
+                self.live.set()  # ready, then presence (of each room): live
 
 
-async def connect(port: int, room: str) -> Socket:
+async def connect(port: int, room: str, rooms: tuple[str, ...] = ()) -> Socket:
     loop = asyncio.get_running_loop()
     live = asyncio.Event()
     _, protocol = await loop.create_connection(
-        lambda: Socket(room, live), "127.0.0.1", port, family=socket.AF_INET
+        lambda: Socket(room, live, rooms), "127.0.0.1", port, family=socket.AF_INET
     )
     await asyncio.wait_for(live.wait(), 60)
     return protocol
 
 
-async def open_many(port: int, count: int, rooms: int, start: int) -> list[Socket]:
+async def open_many(
+    port: int, count: int, rooms: int, start: int, multiplex: int = 0
+) -> list[Socket]:
     sockets: list[Socket] = []
     for first in range(0, count, 500):  # in batches: the listen backlog is bounded
         batch = range(start + first, start + min(first + 500, count))
-        sockets += await asyncio.gather(*(connect(port, f"r{i % rooms}") for i in batch))
+        sockets += await asyncio.gather(
+            *(connect(port, f"r{i % rooms}", subscribed(i, rooms, multiplex)) for i in batch)
+        )
     return sockets
 
 
-async def publish_rate(port: int, publishers: int, window: int, seconds: float) -> float:
-    sockets = await open_many(port, publishers, publishers, 10**6)
-    frame = encode(b'{"type":"publish","user":"bench","text":"hello, world"}')
+def subscribed(i: int, rooms: int, multiplex: int) -> tuple[str, ...]:
+    """The rooms of GET /ws socket ``i`` (none: a room URL socket)."""
+    return tuple(f"r{(i + k) % rooms}" for k in range(multiplex))
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def fanout(
+    port: int, pid: int, held: list[Socket], rooms: int, messages: int, multiplex: int
+) -> tuple[float, float]:
+    """Deliveries per second and server CPU microseconds per delivery."""
+    publishers = [
+        await connect(port, f"r{room}", (f"r{room}",) if multiplex else ()) for room in range(rooms)
+    ]
+    listeners: dict[str, int] = {}
+    for sock in [*held, *publishers]:
+        for room in sock.rooms or (sock.room,):
+            listeners[room] = listeners.get(room, 0) + 1
+    expected = messages * sum(listeners.values())
+    counted = [*held, *publishers]
+    before_frames = sum(sock.frames for sock in counted)
+    before_cpu = cpu_seconds(pid)
+    started = time.monotonic()
+
+    async def drive(sock: Socket) -> None:
+        assert sock.transport is not None
+        room = b',"room":"%s"' % sock.room.encode() if multiplex else b""
+        for n in range(messages):
+            sock.acked.clear()
+            body = b'{"type":"publish","user":"bench","text":"m%d"%s}' % (n, room)
+            sock.transport.write(encode(body))
+            await asyncio.wait_for(sock.acked.wait(), 30)
+
+    await asyncio.gather(*(drive(sock) for sock in publishers))
+    wanted = expected + messages * rooms  # every delivery, and each publisher's acks
+    async with asyncio.timeout(60):
+        # The client's own counters, read every 10 ms (bounded by the timeout).
+        while sum(sock.frames for sock in counted) - before_frames < wanted:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(pid) - before_cpu
+    return expected / elapsed, cpu / expected * 1e6
+
+
+async def publish_rate(
+    port: int, publishers: int, window: int, seconds: float, multiplex: int = 0
+) -> float:
+    sockets = await open_many(port, publishers, publishers, 10**6, min(multiplex, 1))
+    body = b'{"type":"publish","user":"bench","text":"hello, world"%s}'
+    frames = {
+        sock.room: encode(body % (b',"room":"%s"' % sock.room.encode() if multiplex else b""))
+        for sock in sockets
+    }
     deadline = time.monotonic() + seconds
 
     async def drive(sock: Socket) -> None:
@@ -118,7 +194,7 @@ async def publish_rate(port: int, publishers: int, window: int, seconds: float) 
         sent = 0
         while time.monotonic() < deadline:
             while sent - sock.acks < window:
-                sock.transport.write(frame)
+                sock.transport.write(frames[sock.room])
                 sent += 1
             sock.acked.clear()
             await asyncio.wait_for(sock.acked.wait(), 30)
@@ -146,11 +222,13 @@ async def main(args: argparse.Namespace) -> None:
                 break
             except OSError:
                 await asyncio.sleep(0.05)
-        path = "aiohttp (--no-lean-http)" if args.no_lean_http else "lean"
-        held = await open_many(port, WARM_UP, args.rooms, 0)
+        path = "no-lean-http" if args.no_lean_http else "lean"
+        if args.multiplex:
+            path += f", GET /ws x{args.multiplex} rooms"
+        held = await open_many(port, WARM_UP, args.rooms, 0, args.multiplex)
         await asyncio.sleep(1)
         before = rss_kib(server.pid)
-        held += await open_many(port, args.sockets, args.rooms, WARM_UP)
+        held += await open_many(port, args.sockets, args.rooms, WARM_UP, args.multiplex)
         await asyncio.sleep(2)
         after = rss_kib(server.pid)
         per_socket = (after - before) * 1024 / args.sockets
@@ -158,11 +236,21 @@ async def main(args: argparse.Namespace) -> None:
             f"{path}: {args.sockets} idle WebSockets in {args.rooms} rooms: RSS "
             f"{before / 1024:.1f} -> {after / 1024:.1f} MiB, {per_socket:,.0f} bytes per socket"
         )
+        if args.fanout:
+            rate, cpu = await fanout(
+                port, server.pid, held, args.rooms, args.fanout, args.multiplex
+            )
+            print(
+                f"{path}: fan-out of {args.fanout} messages a room: {rate:,.0f} deliveries/s, "
+                f"server CPU {cpu:.2f} us per delivery"
+            )
         for sock in held:
             assert sock.transport is not None
             sock.transport.close()
         if args.publishers:
-            rate = await publish_rate(port, args.publishers, args.window, args.seconds)
+            rate = await publish_rate(
+                port, args.publishers, args.window, args.seconds, args.multiplex
+            )
             print(
                 f"{path}: {args.publishers} sockets x {args.window} in flight: "
                 f"{rate:,.0f} publishes acknowledged per second"
@@ -177,6 +265,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, default=10_000)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--no-lean-http", action="store_true")
+    parser.add_argument("--multiplex", type=int, default=0, help="GET /ws, N rooms a socket")
+    parser.add_argument("--fanout", type=int, default=0, help="messages a room; 0: none")
     parser.add_argument("--publishers", type=int, default=0, help="0: no publish run")
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0)

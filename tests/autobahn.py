@@ -21,9 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hubbub.front.head import ECHO_PATH
 from hubbub.server import Server
 from hubbub.settings import Settings
-from hubbub.transports.ws_echo import ECHO_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 # The wstest of the venv scripts/autobahn-setup.sh makes, or HUBBUB_WSTEST.
@@ -41,6 +41,8 @@ class CaseResult:
     behavior_close: str
     result: str
     remote_close: int | None  # the close code hubbub sent
+    # Whether the case expects a message back: only an echo peer can pass it.
+    expects_echo: bool = False
 
 
 def wstest_missing() -> str | None:
@@ -56,13 +58,15 @@ async def run_fuzzing_client(
     exclude: list[str],
     timeout: float,
     keep: Path | None = None,
+    path: str = ECHO_PATH,
 ) -> list[CaseResult]:
-    """Start a server with the echo route, run the cases against it, return their results."""
+    """Start a server with the echo route, run the cases against ``path`` (the echo, or
+    another WebSocket route), return their results."""
     server = Server(replace(settings, port=0, ws_echo=True))
     await server.start()
     workdir = Path(tempfile.mkdtemp(prefix="hubbub-autobahn-"))
     try:
-        url = server.url.replace("http", "ws", 1) + ECHO_PATH
+        url = server.url.replace("http", "ws", 1) + path
         spec = {
             "outdir": str(workdir / "reports"),
             "servers": [{"agent": AGENT, "url": url}],
@@ -99,6 +103,12 @@ async def run_fuzzing_client(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def expects_echo(expected: dict[str, list[list[object]]]) -> bool:
+    """Whether any outcome the case accepts has a message in it (Autobahn's ``expected``:
+    outcome -> events such as ``["message", payload, binary]``, ``["pong", payload]``)."""
+    return any(event and event[0] == "message" for events in expected.values() for event in events)
+
+
 def read_results(reports: Path) -> list[CaseResult]:
     """The cases of ``index.json``, in Autobahn's case order, with each case's result text."""
     index = json.loads((reports / "index.json").read_text())[AGENT]
@@ -112,6 +122,7 @@ def read_results(reports: Path) -> list[CaseResult]:
                 entry["behaviorClose"],
                 detail.get("result", ""),
                 detail.get("remoteCloseCode"),
+                expects_echo(detail.get("expected", {})),
             )
         )
     return sorted(results, key=lambda r: [int(part) for part in r.case.split(".")])
@@ -143,6 +154,7 @@ def main() -> None:
         "--max-body", type=int, default=Settings().max_body, help="the server's --max-body"
     )
     parser.add_argument("--reports", type=Path, help="keep Autobahn's HTML and JSON reports here")
+    parser.add_argument("--path", default=ECHO_PATH, help="the WebSocket route to test")
     args = parser.parse_args()
     missing = wstest_missing()
     if missing:
@@ -150,7 +162,9 @@ def main() -> None:
     settings = Settings(store="memory", shutdown_timeout=2.0, max_body=args.max_body)
     cases = [c for c in args.cases.split(",") if c]
     exclude = [c for c in args.exclude.split(",") if c]
-    results = asyncio.run(run_fuzzing_client(settings, cases, exclude, args.timeout, args.reports))
+    results = asyncio.run(
+        run_fuzzing_client(settings, cases, exclude, args.timeout, args.reports, args.path)
+    )
     print(summary(results))
 
 

@@ -32,6 +32,7 @@ from hubbub.client import (
 from hubbub.server import Server
 from hubbub.settings import Settings
 from tests.conftest import StartServer
+from tests.proxy import ABORT, Action, Proxy, answer, is_upgrade
 
 TIMEOUT = 10.0
 EVERY: list[TransportChoice] = [*TRANSPORTS, "auto"]
@@ -257,11 +258,9 @@ async def test_a_silent_stream_is_taken_for_dead(
         await follower.connected(times=2)
 
 
-def refuse_websocket(request: web.Request) -> web.StreamResponse | None:
+async def refuse_websocket(head: bytes) -> Action:
     """What a proxy that does not pass upgrades answers."""
-    if request.headers.get("Upgrade", "").lower() == "websocket":
-        return web.Response(status=403, text="no websockets here")
-    return None
+    return answer("403 Forbidden", "no websockets here") if is_upgrade(head) else None
 
 
 @pytest.mark.parametrize(("broken", "expected"), [(["ws"], "sse"), (["ws", "sse"], "longpoll")])
@@ -271,9 +270,7 @@ async def test_auto_falls_back_past_broken_transports(
     """A refused upgrade, then an event stream answered as plain JSON: the next one is used."""
 
     @web.middleware
-    async def proxy(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if "ws" in broken and (refusal := refuse_websocket(request)) is not None:
-            return refusal
+    async def drop_accept(request: web.Request, handler: Handler) -> web.StreamResponse:
         if "sse" in broken and "text/event-stream" in request.headers.get("Accept", ""):
             # A proxy that drops Accept: the server answers a plain read.
             headers = {k: v for k, v in request.headers.items() if k.lower() != "accept"}
@@ -281,10 +278,11 @@ async def test_auto_falls_back_past_broken_transports(
         return await handler(request)
 
     server = Server(settings)
-    server.app.middlewares.append(proxy)
+    server.app.middlewares.append(drop_accept)
     async with (
         server,
-        quick_client(server.url) as client,
+        Proxy(server.port, refuse_websocket) as proxy,
+        quick_client(proxy.url) as client,
         follow(client, "r", 0, "auto") as follower,
     ):
         await follower.connected()
@@ -293,34 +291,24 @@ async def test_auto_falls_back_past_broken_transports(
         assert follower.statuses == [Connected(expected)]
 
 
-async def test_auto_falls_back_when_a_transport_cannot_open(settings: Settings) -> None:
+async def test_auto_falls_back_when_a_transport_cannot_open(server: Server) -> None:
     """A WebSocket cut before it opens, while plain reads work: on to SSE, not a retry loop."""
 
-    @web.middleware
-    async def proxy(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            assert request.transport is not None
-            request.transport.abort()  # what a proxy that times upgrades out looks like
-            return web.Response()
-        return await handler(request)
+    async def cut_upgrades(head: bytes) -> Action:
+        return ABORT if is_upgrade(head) else None  # a proxy that times upgrades out
 
-    server = Server(settings)
-    server.app.middlewares.append(proxy)
-    async with server, quick_client(server.url) as client, follow(client, "r", 0, "auto") as f:
+    async with (
+        Proxy(server.port, cut_upgrades) as proxy,
+        quick_client(proxy.url) as client,
+        follow(client, "r", 0, "auto") as f,
+    ):
         await f.connected()
         assert f.statuses == [Connected("sse")]
 
 
-async def test_a_transport_asked_for_by_name_is_not_replaced(settings: Settings) -> None:
+async def test_a_transport_asked_for_by_name_is_not_replaced(server: Server) -> None:
     """transport="ws" through a proxy that refuses upgrades raises Unsupported."""
-
-    @web.middleware
-    async def proxy(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return refuse_websocket(request) or await handler(request)
-
-    server = Server(settings)
-    server.app.middlewares.append(proxy)
-    async with server, quick_client(server.url) as client:
+    async with Proxy(server.port, refuse_websocket) as proxy, quick_client(proxy.url) as client:
         with pytest.raises(Unsupported, match="403"):
             await drain(client.subscribe("r", 0, "ws"))
 

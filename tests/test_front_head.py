@@ -30,6 +30,9 @@ from hubbub.front.head import (
     PUBLISH,
     READ,
     WEBSOCKET,
+    WS_DIALECT,
+    WS_ECHO,
+    WS_MULTIPLEX,
     Head,
     parse_head,
     parse_query,
@@ -167,6 +170,39 @@ def test_route_carries_room_and_query() -> None:
     assert route is not None
     assert route.room == "a-b_c.d"
     assert route.query == {"since": "4", "epoch": "abc", "wait": ""}
+
+
+UPGRADE = ("Upgrade: websocket", "Connection: Upgrade")
+
+
+@pytest.mark.parametrize(
+    ("target", "kind", "room", "query"),
+    [
+        ("/ws?user=u", WS_MULTIPLEX, "", {"user": "u"}),
+        ("/messages?token=t", WS_DIALECT, "", {"token": "t"}),
+        ("/ws-echo", WS_ECHO, "", {}),
+        (
+            "/rooms/a%2Db/messages?user=a+b&user=c&since=%31",
+            WEBSOCKET,
+            "a-b",
+            {"user": "a b", "since": "1"},
+        ),
+    ],
+)
+def test_every_websocket_upgrade_has_a_route(
+    target: str, kind: str, room: str, query: dict[str, str]
+) -> None:
+    """Only the front upgrades: every WebSocket route is one of its kinds, escapes in an
+    upgrade's path and query decoded as aiohttp decodes them (the first value wins)."""
+    route = route_of(parsed(head_of(target, *UPGRADE)))
+    assert route is not None
+    assert (route.kind, route.room, route.query) == (kind, room, query)
+
+
+@pytest.mark.parametrize("target", ["/ws", "/messages", "/ws-echo"])
+def test_websocket_paths_without_an_upgrade_are_aiohttps(target: str) -> None:
+    assert route_of(parsed(head_of(target))) is None
+    assert route_of(parsed(head_of(target, *UPGRADE, method="HEAD"))) is None
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,11 @@ async def on_both_paths(
     store); assert both answered alike and return the answers."""
     lean = await start_server(db=str(tmp_path / "lean.db"), **overrides)
     plain = await start_server(db=str(tmp_path / "plain.db"), lean_http=False, **overrides)
-    assert lean._site is not None and lean._site.front is not None  # the lean path is on
-    assert plain._site is not None and plain._site.front is None
+    assert lean._site is not None and lean._site.front is not None
+    assert lean._site.front.lean  # the lean path is on
+    # Off: the front takes WebSocket upgrades only (no aiohttp WebSocket is left).
+    assert plain._site is not None and plain._site.front is not None
+    assert not plain._site.front.lean
     lean_answers = [a.comparable() for a in await scenario(lean)]
     plain_answers = [a.comparable() for a in await scenario(plain)]
     assert lean_answers == plain_answers

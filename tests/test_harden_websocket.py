@@ -31,10 +31,10 @@ async def test_invalid_close_codes_close_1002(server: Server, code: int) -> None
 
 @pytest.mark.parametrize("code", [1000, 1001, 3000, 4999])
 async def test_valid_close_codes_close_normally(server: Server, code: int) -> None:
-    """A valid close code is answered with a normal close."""
+    """A valid close code is answered with a close echoing it (RFC 6455 section 5.5.1)."""
     reader, writer, _ = await open_raw(server.port)
     writer.write(frame(CLOSE, code.to_bytes(2, "big")))
-    assert await close_code(reader) == 1000
+    assert await close_code(reader) == code
     writer.close()
 
 

@@ -1,6 +1,9 @@
-"""The lean WebSocket (front/websocket.py) against aiohttp's (--no-lean-http): the same answers,
-frames and closes, including what the rest of the suite does not send (frames in the
-handshake's packet, a poll pipelined before an upgrade), and its place under the caps."""
+"""The room URL's WebSocket (front/websocket.py): the answers, frames and closes, including
+what the rest of the suite does not send (frames in the handshake's packet, a poll
+pipelined before an upgrade), and its place under the caps. The front takes every
+WebSocket upgrade, with ``--no-lean-http`` too (there is no aiohttp WebSocket left), so
+each check runs with the lean path on and off; the refusals are the answers aiohttp's
+handshake gave, kept byte for byte."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from tests.rawws import KEY, close_code, frame, open_raw
 from tests.tokens import SECRET
 
 TEXT, BINARY, CLOSE, PING = 0x1, 0x2, 0x8, 0x9
-PATHS = pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
+PATHS = pytest.mark.parametrize("lean", [True, False], ids=["lean", "no-lean-http"])
 ACCEPT = base64.b64encode(
     hashlib.sha1(KEY.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
 )
@@ -71,13 +74,15 @@ async def frames_until(reader: asyncio.StreamReader, wanted: int) -> list[tuple[
 
 @PATHS
 async def test_which_path_answers(start_server: StartServer, lean: bool) -> None:
-    """The 101 comes from the lean path unless it is off (its Server header tells), with the
-    key's accept value and aiohttp's upgrade headers either way."""
+    """The 101 comes from the front whether the lean path is on or off (its Server header
+    tells), with the key's accept value and the upgrade headers."""
     server = await start_server(lean_http=lean)
     _, _, head = await open_raw(server.port)
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-    assert b"Upgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: " + ACCEPT in head
-    assert (b"Server: hubbub\r\n" in head) is lean
+    lines = head.lower()
+    assert b"\r\nupgrade: websocket\r\n" in lines and b"\r\nconnection: upgrade\r\n" in lines
+    assert b"\r\nsec-websocket-accept: " + ACCEPT.lower() + b"\r\n" in lines
+    assert b"Server: hubbub\r\n" in head
 
 
 @PATHS
@@ -103,10 +108,9 @@ async def test_frames_in_the_handshake_packet_are_read(
     writer.close()
 
 
-@PATHS
-async def test_poll_pipelined_before_an_upgrade(start_server: StartServer, lean: bool) -> None:
+async def test_poll_pipelined_before_an_upgrade(start_server: StartServer) -> None:
     """A poll and an upgrade in one write: the poll's 200, then the 101 and the stream."""
-    server = await start_server(lean_http=lean)
+    server = await start_server()
     poll = b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     reader, writer = await exchange(server.port, poll + upgrade())
     status, headers = await read_head(reader)
@@ -117,6 +121,32 @@ async def test_poll_pipelined_before_an_upgrade(start_server: StartServer, lean:
     assert status == 101
     opcode, payload = await read_frame(reader)
     assert (opcode, orjson.loads(payload)["type"]) == (TEXT, "ready")
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    ("lean", "first"),
+    [(False, "/rooms/r/messages"), (True, "/rooms"), (True, "/rooms/r/presence")],
+    ids=["no-lean-http poll", "rooms", "presence"],
+)
+async def test_upgrade_after_an_aiohttp_answer_is_refused(
+    start_server: StartServer, lean: bool, first: str
+) -> None:
+    """A request the front hands to aiohttp (any with ``--no-lean-http``; otherwise one
+    of the routes it does not serve) leaves the connection to aiohttp, which upgrades
+    nothing: an upgrade after it on the same connection is refused 400, not taken. (Until
+    every route is the front's, a client opens its WebSocket on a connection of its own,
+    as browsers do.)"""
+    server = await start_server(lean_http=lean)
+    poll = f"GET {first} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    reader, writer = await exchange(server.port, poll + upgrade())
+    status, headers = await read_head(reader)
+    assert status == 200
+    await reader.readexactly(int(headers["content-length"]))
+    status, headers = await read_head(reader)
+    assert status == 400
+    body = orjson.loads(await reader.readexactly(int(headers["content-length"])))
+    assert body["error"]["message"].startswith("websocket handshake: an upgrade is")
     writer.close()
 
 
@@ -142,30 +172,94 @@ async def refusal(port: int, request: bytes) -> tuple[int, bytes, str | None]:
     return status, body, headers.get("sec-websocket-version")
 
 
-async def test_refused_handshakes_are_answered_alike(start_server: StartServer) -> None:
-    """Every malformed or refused handshake gets the same status, JSON body and headers
-    from the lean path as from aiohttp's."""
-    lean = await start_server(lean_http=True, store="memory")
-    plain = await start_server(lean_http=False, store="memory")
+# What aiohttp's handshake answered each (recorded before its WebSocket was removed).
+AIOHTTP_ANSWERS = {
+    "no key": (400, "invalid_request", "websocket handshake: Handshake error: None"),
+    "key not base64": (
+        400,
+        "invalid_request",
+        "websocket handshake: Handshake error: 'not*base64'",
+    ),
+    "key of 15 bytes": (
+        400,
+        "invalid_request",
+        "websocket handshake: Handshake error: 'eHh4eHh4eHh4eHh4eHh4'",
+    ),
+    "no Connection": (
+        400,
+        "invalid_request",
+        "websocket handshake: No CONNECTION upgrade hdr: None",
+    ),
+    "Connection: keep-alive": (
+        400,
+        "invalid_request",
+        "websocket handshake: No CONNECTION upgrade hdr: keep-alive",
+    ),
+    "version 8": (426, "upgrade_required", "only WebSocket version 13 is spoken here"),
+    "other origin": (
+        403,
+        "forbidden",
+        "pages of 'https://evil.example' may not use this server (see --allow-origin)",
+    ),
+    "bad cursor": (
+        400,
+        "invalid_parameter",
+        "since must be a whole number from 0 to 9223372036854775807",
+    ),
+    "bad user": (400, "invalid_parameter", "user must be at most 64 characters"),
+    "bad room": (
+        400,
+        "invalid_room",
+        "room names are 1 to 64 characters of A-Z a-z 0-9 _ . - and do not start with '.'",
+    ),
+}
+AIOHTTP_REJECTED = {
+    "invalid_request": 5,
+    "upgrade_required": 1,
+    "forbidden": 1,
+    "invalid_parameter": 2,
+    "invalid_room": 1,
+}
+TOKEN_ANSWERS = [
+    "a token is required: send Authorization: Bearer TOKEN or ?token=",
+    "token is malformed: not a signed JWT with well-formed claims",
+    "token is malformed: not a signed JWT with well-formed claims",
+]
+
+
+def error_of(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+@PATHS
+async def test_refused_handshakes_are_answered_as_aiohttp_did(
+    start_server: StartServer, lean: bool
+) -> None:
+    """Every malformed or refused handshake gets the status, JSON body and headers that
+    aiohttp's handshake gave it (``Sec-WebSocket-Version: 13`` with a 426), and is counted
+    the same."""
+    server = await start_server(lean_http=lean, store="memory")
     for name, request in REFUSALS.items():
-        theirs = await refusal(plain.port, request)
-        assert theirs[0] >= 400, name
-        assert await refusal(lean.port, request) == theirs, name
-    assert lean.node.stats.rejected == plain.node.stats.rejected
+        status, code, message = AIOHTTP_ANSWERS[name]
+        version = "13" if status == 426 else None
+        assert await refusal(server.port, request) == (status, error_of(code, message), version)
+    assert server.node.stats.rejected == AIOHTTP_REJECTED
 
 
-async def test_token_refusals_are_answered_alike(start_server: StartServer) -> None:
-    """Without a token, or with a bad one (header or ?token=): the same 401 either way."""
-    lean = await start_server(lean_http=True, auth_secret=SECRET, store="memory")
-    plain = await start_server(lean_http=False, auth_secret=SECRET, store="memory")
-    for request in (
+@PATHS
+async def test_token_refusals_are_answered_as_aiohttp_did(
+    start_server: StartServer, lean: bool
+) -> None:
+    """Without a token, or with a bad one (header or ?token=): aiohttp's 401."""
+    server = await start_server(lean_http=lean, auth_secret=SECRET, store="memory")
+    requests = (
         upgrade(),
         upgrade(query="?token=nonsense"),
         upgrade(headers=GOOD + "Authorization: Bearer nonsense\r\n"),
-    ):
-        theirs = await refusal(plain.port, request)
-        assert theirs[0] == 401
-        assert await refusal(lean.port, request) == theirs
+    )
+    for request, message in zip(requests, TOKEN_ANSWERS, strict=True):
+        answer = await refusal(server.port, request)
+        assert answer == (401, error_of("unauthorized", message), None)
 
 
 @PATHS
@@ -240,12 +334,12 @@ async def test_shutdown_closes_with_1001(start_server: StartServer, lean: bool) 
 
 @PATHS
 async def test_conformance_echo_path(start_server: StartServer, lean: bool) -> None:
-    """/ws-echo (what Autobahn tests) is served by the lean path unless it is off, and
+    """/ws-echo (what Autobahn tests) is served by the front, the lean path on or off, and
     echoes text and binary messages and pings alike."""
     server = await start_server(lean_http=lean, ws_echo=True)
     reader, writer, head = await open_raw(server.port, path="/ws-echo")
     assert head.startswith(b"HTTP/1.1 101")
-    assert (b"Server: hubbub\r\n" in head) is lean
+    assert b"Server: hubbub\r\n" in head
     writer.write(frame(TEXT, "héllo".encode()) + frame(BINARY, b"\x00\xff") + frame(PING, b"p"))
     assert [await read_frame(reader) for _ in range(3)] == [
         (TEXT, "héllo".encode()),

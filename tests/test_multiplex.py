@@ -6,9 +6,11 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from hubbub.server import Server
 from tests.conftest import StartServer
+from tests.tokens import SECRET, make_token
 from tests.wire import poll, publish, wait_live, ws_json
 
 
@@ -129,3 +131,61 @@ async def test_plain_get_of_ws_is_refused(server: Server, http: aiohttp.ClientSe
     """GET /ws without an upgrade is a 400."""
     async with http.get(f"{server.url}/ws") as response:
         assert response.status == 400
+
+
+async def ack_of(ws: aiohttp.ClientWebSocketResponse, client_id: str) -> dict[str, Any]:
+    """The ack for ``client_id`` (frames of the room before it skipped)."""
+    while True:
+        frame: dict[str, Any] = await ws_json(ws, ready=True)
+        if frame.get("client_id") == client_id:
+            assert frame["type"] == "ack", frame
+            return frame
+
+
+async def test_token_sub_is_stamped_on_publish_edit_and_delete(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """Under access control, frames without ``user`` are the token's ``sub``'s, as on the
+    room URL; naming another user is refused."""
+    server = await start_server(auth_secret=SECRET)
+    async with http.ws_connect(f"{server.url}/ws", params={"token": make_token("alice")}) as ws:
+        await send(ws, {"type": "publish", "room": "r", "text": "hi", "client_id": "p"})
+        published = (await ack_of(ws, "p"))["message"]
+        assert (published["user"], published["text"]) == ("alice", "hi")
+        target = published["id"]
+        await send(
+            ws, {"type": "edit", "room": "r", "target": target, "text": "hey", "client_id": "e"}
+        )
+        edited = (await ack_of(ws, "e"))["message"]
+        assert (edited["user"], edited["kind"], edited["target"]) == ("alice", "edit", target)
+        await send(ws, {"type": "delete", "room": "r", "target": target, "client_id": "d"})
+        deleted = (await ack_of(ws, "d"))["message"]
+        assert (deleted["user"], deleted["kind"]) == ("alice", "delete")
+        await send(
+            ws, {"type": "publish", "room": "r", "user": "bob", "text": "x", "client_id": "b"}
+        )
+        refused = await ws_json(ws, ready=True)
+        assert (refused["type"], refused["code"], refused["room"]) == ("error", "forbidden", "r")
+    assert server.node.stats.published == 3
+
+
+@pytest.mark.parametrize("subscribed", [True, False], ids=["subscribed", "idle"])
+async def test_expiring_token_closes_with_4401(
+    start_server: StartServer, http: aiohttp.ClientSession, subscribed: bool
+) -> None:
+    """At exp the socket closes with 4401 "token expired", as the room URL's does, whether
+    or not it is subscribed to anything; nothing follows the close frame."""
+    server = await start_server(auth_secret=SECRET)
+    token = make_token(ttl=1.5)
+    async with http.ws_connect(f"{server.url}/ws", params={"token": token}) as ws:
+        if subscribed:
+            await send(ws, {"type": "subscribe", "room": "r", "since": 0})
+            assert (await ws_json(ws, ready=True))["type"] == "ready"
+        msg = await ws.receive(timeout=10)
+        while msg.type is aiohttp.WSMsgType.TEXT:  # presence frames before the close
+            msg = await ws.receive(timeout=10)
+        assert msg.type is aiohttp.WSMsgType.CLOSE
+        assert (msg.data, msg.extra) == (4401, "token expired")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(f"{server.url}/ws", params={"token": token})
+    assert refused.value.status == 401

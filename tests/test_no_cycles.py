@@ -70,13 +70,7 @@ CASES = [
     pytest.param(long_poll, id="long poll"),
     pytest.param(room_websocket, id="room websocket"),
     pytest.param(events, id="sse"),
-    pytest.param(
-        multiplex,
-        id="GET /ws",
-        marks=pytest.mark.xfail(
-            strict=True, reason="GET /ws on aiohttp leaves 55 objects a connection (issue 18)"
-        ),
-    ),
+    pytest.param(multiplex, id="GET /ws"),
 ]
 
 

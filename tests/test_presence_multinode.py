@@ -38,8 +38,11 @@ def ws_url(node: ServeProcess, user: str) -> str:
 
 
 async def who(http: aiohttp.ClientSession, node: ServeProcess) -> dict[str, int]:
-    """``GET /rooms/r/presence`` on ``node``: connections per user."""
-    async with http.get(f"{node.url}/rooms/r/presence") as response:
+    """``GET /rooms/r/presence`` on ``node``: connections per user. On a connection of
+    its own (``Connection: close``): one that aiohttp's routes answered cannot be reused
+    for the WebSocket the tests open next (only the front upgrades)."""
+    url = f"{node.url}/rooms/r/presence"
+    async with http.get(url, headers={"Connection": "close"}) as response:
         assert response.status == 200
         body: dict[str, Any] = await response.json()
     return {u["user"]: u["connections"] for u in body["users"]}

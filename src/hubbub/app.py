@@ -28,7 +28,6 @@ from hubbub.transports.static import (
     static_dir_middleware,
     static_root,
 )
-from hubbub.transports.ws_echo import add_ws_echo_route
 
 STATIC = Path(__file__).parent / "static"
 
@@ -135,8 +134,6 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
     app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
     add_compat_routes(app)
-    if settings.ws_echo:
-        add_ws_echo_route(app)
     app[OWN_RESPONSE_HOOKS] = len(app.on_response_prepare)  # the tutorial dialect adds one
     for route in app.router.routes():
         # aiohttp's default answers a bad Expect in text, outside the middlewares, and

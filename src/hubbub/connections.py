@@ -36,18 +36,19 @@ import logging
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hubbub.compat.socket import start_dialect_socket
 from hubbub.errors import TooManyConnections
 from hubbub.front.answers import DateHeader, answer
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
-from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO
+from hubbub.front.head import EVENTS, WEBSOCKET, WS_DIALECT, WS_ECHO, WS_MULTIPLEX
+from hubbub.front.multiplex import start_multiplex
 from hubbub.front.sse import start_events
 from hubbub.front.websocket import start_websocket
 from hubbub.front.ws_echo import start_ws_echo
@@ -372,11 +373,20 @@ def too_many_connections(reason: str) -> TooManyConnections:
 
 
 class GuardedSite(web.BaseSite):
-    """A TCP listener whose connections start on the lean path (``front/``) and go to a
-    :class:`GuardedHandler` for anything else; all :class:`GuardedHandler` s when
-    ``node`` is None (``--no-lean-http``)."""
+    """A TCP listener whose connections start on the front (``front/``) and go to a
+    :class:`GuardedHandler` for anything it does not serve. Without ``lean``
+    (``--no-lean-http``) the front serves WebSocket upgrades only."""
 
-    __slots__ = ("_guard", "_handler_kwargs", "_host", "_node", "_port", "_reuse_port", "front")
+    __slots__ = (
+        "_guard",
+        "_handler_kwargs",
+        "_host",
+        "_lean",
+        "_node",
+        "_port",
+        "_reuse_port",
+        "front",
+    )
 
     def __init__(
         self,
@@ -388,7 +398,8 @@ class GuardedSite(web.BaseSite):
         *,
         backlog: int,
         reuse_port: bool | None = None,
-        node: Node | None = None,
+        node: Node,
+        lean: bool = True,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._reuse_port = reuse_port
@@ -397,6 +408,7 @@ class GuardedSite(web.BaseSite):
         self._guard = guard
         self._handler_kwargs = handler_kwargs
         self._node = node
+        self._lean = lean
         self.front: FrontContext | None = None
 
     @property
@@ -410,23 +422,21 @@ class GuardedSite(web.BaseSite):
         assert manager is not None
         guard, kwargs = self._guard, self._handler_kwargs
 
-        def handler() -> GuardedHandler:
-            return GuardedHandler(manager, guard, loop=loop, **kwargs)
-
         def handed_over(address: str) -> GuardedHandler:
             return GuardedHandler(manager, guard, address, loop=loop, **kwargs)
 
-        factory: Callable[[], asyncio.Protocol] = handler
-        if self._node is not None:
-            front = self.front = FrontContext(self._node, guard, handed_over, loop)
-            front.access_log = kwargs.get("access_log")
-            front.starters[WEBSOCKET] = start_websocket
-            if self._node.settings.ws_echo:
-                front.starters[WS_ECHO] = start_ws_echo
+        front = self.front = FrontContext(self._node, guard, handed_over, loop, lean=self._lean)
+        front.access_log = kwargs.get("access_log")
+        front.starters[WEBSOCKET] = start_websocket
+        front.starters[WS_MULTIPLEX] = start_multiplex
+        front.starters[WS_DIALECT] = start_dialect_socket
+        if self._node.settings.ws_echo:
+            front.starters[WS_ECHO] = start_ws_echo
+        if self._lean:
             front.starters[EVENTS] = start_events
 
-            def factory() -> asyncio.Protocol:
-                return FrontConnection(front)
+        def factory() -> asyncio.Protocol:
+            return FrontConnection(front)
 
         self._server = await loop.create_server(
             factory, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port

@@ -43,7 +43,7 @@ from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
 from hubbub.store.committer import Committed, Committer
-from hubbub.streams import Drain, Streams
+from hubbub.streams import Drain, Finished, Streams
 from hubbub.typing_limit import TypingLimiter
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,25 @@ class Node:
         finally:
             release()
 
+    def start_stream(
+        self,
+        stream: Stream,
+        cursor: Cursor | None,
+        drain: Drain,
+        finished: Finished,
+        *,
+        hold: bool = True,
+    ) -> None:
+        """Serve ``stream`` as :meth:`run_stream` does, with no task once it is live
+        (``streams.py: Streams.start``); ``finished`` is told why it ended. ``hold``: an
+        admin's disconnect of the stream's user ends it (``GET /ws`` holds its socket
+        instead, once for all its rooms)."""
+        self.access.check_read(stream.principal, stream.room)
+        if hold and stream.user is not None:
+            release = self.hold_connection(stream.user, partial(stream.end, "disconnected"))
+            finished = partial(_released_then, release, finished)
+        self.streams.start(stream, cursor, drain, finished)
+
     # Chat: presence and typing (ephemeral: never stored, never a cursor)
 
     def presence_name(self, principal: Principal, requested: str | None) -> str | None:
@@ -396,3 +415,8 @@ class Node:
 
 def _nothing() -> None:
     return None
+
+
+def _released_then(release: Callable[[], None], finished: Finished, reason: str) -> None:
+    release()
+    finished(reason)

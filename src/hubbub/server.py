@@ -85,7 +85,8 @@ class Server:
             # Workers of one `serve --workers N` listen on the same port; the kernel
             # spreads new connections over them.
             reuse_port=settings.workers > 1 or None,
-            node=self.node if self._lean_http() else None,
+            node=self.node,
+            lean=self._lean_http(),
         )
         self._site = site
         await site.start()

@@ -10,8 +10,10 @@ slip in between: every id is delivered exactly once, in order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from hubbub.hub import Hub, Stream
 from hubbub.presence import Presence
@@ -26,6 +28,10 @@ CATCH_UP_PAGE = 200
 LONGEST_TIMER = float(2**31)
 
 Drain = Callable[[], Awaitable[None]]
+# Told why a stream started with Streams.start ended, once it is detached.
+Finished = Callable[[str], None]
+
+log = logging.getLogger("hubbub")
 
 
 class Streams:
@@ -61,6 +67,53 @@ class Streams:
             # before shutdown), then nothing refers to this stream any more.
             stream.outbox.flush(asyncio.get_running_loop().time())
             self.detach(stream)
+
+    def start(
+        self, stream: Stream, cursor: Cursor | None, drain: Drain, finished: Finished
+    ) -> None:
+        """What :meth:`run` does, holding no task once the stream is live.
+
+        The catch-up runs as a task that ends when the stream goes live; from then on
+        the stream is its objects and callbacks only (``stream.done``'s), so an idle
+        socket costs no coroutine. ``finished`` is told the reason once it is detached
+        (``error`` if the catch-up failed; that is logged).
+        """
+        expiry = self._expire_at(stream)
+        attach = asyncio.get_running_loop().create_task(self._attach(stream, cursor, drain))
+        attach.add_done_callback(partial(self._attached, stream, expiry, finished))
+
+    def _attached(
+        self,
+        stream: Stream,
+        expiry: asyncio.TimerHandle | None,
+        finished: Finished,
+        attach: asyncio.Task[None],
+    ) -> None:
+        error = None if attach.cancelled() else attach.exception()
+        if error is None:
+            stream.done.add_done_callback(
+                lambda done: self._finish(stream, expiry, finished, done.result())
+            )
+            return
+        if isinstance(error, TimeoutError):
+            stream.outbox.overflow()  # could not drain during catch-up
+            reason = "slow"
+        elif isinstance(error, ConnectionError):
+            reason = "gone"
+        else:
+            log.error("hubbub: error serving a stream", exc_info=error)
+            reason = "error"
+        self._finish(stream, expiry, finished, reason)
+
+    def _finish(
+        self, stream: Stream, expiry: asyncio.TimerHandle | None, finished: Finished, reason: str
+    ) -> None:
+        """As :meth:`run`'s end: what was queued goes out, then the stream is detached."""
+        if expiry is not None:
+            expiry.cancel()
+        stream.outbox.flush(asyncio.get_running_loop().time())
+        self.detach(stream)
+        finished(reason)
 
     def _expire_at(self, stream: Stream) -> asyncio.TimerHandle | None:
         """A stream lives no longer than its token: end it at ``exp``."""

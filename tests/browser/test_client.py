@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from playwright.async_api import Page
 
 from hubbub.server import Server
 from tests.browser.chat import publish
 from tests.browser.conftest import TIMEOUT_MS, Servers
+from tests.proxy import SILENT, Action, Decide, Proxy, is_upgrade
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -33,23 +32,18 @@ async def until(page: Page, condition: str) -> None:
     await page.wait_for_function(condition, timeout=TIMEOUT_MS)
 
 
-def silent_first_websocket() -> Middleware:
+def silent_first_websocket() -> Decide:
     """The first WebSocket opens and then never delivers a frame, like a dead NAT mapping."""
     used = False
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def decide(head: bytes) -> Action:
         nonlocal used
-        if used or request.headers.get("Upgrade", "").lower() != "websocket":
-            return await handler(request)
+        if used or not is_upgrade(head):
+            return None
         used = True
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        async for _ in ws:
-            pass
-        return ws
+        return SILENT
 
-    return middleware
+    return decide
 
 
 @pytest.mark.parametrize("transport", ["ws", "sse", "longpoll", "poll"])
@@ -75,16 +69,17 @@ async def test_watchdog_replaces_a_silent_stream(
     servers: Servers, blank: Page, http: aiohttp.ClientSession
 ) -> None:
     """A stream that stops delivering is noticed by the watchdog and replaced, from the cursor."""
-    server = await servers.start(middlewares=(silent_first_websocket(),))
-    await blank.goto(f"{server.url}/healthz")
-    await blank.evaluate(SUBSCRIBE, ["general", {"transports": ["ws"], "watchdog": 150}])
-    await until(blank, "window.sub.state === 'live'")
-    await publish(http, server, "general", "carol", "are you there?")
-    await until(blank, "window.seen.length === 1")
-    states = await blank.evaluate("window.states")
-    assert states[:2] == ["connecting", "live"]
-    assert "reconnecting" in states
-    assert await blank.evaluate("window.gaps") == []
+    server = await servers.start()
+    async with Proxy(server.port, silent_first_websocket()) as proxy:
+        await blank.goto(f"{proxy.url}/healthz")
+        await blank.evaluate(SUBSCRIBE, ["general", {"transports": ["ws"], "watchdog": 150}])
+        await until(blank, "window.sub.state === 'live'")
+        await publish(http, server, "general", "carol", "are you there?")
+        await until(blank, "window.seen.length === 1")
+        states = await blank.evaluate("window.states")
+        assert states[:2] == ["connecting", "live"]
+        assert "reconnecting" in states
+        assert await blank.evaluate("window.gaps") == []
 
 
 async def test_publish_is_idempotent_and_refusals_are_errors(

@@ -12,6 +12,7 @@ never depends on timing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiohttp
@@ -24,7 +25,9 @@ from hubbub.server import Server
 from tests.browser.chat import publish
 from tests.browser.conftest import TIMEOUT_MS, OpenChat, Servers
 from tests.browser.test_client import SUBSCRIBE, until
-from tests.browser.test_resilience import hold_reads
+from tests.browser.test_resilience import hold_reads, hold_upgrades
+from tests.browser.test_resilience import stack as stack  # a fixture of the tests below
+from tests.proxy import Proxy
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -62,11 +65,19 @@ async def epoch_of(http: aiohttp.ClientSession, server: Server, room: str) -> st
 
 
 async def restart_and_refill(
-    servers: Servers, server: Server, http: aiohttp.ClientSession, room: str, *extra: Middleware
+    servers: Servers,
+    server: Server,
+    http: aiohttp.ClientSession,
+    room: str,
+    *extra: Middleware,
+    upgrades: asyncio.Event | None = None,
 ) -> tuple[Server, str]:
     """Restart ``server`` on its port with an empty memory store; NEW messages published
-    in ``room`` before any read is answered. The new server and the room's new epoch."""
+    in ``room`` before any read is answered (a WebSocket upgrade through the test's proxy
+    waits on ``upgrades``, which no middleware sees). The new server and the new epoch."""
     release = asyncio.Event()
+    if upgrades is not None:
+        upgrades.clear()
     await servers.stop(server)
     restarted = await servers.start(
         port=server.port, store="memory", middlewares=(*extra, hold_reads(release))
@@ -74,6 +85,8 @@ async def restart_and_refill(
     for n in range(1, NEW + 1):
         await publish(http, restarted, room, "bob", f"new {n}")
     release.set()
+    if upgrades is not None:
+        upgrades.set()
     return restarted, await epoch_of(http, restarted, room)
 
 
@@ -120,12 +133,19 @@ async def test_chromiums_own_eventsource_is_told_the_reset(
 
 @pytest.mark.parametrize("transport", ["ws", "sse", "longpoll", "poll"])
 async def test_the_page_client_is_told_the_reset(
-    servers: Servers, blank: Page, http: aiohttp.ClientSession, transport: str
+    servers: Servers,
+    blank: Page,
+    http: aiohttp.ClientSession,
+    stack: contextlib.AsyncExitStack,
+    transport: str,
 ) -> None:
     """hubbub-client.js at id 10 over each transport, the same restart: one reset gap with
     the new epoch, then every message of the new log."""
     server = await servers.start(store="memory")
-    await blank.goto(f"{server.url}/healthz")
+    upgrades = asyncio.Event()
+    upgrades.set()
+    proxy = await stack.enter_async_context(Proxy(server.port, hold_upgrades(upgrades)))
+    await blank.goto(f"{proxy.url}/healthz")
     options = {"since": 0, "transports": [transport], "watchdog": 0, "pollInterval": 100}
     await blank.evaluate(SUBSCRIBE, ["r", options])
     for n in range(1, OLD + 1):
@@ -136,7 +156,7 @@ async def test_the_page_client_is_told_the_reset(
 
     headers: list[str | None] = []
     _, new_epoch = await restart_and_refill(
-        servers, server, http, "r", record_last_event_ids(headers)
+        servers, server, http, "r", record_last_event_ids(headers), upgrades=upgrades
     )
     await blank.wait_for_function(f"window.seen.length === {OLD + NEW}", timeout=TIMEOUT_MS + 3000)
     assert await blank.evaluate("window.seen") == [*range(1, OLD + 1), *range(1, NEW + 1)]
@@ -152,16 +172,23 @@ async def test_the_page_client_is_told_the_reset(
 
 @pytest.mark.parametrize("transport", ["ws", "sse", "longpoll", "poll"])
 async def test_the_chat_page_shows_the_reset_and_the_new_log(
-    servers: Servers, open_chat: OpenChat, http: aiohttp.ClientSession, transport: str
+    servers: Servers,
+    open_chat: OpenChat,
+    http: aiohttp.ClientSession,
+    stack: contextlib.AsyncExitStack,
+    transport: str,
 ) -> None:
     """The chat page at id 10, the same restart: a reset notice, then exactly the new log."""
     server = await servers.start(store="memory")
     for n in range(1, OLD + 1):
         await publish(http, server, "general", "alice", f"old {n}")
-    carol = await open_chat(server.url, "carol", transport=transport)
+    upgrades = asyncio.Event()
+    upgrades.set()
+    proxy = await stack.enter_async_context(Proxy(server.port, hold_upgrades(upgrades)))
+    carol = await open_chat(proxy.url, "carol", transport=transport)
     await carol.expect_texts([f"old {n}" for n in range(1, OLD + 1)])
 
-    _, new_epoch = await restart_and_refill(servers, server, http, "general")
+    _, new_epoch = await restart_and_refill(servers, server, http, "general", upgrades=upgrades)
     await expect(carol.log.get_by_role("note")).to_contain_text("reset")
     await carol.expect_texts([f"new {n}" for n in range(1, NEW + 1)])
     await carol.expect_live(transport)

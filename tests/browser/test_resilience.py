@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from playwright.async_api import Route, expect
@@ -16,8 +19,16 @@ from playwright.async_api import Route, expect
 from hubbub.server import Server
 from tests.browser.chat import publish, stored
 from tests.browser.conftest import OpenChat, Servers
+from tests.proxy import Action, Decide, Proxy, answer, is_upgrade
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
+    """Closes what a test opened on it (its proxies) after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield stack
 
 
 def transport_of(request: web.Request) -> str:
@@ -40,6 +51,28 @@ def refuse(*transports: str) -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+def refuse_upgrades(refused: tuple[str, ...]) -> Decide:
+    """The proxy's part of :func:`refuse`: WebSocket upgrades, which only the front sees."""
+
+    async def decide(head: bytes) -> Action:
+        if "ws" in refused and is_upgrade(head) and head.startswith(b"GET /rooms/"):
+            return answer("403 Forbidden", "refused by the test")
+        return None
+
+    return decide
+
+
+def hold_upgrades(gate: asyncio.Event) -> Decide:
+    """The proxy's part of :func:`hold_reads`: WebSocket upgrades wait for ``gate`` too."""
+
+    async def decide(head: bytes) -> Action:
+        if is_upgrade(head):
+            await gate.wait()
+        return None
+
+    return decide
 
 
 def hold_reads(gate: asyncio.Event) -> Middleware:
@@ -96,17 +129,23 @@ async def test_server_restart_mid_chat(
 
 
 async def test_true_gap_is_shown(
-    servers: Servers, open_chat: OpenChat, http: aiohttp.ClientSession
+    servers: Servers,
+    open_chat: OpenChat,
+    http: aiohttp.ClientSession,
+    stack: contextlib.AsyncExitStack,
 ) -> None:
     """Messages the server no longer keeps are named in a notice, the rest shown once."""
     server = await servers.start()
-    alice = await open_chat(server.url, "alice", transport="ws")
+    gate = asyncio.Event()
+    gate.set()
+    proxy = await stack.enter_async_context(Proxy(server.port, hold_upgrades(gate)))
+    alice = await open_chat(proxy.url, "alice", transport="ws")
     await alice.send("seen before")  # id 1
     await alice.expect_texts(["seen before"])
 
+    gate.clear()
     await servers.stop(server)
     await expect(alice.connection).to_have_attribute("data-state", "reconnecting")
-    gate = asyncio.Event()
     server = await servers.start(port=server.port, retain=3, middlewares=(hold_reads(gate),))
     for n in range(2, 8):  # ids 2..7; the room keeps 5..7
         await publish(http, server, "general", "carol", f"message {n}")
@@ -147,12 +186,17 @@ async def test_room_reset_is_shown(
     ],
 )
 async def test_fallback_order(
-    servers: Servers, open_chat: OpenChat, refused: tuple[str, ...], expected: str
+    servers: Servers,
+    open_chat: OpenChat,
+    stack: contextlib.AsyncExitStack,
+    refused: tuple[str, ...],
+    expected: str,
 ) -> None:
     """Refused transports are skipped in order: WebSocket, SSE, long poll, short poll."""
     server = await servers.start(middlewares=(refuse(*refused),))
-    alice = await open_chat(server.url, "alice", wait_live=False)
-    bob = await open_chat(server.url, "bob", wait_live=False)
+    proxy = await stack.enter_async_context(Proxy(server.port, refuse_upgrades(refused)))
+    alice = await open_chat(proxy.url, "alice", wait_live=False)
+    bob = await open_chat(proxy.url, "bob", wait_live=False)
     await alice.expect_live(expected)
     await bob.expect_live(expected)
     await alice.send("through the fallback")
@@ -161,10 +205,13 @@ async def test_fallback_order(
     await bob.expect_texts(["through the fallback", "and back"])
 
 
-async def test_forced_transport_does_not_fall_back(servers: Servers, open_chat: OpenChat) -> None:
+async def test_forced_transport_does_not_fall_back(
+    servers: Servers, open_chat: OpenChat, stack: contextlib.AsyncExitStack
+) -> None:
     """?transport=ws sticks to WebSocket: refused, it keeps retrying and says so."""
-    server = await servers.start(middlewares=(refuse("ws"),))
-    alice = await open_chat(server.url, "alice", transport="ws", wait_live=False)
+    server = await servers.start()
+    proxy = await stack.enter_async_context(Proxy(server.port, refuse_upgrades(("ws",))))
+    alice = await open_chat(proxy.url, "alice", transport="ws", wait_live=False)
     await expect(alice.connection).to_contain_text("WebSocket · reconnecting")
     await expect(alice.page.get_by_text("This is the start of #general.")).to_be_visible()
 

@@ -29,7 +29,7 @@ from hubbub.compat.dialect import (
     terminal_publish,
 )
 from hubbub.compat.lobby import TutorialLobby
-from hubbub.compat.streams import frame_stream, list_stream, lobby_principal
+from hubbub.compat.streams import list_stream, lobby_principal
 from hubbub.errors import ProtocolError, Unauthorized
 from hubbub.node import Node
 from hubbub.principal import Principal
@@ -46,7 +46,7 @@ from hubbub.transports.http import (
 )
 from hubbub.transports.origins import check_origin
 from hubbub.transports.rooms import wants_event_stream
-from hubbub.transports.websocket import is_websocket_upgrade
+from hubbub.transports.websocket import refuse_stray_upgrade
 
 LOBBY = web.AppKey("tutorial_lobby", TutorialLobby)
 
@@ -127,12 +127,12 @@ async def publish(request: web.Request) -> web.Response:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    """GET /messages: a WebSocket, the SSE list, or the newest messages as JSON."""
+    """GET /messages: the SSE list, or the newest messages as JSON (its WebSocket is the
+    front's: ``compat/socket.py``)."""
     lobby = lobby_of(request)
     lobby.node.check_stream(lobby_principal(request), lobby.name)
     owner = list_owner(request.rel_url.raw_query_string)  # 400 for a bad ?id=, on each
-    if is_websocket_upgrade(request):
-        return await frame_stream(request, lobby)
+    refuse_stray_upgrade(request)
     if wants_event_stream(request):
         return await list_stream(request, lobby, owner)
     return json_response(await lobby.listed_json(), no_store=True)

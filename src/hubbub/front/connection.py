@@ -29,6 +29,7 @@ from hubbub.front.head import (
     MAX_HEAD,
     PUBLISH,
     READ,
+    WEBSOCKET_KINDS,
     Head,
     Route,
     framing_error,
@@ -198,7 +199,7 @@ class FrontConnection(Requests, asyncio.Protocol):
                 self._refuse_and_close(error)
                 break
             route = route_of(head) if head is not None else None
-            if head is None or route is None:
+            if head is None or route is None or not (ctx.lean or route.kind in WEBSOCKET_KINDS):
                 self._hand_off_in_turn()
                 break
             refusal = ctx.node.host_refusal(head.headers.get("host"))

@@ -81,6 +81,7 @@ class FrontContext:
         "connections",
         "guard",
         "idle_timeout",
+        "lean",
         "loop",
         "make_handler",
         "node",
@@ -94,8 +95,13 @@ class FrontContext:
         guard: ConnectionGuard,
         make_handler: MakeHandler,
         loop: asyncio.AbstractEventLoop,
+        *,
+        lean: bool = True,
     ) -> None:
         self.node = node
+        # Polls, publishes and SSE served here (False: --no-lean-http, or an embedding
+        # application's middleware: those go to aiohttp; WebSocket upgrades never do).
+        self.lean = lean
         self.settings = node.settings
         self.guard = guard
         self.make_handler = make_handler

@@ -12,6 +12,8 @@ Pure: no sockets, no event loop.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, unquote
+
 import httptools
 
 from hubbub.errors import InvalidRequest
@@ -33,6 +35,15 @@ READ, PUBLISH, WEBSOCKET, EVENTS = "read", "publish", "websocket", "events"
 # upgrade of ECHO_PATH is a route of its own kind.
 ECHO_PATH = "/ws-echo"
 WS_ECHO = "ws-echo"
+# GET /ws, one WebSocket for many rooms (front/multiplex.py).
+MULTIPLEX_PATH = "/ws"
+WS_MULTIPLEX = "ws-multiplex"
+# The tutorial dialect's WebSocket, GET /messages (compat/socket.py).
+DIALECT_PATH = "/messages"
+WS_DIALECT = "ws-dialect"
+# Every WebSocket route: the front takes these even with --no-lean-http, as nothing else
+# upgrades a connection.
+WEBSOCKET_KINDS = frozenset({WEBSOCKET, WS_MULTIPLEX, WS_DIALECT, WS_ECHO})
 
 
 class Headers(dict[str, str]):
@@ -157,16 +168,34 @@ def route_of(head: Head) -> Route | None:
     except UnicodeDecodeError:
         return None
     path, _, query = target.partition("?")
-    if "%" in target or "+" in query or "#" in target:
-        return None  # escapes: decoded by aiohttp's rules, not a second copy of them
+    if "#" in target:
+        return None
+    if "%" in target or "+" in query:
+        if kind != WEBSOCKET:
+            return None  # escapes: decoded by aiohttp's rules, not a second copy of them
+        # Only the front upgrades: an upgrade's escapes are decoded here, as aiohttp
+        # decodes them (a path's %XX; a query's %XX and "+" as a space).
+        path = unquote(path)
+        fields: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            fields.setdefault(name, value)
+        return _route(kind, path, fields)
+    return _route(kind, path, parse_query(query))
+
+
+def _route(kind: str, path: str, query: dict[str, str]) -> Route | None:
     if path == ECHO_PATH:
         return Route(WS_ECHO, "", {}) if kind == WEBSOCKET else None
+    if path == MULTIPLEX_PATH:
+        return Route(WS_MULTIPLEX, "", query) if kind == WEBSOCKET else None
+    if path == DIALECT_PATH:
+        return Route(WS_DIALECT, "", query) if kind == WEBSOCKET else None
     if not (path.startswith(MESSAGES_PREFIX) and path.endswith(MESSAGES_SUFFIX)):
         return None
     room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]
     if not room or "/" in room:
         return None
-    return Route(kind, room, parse_query(query))
+    return Route(kind, room, query)
 
 
 def _kind(head: Head) -> str | None:

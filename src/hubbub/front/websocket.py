@@ -1,33 +1,28 @@
-"""WebSocket on the lean path: ``GET /rooms/{room}/messages`` upgraded without aiohttp's objects.
+"""The room URL's WebSocket: ``GET /rooms/{room}/messages`` upgraded by the front.
 
 :func:`start_websocket` is the front's starter for ``WEBSOCKET`` routes
-(``front/context.py: StreamStart``). It makes the checks of
-``transports/websocket.py: websocket_stream`` in the same order, with the same
-errors (raised before anything is written: the front answers them in JSON), writes
-the ``101`` and gives the socket to a :class:`LeanSocket`: one slotted protocol per
-connection (``front/ws_socket.py``) with the stream every WebSocket has
-(``SocketStream``), and nothing else. aiohttp's path costs a request, a response, a
-writer, a reader queue and a handler task per socket besides.
+(``front/context.py: StreamStart``). It checks the request (token, room, cursor,
+``?user=``, read access) and the handshake, each refused before anything is written
+(the front answers in JSON), writes the ``101`` and gives the socket to a
+:class:`LeanSocket`: one slotted protocol per connection (``front/ws_socket.py``) with
+the stream every WebSocket has (``SocketStream``), and nothing else: once the stream
+is live no task or coroutine is held for it (``Node.start_stream``).
 
-What the client sees is what aiohttp's path shows it: the same frames, the same close
-codes (1002, 1007, 1008, 1009 from the reader; 1000 in answer to a close; 1003 for a
-binary message; 1001, 1012, 4401 and 1013 when the server ends the stream), pongs to
-its pings, pings from the heartbeat. Two differences, both where aiohttp breaks RFC 6455
-section 5.5.1: no frame of the stream follows the server's close frame, and frames
-queued for the socket before the close go out before it, not after.
+Close codes: 1002, 1007, 1008, 1009 for what the client sent (the library and
+``ws_socket.py``); the client's own code echoed in answer to its close; 1003 for a
+binary message; 1001, 1012, 4401 and 1013 when the server ends the stream. Frames
+queued for the socket before the close go out before it; none after it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aiohttp import WSCloseCode, WSMsgType
+from websockets.frames import CloseCode, Opcode
 
 from hubbub.auth import token_from
-from hubbub.front.ws_handshake import accept_key
-from hubbub.front.ws_socket import FrameSocket, peer_gone, switch_protocols
+from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
 from hubbub.node import Node
 from hubbub.principal import Principal
@@ -36,17 +31,10 @@ from hubbub.protocol.encoding import WS
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
 from hubbub.transports.streams import timed_drain
-from hubbub.transports.websocket import (
-    SocketSession,
-    SocketStream,
-    close_slow_consumer,
-    server_close,
-)
+from hubbub.transports.websocket import SocketSession, SocketStream, server_close
 
 if TYPE_CHECKING:
     from hubbub.front.context import FrontContext, StreamStart
-
-log = logging.getLogger("hubbub")
 
 
 def start_websocket(start: StreamStart) -> None:
@@ -60,19 +48,18 @@ def start_websocket(start: StreamStart) -> None:
     cursor = parse_cursor(query)  # a bad cursor is a 400, before the upgrade
     user = node.presence_name(principal, requested_user_in(query))
     node.check_stream(principal, room)  # refused before the upgrade, too
-    accept = accept_key(head, start.address, ctx.settings.allow_origin)
-    if peer_gone(start):
+    response = upgrade(start)
+    if response is None:
         return
     socket = LeanSocket(ctx, start.transport, start.address, principal, room, user)
-    socket.access = start.access
-    switch_protocols(start, accept, socket)
+    switch_protocols(start, response, socket)
     socket.begin(cursor, start.leftover)
 
 
 class LeanSocket(SocketSession, FrameSocket):
     """One room's WebSocket on the lean path: its client's frames in, its stream out."""
 
-    __slots__ = ("_task", "node", "stream")
+    __slots__ = ("node", "stream")
 
     def __init__(
         self,
@@ -91,18 +78,13 @@ class LeanSocket(SocketSession, FrameSocket):
         self.node = node
         self.stream = SocketStream(room, WS, outbox, principal, ctx.loop.time())
         self.stream.user = user
-        self._task: asyncio.Task[str] | None = None
 
     def begin(self, cursor: Cursor | None, leftover: bytes) -> None:
-        """Run the stream, and read what the client sent after its handshake."""
+        """Start the stream, and read what the client sent after its handshake."""
         stream = self.stream
         stream.done.add_done_callback(self._on_end)
-        task = self._task = self._ctx.loop.create_task(
-            self.node.run_stream(
-                stream, cursor, timed_drain(self.writable, self.node.settings.heartbeat)
-            )
-        )
-        task.add_done_callback(self._stream_ended)
+        drain = timed_drain(self.writable, self.node.settings.heartbeat)
+        self.node.start_stream(stream, cursor, drain, self._stream_ended)
         self.take_over(leftover)
 
     # FrameSocket
@@ -110,18 +92,16 @@ class LeanSocket(SocketSession, FrameSocket):
     def _bytes_sent(self) -> int:
         return self.stream.outbox.sent
 
-    def _on_frame(self, kind: WSMsgType, data: Any) -> None:
-        """As transports/websocket.py: _receive takes a message."""
+    def _on_message(self, opcode: Opcode, data: str | bytes) -> None:
         self.stream.last_seen = self._ctx.loop.time()
-        if kind is WSMsgType.TEXT:
-            self.on_text(data)
-        elif kind is WSMsgType.PING:
-            self._pong(data)
+        if opcode is Opcode.TEXT:
+            self.on_text(data)  # type: ignore[arg-type]
+        elif opcode is Opcode.PING:
             transport, outbox = self._transport, self.stream.outbox
             if transport is not None and transport.get_write_buffer_size() > outbox.limit:
                 outbox.overflow()  # pinged by a client that does not read: a slow consumer
-        elif kind is WSMsgType.BINARY:
-            self._close(WSCloseCode.UNSUPPORTED_DATA, "binary frames", wait=True)
+        elif opcode is Opcode.BINARY:
+            self._close(CloseCode.UNSUPPORTED_DATA, "binary frames", wait=True)
 
     def _before_close(self) -> None:
         """What the stream queued goes out first; nothing of it after the close frame."""
@@ -152,16 +132,9 @@ class LeanSocket(SocketSession, FrameSocket):
     def _overflow(self) -> None:
         """The outbox passed its limit: close 1013 (transports/websocket.py does the same)."""
         self.node.stats.slow_consumers_dropped += 1
-        self._closing = True
-        if self._transport is not None:
-            close_slow_consumer(self._transport)
+        self._close_slow()
         self.stream.end("slow")
 
-    def _stream_ended(self, task: asyncio.Task[str]) -> None:
-        self._task = None
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("hubbub: error serving a WebSocket stream", exc_info=error)
+    def _stream_ended(self, reason: str) -> None:
+        if reason == "error":  # logged by the node's streams
             self.abort()

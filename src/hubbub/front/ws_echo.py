@@ -1,15 +1,19 @@
-"""``GET /ws-echo`` on the lean path: the conformance echo (``transports/ws_echo.py``) served by
-the same handshake and frame socket as the lean room WebSockets, so Autobahn|Testsuite tests
-those. Registered only when ``Settings.ws_echo`` is set."""
+"""``GET /ws-echo``: a WebSocket that echoes every message, for conformance testing only.
+
+Autobahn|Testsuite's fuzzing client needs an echo peer. This one is hubbub's WebSocket
+stack and nothing else: the same handshake, origin and version checks, size and fragment
+limits and frame reading as every other WebSocket route (``front/ws_socket.py``), with
+no room behind it. It exists only when ``Settings.ws_echo`` is set (tests,
+``python -m tests.autobahn``); no ``hubbub serve`` flag turns it on.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType
+from websockets.frames import Opcode
 
-from hubbub.front.ws_handshake import accept_key
-from hubbub.front.ws_socket import FrameSocket, peer_gone, switch_protocols
+from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.protocol.encoding import ws_frame
 
 if TYPE_CHECKING:
@@ -19,31 +23,29 @@ WS_OPCODE_BINARY = 0x2
 
 
 def start_ws_echo(start: StreamStart) -> None:
-    """The handshake checks of ``transports/ws_echo.py`` (no room, no token), then echo."""
-    accept = accept_key(start.head, start.address, start.ctx.settings.allow_origin)
-    if peer_gone(start):
+    """The handshake checks (no room, no token), then echo."""
+    response = upgrade(start)
+    if response is None:
         return
     socket = LeanEcho(start.ctx, start.transport, start.address)
-    switch_protocols(start, accept, socket)
+    switch_protocols(start, response, socket)
     socket.take_over(start.leftover)
 
 
 class LeanEcho(FrameSocket):
-    """Sends back each text and binary message as it came, and pongs each ping. A client
-    that does not read is not read either (aiohttp's echo waits on each send's drain)."""
+    """Sends back each text and binary message as it came (the library answers pings).
+    A client that does not read is not read either."""
 
     __slots__ = ()
 
-    def _on_frame(self, kind: WSMsgType, data: Any) -> None:
+    def _on_message(self, opcode: Opcode, data: str | bytes) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if kind is WSMsgType.TEXT:
+        if isinstance(data, str):
             transport.write(ws_frame(data.encode()))
-        elif kind is WSMsgType.BINARY:
+        elif opcode is Opcode.BINARY:
             transport.write(ws_frame(data, WS_OPCODE_BINARY))
-        elif kind is WSMsgType.PING:
-            self._pong(data)
 
     def pause_writing(self) -> None:
         super().pause_writing()

@@ -1,33 +1,39 @@
-"""The WebSocket opening handshake of the lean path (RFC 6455 section 4.2), as aiohttp does it.
+"""The WebSocket opening handshake (RFC 6455 section 4.2), for every WebSocket route.
 
-The same checks in the same order as ``transports/websocket.py: accept_websocket`` and
-aiohttp's ``WebSocketResponse._handshake`` (3.14), with the same errors: a page of
-another origin (403), a version other than 13 (426), no ``Connection: upgrade`` or a
-``Sec-WebSocket-Key`` that is not 16 bytes of base64 (400). hubbub speaks no
-subprotocol and no extension (aiohttp's ``compress=False``): ``Sec-WebSocket-Protocol``
-is answered with none (aiohttp logs the mismatch; so does this), and
-``Sec-WebSocket-Extensions`` is ignored. Pure but for that log line.
+:func:`check_handshake` makes hubbub's checks first, each refused in the protocol's JSON
+shape before anything is written: a page of another origin (403), a version other
+than 13 (426), no ``Connection: upgrade`` or a ``Sec-WebSocket-Key`` that is not 16
+bytes of base64 (400), with the messages aiohttp's handshake gave them. Then
+:func:`switching_protocols` has ``websockets``' ``ServerProtocol`` accept the request
+(its own checks, and the ``101``): hubbub speaks no subprotocol and no extension, so
+``Sec-WebSocket-Protocol`` and ``Sec-WebSocket-Extensions`` get no answer (an offered
+subprotocol is logged). Pure but for that log line.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import logging
 
-from aiohttp.log import ws_logger
+from websockets.datastructures import Headers
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
 
 from hubbub.errors import InvalidRequest, UpgradeRequired
 from hubbub.front.answers import SERVER
 from hubbub.front.head import Head
 from hubbub.transports.origins import origin_refusal
 
-# RFC 6455 section 1.3: appended to the client's key before hashing.
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+log = logging.getLogger("hubbub")
+# The library logs each connection's opening and closing (and, at DEBUG, every frame
+# and the request's path, a ``?token=`` included): its own quiet logger.
+LIBRARY_LOG = logging.getLogger("hubbub.websocket")
+LIBRARY_LOG.setLevel(logging.WARNING)
 
 
-def accept_key(head: Head, address: str, allow_origin: str | None) -> str:
-    """``Sec-WebSocket-Accept`` for an acceptable handshake; raises the refusal otherwise."""
+def check_handshake(head: Head, address: str, allow_origin: str | None) -> None:
+    """Raise the refusal of a handshake hubbub does not take (before the library's)."""
     headers = head.headers
     refusal = origin_refusal(headers.get("origin"), headers.get("host"), allow_origin)
     if refusal is not None:
@@ -40,8 +46,8 @@ def accept_key(head: Head, address: str, allow_origin: str | None) -> str:
     protocols = headers.get("sec-websocket-protocol")
     if protocols is not None:
         offered = [proto.strip() for proto in protocols.split(",")]
-        ws_logger.warning(  # aiohttp's words, its apostrophe too
-            "%s: Client protocols %r don’t overlap server-known ones %r",  # noqa: RUF001
+        log.warning(
+            "%s: Client protocols %r don't overlap server-known ones %r",
             address,
             offered,
             (),
@@ -55,24 +61,24 @@ def accept_key(head: Head, address: str, allow_origin: str | None) -> str:
             raise _bad_handshake(f"Handshake error: {key!r}")
     except binascii.Error:
         raise _bad_handshake(f"Handshake error: {key!r}") from None
-    return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
 
 
 def _bad_handshake(reason: str) -> InvalidRequest:
     return InvalidRequest(f"websocket handshake: {reason}")
 
 
-def switching_protocols(accept: str, date: bytes, cors: bytes) -> bytes:
-    """The ``101`` answer: aiohttp's headers, in its order (``cors``: the origin lines)."""
-    return b"".join(
-        (
-            b"HTTP/1.1 101 Switching Protocols\r\n"
-            b"Upgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: ",
-            accept.encode("ascii"),
-            b"\r\n",
-            date,
-            SERVER,
-            cors,
-            b"\r\n",
-        )
-    )
+def switching_protocols(head: Head, date: bytes, extra: bytes) -> bytes:
+    """The ``101`` answer to ``head``, made by the library (``extra``: header lines of
+    hubbub's, such as CORS). A handshake the library refuses though hubbub's checks took
+    it is a 400, with the library's reason."""
+    headers = Headers()
+    for name, value in head.headers.items():
+        headers[name] = value
+    handshake = ServerProtocol(logger=LIBRARY_LOG)
+    response = handshake.accept(Request(head.url.decode("latin-1"), headers))
+    if response.status_code != 101:
+        reason = response.body.decode("utf-8", "replace").strip().splitlines()[0]
+        raise _bad_handshake(reason)
+    del response.headers["Date"]  # hubbub's own, cached per second, with its Server line
+    head_bytes = response.serialize()
+    return b"".join((head_bytes[:-2], date, SERVER, extra, b"\r\n"))

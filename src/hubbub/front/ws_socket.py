@@ -1,38 +1,48 @@
-"""A WebSocket after its handshake on the lean path: frames in, closes, its place under the guard.
+"""A WebSocket after its handshake, on ``websockets``' Sans-I/O ``ServerProtocol``.
 
-:class:`FrameSocket` is one slotted protocol per socket. Client frames are read by
-aiohttp's pure-Python reader made strict (``transports/ws_strict.py: StrictReader``)
-into an :class:`_Inbox`, and taken as aiohttp's ``WebSocketResponse.receive`` takes
-them: a close is answered with 1000 and the socket closed; a frame the reader refuses
-is answered with its code (1002, 1007, 1008, 1009) and the socket closed; after the
-server's own close, only the client's close is waited for. Subclasses say what a
-message does (``_on_frame``) and what goes out before a close (``_before_close``).
+:class:`FrameSocket` is one slotted ``asyncio.Protocol`` per socket, for every
+WebSocket route (room URL, ``GET /ws``, the tutorial dialect, the conformance echo).
+The library parses client frames and does the close handshake: it refuses an
+unmasked frame, reserved bits, an unknown opcode, a fragmented or over-long control
+frame, a continuation out of place and a close code a peer may not send (1002), a
+message over ``max_body`` (1009), and answers pings and the client's close (echoing
+its code), after which it reads nothing more. hubbub adds on top what the library
+leaves to its caller: joining fragments (at most ``max_fragments`` of one message,
+else 1008), UTF-8 of text messages (1007), and never a frame after the server's close
+frame (RFC 6455 section 5.5.1: a pong the library would queue then is dropped).
+
+What the server sends is mostly not framed here: a stream's outbox writes the shared,
+pre-encoded frames of ``protocol/encoding.py`` straight to the transport, the same
+bytes to every socket. That is safe while the library's state is ``OPEN``, and the
+outbox is closed (``_before_close``) before the state leaves it, so the outbox's own
+``closed`` check is the state check, at no cost per delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, cast
+import codecs
+from typing import TYPE_CHECKING, cast
 
-from aiohttp import WSCloseCode, WSMsgType
-from aiohttp._websocket.models import WebSocketError
-from aiohttp._websocket.reader_py import WebSocketDataQueue
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from hubbub.front.flow import WriteFlow
-from hubbub.front.ws_handshake import switching_protocols
-from hubbub.protocol.encoding import ws_close_frame, ws_frame
-from hubbub.transports.ws_strict import StrictReader
+from hubbub.front.ws_handshake import LIBRARY_LOG, check_handshake, switching_protocols
+from hubbub.protocol.encoding import WS_OPCODE_CLOSE, ws_close_frame, ws_frame
 
 if TYPE_CHECKING:
     from hubbub.access_log import StreamAccess
     from hubbub.front.context import FrontContext, StreamStart
 
-WS_OPCODE_PONG = 0xA
-# How long the server waits for the client's close frame after its own close (1003),
-# as aiohttp's ``WebSocketResponse(timeout=min(heartbeat, 5))``.
+# How long the server waits for the client's close frame after its own close (1003).
 MAX_CLOSE_WAIT = 5.0
-# Past this, the reader would stall a socket whose messages wait: they never wait here.
-NEVER_STALL = 1 << 62
+# RFC 6455 section 7.4.1 / IANA registry: 1013 "Try Again Later", for a slow consumer,
+# which has this long to read its close frame before the socket is cut.
+CLOSE_TRY_AGAIN_LATER = 1013
+SLOW_CLOSE_GRACE = 5.0
+TEXT, BINARY, CONT, PING, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PING, Opcode.CLOSE
 
 
 def peer_gone(start: StreamStart) -> bool:
@@ -43,83 +53,82 @@ def peer_gone(start: StreamStart) -> bool:
     return True
 
 
-def switch_protocols(start: StreamStart, accept: str, socket: FrameSocket) -> None:
-    """Answer ``101`` (with the origin's CORS lines, as aiohttp's answers carry them) and
-    give the transport to ``socket``, reading."""
-    ctx, transport = start.ctx, start.transport
+def upgrade(start: StreamStart) -> bytes | None:
+    """The ``101`` for ``start`` once the handshake is checked (a ``ProtocolError``
+    refuses it); None if the client already left (its place given back)."""
+    ctx, head = start.ctx, start.head
+    check_handshake(head, start.address, ctx.settings.allow_origin)
+    response = switching_protocols(head, ctx.date(), ctx.cors(head))
+    return None if peer_gone(start) else response
+
+
+def switch_protocols(start: StreamStart, response: bytes, socket: FrameSocket) -> None:
+    """Write the ``101`` and give the transport to ``socket``, reading (and its access log
+    line, written when it closes)."""
+    socket.access = start.access
+    socket.handshake_bytes = len(response)
+    transport = start.transport
     transport.set_protocol(socket)
-    cors = ctx.cors(start.head)
-    transport.write(switching_protocols(accept, ctx.date(), cors))
+    transport.write(response)
     if not transport.is_reading():  # the front paused it while earlier answers went out
         transport.resume_reading()
 
 
-class _Inbox:
-    """Where the frame reader puts what it reads (it calls a ``WebSocketDataQueue``'s
-    methods): complete messages, and the error that ended reading."""
+class _Message:
+    """A fragmented message being joined: its parts, their count, and its text decoder."""
 
-    __slots__ = ("_limit", "_size", "_stalled_reader", "error", "messages")
+    __slots__ = ("decoder", "fragments", "opcode", "parts")
 
-    def __init__(self) -> None:
-        self._size = 0  # the reader compares it with _limit before each frame
-        self._limit = NEVER_STALL
-        self._stalled_reader: object = None  # the reader clears it on each read
-        self.messages: list[Any] = []
-        self.error: BaseException | None = None
-
-    def feed_data(self, message: Any, size: int) -> None:
-        self.messages.append(message)
-
-    def set_exception(self, error: BaseException, cause: object = None) -> None:
-        self.error = error
-
-    def feed_eof(self) -> None:
-        """The peer stopped sending: ``connection_lost`` follows."""
+    def __init__(self, opcode: Opcode, first: bytes) -> None:
+        self.opcode = opcode
+        self.parts = [first]
+        self.fragments = 1
+        self.decoder = codecs.getincrementaldecoder("utf-8")() if opcode is TEXT else None
 
 
 class FrameSocket(WriteFlow):
-    """One upgraded connection of the lean path, from its ``101`` to ``connection_lost``."""
+    """One upgraded connection, from its ``101`` to ``connection_lost``."""
 
     __slots__ = (
         "_address",
+        "_close_out",
         "_close_timer",
         "_closing",
         "_ctx",
-        "_inbox",
-        "_reader",
+        "_message",
         "_transport",
+        "_ws",
         "access",
+        "handshake_bytes",
     )
 
     def __init__(self, ctx: FrontContext, transport: asyncio.Transport, address: str) -> None:
         super().__init__()
-        settings = ctx.settings
         self._ctx = ctx
         self._transport: asyncio.Transport | None = transport
         self._address = address  # counted under ctx.guard until connection_lost
-        self._inbox = _Inbox()
-        # aiohttp (3.14) closes with 1009 at max_msg_size bytes, not past it: one more,
-        # as transports/websocket.py: accept_websocket asks.
-        self._reader: StrictReader | None = StrictReader(
-            cast(WebSocketDataQueue, self._inbox),
-            settings.max_body + 1,
-            decode_text=True,
-            max_fragments=settings.max_fragments,
+        # Made open: the handshake was the front's (front/ws_handshake.py), on a
+        # protocol of its own whose parser would keep the request for the socket's life.
+        self._ws = ServerProtocol(
+            state=State.OPEN, max_size=ctx.settings.max_body, logger=LIBRARY_LOG
         )
-        self._closing = False  # a close frame went out (or the socket is cut): no more
+        self._message: _Message | None = None
+        self._closing = False  # the server's close frame is going out (or the socket cut)
+        self._close_out = False  # it is out: nothing more is written
         self._close_timer: asyncio.TimerHandle | None = None
         self.access: StreamAccess | None = None  # its access log line, at connection_lost
+        self.handshake_bytes = 0  # the 101's, counted in the access log's bytes
 
     def take_over(self, leftover: bytes) -> None:
-        """Own the socket (counted as a lean connection) and read what followed the head."""
+        """Own the socket (counted as a front connection) and read what followed the head."""
         self._ctx.connections.add(self)
         if leftover:
             self.data_received(leftover)
 
     # What subclasses say
 
-    def _on_frame(self, kind: WSMsgType, data: Any) -> None:
-        """A text, binary, ping or pong message from the client."""
+    def _on_message(self, opcode: Opcode, data: str | bytes) -> None:
+        """A whole text (``str``) or binary (``bytes``) message, or a ping or pong."""
         raise NotImplementedError
 
     def _before_close(self) -> None:
@@ -135,17 +144,27 @@ class FrameSocket(WriteFlow):
     # asyncio.Protocol
 
     def data_received(self, data: bytes) -> None:
-        reader = self._reader
-        if reader is None:
-            return
-        reader.feed_data(data)
-        inbox = self._inbox
-        if inbox.messages:
-            messages, inbox.messages = inbox.messages, []
-            for message in messages:
-                self._on_message(message)
-        if inbox.error is not None:
-            self._on_error(inbox.error)
+        ws = self._ws
+        ws.receive_data(data)
+        # What the library framed: a pong per ping, in order, then a close frame and
+        # the end of stream. Each pong goes out in its ping's place among the answers.
+        output = ws.data_to_send()
+        for event in ws.events_received():
+            if self._closing:
+                break  # after the server's close, only the client's close matters
+            frame = cast(Frame, event)  # after the handshake, only frames
+            if frame.opcode is PING and output and output[0]:
+                self._send_library_output([output.pop(0)])
+            self._on_frame(frame)
+        if ws.state is not State.OPEN and not self._closing:
+            # The client's close, or a frame the library refused: its close frame
+            # follows what the stream queued before it.
+            self._closing = True
+            self._before_close()
+            if self._message is not None and ws.close_rcvd is not None:
+                self._answer_close_mid_message(ws.close_rcvd.code)
+                return
+        self._send_library_output(output)
 
     def eof_received(self) -> bool:
         return False  # the transport closes; connection_lost follows
@@ -153,9 +172,9 @@ class FrameSocket(WriteFlow):
     def connection_lost(self, exc: Exception | None) -> None:
         self._ctx.forget(self, self._address)
         if self.access is not None:
-            self.access.ended(101, self._bytes_sent())
+            self.access.ended(101, self.handshake_bytes + self._bytes_sent())
         self._transport = None
-        self._reader = None
+        self._message = None
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
@@ -164,7 +183,7 @@ class FrameSocket(WriteFlow):
     # Shutdown (FrontContext.shutdown)
 
     def begin_close(self) -> None:
-        self._close(WSCloseCode.GOING_AWAY, "server shutting down", wait=False)
+        self._close(CloseCode.GOING_AWAY, "server shutting down", wait=False)
 
     def abort(self) -> None:
         if self._transport is not None:
@@ -173,35 +192,101 @@ class FrameSocket(WriteFlow):
 
     # Client frames
 
-    def _on_message(self, message: Any) -> None:
-        kind = message.type
-        if self._closing:
-            # The server's close is out: only the client's close is waited for.
-            if kind is WSMsgType.CLOSE and self._transport is not None:
-                self._transport.close()
-            return
-        if kind is WSMsgType.CLOSE:
-            self._close(WSCloseCode.OK, "", wait=False)  # answered with 1000, as aiohttp
+    def _on_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        data = cast(bytes, frame.data)  # what the library parsed is bytes
+        if opcode is TEXT or opcode is BINARY:
+            if frame.fin:
+                self._whole(opcode, data)
+            else:
+                self._message = _Message(opcode, data)
+                self._check_text(self._message, data, final=False)
+        elif opcode is CONT:
+            message = self._message
+            assert message is not None  # the library refuses a continuation out of place
+            message.fragments += 1
+            limit = self._ctx.settings.max_fragments
+            if message.fragments > limit:
+                self._fail(CloseCode.POLICY_VIOLATION, f"more than {limit} fragments")
+                return
+            message.parts.append(data)
+            if not self._check_text(message, data, final=frame.fin):
+                return
+            if frame.fin:
+                self._message = None
+                self._whole(message.opcode, b"".join(message.parts))
+        elif opcode is not CLOSE:  # a ping (the library has queued its pong) or a pong
+            self._on_message(opcode, data)
+
+    def _check_text(self, message: _Message, data: bytes, *, final: bool) -> bool:
+        """Fragments of a text message are checked as they come (fail fast on bad UTF-8)."""
+        if message.decoder is None:
+            return True
+        try:
+            message.decoder.decode(data, final)
+        except UnicodeDecodeError:
+            self._fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+            return False
+        return True
+
+    def _whole(self, opcode: Opcode, data: bytes) -> None:
+        if opcode is TEXT:
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                self._fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                return
+            self._on_message(TEXT, text)
         else:
-            self._on_frame(kind, message.data)
+            self._on_message(BINARY, data)
 
-    def _on_error(self, error: BaseException) -> None:
-        """The reader refused what the client sent: close with its code, at once (aiohttp
-        waits for no close frame after an error either)."""
-        self._reader = None
-        if self._closing:
-            if self._transport is not None:
-                self._transport.close()
-            return
-        code = error.code if isinstance(error, WebSocketError) else WSCloseCode.OK
-        self._close(code, "", wait=False)
+    # Writing
 
-    def _pong(self, payload: bytes) -> None:
+    def _send_library_output(self, chunks: list[bytes] | None = None) -> None:
+        """Write what the library framed (pongs, close frames); ``b""`` is its end of
+        stream: the server closes the TCP connection (at once: nothing more is read)."""
         transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(ws_frame(payload, WS_OPCODE_PONG))
+        if chunks is None:
+            chunks = self._ws.data_to_send()
+        if transport is None or not chunks:
+            return
+        end = chunks[-1] == b""
+        if end:
+            chunks.pop()
+        if chunks and not self._close_out and not transport.is_closing():
+            # The close frame is the last of the chunks it is in; anything the library
+            # frames later (a pong to a ping that follows it) is dropped.
+            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            self._close_out = self._closing and self._ws.close_sent is not None
+        if end:
+            transport.close()
 
-    # Ending
+    def _answer_close_mid_message(self, code: int) -> None:
+        """A close between the fragments of a message: RFC 6455 (section 5.4) lets a
+        control frame come there, and the close ends the connection, the message unfinished.
+        The library fails such a close with 1002; it is answered as any close is, its
+        code echoed (Autobahn|Testsuite case 7.1.5)."""
+        self._message = None  # the library's 1002 is not sent
+        transport = self._transport
+        if transport is None:
+            return
+        if not transport.is_closing():
+            if code == CloseCode.NO_STATUS_RCVD:  # an empty close: answered empty
+                transport.write(ws_frame(b"", WS_OPCODE_CLOSE))
+            else:
+                transport.write(ws_close_frame(code))
+        self._close_out = True
+        transport.close()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 section 7.1.7): close frame, then the socket."""
+        if self._closing:
+            return
+        self._closing = True
+        self._message = None
+        self._before_close()
+        self._ws.fail(code, reason)
+        self._send_library_output()
 
     def _close(self, code: int, reason: str, *, wait: bool) -> None:
         """Send the close frame after what must precede it; close the socket now, or
@@ -211,10 +296,22 @@ class FrameSocket(WriteFlow):
             return
         self._closing = True
         self._before_close()
-        if not transport.is_closing():
-            transport.write(ws_close_frame(code, reason))
+        self._ws.send_close(code, reason)
+        self._send_library_output()
         if wait:
             grace = min(self._ctx.settings.heartbeat, MAX_CLOSE_WAIT)
             self._close_timer = self._ctx.loop.call_later(grace, transport.close)
         else:
             transport.close()
+
+    def _close_slow(self) -> None:
+        """Close 1013 after what is buffered (the outbox dropped what it held); cut the
+        socket if the peer still does not read."""
+        transport = self._transport
+        if self._close_out or transport is None:
+            return
+        self._closing = True
+        self._ws.send_close(CLOSE_TRY_AGAIN_LATER, "slow consumer")
+        self._send_library_output()
+        transport.close()
+        self._ctx.loop.call_later(SLOW_CLOSE_GRACE, transport.abort)

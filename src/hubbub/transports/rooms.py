@@ -1,8 +1,8 @@
 """The one subscribe URL, ``GET /rooms/{room}/messages``, ``GET /rooms`` and ``/healthz``.
 
 The transport is chosen from the request, as Nchan does it: an upgrade is a
-WebSocket, ``Accept: text/event-stream`` is SSE, a ``wait`` parameter is a long
-poll, and anything else is a short poll.
+WebSocket (taken by the front, ``front/websocket.py``), ``Accept: text/event-stream``
+is SSE, a ``wait`` parameter is a long poll, and anything else is a short poll.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hubbub.protocol.messages import validate_room
 from hubbub.transports.http import json_response, node_of, principal_of
 from hubbub.transports.poll import poll
 from hubbub.transports.sse import sse_stream
-from hubbub.transports.websocket import is_websocket_upgrade, websocket_stream
+from hubbub.transports.websocket import refuse_stray_upgrade
 
 
 def wants_event_stream(request: web.Request) -> bool:
@@ -26,8 +26,7 @@ def wants_event_stream(request: web.Request) -> bool:
 async def read_messages(request: web.Request) -> web.StreamResponse:
     principal_of(request)  # the token first: without one, nothing else is told
     room = validate_room(request.match_info["room"])
-    if is_websocket_upgrade(request):
-        return await websocket_stream(request, room)
+    refuse_stray_upgrade(request)  # the front upgrades; HEAD is answered as a poll
     if wants_event_stream(request):
         return await sse_stream(request, room)
     return await poll(request, room, parse_read_query(request.query))
