@@ -14,6 +14,8 @@ import logging
 import math
 import time
 
+from typing import Protocol
+
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
 from hubbub.errors import RateLimited, Unavailable, reading_store
@@ -37,6 +39,15 @@ log = logging.getLogger(__name__)
 
 # Rooms read from the store per step while GET /rooms skips those a token may not read.
 ROOMS_BATCH = 200
+
+
+class Held(Protocol):
+    """A connection that must be ended at shutdown although it is not one stream: a
+    ``GET /ws`` socket carries several rooms, or none yet, so ``Streams.end_all`` alone
+    would leave one with no subscription open until the server's deadline."""
+
+    def going_away(self) -> None:
+        """The server stops: close (WebSocket 1001) without waiting for anything."""
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -72,6 +83,8 @@ class Node:
         self.committer = Committer(self.store, self._on_commit, self.stats)
         self.rate_limiter = _rate_limiter(settings)
         self.closing = False
+        # Connections ended at shutdown besides the streams (see Held).
+        self.held: set[Held] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
 
@@ -91,10 +104,22 @@ class Node:
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
-        """Answer every waiting long poll and end every stream."""
+        """Answer every waiting long poll, end every stream and close every held socket."""
         self.closing = self.reads.closing = True
         self.streams.end_all("shutdown")
         self.hub.wake_all_waiters()
+        for held in tuple(self.held):
+            held.going_away()
+
+    def hold(self, held: Held) -> None:
+        """Keep ``held`` until :meth:`let_go`, to end it at shutdown (at once if the
+        shutdown began already: a handshake that finished after it)."""
+        self.held.add(held)
+        if self.closing:
+            held.going_away()
+
+    def let_go(self, held: Held) -> None:
+        self.held.discard(held)
 
     async def stop(self) -> None:
         """Commit what is queued, then close the broker and the store."""

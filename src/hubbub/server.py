@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Any
 
@@ -42,13 +43,24 @@ class Server:
         self.host = settings.host
         self.port = settings.port
         self._site: GuardedSite | None = None
+        self._lean_closing: asyncio.Task[None] | None = None
         # After the node began its shutdown (create_app's hook runs first), so held
         # long polls on the lean path are answered before their connections close.
+        # The lean connections are waited for while aiohttp waits for its own
+        # (AppRunner.cleanup: on_shutdown, then its handlers, then on_cleanup), so the
+        # two waits share one deadline instead of adding up; they are done before the
+        # node stops (first on_cleanup hook).
         self.app.on_shutdown.append(self._close_lean_connections)
+        self.app.on_cleanup.insert(0, self._lean_connections_closed)
 
     async def _close_lean_connections(self, _: web.Application) -> None:
         if self._site is not None and self._site.front is not None:
-            await self._site.front.shutdown(self.settings.shutdown_timeout)
+            closing = self._site.front.shutdown(self.settings.shutdown_timeout)
+            self._lean_closing = asyncio.get_running_loop().create_task(closing)
+
+    async def _lean_connections_closed(self, _: web.Application) -> None:
+        if self._lean_closing is not None:
+            await self._lean_closing
 
     @property
     def node(self) -> Node:

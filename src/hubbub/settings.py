@@ -73,7 +73,11 @@ class Settings:
     # How long a closing connection keeps discarding an unread request body so
     # that the client can still read our 413 (RFC 9112 section 9.6).
     lingering_time: float = 2.0
-    shutdown_timeout: float = 5.0
+    # At shutdown every long poll is answered and every stream and socket told at once;
+    # this bounds only the wait for clients to take that (read the answer, return the
+    # WebSocket close) before their connections are cut. Lean and aiohttp connections
+    # wait side by side, so a stop takes at most this plus closing the store.
+    shutdown_timeout: float = 2.0
 
     # Polls and publishes served by the lean path (front/), not aiohttp's per-request
     # machinery; False serves every request through aiohttp (--no-lean-http).

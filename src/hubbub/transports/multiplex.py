@@ -154,7 +154,12 @@ class Connection:
 
     def on_end(self, done: asyncio.Future[str]) -> None:
         """A subscription ended by the server: a shutdown closes the whole connection."""
-        if done.result() == "shutdown" and self.closing is None:
+        if done.result() == "shutdown":
+            self.going_away()
+
+    def going_away(self) -> None:
+        """The server stops (``Node.begin_shutdown``, also with no subscription): 1001."""
+        if self.closing is None:
             close = self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
             self.closing = asyncio.get_running_loop().create_task(close)
 
@@ -227,6 +232,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     drain = drainer(request, settings.heartbeat)
     connection = Connection(node, ws, outbox, principal, user, drain)
+    node.hold(connection)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -235,6 +241,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames")
                 break
     finally:
+        node.let_go(connection)
         await connection.end()
         outbox.close()
         if connection.closing is not None:
