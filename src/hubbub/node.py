@@ -13,7 +13,6 @@ import contextlib
 import logging
 import math
 import time
-
 from typing import Protocol
 
 from hubbub.access import Access

@@ -18,6 +18,7 @@ from typing import Any
 
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
+from hubbub.commands.logs import configure_logging
 from hubbub.commands.startup import check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
@@ -276,7 +277,7 @@ def _fail(reason: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     try:
         settings = settings_from(args)
         Authenticator.from_settings(settings)  # an unusable key: one line, before listening

@@ -51,10 +51,11 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     """
     import asyncio
 
+    from hubbub.commands.logs import configure_logging
     from hubbub.commands.serve import run_server
     from hubbub.server import Server
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
 
     def parent_gone() -> None:
         asyncio.get_running_loop().remove_reader(parent.fileno())
