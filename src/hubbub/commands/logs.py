@@ -16,7 +16,8 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 class UTCFormatter(logging.Formatter):
-    converter = time.gmtime
+    def converter(self, seconds: float | None) -> time.struct_time:
+        return time.gmtime(seconds)
 
 
 def configure_logging() -> None:
