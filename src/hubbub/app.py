@@ -14,7 +14,7 @@ from hubbub.store import Store
 from hubbub.transports import chat
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
-from hubbub.transports.metrics import metrics
+from hubbub.transports.metrics import add_metrics
 from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
@@ -113,7 +113,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    add_metrics(app, settings, node.stats)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
     app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
     add_compat_routes(app)

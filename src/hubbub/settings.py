@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from hubbub.address_list import LOOPBACK, parse_networks
 from hubbub.protocol.tokens import check_secret
 
 StoreKind = Literal["sqlite", "memory", "redis"]
@@ -107,6 +108,13 @@ class Settings:
     # handshake, limits and origin check as the room sockets (tests/autobahn.py); no flag
     ws_echo: bool = False
 
+    # Who may read /metrics: client addresses in these networks (CIDR strings)
+    metrics_allow: tuple[str, ...] = LOOPBACK
+    # Under --workers: the directory where each worker keeps its counters for the others'
+    # /metrics (transports/metrics.py), and this worker's number; None for one process
+    metrics_dir: str | None = None
+    worker: int | None = None
+
     # Access control (off unless one is set): an HS256 secret, or the path of a
     # PEM public key (RS256 or ES256) that verifies tokens
     auth_secret: str | None = None
@@ -139,6 +147,7 @@ class Settings:
             raise ValueError("max_rooms must be at least 1")
         if self.max_subscriptions < 1:
             raise ValueError("max_subscriptions must be at least 1")
+        parse_networks(",".join(self.metrics_allow) or "none")
 
         if self.auth_secret is not None and self.auth_public_key is not None:
             raise ValueError("auth_secret and auth_public_key cannot both be set: give one")

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.address_list import parse_networks
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
 from hubbub.commands.logs import configure_logging
@@ -47,6 +48,14 @@ def _redis_urls(text: str) -> tuple[str, ...]:
             f"{text!r} is not redis://HOST:PORT/DB[,redis://...] (or rediss://, unix://)"
         )
     return urls
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``CIDR[,CIDR]``, or ``none``."""
+    try:
+        return parse_networks(text)
+    except ValueError as exc:
+        raise _BadValue(str(exc)) from None
 
 
 def _workers(text: str) -> int:
@@ -106,6 +115,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("presence-ttl", positive_number, 15.0, "with --redis: seconds a dead node's users stay"),
     ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
     ("max-rooms", _positive_int, None, "rooms that may hold messages (403 too_many_rooms past it)"),
+    (
+        "metrics-allow",
+        _networks,
+        parse_networks("127.0.0.0/8,::1"),
+        "client addresses that may read /metrics: CIDR[,CIDR], or none (default: loopback)",
+    ),
 ]
 
 
@@ -223,6 +238,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_subscriptions=args.max_subscriptions,
         max_rooms=args.max_rooms,
         lean_http=args.lean_http,
+        metrics_allow=args.metrics_allow,
     )
 
 

@@ -1,67 +1,237 @@
-"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4)."""
+"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4).
+
+Served only to client addresses in ``--metrics-allow`` (loopback by default): the counters
+say how busy the server is and which refusals it makes, which is nobody else's business.
+
+Under ``--workers`` a scrape lands on any one worker, so each worker keeps its counters in
+a file of a directory the parent made (``Settings.metrics_dir``, on tmpfs where there is
+one), rewritten every second; the worker answering writes its own first and reads every
+worker's, and every series carries a ``worker`` label. Other workers' figures are at most
+``SHARE_INTERVAL`` old; ``sum without (worker)`` gives the server's.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+from collections import Counter
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import orjson
 from aiohttp import web
 
+from hubbub.address_list import Network, contains, networks_of
+from hubbub.errors import Forbidden
+from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.transports.http import node_of
 
+SHARE_INTERVAL = 1.0
+METRICS_ALLOWED = web.AppKey("metrics_allowed", tuple[Network, ...])
 
-def render(stats: Stats) -> str:
-    lines = [
-        "# HELP hubbub_connections Open subscriptions by transport.",
-        "# TYPE hubbub_connections gauge",
-    ]
-    lines += [
-        f'hubbub_connections{{transport="{kind}"}} {stats.streams.get(kind, 0)}'
-        for kind in ("ws", "sse")
-    ]
-    lines.append(f'hubbub_connections{{transport="longpoll"}} {stats.waiting}')
-    lines += [
-        "# HELP hubbub_messages_published_total Messages committed.",
-        "# TYPE hubbub_messages_published_total counter",
-        f"hubbub_messages_published_total {stats.published}",
-        "# HELP hubbub_messages_delivered_total Messages queued to live streams.",
-        "# TYPE hubbub_messages_delivered_total counter",
-        f"hubbub_messages_delivered_total {stats.delivered}",
-        "# HELP hubbub_publish_seconds Time from accepting a publish to its commit.",
-        "# TYPE hubbub_publish_seconds summary",
-        f"hubbub_publish_seconds_count {stats.publish_count}",
-        f"hubbub_publish_seconds_sum {stats.publish_seconds:.6f}",
-        "# HELP hubbub_commits_total Store transactions that committed publishes (group"
-        " commit: hubbub_publish_seconds_count / this is the mean batch).",
-        "# TYPE hubbub_commits_total counter",
-        f"hubbub_commits_total {stats.commits}",
-        "# HELP hubbub_slow_consumers_dropped_total Streams closed past the outbox limit.",
-        "# TYPE hubbub_slow_consumers_dropped_total counter",
-        f"hubbub_slow_consumers_dropped_total {stats.slow_consumers_dropped}",
-        "# HELP hubbub_rejected_total Refused requests and frames by error code.",
-        "# TYPE hubbub_rejected_total counter",
-    ]
-    lines += [
-        f'hubbub_rejected_total{{code="{code}"}} {count}'
+
+STATS_FIELDS = frozenset(f.name for f in fields(Stats))
+
+
+def stats_from(data: dict[str, Any]) -> Stats:
+    """A worker's counters as it wrote them (a field it did not know keeps its zero)."""
+    stats = Stats()
+    for name, value in data.items():
+        if name in STATS_FIELDS:
+            setattr(stats, name, Counter(value) if isinstance(value, dict) else value)
+    return stats
+
+
+class SharedStats:
+    """One worker's counters in ``DIR/worker-N.json``, and every worker's read back."""
+
+    def __init__(self, directory: str, worker: int, stats: Stats) -> None:
+        self.directory = Path(directory)
+        self.worker = worker
+        self.stats = stats
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self) -> None:
+        """Replace this worker's file at once (a reader never sees half of one)."""
+        data = {name: getattr(self.stats, name) for name in STATS_FIELDS}
+        path = self.directory / f"worker-{self.worker}.json"
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(orjson.dumps(data))
+        os.replace(partial, path)
+
+    def read_all(self) -> list[tuple[int, Stats]]:
+        """Every worker's counters by number, this one's fresh."""
+        self.write()
+        found: list[tuple[int, Stats]] = []
+        for path in self.directory.glob("worker-*.json"):
+            try:
+                number = int(path.stem.removeprefix("worker-"))
+                data: dict[str, Any] = orjson.loads(path.read_bytes())
+            except (ValueError, OSError):
+                continue  # not one of ours, or gone meanwhile
+            found.append((number, stats_from(data)))
+        return sorted(found, key=lambda item: item[0])
+
+    async def _share(self) -> None:
+        while True:
+            self.write()
+            await asyncio.sleep(SHARE_INTERVAL)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._share())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+METRICS_SHARING = web.AppKey("metrics_sharing", SharedStats)
+
+
+def share_between_workers(app: web.Application, settings: Settings, stats: Stats) -> None:
+    """Under ``--workers``: keep this worker's counters where the others' /metrics reads."""
+    if settings.metrics_dir is None or settings.worker is None:
+        return
+    shared = app[METRICS_SHARING] = SharedStats(settings.metrics_dir, settings.worker, stats)
+
+    async def start(_: web.Application) -> None:
+        shared.start()
+
+    async def stop(_: web.Application) -> None:
+        await shared.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+# One metric: its name, type, help, and samples (series name, labels, value).
+Sample = tuple[str, str, str]
+Family = tuple[str, str, str, list[Sample]]
+
+
+def families(stats: Stats) -> list[Family]:
+    """What /metrics says about one node (or worker), in a fixed order."""
+    connections = [("hubbub_connections", f'transport="{kind}"', str(stats.streams.get(kind, 0)))
+                   for kind in ("ws", "sse")]  # fmt: skip
+    connections.append(("hubbub_connections", 'transport="longpoll"', str(stats.waiting)))
+    rejected = [
+        ("hubbub_rejected_total", f'code="{code}"', str(count))
         for code, count in sorted(stats.rejected.items())
     ]
-    lines += [
-        "# HELP hubbub_connections_open TCP connections open (admitted under the caps).",
-        "# TYPE hubbub_connections_open gauge",
-        f"hubbub_connections_open {stats.connections_open}",
-        "# HELP hubbub_connections_refused_total Connections refused over a cap, by reason.",
-        "# TYPE hubbub_connections_refused_total counter",
-    ]
-    lines += [
-        f'hubbub_connections_refused_total{{reason="{reason}"}} '
-        f"{stats.connections_refused.get(reason, 0)}"
+    refused = [
+        (
+            "hubbub_connections_refused_total",
+            f'reason="{reason}"',
+            str(stats.connections_refused.get(reason, 0)),
+        )
         for reason in ("max_connections", "max_connections_per_ip", "file_limit")
     ]
+
+    def one(name: str, value: object) -> list[Sample]:
+        return [(name, "", str(value))]
+
+    return [
+        ("hubbub_connections", "gauge", "Open subscriptions by transport.", connections),
+        (
+            "hubbub_messages_published_total",
+            "counter",
+            "Messages committed.",
+            one("hubbub_messages_published_total", stats.published),
+        ),
+        (
+            "hubbub_messages_delivered_total",
+            "counter",
+            "Messages queued to live streams.",
+            one("hubbub_messages_delivered_total", stats.delivered),
+        ),
+        (
+            "hubbub_publish_seconds",
+            "summary",
+            "Time from accepting a publish to its commit.",
+            [
+                ("hubbub_publish_seconds_count", "", str(stats.publish_count)),
+                ("hubbub_publish_seconds_sum", "", f"{stats.publish_seconds:.6f}"),
+            ],
+        ),
+        (
+            "hubbub_commits_total",
+            "counter",
+            "Store transactions that committed publishes (group commit:"
+            " hubbub_publish_seconds_count / this is the mean batch).",
+            one("hubbub_commits_total", stats.commits),
+        ),
+        (
+            "hubbub_slow_consumers_dropped_total",
+            "counter",
+            "Streams closed past the outbox limit.",
+            one("hubbub_slow_consumers_dropped_total", stats.slow_consumers_dropped),
+        ),
+        (
+            "hubbub_rejected_total",
+            "counter",
+            "Refused requests and frames by error code.",
+            rejected,
+        ),
+        (
+            "hubbub_connections_open",
+            "gauge",
+            "TCP connections open (admitted under the caps).",
+            one("hubbub_connections_open", stats.connections_open),
+        ),
+        (
+            "hubbub_connections_refused_total",
+            "counter",
+            "Connections refused over a cap, by reason.",
+            refused,
+        ),
+    ]
+
+
+def render(stats: Stats) -> str:
+    """One process's /metrics."""
+    return render_workers([("", stats)])
+
+
+def render_workers(workers: list[tuple[str, Stats]]) -> str:
+    """Several sources' samples under one HELP and TYPE per metric, each sample with its
+    source's label (``worker="N"``; none for a single process)."""
+    described = [(label, families(stats)) for label, stats in workers]
+    lines: list[str] = []
+    for index, (name, kind, text, _) in enumerate(described[0][1]):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        for label, metrics_of in described:
+            for series, labels, value in metrics_of[index][3]:
+                inside = ",".join(part for part in (labels, label) if part)
+                lines.append(f"{series}{{{inside}}} {value}" if inside else f"{series} {value}")
     return "\n".join(lines) + "\n"
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Refused (403) to an address outside ``--metrics-allow``."""
+    node = node_of(request)
+    allowed = request.app[METRICS_ALLOWED]
+    if not contains(allowed, request.remote):
+        raise Forbidden("/metrics is served only to the addresses of --metrics-allow")
+    shared = request.app.get(METRICS_SHARING)
+    if shared is None:
+        text = render(node.stats)
+    else:
+        text = render_workers([(f'worker="{n}"', stats) for n, stats in shared.read_all()])
     return web.Response(
-        text=render(node_of(request).stats),
+        text=text,
         content_type="text/plain",
         charset="utf-8",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def add_metrics(app: web.Application, settings: Settings, stats: Stats) -> None:
+    """``GET /metrics``, and its counters shared between workers under ``--workers``."""
+    app[METRICS_ALLOWED] = networks_of(settings.metrics_allow)
+    app.router.add_get("/metrics", metrics)
+    share_between_workers(app, settings, stats)
