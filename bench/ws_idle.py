@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ws_idle --sockets 10000            # the lean path
     .venv/bin/python -m bench.ws_idle --sockets 10000 --no-lean-http
+    .venv/bin/python -m bench.ws_idle --sockets 10000 --store sqlite  # the default server
 
 Idle: the server's RSS (``/proc/PID/status``) is read after a warm-up of 200 sockets,
 then after ``--sockets`` more have each received their ``ready`` and ``presence``
@@ -22,6 +23,7 @@ import base64
 import os
 import socket
 import sys
+import tempfile
 import time
 
 import uvloop
@@ -133,7 +135,9 @@ async def main(args: argparse.Namespace) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--store", "memory"]
+    command = [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--store", args.store]
+    scratch = tempfile.TemporaryDirectory(prefix="hubbub-ws-idle-")
+    command += ["--db", os.path.join(scratch.name, "hubbub.db")]
     command += ["--heartbeat", "3600", "--max-connections", str(args.sockets + 5000)]
     if args.no_lean_http:
         command.append("--no-lean-http")
@@ -169,6 +173,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         await server.wait()
+        scratch.cleanup()
 
 
 def parse() -> argparse.Namespace:
@@ -176,6 +181,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, default=10_000)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--no-lean-http", action="store_true")
+    parser.add_argument("--store", choices=["memory", "sqlite"], default="memory")
     parser.add_argument("--publishers", type=int, default=0, help="0: no publish run")
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0)
