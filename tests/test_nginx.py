@@ -182,6 +182,7 @@ async def test_a_restart_behind_nginx_says_1001_answers_polls_and_loses_nothing(
             await publish(tls, nginx.url, "r", f"m{n}")
         room = await tls.ws_connect(f"{nginx.ws_url}/rooms/r/messages?since=0", headers=page)
         multi = await tls.ws_connect(f"{nginx.ws_url}/ws", headers=page)
+        idle = await tls.ws_connect(f"{nginx.ws_url}/ws", headers=page)  # no subscription
         await multi.send_json({"type": "subscribe", "room": "r", "since": 0})
         events = await tls.get(f"{nginx.url}/rooms/r/messages?since=0", headers=EVENTS)
         sse = SSEReader(events)
@@ -199,6 +200,7 @@ async def test_a_restart_behind_nginx_says_1001_answers_polls_and_loses_nothing(
         stopping = asyncio.create_task(server.stop())
         assert await closed_with(room) == 1001
         assert await closed_with(multi) == 1001
+        assert await closed_with(idle) == 1001
         assert ids(await asyncio.wait_for(waiting, 10)) == []
         with pytest.raises(EOFError):
             await sse.next_event()
@@ -227,3 +229,25 @@ async def test_a_restart_behind_nginx_says_1001_answers_polls_and_loses_nothing(
         assert restarted.node.stats.published == 2
         await room.close()
         await multi.close()
+
+
+async def test_the_limits_snippet_refuses_in_hubbubs_shapes(
+    start_server: StartServer, tmp_path: Path, tls: aiohttp.ClientSession
+) -> None:
+    """With the optional limits on, a burst of publishes from one address past 5/s (10 at
+    once) gets 429 rate_limited with Retry-After, in JSON; polls are not limited."""
+    server = await start_server()
+    sites = tmp_path / "nginx"
+    async with running_nginx(sites, "hubbub.conf", [server.port], limits=True) as nginx:
+        statuses = []
+        for n in range(16):
+            body = {"user": "a", "text": f"m{n}"}
+            async with tls.post(f"{nginx.url}/rooms/r/messages", json=body) as answer:
+                statuses.append(answer.status)
+                if answer.status == 429:
+                    assert answer.headers["Retry-After"] == "1"
+                    assert (await answer.json())["error"]["code"] == "rate_limited"
+        assert statuses[:10] == [201] * 10 and 429 in statuses[10:], statuses
+        for _ in range(16):
+            async with tls.get(f"{nginx.url}/rooms/r/messages") as answer:
+                assert answer.status == 200

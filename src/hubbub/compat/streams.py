@@ -51,7 +51,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     if transport is None:
         return ws
     loop = asyncio.get_running_loop()
-    closing: list[asyncio.Task[bool]] = []
+    closing: list[asyncio.Task[None]] = []
 
     def overflow() -> None:
         # A slow consumer, as on the protocol's own sockets: 1013, then cut.
@@ -64,9 +64,9 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
         if reason != "gone":
             outbox.close()  # no frame may follow the close frame
             if reason == "expired":
-                close = ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
+                close = ws.close_from_server(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
             else:
-                close = ws.close(code=WSCloseCode.GOING_AWAY)
+                close = ws.close_from_server(code=WSCloseCode.GOING_AWAY)
             closing.append(loop.create_task(close))
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)

@@ -42,6 +42,7 @@ from hubbub.transports.websocket import (
     close_slow_consumer,
     is_websocket_upgrade,
 )
+from hubbub.transports.ws_strict import StrictWebSocketResponse
 
 
 class Subscription(Stream):
@@ -74,7 +75,7 @@ class Connection:
     def __init__(
         self,
         node: Node,
-        ws: web.WebSocketResponse,
+        ws: StrictWebSocketResponse,
         outbox: Outbox,
         principal: Principal,
         user: str | None,
@@ -87,7 +88,7 @@ class Connection:
         self.user = user
         self.drain = drain
         self.subscriptions: dict[str, tuple[Subscription, asyncio.Task[str]]] = {}
-        self.closing: asyncio.Task[bool] | None = None
+        self.closing: asyncio.Task[None] | None = None
 
     def send(self, frame: dict[str, Any]) -> None:
         self.outbox.push(ws_frame(orjson.dumps(frame)))
@@ -160,7 +161,9 @@ class Connection:
     def going_away(self) -> None:
         """The server stops (``Node.begin_shutdown``, also with no subscription): 1001."""
         if self.closing is None:
-            close = self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+            close = self.ws.close_from_server(
+                code=WSCloseCode.GOING_AWAY, message=b"server shutting down"
+            )
             self.closing = asyncio.get_running_loop().create_task(close)
 
     def on_finished(self, room: str, stream: Subscription, task: asyncio.Task[str]) -> None:

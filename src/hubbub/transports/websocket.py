@@ -55,7 +55,7 @@ def close_slow_consumer(transport: asyncio.Transport) -> None:
 
 async def accept_websocket(
     request: web.Request, settings: Settings, *, autoping: bool, heartbeat: float | None
-) -> tuple[web.WebSocketResponse, asyncio.Transport | None]:
+) -> tuple[StrictWebSocketResponse, asyncio.Transport | None]:
     """Complete the handshake; the transport is None if the peer is already gone.
 
     Refusals come before the upgrade, as JSON errors: a page of another origin
@@ -177,13 +177,13 @@ class _Session(SocketSession):
     __slots__ = ("closing", "node", "stream", "transport", "ws")
 
     def __init__(
-        self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport, stream: Stream
+        self, node: Node, ws: StrictWebSocketResponse, transport: asyncio.Transport, stream: Stream
     ) -> None:
         self.node = node
         self.stream = stream
         self.ws = ws
         self.transport = transport
-        self.closing: asyncio.Task[bool] | None = None
+        self.closing: asyncio.Task[None] | None = None
 
     def on_end(self, done: asyncio.Future[str]) -> None:
         """The server ends this stream: closed with a code, or cut when dead."""
@@ -191,7 +191,7 @@ class _Session(SocketSession):
         close = server_close(reason)
         if close is not None:
             code, message = close
-            closing = self.ws.close(code=code, message=message.encode())
+            closing = self.ws.close_from_server(code=code, message=message.encode())
             self.closing = asyncio.get_running_loop().create_task(closing)
         elif reason == "timeout":
             self.transport.abort()

@@ -79,6 +79,28 @@ class StrictWebSocketResponse(web.WebSocketResponse):
         super().__init__(**kwargs)
         self._max_fragments = max_fragments
 
+    async def close_from_server(self, *, code: int, message: bytes = b"") -> None:
+        """Begin the closing handshake while the handler's loop reads: the close frame
+        now; that loop then takes the client's close (as a ``CLOSE`` message, which ends
+        it) and the socket closes with the handler, or the shutdown's deadline cuts it.
+
+        aiohttp's ``close()`` from a task other than the reader stops the reader and
+        closes the socket right after its frame: behind a proxy the client's side is then
+        cut before the client's own close goes out, and the client records an abnormal
+        closure (1006) instead of ``code``. Without a reader, that ``close()`` waits for
+        the client's close itself."""
+        if not self._waiting:
+            await self.close(code=code, message=message)
+            return
+        if self._closed or self._writer is None:
+            return
+        self._set_closed()  # nothing may follow the close frame; the reader must not answer
+        self._close_code = code
+        try:
+            await self._writer.close(code, message)
+        except (ConnectionError, RuntimeError):
+            self._close_transport()  # the peer is gone already
+
     def _post_start(
         self, request: BaseRequest, protocol: str | None, writer: WebSocketWriter
     ) -> None:
