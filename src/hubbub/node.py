@@ -41,12 +41,17 @@ ROOMS_BATCH = 200
 
 
 class Held(Protocol):
-    """A connection that must be ended at shutdown although it is not one stream: a
-    ``GET /ws`` socket carries several rooms, or none yet, so ``Streams.end_all`` alone
+    """An aiohttp WebSocket, held from its handshake to its handler's end so that a
+    shutdown can close it and wait for its closing handshake (``Node.close_held``).
+
+    A ``GET /ws`` socket carries several rooms, or none yet, so ending the streams alone
     would leave one with no subscription open until the server's deadline."""
 
     def going_away(self) -> None:
-        """The server stops: close (WebSocket 1001) without waiting for anything."""
+        """The server stops: send the close (WebSocket 1001), without waiting."""
+
+    def cut(self) -> None:
+        """The shutdown's deadline passed without the client's close: close the socket."""
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -82,8 +87,9 @@ class Node:
         self.committer = Committer(self.store, self._on_commit, self.stats)
         self.rate_limiter = _rate_limiter(settings)
         self.closing = False
-        # Connections ended at shutdown besides the streams (see Held).
+        # aiohttp's WebSockets, closed and waited for at shutdown (see Held).
         self.held: set[Held] = set()
+        self._all_let_go: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
 
@@ -119,6 +125,21 @@ class Node:
 
     def let_go(self, held: Held) -> None:
         self.held.discard(held)
+        if not self.held and self._all_let_go is not None:
+            self._all_let_go.set()
+
+    async def close_held(self, timeout: float) -> None:
+        """After :meth:`begin_shutdown`: until every held socket's handler has ended (its
+        client answered the close), at most ``timeout`` seconds; then cut the others."""
+        if not self.held:
+            return
+        self._all_let_go = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._all_let_go.wait()
+        except TimeoutError:
+            for held in tuple(self.held):
+                held.cut()
 
     async def stop(self) -> None:
         """Commit what is queued, then close the broker and the store."""

@@ -15,6 +15,10 @@ from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.http import NODE
 
+# After stop()'s deadline: what aiohttp waits for a handler still running (a request
+# body still arriving, say), then as long again after cancelling it.
+SHUTDOWN_GRACE = 0.25
+
 
 class Server:
     """A listening hubbub server; ``async with Server(settings) as s: s.url``.
@@ -37,30 +41,12 @@ class Server:
             # A long poll whose client vanished is cancelled at once, so its
             # waiter is released instead of lingering until its timeout.
             handler_cancellation=True,
-            shutdown_timeout=settings.shutdown_timeout,
+            shutdown_timeout=SHUTDOWN_GRACE,
             **self._handler_kwargs,
         )
         self.host = settings.host
         self.port = settings.port
         self._site: GuardedSite | None = None
-        self._lean_closing: asyncio.Task[None] | None = None
-        # After the node began its shutdown (create_app's hook runs first), so held
-        # long polls on the lean path are answered before their connections close.
-        # The lean connections are waited for while aiohttp waits for its own
-        # (AppRunner.cleanup: on_shutdown, then its handlers, then on_cleanup), so the
-        # two waits share one deadline instead of adding up; they are done before the
-        # node stops (first on_cleanup hook).
-        self.app.on_shutdown.append(self._close_lean_connections)
-        self.app.on_cleanup.insert(0, self._lean_connections_closed)
-
-    async def _close_lean_connections(self, _: web.Application) -> None:
-        if self._site is not None and self._site.front is not None:
-            closing = self._site.front.shutdown(self.settings.shutdown_timeout)
-            self._lean_closing = asyncio.get_running_loop().create_task(closing)
-
-    async def _lean_connections_closed(self, _: web.Application) -> None:
-        if self._lean_closing is not None:
-            await self._lean_closing
 
     @property
     def node(self) -> Node:
@@ -92,8 +78,8 @@ class Server:
             reuse_port=settings.workers > 1 or None,
             node=self.node if self._lean_http() else None,
         )
-        self._site = site
         await site.start()
+        self._site = site  # started: stop() stops it (else the runner's cleanup does)
         self.port = int(self._runner.addresses[0][1])
 
     def _lean_http(self) -> bool:
@@ -103,9 +89,28 @@ class Server:
         return self.settings.lean_http and len(self.app.middlewares) == own
 
     async def stop(self) -> None:
-        """Stop listening, end streams and polls, close the store. Safe to call twice."""
-        if self._runner.server is not None:
-            await self._runner.cleanup()
+        """Stop listening, end streams and polls, close the store. Safe to call twice.
+
+        Before aiohttp's own shutdown, which drops what its connections receive from then
+        on (a WebSocket client's answering close included): the node answers every long
+        poll, ends every stream and sends every WebSocket its close, then the lean
+        connections and aiohttp's WebSockets are waited for side by side, under one
+        deadline (``shutdown_timeout``), and whoever has not answered is cut.
+        """
+        if self._runner.server is None:
+            return
+        site, self._site = self._site, None
+        if site is not None:
+            await site.stop()  # no new connections
+            # The on_shutdown hooks (node.begin_shutdown, the tutorial lobby's): aiohttp's
+            # cleanup runs them again, which finds nothing left to do.
+            await self.app.shutdown()
+            timeout = self.settings.shutdown_timeout
+            waits = [self.node.close_held(timeout)]
+            if site.front is not None:
+                waits.append(site.front.shutdown(timeout))
+            await asyncio.gather(*waits)
+        await self._runner.cleanup()
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -28,6 +28,7 @@ from hubbub.transports.websocket import (
     accept_websocket,
     close_slow_consumer,
 )
+from hubbub.transports.ws_strict import StrictWebSocketResponse
 
 
 def lobby_principal(request: web.Request) -> Principal:
@@ -36,6 +37,22 @@ def lobby_principal(request: web.Request) -> Principal:
     if node_of(request).settings.open_lobby:
         return replace(ANONYMOUS, address=request.remote or "unknown")
     return principal_of(request)
+
+
+class HeldFrames:
+    """The frame stream as the node holds it, to close at shutdown (``Node.Held``)."""
+
+    __slots__ = ("stream", "ws")
+
+    def __init__(self, stream: Stream, ws: StrictWebSocketResponse) -> None:
+        self.stream = stream
+        self.ws = ws
+
+    def going_away(self) -> None:
+        self.stream.end("shutdown")  # the stream's on_end sends the close
+
+    def cut(self) -> None:
+        self.ws.cut()
 
 
 async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSocketResponse:
@@ -73,10 +90,13 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     stream = Stream(lobby.name, TUTORIAL_FRAMES, outbox, principal, loop.time())
     stream.done.add_done_callback(on_end)
     running = loop.create_task(node.run_stream(stream, None, drainer(request, settings.heartbeat)))
+    held = HeldFrames(stream, ws)
+    node.hold(held)
     try:
         async for _ in ws:
             pass  # the tutorial's client only listens; whatever it sends is ignored
     finally:
+        node.let_go(held)
         stream.end("gone")
         await running
         for task in closing:

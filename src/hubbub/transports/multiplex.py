@@ -166,6 +166,9 @@ class Connection:
             )
             self.closing = asyncio.get_running_loop().create_task(close)
 
+    def cut(self) -> None:
+        self.ws.cut()
+
     def on_finished(self, room: str, stream: Subscription, task: asyncio.Task[str]) -> None:
         if self.subscriptions.get(room, (None,))[0] is stream:
             del self.subscriptions[room]
@@ -241,6 +244,8 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
             if msg.type is WSMsgType.TEXT:
                 connection.on_text(msg.data)
             elif msg.type is WSMsgType.BINARY:
+                outbox.flush(asyncio.get_running_loop().time())  # nothing after the close
+                outbox.close()
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames")
                 break
     finally:

@@ -196,6 +196,14 @@ class _Session(SocketSession):
         elif reason == "timeout":
             self.transport.abort()
 
+    # Held by the node (its shutdown closes and waits for aiohttp's WebSockets)
+
+    def going_away(self) -> None:
+        self.stream.end("shutdown")  # on_end sends the close
+
+    def cut(self) -> None:
+        self.ws.cut()
+
 
 async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResponse:
     node = node_of(request)
@@ -223,9 +231,11 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
     running = loop.create_task(
         node.run_stream(stream, cursor, drainer(request, settings.heartbeat))
     )
+    node.hold(session)
     try:
         await _receive(session, loop)
     finally:
+        node.let_go(session)
         stream.end("gone")
         await running
         if session.closing is not None:
@@ -245,6 +255,11 @@ async def _receive(session: _Session, loop: asyncio.AbstractEventLoop) -> None:
         elif msg.type is WSMsgType.PONG:
             continue
         elif msg.type is WSMsgType.BINARY:
+            # What the stream queued goes out first, nothing of it after the close frame
+            # (as the lean path's _before_close).
+            outbox = session.stream.outbox
+            outbox.flush(loop.time())
+            outbox.close()
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames")
             return
         else:  # CLOSE, CLOSING, CLOSED, ERROR (aiohttp has closed with 1009 etc.)

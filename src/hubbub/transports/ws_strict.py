@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp._websocket.models import WebSocketError
 from aiohttp._websocket.reader_py import WebSocketDataQueue, WebSocketReader
 from aiohttp._websocket.writer import WebSocketWriter
@@ -78,6 +78,7 @@ class StrictWebSocketResponse(web.WebSocketResponse):
     def __init__(self, *, max_fragments: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._max_fragments = max_fragments
+        self._closed_by_server = False
 
     async def close_from_server(self, *, code: int, message: bytes = b"") -> None:
         """Begin the closing handshake while the handler's loop reads: the close frame
@@ -96,10 +97,23 @@ class StrictWebSocketResponse(web.WebSocketResponse):
             return
         self._set_closed()  # nothing may follow the close frame; the reader must not answer
         self._close_code = code
+        self._closed_by_server = True
         try:
             await self._writer.close(code, message)
         except (ConnectionError, RuntimeError):
             self._close_transport()  # the peer is gone already
+
+    def cut(self) -> None:
+        """Close the socket now (a shutdown's deadline passed without the client's close)."""
+        self._close_transport()
+
+    async def receive(self, timeout: float | None = None) -> Any:
+        """aiohttp's, and the socket closed when the client's close answers ours (the
+        handshake is complete: RFC 6455 has the server close the connection first)."""
+        message = await super().receive(timeout)
+        if self._closed_by_server and message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED):
+            self._close_transport()
+        return message
 
     def _post_start(
         self, request: BaseRequest, protocol: str | None, writer: WebSocketWriter
