@@ -142,6 +142,19 @@ async def test_an_empty_room_has_the_epoch_of_its_first_message(store: Store) ->
     assert await store.bounds("fresh") == Bounds(1, 1, before.epoch)
 
 
+async def test_bounds_of_many_rooms_agree_with_each_room_alone(store: Store) -> None:
+    """``bounds_many`` is ``bounds`` of each room in one read: rooms with messages, empty
+    rooms (with the epoch their first message will get), a name twice, over 500 rooms."""
+    await store.append([stamped("a", "1"), stamped("a", "2"), stamped("b", "1")])
+    names = ["a", "b", "empty", "a", *(f"r{i}" for i in range(600))]
+    many = await store.bounds_many(names)
+    assert set(many) == set(names)
+    for name in ("a", "b", "empty", "r0", "r599"):
+        assert many[name] == await store.bounds(name), name
+    assert (many["a"].first_id, many["a"].last_id) == (1, 2)
+    assert await store.bounds_many([]) == {}
+
+
 async def test_a_new_memory_store_is_a_new_epoch() -> None:
     """A memory store that restarts starts a new log: its epoch changes."""
     assert (await MemoryStore().bounds("r")).epoch != (await MemoryStore().bounds("r")).epoch

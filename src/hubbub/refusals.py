@@ -39,3 +39,15 @@ def refusal_headers(
     if isinstance(error, UpgradeRequired):
         headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4
     return headers, isinstance(error, _CLOSING)
+
+
+def transfer_coding_error(coding: str | None) -> InvalidRequest | None:
+    """The refusal of a ``Transfer-Encoding`` other than ``chunked`` alone, on either path.
+
+    A coding before ``chunked`` (``gzip, chunked``) would be ignored, so the body read
+    would not be the body sent, and a proxy in front may frame the request differently
+    (RFC 9112 section 6.1): ``400`` and the connection closed (``InvalidRequest`` closes).
+    """
+    if coding is None or coding.strip().lower() == "chunked":
+        return None
+    return InvalidRequest(f"unsupported Transfer-Encoding: {coding[:50]!r} (only chunked)")

@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import aiohttp
 
+from hubbub.client.backoff import Backoff
 from hubbub.client.cursor import Cursor
 from hubbub.client.errors import ClientError, Refused, Unsupported
 from hubbub.client.events import (
@@ -39,9 +39,6 @@ from hubbub.client.events import (
 from hubbub.client.http import Link, get_page
 from hubbub.client.transports import STRATEGIES, Ended, Opened, ServerGap, ServerReady, Wire
 from hubbub.protocol.messages import Message
-
-if TYPE_CHECKING:
-    from hubbub.client.client import Client
 
 # A connection that stayed up this long was a success: the next outage starts
 # its backoff from the beginning again. Shorter ones keep it growing, so a
@@ -71,7 +68,8 @@ class Subscription:
 
     def __init__(
         self,
-        client: Client,
+        link: Callable[[], Link],
+        backoff: Backoff,
         room: str,
         since: int | None,
         transport: TransportChoice,
@@ -82,7 +80,8 @@ class Subscription:
         if transport != "auto" and transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}: auto or one of {TRANSPORTS}")
         self.room = room
-        self._client = client
+        self._link = link  # the client's connection, made anew after it closes
+        self._backoff = backoff
         self._cursor = Cursor(since, epoch)
         self._delivered = since
         self._delivered_epoch = epoch
@@ -153,7 +152,7 @@ class Subscription:
 
     async def _run(self) -> AsyncGenerator[Event, None]:
         loop = asyncio.get_running_loop()
-        link = self._client._link()
+        link = self._link()
         attempt = 0
         while True:
             name = self._order[self._index]
@@ -194,7 +193,7 @@ class Subscription:
                     continue
             elif live_since is not None and loop.time() - live_since >= STABLE_AFTER:
                 attempt = 0
-            delay = self._client.options.backoff.delay(attempt)
+            delay = self._backoff.delay(attempt)
             attempt += 1
             self._notify(Disconnected(link.describe(failure), delay))
             await asyncio.sleep(delay)

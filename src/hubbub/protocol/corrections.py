@@ -24,7 +24,7 @@ def check_correction(publish: Publish, target: Message | None) -> None:
     if target is None or target.id != publish.target:
         raise InvalidMessage(f"target {publish.target} is not a message this room keeps")
     if target.kind != MESSAGE:
-        raise InvalidMessage(f"target {target.id} is an {target.kind}, not a message")
+        raise InvalidMessage(f"target {target.id} is a correction ({target.kind}), not a message")
     if target.user != publish.user:
         raise Forbidden("only the author of a message may edit or delete it")
 

@@ -87,6 +87,10 @@ class Store(Protocol):
         """The room's bounds and epoch now. An empty room has an epoch already: the one its
         first message will be stored under (unless its log is lost in between)."""
 
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        """:meth:`bounds` of several rooms in one read: a reconnect storm loads thousands
+        of rooms, and one store round trip each was most of a subscription's cost."""
+
     async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
         """Up to ``limit`` messages with ``id > since``, oldest first."""
 

@@ -87,6 +87,9 @@ class MemoryStore:
         state = self._rooms.get(room)
         return bounds_after(state.last_id if state else 0, self._retain, self.epoch)
 
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        return {room: await self.bounds(room) for room in rooms}
+
     def _index_after(self, room: _Room, since: int) -> int:
         return bisect.bisect_right(room.messages, since, key=lambda m: m.id)
 

@@ -39,6 +39,8 @@ from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
 
 T = TypeVar("T")
 
+# Rooms per SELECT ... IN (...) of bounds_many: under SQLite's limit on bound variables.
+_ROOMS_PER_QUERY = 500
 _COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 
 _Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
@@ -227,6 +229,28 @@ class SQLiteStore:
             if row is None:
                 return bounds_after(0, self._retain, self._generation)
             return bounds_after(row[0], self._retain, row[1] or self._generation)
+
+        return await self._run(self._reader, read)
+
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        names = list(dict.fromkeys(rooms))
+
+        def read() -> dict[str, Bounds]:
+            assert self._read_conn is not None
+            found: dict[str, tuple[int, str]] = {}
+            for start in range(0, len(names), _ROOMS_PER_QUERY):
+                part = names[start : start + _ROOMS_PER_QUERY]
+                marks = ",".join("?" * len(part))
+                rows = self._read_conn.execute(
+                    f"SELECT name, last_id, epoch FROM rooms WHERE name IN ({marks})", part
+                ).fetchall()
+                found.update((row[0], (row[1], row[2])) for row in rows)
+            return {
+                name: bounds_after(found[name][0], self._retain, found[name][1] or self._generation)
+                if name in found
+                else bounds_after(0, self._retain, self._generation)
+                for name in names
+            }
 
         return await self._run(self._reader, read)
 
