@@ -229,3 +229,28 @@ def test_new_epochs_can_be_typed_as_command_line_values() -> None:
     assert not any(epoch.startswith("-") for epoch in epochs)
     assert all(EPOCH.fullmatch(epoch) for epoch in epochs)
     assert len(set(epochs)) == len(epochs)
+
+
+async def test_clear_starts_the_log_over_in_a_new_epoch(make: StoreFactory) -> None:
+    """clear drops the room's messages, names a new epoch, takes the room out of the list and
+    off the room count; the next publish is id 1 of the new epoch; other rooms keep theirs."""
+    store = make(None, max_rooms=2)
+    await store.open()
+    try:
+        await store.append([stamped("a", "1"), stamped("a", "2", "c-1"), stamped("b", "x")])
+        before = await store.bounds("a")
+        epoch = await store.clear("a")
+        assert epoch != before.epoch and EPOCH.fullmatch(epoch)
+        assert await store.bounds("a") == Bounds(0, 0, epoch)
+        assert await store.read_after("a", 0, 10) == []
+        assert await store.list_rooms(None, 10) == [("b", 1)]
+        assert await store.count_rooms() == 1
+        # The room cap counts it again only once it holds a message; client ids are gone too.
+        [appended] = await store.append([stamped("a", "again", "c-1")])
+        assert (appended.message.id, appended.created, appended.epoch) == (1, True, epoch)
+        assert await store.bounds("a") == Bounds(1, 1, epoch)
+        assert (await store.bounds("b")).last_id == 1
+        [refused] = await store.append([stamped("c", "third room")])
+        assert refused.refused
+    finally:
+        await store.close()

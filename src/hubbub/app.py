@@ -15,6 +15,7 @@ from hubbub.transports import chat
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import add_metrics
+from hubbub.transports.moderation import add_moderation_routes
 from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
@@ -114,6 +115,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/rooms/{room}/presence", chat.presence)
     app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
+    add_moderation_routes(app)
     app.router.add_get("/healthz", healthz)
     add_metrics(app, settings, node.stats)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)

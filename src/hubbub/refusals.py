@@ -9,7 +9,9 @@ from __future__ import annotations
 from hubbub.auth import www_authenticate
 from hubbub.errors import (
     BodyTooLarge,
+    Disconnected,
     InvalidRequest,
+    Muted,
     ProtocolError,
     RateLimited,
     RequestTimeout,
@@ -34,7 +36,7 @@ def refusal_headers(
     headers: list[tuple[str, str]] = []
     if isinstance(error, Unauthorized) and token_sent is not None:
         headers.append(("WWW-Authenticate", www_authenticate(token_sent)))
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Muted | Disconnected):
         headers.append(("Retry-After", retry_after_header(error.retry_after)))
     if isinstance(error, UpgradeRequired):
         headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4

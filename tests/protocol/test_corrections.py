@@ -60,10 +60,21 @@ def test_only_messages_the_room_keeps_are_corrected(
 
 
 def test_only_the_author_may_correct() -> None:
+    words = {
+        EDIT: "only the author of a message may edit it",
+        DELETE: "only the author of a message or a moderator of the room may delete it",
+    }
     for kind in (EDIT, DELETE):
         with pytest.raises(Forbidden) as caught:
             check_correction(Publish("r", "bob", "x", kind=kind, target=4), ORIGINAL)
-        assert caught.value.message == "only the author of a message may edit or delete it"
+        assert caught.value.message == words[kind]
+
+
+def test_a_moderator_may_delete_but_not_edit_anothers_message() -> None:
+    deleted = Publish("r", "mod", "", kind=DELETE, target=4)
+    assert check_correction(deleted, ORIGINAL, moderating=True) is ORIGINAL
+    with pytest.raises(Forbidden, match="may edit it"):
+        check_correction(Publish("r", "mod", "x", kind=EDIT, target=4), ORIGINAL, moderating=True)
 
 
 def test_latest_starts_untouched() -> None:

@@ -37,7 +37,15 @@ from hubbub.client.events import (
     TypingNotice,
 )
 from hubbub.client.http import Link, get_page
-from hubbub.client.transports import STRATEGIES, Ended, Opened, ServerGap, ServerReady, Wire
+from hubbub.client.transports import (
+    DISCONNECTED_WAIT,
+    STRATEGIES,
+    Ended,
+    Opened,
+    ServerGap,
+    ServerReady,
+    Wire,
+)
 from hubbub.protocol.messages import Message
 
 # A connection that stayed up this long was a success: the next outage starts
@@ -193,7 +201,8 @@ class Subscription:
                     continue
             elif live_since is not None and loop.time() - live_since >= STABLE_AFTER:
                 attempt = 0
-            delay = self._backoff.delay(attempt)
+            # An admin's disconnect asks for a pause: the backoff alone may be shorter.
+            delay = max(self._backoff.delay(attempt), _asked_wait(failure))
             attempt += 1
             self._notify(Disconnected(link.describe(failure), delay))
             await asyncio.sleep(delay)
@@ -271,6 +280,17 @@ def _not_listening(failure: BaseException) -> bool:
     works.
     """
     return isinstance(failure, aiohttp.ClientConnectorError | ConnectionRefusedError)
+
+
+def _asked_wait(failure: BaseException) -> float:
+    """The pause the server asked for when it ended the connection (an admin's
+    disconnect: a WebSocket close 4403, an SSE ``disconnected``, a long poll's 403
+    ``disconnected`` with ``Retry-After``), else 0."""
+    if isinstance(failure, Ended):
+        return failure.retry_after
+    if isinstance(failure, Refused) and failure.code == "disconnected":
+        return failure.retry_after or DISCONNECTED_WAIT
+    return 0.0
 
 
 def _refusal(failure: BaseException) -> bool:

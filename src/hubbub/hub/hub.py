@@ -295,6 +295,13 @@ class Hub:
             if room.waiters and room.bounds.last_id > before:
                 room.wake_waiters()
 
+    def recheck(self, name: str) -> None:
+        """The room's log may have started over (it was cleared): if it is loaded here,
+        check it against the store, which resets it if its epoch changed."""
+        room = self.rooms.get(name)
+        if room is not None:
+            self._check(room)
+
     def resync(self) -> None:
         """The broker may have missed messages: check every room against the store."""
         for room in tuple(self.rooms.values()):

@@ -32,6 +32,13 @@ SSE_PING = b": ping\n\n"
 # still names the last message received.
 SSE_EXPIRED = b'event: expired\ndata: {"code":"unauthorized","message":"token expired"}\n\n'
 
+# The last event of a stream whose user an admin disconnected: ``retry`` makes a browser's
+# EventSource wait 30 s (protocol/moderation.py: RECONNECT_AFTER) before it reconnects.
+SSE_DISCONNECTED = (
+    b"retry: 30000\nevent: disconnected\n"
+    b'data: {"code":"disconnected","message":"disconnected by an admin","retry_after":30}\n\n'
+)
+
 # RFC 6455 section 5.5.2: a ping control frame with no payload.
 WS_PING_FRAME = b"\x89\x00"
 

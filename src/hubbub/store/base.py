@@ -107,5 +107,10 @@ class Store(Protocol):
     async def count_rooms(self) -> int:
         """How many rooms hold messages (the ones ``list_rooms`` pages); cheap to call."""
 
+    async def clear(self, room: str) -> str:
+        """Drop every message of ``room`` and start its log over in a new epoch (returned),
+        so that every cursor into the old log is told a reset. The room then holds no
+        messages (``list_rooms`` leaves it out) until its next publish, which takes id 1."""
+
     async def ping(self) -> bool:
         """True while the store can take writes (not only reads)."""

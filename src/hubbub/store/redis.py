@@ -33,7 +33,7 @@ from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 from hubbub.store.base import Appended, Stamped, refused_append
 from hubbub.store.epochs import new_epoch
-from hubbub.store.redis_scripts import APPEND, BOUNDS
+from hubbub.store.redis_scripts import APPEND, BOUNDS, CLEAR
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class RedisStore:
         self._shards = [layout.connect(url, socket_timeout=self._timeout) for url in self._urls]
         self._append = [shard.register_script(APPEND) for shard in self._shards]
         self._bounds = [shard.register_script(BOUNDS) for shard in self._shards]
+        self._clear = [shard.register_script(CLEAR) for shard in self._shards]
         try:
             checks = [
                 self._check_durability(url, s)
@@ -289,6 +290,20 @@ class RedisStore:
             *(self._call("count rooms", shard.zcard(layout.ROOMS_INDEX)) for shard in self._shards)
         )
         return sum(int(card) for card in cards)
+
+    async def clear(self, room: str) -> str:
+        script = self._clear[self._shard_index(room)]
+        keys = [
+            layout.meta_key(room),
+            layout.log_key(room),
+            layout.client_ids_key(room),
+            layout.ROOMS_INDEX,
+            layout.corrections_key(room),
+        ]
+        epoch = await self._call(
+            "clear", script(keys=keys, args=[new_epoch(), room, layout.channel(room)])
+        )
+        return _text(epoch)
 
     async def ping(self) -> bool:
         """True while every shard takes a write now.

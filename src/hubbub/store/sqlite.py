@@ -303,6 +303,34 @@ class SQLiteStore:
 
         return await self._run(self._reader, read)
 
+    async def clear(self, room: str) -> str:
+        epoch = new_epoch()
+
+        def clear_sync() -> None:
+            conn = self._write_conn
+            if conn is None:
+                raise StoreError("store is not open")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM messages WHERE room = ?", (room,))
+                # The row stays, with no messages and its own new epoch: without a row the
+                # room's epoch would fall back to the database's, perhaps the old one.
+                conn.execute(
+                    "INSERT INTO rooms (name, last_id, epoch) VALUES (?, 0, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET last_id = 0, epoch = excluded.epoch",
+                    (room, epoch),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._room_count = None
+
+        await self._run(self._writer, clear_sync)
+        return epoch
+
     async def ping(self) -> bool:
         """Whether a write could start now: takes the write lock and lets it go."""
 

@@ -41,6 +41,7 @@ from hubbub.transports.websocket import (
     accept_websocket,
     close_slow_consumer,
     is_websocket_upgrade,
+    server_close,
 )
 from hubbub.transports.ws_strict import StrictWebSocketResponse
 
@@ -154,17 +155,25 @@ class Connection:
         self.send({"type": "unsubscribed", "room": room, "reason": "unsubscribed"})
 
     def on_end(self, done: asyncio.Future[str]) -> None:
-        """A subscription ended by the server: a shutdown closes the whole connection."""
-        if done.result() == "shutdown":
-            self.going_away()
+        """A subscription ended by the server: a shutdown, or an admin's disconnect of the
+        user, closes the whole connection."""
+        reason = done.result()
+        if reason in ("shutdown", "disconnected"):
+            self.close(reason)
 
     def going_away(self) -> None:
         """The server stops (``Node.begin_shutdown``, also with no subscription): 1001."""
-        if self.closing is None:
-            close = self.ws.close_from_server(
-                code=WSCloseCode.GOING_AWAY, message=b"server shutting down"
-            )
-            self.closing = asyncio.get_running_loop().create_task(close)
+        self.close("shutdown")
+
+    def close(self, reason: str) -> None:
+        """Close the connection with the code of ``reason`` (``server_close``), then wait
+        for the client's close (``close_from_server``)."""
+        close = server_close(reason)
+        if close is None or self.closing is not None:
+            return
+        code, message = close
+        closing = self.ws.close_from_server(code=code, message=message.encode())
+        self.closing = asyncio.get_running_loop().create_task(closing)
 
     def cut(self) -> None:
         self.ws.cut()
@@ -179,7 +188,10 @@ class Connection:
             self.send({"type": "unsubscribed", "room": room, "reason": reason})
 
     def publish(self, room: str, fields: dict[str, Any]) -> None:
-        publish = validate_publish(room, fields, self.node.settings.max_text)
+        node = self.node
+        publish = validate_publish(
+            room, fields, node.settings.max_text, user_required=node.user_required
+        )
         future = self.node.submit(self.principal, publish)
         future.add_done_callback(partial(self.on_committed, room, publish.client_id))
 
@@ -238,6 +250,9 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     drain = drainer(request, settings.heartbeat)
     connection = Connection(node, ws, outbox, principal, user, drain)
+    # Registered as a connection of its user, so a disconnect closes it with no room too;
+    # and held, so a shutdown closes it and waits for its client's close.
+    release = node.hold_connection(user, partial(connection.close, "disconnected"))
     node.hold(connection)
     try:
         async for msg in ws:
@@ -249,6 +264,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames")
                 break
     finally:
+        release()
         node.let_go(connection)
         await connection.end()
         outbox.close()
