@@ -15,6 +15,7 @@ from hubbub.address_list import contains, networks_of, parse_networks
 from tests.conftest import StartServer
 from tests.process import serve
 from tests.redis_server import RedisServer, needs_redis
+from tests.tokens import OTHER_SECRET, SECRET, bearer, make_token
 from tests.wire import publish
 
 
@@ -84,3 +85,20 @@ async def test_metrics_under_workers_cover_every_worker(
                 await asyncio.sleep(0.1)
         server.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(server.process.wait(), 20) == 0
+
+
+async def test_a_token_with_the_admin_claim_reads_metrics_from_anywhere(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """With access control on, outside the address list: an admin token may, a token
+    without the claim may not (403), a refused one is 401, no token 403."""
+    server = await start_server(auth_secret=SECRET, metrics_allow=("10.0.0.0/8",))
+    url = f"{server.url}/metrics"
+    for headers, status in [
+        (bearer(make_token("root", admin=True)), 200),
+        (bearer(make_token("alice")), 403),
+        (bearer(make_token("root", admin=True, secret=OTHER_SECRET)), 401),
+        ({}, 403),
+    ]:
+        async with http.get(url, headers=headers) as answer:
+            assert answer.status == status, (headers, await answer.text())

@@ -119,7 +119,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "metrics-allow",
         _networks,
         parse_networks("127.0.0.0/8,::1"),
-        "client addresses that may read /metrics: CIDR[,CIDR], or none (default: loopback)",
+        "client addresses that may read /metrics (admin tokens may too): CIDR[,CIDR] or none "
+        "(default: loopback)",
     ),
 ]
 

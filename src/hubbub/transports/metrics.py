@@ -24,10 +24,12 @@ import orjson
 from aiohttp import web
 
 from hubbub.address_list import Network, contains, networks_of
+from hubbub.admin_access import admin_allowed
+from hubbub.auth import token_from
 from hubbub.errors import Forbidden
 from hubbub.settings import Settings
 from hubbub.stats import Stats
-from hubbub.transports.http import node_of
+from hubbub.transports.http import node_of, principal_of
 
 SHARE_INTERVAL = 1.0
 METRICS_ALLOWED = web.AppKey("metrics_allowed", tuple[Network, ...])
@@ -211,12 +213,27 @@ def render_workers(workers: list[tuple[str, Stats]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def metrics_allowed(request: web.Request) -> bool:
+    """A client address in ``--metrics-allow``, or, with access control on, a token whose
+    ``admin`` claim is true (``admin_allowed``; a refused token is ``401``). Without
+    tokens the address list alone decides (its default, loopback, is also the admin
+    routes' rule then)."""
+    if contains(request.app[METRICS_ALLOWED], request.remote):
+        return True
+    node = node_of(request)
+    if not node.access.enabled or token_from(request.headers, request.query) is None:
+        return False
+    return admin_allowed(principal_of(request), request.remote or "unknown", True)
+
+
 async def metrics(request: web.Request) -> web.Response:
     """Refused (403) to an address outside ``--metrics-allow``."""
     node = node_of(request)
-    allowed = request.app[METRICS_ALLOWED]
-    if not contains(allowed, request.remote):
-        raise Forbidden("/metrics is served only to the addresses of --metrics-allow")
+    if not metrics_allowed(request):
+        raise Forbidden(
+            "/metrics is served only to the addresses of --metrics-allow, or to a token "
+            "with the admin claim"
+        )
     shared = request.app.get(METRICS_SHARING)
     if shared is None:
         text = render(node.stats)
