@@ -28,7 +28,6 @@ from hubbub.transports.websocket import (
     accept_websocket,
     close_slow_consumer,
 )
-from hubbub.transports.ws_strict import StrictWebSocketResponse
 
 
 def lobby_principal(request: web.Request) -> Principal:
@@ -42,17 +41,17 @@ def lobby_principal(request: web.Request) -> Principal:
 class HeldFrames:
     """The frame stream as the node holds it, to close at shutdown (``Node.Held``)."""
 
-    __slots__ = ("stream", "ws")
+    __slots__ = ("stream", "transport")
 
-    def __init__(self, stream: Stream, ws: StrictWebSocketResponse) -> None:
+    def __init__(self, stream: Stream, transport: asyncio.Transport) -> None:
         self.stream = stream
-        self.ws = ws
+        self.transport = transport
 
     def going_away(self) -> None:
         self.stream.end("shutdown")  # the stream's on_end sends the close
 
     def cut(self) -> None:
-        self.ws.cut()
+        self.transport.close()
 
 
 async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSocketResponse:
@@ -63,7 +62,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     node.check_stream(principal, lobby.name)
     # aiohttp pings every heartbeat and drops a peer whose pong does not come.
     ws, transport = await accept_websocket(
-        request, settings, autoping=True, heartbeat=settings.heartbeat
+        request, settings, autoping=True, heartbeat=settings.heartbeat, autoclose=False
     )
     if transport is None:
         return ws
@@ -90,7 +89,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     stream = Stream(lobby.name, TUTORIAL_FRAMES, outbox, principal, loop.time())
     stream.done.add_done_callback(on_end)
     running = loop.create_task(node.run_stream(stream, None, drainer(request, settings.heartbeat)))
-    held = HeldFrames(stream, ws)
+    held = HeldFrames(stream, transport)
     node.hold(held)
     try:
         async for _ in ws:
@@ -101,6 +100,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
         await running
         for task in closing:
             await task
+        await ws.finish(transport)
     return ws
 
 

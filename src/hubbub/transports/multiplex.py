@@ -77,6 +77,7 @@ class Connection:
         self,
         node: Node,
         ws: StrictWebSocketResponse,
+        transport: asyncio.Transport,
         outbox: Outbox,
         principal: Principal,
         user: str | None,
@@ -84,6 +85,7 @@ class Connection:
     ) -> None:
         self.node = node
         self.ws = ws
+        self.transport = transport
         self.outbox = outbox
         self.principal = principal
         self.user = user
@@ -172,11 +174,14 @@ class Connection:
         if close is None or self.closing is not None:
             return
         code, message = close
+        loop = asyncio.get_running_loop()
+        self.outbox.flush(loop.time())  # nothing of the connection after the close frame
+        self.outbox.close()
         closing = self.ws.close_from_server(code=code, message=message.encode())
-        self.closing = asyncio.get_running_loop().create_task(closing)
+        self.closing = loop.create_task(closing)
 
     def cut(self) -> None:
-        self.ws.cut()
+        self.transport.close()
 
     def on_finished(self, room: str, stream: Subscription, task: asyncio.Task[str]) -> None:
         if self.subscriptions.get(room, (None,))[0] is stream:
@@ -236,7 +241,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     settings = node.settings
     ws, transport = await accept_websocket(
-        request, settings, autoping=True, heartbeat=settings.heartbeat
+        request, settings, autoping=True, heartbeat=settings.heartbeat, autoclose=False
     )
     if transport is None:
         return ws
@@ -249,7 +254,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     drain = drainer(request, settings.heartbeat)
-    connection = Connection(node, ws, outbox, principal, user, drain)
+    connection = Connection(node, ws, transport, outbox, principal, user, drain)
     # Registered as a connection of its user, so a disconnect closes it with no room too;
     # and held, so a shutdown closes it and waits for its client's close.
     release = node.hold_connection(user, partial(connection.close, "disconnected"))
@@ -270,4 +275,5 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
         outbox.close()
         if connection.closing is not None:
             await connection.closing
+        await ws.finish(transport)
     return ws

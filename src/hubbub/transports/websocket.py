@@ -57,12 +57,19 @@ def close_slow_consumer(transport: asyncio.Transport) -> None:
 
 
 async def accept_websocket(
-    request: web.Request, settings: Settings, *, autoping: bool, heartbeat: float | None
+    request: web.Request,
+    settings: Settings,
+    *,
+    autoping: bool,
+    heartbeat: float | None,
+    autoclose: bool = True,
 ) -> tuple[StrictWebSocketResponse, asyncio.Transport | None]:
     """Complete the handshake; the transport is None if the peer is already gone.
 
     Refusals come before the upgrade, as JSON errors: a page of another origin
-    (403), a version other than 13 (426), a malformed handshake (400).
+    (403), a version other than 13 (426), a malformed handshake (400). Without
+    ``autoclose`` the handler answers a client's close itself (``ws.finish``), so a close
+    the server began (``close_from_server``) is not answered twice.
     """
     check_origin(request)
     if request.headers.get("Sec-WebSocket-Version", "").strip() != "13":
@@ -71,6 +78,7 @@ async def accept_websocket(
         max_fragments=settings.max_fragments,
         autoping=autoping,
         heartbeat=heartbeat,
+        autoclose=autoclose,
         compress=False,  # frames are shared bytes; per-socket compression would undo that
         # aiohttp (3.14) closes with 1009 at max_msg_size bytes, not past it (its frame
         # reader checks ">="): one more, so a message of exactly max_body is taken.
@@ -197,6 +205,9 @@ class _Session(SocketSession):
         close = server_close(reason)
         if close is not None:
             code, message = close
+            outbox = self.stream.outbox
+            outbox.flush(asyncio.get_running_loop().time())  # nothing after the close frame
+            outbox.close()
             closing = self.ws.close_from_server(code=code, message=message.encode())
             self.closing = asyncio.get_running_loop().create_task(closing)
         elif reason == "timeout":
@@ -208,7 +219,7 @@ class _Session(SocketSession):
         self.stream.end("shutdown")  # on_end sends the close
 
     def cut(self) -> None:
-        self.ws.cut()
+        self.transport.close()
 
 
 async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResponse:
@@ -219,7 +230,9 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
     node.check_stream(principal, room)  # refused before the upgrade, too
     settings = node.settings
     # We answer pings ourselves and see every pong (liveness: SocketStream.tick).
-    ws, transport = await accept_websocket(request, settings, autoping=False, heartbeat=None)
+    ws, transport = await accept_websocket(
+        request, settings, autoping=False, heartbeat=None, autoclose=False
+    )
     if transport is None:
         return ws
     loop = asyncio.get_running_loop()
@@ -246,6 +259,7 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
         await running
         if session.closing is not None:
             await session.closing
+        await ws.finish(transport)
     return ws
 
 

@@ -21,6 +21,8 @@ stops calling it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -78,42 +80,33 @@ class StrictWebSocketResponse(web.WebSocketResponse):
     def __init__(self, *, max_fragments: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._max_fragments = max_fragments
-        self._closed_by_server = False
+        # Whether the server's close frame went out (close_from_server).
+        self._close_sent = False
 
     async def close_from_server(self, *, code: int, message: bytes = b"") -> None:
         """Begin the closing handshake while the handler's loop reads: the close frame
-        now; that loop then takes the client's close (as a ``CLOSE`` message, which ends
-        it) and the socket closes with the handler, or the shutdown's deadline cuts it.
+        now; that loop then takes the client's close (a ``CLOSE`` message, which ends it)
+        and :meth:`finish` closes the socket, or the shutdown's deadline cuts it.
 
         aiohttp's ``close()`` from a task other than the reader stops the reader and
         closes the socket right after its frame: behind a proxy the client's side is then
         cut before the client's own close goes out, and the client records an abnormal
-        closure (1006) instead of ``code``. Without a reader, that ``close()`` waits for
-        the client's close itself."""
-        if not self._waiting:
-            await self.close(code=code, message=message)
+        closure (1006) instead of ``code``. Needs ``autoclose=False`` (accept_websocket),
+        so that aiohttp does not answer the client's close with a second one."""
+        if self._close_sent or self.closed:
             return
-        if self._closed or self._writer is None:
-            return
-        self._set_closed()  # nothing may follow the close frame; the reader must not answer
-        self._close_code = code
-        self._closed_by_server = True
-        try:
-            await self._writer.close(code, message)
-        except (ConnectionError, RuntimeError):
-            self._close_transport()  # the peer is gone already
+        self._close_sent = True
+        with contextlib.suppress(ConnectionError):  # gone: the handler ends on the loss
+            await self.send_frame(code.to_bytes(2, "big") + message, WSMsgType.CLOSE)
 
-    def cut(self) -> None:
-        """Close the socket now (a shutdown's deadline passed without the client's close)."""
-        self._close_transport()
-
-    async def receive(self, timeout: float | None = None) -> Any:
-        """aiohttp's, and the socket closed when the client's close answers ours (the
-        handshake is complete: RFC 6455 has the server close the connection first)."""
-        message = await super().receive(timeout)
-        if self._closed_by_server and message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED):
-            self._close_transport()
-        return message
+    async def finish(self, transport: asyncio.Transport) -> None:
+        """The handler's end: after the server's close, close the socket (the client's
+        close came back, or it is being cut); else answer the client's close, which
+        ``autoclose=False`` left to the handler."""
+        if self._close_sent:
+            transport.close()
+        elif not self.closed:
+            await self.close()
 
     def _post_start(
         self, request: BaseRequest, protocol: str | None, writer: WebSocketWriter
