@@ -119,6 +119,25 @@ async def test_metrics_are_closed_through_the_proxy(
         assert scraped.status == 200 and "hubbub_messages_published_total" in await scraped.text()
 
 
+async def test_moderation_is_closed_through_the_proxy(
+    proxied: tuple[Server, Nginx], tls: aiohttp.ClientSession
+) -> None:
+    """Without tokens hubbub lets loopback peers moderate, and the proxy is one: the site
+    refuses the admin and mute routes (403, JSON) and hubbub never sees them."""
+    server, nginx = proxied
+    await publish(tls, nginx.url, "r", "kept")
+    mute = {"user": "bob", "seconds": 60}
+    for method, path, body in [
+        ("POST", "/admin/rooms/r/clear", None),
+        ("GET", "/admin/audit", None),
+        ("POST", "/rooms/r/mutes", mute),
+    ]:
+        async with tls.request(method, f"{nginx.url}{path}", json=body) as refused:
+            assert refused.status == 403, path
+            assert (await refused.json())["error"]["code"] == "forbidden", path
+    assert ids(await poll(tls, nginx.url, "r", since=0)) == [1]  # not cleared
+
+
 async def test_a_token_never_reaches_nginxs_logs(
     start_server: StartServer, tmp_path: Path, tls: aiohttp.ClientSession
 ) -> None:
