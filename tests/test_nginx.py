@@ -124,7 +124,7 @@ async def test_moderation_is_closed_through_the_proxy(
 ) -> None:
     """Without tokens hubbub lets loopback peers moderate, and the proxy is one: the site
     refuses the admin and mute routes (403, JSON) and hubbub never sees them."""
-    server, nginx = proxied
+    _, nginx = proxied
     await publish(tls, nginx.url, "r", "kept")
     mute = {"user": "bob", "seconds": 60}
     for method, path, body in [
