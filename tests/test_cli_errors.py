@@ -39,6 +39,27 @@ async def test_serve_db_that_is_not_sqlite(tmp_path: Path) -> None:
     assert f"cannot open the database {db}" in one_line(err)
 
 
+async def test_serve_access_log_that_cannot_be_written(tmp_path: Path) -> None:
+    """An --access-log in a missing directory stops the server before it listens, naming
+    the flag; a bad --trusted-proxy or an unusable --auth-jwks likewise."""
+    log = tmp_path / "missing" / "access.log"
+    db = str(tmp_path / "a.db")
+    code, _, err = await hubbub("serve", "--port", "0", "--db", db, "--access-log", str(log))
+    assert code == USAGE
+    assert one_line(err) == (
+        f"hubbub serve: --access-log {log}: No such file or directory; "
+        "give a file you can write, or -"
+    )
+    code, _, err = await hubbub("serve", "--trusted-proxy", "10.0.0.0/8,nginx")
+    assert code == USAGE
+    assert "'nginx' is not an address or a network" in one_line(err)
+    jwks = tmp_path / "keys.json"
+    jwks.write_text('{"keys": []}')
+    code, _, err = await hubbub("serve", "--port", "0", "--db", db, "--auth-jwks", str(jwks))
+    assert code == USAGE
+    assert f"{jwks} holds no keys" in one_line(err)
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "says"),
     [

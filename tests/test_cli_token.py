@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -128,7 +129,10 @@ def test_private_key_tokens_verify_with_the_public_key(kind: str, tmp_path: Path
     )
     token = printed_token("dave", "--key", str(private), "--write", "ops-*")
     authenticator = Authenticator.from_settings(Settings(auth_public_key=str(public)))
-    assert authenticator.algorithm == ("RS256" if kind == "rsa" else "ES256")
+    assert authenticator.keyring is not None
+    assert [k.algorithm for k in authenticator.keyring.keys] == [
+        "RS256" if kind == "rsa" else "ES256"
+    ]
     principal = authenticator.authenticate(token, ADDRESS)
     assert (principal.user, principal.read, principal.write) == ("dave", ("*",), ("ops-*",))
 
@@ -162,3 +166,10 @@ def test_ttl_units() -> None:
     for bad in ("", "1", "h", "1.5h", "-1h", "0s", "1w", "1 h", "1H", "99999999999d"):
         with pytest.raises(ValueError, match="is not a lifetime"):
             parse_ttl(bad)
+
+
+def test_kid_is_written_in_the_header() -> None:
+    """--kid names the key in the token's header; without it there is none."""
+    with_kid = printed_token("alice", "--secret", SECRET, "--kid", "2026-01")
+    assert jwt.get_unverified_header(with_kid)["kid"] == "2026-01"
+    assert "kid" not in jwt.get_unverified_header(printed_token("alice", "--secret", SECRET))

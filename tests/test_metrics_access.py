@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hubbub.address_list import contains, networks_of, parse_networks
+from hubbub.address_list import contains, networks_of, parse_cidr_list
 from tests.conftest import StartServer
 from tests.process import serve
 from tests.redis_server import RedisServer, needs_redis
@@ -21,11 +21,11 @@ from tests.wire import publish
 
 def test_address_lists() -> None:
     """CIDRs and bare addresses, IPv4 seen on an IPv6 socket, and what is no address."""
-    assert parse_networks("127.0.0.1/8, ::1,10.1.2.3") == ("127.0.0.0/8", "::1/128", "10.1.2.3/32")
-    assert parse_networks("none") == ()
+    assert parse_cidr_list("127.0.0.1/8, ::1,10.1.2.3") == ("127.0.0.0/8", "::1/128", "10.1.2.3/32")
+    assert parse_cidr_list("none") == ()
     with pytest.raises(ValueError, match=re.escape("'10.0.0.0/33'")):
-        parse_networks("10.0.0.0/33")
-    loopback = networks_of(parse_networks("127.0.0.0/8,::1"))
+        parse_cidr_list("10.0.0.0/33")
+    loopback = networks_of(parse_cidr_list("127.0.0.0/8,::1"))
     assert contains(loopback, "127.0.0.2") and contains(loopback, "::1")
     assert contains(loopback, "::ffff:127.0.0.1")
     assert not contains(loopback, "10.0.0.1")

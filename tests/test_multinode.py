@@ -199,8 +199,8 @@ async def kill_pubsub(redis: RedisServer) -> int:
 
 
 async def until_subscribed(redis: RedisServer, nodes: int) -> None:
-    """Until ``nodes`` brokers, presences and moderation notices listen on Redis again
-    (bounded)."""
+    """Until ``nodes`` brokers, presences, moderation notices and operations-page samples
+    listen on Redis again (bounded)."""
     async with asyncio.timeout(30):
         while True:
             reply = await redis.command(
@@ -209,9 +209,10 @@ async def until_subscribed(redis: RedisServer, nodes: int) -> None:
                 "hubbub:heartbeat",
                 "hubbub:presence:heartbeat",
                 "hubbub:moderation",
+                "hubbub:ops:samples",
             )
             assert isinstance(reply, list)
-            if reply[1] == reply[3] == reply[5] == nodes:
+            if reply[1] == reply[3] == reply[5] == reply[7] == nodes:
                 return
             await asyncio.sleep(0.01)
 
@@ -230,14 +231,14 @@ async def test_killed_broker_connections_lose_nothing(
                 while sum(len(p.acked) for p in publishers) < 60:
                     await asyncio.sleep(0.01)
             await until_subscribed(redis, 3)
-            # Every node's subscriber connections: the broker's, the presence's and the
-            # moderation notices'.
-            assert await kill_pubsub(redis) == 9
+            # Every node's subscriber connections: the broker's, the presence's, the
+            # moderation notices' and the operations page's samples'.
+            assert await kill_pubsub(redis) == 12
             await running
             # The last messages go out while the other nodes are reconnecting and no later
             # message reveals the hole: only their resync against the store finds them.
             await until_subscribed(redis, 3)
-            assert await kill_pubsub(redis) == 9
+            assert await kill_pubsub(redis) == 12
             last = Publisher(http, urls, "r", "last", 3)
             await last.run()
             publishers.append(last)

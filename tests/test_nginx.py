@@ -122,8 +122,8 @@ async def test_metrics_are_closed_through_the_proxy(
 async def test_moderation_is_closed_through_the_proxy(
     proxied: tuple[Server, Nginx], tls: aiohttp.ClientSession
 ) -> None:
-    """Without tokens hubbub lets loopback peers moderate, and the proxy is one: the site
-    refuses the admin and mute routes (403, JSON) and hubbub never sees them."""
+    """Without tokens hubbub lets only its own machine moderate, and the proxy is on it: a
+    request forwarded by the shipped site is refused (403, JSON), the room not cleared."""
     _, nginx = proxied
     await publish(tls, nginx.url, "r", "kept")
     mute = {"user": "bob", "seconds": 60}

@@ -14,7 +14,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 
-def parse_networks(text: str) -> tuple[str, ...]:
+def parse_cidr_list(text: str) -> tuple[str, ...]:
     """``CIDR[,CIDR]`` (a bare address is one host) as normalised strings; ``none`` is the
     empty list. ValueError naming the entry that is not a network."""
     if text.strip().lower() == "none":

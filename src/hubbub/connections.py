@@ -9,6 +9,14 @@ by :func:`refusal_middleware` on its first request, a WebSocket included (refuse
 before the upgrade), so a client sees why instead of a reset; one that sends no
 request is closed by the idle deadline like any other.
 
+Behind a reverse proxy (``--trusted-proxy``) the peer is the proxy, and who the client
+is comes only with a request's head (``protocol/forwarded.py``). So a connection from a
+trusted proxy is admitted under the global cap alone, counted under the proxy's
+address; each request's head then moves it to its client's address
+(:meth:`ConnectionGuard.move`), refused ``503`` if that address is at its cap. A
+proxy's keep-alive connection may carry several clients' requests one after another:
+it is counted under the latest (the one whose long poll or stream holds it open).
+
 Deadlines need nothing here: aiohttp (3.12 and later) starts its keep-alive timer
 when a connection opens and again after each answer, and closes the connection
 when the timer fires while it still waits for a complete request head. So
@@ -41,7 +49,10 @@ from hubbub.front.sse import start_events
 from hubbub.front.websocket import start_websocket
 from hubbub.front.ws_echo import start_ws_echo
 from hubbub.protocol.encoding import error_body
+from hubbub.protocol.forwarded import TrustedProxies
+from hubbub.refusals import refusal_headers
 from hubbub.stats import Stats
+from hubbub.transports.http import CLIENT_ADDRESS
 
 if TYPE_CHECKING:
     from hubbub.node import Node
@@ -76,13 +87,21 @@ class ConnectionGuard:
     """Counts open connections, in all and per address, and decides who is admitted."""
 
     def __init__(
-        self, stats: Stats, max_connections: int, per_ip: int | None, file_limit: int
+        self,
+        stats: Stats,
+        max_connections: int,
+        per_ip: int | None,
+        file_limit: int,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.stats = stats
         self.per_ip = per_ip
+        # Peers whose requests name their client: capped per address by request (move)
+        self.proxies = proxies if proxies is not None else TrustedProxies()
         by_files = connections_for(file_limit)
         self.limit = min(max_connections, by_files)
         self.limit_reason = "file_limit" if by_files < max_connections else "max_connections"
+        stats.connections_limit = self.limit
         self.open = 0
         self.by_address: Counter[str] = Counter()
         self._last_log = -REFUSAL_LOG_INTERVAL
@@ -97,39 +116,65 @@ class ConnectionGuard:
             )
 
     def admit(self, address: str) -> str | None:
-        """Count a new connection in; the reason it is refused, or None."""
+        """Count a new connection from peer ``address`` in; the reason it is refused, or
+        None. A trusted proxy's is capped per address by its requests' clients (move)."""
         reason: str | None = None
         if self.open >= self.limit:
             reason = self.limit_reason
-        elif self.per_ip is not None and self.by_address[address] >= self.per_ip:
+        elif (
+            self.per_ip is not None
+            and self.by_address[address] >= self.per_ip
+            and not self.proxies.trusts(address)
+        ):
             reason = "max_connections_per_ip"
         if reason is None:
             self.open += 1
             self.by_address[address] += 1
             self.stats.connections_open = self.open
             return None
-        self.stats.connections_refused[reason] += 1
-        self._log_refusal(reason)
+        self._refused(reason, address)
         return reason
+
+    def move(self, address: str, client: str) -> str | None:
+        """A connection counted under ``address`` now serves ``client`` (a request from a
+        trusted proxy named it): counted under ``client`` from now on, or, if ``client``
+        is at its per-address cap, left where it is and the reason returned."""
+        if client == address:
+            return None
+        if self.per_ip is not None and self.by_address[client] >= self.per_ip:
+            reason = "max_connections_per_ip"
+            self._refused(reason, client)
+            return reason
+        self._uncount(address)
+        self.by_address[client] += 1
+        return None
 
     def release(self, address: str) -> None:
         self.open -= 1
+        self._uncount(address)
+        self.stats.connections_open = self.open
+
+    def _uncount(self, address: str) -> None:
         self.by_address[address] -= 1
         if self.by_address[address] <= 0:
             del self.by_address[address]
-        self.stats.connections_open = self.open
 
-    def _log_refusal(self, reason: str) -> None:
+    def _refused(self, reason: str, address: str) -> None:
+        self.stats.connections_refused[reason] += 1
         self._unlogged += 1
         now = asyncio.get_running_loop().time()
         if now - self._last_log < REFUSAL_LOG_INTERVAL:
             return
+        if reason == "max_connections_per_ip":
+            # The cap this client met, not the global one.
+            state = f"{self.by_address[address]} open from {address}, limit {self.per_ip}"
+        else:
+            state = f"{self.open} open, limit {self.limit}"
         log.warning(
-            "hubbub: refusing connections (%s; %d open, limit %d): %d refused since the "
-            "last such line; see hubbub_connections_refused_total",
+            "hubbub: refusing connections (%s; %s): %d refused since the last such line; "
+            "see hubbub_connections_refused_total",
             reason,
-            self.open,
-            self.limit,
+            state,
             self._unlogged,
         )
         self._last_log = now
@@ -139,7 +184,7 @@ class ConnectionGuard:
 class GuardedHandler(web.RequestHandler):
     """aiohttp's connection handler, counted by the guard, answering errors in JSON."""
 
-    __slots__ = ("_address", "_admitted", "_guard", "refusal")
+    __slots__ = ("_address", "_admitted", "_guard", "_peer", "refusal")
 
     def __init__(
         self,
@@ -153,19 +198,38 @@ class GuardedHandler(web.RequestHandler):
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._admitted = admitted
-        self._address: str | None = None
+        self._address: str | None = None  # counted under the guard (None: refused)
+        self._peer = "unknown"
         self.refusal: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._peer = peer_address(transport)
         if self._admitted is not None:
             address, self.refusal = self._admitted
         else:
-            peer = transport.get_extra_info("peername")
-            address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+            address = self._peer
             self.refusal = self._guard.admit(address)
         if self.refusal is None:
             self._address = address
         super().connection_made(transport)
+
+    def client_address(self, request: web.Request) -> str:
+        """The request's client address (``protocol/forwarded.py``). From a trusted proxy
+        the connection is counted under it from now on; if that address is at its cap,
+        the connection is refused (:func:`refusal_middleware` answers ``503``)."""
+        address = self._address
+        if address is None:
+            return self._peer
+        proxies = self._guard.proxies
+        if not proxies.trusts(self._peer):
+            return address
+        headers = request.headers
+        forwarded = ",".join(headers.getall("X-Forwarded-For", ())) or None
+        client = proxies.client_of(self._peer, forwarded, headers.get("X-Real-IP"))
+        self.refusal = self._guard.move(address, client)
+        if self.refusal is None:
+            self._address = client
+        return client
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._address is not None:
@@ -197,6 +261,12 @@ class GuardedHandler(web.RequestHandler):
         return response
 
 
+def peer_address(transport: asyncio.BaseTransport) -> str:
+    """The address a connection comes from (a proxy's, behind one)."""
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+
+
 def drop_unread_encoded_body(request: web.Request, response: web.StreamResponse) -> None:
     """For every answer (``app.py: prepare_answer``): an encoded request body nobody read
     is dropped, and the connection closed after the answer.
@@ -218,18 +288,26 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
     (An encoded request body left unread is dropped for every answer, this one included,
     by :func:`drop_unread_encoded_body`.)
     """
-    reason = getattr(request.protocol, "refusal", None)
+    protocol = request.protocol
+    if isinstance(protocol, GuardedHandler):
+        request[CLIENT_ADDRESS] = protocol.client_address(request)
+    reason = getattr(protocol, "refusal", None)
     if reason is None:
         return await handler(request)
-    error = TooManyConnections(f"too many connections ({reason}); try again later")
+    error = too_many_connections(reason)
     response = web.Response(
         body=error_body(error.code, error.message),
         status=error.status,
         content_type="application/json",
-        headers={"Retry-After": "5"},
+        headers=refusal_headers(error, None)[0],
     )
     response.force_close()
     return response
+
+
+def too_many_connections(reason: str) -> TooManyConnections:
+    """The refusal of a connection over a cap (``reason``: the cap), on either path."""
+    return TooManyConnections(f"too many connections ({reason}); try again later")
 
 
 class GuardedSite(web.BaseSite):
@@ -280,6 +358,7 @@ class GuardedSite(web.BaseSite):
         factory: Callable[[], asyncio.Protocol] = handler
         if self._node is not None:
             front = self.front = FrontContext(self._node, guard, handed_over, loop)
+            front.access_log = kwargs.get("access_log")
             front.starters[WEBSOCKET] = start_websocket
             if self._node.settings.ws_echo:
                 front.starters[WS_ECHO] = start_ws_echo

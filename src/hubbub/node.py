@@ -28,6 +28,7 @@ from hubbub.moderation import (
     make_notices,
 )
 from hubbub.moderation.service import Moderation
+from hubbub.ops.recorder import Recorder
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
@@ -112,6 +113,7 @@ class Node:
             broker=self.broker,
             tokens_required=self.access.enabled,
         )
+        self.recorder = Recorder(settings, self.stats, self.hub, self.presence, self.store)
         self.closing = False
         # aiohttp's WebSockets, closed and waited for at shutdown (see Held).
         self.held: set[Held] = set()
@@ -138,6 +140,7 @@ class Node:
             raise
         self.committer.start()
         self.presence.start(self._on_presence, self._on_typing)
+        self.recorder.start(loop)
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
@@ -145,6 +148,7 @@ class Node:
         self.closing = self.reads.closing = True
         self.streams.end_all("shutdown")
         self.hub.wake_all_waiters()
+        self.recorder.end_viewers()
         for held in tuple(self.held):
             held.going_away()
 
@@ -177,6 +181,7 @@ class Node:
         """Commit what is queued, then close the broker and the store."""
         self.closing = True
         await self.committer.close()
+        await self.recorder.stop()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -257,6 +262,7 @@ class Node:
         for room, messages in fresh.items():
             epoch = messages[0].epoch
             self.stats.published += len(messages)
+            self.stats.room_messages[room] += len(messages)
             self.stats.delivered += self.hub.apply(room, epoch, messages)
             self.broker.publish(room, epoch, [m.message for m in messages])
         return encoded

@@ -8,9 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from hubbub.access_log import JsonAccessLogger, close_access_log, open_access_log
 from hubbub.app import OWN_MIDDLEWARES, OWN_RESPONSE_HOOKS, create_app
 from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
+from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.http import NODE
@@ -58,13 +60,18 @@ class Server:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        await self._runner.setup()
         settings = self.settings
+        if settings.access_log is not None:
+            # aiohttp builds each connection's handler with these (GuardedSite too).
+            self._handler_kwargs["access_log"] = open_access_log(settings.access_log)
+            self._handler_kwargs["access_log_class"] = JsonAccessLogger
+        await self._runner.setup()
         guard = ConnectionGuard(
             self.node.stats,
             settings.max_connections,
             settings.max_connections_per_ip,
             raise_file_limit(),
+            TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
         site = GuardedSite(
             self._runner,
@@ -102,20 +109,22 @@ class Server:
         connections and aiohttp's WebSockets are waited for side by side, under one
         deadline (``shutdown_timeout``), and whoever has not answered is cut.
         """
-        if self._runner.server is None:
-            return
-        site, self._site = self._site, None
-        if site is not None:
-            await site.stop()  # no new connections
-            # The on_shutdown hooks (node.begin_shutdown, the tutorial lobby's): aiohttp's
-            # cleanup runs them again, which finds nothing left to do.
-            await self.app.shutdown()
-            timeout = self.settings.shutdown_timeout
-            waits = [self.node.close_held(timeout)]
-            if site.front is not None:
-                waits.append(site.front.shutdown(timeout))
-            await asyncio.gather(*waits)
-        await self._runner.cleanup()
+        if self._runner.server is not None:
+            site, self._site = self._site, None
+            if site is not None:
+                await site.stop()  # no new connections
+                # The on_shutdown hooks (node.begin_shutdown, the tutorial lobby's):
+                # aiohttp's cleanup runs them again, which finds nothing left to do.
+                await self.app.shutdown()
+                timeout = self.settings.shutdown_timeout
+                waits = [self.node.close_held(timeout)]
+                if site.front is not None:
+                    waits.append(site.front.shutdown(timeout))
+                await asyncio.gather(*waits)
+            await self._runner.cleanup()
+        access_log = self._handler_kwargs.get("access_log")
+        if access_log is not None:
+            close_access_log(access_log)
 
     async def __aenter__(self) -> Server:
         await self.start()

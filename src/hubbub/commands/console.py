@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import stat
 import sys
 from collections.abc import Coroutine
@@ -16,7 +17,13 @@ import jwt
 
 from hubbub.client.backoff import Backoff
 from hubbub.client.client import Client
-from hubbub.client.errors import ClientError, HostNotFound, Refused, Unreachable
+from hubbub.client.errors import (
+    ClientError,
+    HostNotFound,
+    Refused,
+    Unreachable,
+    UntrustedCertificate,
+)
 from hubbub.client.events import TRANSPORTS
 from hubbub.errors import InvalidMessage
 from hubbub.protocol.messages import validate_user
@@ -51,6 +58,38 @@ def add_token(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tls(parser: argparse.ArgumentParser) -> None:
+    """``--cacert`` and ``--insecure``: how an https:// server's certificate is checked."""
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--cacert",
+        metavar="FILE",
+        default=os.environ.get("HUBBUB_CACERT") or None,
+        help="trust the CA certificate(s) in this PEM file, instead of the system's, for an "
+        "https:// --url [env HUBBUB_CACERT] (default: the system's CAs)",
+    )
+    trust.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not check the server's certificate at all, for a test server only "
+        "(default: checked)",
+    )
+
+
+def tls_of(args: argparse.Namespace) -> ssl.SSLContext | bool | None:
+    """The client's ``ssl=`` from ``--cacert``/``--insecure``; ValueError for an unusable file."""
+    if args.insecure:
+        return False
+    if args.cacert is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.cacert)
+    except ssl.SSLError:  # before OSError, its base class
+        raise ValueError(f"--cacert {args.cacert}: no PEM certificate in it") from None
+    except OSError as exc:
+        raise ValueError(f"--cacert {args.cacert}: {exc.strerror or exc}") from None
+
+
 def add_transport(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport",
@@ -69,12 +108,18 @@ def add_colour(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(url: str, token: str | None = None, presence_user: str | None = None) -> Client:
+def make_client(
+    url: str,
+    token: str | None = None,
+    presence_user: str | None = None,
+    tls: ssl.SSLContext | bool | None = None,
+) -> Client:
     """The commands' client: a person is waiting, so reconnecting is never more than 5 s away.
-    ``presence_user``: the name its streams are present under."""
+    ``presence_user``: the name its streams are present under; ``tls``: see :func:`tls_of`."""
     return Client(
         url,
         token=token,
+        ssl=tls,
         backoff=Backoff(initial=0.25, maximum=5.0),
         presence_user=presence_user,
     )
@@ -110,6 +155,13 @@ def token_user(token: str) -> str:
 
 def report(prog: str, error: Exception) -> int:
     """Print a one-line reason for ``error`` on stderr; the exit status that goes with it."""
+    if isinstance(error, UntrustedCertificate):
+        print(
+            f"{prog}: cannot reach the server: {error}; give --cacert FILE (or HUBBUB_CACERT) "
+            "with the CA that signed it",
+            file=sys.stderr,
+        )
+        return UNREACHABLE
     if isinstance(error, HostNotFound):
         print(f"{prog}: {error}; check the host name in --url", file=sys.stderr)
         return USAGE

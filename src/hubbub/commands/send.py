@@ -20,12 +20,14 @@ from hubbub.commands.arguments import non_negative_number
 from hubbub.commands.console import (
     OK,
     add_name,
+    add_tls,
     add_token,
     add_url,
     check_name,
     make_client,
     report,
     run,
+    tls_of,
 )
 from hubbub.commands.lineedit import read_lines
 
@@ -49,6 +51,7 @@ def register(subparsers: Any) -> None:
     add_name(parser)
     add_url(parser)
     add_token(parser)
+    add_tls(parser)
     parser.add_argument("--json", action="store_true", help="print each stored message as JSON")
     parser.add_argument(
         "--retry",
@@ -82,7 +85,7 @@ async def _texts(args: argparse.Namespace) -> AsyncIterator[str]:
 
 async def send(args: argparse.Namespace) -> int:
     name = check_name(args.name, args.token)
-    async with make_client(args.url, args.token) as client:
+    async with make_client(args.url, args.token, tls=tls_of(args)) as client:
         sent = 0
         async for text in _texts(args):
             try:

@@ -18,8 +18,8 @@ from typing import Any
 
 import jwt
 
-from hubbub.auth import PrivateKey, load_private_key
 from hubbub.errors import InvalidMessage
+from hubbub.keyring import PrivateKey, load_private_key
 from hubbub.protocol.messages import validate_user
 from hubbub.protocol.tokens import check_secret, parse_patterns
 
@@ -66,6 +66,11 @@ def register(subparsers: Any) -> None:
         "--admin", action="store_true", help="may use the admin routes (its admin claim)"
     )
     parser.add_argument("--ttl", default="1h", help="how long it is valid: 30s, 15m, 1h, 7d [1h]")
+    parser.add_argument(
+        "--kid",
+        help="key id written in the token's header: the server checks it with the key of "
+        "this kid in its --auth-jwks document (for key rotation) [none]",
+    )
     parser.set_defaults(run=main)
 
 
@@ -113,5 +118,6 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return USAGE
-    print(jwt.encode(claims, key, algorithm=algorithm))
+    headers = None if args.kid is None else {"kid": args.kid}
+    print(jwt.encode(claims, key, algorithm=algorithm, headers=headers))
     return 0

@@ -58,6 +58,10 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     from hubbub.server import Server
 
     configure_logging()
+    # Each worker is a node of its own on the operations page, named after the server.
+    settings = replace(
+        settings, node_name=f"{settings.node_name or socket.gethostname()}/worker-{index}"
+    )
 
     def parent_gone() -> None:
         asyncio.get_running_loop().remove_reader(parent.fileno())
@@ -107,10 +111,17 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_signal = signum
 
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        """SIGHUP is for the workers (they read their key files again)."""
+        for worker in self.workers:
+            if worker.process.pid is not None and worker.process.exitcode is None:
+                os.kill(worker.process.pid, signal.SIGHUP)
+
     def start(self) -> None:
         signal.set_wakeup_fd(self._wake_write.fileno())
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
         context = multiprocessing.get_context("spawn")
         for index in range(1, self.settings.workers + 1):
             receive, send = context.Pipe(duplex=False)

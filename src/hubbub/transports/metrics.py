@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 from collections import Counter
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from hubbub.address_list import Network, contains, networks_of
 from hubbub.admin_access import admin_allowed
 from hubbub.auth import token_from
 from hubbub.errors import Forbidden
+from hubbub.ops.recorder import Recorder
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.transports.http import node_of, principal_of
@@ -36,6 +37,20 @@ METRICS_ALLOWED = web.AppKey("metrics_allowed", tuple[Network, ...])
 
 
 STATS_FIELDS = frozenset(f.name for f in fields(Stats))
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What /metrics says about one node or worker: its counters and its loop's health."""
+
+    stats: Stats
+    stall: float = 0.0  # the longest event-loop stall of the last minute, seconds
+    gc_seconds: float = 0.0
+    gc_collections: int = 0
+
+    @classmethod
+    def of(cls, stats: Stats, recorder: Recorder) -> Snapshot:
+        return cls(stats, recorder.longest_stall(), recorder.gc.seconds, recorder.gc.collections)
 
 
 def stats_from(data: dict[str, Any]) -> Stats:
@@ -50,31 +65,36 @@ def stats_from(data: dict[str, Any]) -> Stats:
 class SharedStats:
     """One worker's counters in ``DIR/worker-N.json``, and every worker's read back."""
 
-    def __init__(self, directory: str, worker: int, stats: Stats) -> None:
+    def __init__(self, directory: str, worker: int, stats: Stats, recorder: Recorder) -> None:
         self.directory = Path(directory)
         self.worker = worker
         self.stats = stats
+        self.recorder = recorder
         self._task: asyncio.Task[None] | None = None
 
     def write(self) -> None:
         """Replace this worker's file at once (a reader never sees half of one)."""
-        data = {name: getattr(self.stats, name) for name in STATS_FIELDS}
+        now = Snapshot.of(self.stats, self.recorder)
+        data: dict[str, Any] = {name: getattr(self.stats, name) for name in STATS_FIELDS}
+        data["_loop"] = [now.stall, now.gc_seconds, now.gc_collections]
         path = self.directory / f"worker-{self.worker}.json"
         partial = path.with_suffix(".partial")
         partial.write_bytes(orjson.dumps(data))
         os.replace(partial, path)
 
-    def read_all(self) -> list[tuple[int, Stats]]:
-        """Every worker's counters by number, this one's fresh."""
+    def read_all(self) -> list[tuple[int, Snapshot]]:
+        """Every worker's figures by number, this one's fresh."""
         self.write()
-        found: list[tuple[int, Stats]] = []
+        found: list[tuple[int, Snapshot]] = []
         for path in self.directory.glob("worker-*.json"):
             try:
                 number = int(path.stem.removeprefix("worker-"))
                 data: dict[str, Any] = orjson.loads(path.read_bytes())
             except (ValueError, OSError):
                 continue  # not one of ours, or gone meanwhile
-            found.append((number, stats_from(data)))
+            stall, gc_seconds, gc_collections = data.get("_loop", (0.0, 0.0, 0))
+            snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(gc_collections))
+            found.append((number, snapshot))
         return sorted(found, key=lambda item: item[0])
 
     async def _share(self) -> None:
@@ -95,11 +115,14 @@ class SharedStats:
 METRICS_SHARING = web.AppKey("metrics_sharing", SharedStats)
 
 
-def share_between_workers(app: web.Application, settings: Settings, stats: Stats) -> None:
+def share_between_workers(
+    app: web.Application, settings: Settings, stats: Stats, recorder: Recorder
+) -> None:
     """Under ``--workers``: keep this worker's counters where the others' /metrics reads."""
     if settings.metrics_dir is None or settings.worker is None:
         return
-    shared = app[METRICS_SHARING] = SharedStats(settings.metrics_dir, settings.worker, stats)
+    shared = SharedStats(settings.metrics_dir, settings.worker, stats, recorder)
+    app[METRICS_SHARING] = shared
 
     async def start(_: web.Application) -> None:
         shared.start()
@@ -116,8 +139,9 @@ Sample = tuple[str, str, str]
 Family = tuple[str, str, str, list[Sample]]
 
 
-def families(stats: Stats) -> list[Family]:
+def families(snapshot: Snapshot) -> list[Family]:
     """What /metrics says about one node (or worker), in a fixed order."""
+    stats = snapshot.stats
     connections = [("hubbub_connections", f'transport="{kind}"', str(stats.streams.get(kind, 0)))
                    for kind in ("ws", "sse")]  # fmt: skip
     connections.append(("hubbub_connections", 'transport="longpoll"', str(stats.waiting)))
@@ -191,18 +215,36 @@ def families(stats: Stats) -> list[Family]:
             "Connections refused over a cap, by reason.",
             refused,
         ),
+        (
+            "hubbub_event_loop_stall_seconds",
+            "gauge",
+            "The longest event-loop stall of the last minute (how late a 50 ms timer fired).",
+            [("hubbub_event_loop_stall_seconds", "", f"{snapshot.stall:.6f}")],
+        ),
+        (
+            "hubbub_gc_seconds_total",
+            "counter",
+            "Time spent in garbage collection (gc.callbacks).",
+            [("hubbub_gc_seconds_total", "", f"{snapshot.gc_seconds:.6f}")],
+        ),
+        (
+            "hubbub_gc_collections_total",
+            "counter",
+            "Garbage collections.",
+            one("hubbub_gc_collections_total", snapshot.gc_collections),
+        ),
     ]
 
 
-def render(stats: Stats) -> str:
+def render(stats: Stats, recorder: Recorder) -> str:
     """One process's /metrics."""
-    return render_workers([("", stats)])
+    return render_workers([("", Snapshot.of(stats, recorder))])
 
 
-def render_workers(workers: list[tuple[str, Stats]]) -> str:
+def render_workers(workers: list[tuple[str, Snapshot]]) -> str:
     """Several sources' samples under one HELP and TYPE per metric, each sample with its
     source's label (``worker="N"``; none for a single process)."""
-    described = [(label, families(stats)) for label, stats in workers]
+    described = [(label, families(snapshot)) for label, snapshot in workers]
     lines: list[str] = []
     for index, (name, kind, text, _) in enumerate(described[0][1]):
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
@@ -236,9 +278,9 @@ async def metrics(request: web.Request) -> web.Response:
         )
     shared = request.app.get(METRICS_SHARING)
     if shared is None:
-        text = render(node.stats)
+        text = render(node.stats, node.recorder)
     else:
-        text = render_workers([(f'worker="{n}"', stats) for n, stats in shared.read_all()])
+        text = render_workers([(f'worker="{n}"', snap) for n, snap in shared.read_all()])
     return web.Response(
         text=text,
         content_type="text/plain",
@@ -247,8 +289,8 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def add_metrics(app: web.Application, settings: Settings, stats: Stats) -> None:
+def add_metrics(app: web.Application, settings: Settings, stats: Stats, recorder: Recorder) -> None:
     """``GET /metrics``, and its counters shared between workers under ``--workers``."""
     app[METRICS_ALLOWED] = networks_of(settings.metrics_allow)
     app.router.add_get("/metrics", metrics)
-    share_between_workers(app, settings, stats)
+    share_between_workers(app, settings, stats, recorder)
