@@ -138,7 +138,8 @@ async def main(args: argparse.Namespace) -> None:
     command = [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--store", args.store]
     scratch = tempfile.TemporaryDirectory(prefix="hubbub-ws-idle-")
     command += ["--db", os.path.join(scratch.name, "hubbub.db")]
-    command += ["--heartbeat", "3600", "--max-connections", str(args.sockets + 5000)]
+    cap = str(args.sockets + 5000)  # every socket comes from this one address
+    command += ["--heartbeat", "3600", "--max-connections", cap, "--max-connections-per-ip", cap]
     if args.no_lean_http:
         command.append("--no-lean-http")
     server = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)

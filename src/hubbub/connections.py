@@ -2,12 +2,13 @@
 
 Every accepted socket gets a :class:`GuardedHandler` (aiohttp's ``RequestHandler``
 with two hooks). At ``connection_made`` the :class:`ConnectionGuard` admits it or
-marks it refused: past ``max_connections``, past ``max_connections_per_ip`` for
-its address, or past what the process's file limit leaves room for. A refused
-connection is answered ``503 too_many_connections`` (JSON, ``Connection: close``)
-by :func:`refusal_middleware` on its first request, a WebSocket included (refused
-before the upgrade), so a client sees why instead of a reset; one that sends no
-request is closed by the idle deadline like any other.
+refuses it: past ``max_connections``, past the per-address cap for its address, or
+past what the process's file limit leaves room for. A refused connection is answered
+``503 too_many_connections`` (JSON, ``Connection: close``) at once, before it sends
+anything, by a :class:`RefusedConnection` (a WebSocket client reads it instead of the
+upgrade), so a client sees why instead of a reset. It never waits on the client: held
+past :data:`REFUSAL_LINGER` or past the first bytes it sends, it is closed, so
+connections past the cap cannot use up the descriptors kept free for refusing them.
 
 Behind a reverse proxy (``--trusted-proxy``) the peer is the proxy, and who the client
 is comes only with a request's head (``protocol/forwarded.py``). So a connection from a
@@ -33,15 +34,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import time
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hubbub.errors import TooManyConnections
+from hubbub.front.answers import DateHeader, answer
 from hubbub.front.connection import FrontConnection
 from hubbub.front.context import FrontContext
 from hubbub.front.head import EVENTS, WEBSOCKET, WS_ECHO
@@ -59,11 +62,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub")
 
+RETRY_AFTER = b"Retry-After: 5\r\n"
+
 # Descriptors kept free of connections for the store, logs, and accepting (then
 # refusing) connections past the cap: a tenth of the file limit, at least this.
 MIN_RESERVED_FILES = 32
 # At most one log line about refused connections per this many seconds.
 REFUSAL_LOG_INTERVAL = 60.0
+# A refused connection, once answered, is kept at most this long: its request is read
+# and dropped before closing, so the close is a FIN and not a reset that could make the
+# client lose the answer. Past a quarter of the reserve of such connections (the rest is
+# the store's, the loop's, the logs'), closed at once.
+REFUSAL_LINGER = 1.0
+# The default per-address cap: this fraction of the connection cap.
+PER_ADDRESS_SHARE = 10
 
 
 def raise_file_limit() -> int:
@@ -95,14 +107,19 @@ class ConnectionGuard:
         proxies: TrustedProxies | None = None,
     ) -> None:
         self.stats = stats
-        self.per_ip = per_ip
-        # Peers whose requests name their client: capped per address by request (move)
-        self.proxies = proxies if proxies is not None else TrustedProxies()
         by_files = connections_for(file_limit)
         self.limit = min(max_connections, by_files)
         self.limit_reason = "file_limit" if by_files < max_connections else "max_connections"
         stats.connections_limit = self.limit
+        # Default: no one address may hold more than a tenth of the connections.
+        self.per_ip = per_ip if per_ip is not None else default_per_address(self.limit)
+        # Peers whose requests name their client: capped per address by request (move)
+        self.proxies = proxies if proxies is not None else TrustedProxies()
         self.open = 0
+        # Refused connections answered and not yet closed, and how many may be.
+        self.lingering = 0
+        self.max_lingering = max(file_limit - by_files, 4) // 4
+        self.date_header = DateHeader()
         self.by_address: Counter[str] = Counter()
         self._last_log = -REFUSAL_LOG_INTERVAL
         self._unlogged = 0
@@ -121,11 +138,7 @@ class ConnectionGuard:
         reason: str | None = None
         if self.open >= self.limit:
             reason = self.limit_reason
-        elif (
-            self.per_ip is not None
-            and self.by_address[address] >= self.per_ip
-            and not self.proxies.trusts(address)
-        ):
+        elif self.by_address[address] >= self.per_ip and not self.proxies.trusts(address):
             reason = "max_connections_per_ip"
         if reason is None:
             self.open += 1
@@ -141,13 +154,17 @@ class ConnectionGuard:
         is at its per-address cap, left where it is and the reason returned."""
         if client == address:
             return None
-        if self.per_ip is not None and self.by_address[client] >= self.per_ip:
+        if self.by_address[client] >= self.per_ip:
             reason = "max_connections_per_ip"
             self._refused(reason, client)
             return reason
         self._uncount(address)
         self.by_address[client] += 1
         return None
+
+    def refuse(self, transport: asyncio.Transport, reason: str) -> None:
+        """Answer a refused connection ``503`` now; it closes without waiting on the client."""
+        transport.set_protocol(RefusedConnection(self, transport, too_many_connections(reason)))
 
     def release(self, address: str) -> None:
         self.open -= 1
@@ -181,6 +198,46 @@ class ConnectionGuard:
         self._unlogged = 0
 
 
+def default_per_address(limit: int) -> int:
+    """The per-address cap when none is given: a share of the connection cap."""
+    return max(1, limit // PER_ADDRESS_SHARE)
+
+
+class RefusedConnection(asyncio.Protocol):
+    """A connection past a cap: answered ``503`` at once and closed, without waiting on
+    the client for more than :data:`REFUSAL_LINGER`."""
+
+    __slots__ = ("_guard", "_timer", "_transport")
+
+    def __init__(
+        self, guard: ConnectionGuard, transport: asyncio.Transport, error: TooManyConnections
+    ) -> None:
+        self._guard = guard
+        self._transport = transport
+        self._timer: asyncio.TimerHandle | None = None
+        body = error_body(error.code, error.message)
+        date = guard.date_header.at(time.time())
+        transport.write(answer(error.status, body, date, close=True, extra=RETRY_AFTER))
+        if guard.lingering >= guard.max_lingering:
+            transport.close()  # under a flood: no descriptor is kept for a refusal
+            return
+        guard.lingering += 1
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(REFUSAL_LINGER, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        self._transport.close()  # its request, read: the close sends no reset
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._guard.lingering -= 1
+
+
 class GuardedHandler(web.RequestHandler):
     """aiohttp's connection handler, counted by the guard, answering errors in JSON."""
 
@@ -190,27 +247,29 @@ class GuardedHandler(web.RequestHandler):
         self,
         manager: web.Server,
         guard: ConnectionGuard,
-        admitted: tuple[str, str | None] | None = None,
+        admitted: str | None = None,
         **kwargs: Any,
     ) -> None:
-        """``admitted``: (address, refusal) when the lean path already asked the guard
-        (front/connection.py hands the connection over); None: ask it here."""
+        """``admitted``: the address when the lean path already admitted the connection
+        (front/connection.py hands it over); None: ask the guard here."""
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._admitted = admitted
         self._address: str | None = None  # counted under the guard (None: refused)
         self._peer = "unknown"
-        self.refusal: str | None = None
+        self.refusal: str | None = None  # a request's forwarded client is at its cap
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._peer = peer_address(transport)
         if self._admitted is not None:
-            address, self.refusal = self._admitted
+            address = self._admitted
         else:
             address = self._peer
-            self.refusal = self._guard.admit(address)
-        if self.refusal is None:
-            self._address = address
+            refusal = self._guard.admit(address)
+            if refusal is not None:
+                self._guard.refuse(cast(asyncio.Transport, transport), refusal)
+                return  # aiohttp never sees it
+        self._address = address
         super().connection_made(transport)
 
     def client_address(self, request: web.Request) -> str:
@@ -283,7 +342,9 @@ def drop_unread_encoded_body(request: web.Request, response: web.StreamResponse)
 
 @web.middleware
 async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The first request on a connection over a cap is answered 503 and the connection closed.
+    """Every request's client address (``protocol/forwarded.py``); a request from a trusted
+    proxy whose client is at its per-address cap is answered 503 and the connection closed
+    (connections over a cap at accept never get here: :class:`RefusedConnection`).
 
     (An encoded request body left unread is dropped for every answer, this one included,
     by :func:`drop_unread_encoded_body`.)
@@ -352,8 +413,8 @@ class GuardedSite(web.BaseSite):
         def handler() -> GuardedHandler:
             return GuardedHandler(manager, guard, loop=loop, **kwargs)
 
-        def handed_over(address: str, refusal: str | None) -> GuardedHandler:
-            return GuardedHandler(manager, guard, (address, refusal), loop=loop, **kwargs)
+        def handed_over(address: str) -> GuardedHandler:
+            return GuardedHandler(manager, guard, address, loop=loop, **kwargs)
 
         factory: Callable[[], asyncio.Protocol] = handler
         if self._node is not None:

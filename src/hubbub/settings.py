@@ -59,8 +59,8 @@ class Settings:
     max_text: int = 4000
     outbox_limit: int = 1 * MIB
     max_fragments: int = 128  # WebSocket frames one message may be cut into
-    # Open connections, in all and per client address (None: no per-address cap);
-    # also capped below the process's file limit (see connections.py)
+    # Open connections, in all and per client address (None: a tenth of the cap, so no
+    # one address can hold every slot); also capped below the file limit (connections.py)
     max_connections: int = 10_000
     max_connections_per_ip: int | None = None
     # Reverse proxies (CIDRs) whose X-Forwarded-For / X-Real-IP name the client: its
@@ -93,6 +93,9 @@ class Settings:
 
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None
+    # Names the server is reached by, besides addresses, localhost and --allow-origin's
+    # hosts: without tokens, a request naming another host is refused (protocol/hosts.py)
+    public_host: tuple[str, ...] = ()
 
     # One JSON line per request or stream: a file path, "-" for standard error, or None
     access_log: str | None = None

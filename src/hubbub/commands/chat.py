@@ -135,7 +135,7 @@ class Unsent:
 
 def main(args: argparse.Namespace) -> int:
     unsent = Unsent()
-    status = run(PROG, chat(args, unsent))
+    status = run(PROG, chat(args, unsent), args.url)
     failed = unsent.report()
     return status if status != OK else failed
 

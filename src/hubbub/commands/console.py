@@ -37,9 +37,15 @@ UNREACHABLE = 3  # nothing answered at --url
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
+def base_url(text: str) -> str:
+    """``--url`` as people type it: ``localhost:8000`` (as curl takes it) is http://."""
+    text = text.strip()
+    return text if "://" in text else f"http://{text}"
+
+
 def add_url(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("HUBBUB_URL", DEFAULT_URL)
-    parser.add_argument("--url", default=default, help="the server; env HUBBUB_URL")
+    default = base_url(os.environ.get("HUBBUB_URL", DEFAULT_URL))
+    parser.add_argument("--url", type=base_url, default=default, help="the server; env HUBBUB_URL")
 
 
 def add_name(parser: argparse.ArgumentParser) -> None:
@@ -153,8 +159,9 @@ def token_user(token: str) -> str:
     return sub
 
 
-def report(prog: str, error: Exception) -> int:
-    """Print a one-line reason for ``error`` on stderr; the exit status that goes with it."""
+def report(prog: str, error: Exception, url: str | None = None) -> int:
+    """Print a one-line reason for ``error`` on stderr; the exit status that goes with it.
+    ``url``: the ``--url`` asked, named when the server has no such route there."""
     if isinstance(error, UntrustedCertificate):
         print(
             f"{prog}: cannot reach the server: {error}; give --cacert FILE (or HUBBUB_CACERT) "
@@ -169,7 +176,12 @@ def report(prog: str, error: Exception) -> int:
         print(f"{prog}: cannot reach the server: {error}", file=sys.stderr)
         return UNREACHABLE
     if isinstance(error, Refused):
-        print(f"{prog}: the server refused: {error.message} ({error.code})", file=sys.stderr)
+        hint = ""
+        if error.status == 404 and url is not None:
+            # hubbub has every route the commands use: a 404 is a base URL with a path,
+            # or another server.
+            hint = f"; check --url ({url}): it is the server's address, without a path"
+        print(f"{prog}: the server refused: {error.message} ({error.code}){hint}", file=sys.stderr)
         return FAILED
     if isinstance(error, ClientError):
         print(f"{prog}: {error}", file=sys.stderr)
@@ -178,7 +190,7 @@ def report(prog: str, error: Exception) -> int:
     return USAGE
 
 
-def run(prog: str, main: Coroutine[Any, Any, int]) -> int:
+def run(prog: str, main: Coroutine[Any, Any, int], url: str | None = None) -> int:
     """Run a command's coroutine; Ctrl-C or SIGTERM stop it cleanly (status 0).
 
     A client error or a bad argument becomes a one-line message and its status,
@@ -187,7 +199,7 @@ def run(prog: str, main: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(_interruptible(main))
     except (ClientError, ValueError) as error:
-        return report(prog, error)
+        return report(prog, error, url)
     except BrokenPipeError:
         # Python flushes stdout again at exit; point it at /dev/null so that
         # flush does not fail a second time (see the signal module's docs).

@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(PROG, send(args))
+    return run(PROG, send(args), args.url)
 
 
 async def _stdin_lines() -> AsyncIterator[str]:
@@ -97,7 +97,7 @@ async def send(args: argparse.Namespace) -> int:
             except ClientError as error:
                 if sent:
                     print(f"{PROG}: {sent} message(s) sent before this one", file=sys.stderr)
-                return report(PROG, error)
+                return report(PROG, error, args.url)
             sent += 1
             if args.json:
                 sys.stdout.buffer.write(orjson.dumps(message.to_dict()) + b"\n")

@@ -20,6 +20,7 @@ from hubbub.address_list import parse_cidr_list
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
 from hubbub.commands.logs import configure_logging
+from hubbub.commands.serve_checks import ignored, refusal
 from hubbub.commands.startup import check_access_log, check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
@@ -67,6 +68,14 @@ def _cidr_list(text: str) -> tuple[str, ...]:
         raise _BadValue(str(exc)) from None
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """``NAME[,NAME...]``: host names, without scheme, path or port."""
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    if any(not all(c.isalnum() or c in ".-" for c in name) for name in names):
+        raise _BadValue(f"{text!r} is not a comma list of host names (chat.example,...)")
+    return names
+
+
 def _workers(text: str) -> int:
     """A number of processes, or ``auto``: one per core this process may run on."""
     if text == "auto":
@@ -109,6 +118,13 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("lobby", str, "lobby", "room the tutorial dialect speaks to"),
     ("static", str, None, "serve the files of this directory at /, before the chat page"),
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
+    (
+        "public-host",
+        _names,
+        (),
+        "names this server is reached by (a comma list); without tokens, a request "
+        "naming another (not an address or localhost) is refused, against DNS rebinding",
+    ),
     ("rate-limit", positive_number, None, "publishes per second per client address"),
     ("rate-burst", _positive_int, None, "publishes a client may send at once"),
     ("access-log", str, None, "one JSON line per request or stream to this file, or - (stderr)"),
@@ -117,7 +133,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
     ("node-name", str, None, "what the operations page (/admin) calls this server"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
-    ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
+    (
+        "max-connections-per-ip",
+        _positive_int,
+        None,
+        "open connections per client address (behind a proxy: give --trusted-proxy, or raise it)",
+    ),
     (
         "trusted-proxy",
         _networks,
@@ -146,11 +167,15 @@ UNSET = {
     "retain": "all",
     "static": "none",
     "allow-origin": "none",
+    "public-host": "none",
+    "redis": "none",
     "rate-limit": "off",
     "rate-burst": "the rate",
     "auth-jwks": "none",
     "access-log": "off",
-    "max-connections-per-ip": "off",
+    "auth-secret": "off",
+    "auth-public-key": "off",
+    "max-connections-per-ip": "a tenth of --max-connections",
     "trusted-proxy": "none: the peer is the client",
     "max-rooms": "off",
     "node-name": "host:pid",
@@ -272,6 +297,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         outbox_limit=args.outbox_limit,
         lobby=args.lobby,
         allow_origin=args.allow_origin,
+        public_host=args.public_host,
         static_dir=args.static,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
@@ -343,6 +369,8 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     try:
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _stop_now)
     finally:
         if collector is not None:
             collector.stop()
@@ -365,6 +393,13 @@ def reload_keys(server: Server) -> None:
     log.info("hubbub: SIGHUP: keys reloaded: %s", keyring.describe())
 
 
+def _stop_now() -> None:
+    """A second SIGTERM or Ctrl-C while stopping: exit at once (what is acknowledged is
+    committed; streams and waiting polls are cut)."""
+    log.error("hubbub: stopping now (a second signal while stopping)")
+    os._exit(1)
+
+
 def _fail(reason: str) -> int:
     print(f"{PROG}: {reason}", file=sys.stderr)
     return USAGE
@@ -375,8 +410,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         Authenticator.from_settings(settings)  # an unusable key: one line, before listening
+        unusable = refusal(settings)
+        if unusable is not None:
+            raise ValueError(unusable)
     except ValueError as exc:
         return _fail(f"{exc} (see '{PROG} --help')")
+    given = {"db": args.db != "hubbub.db", "sync": args.sqlite_sync != "full"}
+    for warning in ignored(settings, db_given=given["db"], sync_given=given["sync"]):
+        log.warning("hubbub: warning: %s", warning)
     try:
         check_static(settings)
         check_db(settings)

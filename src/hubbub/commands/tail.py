@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
     if args.epoch is not None and args.since is None:
         print(f"{PROG}: --epoch is the epoch of a cursor: give --since with it", file=sys.stderr)
         return USAGE
-    return run(PROG, while_read(tail(args)))
+    return run(PROG, while_read(tail(args)), args.url)
 
 
 class _Status:

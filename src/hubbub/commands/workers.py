@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
@@ -34,6 +35,8 @@ log = logging.getLogger("hubbub")
 
 # How long a worker may take to listen (imports, connecting to Redis, opening the store).
 START_TIMEOUT = 30.0
+# An orphaned worker exits at the latest this long after its shutdown timeout.
+ORPHAN_GRACE = 10.0
 
 
 @dataclass
@@ -66,6 +69,11 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     def parent_gone() -> None:
         asyncio.get_running_loop().remove_reader(parent.fileno())
         log.error("hubbub worker %d: the parent process is gone; stopping", index)
+        # An orphan must not keep the port and the database's lock: past the time a clean
+        # stop takes, it exits whatever still runs (a thread: the loop may be what hangs).
+        watchdog = threading.Timer(settings.shutdown_timeout + ORPHAN_GRACE, _exit_now, (index,))
+        watchdog.daemon = True
+        watchdog.start()
         os.kill(os.getpid(), signal.SIGTERM)
 
     def tell_parent(server: Server) -> None:
@@ -75,6 +83,11 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
         ready.send(getattr(server.node.store, "durable", True))
 
     sys.exit(run_server(settings, tell_parent))
+
+
+def _exit_now(index: int) -> None:
+    log.error("hubbub worker %d: did not stop in time after its parent died; exiting", index)
+    os._exit(1)
 
 
 def _reserve_port(settings: Settings) -> tuple[Settings, socket.socket | None]:

@@ -105,13 +105,15 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     return ws
 
 
-async def list_stream(request: web.Request, lobby: TutorialLobby) -> web.StreamResponse:
-    """``Accept: text/event-stream``: the newest list at connect and after each change."""
+async def list_stream(
+    request: web.Request, lobby: TutorialLobby, owner: str | None
+) -> web.StreamResponse:
+    """``Accept: text/event-stream``: the newest list at connect and after each change,
+    those of ``owner`` (``?id=``) left out."""
     node = lobby.node
     principal = lobby_principal(request)
     node.check_stream(principal, lobby.name)
     heartbeat = node.settings.heartbeat
-    owner = request.query.get("id", "").strip() or None
     response = web.StreamResponse(headers=SSE_HEADERS)
     if request.method == "HEAD":
         return web.Response(headers=SSE_HEADERS)

@@ -6,7 +6,7 @@ answer written as prebuilt bytes. The first request that is anything else (anoth
 route, SSE, a WebSocket upgrade, a chunked or encoded body, an over-limit body,
 HTTP/1.0, a head llhttp refuses) hands the connection, bytes unread included, to
 aiohttp's connection handler, which serves it from then on exactly as before. A
-connection over a cap is handed over at once (aiohttp answers it ``503``).
+connection over a cap is answered ``503`` at once by the guard (``connections.py``).
 
 Pipelining: every complete request in a read is taken in the same loop iteration,
 so the publishes of one connection share one commit (aiohttp serves them one at a
@@ -95,7 +95,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         ctx = self._ctx
         refusal = ctx.guard.admit(address)
         if refusal is not None:
-            self._hand_off(address, refusal)
+            ctx.guard.refuse(transport, refusal)
             return
         self._begin(address)
 
@@ -200,6 +200,14 @@ class FrontConnection(Requests, asyncio.Protocol):
             route = route_of(head) if head is not None else None
             if head is None or route is None:
                 self._hand_off_in_turn()
+                break
+            refusal = ctx.node.host_refusal(head.headers.get("host"))
+            if refusal is not None:
+                del buffer[:]  # nothing after it is read: the connection closes
+                entry = self._take(head)
+                entry.close = True
+                self._stop_taking()
+                self._refuse(entry, head, route, refusal)
                 break
             if self._proxied and not self._readdress(head):
                 del buffer[:]
@@ -410,7 +418,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         if self._pending:
             self._waiting_turn = True
         else:
-            self._hand_off(self._address, None)
+            self._hand_off(self._address)
 
     def _let_go(self) -> None:
         """Another protocol owns the socket (and counts it under the guard) from now on."""
@@ -421,13 +429,13 @@ class FrontConnection(Requests, asyncio.Protocol):
         self._buffer.clear()
         self._transport = None
 
-    def _hand_off(self, address: str, refusal: str | None) -> None:
+    def _hand_off(self, address: str) -> None:
         transport = self._transport
         assert transport is not None
         data = bytes(self._buffer)
         reading, write_paused = self._reading, self._write_paused
         self._let_go()
-        handler = self._ctx.make_handler(address, refusal)
+        handler = self._ctx.make_handler(address)
         transport.set_protocol(handler)
         handler.connection_made(transport)
         if write_paused:

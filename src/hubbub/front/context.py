@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from hubbub.connections import ConnectionGuard
     from hubbub.node import Node
 
-# Builds aiohttp's handler for a connection handed over: (address, refusal or None).
-MakeHandler = Callable[[str, "str | None"], asyncio.Protocol]
+# Builds aiohttp's handler for a connection handed over, admitted for its address.
+MakeHandler = Callable[[str], asyncio.Protocol]
 
 
 class LeanConnection(Protocol):

@@ -89,11 +89,15 @@ def error_response(error: ProtocolError, request: web.Request | None = None) -> 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every refusal into the protocol's JSON error body."""
+    """Turn every refusal into the protocol's JSON error body; refuse (421) a request
+    naming a host a token-less server is not known by (``protocol/hosts.py``)."""
     try:
         framing = transfer_coding_error(request.headers.get("Transfer-Encoding"))
         if framing is not None:
             raise framing
+        refusal = node_of(request).host_refusal(request.headers.get("Host"))
+        if refusal is not None:
+            raise refusal
         return await handler(request)
     except ProtocolError as error:
         node_of(request).stats.rejected[error.code] += 1
