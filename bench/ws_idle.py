@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ws_idle --sockets 10000            # the lean path
     .venv/bin/python -m bench.ws_idle --sockets 10000 --no-lean-http
+    .venv/bin/python -m bench.ws_idle --sockets 10000 --store sqlite  # the default server
     .venv/bin/python -m bench.ws_idle --sockets 5000 --multiplex 2 --fanout 200
                                             # GET /ws, 2 rooms a socket; 200 messages a room
 
@@ -33,6 +34,7 @@ import base64
 import os
 import socket
 import sys
+import tempfile
 import time
 
 import uvloop
@@ -209,7 +211,9 @@ async def main(args: argparse.Namespace) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--store", "memory"]
+    command = [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--store", args.store]
+    scratch = tempfile.TemporaryDirectory(prefix="hubbub-ws-idle-")
+    command += ["--db", os.path.join(scratch.name, "hubbub.db")]
     cap = str(args.sockets + 5000)  # every socket comes from this one address
     command += ["--heartbeat", "3600", "--max-connections", cap, "--max-connections-per-ip", cap]
     if args.no_lean_http:
@@ -258,6 +262,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         await server.wait()
+        scratch.cleanup()
 
 
 def parse() -> argparse.Namespace:
@@ -267,6 +272,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--no-lean-http", action="store_true")
     parser.add_argument("--multiplex", type=int, default=0, help="GET /ws, N rooms a socket")
     parser.add_argument("--fanout", type=int, default=0, help="messages a room; 0: none")
+    parser.add_argument("--store", choices=["memory", "sqlite"], default="memory")
     parser.add_argument("--publishers", type=int, default=0, help="0: no publish run")
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: a real redis-server and Debian's Chromium (Playwright's own browser
-# download does not work here). Installed only when missing.
+# System packages: a real redis-server, nginx (the proxy tests run the configs shipped in
+# deploy/nginx) and Debian's Chromium (Playwright's own browser download does not work
+# here). Installed only when missing.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || need+=(nginx)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -41,6 +41,9 @@ class RedisServer:
     settings: Sequence[str] = ("--appendonly", "yes", "--appendfsync", "always")
     process: asyncio.subprocess.Process | None = None
     log: list[bytes] = field(default_factory=list)
+    # A configuration file read first (the options above override it), as an operator's
+    # redis-server FILE would.
+    config: Path | None = None
 
     @property
     def url(self) -> str:
@@ -52,6 +55,7 @@ class RedisServer:
         self.log.clear()
         self.process = await asyncio.create_subprocess_exec(
             REDIS_SERVER,
+            *([str(self.config)] if self.config is not None else []),
             "--port",
             str(self.port),
             "--bind",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +15,7 @@ from tests.process import serve
 from tests.wire import SSEReader, poll, publish
 
 
-async def hubbub(*args: str) -> tuple[int, str]:
+async def hubbub(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str]:
     """Run the hubbub command; its exit status and everything it printed."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -22,6 +24,7 @@ async def hubbub(*args: str) -> tuple[int, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     async with asyncio.timeout(30):
         out, _ = await process.communicate()
@@ -79,3 +82,26 @@ async def test_a_failed_restore_leaves_nothing_behind(tmp_path: Path) -> None:
     code, said = await hubbub("restore", str(words), "--db", str(db))
     assert code == 2 and said.count("\n") == 1, said
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+async def test_backup_takes_hubbub_db_and_is_readable_by_its_owner_only(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """``HUBBUB_DB``, as ``hubbub serve`` reads it, names the database; the copy is 0600
+    whatever the umask, and restore reads the same variable."""
+    db, saved = str(tmp_path / "live.db"), str(tmp_path / "saved.db")
+    async with serve("--port", "0", env={"HUBBUB_DB": db}) as server:
+        await publish(http, server.url, "r", "kept")
+        previous = os.umask(0o022)
+        try:
+            code, said = await hubbub("backup", saved, env={"HUBBUB_DB": db})
+        finally:
+            os.umask(previous)
+        assert code == 0, said
+    assert stat.S_IMODE(os.stat(saved).st_mode) == 0o600
+    code, said = await hubbub("restore", saved, env={"HUBBUB_DB": db})
+    assert code == 0 and db in said, said
+    async with serve("--port", "0", "--db", db) as server:
+        assert [m["text"] for m in (await poll(http, server.url, "r", since=0))["messages"]] == [
+            "kept"
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -104,3 +105,13 @@ async def wait_for_metric(http: aiohttp.ClientSession, base: str, line: str) -> 
                 if line in (await resp.text()).splitlines():
                     return
             await asyncio.sleep(0.01)
+
+
+async def test_every_log_line_starts_with_its_time_in_utc(tmp_path: Path) -> None:
+    """``2026-12-07T09:44:53.125Z hubbub listening on ...``: start, stop, each stamped."""
+    async with serve("--port", "0", "--db", str(tmp_path / "t.db")) as running:
+        running.process.send_signal(signal.SIGTERM)
+        await running.read_log_until(b"hubbub stopped")
+    stamp = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z hubbub ")
+    lines = [line for line in running.log if line.strip()]
+    assert len(lines) >= 3 and all(stamp.match(line) for line in lines), lines

@@ -16,7 +16,7 @@ from hubbub.transports import chat
 from hubbub.transports.admin import ADMIN_PAGE, admin_stream
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
-from hubbub.transports.metrics import metrics
+from hubbub.transports.metrics import add_metrics
 from hubbub.transports.moderation import add_moderation_routes
 from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
@@ -128,7 +128,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_post("/rooms/{room}/typing", chat.typing)
     add_moderation_routes(app)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    add_metrics(app, settings, node.stats, node.recorder)
     app.router.add_get("/admin", admin_page)
     app.router.add_get("/admin/stream", admin_stream)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)

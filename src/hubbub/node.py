@@ -131,7 +131,7 @@ class Node:
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
-        """Answer every waiting long poll and end every stream."""
+        """Answer every waiting long poll, end every stream and close every held socket."""
         self.closing = self.reads.closing = True
         self.streams.end_all("shutdown")
         self.hub.wake_all_waiters()

@@ -16,6 +16,10 @@ from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.http import NODE
 
+# After stop()'s deadline: what aiohttp waits for a handler still running (a request
+# body still arriving, say), then as long again after cancelling it.
+SHUTDOWN_GRACE = 0.25
+
 
 class Server:
     """A listening hubbub server; ``async with Server(settings) as s: s.url``.
@@ -38,19 +42,12 @@ class Server:
             # A long poll whose client vanished is cancelled at once, so its
             # waiter is released instead of lingering until its timeout.
             handler_cancellation=True,
-            shutdown_timeout=settings.shutdown_timeout,
+            shutdown_timeout=SHUTDOWN_GRACE,
             **self._handler_kwargs,
         )
         self.host = settings.host
         self.port = settings.port
         self._site: GuardedSite | None = None
-        # After the node began its shutdown (create_app's hook runs first), so held
-        # long polls on the lean path are answered before their connections close.
-        self.app.on_shutdown.append(self._close_lean_connections)
-
-    async def _close_lean_connections(self, _: web.Application) -> None:
-        if self._site is not None and self._site.front is not None:
-            await self._site.front.shutdown(self.settings.shutdown_timeout)
 
     @property
     def node(self) -> Node:
@@ -88,8 +85,8 @@ class Server:
             node=self.node,
             lean=self._lean_http(),
         )
-        self._site = site
         await site.start()
+        self._site = site  # started: stop() stops it (else the runner's cleanup does)
         self.port = int(self._runner.addresses[0][1])
 
     def _lean_http(self) -> bool:
@@ -104,8 +101,24 @@ class Server:
         )
 
     async def stop(self) -> None:
-        """Stop listening, end streams and polls, close the store. Safe to call twice."""
+        """Stop listening, end streams and polls, close the store. Safe to call twice.
+
+        Before aiohttp's own shutdown, which drops what its connections receive from then
+        on: the node answers every long poll, ends every stream and sends every WebSocket
+        its close, then the front's connections (every WebSocket is the front's) are
+        waited for under one deadline (``shutdown_timeout``), and whoever has not
+        answered is cut.
+        """
         if self._runner.server is not None:
+            site, self._site = self._site, None
+            if site is not None:
+                await site.stop()  # no new connections
+                # The on_shutdown hooks (node.begin_shutdown, the tutorial lobby's):
+                # aiohttp's cleanup runs them again, which finds nothing left to do.
+                await self.app.shutdown()
+                timeout = self.settings.shutdown_timeout
+                if site.front is not None:
+                    await site.front.shutdown(timeout)
             await self._runner.cleanup()
         access_log = self._handler_kwargs.get("access_log")
         if access_log is not None:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from hubbub.address_list import LOOPBACK, parse_cidr_list
 from hubbub.protocol.forwarded import parse_networks
 from hubbub.protocol.tokens import check_secret
 
@@ -80,7 +81,11 @@ class Settings:
     # How long a closing connection keeps discarding an unread request body so
     # that the client can still read our 413 (RFC 9112 section 9.6).
     lingering_time: float = 2.0
-    shutdown_timeout: float = 5.0
+    # At shutdown every long poll is answered and every stream and socket told at once;
+    # this bounds only the wait for clients to take that (read the answer, return the
+    # WebSocket close) before their connections are cut. Lean and aiohttp connections
+    # wait side by side, so a stop takes at most this plus closing the store.
+    shutdown_timeout: float = 2.0
 
     # Polls and publishes served by the lean path (front/), not aiohttp's per-request
     # machinery; False serves every request through aiohttp (--no-lean-http).
@@ -115,6 +120,13 @@ class Settings:
     # Conformance testing only: GET /ws-echo echoes WebSocket messages through the same
     # handshake, limits and origin check as the room sockets (tests/autobahn.py); no flag
     ws_echo: bool = False
+
+    # Who may read /metrics: client addresses in these networks (CIDR strings)
+    metrics_allow: tuple[str, ...] = LOOPBACK
+    # Under --workers: the directory where each worker keeps its counters for the others'
+    # /metrics (transports/metrics.py), and this worker's number; None for one process
+    metrics_dir: str | None = None
+    worker: int | None = None
 
     # Access control (off unless a key is set): HS256 secrets, paths of PEM public keys
     # (RS256 or ES256) and of a JWKS document; a token verifies with any of them, so that
@@ -154,6 +166,7 @@ class Settings:
             raise ValueError("max_rooms must be at least 1")
         if self.max_subscriptions < 1:
             raise ValueError("max_subscriptions must be at least 1")
+        parse_cidr_list(",".join(self.metrics_allow) or "none")
 
         for secret in self.verifying_secrets:
             check_secret(secret)

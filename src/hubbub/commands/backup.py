@@ -9,6 +9,7 @@ reset (a gap) and served the restored log from its start, never silently.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,11 @@ from hubbub.store.sqlite_files import BadFile, backup, restore
 USAGE, FAILED = 2, 1
 
 
+def _db_default() -> str:
+    """The database ``hubbub serve`` would use: ``HUBBUB_DB`` when set, as there."""
+    return os.environ.get("HUBBUB_DB") or "hubbub.db"
+
+
 def register(subparsers: Any) -> None:
     saving = subparsers.add_parser(
         "backup",
@@ -28,7 +34,9 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     saving.add_argument("out", metavar="FILE", help="the backup file to write (must not exist)")
-    saving.add_argument("--db", default="hubbub.db", help="the server's database file")
+    saving.add_argument(
+        "--db", default=_db_default(), help="the server's database file; env HUBBUB_DB"
+    )
     saving.set_defaults(run=run_backup)
 
     restoring = subparsers.add_parser(
@@ -41,7 +49,9 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     restoring.add_argument("backup", metavar="BACKUP", help="a file made by hubbub backup")
-    restoring.add_argument("--db", default="hubbub.db", help="the server's database file")
+    restoring.add_argument(
+        "--db", default=_db_default(), help="the server's database file; env HUBBUB_DB"
+    )
     restoring.set_defaults(run=run_restore)
 
 
@@ -51,7 +61,7 @@ def run_backup(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"hubbub backup: {exc}", file=sys.stderr)
         return USAGE if isinstance(exc, BadFile) else FAILED
-    print(f"backed up {args.db} to {args.out}")
+    print(f"backed up {args.db} to {args.out} (mode 0600)")
     return 0
 
 

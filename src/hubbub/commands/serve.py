@@ -16,8 +16,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.address_list import parse_cidr_list
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
+from hubbub.commands.logs import configure_logging
 from hubbub.commands.serve_checks import ignored, refusal
 from hubbub.commands.startup import check_access_log, check_db, check_static, explain
 from hubbub.errors import HubbubError
@@ -54,6 +56,14 @@ def _networks(text: str) -> tuple[str, ...]:
     """``CIDR[,CIDR...]``: the reverse proxies whose forwarding headers are believed."""
     try:
         return tuple(str(network) for network in parse_networks(text))
+    except ValueError as exc:
+        raise _BadValue(str(exc)) from None
+
+
+def _cidr_list(text: str) -> tuple[str, ...]:
+    """``CIDR[,CIDR]``, or ``none`` (--metrics-allow)."""
+    try:
+        return parse_cidr_list(text)
     except ValueError as exc:
         raise _BadValue(str(exc)) from None
 
@@ -142,6 +152,13 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("presence-ttl", positive_number, 15.0, "with --redis: seconds a dead node's users stay"),
     ("max-subscriptions", _positive_int, 100, "rooms one GET /ws connection may subscribe to"),
     ("max-rooms", _positive_int, None, "rooms that may hold messages (403 too_many_rooms past it)"),
+    (
+        "metrics-allow",
+        _cidr_list,
+        parse_cidr_list("127.0.0.0/8,::1"),
+        "client addresses that may read /metrics (admin tokens may too): CIDR[,CIDR] or none "
+        "(default: loopback)",
+    ),
 ]
 
 
@@ -304,6 +321,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_subscriptions=args.max_subscriptions,
         max_rooms=args.max_rooms,
         lean_http=args.lean_http,
+        metrics_allow=args.metrics_allow,
     )
 
 
@@ -388,7 +406,7 @@ def _fail(reason: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     try:
         settings = settings_from(args)
         Authenticator.from_settings(settings)  # an unusable key: one line, before listening

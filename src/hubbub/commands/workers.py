@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -54,10 +56,11 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     """
     import asyncio
 
+    from hubbub.commands.logs import configure_logging
     from hubbub.commands.serve import run_server
     from hubbub.server import Server
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     # Each worker is a node of its own on the operations page, named after the server.
     settings = replace(
         settings, node_name=f"{settings.node_name or socket.gethostname()}/worker-{index}"
@@ -136,9 +139,10 @@ class Supervisor:
         for index in range(1, self.settings.workers + 1):
             receive, send = context.Pipe(duplex=False)
             watch, alive = context.Pipe(duplex=False)
+            settings = replace(self.settings, worker=index)
             process = context.Process(
                 target=_worker_main,
-                args=(index, self.settings, send, watch),
+                args=(index, settings, send, watch),
                 name=f"hubbub-worker-{index}",
             )
             process.start()
@@ -217,9 +221,17 @@ class Supervisor:
             worker.alive.close()
 
 
+def _metrics_dir() -> str:
+    """Where the workers keep their counters for each other's /metrics (memory-backed
+    where the machine has /dev/shm; private to this user)."""
+    shm = "/dev/shm"
+    return tempfile.mkdtemp(prefix="hubbub-metrics-", dir=shm if os.path.isdir(shm) else None)
+
+
 def run_workers(settings: Settings) -> int:
     """Run ``settings.workers`` workers on one port until SIGTERM/SIGINT; the exit status."""
     settings, holder = _reserve_port(settings)
+    settings = replace(settings, metrics_dir=_metrics_dir())
     supervisor = Supervisor(settings)
     try:
         supervisor.start()
@@ -258,3 +270,5 @@ def run_workers(settings: Settings) -> int:
         supervisor.close()
         if holder is not None:
             holder.close()
+        assert settings.metrics_dir is not None
+        shutil.rmtree(settings.metrics_dir, ignore_errors=True)

@@ -120,12 +120,17 @@ class LeanSocket(SocketSession, FrameSocket):
     # The stream
 
     def _on_end(self, done: asyncio.Future[str]) -> None:
-        """The server ended the stream: a close frame with its code, or cut when dead."""
+        """The server ended the stream: a close frame with its code, or cut when dead.
+
+        The socket is closed once the client's close comes back (at the latest after a
+        while), as aiohttp's ``close`` does: cut at once, a proxy in between ends the
+        client's side too before the client's close goes out, and the client records
+        an abnormal closure (1006) instead of the code it was sent."""
         reason = done.result()
         close = server_close(reason)
         if close is not None:
             code, message = close
-            self._close(code, message, wait=False)
+            self._close(code, message, wait=True)
         elif reason == "timeout":
             self.abort()
 

@@ -183,7 +183,10 @@ class FrameSocket(WriteFlow):
     # Shutdown (FrontContext.shutdown)
 
     def begin_close(self) -> None:
-        self._close(CloseCode.GOING_AWAY, "server shutting down", wait=False)
+        # Closed when the client's close comes back (FrontContext.shutdown cuts it at its
+        # deadline): a socket closed at once would reset a client, or a proxy, whose frame
+        # crossed ours, and the 1001 could be lost with it.
+        self._close(CloseCode.GOING_AWAY, "server shutting down", wait=True)
 
     def abort(self) -> None:
         if self._transport is not None:

@@ -12,6 +12,10 @@ from pathlib import Path
 from hubbub.errors import StoreError
 from hubbub.store.epochs import new_epoch
 
+# A backup file's permissions (its journal, made by SQLite while it is written, gets
+# the same).
+BACKUP_MODE = 0o600
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
     name    TEXT PRIMARY KEY,
@@ -189,10 +193,16 @@ def backup(path: str, out: str) -> None:
     """
     if not Path(path).is_file():
         raise BadFile(f"no database at {path} (give the server's --db)")
-    if Path(out).exists():
-        raise BadFile(f"{out} exists already; choose a new file for the backup")
+    try:
+        # Created here, readable by its owner only (the rooms' messages are private, and
+        # the umask would leave them world-readable), and never over an existing file.
+        os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BACKUP_MODE))
+    except FileExistsError:
+        raise BadFile(f"{out} exists already; choose a new file for the backup") from None
+    except OSError as exc:
+        raise BadFile(f"cannot create {out}: {exc.strerror}") from None
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    target = sqlite3.connect(out)
+    target = sqlite3.connect(out)  # an empty file is an empty database to SQLite
     try:
         source.backup(target)
     except sqlite3.Error as exc:

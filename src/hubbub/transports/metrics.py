@@ -1,80 +1,296 @@
-"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4)."""
+"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4).
+
+Served only to client addresses in ``--metrics-allow`` (loopback by default): the counters
+say how busy the server is and which refusals it makes, which is nobody else's business.
+
+Under ``--workers`` a scrape lands on any one worker, so each worker keeps its counters in
+a file of a directory the parent made (``Settings.metrics_dir``, on tmpfs where there is
+one), rewritten every second; the worker answering writes its own first and reads every
+worker's, and every series carries a ``worker`` label. Other workers' figures are at most
+``SHARE_INTERVAL`` old; ``sum without (worker)`` gives the server's.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+from collections import Counter
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
 from aiohttp import web
 
+from hubbub.address_list import Network, contains, networks_of
+from hubbub.admin_access import admin_allowed
+from hubbub.auth import token_from
+from hubbub.errors import Forbidden
 from hubbub.ops.recorder import Recorder
+from hubbub.settings import Settings
 from hubbub.stats import Stats
-from hubbub.transports.http import node_of
+from hubbub.transports.http import node_of, principal_of
+
+SHARE_INTERVAL = 1.0
+METRICS_ALLOWED = web.AppKey("metrics_allowed", tuple[Network, ...])
+
+
+STATS_FIELDS = frozenset(f.name for f in fields(Stats))
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What /metrics says about one node or worker: its counters and its loop's health."""
+
+    stats: Stats
+    stall: float = 0.0  # the longest event-loop stall of the last minute, seconds
+    gc_seconds: float = 0.0
+    gc_collections: int = 0
+
+    @classmethod
+    def of(cls, stats: Stats, recorder: Recorder) -> Snapshot:
+        return cls(stats, recorder.longest_stall(), recorder.gc.seconds, recorder.gc.collections)
+
+
+def stats_from(data: dict[str, Any]) -> Stats:
+    """A worker's counters as it wrote them (a field it did not know keeps its zero)."""
+    stats = Stats()
+    for name, value in data.items():
+        if name in STATS_FIELDS:
+            setattr(stats, name, Counter(value) if isinstance(value, dict) else value)
+    return stats
+
+
+class SharedStats:
+    """One worker's counters in ``DIR/worker-N.json``, and every worker's read back."""
+
+    def __init__(self, directory: str, worker: int, stats: Stats, recorder: Recorder) -> None:
+        self.directory = Path(directory)
+        self.worker = worker
+        self.stats = stats
+        self.recorder = recorder
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self) -> None:
+        """Replace this worker's file at once (a reader never sees half of one)."""
+        now = Snapshot.of(self.stats, self.recorder)
+        data: dict[str, Any] = {name: getattr(self.stats, name) for name in STATS_FIELDS}
+        data["_loop"] = [now.stall, now.gc_seconds, now.gc_collections]
+        path = self.directory / f"worker-{self.worker}.json"
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(orjson.dumps(data))
+        os.replace(partial, path)
+
+    def read_all(self) -> list[tuple[int, Snapshot]]:
+        """Every worker's figures by number, this one's fresh."""
+        self.write()
+        found: list[tuple[int, Snapshot]] = []
+        for path in self.directory.glob("worker-*.json"):
+            try:
+                number = int(path.stem.removeprefix("worker-"))
+                data: dict[str, Any] = orjson.loads(path.read_bytes())
+            except (ValueError, OSError):
+                continue  # not one of ours, or gone meanwhile
+            stall, gc_seconds, gc_collections = data.get("_loop", (0.0, 0.0, 0))
+            snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(gc_collections))
+            found.append((number, snapshot))
+        return sorted(found, key=lambda item: item[0])
+
+    async def _share(self) -> None:
+        while True:
+            self.write()
+            await asyncio.sleep(SHARE_INTERVAL)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._share())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+METRICS_SHARING = web.AppKey("metrics_sharing", SharedStats)
+
+
+def share_between_workers(
+    app: web.Application, settings: Settings, stats: Stats, recorder: Recorder
+) -> None:
+    """Under ``--workers``: keep this worker's counters where the others' /metrics reads."""
+    if settings.metrics_dir is None or settings.worker is None:
+        return
+    shared = SharedStats(settings.metrics_dir, settings.worker, stats, recorder)
+    app[METRICS_SHARING] = shared
+
+    async def start(_: web.Application) -> None:
+        shared.start()
+
+    async def stop(_: web.Application) -> None:
+        await shared.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+# One metric: its name, type, help, and samples (series name, labels, value).
+Sample = tuple[str, str, str]
+Family = tuple[str, str, str, list[Sample]]
+
+
+def families(snapshot: Snapshot) -> list[Family]:
+    """What /metrics says about one node (or worker), in a fixed order."""
+    stats = snapshot.stats
+    connections = [("hubbub_connections", f'transport="{kind}"', str(stats.streams.get(kind, 0)))
+                   for kind in ("ws", "sse")]  # fmt: skip
+    connections.append(("hubbub_connections", 'transport="longpoll"', str(stats.waiting)))
+    rejected = [
+        ("hubbub_rejected_total", f'code="{code}"', str(count))
+        for code, count in sorted(stats.rejected.items())
+    ]
+    refused = [
+        (
+            "hubbub_connections_refused_total",
+            f'reason="{reason}"',
+            str(stats.connections_refused.get(reason, 0)),
+        )
+        for reason in ("max_connections", "max_connections_per_ip", "file_limit")
+    ]
+
+    def one(name: str, value: object) -> list[Sample]:
+        return [(name, "", str(value))]
+
+    return [
+        ("hubbub_connections", "gauge", "Open subscriptions by transport.", connections),
+        (
+            "hubbub_messages_published_total",
+            "counter",
+            "Messages committed.",
+            one("hubbub_messages_published_total", stats.published),
+        ),
+        (
+            "hubbub_messages_delivered_total",
+            "counter",
+            "Messages queued to live streams.",
+            one("hubbub_messages_delivered_total", stats.delivered),
+        ),
+        (
+            "hubbub_publish_seconds",
+            "summary",
+            "Time from accepting a publish to its commit.",
+            [
+                ("hubbub_publish_seconds_count", "", str(stats.publish_count)),
+                ("hubbub_publish_seconds_sum", "", f"{stats.publish_seconds:.6f}"),
+            ],
+        ),
+        (
+            "hubbub_commits_total",
+            "counter",
+            "Store transactions that committed publishes (group commit:"
+            " hubbub_publish_seconds_count / this is the mean batch).",
+            one("hubbub_commits_total", stats.commits),
+        ),
+        (
+            "hubbub_slow_consumers_dropped_total",
+            "counter",
+            "Streams closed past the outbox limit.",
+            one("hubbub_slow_consumers_dropped_total", stats.slow_consumers_dropped),
+        ),
+        (
+            "hubbub_rejected_total",
+            "counter",
+            "Refused requests and frames by error code.",
+            rejected,
+        ),
+        (
+            "hubbub_connections_open",
+            "gauge",
+            "TCP connections open (admitted under the caps).",
+            one("hubbub_connections_open", stats.connections_open),
+        ),
+        (
+            "hubbub_connections_refused_total",
+            "counter",
+            "Connections refused over a cap, by reason.",
+            refused,
+        ),
+        (
+            "hubbub_event_loop_stall_seconds",
+            "gauge",
+            "The longest event-loop stall of the last minute (how late a 50 ms timer fired).",
+            [("hubbub_event_loop_stall_seconds", "", f"{snapshot.stall:.6f}")],
+        ),
+        (
+            "hubbub_gc_seconds_total",
+            "counter",
+            "Time spent in garbage collection (gc.callbacks).",
+            [("hubbub_gc_seconds_total", "", f"{snapshot.gc_seconds:.6f}")],
+        ),
+        (
+            "hubbub_gc_collections_total",
+            "counter",
+            "Garbage collections.",
+            one("hubbub_gc_collections_total", snapshot.gc_collections),
+        ),
+    ]
 
 
 def render(stats: Stats, recorder: Recorder) -> str:
-    lines = [
-        "# HELP hubbub_connections Open subscriptions by transport.",
-        "# TYPE hubbub_connections gauge",
-    ]
-    lines += [
-        f'hubbub_connections{{transport="{kind}"}} {stats.streams.get(kind, 0)}'
-        for kind in ("ws", "sse")
-    ]
-    lines.append(f'hubbub_connections{{transport="longpoll"}} {stats.waiting}')
-    lines += [
-        "# HELP hubbub_messages_published_total Messages committed.",
-        "# TYPE hubbub_messages_published_total counter",
-        f"hubbub_messages_published_total {stats.published}",
-        "# HELP hubbub_messages_delivered_total Messages queued to live streams.",
-        "# TYPE hubbub_messages_delivered_total counter",
-        f"hubbub_messages_delivered_total {stats.delivered}",
-        "# HELP hubbub_publish_seconds Time from accepting a publish to its commit.",
-        "# TYPE hubbub_publish_seconds summary",
-        f"hubbub_publish_seconds_count {stats.publish_count}",
-        f"hubbub_publish_seconds_sum {stats.publish_seconds:.6f}",
-        "# HELP hubbub_commits_total Store transactions that committed publishes (group"
-        " commit: hubbub_publish_seconds_count / this is the mean batch).",
-        "# TYPE hubbub_commits_total counter",
-        f"hubbub_commits_total {stats.commits}",
-        "# HELP hubbub_slow_consumers_dropped_total Streams closed past the outbox limit.",
-        "# TYPE hubbub_slow_consumers_dropped_total counter",
-        f"hubbub_slow_consumers_dropped_total {stats.slow_consumers_dropped}",
-        "# HELP hubbub_rejected_total Refused requests and frames by error code.",
-        "# TYPE hubbub_rejected_total counter",
-    ]
-    lines += [
-        f'hubbub_rejected_total{{code="{code}"}} {count}'
-        for code, count in sorted(stats.rejected.items())
-    ]
-    lines += [
-        "# HELP hubbub_connections_open TCP connections open (admitted under the caps).",
-        "# TYPE hubbub_connections_open gauge",
-        f"hubbub_connections_open {stats.connections_open}",
-        "# HELP hubbub_connections_refused_total Connections refused over a cap, by reason.",
-        "# TYPE hubbub_connections_refused_total counter",
-    ]
-    lines += [
-        f'hubbub_connections_refused_total{{reason="{reason}"}} '
-        f"{stats.connections_refused.get(reason, 0)}"
-        for reason in ("max_connections", "max_connections_per_ip", "file_limit")
-    ]
-    lines += [
-        "# HELP hubbub_event_loop_stall_seconds The longest event-loop stall of the last"
-        " minute (how late a 50 ms timer fired).",
-        "# TYPE hubbub_event_loop_stall_seconds gauge",
-        f"hubbub_event_loop_stall_seconds {recorder.longest_stall():.6f}",
-        "# HELP hubbub_gc_seconds_total Time spent in garbage collection (gc.callbacks).",
-        "# TYPE hubbub_gc_seconds_total counter",
-        f"hubbub_gc_seconds_total {recorder.gc.seconds:.6f}",
-        "# HELP hubbub_gc_collections_total Garbage collections.",
-        "# TYPE hubbub_gc_collections_total counter",
-        f"hubbub_gc_collections_total {recorder.gc.collections}",
-    ]
+    """One process's /metrics."""
+    return render_workers([("", Snapshot.of(stats, recorder))])
+
+
+def render_workers(workers: list[tuple[str, Snapshot]]) -> str:
+    """Several sources' samples under one HELP and TYPE per metric, each sample with its
+    source's label (``worker="N"``; none for a single process)."""
+    described = [(label, families(snapshot)) for label, snapshot in workers]
+    lines: list[str] = []
+    for index, (name, kind, text, _) in enumerate(described[0][1]):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        for label, metrics_of in described:
+            for series, labels, value in metrics_of[index][3]:
+                inside = ",".join(part for part in (labels, label) if part)
+                lines.append(f"{series}{{{inside}}} {value}" if inside else f"{series} {value}")
     return "\n".join(lines) + "\n"
 
 
+def metrics_allowed(request: web.Request) -> bool:
+    """A client address in ``--metrics-allow``, or, with access control on, a token whose
+    ``admin`` claim is true (``admin_allowed``; a refused token is ``401``). Without
+    tokens the address list alone decides (its default, loopback, is also the admin
+    routes' rule then)."""
+    if contains(request.app[METRICS_ALLOWED], request.remote):
+        return True
+    node = node_of(request)
+    if not node.access.enabled or token_from(request.headers, request.query) is None:
+        return False
+    return admin_allowed(principal_of(request), request.remote or "unknown", True)
+
+
 async def metrics(request: web.Request) -> web.Response:
+    """Refused (403) to an address outside ``--metrics-allow``."""
+    node = node_of(request)
+    if not metrics_allowed(request):
+        raise Forbidden(
+            "/metrics is served only to the addresses of --metrics-allow, or to a token "
+            "with the admin claim"
+        )
+    shared = request.app.get(METRICS_SHARING)
+    if shared is None:
+        text = render(node.stats, node.recorder)
+    else:
+        text = render_workers([(f'worker="{n}"', snap) for n, snap in shared.read_all()])
     return web.Response(
-        text=render(node_of(request).stats, node_of(request).recorder),
+        text=text,
         content_type="text/plain",
         charset="utf-8",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def add_metrics(app: web.Application, settings: Settings, stats: Stats, recorder: Recorder) -> None:
+    """``GET /metrics``, and its counters shared between workers under ``--workers``."""
+    app[METRICS_ALLOWED] = networks_of(settings.metrics_allow)
+    app.router.add_get("/metrics", metrics)
+    share_between_workers(app, settings, stats, recorder)
