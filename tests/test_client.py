@@ -429,3 +429,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def test_a_websocket_after_a_cold_route_on_the_pool(server: Server) -> None:
+    """The client's pooled connection served a route aiohttp answers (presence, typing): a
+    WebSocket asked for by name still opens, on a connection of its own."""
+    async with Client(server.url) as client:
+        for _ in range(3):  # the pool's connections all went to aiohttp
+            await client.presence("general")
+            await client.typing("general", "alice")
+        await client.publish("general", "alice", "hello")
+        async with client.subscribe("general", since=0, transport="ws") as subscription:
+            async with asyncio.timeout(10):
+                event = await anext(aiter(subscription))
+        assert isinstance(event, Message) and event.text == "hello"

@@ -59,7 +59,8 @@ class Client:
     - Reconnecting: ``backoff``, the delays between tries.
 
     ``session`` is an aiohttp session to use instead of the client's own (it is then
-    not closed by :meth:`close`).
+    not closed by :meth:`close`). The client's own opens each WebSocket on a connection
+    of its own; a session passed in is used for WebSockets too.
 
     ``ssl`` is how an ``https://`` server's certificate is checked: None (the
     default) against the system's CAs (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are
@@ -112,24 +113,37 @@ class Client:
         self._ssl = ssl
         self._session = session
         self._owns_session = session is None
+        self._sockets: aiohttp.ClientSession | None = None
         self._closed = False
 
     def _link(self) -> Link:
         if self._closed:
             raise RuntimeError("this hubbub Client is closed")
         # The session is made on first use, inside the running event loop.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout)
         if self._session is None:
             connector = None if self._ssl is None else aiohttp.TCPConnector(ssl=self._ssl)
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
-        return Link(self._session, self.base_url, self.options, self._auth)
+        if self._sockets is None and self._owns_session:
+            self._sockets = aiohttp.ClientSession(
+                connector=self._fresh_connector(), timeout=timeout
+            )
+        return Link(self._session, self.base_url, self.options, self._auth, self._sockets)
+
+    def _fresh_connector(self) -> aiohttp.TCPConnector:
+        """Connections used once: each WebSocket handshake goes on a connection of its own."""
+        if self._ssl is None:
+            return aiohttp.TCPConnector(force_close=True)
+        return aiohttp.TCPConnector(force_close=True, ssl=self._ssl)
 
     async def close(self) -> None:
         """Close the client's own session and with it every connection it holds."""
         self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
-        self._session = None
+        if self._sockets is not None:
+            await self._sockets.close()
+        self._session = self._sockets = None
 
     async def __aenter__(self) -> Client:
         self._link()

@@ -69,6 +69,10 @@ class Link:
     options: Options
     # ``Authorization: Bearer TOKEN`` when the client has a token, else nothing.
     auth: Mapping[str, str] = field(default_factory=dict)
+    # For WebSockets: a session whose connections are never reused. A server may refuse
+    # an upgrade on a keep-alive connection that carried another route (docs/protocol.md),
+    # and a pooled one may have. None: the client was given its own session; use that.
+    sockets: aiohttp.ClientSession | None = None
 
     def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Request headers: ``extra`` and the token's ``Authorization``, if any."""

@@ -107,7 +107,7 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
     options = link.options
     try:
         async with asyncio.timeout(options.connect_timeout):
-            ws = await link.session.ws_connect(
+            ws = await (link.sockets or link.session).ws_connect(
                 link.messages_url(room),
                 params=_params(link, cursor),
                 headers=link.headers(),
