@@ -9,7 +9,8 @@ from aiohttp import web
 
 from hubbub.access_log import JsonAccessLogger, close_access_log, open_access_log
 from hubbub.app import OWN_MIDDLEWARES, OWN_RESPONSE_HOOKS, create_app
-from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
+from hubbub.connections import GuardedSite
+from hubbub.guard import ConnectionGuard, raise_file_limit
 from hubbub.node import Node
 from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings

@@ -14,7 +14,7 @@ from hubbub.front.head import Head, Route
 from hubbub.transports.cors import allowed_origin_for
 
 if TYPE_CHECKING:
-    from hubbub.connections import ConnectionGuard
+    from hubbub.guard import ConnectionGuard
     from hubbub.node import Node
 
 # Builds aiohttp's handler for a connection handed over, admitted for its address.
