@@ -9,6 +9,7 @@ from __future__ import annotations
 from hubbub.auth import www_authenticate
 from hubbub.errors import (
     BodyTooLarge,
+    Indexing,
     InvalidRequest,
     ProtocolError,
     RateLimited,
@@ -34,7 +35,7 @@ def refusal_headers(
     headers: list[tuple[str, str]] = []
     if isinstance(error, Unauthorized) and token_sent is not None:
         headers.append(("WWW-Authenticate", www_authenticate(token_sent)))
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Indexing):
         headers.append(("Retry-After", retry_after_header(error.retry_after)))
     if isinstance(error, UpgradeRequired):
         headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4
