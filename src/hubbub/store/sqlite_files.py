@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hubbub.errors import StoreError
 from hubbub.store.epochs import new_epoch
+from hubbub.store.sqlite_search import ensure_search_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
@@ -71,10 +72,11 @@ def _enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
             time.sleep(0.01)
 
 
-def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
+def ensure_schema(conn: sqlite3.Connection, candidate: str, *, search: bool = True) -> str:
     """Create or upgrade the schema; return the database's generation epoch.
 
-    ``candidate`` becomes the generation of a database that has none yet.
+    ``candidate`` becomes the generation of a database that has none yet. ``search``: with
+    the search index (``sqlite_search.py``).
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -93,6 +95,8 @@ def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
             "CREATE INDEX IF NOT EXISTS messages_target ON messages (room, target)"
             " WHERE target IS NOT NULL"
         )
+        if search:
+            ensure_search_schema(conn)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT DO NOTHING",
             (candidate,),
