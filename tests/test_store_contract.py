@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from hubbub.protocol.cursors import EPOCH, Bounds
 from hubbub.errors import SearchUnavailable
+from hubbub.protocol.cursors import EPOCH, Bounds
 from hubbub.protocol.messages import DELETE, EDIT, MESSAGE, Publish
 from hubbub.protocol.search import parse_query
 from hubbub.store import MemoryStore, SQLiteStore, Stamped, Store

@@ -18,6 +18,7 @@ from hubbub.transports.metrics import metrics
 from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
+from hubbub.transports.search import room_search, search
 from hubbub.transports.static import (
     ASSETS_ROUTE,
     PAGE_ROUTE,
@@ -110,6 +111,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_post("/rooms/{room}/messages", publish, expect_handler=expect_continue)
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/rooms/{room}/presence", chat.presence)
+    app.router.add_get("/rooms/{room}/search", room_search)
+    app.router.add_get("/search", search)
     app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
     app.router.add_get("/healthz", healthz)

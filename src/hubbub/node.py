@@ -26,6 +26,7 @@ from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.reads import Reads
+from hubbub.searches import Searches
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
@@ -66,6 +67,7 @@ class Node:
             shared=bool(settings.redis),
         )
         self.reads = Reads(self.hub, self.store, self.stats)
+        self.searches = Searches(self.store, self.access)
         self.presence: Presence = make_presence(settings)
         self.streams = Streams(self.hub, self.reads, self.stats, self.presence)
         self.typing = TypingLimiter()
@@ -188,7 +190,7 @@ class Node:
             finally:
                 self.presence.leave(room, user)
         return await self.reads.poll(
-            room, query.since, query.before, query.limit, latest=query.latest
+            room, query.since, query.before, query.limit, latest=query.latest, around=query.around
         )
 
     def check_stream(self, principal: Principal, room: str) -> None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hubbub.errors import InvalidParameter, InvalidQuery, ProtocolError
-from hubbub.protocol.messages import validate_room
+from hubbub.protocol.messages import Message, validate_room
 
 MAX_QUERY = 256  # characters of a query
 MAX_TERMS = 16  # words, phrases and from: together
@@ -271,7 +272,7 @@ def _query(raw: str | None) -> Query:
     return parse_query(raw)
 
 
-def parse_room_search(params: dict[str, str]) -> SearchRequest:
+def parse_room_search(params: Mapping[str, str]) -> SearchRequest:
     """``GET /rooms/{room}/search``: ``q``, ``limit``, ``before``."""
     before = None
     raw = params.get("before")
@@ -283,7 +284,7 @@ def parse_room_search(params: dict[str, str]) -> SearchRequest:
     return SearchRequest(_query(params.get("q")), _limit(params.get("limit")), before=before)
 
 
-def parse_search(params: dict[str, str]) -> SearchRequest:
+def parse_search(params: Mapping[str, str]) -> SearchRequest:
     """``GET /search``: ``q``, ``limit``, ``next``, ``rooms``."""
     rooms = None
     raw = params.get("rooms")
@@ -321,3 +322,18 @@ def decode_next(raw: str) -> tuple[str, int]:
         return validate_room(room), int(number)
     except ProtocolError:
         raise bad from None
+
+
+# The answers
+
+
+def hit_object(message: Message, text: str, edited_ts: int | None, query: Query) -> dict[str, Any]:
+    """A hit as the protocol shows it: the message in its latest version (as
+    ``?view=latest`` shows it) and ``ranges``, the matched parts of its text."""
+    body = message.to_dict()
+    body["text"] = text
+    if edited_ts is not None:
+        body["edited"] = True
+        body["edited_ts"] = edited_ts
+    body["ranges"] = matched_ranges(text, query)
+    return body

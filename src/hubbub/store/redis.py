@@ -290,7 +290,9 @@ class RedisStore:
         ``redis-server`` has no ``FT.SEARCH``), and an index kept by the append script
         would cost every publish a write per word and hold the text twice in memory
         (docs/protocol.md, *Search*). Searching needs the SQLite or memory store."""
-        raise SearchUnavailable("the Redis store keeps no search index; search needs --store sqlite")
+        raise SearchUnavailable(
+            "the Redis store keeps no search index; search needs --store sqlite"
+        )
 
     async def ping(self) -> bool:
         """True while every shard takes a write now.

@@ -30,6 +30,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 from hubbub.errors import Indexing, SearchUnavailable, StoreError
@@ -67,6 +68,10 @@ def _count_rooms(conn: sqlite3.Connection) -> int:
     # A scan of the rooms table (a few milliseconds per 100,000 rooms), hence kept once counted.
     row = conn.execute("SELECT COUNT(*) FROM rooms WHERE last_id > 0").fetchone()
     return int(row[0])
+
+
+def _index_chunk(chunk: list[tuple[int, str, int]], conn: sqlite3.Connection) -> None:
+    sqlite_search.index_chunk(conn, chunk)
 
 
 def _row_message(row: _Row) -> Message:
@@ -131,16 +136,12 @@ class SQLiteStore:
             self._lock.acquire()
             try:
                 self._write_conn = connect(self._path, self._busy_timeout, self._synchronous)
-                self._generation = ensure_schema(
-                    self._write_conn, new_epoch(), search=self._search
-                )
+                self._generation = ensure_schema(self._write_conn, new_epoch(), search=self._search)
                 self._read_conn = connect(self._path, self._busy_timeout, self._synchronous)
             except BaseException:
                 self._lock.release()
                 raise
-            if self._search and sqlite_search.backfill_left(self._write_conn) is not None:
-                return True
-            return False
+            return self._search and sqlite_search.backfill_left(self._write_conn) is not None
 
         if await self._run(self._writer, open_sync):
             self._search_ready = False
@@ -358,6 +359,11 @@ class SQLiteStore:
 
         return await self._run(self._reader, read)
 
+    async def indexed(self) -> None:
+        """Return once the messages from before search are indexed (at once if none were)."""
+        if self._backfill is not None:
+            await asyncio.shield(self._backfill)
+
     async def _index_old_messages(self) -> None:
         """Index what the file held before search, newest first, a chunk per write
         transaction; the todo is sorted once on a connection of its own."""
@@ -368,9 +374,8 @@ class SQLiteStore:
             log.info("search: indexing %d messages stored before search existed", total)
             started, done, after, logged = time.monotonic(), 0, 0, 0.0
             self._backfill_progress = (0, total)
-            while chunk := await self._run(pool, lambda: sqlite_search.todo_chunk(conn, after)):
-                rows = chunk
-                await self._on_writer(lambda writer: sqlite_search.index_chunk(writer, rows))
+            while chunk := await self._run(pool, partial(sqlite_search.todo_chunk, conn, after)):
+                await self._on_writer(partial(_index_chunk, chunk))
                 after, done = chunk[-1][0], done + len(chunk)
                 self._backfill_progress = (done, total)
                 if time.monotonic() - logged >= 5 or done == total:
