@@ -119,7 +119,7 @@ async def test_bad_parameters(server: Server, http: aiohttp.ClientSession) -> No
     """No q, a bad limit, before, next or rooms: 400 with the parameter's code."""
     assert (await get(http, f"{server.url}/search", 400))["error"]["code"] == "invalid_query"
     for params in ({"limit": "101"}, {"limit": "0"}, {"next": "zz"}):
-        answer = await get(http, f"{server.url}/search", 400, q="x", **params)
+        answer = await get(http, f"{server.url}/search", 400, None, q="x", **params)
         assert answer["error"]["code"] == "invalid_parameter"
     answer = await get(http, f"{server.url}/rooms/r/search", 400, q="x", before="-1")
     assert answer["error"]["code"] == "invalid_parameter"
