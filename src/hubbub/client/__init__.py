@@ -41,6 +41,7 @@ from hubbub.client.events import (
     TransportName,
     TypingNotice,
 )
+from hubbub.client.search import Hit, SearchPage
 from hubbub.client.subscription import Subscription
 from hubbub.protocol.messages import Message
 
@@ -54,11 +55,13 @@ __all__ = [
     "Ephemeral",
     "Event",
     "Gap",
+    "Hit",
     "Message",
     "Page",
     "PresenceChange",
     "ProtocolViolation",
     "Refused",
+    "SearchPage",
     "Status",
     "Subscription",
     "TransportChoice",
