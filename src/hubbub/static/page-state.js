@@ -40,6 +40,13 @@ export const ui = {
   nameCancel: $("name-cancel"),
   presence: $("presence"),
   typing: $("typing"),
+  searchForm: $("search-form"),
+  searchInput: $("search-input"),
+  searchResults: $("search-results"),
+  searchStatus: $("search-status"),
+  searchClose: $("search-close"),
+  searchMore: $("search-more"),
+  hitList: $("hit-list"),
 };
 
 /**
