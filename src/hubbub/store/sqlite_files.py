@@ -90,6 +90,8 @@ def ensure_schema(conn: sqlite3.Connection, candidate: str, *, search: bool = Tr
         if "kind" not in columns:  # a database from before edits and deletes: NULL is a message
             conn.execute("ALTER TABLE messages ADD COLUMN kind TEXT")
             conn.execute("ALTER TABLE messages ADD COLUMN target INTEGER")
+        if "seq" not in columns:  # a database from before search: its place in the index
+            conn.execute("ALTER TABLE messages ADD COLUMN seq INTEGER")
         # After the columns exist: a file from before them gets the index too.
         conn.execute(
             "CREATE INDEX IF NOT EXISTS messages_target ON messages (room, target)"

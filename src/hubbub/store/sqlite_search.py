@@ -49,13 +49,10 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: int) -> None:
 
 
 def ensure_search_schema(conn: sqlite3.Connection) -> None:
-    """Inside ``ensure_schema``'s transaction: the ``seq`` column and the FTS5 table.
+    """Inside ``ensure_schema``'s transaction (which adds ``messages.seq``): the FTS5 table.
 
     A file that had messages before the table existed keeps ``seq`` 1 to N for them (the
     background indexing hands them out), new messages count from N + 1."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
-    if "seq" not in columns:
-        conn.execute("ALTER TABLE messages ADD COLUMN seq INTEGER")
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search'").fetchone():
         return
     conn.execute(CREATE)
@@ -68,19 +65,24 @@ def ensure_search_schema(conn: sqlite3.Connection) -> None:
 class Indexer:
     """The index's side of one append transaction, on the writer thread."""
 
-    __slots__ = ("_conn", "_room_keys", "seq")
+    __slots__ = ("_conn", "_room_keys", "_user_keys", "seq")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.seq = _meta(conn, "search_seq") or 0
+        # A batch is mostly a few rooms and users: each key is made once per batch.
         self._room_keys: dict[str, str] = {}
+        self._user_keys: dict[str, str] = {}
 
     def add(self, message: Message, seq: int) -> None:
         """A plain message just stored with ``seq``."""
         key = self._room_keys.get(message.room)
         if key is None:
             key = self._room_keys[message.room] = room_key(message.room)
-        values = (seq, message.text, key, user_key(fold(message.user)), message.room, message.id)
+        user = self._user_keys.get(message.user)
+        if user is None:
+            user = self._user_keys[message.user] = user_key(fold(message.user))
+        values = (seq, message.text, key, user, message.room, message.id)
         self._conn.execute(_INDEX, values)
         self.seq = seq
 

@@ -1,0 +1,272 @@
+"""Search at scale: query latency over 1,000,000 messages, the index's cost to publishing, its size.
+
+python -m bench.search                          # 1,000,000 messages in 1,000 rooms (built once)
+python -m bench.search --messages 100000        # a smaller file, for a quick look
+python -m bench.search --publish-seconds 3      # shorter publish rounds
+
+The database is built once with a direct bulk insert (messages and index rows written in
+large transactions, as the store would have indexed them) and kept at ``--db`` for the next
+run. Texts are 4 to 14 words drawn Zipf-like (weight 1/rank) from a 100-word vocabulary, so
+common words match a large share of messages; every 1,000th message also carries one of 100
+rare words (about 10 messages each). Queries go through ``Searches.rooms``, as the route
+does: the store's reader thread, the hits' current text, matched ranges and the JSON.
+
+The publish rate is measured in the same run on two fresh files, with and without the
+index, through the real group commit (``Committer``) with ``--publishers`` publishes
+outstanding, rounds alternating. The index's size is read from SQLite's ``dbstat``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from hubbub.access import Access
+from hubbub.principal import ANONYMOUS
+from hubbub.protocol.encoding import EncodedMessage
+from hubbub.protocol.messages import Publish
+from hubbub.protocol.search import fold, parse_query, parse_search, room_key, user_key
+from hubbub.searches import Searches
+from hubbub.settings import Settings
+from hubbub.stats import Stats
+from hubbub.store.committer import Committer
+from hubbub.store.epochs import new_epoch
+from hubbub.store.sqlite import SQLiteStore
+from hubbub.store.sqlite_files import connect, ensure_schema
+
+_WORDS = """
+the be to of and a in that have it for not on with he as you do at this but his by
+from they we say her she or an will my one all would there their what so up out if
+about who get which go me when make can like time no just him know take people into
+year your good some could them see other than then now look only come its over think
+also back after use two how our work first well way even new want because any these
+give day most us deploy
+"""
+VOCABULARY = _WORDS.split()  # the 100 most common English words, give or take
+if len(set(VOCABULARY)) != 100:  # pragma: no cover - a slip in the list above
+    raise RuntimeError("the vocabulary must be 100 distinct words")
+RARE = [f"rare{n:02d}" for n in range(100)]
+USERS = [f"user{n:03d}" for n in range(200)]
+DEFAULT_DB = Path(tempfile.gettempdir()) / "hubbub-search-bench.db"
+TS0 = 1_760_000_000_000
+
+
+def texts(rng: random.Random, count: int, start: int) -> list[str]:
+    weights = [1 / rank for rank in range(1, len(VOCABULARY) + 1)]
+    out = []
+    for n in range(start, start + count):
+        words = rng.choices(VOCABULARY, weights, k=rng.randint(4, 14))
+        if n % 1000 == 999:
+            words.insert(rng.randrange(len(words) + 1), RARE[(n // 1000) % len(RARE)])
+        out.append(" ".join(words))
+    return out
+
+
+def build(path: Path, messages: int, rooms: int, seed: int = 7) -> float:
+    """The benchmark's database, written directly: seconds it took."""
+    started = time.monotonic()
+    path.unlink(missing_ok=True)
+    conn = connect(str(path), 5.0, "normal")
+    ensure_schema(conn, new_epoch(), search=True)
+    rng = random.Random(seed)
+    last = [0] * rooms
+    room_keys = [room_key(f"room{r:04d}") for r in range(rooms)]
+    user_keys = {u: user_key(fold(u)) for u in USERS}
+    chunk = 50_000
+    for start in range(0, messages, chunk):
+        count = min(chunk, messages - start)
+        rows, index = [], []
+        for offset, text in enumerate(texts(rng, count, start)):
+            seq = start + offset + 1
+            r = rng.randrange(rooms)
+            last[r] += 1
+            user = rng.choice(USERS)
+            name = f"room{r:04d}"
+            rows.append((name, last[r], user, text, TS0 + seq, seq))
+            index.append((seq, text, room_keys[r], user_keys[user], name, last[r]))
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO messages (room, id, user, text, ts, seq) VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+        conn.executemany(
+            "INSERT INTO search (rowid, text, room_key, user_key, room, id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            index,
+        )
+        conn.execute("COMMIT")
+        print(f"  built {start + count:,} of {messages:,}", flush=True)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO rooms (name, last_id) VALUES (?, ?)",
+        [(f"room{r:04d}", n) for r, n in enumerate(last) if n],
+    )
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'search_seq'", (str(messages),))
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('bench', ?)",
+        (json.dumps({"messages": messages, "rooms": rooms, "seed": seed}),),
+    )
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return time.monotonic() - started
+
+
+def built_for(path: Path) -> dict[str, int] | None:
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'bench'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def sizes(path: Path) -> dict[str, int]:
+    """Bytes on disk: the file, the index's tables, the messages table."""
+    conn = sqlite3.connect(path)
+    try:
+        by_table = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))
+    finally:
+        conn.close()
+    index = sum(size for name, size in by_table.items() if name.startswith("search"))
+    return {
+        "file": path.stat().st_size,
+        "index": index,
+        "messages": by_table.get("messages", 0) + by_table.get("messages_client_id", 0),
+    }
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def query_latencies(path: Path, queries: list[str]) -> list[float]:
+    """Milliseconds per query, each a ``GET /search`` as the node answers it."""
+    store = SQLiteStore(str(path))
+    await store.open()
+    searches = Searches(store, Access(Settings()))
+    try:
+        for text in queries[:5]:  # warm the page cache
+            await searches.rooms(ANONYMOUS, parse_search({"q": text}))
+        out = []
+        for text in queries:
+            request = parse_search({"q": text})
+            started = time.perf_counter()
+            await searches.rooms(ANONYMOUS, request)
+            out.append((time.perf_counter() - started) * 1000)
+        return out
+    finally:
+        await store.close()
+
+
+async def publish_rate(
+    path: Path, search: bool, seconds: float, publishers: int, sync: str
+) -> float:
+    """Acknowledged publishes per second through the group commit."""
+    store = SQLiteStore(str(path), search=search, synchronous=sync)
+    await store.open()
+    committer = Committer(
+        store, lambda results: [EncodedMessage(a.message, a.epoch) for a in results], Stats()
+    )
+    committer.start()
+    rng = random.Random(1)
+    corpus = texts(rng, 5000, 0)
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def publisher(n: int) -> None:
+        nonlocal done
+        for i in itertools.count():
+            if time.monotonic() >= deadline:
+                return
+            room = f"room{rng.randrange(1000):04d}"
+            await committer.submit(Publish(room, USERS[n % len(USERS)], corpus[i % 5000]))
+            done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(publisher(n) for n in range(publishers)))
+    elapsed = time.monotonic() - started
+    await committer.close()
+    await store.close()
+    return done / elapsed
+
+
+async def publish_rates(
+    seconds: float, publishers: int, rounds: int, sync: str
+) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(rounds):
+            for search in (False, True):
+                path = Path(tmp) / f"publish-{search}-{sync}.db"
+                rate = await publish_rate(path, search, seconds, publishers, sync)
+                rates[search].append(rate)
+        without, with_index = statistics.median(rates[False]), statistics.median(rates[True])
+    return {"without": without, "with": with_index, "ratio": with_index / without}
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    path: Path = args.db
+    wanted = {"messages": args.messages, "rooms": args.rooms, "seed": 7}
+    if built_for(path) != wanted:
+        print(f"building {path} ({args.messages:,} messages in {args.rooms:,} rooms)…", flush=True)
+        print(f"  built in {build(path, args.messages, args.rooms):.1f} s", flush=True)
+    rng = random.Random(11)
+    two_words = [" ".join(rng.sample(VOCABULARY, 2)) for _ in range(args.queries)]
+    rare = [rng.choice(RARE) for _ in range(args.queries)]
+    for text in two_words + rare:
+        parse_query(text)
+    results: dict[str, object] = {"database": wanted, "size": sizes(path)}
+    for name, queries in (("two_words", two_words), ("rare_word", rare)):
+        latencies = await query_latencies(path, queries)
+        results[name] = {
+            "queries": len(latencies),
+            "p50_ms": statistics.median(latencies),
+            "p99_ms": percentile(latencies, 0.99),
+            "max_ms": max(latencies),
+        }
+        print(name, results[name], flush=True)
+    for sync in ("full", "normal"):
+        rates = await publish_rates(args.publish_seconds, args.publishers, args.rounds, sync)
+        results[f"publish_{sync}"] = rates
+        print(f"publish (synchronous={sync})", rates, flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.search",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="where the database is kept")
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--rooms", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=500, help="queries of each kind")
+    parser.add_argument("--publish-seconds", type=float, default=5.0, help="one publish round")
+    parser.add_argument("--rounds", type=int, default=3, help="publish rounds, alternating")
+    parser.add_argument("--publishers", type=int, default=100, help="publishes outstanding")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/search.json"))
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
