@@ -202,3 +202,19 @@ async def test_redis_store_answers_501(
     for url in (f"{server.url}/search", f"{server.url}/rooms/r/search"):
         answer = await get(http, url, 501, q="x")
         assert answer["error"]["code"] == "search_unavailable"
+
+
+async def test_search_follows_allow_origin(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """A page of an allowed origin may search: preflight and answer carry CORS."""
+    server = await start_server(allow_origin="https://chat.example")
+    origin = {"Origin": "https://chat.example"}
+    for path in ("/search", "/rooms/r/search"):
+        preflight = {**origin, "Access-Control-Request-Method": "GET"}
+        async with http.options(f"{server.url}{path}", headers=preflight) as response:
+            assert response.status == 204
+            assert response.headers["Access-Control-Allow-Headers"] == "Authorization"
+        async with http.get(f"{server.url}{path}?q=x", headers=origin) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "https://chat.example"

@@ -12,7 +12,7 @@ from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports import chat
-from hubbub.transports.cors import add_origin_headers, applies_to, preflight
+from hubbub.transports.cors import add_origin_headers, applies_to, preflight, search_preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import metrics
 from hubbub.transports.multiplex import multiplex
@@ -112,7 +112,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/rooms/{room}/presence", chat.presence)
     app.router.add_get("/rooms/{room}/search", room_search)
+    app.router.add_route("OPTIONS", "/rooms/{room}/search", search_preflight)
     app.router.add_get("/search", search)
+    app.router.add_route("OPTIONS", "/search", search_preflight)
     app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
     app.router.add_get("/healthz", healthz)
