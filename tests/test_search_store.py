@@ -124,3 +124,28 @@ async def test_kill_9_right_after_201_leaves_the_message_searchable(tmp_path: Pa
     conn = sqlite3.connect(path)
     assert conn.execute("INSERT INTO search (search) VALUES ('integrity-check')").rowcount == 1
     conn.close()
+
+
+async def test_an_index_turned_off_and_on_is_rebuilt(tmp_path: Path) -> None:
+    """Off drops the index (publishes skip it); on again indexes every message anew,
+    the corrections made meanwhile included."""
+    path = str(tmp_path / "toggle.db")
+    store = SQLiteStore(path)
+    await store.open()
+    await store.append([Stamped(Publish("r", "al", "first words"), ts=1)])
+    await store.close()
+    off = SQLiteStore(path, search=False)
+    await off.open()
+    await off.append([Stamped(Publish("r", "al", "second words"), ts=2)])
+    await off.append([Stamped(Publish("r", "al", "first edited", None, EDIT, 1), ts=3)])
+    await off.close()
+    on = SQLiteStore(path)
+    await on.open()
+    try:
+        await on.indexed()
+        hits = await on.search(parse_query("words"), SearchScope(None, 10))
+        assert [h.message.id for h in hits] == [2]
+        edited = await on.search(parse_query("edited"), SearchScope(None, 10))
+        assert [(h.message.id, h.edited_ts) for h in edited] == [(1, 3)]
+    finally:
+        await on.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hubbub.errors import StoreError
 from hubbub.store.epochs import new_epoch
-from hubbub.store.sqlite_search import ensure_search_schema
+from hubbub.store.sqlite_search import drop_search_schema, ensure_search_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
@@ -99,6 +99,8 @@ def ensure_schema(conn: sqlite3.Connection, candidate: str, *, search: bool = Tr
         )
         if search:
             ensure_search_schema(conn)
+        else:
+            drop_search_schema(conn)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT DO NOTHING",
             (candidate,),

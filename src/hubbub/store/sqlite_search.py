@@ -62,6 +62,17 @@ def ensure_search_schema(conn: sqlite3.Connection) -> None:
         _set_meta(conn, "search_backfill", old)
 
 
+def drop_search_schema(conn: sqlite3.Connection) -> None:
+    """Inside ``ensure_schema``'s transaction, for a store opened without the index: drop
+    it, or it would miss what is published meanwhile; the next start with the index
+    rebuilds it from the messages in the background."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search'").fetchone():
+        return
+    conn.execute("DROP TABLE search")
+    conn.execute("UPDATE messages SET seq = NULL WHERE seq IS NOT NULL")
+    conn.execute("DELETE FROM meta WHERE key IN ('search_seq', 'search_backfill')")
+
+
 class Indexer:
     """The index's side of one append transaction, on the writer thread."""
 
