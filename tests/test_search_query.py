@@ -15,6 +15,7 @@ from hubbub.protocol.search import (
     encode_next,
     fold,
     fts_match,
+    index_keys,
     matched_ranges,
     matches,
     parse_query,
@@ -119,7 +120,7 @@ def test_fts_match_quotes_every_term() -> None:
     expression = fts_match(query, None)
     assert expression == (
         'text : "near a" AND text : "b" AND text : "or" AND text : "text"'
-        ' AND text : "x" AND text : "c d" * AND user_key : ("u' + b'e"ve'.hex() + '")'
+        ' AND text : "x" AND text : "c d" * AND keys : ("u' + b'e"ve'.hex() + '")'
     )
 
 
@@ -127,7 +128,7 @@ def test_fts_match_scope() -> None:
     """A scope of names and prefixes becomes room-key tokens (a prefix stays a prefix)."""
     expression = fts_match(parse_query("hi"), ("general", "team-*"))
     assert expression == (
-        f'text : "hi" AND room_key : ("{room_key("general")}" OR "{room_key("team-")}" *)'
+        f'text : "hi" AND keys : ("{room_key("general")}" OR "{room_key("team-")}" *)'
     )
     assert fts_match(parse_query("hi"), ("*",)) == 'text : "hi"'
 
@@ -137,7 +138,7 @@ def test_fts5_takes_every_expression_and_agrees_with_matches() -> None:
     exactly what :func:`matches` finds."""
     conn = sqlite3.connect(":memory:")
     conn.execute(
-        "CREATE VIRTUAL TABLE search USING fts5(text, room_key, user_key,"
+        "CREATE VIRTUAL TABLE search USING fts5(text, keys,"
         " tokenize='unicode61 remove_diacritics 2')"
     )
     rows = [
@@ -149,8 +150,8 @@ def test_fts5_takes_every_expression_and_agrees_with_matches() -> None:
     ]
     for text, user in rows:
         conn.execute(
-            "INSERT INTO search (text, room_key, user_key) VALUES (?, ?, ?)",
-            (text, room_key("r"), "u" + fold(user).encode().hex()),
+            "INSERT INTO search (text, keys) VALUES (?, ?)",
+            (text, index_keys("r", user)),
         )
     queries = [
         "cafe",

@@ -306,3 +306,19 @@ async def test_the_redis_store_answers_search_unavailable(store: Store) -> None:
     with pytest.raises(SearchUnavailable) as refused:
         await store.search(parse_query("x"), SearchScope(None, 20))
     assert refused.value.status == 501
+
+
+@searching
+async def test_search_follows_a_correction_in_the_same_batch(store: Store) -> None:
+    """A message and its edit or delete committed together: the index ends as the log."""
+    await store.append(
+        [
+            said("a", "al", "draft one"),
+            said("a", "al", "final one", EDIT, 1),
+            said("a", "al", "gone soon"),
+            said("a", "al", "", DELETE, 3),
+        ]
+    )
+    assert await found(store, "draft") == []
+    assert await found(store, "gone") == []
+    assert await found(store, "final") == [("a", 1)]

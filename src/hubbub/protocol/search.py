@@ -219,6 +219,12 @@ def user_key(folded: str) -> str:
     return key_token("u", folded)
 
 
+def index_keys(room: str, user: str) -> str:
+    """The ``keys`` column of a message's index row: its room's and its user's token (a
+    room's start with ``r``, a user's with ``u``: a room prefix never matches a user)."""
+    return f"{room_key(room)} {user_key(fold(user))}"
+
+
 def fts_match(query: Query, scope: Sequence[str] | None) -> str:
     """The FTS5 MATCH expression for ``query`` in the rooms ``scope`` allows (room names
     and prefixes ending in ``*``; None: every room). Only quoted tokens reach FTS5."""
@@ -228,7 +234,7 @@ def fts_match(query: Query, scope: Sequence[str] | None) -> str:
         parts.append(f"text : {phrase}")
     if query.users:
         users = " OR ".join(_quoted(user_key(user)) for user in query.users)
-        parts.append(f"user_key : ({users})")
+        parts.append(f"keys : ({users})")
     if scope is not None and "*" not in scope:
         rooms = []
         for pattern in scope:
@@ -236,7 +242,7 @@ def fts_match(query: Query, scope: Sequence[str] | None) -> str:
                 rooms.append(_quoted(room_key(pattern[:-1])) + " *")
             else:
                 rooms.append(_quoted(room_key(pattern)))
-        parts.append("room_key : (" + " OR ".join(rooms) + ")")
+        parts.append("keys : (" + " OR ".join(rooms) + ")")
     return " AND ".join(parts)
 
 
