@@ -61,8 +61,9 @@ def bounds_after(last_id: int, retain: int | None, epoch: str) -> Bounds:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A search hit: the message as first stored, and its text now (``edited_ts`` when an
-    edit changed it). A deleted message is never found."""
+    """A search hit: the stored message (its ``text`` may be the first or the current:
+    read ``text``), its text now, and ``edited_ts`` when an edit changed it. A deleted
+    message is never found."""
 
     message: Message
     text: str

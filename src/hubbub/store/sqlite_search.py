@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from hubbub.errors import InvalidQuery
 from hubbub.protocol.corrections import Latest
-from hubbub.protocol.messages import DELETE, EDIT, MESSAGE, Message
+from hubbub.protocol.messages import DELETE, EDIT, Message
 from hubbub.protocol.search import Query, fts_match, index_keys
 from hubbub.store.base import Found, SearchScope
 
@@ -31,7 +31,6 @@ CREATE = (
     " columnsize = 0, tokenize = 'unicode61 remove_diacritics 2')"
 )
 _INDEX = "INSERT INTO search (rowid, text, keys, room, id) VALUES (?, ?, ?, ?, ?)"
-_MESSAGE_COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 
 CHUNK = 2000  # messages the background indexing takes per transaction
 
@@ -154,6 +153,19 @@ def _seq_below(conn: sqlite3.Connection, room: str, before: int) -> int:
     return 0 if row is None else int(row[0]) + 1
 
 
+# The hits, newest first, joined to their messages and their newest edit's time in one
+# statement (a query per hit was half the time of a search with few hits).
+_HITS = """
+SELECT m.id, m.room, m.user, m.ts, m.client_id, hit.text,
+       (SELECT e.ts FROM messages e WHERE e.room = m.room AND e.target = m.id
+          AND e.kind = 'edit' ORDER BY e.id DESC LIMIT 1)
+FROM (SELECT rowid, room, id, text FROM search WHERE search MATCH ?{where}
+      ORDER BY rowid DESC LIMIT ?) AS hit
+JOIN messages m ON m.room = hit.room AND m.id = hit.id
+ORDER BY hit.rowid DESC
+"""
+
+
 def search(conn: sqlite3.Connection, query: Query, scope: SearchScope) -> list[Found]:
     """The newest ``scope.limit`` hits, read in one snapshot."""
     match = fts_match(query, scope.rooms)
@@ -166,31 +178,18 @@ def search(conn: sqlite3.Connection, query: Query, scope: SearchScope) -> list[F
             params.append(_seq_below(conn, *scope.before))
         params.append(scope.limit)
         try:
-            rows = conn.execute(
-                f"SELECT room, id, text FROM search WHERE search MATCH ?{where}"
-                " ORDER BY rowid DESC LIMIT ?",
-                params,
-            ).fetchall()
+            rows = conn.execute(_HITS.format(where=where), params).fetchall()
         except sqlite3.OperationalError as exc:  # quoting makes this unreachable; still a 400
             if "fts5" not in str(exc):
                 raise
             raise InvalidQuery("the index cannot take this query") from exc
-        return [_found(conn, room, id_, text) for room, id_, text in rows]
     finally:
         conn.execute("COMMIT")
-
-
-def _found(conn: sqlite3.Connection, room: str, id_: int, text: str) -> Found:
-    row = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id = ?", (room, id_)
-    ).fetchone()
-    message = Message(row[0], row[1], row[2], row[3], row[4], row[5], row[6] or MESSAGE, row[7])
-    edit = conn.execute(
-        "SELECT ts FROM messages WHERE room = ? AND target = ? AND kind = 'edit'"
-        " ORDER BY id DESC LIMIT 1",
-        (room, id_),
-    ).fetchone()
-    return Found(message, text, None if edit is None else int(edit[0]))
+    # Only plain messages are indexed: the original text is not needed, the hit's is.
+    return [
+        Found(Message(id_, room, user, text, ts, client_id), text, edited)
+        for id_, room, user, ts, client_id, text, edited in rows
+    ]
 
 
 # Indexing a database from before search
