@@ -222,6 +222,13 @@ def todo_chunk(conn: sqlite3.Connection, after: int) -> list[tuple[int, str, int
     return [(int(r), str(room), int(i)) for r, room, i in rows]
 
 
+# Through the corrections' index (left to itself the planner walks the whole room).
+_CORRECTIONS = (
+    "SELECT kind, text, ts FROM messages INDEXED BY messages_target"
+    " WHERE room = ? AND target = ? AND target IS NOT NULL ORDER BY id"
+)
+
+
 def index_chunk(conn: sqlite3.Connection, chunk: Iterable[tuple[int, str, int]]) -> None:
     """On the writer, one transaction: give each message its ``seq`` and index its
     current text (what its edits and deletes left)."""
@@ -239,10 +246,7 @@ def index_chunk(conn: sqlite3.Connection, chunk: Iterable[tuple[int, str, int]])
                 continue  # dropped by retention, or indexed already
             user, text, _ = row
             state = Latest()
-            for kind, correction, ts in conn.execute(
-                "SELECT kind, text, ts FROM messages WHERE room = ? AND target = ? ORDER BY id",
-                (room, id_),
-            ):
+            for kind, correction, ts in conn.execute(_CORRECTIONS, (room, id_)):
                 state.apply(Message(0, room, user, correction, ts, None, kind))
             conn.execute("UPDATE messages SET seq = ? WHERE room = ? AND id = ?", (seq, room, id_))
             if not state.deleted:
