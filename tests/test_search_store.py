@@ -83,7 +83,7 @@ async def test_serving_while_an_old_file_is_indexed(tmp_path: Path) -> None:
     """``hubbub serve`` on a file from before search: reads and publishes work at once,
     searches answer 503 indexing with Retry-After, the log tells the progress."""
     path = tmp_path / "old.db"
-    old_file(path, 50_000, rooms=100)
+    old_file(path, 100_000, rooms=100)
     async with serve("--port", "0", "--db", str(path)) as server, aiohttp.ClientSession() as http:
         async with http.get(f"{server.url}/search", params={"q": "needle"}) as response:
             assert response.status == 503
