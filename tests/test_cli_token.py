@@ -94,6 +94,16 @@ def test_read_only_token() -> None:
     assert (principal.read, principal.write) == (("lobby",), ("*",))
 
 
+def test_moderator_and_admin_claims() -> None:
+    """--mod gives the mod claim's patterns, --admin the admin claim; neither by default."""
+    token = printed_token("mia", "--secret", SECRET, "--mod", "general, team-*", "--admin")
+    authenticator = Authenticator.from_settings(Settings(auth_secret=SECRET))
+    principal = authenticator.authenticate(token, ADDRESS)
+    assert (principal.mod, principal.admin) == (("general", "team-*"), True)
+    plain = authenticator.authenticate(printed_token("bob", "--secret", SECRET), ADDRESS)
+    assert (plain.mod, plain.admin) == ((), False)
+
+
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_private_key_tokens_verify_with_the_public_key(kind: str, tmp_path: Path) -> None:
     """--key signs with RS256 or ES256; the server's public key verifies it."""
@@ -130,6 +140,7 @@ def test_private_key_tokens_verify_with_the_public_key(kind: str, tmp_path: Path
         (["alice", "--secret", SECRET, "--ttl", "0h"], "is not a lifetime"),
         (["alice", "--secret", SECRET, "--read", "a*b"], "--read: a room pattern is"),
         (["alice", "--secret", SECRET, "--write", "lobby,.x"], "--write: a room pattern is"),
+        (["alice", "--secret", SECRET, "--mod", "gen*eral"], "--mod: a room pattern is"),
         (["alice", "--secret", "short"], "at least 32 bytes"),
         (["alice"], "give --secret SECRET (or HUBBUB_AUTH_SECRET) or --key FILE"),
         (["  ", "--secret", SECRET], "USER: user must not be blank"),

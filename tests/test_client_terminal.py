@@ -7,8 +7,8 @@ import time
 import pytest
 
 from hubbub.client import Gap, Message
-from hubbub.client.lineedit import EOF_KEY, LineEditor, cell_width
-from hubbub.client.terminal import (
+from hubbub.commands.lineedit import EOF_KEY, LineEditor, cell_width
+from hubbub.commands.terminal import (
     Renderer,
     clip,
     clock,

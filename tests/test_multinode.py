@@ -199,14 +199,19 @@ async def kill_pubsub(redis: RedisServer) -> int:
 
 
 async def until_subscribed(redis: RedisServer, nodes: int) -> None:
-    """Until ``nodes`` brokers and presences listen on Redis again (bounded)."""
+    """Until ``nodes`` brokers, presences and moderation notices listen on Redis again
+    (bounded)."""
     async with asyncio.timeout(30):
         while True:
             reply = await redis.command(
-                "PUBSUB", "NUMSUB", "hubbub:heartbeat", "hubbub:presence:heartbeat"
+                "PUBSUB",
+                "NUMSUB",
+                "hubbub:heartbeat",
+                "hubbub:presence:heartbeat",
+                "hubbub:moderation",
             )
             assert isinstance(reply, list)
-            if reply[1] == reply[3] == nodes:
+            if reply[1] == reply[3] == reply[5] == nodes:
                 return
             await asyncio.sleep(0.01)
 
@@ -225,13 +230,14 @@ async def test_killed_broker_connections_lose_nothing(
                 while sum(len(p.acked) for p in publishers) < 60:
                     await asyncio.sleep(0.01)
             await until_subscribed(redis, 3)
-            # Every node's subscriber connections: the broker's and the presence's.
-            assert await kill_pubsub(redis) == 6
+            # Every node's subscriber connections: the broker's, the presence's and the
+            # moderation notices'.
+            assert await kill_pubsub(redis) == 9
             await running
             # The last messages go out while the other nodes are reconnecting and no later
             # message reveals the hole: only their resync against the store finds them.
             await until_subscribed(redis, 3)
-            assert await kill_pubsub(redis) == 6
+            assert await kill_pubsub(redis) == 9
             last = Publisher(http, urls, "r", "last", 3)
             await last.run()
             publishers.append(last)

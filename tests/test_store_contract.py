@@ -145,6 +145,19 @@ async def test_an_empty_room_has_the_epoch_of_its_first_message(store: Store) ->
     assert await store.bounds("fresh") == Bounds(1, 1, before.epoch)
 
 
+async def test_bounds_of_many_rooms_agree_with_each_room_alone(store: Store) -> None:
+    """``bounds_many`` is ``bounds`` of each room in one read: rooms with messages, empty
+    rooms (with the epoch their first message will get), a name twice, over 500 rooms."""
+    await store.append([stamped("a", "1"), stamped("a", "2"), stamped("b", "1")])
+    names = ["a", "b", "empty", "a", *(f"r{i}" for i in range(600))]
+    many = await store.bounds_many(names)
+    assert set(many) == set(names)
+    for name in ("a", "b", "empty", "r0", "r599"):
+        assert many[name] == await store.bounds(name), name
+    assert (many["a"].first_id, many["a"].last_id) == (1, 2)
+    assert await store.bounds_many([]) == {}
+
+
 async def test_a_new_memory_store_is_a_new_epoch() -> None:
     """A memory store that restarts starts a new log: its epoch changes."""
     assert (await MemoryStore().bounds("r")).epoch != (await MemoryStore().bounds("r")).epoch
@@ -219,6 +232,31 @@ def test_new_epochs_can_be_typed_as_command_line_values() -> None:
     assert not any(epoch.startswith("-") for epoch in epochs)
     assert all(EPOCH.fullmatch(epoch) for epoch in epochs)
     assert len(set(epochs)) == len(epochs)
+
+
+async def test_clear_starts_the_log_over_in_a_new_epoch(make: StoreFactory) -> None:
+    """clear drops the room's messages, names a new epoch, takes the room out of the list and
+    off the room count; the next publish is id 1 of the new epoch; other rooms keep theirs."""
+    store = make(None, max_rooms=2)
+    await store.open()
+    try:
+        await store.append([stamped("a", "1"), stamped("a", "2", "c-1"), stamped("b", "x")])
+        before = await store.bounds("a")
+        epoch = await store.clear("a")
+        assert epoch != before.epoch and EPOCH.fullmatch(epoch)
+        assert await store.bounds("a") == Bounds(0, 0, epoch)
+        assert await store.read_after("a", 0, 10) == []
+        assert await store.list_rooms(None, 10) == [("b", 1)]
+        assert await store.count_rooms() == 1
+        # The room cap counts it again only once it holds a message; client ids are gone too.
+        [appended] = await store.append([stamped("a", "again", "c-1")])
+        assert (appended.message.id, appended.created, appended.epoch) == (1, True, epoch)
+        assert await store.bounds("a") == Bounds(1, 1, epoch)
+        assert (await store.bounds("b")).last_id == 1
+        [refused] = await store.append([stamped("c", "third room")])
+        assert refused.refused
+    finally:
+        await store.close()
 
 
 # Search: the memory and SQLite stores answer alike; the Redis store keeps no index.
@@ -322,3 +360,14 @@ async def test_search_follows_a_correction_in_the_same_batch(store: Store) -> No
     assert await found(store, "draft") == []
     assert await found(store, "gone") == []
     assert await found(store, "final") == [("a", 1)]
+
+
+@searching
+async def test_search_forgets_a_cleared_room(store: Store) -> None:
+    """After a room is cleared its old messages are never found, and its new log is."""
+    await store.append([said("a", "u", "secret plans"), said("b", "u", "secret too")])
+    await store.clear("a")
+    assert await found(store, "secret") == [("b", 1)]
+    await store.append([said("a", "u", "fresh secret")])
+    hits = await store.search(parse_query("secret"), SearchScope(("a",), 20))
+    assert [(h.message.id, h.text) for h in hits] == [(1, "fresh secret")]

@@ -18,6 +18,8 @@ def make_token(
     read: list[str] | None = None,
     write: list[str] | None = None,
     secret: str = SECRET,
+    mod: list[str] | None = None,
+    admin: bool = False,
 ) -> str:
     """An HS256 token for ``user`` valid ``ttl`` seconds (negative: already expired).
 
@@ -26,6 +28,10 @@ def make_token(
     claims: dict[str, Any] = {"sub": user, "exp": time.time() + ttl}
     if read is not None or write is not None:
         claims["rooms"] = {"read": read or [], "write": write or []}
+    if mod is not None:
+        claims["mod"] = mod
+    if admin:
+        claims["admin"] = True
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

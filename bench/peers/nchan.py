@@ -43,6 +43,13 @@ http {{
             nchan_websocket_ping_interval 0;
             nchan_eventsource_ping_interval 0;
         }}
+        # The chat shape (bench/chat.py): one WebSocket on a personal and a group channel.
+        location ~ ^/chat/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$ {{
+            nchan_subscriber websocket;
+            nchan_channel_id $1 $2;
+            nchan_subscriber_first_message oldest;
+            nchan_websocket_ping_interval 0;
+        }}
         location ~ ^/pub/([A-Za-z0-9_.-]+)$ {{
             nchan_publisher http;
             nchan_channel_id $1;

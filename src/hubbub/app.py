@@ -15,6 +15,7 @@ from hubbub.transports import chat
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight, search_preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import metrics
+from hubbub.transports.moderation import add_moderation_routes
 from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
@@ -30,9 +31,11 @@ from hubbub.transports.ws_echo import add_ws_echo_route
 
 STATIC = Path(__file__).parent / "static"
 
-# How many middlewares hubbub itself installs: one added by an embedding application
-# must see every request, so the lean path (front/) then steps aside (server.py).
+# How many middlewares and answer hooks hubbub itself installs: one added by an
+# embedding application must see every request and answer, so the lean path (front/),
+# which builds neither aiohttp requests nor responses, then steps aside (server.py).
 OWN_MIDDLEWARES = web.AppKey("own_middlewares", int)
+OWN_RESPONSE_HOOKS = web.AppKey("own_response_hooks", int)
 
 # The chat page runs only its own script files: no inline script, no eval,
 # so a message that smuggles markup can never execute.
@@ -117,6 +120,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_route("OPTIONS", "/search", search_preflight)
     app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
+    add_moderation_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
@@ -124,6 +128,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     add_compat_routes(app)
     if settings.ws_echo:
         add_ws_echo_route(app)
+    app[OWN_RESPONSE_HOOKS] = len(app.on_response_prepare)  # the tutorial dialect adds one
     for route in app.router.routes():
         # aiohttp's default answers a bad Expect in text, outside the middlewares, and
         # then reads the body it refused; every route gets the JSON one instead.

@@ -160,3 +160,34 @@ def reading_store() -> Iterator[None]:
         yield
     except StoreError as exc:
         raise Unavailable("the store cannot be read") from exc
+
+
+class Muted(ProtocolError):
+    """A moderator muted this user in this room; ``retry_after`` is the time left, in s."""
+
+    status = 403
+    code = "muted"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Disconnected(ProtocolError):
+    """An admin disconnected this user: a held long poll is answered with this.
+
+    ``retry_after``: how long a client should wait before it connects again."""
+
+    status = 403
+    code = "disconnected"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotFound(ProtocolError):
+    """The thing a route names does not exist (a mute to lift that is not there)."""
+
+    status = 404
+    code = "not_found"

@@ -13,17 +13,27 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
+from functools import partial
 
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
-from hubbub.errors import RateLimited, Unavailable, reading_store
+from hubbub.errors import Disconnected, RateLimited, Unavailable, reading_store
 from hubbub.hub import FlushScheduler, Hub, Stream
+from hubbub.moderation import (
+    MemoryModeration,
+    ModerationStore,
+    make_moderation_store,
+    make_notices,
+)
+from hubbub.moderation.service import Moderation
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
 from hubbub.protocol.cursors import Cursor, ReadQuery
 from hubbub.protocol.encoding import EncodedMessage
-from hubbub.protocol.messages import Publish
+from hubbub.protocol.messages import DELETE, Publish
+from hubbub.protocol.moderation import RECONNECT_AFTER
 from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.reads import Reads
 from hubbub.searches import Searches
@@ -51,7 +61,11 @@ class Node:
     """Everything a transport needs, behind one object built per server."""
 
     def __init__(
-        self, settings: Settings, store: Store | None = None, broker: Broker | None = None
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        broker: Broker | None = None,
+        moderation: ModerationStore | None = None,
     ) -> None:
         self.settings = settings
         self.stats = Stats()
@@ -73,6 +87,18 @@ class Node:
         self.typing = TypingLimiter()
         self.committer = Committer(self.store, self._on_commit, self.stats)
         self.rate_limiter = _rate_limiter(settings)
+        if moderation is None:
+            # A store handed in (tests, embedding) keeps its mutes in memory beside it.
+            handed_in = store is not None
+            moderation = MemoryModeration() if handed_in else make_moderation_store(settings)
+        self.moderation = Moderation(
+            moderation,
+            make_notices(settings),
+            hub=self.hub,
+            messages=self.store,
+            broker=self.broker,
+            tokens_required=self.access.enabled,
+        )
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -86,6 +112,12 @@ class Node:
         try:
             await self.broker.start(self.hub.on_broker, self.hub.resync)
         except BaseException:
+            await self.store.close()
+            raise
+        try:
+            await self.moderation.start()
+        except BaseException:
+            await self.broker.close()
             await self.store.close()
             raise
         self.committer.start()
@@ -107,6 +139,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
         await self.presence.close()
+        await self.moderation.close()
         await self.hub.close()
         await self.broker.close()
         await self.store.close()
@@ -127,22 +160,37 @@ class Node:
         return not self.access.enabled
 
     def submit(self, principal: Principal, publish: Publish) -> asyncio.Future[Committed]:
-        """Check and queue a publish; ids follow submission order. Resolves once committed."""
-        self.access.check_write(principal, publish.room)
+        """Check and queue a publish; ids follow submission order. Resolves once committed.
+
+        A muted user's publishes and edits are refused (``403 muted``); their deletes are
+        not (they may still take back what they said)."""
+        moderating = publish.kind == DELETE and self.moderation.may_moderate(
+            principal, publish.room
+        )
+        self.access.check_write(principal, publish.room, moderating=moderating)
         publish = self.access.stamp(principal, publish)
+        if publish.kind != DELETE:
+            self.moderation.check_muted(publish.room, publish.user)
         if self.closing:
             raise Unavailable("the server is shutting down")
         self._check_rate(principal)
         if publish.target is None:
             return self.committer.submit(publish)
-        return asyncio.ensure_future(self._submit_correction(publish))
+        return asyncio.ensure_future(self._submit_correction(principal, publish, moderating))
 
-    async def _submit_correction(self, publish: Publish) -> Committed:
-        """An edit or delete: queued once its target is known to be the author's message.
+    async def _submit_correction(
+        self, principal: Principal, publish: Publish, moderating: bool
+    ) -> Committed:
+        """An edit or delete: queued once its target is known to be the author's message
+        (or, for a moderator's delete, a message of a room they moderate).
 
         Authorship never changes, so checking before the commit is not a race."""
-        check_correction(publish, await self.reads.message(publish.room, publish.target or 0))
-        return await self.committer.submit(publish)
+        target = await self.reads.message(publish.room, publish.target or 0)
+        target = check_correction(publish, target, moderating=moderating)
+        committed = await self.committer.submit(publish)
+        if target.user != publish.user and committed.created:
+            await self.moderation.record_delete(principal, committed.message.message, target.user)
+        return committed
 
     async def publish(self, principal: Principal, publish: Publish) -> Committed:
         return await self.submit(principal, publish)
@@ -186,12 +234,48 @@ class Node:
             await self.presence.watch(room)
             self.presence.join(room, user)
             try:
-                return await self.reads.long_poll(room, query.since, query.limit, wait)
+                if user is None:
+                    return await self.reads.long_poll(room, query.since, query.limit, wait)
+                return await self._held_long_poll(room, query, wait, user)
             finally:
                 self.presence.leave(room, user)
         return await self.reads.poll(
             room, query.since, query.before, query.limit, latest=query.latest, around=query.around
         )
+
+    async def _held_long_poll(self, room: str, query: ReadQuery, wait: float, user: str) -> bytes:
+        """A long poll of a named user, which an admin's disconnect ends (``403
+        disconnected``): registered with the user's connections while it is held."""
+        poll = asyncio.ensure_future(self.reads.long_poll(room, query.since, query.limit, wait))
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            ended = True
+            poll.cancel()
+
+        handle = self.moderation.connections.add(user, end)
+        try:
+            return await poll
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not ended or (current is not None and current.cancelling()):
+                raise  # the client went away (the poll was cancelled with it)
+            raise Disconnected(
+                f"disconnected by an admin: wait {RECONNECT_AFTER} s before polling again",
+                RECONNECT_AFTER,
+            ) from None
+        finally:
+            self.moderation.connections.remove(user, handle)
+
+    def hold_connection(self, user: str | None, end: Callable[[], None]) -> Callable[[], None]:
+        """Register a connection of ``user`` that an admin's disconnect ends with ``end``
+        (``GET /ws`` registers itself, so that one with no subscription is ended too).
+        Returns what to call once the connection is gone."""
+        if user is None:
+            return _nothing
+        handle = self.moderation.connections.add(user, end)
+        return partial(self.moderation.connections.remove, user, handle)
 
     def check_stream(self, principal: Principal, room: str) -> None:
         """Refuse a stream before it opens (for WebSocket: before the upgrade)."""
@@ -200,7 +284,11 @@ class Node:
     async def run_stream(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> str:
         """Serve ``stream`` from ``cursor`` until it ends; returns why it ended."""
         self.access.check_read(stream.principal, stream.room)
-        return await self.streams.run(stream, cursor, drain)
+        release = self.hold_connection(stream.user, partial(stream.end, "disconnected"))
+        try:
+            return await self.streams.run(stream, cursor, drain)
+        finally:
+            release()
 
     # Chat: presence and typing (ephemeral: never stored, never a cursor)
 
@@ -222,6 +310,7 @@ class Node:
         """Tell the room's streams ``user`` is typing, at most once a second per user in a
         room; only someone who may write to it. True if it was told."""
         self.access.check_write(principal, room)
+        self.moderation.check_muted(room, user)
         assert self._loop is not None
         if not self.typing.allow(room, user, self._loop.time()):
             return False
@@ -268,5 +357,10 @@ class Node:
             self.streams.tick(now, interval)
             self.hub.evict_idle(now)
             self.typing.forget_idle(now)
+            self.moderation.forget_ended()
             if self.rate_limiter is not None:
                 self.rate_limiter.forget_idle(now)
+
+
+def _nothing() -> None:
+    return None

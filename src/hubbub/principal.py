@@ -18,7 +18,8 @@ class Principal:
     ``read`` and ``write`` are room patterns (a name, or a prefix ending in ``*``);
     None means every room. ``expires`` is a Unix time in seconds, None if never.
     ``key`` is what rate limits count against: the user when one is named, else the
-    client's address.
+    client's address. ``admin`` (the token's ``admin`` claim) opens the admin routes;
+    ``mod`` (its ``mod`` claim) are the room patterns this principal moderates.
     """
 
     user: str | None = None
@@ -26,6 +27,8 @@ class Principal:
     write: tuple[str, ...] | None = None
     expires: float | None = None
     address: str = "unknown"
+    admin: bool = False
+    mod: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

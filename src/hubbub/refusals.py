@@ -9,8 +9,10 @@ from __future__ import annotations
 from hubbub.auth import www_authenticate
 from hubbub.errors import (
     BodyTooLarge,
+    Disconnected,
     Indexing,
     InvalidRequest,
+    Muted,
     ProtocolError,
     RateLimited,
     RequestTimeout,
@@ -35,8 +37,20 @@ def refusal_headers(
     headers: list[tuple[str, str]] = []
     if isinstance(error, Unauthorized) and token_sent is not None:
         headers.append(("WWW-Authenticate", www_authenticate(token_sent)))
-    if isinstance(error, RateLimited | Indexing):
+    if isinstance(error, RateLimited | Muted | Disconnected | Indexing):
         headers.append(("Retry-After", retry_after_header(error.retry_after)))
     if isinstance(error, UpgradeRequired):
         headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4
     return headers, isinstance(error, _CLOSING)
+
+
+def transfer_coding_error(coding: str | None) -> InvalidRequest | None:
+    """The refusal of a ``Transfer-Encoding`` other than ``chunked`` alone, on either path.
+
+    A coding before ``chunked`` (``gzip, chunked``) would be ignored, so the body read
+    would not be the body sent, and a proxy in front may frame the request differently
+    (RFC 9112 section 6.1): ``400`` and the connection closed (``InvalidRequest`` closes).
+    """
+    if coding is None or coding.strip().lower() == "chunked":
+        return None
+    return InvalidRequest(f"unsupported Transfer-Encoding: {coding[:50]!r} (only chunked)")

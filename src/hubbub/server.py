@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hubbub.app import OWN_MIDDLEWARES, create_app
+from hubbub.app import OWN_MIDDLEWARES, OWN_RESPONSE_HOOKS, create_app
 from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
 from hubbub.settings import Settings
@@ -85,10 +85,15 @@ class Server:
         self.port = int(self._runner.addresses[0][1])
 
     def _lean_http(self) -> bool:
-        """The lean path serves polls and publishes, unless it is turned off or a
-        middleware was added to the application (it must see every request)."""
-        own = self.app[OWN_MIDDLEWARES]
-        return self.settings.lean_http and len(self.app.middlewares) == own
+        """The lean path serves polls, publishes and streams, unless it is turned off or
+        an embedding application added a middleware or an ``on_response_prepare`` hook,
+        which must see every request and every answer (docs/design.md, Embedding)."""
+        app = self.app
+        return (
+            self.settings.lean_http
+            and len(app.middlewares) == app[OWN_MIDDLEWARES]
+            and len(app.on_response_prepare) == app[OWN_RESPONSE_HOOKS]
+        )
 
     async def stop(self) -> None:
         """Stop listening, end streams and polls, close the store. Safe to call twice."""

@@ -275,8 +275,11 @@ class RedisBroker:
         await self._link(room).unsubscribe(room)
 
     def publish(self, room: str, epoch: str, messages: Sequence[Message]) -> None:
-        """PUBLISH after the commit, off the publish path (never awaited by the publisher)."""
-        if self._store_publishes or not messages:
+        """PUBLISH after the commit, off the publish path (never awaited by the publisher).
+
+        An empty batch under a new epoch (a room cleared) tells the other nodes to check
+        the room; the Redis store's clear script publishes that itself."""
+        if self._store_publishes:
             return
         sender = self._senders[layout.shard_of(room, len(self._senders))]
         sender.send(layout.channel(room), layout.encode_payload(epoch, messages))

@@ -334,4 +334,6 @@ class Client:
                 raise ValueError("epoch is the epoch of a cursor: give since with it")
             if not isinstance(epoch, str) or EPOCH.fullmatch(epoch) is None:
                 raise ValueError("epoch must be 1 to 64 characters of A-Z a-z 0-9 _ -")
-        return Subscription(self, room, since, transport, on_status, epoch, on_event)
+        return Subscription(
+            self._link, self.options.backoff, room, since, transport, on_status, epoch, on_event
+        )

@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import aiohttp
 
+from hubbub.client.backoff import Backoff
 from hubbub.client.cursor import Cursor
 from hubbub.client.errors import ClientError, Refused, Unsupported
 from hubbub.client.events import (
@@ -37,11 +37,16 @@ from hubbub.client.events import (
     TypingNotice,
 )
 from hubbub.client.http import Link, get_page
-from hubbub.client.transports import STRATEGIES, Ended, Opened, ServerGap, ServerReady, Wire
+from hubbub.client.transports import (
+    DISCONNECTED_WAIT,
+    STRATEGIES,
+    Ended,
+    Opened,
+    ServerGap,
+    ServerReady,
+    Wire,
+)
 from hubbub.protocol.messages import Message
-
-if TYPE_CHECKING:
-    from hubbub.client.client import Client
 
 # A connection that stayed up this long was a success: the next outage starts
 # its backoff from the beginning again. Shorter ones keep it growing, so a
@@ -71,7 +76,8 @@ class Subscription:
 
     def __init__(
         self,
-        client: Client,
+        link: Callable[[], Link],
+        backoff: Backoff,
         room: str,
         since: int | None,
         transport: TransportChoice,
@@ -82,7 +88,8 @@ class Subscription:
         if transport != "auto" and transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}: auto or one of {TRANSPORTS}")
         self.room = room
-        self._client = client
+        self._link = link  # the client's connection, made anew after it closes
+        self._backoff = backoff
         self._cursor = Cursor(since, epoch)
         self._delivered = since
         self._delivered_epoch = epoch
@@ -153,7 +160,7 @@ class Subscription:
 
     async def _run(self) -> AsyncGenerator[Event, None]:
         loop = asyncio.get_running_loop()
-        link = self._client._link()
+        link = self._link()
         attempt = 0
         while True:
             name = self._order[self._index]
@@ -194,7 +201,8 @@ class Subscription:
                     continue
             elif live_since is not None and loop.time() - live_since >= STABLE_AFTER:
                 attempt = 0
-            delay = self._client.options.backoff.delay(attempt)
+            # An admin's disconnect asks for a pause: the backoff alone may be shorter.
+            delay = max(self._backoff.delay(attempt), _asked_wait(failure))
             attempt += 1
             self._notify(Disconnected(link.describe(failure), delay))
             await asyncio.sleep(delay)
@@ -272,6 +280,17 @@ def _not_listening(failure: BaseException) -> bool:
     works.
     """
     return isinstance(failure, aiohttp.ClientConnectorError | ConnectionRefusedError)
+
+
+def _asked_wait(failure: BaseException) -> float:
+    """The pause the server asked for when it ended the connection (an admin's
+    disconnect: a WebSocket close 4403, an SSE ``disconnected``, a long poll's 403
+    ``disconnected`` with ``Retry-After``), else 0."""
+    if isinstance(failure, Ended):
+        return failure.retry_after
+    if isinstance(failure, Refused) and failure.code == "disconnected":
+        return failure.retry_after or DISCONNECTED_WAIT
+    return 0.0
 
 
 def _refusal(failure: BaseException) -> bool:

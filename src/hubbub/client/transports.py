@@ -45,8 +45,19 @@ MAX_LIMIT = 1000
 EPHEMERAL: Final = ("presence", "typing")
 
 
+# How long to stay away after an admin disconnected this user (docs/protocol.md,
+# "Moderation": WebSocket close 4403, SSE ``disconnected``): at least 30 seconds.
+DISCONNECTED_WAIT = 30.0
+CLOSE_DISCONNECTED = 4403
+
+
 class Ended(Exception):
-    """The server closed the stream (a restart, a slow-consumer cut): reconnect."""
+    """The server closed the stream (a restart, a slow-consumer cut): reconnect, after
+    ``retry_after`` seconds at least when the server asked for a pause."""
+
+    def __init__(self, reason: str, retry_after: float = 0.0) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +145,9 @@ async def websocket(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wir
             elif msg.type is aiohttp.WSMsgType.BINARY:
                 raise ProtocolViolation("the server sent a binary WebSocket frame")
             else:
-                raise Ended(_closed(ws.close_code))
+                code = ws.close_code
+                wait = DISCONNECTED_WAIT if code == CLOSE_DISCONNECTED else 0.0
+                raise Ended(_closed(code), wait)
 
 
 # RFC 6455 section 7.4.1 and the IANA registry: what a close code means to a reader.
@@ -145,6 +158,7 @@ _CLOSE_REASONS = {
     1011: "the server hit an error",
     1013: "the server dropped this connection as too slow a reader",
     4401: "the access token expired",
+    CLOSE_DISCONNECTED: "an admin disconnected this user",
 }
 
 
@@ -194,6 +208,8 @@ async def sse(link: Link, room: str, cursor: Cursor) -> AsyncGenerator[Wire, Non
                     yield ServerReady(*_notice(loads(event.data)))
                 elif event.type in EPHEMERAL:
                     yield parse_ephemeral(event.type, loads(event.data))
+                elif event.type == "disconnected":
+                    raise Ended("an admin disconnected this user", DISCONNECTED_WAIT)
     finally:
         response.close()  # never back to the pool: the stream is unfinished
 

@@ -42,7 +42,10 @@ from hubbub.client import (
     TypingNotice,
     new_client_id,
 )
-from hubbub.client.console import (
+from hubbub.client.events import Event, Gap
+from hubbub.commands.arguments import non_negative_number, whole_number
+from hubbub.commands.chat_display import Display, PlainDisplay, TerminalDisplay, Typed
+from hubbub.commands.console import (
     FAILED,
     OK,
     add_colour,
@@ -54,11 +57,8 @@ from hubbub.client.console import (
     make_client,
     run,
 )
-from hubbub.client.events import Event, Gap
-from hubbub.client.lineedit import EOF_KEY, LineEditor, cbreak, read_lines
-from hubbub.client.terminal import LABELS, Renderer, describe_gap, printable, wants_colour
-from hubbub.commands.arguments import non_negative_number, whole_number
-from hubbub.commands.chat_display import Display, PlainDisplay, TerminalDisplay, Typed
+from hubbub.commands.lineedit import EOF_KEY, LineEditor, cbreak, read_lines
+from hubbub.commands.terminal import LABELS, Renderer, describe_gap, printable, wants_colour
 
 PROG = "hubbub chat"
 # Seconds between two typing notices of ours (the server passes on one a second).

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from hubbub.client.lineedit import LineEditor, cells
-from hubbub.client.terminal import BOLD, RESET, Renderer
+from hubbub.commands.lineedit import LineEditor, cells
+from hubbub.commands.terminal import BOLD, RESET, Renderer
 
 # At most this many pending lines are drawn above the line being typed.
 PENDING_ROWS = 5

@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 
 from hubbub.client import ClientError
-from hubbub.client.console import (
+from hubbub.client.search import Hit
+from hubbub.commands.arguments import whole_number
+from hubbub.commands.console import (
     OK,
     USAGE,
     add_colour,
@@ -25,9 +27,7 @@ from hubbub.client.console import (
     report,
     run,
 )
-from hubbub.client.search import Hit
-from hubbub.client.terminal import BOLD, RESET, Renderer, clock, printable, wants_colour
-from hubbub.commands.arguments import whole_number
+from hubbub.commands.terminal import BOLD, RESET, Renderer, clock, printable, wants_colour
 
 PROG = "hubbub search"
 

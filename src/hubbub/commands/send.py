@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from hubbub.client import ClientError, new_client_id
-from hubbub.client.console import (
+from hubbub.commands.arguments import non_negative_number
+from hubbub.commands.console import (
     OK,
     add_name,
     add_token,
@@ -26,8 +27,7 @@ from hubbub.client.console import (
     report,
     run,
 )
-from hubbub.client.lineedit import read_lines
-from hubbub.commands.arguments import non_negative_number
+from hubbub.commands.lineedit import read_lines
 
 PROG = "hubbub send"
 

@@ -21,7 +21,7 @@ from hubbub.commands.arguments import positive_number, whole_number
 from hubbub.commands.startup import check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
-from hubbub.runtime import tune_gc
+from hubbub.runtime import CollectorPolicy, tune_gc
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
 
@@ -262,8 +262,11 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
         raise
     # After start-up: what it built is frozen out of the collector's way. HUBBUB_GC_TUNE=0
     # keeps CPython's defaults, for measuring what the tuning is worth (bench/).
+    collector = None
     if os.environ.get("HUBBUB_GC_TUNE", "1") != "0":
         tune_gc()
+        collector = CollectorPolicy(loop)  # and again for what connections build
+        collector.start()
     ready(server)
     if not server.node.access.enabled and not is_loopback(settings.host):
         log.warning(
@@ -275,6 +278,8 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
     finally:
+        if collector is not None:
+            collector.stop()
         await server.stop()
     log.info("hubbub stopped")
 

@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 
 from hubbub.client import Connected, Gap, Status
-from hubbub.client.console import (
+from hubbub.client.events import Event
+from hubbub.commands.arguments import whole_number
+from hubbub.commands.console import (
     OK,
     USAGE,
     add_colour,
@@ -32,9 +34,7 @@ from hubbub.client.console import (
     run,
     while_read,
 )
-from hubbub.client.events import Event
-from hubbub.client.terminal import LABELS, Renderer, wants_colour
-from hubbub.commands.arguments import whole_number
+from hubbub.commands.terminal import LABELS, Renderer, wants_colour
 from hubbub.protocol.cursors import EPOCH
 
 PROG = "hubbub tail"

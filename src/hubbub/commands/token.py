@@ -2,7 +2,9 @@
 
 The token's ``sub`` is USER; ``--read`` and ``--write`` (comma-separated room
 patterns) become its ``rooms`` claim, and without either it may read and write
-every room. Bad arguments are one plain line on stderr and exit status 2.
+every room. ``--mod PATTERNS`` makes it a moderator of those rooms (its ``mod``
+claim) and ``--admin`` gives it the admin routes (``admin: true``). Bad arguments
+are one plain line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--write", metavar="PATTERNS", help="rooms it may write, comma-separated [every room]"
     )
+    parser.add_argument(
+        "--mod", metavar="PATTERNS", help="rooms it moderates, comma-separated (its mod claim)"
+    )
+    parser.add_argument(
+        "--admin", action="store_true", help="may use the admin routes (its admin claim)"
+    )
     parser.add_argument("--ttl", default="1h", help="how long it is valid: 30s, 15m, 1h, 7d [1h]")
     parser.set_defaults(run=main)
 
@@ -88,6 +96,13 @@ def claims_from(args: argparse.Namespace, now: int) -> dict[str, Any]:
             except ValueError as exc:
                 raise ValueError(f"--{access}: {exc}") from exc
         claims["rooms"] = rooms
+    if args.mod is not None:
+        try:
+            claims["mod"] = list(parse_patterns(args.mod))
+        except ValueError as exc:
+            raise ValueError(f"--mod: {exc}") from exc
+    if args.admin:
+        claims["admin"] = True
     return claims
 
 

@@ -25,7 +25,17 @@ from typing import cast
 from hubbub.errors import ProtocolError, RequestTimeout
 from hubbub.front.answers import error_answer
 from hubbub.front.context import FrontContext, StreamStart
-from hubbub.front.head import MAX_HEAD, PUBLISH, READ, Head, Route, parse_head, route_of
+from hubbub.front.head import (
+    MAX_HEAD,
+    PUBLISH,
+    READ,
+    Head,
+    Route,
+    framing_error,
+    parse_head,
+    partial_head_error,
+    route_of,
+)
 from hubbub.front.requests import Pending, Requests
 
 log = logging.getLogger("hubbub")
@@ -173,9 +183,14 @@ class FrontConnection(Requests, asyncio.Protocol):
                 # Too long, or ended by bare LFs: aiohttp's to answer (400, 431).
                 if len(buffer) > MAX_HEAD or buffer.find(b"\n\n", 0, MAX_HEAD) >= 0:
                     self._hand_off_in_turn()
+                elif (error := partial_head_error(bytes(buffer))) is not None:
+                    self._refuse_and_close(error)
                 break
             head_size = end + 4
             head = parse_head(bytes(buffer[:head_size]))
+            if head is not None and (error := framing_error(head)) is not None:
+                self._refuse_and_close(error)
+                break
             route = route_of(head) if head is not None else None
             if head is None or route is None:
                 self._hand_off_in_turn()
@@ -343,7 +358,11 @@ class FrontConnection(Requests, asyncio.Protocol):
     def _body_too_slow(self) -> None:
         """``408``, after the answers owed before it; nothing more is read."""
         deadline = self._ctx.body_timeout
-        error = RequestTimeout(f"request body not received within {deadline:g} s")
+        self._refuse_and_close(RequestTimeout(f"request body not received within {deadline:g} s"))
+
+    def _refuse_and_close(self, error: ProtocolError) -> None:
+        """``error`` answered after the answers owed before it, then the connection
+        closed: nothing more it sent is read (its framing cannot be trusted)."""
         self._ctx.node.stats.rejected[error.code] += 1
         entry = Pending(close=True)
         entry.data, _ = error_answer(

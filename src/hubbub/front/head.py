@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import httptools
 
+from hubbub.errors import InvalidRequest
+from hubbub.refusals import transfer_coding_error
+
 # A head longer than this is aiohttp's to judge (its line limit is 8190 bytes).
 MAX_HEAD = 8190
 MESSAGES_PREFIX = "/rooms/"
@@ -98,6 +101,31 @@ def parse_head(data: bytes) -> Head | None:
     head.method = parser.get_method().decode("ascii")
     head.parser = None
     return head
+
+
+def partial_head_error(data: bytes) -> InvalidRequest | None:
+    """The refusal of a head that has not ended yet but can no longer become a request
+    (junk, a bad request line or header): answered at once, not at the idle deadline."""
+    try:
+        httptools.HttpRequestParser(Head()).feed_data(data)
+    except httptools.HttpParserUpgrade:
+        return None
+    except httptools.HttpParserError as error:
+        return InvalidRequest(f"malformed request: {_reason(error)}")
+    return None
+
+
+def framing_error(head: Head) -> InvalidRequest | None:
+    """A request whose body a proxy in front could frame differently than hubbub does
+    (RFC 9112 sections 6.1 and 6.3): refused with ``400`` and the connection closed.
+    llhttp already refuses ``Content-Length`` beside ``Transfer-Encoding``, two
+    ``Content-Length`` headers, obs-fold and bare CR; what it lets through is a coding
+    before ``chunked`` (``gzip, chunked``), which hubbub would otherwise ignore."""
+    return transfer_coding_error(head.headers.get("transfer-encoding"))
+
+
+def _reason(error: Exception) -> str:
+    return str(error).strip() or type(error).__name__
 
 
 class Route:

@@ -132,7 +132,13 @@ class EventConnection(WriteFlow):
         transport.write(head)
         # The first event (gap or ready) completes this block: never a block of retry alone.
         stream.outbox.push(SSE_RETRY)
-        self._task = self._ctx.loop.create_task(self._serve(stream, cursor))
+        self._task = task = self._ctx.loop.create_task(self._serve(stream, cursor))
+        task.add_done_callback(self._served)
+
+    def _served(self, task: asyncio.Task[None]) -> None:
+        # The task keeps what ended it (a cancellation's traceback, whose frames refer
+        # to this object): let it go, or the pair is a cycle for the collector.
+        self._task = None
 
     async def _serve(self, stream: EventStream, cursor: Cursor | None) -> None:
         node = self._ctx.node

@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hubbub.broker.base import Broker
 from hubbub.errors import StoreError, reading_store
 from hubbub.hub.outbox import FlushScheduler
 from hubbub.hub.room import Room
-from hubbub.protocol.cursors import Cursor
+from hubbub.protocol.cursors import Bounds, Cursor
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Message
 from hubbub.stats import Stats
@@ -70,7 +70,9 @@ class Hub:
         # Messages for a room that arrived while it was loading, applied once it is.
         self._early: dict[str, list[tuple[str, Sequence[EncodedMessage]]]] = {}
         self._unsubscribing: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Rooms whose bounds are asked for in this loop iteration: read together.
+        self._bounds_wanted: dict[str, asyncio.Future[Bounds]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -117,14 +119,6 @@ class Hub:
         assert self._loop is not None
         room.last_used = self._loop.time()
 
-    @contextlib.asynccontextmanager
-    async def using(self, name: str) -> AsyncIterator[Room]:
-        room = await self.acquire(name)
-        try:
-            yield room
-        finally:
-            self.release(room)
-
     async def _load(self, name: str) -> Room:
         try:
             pending = self._unsubscribing.pop(name, None)
@@ -135,7 +129,7 @@ class Hub:
             # arrives in _early and the sequencer keeps what the bounds do not hold.
             await self._broker.subscribe(name)
             try:
-                bounds = await self._store.bounds(name)
+                bounds = await self._bounds_of(name)
             except BaseException:
                 await self._broker.unsubscribe(name)
                 raise
@@ -147,6 +141,36 @@ class Hub:
         finally:
             self._early.pop(name, None)
             self._loading.pop(name, None)
+
+    def _bounds_of(self, name: str) -> asyncio.Future[Bounds]:
+        """The room's bounds, read with those of every room loading in the same loop
+        iteration in one store read (a reconnect storm loads thousands at once)."""
+        wanted = self._bounds_wanted
+        future = wanted.get(name)
+        if future is None:
+            if not wanted:
+                self.loop.call_soon(self._read_bounds)
+            future = wanted[name] = self.loop.create_future()
+        return future
+
+    def _read_bounds(self) -> None:
+        wanted, self._bounds_wanted = self._bounds_wanted, {}
+        task = self.loop.create_task(self._store.bounds_many(list(wanted)))
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task[dict[str, Bounds]]) -> None:
+            self._tasks.discard(task)
+            for name, future in wanted.items():
+                if future.done():
+                    continue
+                if task.cancelled():
+                    future.cancel()
+                elif (error := task.exception()) is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(task.result()[name])
+
+        task.add_done_callback(done)
 
     def evict_idle(self, now: float) -> None:
         """Forget rooms nobody used for ``room_idle`` seconds (memory and broker)."""
@@ -270,6 +294,13 @@ class Hub:
             self._stats.delivered += self._sequence(room, epoch, backlog)
             if room.waiters and room.bounds.last_id > before:
                 room.wake_waiters()
+
+    def recheck(self, name: str) -> None:
+        """The room's log may have started over (it was cleared): if it is loaded here,
+        check it against the store, which resets it if its epoch changed."""
+        room = self.rooms.get(name)
+        if room is not None:
+            self._check(room)
 
     def resync(self) -> None:
         """The broker may have missed messages: check every room against the store."""

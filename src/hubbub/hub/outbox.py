@@ -73,6 +73,10 @@ class FlushScheduler:
             outbox.flush(now)
 
 
+def _no_overflow() -> None:
+    """What a closed outbox's overflow does: nothing (it writes nothing more)."""
+
+
 class Outbox:
     """What the server holds for one connection, with the slow-consumer rule."""
 
@@ -148,11 +152,15 @@ class Outbox:
         """The peer is not reading fast enough: drop what is queued and close."""
         if self.closed:
             return
+        on_overflow = self._on_overflow  # close() lets it go
         self.close()
-        self._on_overflow()
+        on_overflow()
 
     def close(self) -> None:
-        """Stop writing; what is pending is discarded."""
+        """Stop writing; what is pending is discarded. The overflow callback is let go:
+        it usually refers to the stream that refers to this outbox, a cycle only the
+        garbage collector would otherwise free (issue 19: none on the hot paths)."""
         self.closed = True
         self._pending.clear()
         self._pending_size = 0
+        self._on_overflow = _no_overflow

@@ -1,10 +1,17 @@
-"""A room in memory: its bounds, its newest messages, and who is listening.
+"""A room in memory: its bounds, its newest messages, and the streams listening.
 
 Each room keeps a short contiguous cache of its newest messages, so live
 readers (long polls waking up, streams resuming from a recent cursor, page
 loads) are served without touching the store; and the frames fanned out during
 the current loop iteration, per wire format, which :meth:`Room.flush` joins
 once and writes, as the same bytes, to every live stream of that format.
+
+A :class:`Stream` is one connection that receives a room's messages, whatever its
+transport. Transports subclass it (SSE, WebSocket, the tutorial dialect's socket).
+The core writes bytes through its outbox, in the stream's
+:class:`~hubbub.protocol.encoding.WireFormat`, and asks it to keep itself alive
+(:meth:`Stream.tick`); it never asks which transport a stream is. A stream and the
+room it is attached to refer to each other, so both live in this module.
 """
 
 from __future__ import annotations
@@ -13,11 +20,65 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from hubbub.hub.outbox import http_chunk
-from hubbub.hub.stream import Stream
+from hubbub.hub.outbox import Outbox, http_chunk
+from hubbub.principal import Principal
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.encoding import EncodedMessage, WireFormat
 from hubbub.store.base import bounds_after
+
+
+class Stream:
+    """One streaming connection to one room."""
+
+    __slots__ = (
+        "done",
+        "format",
+        "last_ping",
+        "last_seen",
+        "outbox",
+        "present",
+        "principal",
+        "room",
+        "skip",
+        "state",
+        "user",
+    )
+
+    def __init__(
+        self, room: str, fmt: WireFormat, outbox: Outbox, principal: Principal, now: float
+    ) -> None:
+        self.room = room
+        self.format = fmt
+        self.outbox = outbox
+        self.principal = principal
+        # Frames of the room's pending batch this stream already got while catching
+        # up (it went live mid-iteration); the next flush skips them for it.
+        self.skip = 0
+        self.last_seen = now  # last frame received from the peer
+        self.last_ping = now
+        self.state: Room | None = None  # the room, from attach to detach
+        # The name this connection is present under (None: counted as anonymous), and
+        # whether it is counted in its room's presence now.
+        self.user: str | None = None
+        self.present = False
+        # Resolved with the reason once the server ends the stream.
+        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def end(self, reason: str) -> None:
+        """Ask the transport to end the stream: ``shutdown``, ``slow``, ``timeout``,
+        ``reset`` (the room's log started over), ``gap``, ``expired`` (its token
+        expired: the client reconnects with a fresh one) or ``gone``."""
+        if not self.done.done():
+            self.done.set_result(reason)
+
+    def release(self) -> None:
+        """Detached: nothing more goes out through this stream. A stream that owns its
+        connection closes its outbox; a subscription sharing one leaves it open."""
+        self.outbox.close()
+
+    def tick(self, now: float, interval: float) -> None:
+        """Called every quarter heartbeat; transports keep their peer alive here."""
+
 
 # Newest messages each room keeps in memory; enough for a page load (100) and
 # for any live reader that is a little behind.

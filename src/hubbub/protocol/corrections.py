@@ -15,18 +15,26 @@ from hubbub.errors import Forbidden, InvalidMessage
 from hubbub.protocol.messages import DELETE, EDIT, MESSAGE, Message, Publish
 
 
-def check_correction(publish: Publish, target: Message | None) -> None:
-    """Refuse an edit or delete of something that is not its author's message.
+def check_correction(
+    publish: Publish, target: Message | None, *, moderating: bool = False
+) -> Message:
+    """Refuse an edit or delete of something that is not its author's message, unless it
+    is a delete by a moderator of the room (``moderating``); returns the target.
 
     ``publish`` is already stamped (with access control on, its ``user`` is the
-    principal's), so comparing user names is the author check in both modes.
+    principal's), so comparing user names is the author check in both modes. A
+    moderator's delete of someone else's message is stored under the moderator's name:
+    the entry names who removed it.
     """
     if target is None or target.id != publish.target:
         raise InvalidMessage(f"target {publish.target} is not a message this room keeps")
     if target.kind != MESSAGE:
-        raise InvalidMessage(f"target {target.id} is an {target.kind}, not a message")
-    if target.user != publish.user:
-        raise Forbidden("only the author of a message may edit or delete it")
+        raise InvalidMessage(f"target {target.id} is a correction ({target.kind}), not a message")
+    if target.user != publish.user and not (moderating and publish.kind == DELETE):
+        if publish.kind == DELETE:
+            raise Forbidden("only the author of a message or a moderator of the room may delete it")
+        raise Forbidden("only the author of a message may edit it")
+    return target
 
 
 class Latest:

@@ -28,6 +28,8 @@ MAX_WAIT = 60.0
 MAX_ID = 2**63 - 1
 _MAX_DIGITS = 19
 EPOCH = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+WAIT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_MAX_WAIT_CHARS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +124,15 @@ def _parse_int(raw: str, name: str, low: int, high: int) -> int:
 
 
 def parse_wait(raw: str) -> float:
-    """``wait`` is seconds, 0 < S <= 60, fractions allowed."""
-    try:
-        value = float(raw) if len(raw) <= 32 else math.nan
-    except ValueError:
+    """``wait`` is seconds, 0 < S <= 60, fractions allowed, in plain ASCII digits."""
+    text = raw.strip()
+    # float() alone would also read "١٢", "1_0", "6e1", "nan" and "inf": the pattern
+    # keeps wait to the plain decimals every other number parameter is written in.
+    if len(text) <= _MAX_WAIT_CHARS and WAIT.fullmatch(text) is not None:
+        value = float(text)
+    else:
         value = math.nan
-    if not (0 < value <= MAX_WAIT):  # also refuses nan and inf
+    if not (0 < value <= MAX_WAIT):  # also refuses nan
         raise InvalidParameter(f"wait must be a number of seconds, 0 < wait <= {MAX_WAIT:g}")
     return value
 

@@ -32,11 +32,19 @@ SSE_PING = b": ping\n\n"
 # still names the last message received.
 SSE_EXPIRED = b'event: expired\ndata: {"code":"unauthorized","message":"token expired"}\n\n'
 
+# The last event of a stream whose user an admin disconnected: ``retry`` makes a browser's
+# EventSource wait 30 s (protocol/moderation.py: RECONNECT_AFTER) before it reconnects.
+SSE_DISCONNECTED = (
+    b"retry: 30000\nevent: disconnected\n"
+    b'data: {"code":"disconnected","message":"disconnected by an admin","retry_after":30}\n\n'
+)
+
 # RFC 6455 section 5.5.2: a ping control frame with no payload.
 WS_PING_FRAME = b"\x89\x00"
 
 WS_OPCODE_TEXT = 0x1
 WS_OPCODE_CLOSE = 0x8
+_MAX_CLOSE_REASON = 120
 
 
 def ws_frame(payload: bytes, opcode: int = WS_OPCODE_TEXT) -> bytes:
@@ -53,8 +61,13 @@ def ws_frame(payload: bytes, opcode: int = WS_OPCODE_TEXT) -> bytes:
 
 
 def ws_close_frame(code: int, reason: str = "") -> bytes:
-    """A close frame carrying ``code`` (RFC 6455 section 5.5.1)."""
-    return ws_frame(struct.pack("!H", code) + reason.encode()[:120], WS_OPCODE_CLOSE)
+    """A close frame carrying ``code`` (RFC 6455 section 5.5.1).
+
+    The reason is cut to 120 bytes (a control frame holds 125) at a character boundary:
+    a reason that is not valid UTF-8 makes the client fail the connection (section 8.1).
+    """
+    cut = reason.encode()[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()
+    return ws_frame(struct.pack("!H", code) + cut, WS_OPCODE_CLOSE)
 
 
 class EncodedMessage:

@@ -83,6 +83,11 @@ def can_write(principal: Principal, room: str) -> bool:
     return allows(principal.write, room)
 
 
+def can_moderate(principal: Principal, room: str) -> bool:
+    """Whether ``principal``'s ``mod`` claim names ``room`` (no claim: no room)."""
+    return allows(principal.mod, room)
+
+
 def _room_patterns(rooms: Mapping[str, Any], access: str) -> tuple[str, ...]:
     # Inside a present ``rooms`` claim a missing list grants nothing: a token that
     # names only ``read`` rooms is a read-only token, not one that writes everywhere.
@@ -130,11 +135,35 @@ def _expiry(claims: Mapping[str, Any]) -> float | None:
     return float(exp)
 
 
+def _admin(claims: Mapping[str, Any]) -> bool:
+    admin = claims.get("admin", False)
+    if not isinstance(admin, bool):
+        # "true" or 1 must not pass for true: only a JSON boolean grants the admin routes.
+        raise Unauthorized("token claim admin must be a boolean (true or false)")
+    return admin
+
+
+def _mod(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    mod = claims.get("mod", [])
+    if not isinstance(mod, list) or not all(is_pattern(item) for item in mod):
+        raise Unauthorized(
+            "token claim mod must be a list of room patterns "
+            "(a room name, a prefix ending in '*', or '*')"
+        )
+    return tuple(mod)
+
+
 def principal_from_claims(claims: Mapping[str, Any], address: str) -> Principal:
     """The principal of a token whose signature and expiry were already verified."""
     read, write = _rooms(claims)
     return Principal(
-        user=_subject(claims), read=read, write=write, expires=_expiry(claims), address=address
+        user=_subject(claims),
+        read=read,
+        write=write,
+        expires=_expiry(claims),
+        address=address,
+        admin=_admin(claims),
+        mod=_mod(claims),
     )
 
 

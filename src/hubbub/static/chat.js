@@ -6,7 +6,7 @@
 //
 // This is the entry module: the connection indicator, joining a room, and start-up.
 // The rest of the page is in page-state.js (shared state), names.js, messages.js,
-// rooms.js and composer.js; importing them sets up their event listeners.
+// rooms.js, composer.js and moderation.js; importing them sets up their event listeners.
 
 import { ROOM_PATTERN, TRANSPORTS, TRANSPORT_LABELS } from "./hubbub-client.js";
 import {
@@ -25,6 +25,7 @@ import { closeDrawer, refreshRooms, rememberRoom, renderRooms } from "./rooms.js
 import "./composer.js";
 import "./search.js";
 import { connectUnread, followRoom, syncUnread } from "./live.js";
+import { followModeration } from "./moderation.js";
 
 const params = new URLSearchParams(location.search);
 const forced = params.get("transport");
@@ -78,6 +79,7 @@ function joinRoom(room, { focus = true, around = null } = {}) {
   });
   state.sub = sub;
   followRoom(sub);
+  followModeration(sub);
   syncUnread();
   sub.addEventListener("message", (event) => {
     if (state.sub === sub) showMessage(event.detail);

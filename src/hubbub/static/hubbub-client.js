@@ -36,6 +36,13 @@ export const TRANSPORT_LABELS = Object.freeze({
 /** The rule for room names (protocol: 1 to 64 of A-Z a-z 0-9 _ . -, not starting with "."). */
 export const ROOM_PATTERN = /^(?!\.)[A-Za-z0-9_.-]{1,64}$/;
 
+// Ephemeral events a subscription passes on (docs/protocol.md, "Presence and typing"
+// and "Moderation"): never stored, no cursor.
+const EPHEMERAL = Object.freeze(["presence", "typing", "mute", "unmute"]);
+// How long to stay away after an admin's disconnect (close 4403, SSE `disconnected`, a
+// long poll's 403 `disconnected`): the protocol asks for at least 30 seconds.
+const DISCONNECTED_WAIT_S = 30;
+
 /**
  * An error answered by the server (`status` > 0) or a failure to reach it (`status` 0).
  * `code` "cors": the server answers, but not to pages of this origin (no `--allow-origin`).
@@ -389,6 +396,10 @@ export class HubbubClient {
  *   the new log follows (`from..to` are then the ids seen that the new log lacks, maybe none)
  * - `presence`: `{joined, left}` user names (ws and sse only; the first one lists everyone)
  * - `typing`: `{user}` is typing (ws and sse only; your own name included)
+ * - `mute`: `{user, until, seconds_left, reason, by}`: a moderator muted `user` in the room
+ *   (ws and sse only); `unmute`: `{user, ended}`, the mute was lifted or ran out
+ * - `disconnected`: `{retry_after}`: an admin disconnected this user; the subscription
+ *   waits `retry_after` seconds before it connects again
  * - `state`: `{state, transport, delay?}` where state is `connecting` (never live yet),
  *   `live`, `reconnecting` (waiting `delay` ms, or trying) or `closed`
  * - `error`: `{error}`, a HubbubError the subscription cannot get past (it closes itself):
@@ -452,6 +463,7 @@ export class Subscription extends EventTarget {
     this._index = 0; // which of this.transports is in use
     this._proven = new Set(); // transports that have worked against this server
     this._strikes = 0; // failures of a proven transport while the server was reachable
+    this._holdOff = 0; // ms to wait before the next connection (an admin disconnected us)
     this._everLive = false;
     this._closed = false;
     this._stop = null; // ends the current connection
@@ -622,7 +634,10 @@ export class Subscription extends EventTarget {
         outcome = "failed";
         outcome = await this._connect(this.transport);
       } catch (err) {
-        if (err instanceof HubbubError && err.denied) {
+        if (err instanceof HubbubError && err.code === "disconnected") {
+          this._disconnected(DISCONNECTED_WAIT_S); // a held long poll, ended by an admin
+          outcome = "ended";
+        } else if (err instanceof HubbubError && err.denied) {
           this._fail(err); // no token, or one refused, expired or not for this room
           return;
         }
@@ -645,10 +660,20 @@ export class Subscription extends EventTarget {
       }
       if (this._closed) return;
       if (outcome === "ended" && Date.now() - this._liveSince > 5000) this._backoff.reset();
-      const delay = this._backoff.next();
+      let delay = this._backoff.next();
+      if (this._holdOff) {
+        delay = Math.max(delay, this._holdOff);
+        this._holdOff = 0;
+      }
       this._setState("reconnecting", delay);
       await sleep(delay, this._idleSignal());
     }
+  }
+
+  /** An admin disconnected this user: wait `seconds` before the next connection. */
+  _disconnected(seconds) {
+    this._holdOff = seconds * 1000;
+    this._emit("disconnected", { retry_after: seconds });
   }
 
   /**
@@ -743,11 +768,13 @@ export class Subscription extends EventTarget {
         if (frame.type === "message") this._accept([frame.message]);
         else if (frame.type === "gap" || frame.type === "ready") {
           this._bounds(frame.first_id, frame.last_id, frame.epoch);
-        } else if (frame.type === "presence" || frame.type === "typing") {
+        } else if (EPHEMERAL.includes(frame.type)) {
           this._emit(frame.type, frame);
         }
       };
       ws.onclose = (event) => {
+        // 4403: an admin disconnected this user; come back only after a while.
+        if (event.code === 4403) this._disconnected(DISCONNECTED_WAIT_S);
         finish();
         // 4401: the token expired on the open socket (a reconnection would be refused).
         if (event.code === 4401) this._fail(expiredError(event.reason));
@@ -801,9 +828,20 @@ export class Subscription extends EventTarget {
         }
         this._fail(expiredError(message));
       });
-      for (const type of ["presence", "typing"]) {
+      for (const type of EPHEMERAL) {
         source.addEventListener(type, (event) => this._emit(type, JSON.parse(event.data)));
       }
+      source.addEventListener("disconnected", (event) => {
+        // Our own wait instead of the browser's: it would come back after the `retry`.
+        let wait = DISCONNECTED_WAIT_S;
+        try {
+          wait = Number(JSON.parse(event.data).retry_after) || wait;
+        } catch {
+          // The default wait.
+        }
+        this._disconnected(wait);
+        end();
+      });
     });
   }
 

@@ -8,6 +8,7 @@ import { GROUP_WINDOW_MS, HISTORY_PAGE, client, el, state, ui } from "./page-sta
 import { avatarClass, initials } from "./names.js";
 import { markRead } from "./rooms.js";
 import { addActions, removeActions } from "./corrections.js";
+import { addModeration } from "./moderation.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
@@ -64,6 +65,7 @@ export function confirmElement(item, message) {
   state.byId.set(message.id, item);
   if (message.client_id) state.pending.delete(message.client_id);
   addActions(item);
+  addModeration(item);
 }
 
 /** Put `item` (a confirmed message or a notice, by its data-seq) in order, before pending ones. */

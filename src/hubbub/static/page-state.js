@@ -73,21 +73,35 @@ function pageToken() {
   }
 }
 
-/** The user a token names (its `sub`), read for display: the server checks the token. */
-function tokenUser(token) {
+/** A token's claims, read for display only: the server checks the token. */
+function tokenClaims(token) {
   try {
     const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     const json = new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)));
-    const sub = JSON.parse(json).sub;
-    return typeof sub === "string" && sub.trim() ? sub.trim() : null;
+    const claims = JSON.parse(json);
+    return claims && typeof claims === "object" ? claims : {};
   } catch {
-    return null;
+    return {};
   }
 }
 
 export const token = pageToken();
+const claims = token ? tokenClaims(token) : {};
 /** With a token the user is the token's, not a name picked on this page. */
-export const tokenName = token ? tokenUser(token) : null;
+export const tokenName =
+  typeof claims.sub === "string" && claims.sub.trim() ? claims.sub.trim() : null;
+const modPatterns = Array.isArray(claims.mod) ? claims.mod.filter((p) => typeof p === "string") : [];
+
+/**
+ * Whether this page's token moderates `room` (its `mod` claim, or `admin: true`), to
+ * show the moderator's buttons; the server decides what they may really do.
+ */
+export function moderates(room) {
+  if (claims.admin === true) return true;
+  return modPatterns.some((pattern) =>
+    pattern.endsWith("*") ? room.startsWith(pattern.slice(0, -1)) : room === pattern,
+  );
+}
 
 export const client = new HubbubClient({ baseUrl: new URL(".", location.href), token });
 

@@ -112,6 +112,10 @@ class Store(Protocol):
         """The room's bounds and epoch now. An empty room has an epoch already: the one its
         first message will be stored under (unless its log is lost in between)."""
 
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        """:meth:`bounds` of several rooms in one read: a reconnect storm loads thousands
+        of rooms, and one store round trip each was most of a subscription's cost."""
+
     async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
         """Up to ``limit`` messages with ``id > since``, oldest first."""
 
@@ -127,6 +131,11 @@ class Store(Protocol):
 
     async def count_rooms(self) -> int:
         """How many rooms hold messages (the ones ``list_rooms`` pages); cheap to call."""
+
+    async def clear(self, room: str) -> str:
+        """Drop every message of ``room`` and start its log over in a new epoch (returned),
+        so that every cursor into the old log is told a reset. The room then holds no
+        messages (``list_rooms`` leaves it out) until its next publish, which takes id 1."""
 
     async def ping(self) -> bool:
         """True while the store can take writes (not only reads)."""

@@ -30,6 +30,8 @@ from hubbub.store.epochs import new_epoch
 
 @dataclass(slots=True)
 class _Room:
+    # None: the store's epoch (one per process life); a room cleared has its own.
+    epoch: str | None = None
     last_id: int = 0
     messages: list[Message] = field(default_factory=list)
     by_client_id: dict[str, Message] = field(default_factory=dict)
@@ -61,14 +63,15 @@ class MemoryStore:
         for item in batch:
             pub = item.publish
             room = self._rooms.get(pub.room)
-            if room is None:
+            if room is None or not room.last_id:  # a new room, or one cleared
                 if self._max_rooms is not None and len(self._names) >= self._max_rooms:
-                    results.append(refused_append(item, self.epoch))
+                    results.append(refused_append(item, self._epoch_of(room)))
                     continue
-                room = self._rooms[pub.room] = _Room()
+                if room is None:
+                    room = self._rooms[pub.room] = _Room()
             if pub.client_id is not None and pub.client_id in room.by_client_id:
                 original = room.by_client_id[pub.client_id]
-                results.append(Appended(original, created=False, epoch=self.epoch))
+                results.append(Appended(original, created=False, epoch=self._epoch_of(room)))
                 continue
             if not room.last_id:
                 bisect.insort(self._names, pub.room)
@@ -82,7 +85,7 @@ class MemoryStore:
             if pub.client_id is not None:
                 room.by_client_id[pub.client_id] = message
             self._trim(room)
-            results.append(Appended(message, created=True, epoch=self.epoch))
+            results.append(Appended(message, created=True, epoch=self._epoch_of(room)))
         return results
 
     def _trim(self, room: _Room) -> None:
@@ -100,7 +103,15 @@ class MemoryStore:
 
     async def bounds(self, room: str) -> Bounds:
         state = self._rooms.get(room)
-        return bounds_after(state.last_id if state else 0, self._retain, self.epoch)
+        if state is None:
+            return bounds_after(0, self._retain, self.epoch)
+        return bounds_after(state.last_id, self._retain, self._epoch_of(state))
+
+    def _epoch_of(self, room: _Room | None) -> str:
+        return self.epoch if room is None or room.epoch is None else room.epoch
+
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        return {room: await self.bounds(room) for room in rooms}
 
     def _index_after(self, room: _Room, since: int) -> int:
         return bisect.bisect_right(room.messages, since, key=lambda m: m.id)
@@ -132,6 +143,14 @@ class MemoryStore:
 
     async def count_rooms(self) -> int:
         return len(self._names)
+
+    async def clear(self, room: str) -> str:
+        state = self._rooms.get(room)
+        if state is not None and state.last_id:
+            self._names.remove(room)
+        epoch = new_epoch()
+        self._rooms[room] = _Room(epoch)
+        return epoch
 
     async def ping(self) -> bool:
         return True

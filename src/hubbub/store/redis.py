@@ -34,7 +34,7 @@ from hubbub.protocol.messages import Message
 from hubbub.protocol.search import Query
 from hubbub.store.base import Appended, Found, SearchScope, Stamped, refused_append
 from hubbub.store.epochs import new_epoch
-from hubbub.store.redis_scripts import APPEND, BOUNDS
+from hubbub.store.redis_scripts import APPEND, BOUNDS, CLEAR
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class RedisStore:
         self._shards = [layout.connect(url, socket_timeout=self._timeout) for url in self._urls]
         self._append = [shard.register_script(APPEND) for shard in self._shards]
         self._bounds = [shard.register_script(BOUNDS) for shard in self._shards]
+        self._clear = [shard.register_script(CLEAR) for shard in self._shards]
         try:
             checks = [
                 self._check_durability(url, s)
@@ -214,19 +215,25 @@ class RedisStore:
 
     async def bounds(self, room: str) -> Bounds:
         script = self._bounds[self._shard_index(room)]
-        keys = [
-            layout.meta_key(room),
-            layout.log_key(room),
-            layout.client_ids_key(room),
-            layout.corrections_key(room),
-        ]
-        epoch, last_id, first_entry = await self._call(
-            "bounds", script(keys=keys, args=[new_epoch()])
-        )
-        if not last_id:
-            return Bounds(0, 0, epoch.decode())
-        first_id = layout.entry_id(first_entry) if first_entry else last_id
-        return Bounds(first_id, int(last_id), epoch.decode())
+        reply = await self._call("bounds", script(keys=_bounds_keys(room), args=[new_epoch()]))
+        return _bounds_of(reply)
+
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        # One pipeline per shard: a script call per room (each gives a missing room its
+        # epoch atomically), one round trip for all of them.
+        names = list(dict.fromkeys(rooms))
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for name in names:
+            by_shard[self._shard_index(name)].append(name)
+        found: dict[str, Bounds] = {}
+        for index, shard_rooms in by_shard.items():
+            pipe = self._shards[index].pipeline(transaction=False)
+            script = self._bounds[index]
+            for name in shard_rooms:
+                await script(keys=_bounds_keys(name), args=[new_epoch()], client=pipe)
+            replies = await self._call("bounds", pipe.execute())
+            found.update(zip(shard_rooms, map(_bounds_of, replies), strict=True))
+        return {name: found[name] for name in names}
 
     async def read_after(self, room: str, since: int, limit: int) -> list[Message]:
         entries = await self._call(
@@ -285,6 +292,20 @@ class RedisStore:
         )
         return sum(int(card) for card in cards)
 
+    async def clear(self, room: str) -> str:
+        script = self._clear[self._shard_index(room)]
+        keys = [
+            layout.meta_key(room),
+            layout.log_key(room),
+            layout.client_ids_key(room),
+            layout.ROOMS_INDEX,
+            layout.corrections_key(room),
+        ]
+        epoch = await self._call(
+            "clear", script(keys=keys, args=[new_epoch(), room, layout.channel(room)])
+        )
+        return _text(epoch)
+
     async def search(self, query: Query, scope: SearchScope) -> list[Found]:
         """No search: the Redis servers hubbub runs on have no search module (plain
         ``redis-server`` has no ``FT.SEARCH``), and an index kept by the append script
@@ -326,3 +347,21 @@ def _entry_message(room: str, entry: tuple[bytes, dict[bytes, bytes]]) -> Messag
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _bounds_keys(room: str) -> list[str]:
+    return [
+        layout.meta_key(room),
+        layout.log_key(room),
+        layout.client_ids_key(room),
+        layout.corrections_key(room),
+    ]
+
+
+def _bounds_of(reply: Any) -> Bounds:
+    """The bounds script's ``(epoch, last_id, first_entry)`` as :class:`Bounds`."""
+    epoch, last_id, first_entry = reply
+    if not last_id:
+        return Bounds(0, 0, epoch.decode())
+    first_id = layout.entry_id(first_entry) if first_entry else last_id
+    return Bounds(first_id, int(last_id), epoch.decode())

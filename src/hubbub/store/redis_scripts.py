@@ -108,3 +108,17 @@ end
 return {epoch, last_id, first_entry}
 """
 )
+
+# KEYS: meta, log, cids, rooms index, corrections.  ARGV: new_epoch, room, channel.
+# Clears the room: its log starts over in the new epoch (ids from 1 again), it leaves the rooms
+# index, and the empty batch published under the new epoch makes every node check the room and
+# end its streams as at any reset. The empty meta expires like any empty room's (ensure_epoch).
+CLEAR = """
+local meta, log, cids, index, fixes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+redis.call('DEL', log, cids, fixes)
+redis.call('HSET', meta, 'epoch', ARGV[1], 'last_id', 0)
+redis.call('EXPIRE', meta, 86400)
+redis.call('ZREM', index, ARGV[2])
+redis.call('PUBLISH', ARGV[3], '{"epoch":"' .. ARGV[1] .. '","messages":[]}')
+return ARGV[1]
+"""

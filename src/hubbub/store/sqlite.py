@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Rooms per SELECT ... IN (...) of bounds_many: under SQLite's limit on bound variables.
+_ROOMS_PER_QUERY = 500
 _COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 
 _Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
@@ -280,6 +282,28 @@ class SQLiteStore:
 
         return await self._run(self._reader, read)
 
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        names = list(dict.fromkeys(rooms))
+
+        def read() -> dict[str, Bounds]:
+            assert self._read_conn is not None
+            found: dict[str, tuple[int, str]] = {}
+            for start in range(0, len(names), _ROOMS_PER_QUERY):
+                part = names[start : start + _ROOMS_PER_QUERY]
+                marks = ",".join("?" * len(part))
+                rows = self._read_conn.execute(
+                    f"SELECT name, last_id, epoch FROM rooms WHERE name IN ({marks})", part
+                ).fetchall()
+                found.update((row[0], (row[1], row[2])) for row in rows)
+            return {
+                name: bounds_after(found[name][0], self._retain, found[name][1] or self._generation)
+                if name in found
+                else bounds_after(0, self._retain, self._generation)
+                for name in names
+            }
+
+        return await self._run(self._reader, read)
+
     async def _select(self, where: str, params: tuple[object, ...]) -> list[Message]:
         """The messages ``SELECT ... FROM messages WHERE <where>`` finds, on the reader."""
 
@@ -328,6 +352,36 @@ class SQLiteStore:
             return _count_rooms(self._read_conn)
 
         return await self._run(self._reader, read)
+
+    async def clear(self, room: str) -> str:
+        epoch = new_epoch()
+
+        def clear_sync() -> None:
+            conn = self._write_conn
+            if conn is None:
+                raise StoreError("store is not open")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._search:  # the index forgets the room's messages with them
+                    sqlite_search.forget_room(conn, room)
+                conn.execute("DELETE FROM messages WHERE room = ?", (room,))
+                # The row stays, with no messages and its own new epoch: without a row the
+                # room's epoch would fall back to the database's, perhaps the old one.
+                conn.execute(
+                    "INSERT INTO rooms (name, last_id, epoch) VALUES (?, 0, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET last_id = 0, epoch = excluded.epoch",
+                    (room, epoch),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._room_count = None
+
+        await self._run(self._writer, clear_sync)
+        return epoch
 
     async def ping(self) -> bool:
         """Whether a write could start now: takes the write lock and lets it go."""

@@ -132,6 +132,14 @@ class Indexer:
             _set_meta(self._conn, "search_seq", self.seq)
 
 
+def forget_room(conn: sqlite3.Connection, room: str) -> None:
+    """Inside the transaction that clears ``room``: its rows leave the index."""
+    rows = conn.execute(
+        "SELECT seq FROM messages WHERE room = ? AND seq IS NOT NULL", (room,)
+    ).fetchall()
+    conn.executemany("DELETE FROM search WHERE rowid = ?", rows)
+
+
 # Searching, on the reader thread
 
 

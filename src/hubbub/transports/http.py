@@ -20,7 +20,7 @@ from hubbub.errors import (
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.encoding import error_body
-from hubbub.refusals import refusal_headers
+from hubbub.refusals import refusal_headers, transfer_coding_error
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ def error_response(error: ProtocolError, request: web.Request | None = None) -> 
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every refusal into the protocol's JSON error body."""
     try:
+        framing = transfer_coding_error(request.headers.get("Transfer-Encoding"))
+        if framing is not None:
+            raise framing
         return await handler(request)
     except ProtocolError as error:
         node_of(request).stats.rejected[error.code] += 1

@@ -41,6 +41,7 @@ from hubbub.transports.websocket import (
     accept_websocket,
     close_slow_consumer,
     is_websocket_upgrade,
+    server_close,
 )
 
 
@@ -153,10 +154,20 @@ class Connection:
         self.send({"type": "unsubscribed", "room": room, "reason": "unsubscribed"})
 
     def on_end(self, done: asyncio.Future[str]) -> None:
-        """A subscription ended by the server: a shutdown closes the whole connection."""
-        if done.result() == "shutdown" and self.closing is None:
-            close = self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
-            self.closing = asyncio.get_running_loop().create_task(close)
+        """A subscription ended by the server: a shutdown, or an admin's disconnect of the
+        user, closes the whole connection."""
+        reason = done.result()
+        if reason in ("shutdown", "disconnected"):
+            self.close(reason)
+
+    def close(self, reason: str) -> None:
+        """Close the connection with the code of ``reason`` (``server_close``)."""
+        close = server_close(reason)
+        if close is None or self.closing is not None:
+            return
+        code, message = close
+        closing = self.ws.close(code=code, message=message.encode())
+        self.closing = asyncio.get_running_loop().create_task(closing)
 
     def on_finished(self, room: str, stream: Subscription, task: asyncio.Task[str]) -> None:
         if self.subscriptions.get(room, (None,))[0] is stream:
@@ -168,7 +179,10 @@ class Connection:
             self.send({"type": "unsubscribed", "room": room, "reason": reason})
 
     def publish(self, room: str, fields: dict[str, Any]) -> None:
-        publish = validate_publish(room, fields, self.node.settings.max_text)
+        node = self.node
+        publish = validate_publish(
+            room, fields, node.settings.max_text, user_required=node.user_required
+        )
         future = self.node.submit(self.principal, publish)
         future.add_done_callback(partial(self.on_committed, room, publish.client_id))
 
@@ -227,6 +241,8 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
     drain = drainer(request, settings.heartbeat)
     connection = Connection(node, ws, outbox, principal, user, drain)
+    # Registered as a connection of its user, so a disconnect closes it with no room too.
+    release = node.hold_connection(user, partial(connection.close, "disconnected"))
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -235,6 +251,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames")
                 break
     finally:
+        release()
         await connection.end()
         outbox.close()
         if connection.closing is not None:

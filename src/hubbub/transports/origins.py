@@ -70,13 +70,6 @@ def origin_refusal(
     return Forbidden(f"pages of {shown!r} may not use this server (see --allow-origin)")
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """No ``Origin``, the server's own origin, or one that ``--allow-origin`` lists."""
-    headers = request.headers
-    configured = node_of(request).settings.allow_origin
-    return origin_allowed_for(headers.get("Origin"), headers.get("Host"), configured)
-
-
 def check_origin(request: web.Request) -> None:
     """Refuse (403 ``forbidden``) a page of an origin that may not use this server."""
     headers = request.headers

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from hubbub.hub import Outbox, Stream
 from hubbub.protocol.cursors import Cursor, parse_cursor, parse_last_event_id
-from hubbub.protocol.encoding import SSE, SSE_EXPIRED, SSE_PING, SSE_RETRY
+from hubbub.protocol.encoding import SSE, SSE_DISCONNECTED, SSE_EXPIRED, SSE_PING, SSE_RETRY
 from hubbub.transports.chat import presence_user
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.streams import drainer
@@ -36,6 +36,9 @@ class EventStream(Stream):
         if reason == "expired" and not self.done.done():
             # Said before the stream ends, so the client knows to get a fresh token.
             self.outbox.push(SSE_EXPIRED)
+        elif reason == "disconnected" and not self.done.done():
+            # With a retry long enough that EventSource does not come straight back.
+            self.outbox.push(SSE_DISCONNECTED)
         super().end(reason)
 
     def tick(self, now: float, interval: float) -> None:

@@ -40,6 +40,9 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SERVICE_RESTART = 1012
 # Application range (RFC 6455 section 7.4.2), mirroring HTTP 401: the token expired.
 CLOSE_TOKEN_EXPIRED = 4401
+# Application range, mirroring HTTP 403: an admin disconnected this user; the client waits
+# (docs/protocol.md: at least 30 s) before it connects again.
+CLOSE_DISCONNECTED = 4403
 # Client frames that append to the room's log (docs/protocol.md, "Edits and deletes").
 PUBLISH_FRAMES = ("publish", "edit", "delete")
 # How long a slow consumer may take to read its close frame before the socket is cut.
@@ -114,13 +117,16 @@ def typing_frame(node: Node, stream: Stream, fields: dict[str, Any]) -> None:
 def server_close(reason: str) -> tuple[int, str] | None:
     """The close frame (code, reason) that ends a stream the server ended for ``reason``:
     going away at shutdown, reconnect after a reset or gap (the client's cursor tells it
-    exactly what it lost), a fresh token after expiry; None for the others."""
+    exactly what it lost), a fresh token after expiry, a pause after an admin's disconnect;
+    None for the others."""
     if reason == "shutdown":
         return WSCloseCode.GOING_AWAY, "server shutting down"
     if reason in ("reset", "gap"):
         return CLOSE_SERVICE_RESTART, "reconnect: " + reason
     if reason == "expired":
         return CLOSE_TOKEN_EXPIRED, "token expired"
+    if reason == "disconnected":
+        return CLOSE_DISCONNECTED, "disconnected by an admin"
     return None
 
 

@@ -16,7 +16,7 @@ import zlib
 from typing import Literal, TextIO, TypeAlias
 
 from hubbub.client.events import Gap, TransportName
-from hubbub.client.lineedit import TAB_SHOWN, cell_width, cells
+from hubbub.commands.lineedit import TAB_SHOWN, cell_width, cells
 from hubbub.protocol.messages import Message
 
 ColourChoice: TypeAlias = Literal["auto", "always", "never"]

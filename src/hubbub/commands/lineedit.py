@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import termios
 import threading
 import tty
@@ -133,7 +132,3 @@ def read_lines(stream: BinaryIO, queue: asyncio.Queue[str | None]) -> None:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=pump, name="hubbub-stdin", daemon=True).start()
-
-
-def is_terminal(fd: int) -> bool:
-    return os.isatty(fd)

@@ -1,0 +1,281 @@
+"""``python -m bench.chat``: the shape chat has (issue 19), hubbub against nginx + Nchan.
+
+N users, each one WebSocket subscribed to a personal room and a group room (``--group``
+members); one publisher sends ``--rate`` messages a second to random rooms
+(``--group-share`` of them to group rooms); ``--churn`` users a second drop and resume
+with their cursors. The server runs on core 0, this generator on core 1; servers
+alternate, ``--repeats`` runs each. Reported per run: the connect storm (all users with
+both subscriptions ready), memory per user, delivery latency p50/p99/max, server CPU per
+delivery, and exactness (every user got every message of its rooms once, in order).
+
+    .venv/bin/python -m bench.chat --users 10000 --rate 2000 --servers hubbub-sqlite,nchan
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+from bench import http1, wsframe
+from bench.chat_users import ChatUser, Tally, UserSocket, message_text
+from bench.conn import Connection
+from bench.servers import SERVERS, RunningServer, running
+
+CONNECT_WINDOW = 1000  # handshakes in flight at once during the storm
+TICK_S = 0.001
+
+
+class ChatPublisher(Connection):
+    """One publisher: hubbub's ``GET /ws`` socket, or Nchan's pipelined HTTP publisher."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.upgraded = dialect == "nchan"
+        self.buffer = b""
+        self.ws = wsframe.FrameParser()
+        self.http = http1.ResponseParser()
+        self.answered = 0
+        self.refused: list[str] = []
+        self.ready = asyncio.get_running_loop().create_future()
+
+    def opened(self) -> None:
+        assert self.transport is not None
+        if self.dialect == "nchan":
+            self.ready.set_result(None)
+        else:
+            self.transport.write(wsframe.handshake_request("127.0.0.1", "/ws?user=publisher"))
+
+    def publish(self, room: str, text: str) -> None:
+        assert self.transport is not None
+        if self.dialect == "nchan":
+            self.transport.write(http1.post_json("127.0.0.1", f"/pub/{room}", text.encode()))
+        else:
+            frame = {"type": "publish", "room": room, "user": "publisher", "text": text}
+            self.transport.write(wsframe.encode(orjson.dumps(frame)))
+
+    def data_received(self, data: bytes) -> None:
+        if not self.upgraded:
+            self.buffer += data
+            done, data = wsframe.handshake_response(self.buffer)
+            if not done:
+                return
+            self.upgraded = True
+            self.ready.set_result(None)
+        if self.dialect == "nchan":
+            for response in self.http.feed(data):
+                self.answered += 1
+                if response.status >= 300:
+                    self.refused.append(f"{response.status} {response.body[:100]!r}")
+            return
+        for frame in self.ws.feed(data):
+            if frame.opcode == wsframe.OP_TEXT:
+                if frame.payload.startswith(b'{"type":"ack"'):
+                    self.answered += 1
+                elif b'"error"' in frame.payload[:20]:
+                    self.refused.append(frame.payload[:200].decode(errors="replace"))
+
+
+async def connect(user: ChatUser, port: int) -> None:
+    """A new socket for ``user`` (with its cursors after a drop), until both rooms are ready."""
+    socket = user.socket = UserSocket(user)
+    await asyncio.get_running_loop().create_connection(lambda: socket, "127.0.0.1", port)
+    await socket.ready
+
+
+async def storm(users: list[ChatUser], port: int) -> float:
+    """Connect every user, ``CONNECT_WINDOW`` at a time; seconds until all are ready."""
+    started = time.monotonic()
+    window = asyncio.Semaphore(CONNECT_WINDOW)
+
+    async def one(user: ChatUser) -> None:
+        async with window:
+            await connect(user, port)
+
+    await asyncio.gather(*(one(user) for user in users))
+    return time.monotonic() - started
+
+
+def percentile(ordered: list[int], pct: float) -> float:
+    """The nearest-rank percentile of an ascending list (0 when it is empty)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, round(pct / 100 * len(ordered)))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+def rooms_of(index: int, group: int) -> tuple[str, str]:
+    return f"p{index}", f"g{index // group}"
+
+
+async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
+    dialect = "nchan" if server.spec.dialect == "nchan" else "hubbub"
+    port = server.port
+    tally = Tally()
+    users = [ChatUser(dialect, i, rooms_of(i, args.group), tally) for i in range(args.users)]
+    groups = (args.users + args.group - 1) // args.group
+    memory_before = server.memory_bytes()
+    connect_s = await storm(users, port)
+    await asyncio.sleep(1.0)  # let the server settle before its memory is read
+    memory_per_user = (server.memory_bytes() - memory_before) / args.users
+
+    loop = asyncio.get_running_loop()
+    publisher = ChatPublisher(dialect)
+    await loop.create_connection(lambda: publisher, "127.0.0.1", port)
+    await publisher.ready
+    seq: dict[str, int] = {}
+    rng = random.Random(1)
+
+    def send_one() -> None:
+        if rng.random() < args.group_share:
+            room = f"g{rng.randrange(groups)}"
+        else:
+            room = f"p{rng.randrange(args.users)}"
+        seq[room] = seq.get(room, 0) + 1
+        publisher.publish(room, message_text(room, seq[room], time.monotonic_ns()))
+
+    async def churn(stop: asyncio.Event) -> int:
+        resumed = 0
+        while not stop.is_set():
+            await asyncio.sleep(1.0 / args.churn if args.churn else 3600)
+            user = users[rng.randrange(len(users))]
+            socket = user.socket
+            if socket is None or socket.transport is None or not socket.ready.done():
+                continue
+            socket.drop()
+            try:
+                await connect(user, port)
+                resumed += 1
+            except (OSError, ConnectionError) as error:
+                tally.errors.append(f"u{user.index} did not resume: {error}")
+        return resumed
+
+    stop_churn = asyncio.Event()
+    churner = asyncio.create_task(churn(stop_churn))
+    warmup_end = time.monotonic() + args.warmup
+    end = warmup_end + args.seconds
+    started = time.monotonic()
+    sent = 0
+    cpu_start = deliveries_start = 0.0
+    while (now := time.monotonic()) < end:
+        if not tally.measuring and now >= warmup_end:
+            tally.measuring = True
+            cpu_start, deliveries_start = server.cpu_seconds(), tally.deliveries
+            window_start = now
+        due = int((now - started) * args.rate)
+        while sent < due:
+            send_one()
+            sent += 1
+        await asyncio.sleep(TICK_S)
+    tally.measuring = False
+    cpu = server.cpu_seconds() - cpu_start
+    delivered_in_window = tally.deliveries - deliveries_start
+    window_s = time.monotonic() - window_start
+    stop_churn.set()
+    resumed = await churner
+
+    # Drain: every user reaches the publisher's last seq of both its rooms.
+    drain_deadline = time.monotonic() + 30.0
+    while time.monotonic() < drain_deadline:
+        behind = sum(1 for u in users for room in u.rooms if u.check.last[room] < seq.get(room, 0))
+        if not behind:
+            break
+        await asyncio.sleep(0.05)
+    incomplete = sum(1 for u in users if any(u.check.last[r] < seq.get(r, 0) for r in u.rooms))
+    for user in users:
+        if user.socket is not None:
+            user.socket.drop()
+    if publisher.transport is not None:
+        publisher.transport.close()
+    latencies = sorted(tally.latencies_ns)
+    return {
+        "server": server.spec.name,
+        "users": args.users,
+        "connect_s": round(connect_s, 3),
+        "connects_per_s": round(args.users / connect_s),
+        "memory_per_user_kb": round(memory_per_user / 1000, 2),
+        "published": sent,
+        "publish_answers": publisher.answered,
+        "publish_refusals": publisher.refused[:5],
+        "deliveries_per_s": round(delivered_in_window / window_s),
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50) / 1e6, 2),
+            "p99": round(percentile(latencies, 99) / 1e6, 2),
+            "max": round(latencies[-1] / 1e6, 2) if latencies else None,
+            "samples": len(latencies),
+        },
+        "server_cpu_us_per_delivery": round(cpu / max(delivered_in_window, 1) * 1e6, 2),
+        "server_cpu_cores": round(cpu / window_s, 2),
+        "resumed": resumed,
+        "lost": tally.lost,
+        "doubled": tally.doubled,
+        "users_incomplete": incomplete,
+        "errors": tally.errors[:5],
+        "error_count": len(tally.errors),
+    }
+
+
+def server_spec(name: str) -> Any:
+    spec = SERVERS[name]
+    if spec.dialect == "hubbub":
+        # Every user is on 127.0.0.1: no per-address cap; heartbeats past the run.
+        env = (*spec.env, ("HUBBUB_MAX_CONNECTIONS_PER_IP", "100000"))
+        spec = replace(spec, env=env)
+    return spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chat",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--group", type=int, default=10, help="members of a group room")
+    parser.add_argument("--rate", type=float, default=2000.0, help="messages per second")
+    parser.add_argument("--group-share", type=float, default=0.9)
+    parser.add_argument("--churn", type=float, default=20.0, help="users a second resuming")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--servers", default="hubbub-sqlite,nchan")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/chat.json"))
+    args = parser.parse_args(argv)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {1})  # the generator on core 1, the server on core 0
+    results: list[dict[str, Any]] = []
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    for repeat in range(args.repeats):
+        for name in names:  # servers alternate within each repeat
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                running(server_spec(name), Path(tmp), "0") as server,
+            ):
+                result = uvloop.run(run_once(server, args))
+            result["repeat"] = repeat
+            results.append(result)
+            print(json.dumps(result), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": results}, indent=1)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

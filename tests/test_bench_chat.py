@@ -1,0 +1,49 @@
+"""The chat benchmark's pure parts (bench/chat.py, bench/chat_users.py): the message text
+both servers carry, Nchan's meta frames, the per-room exactness check, percentiles."""
+
+from __future__ import annotations
+
+import pytest
+from bench.chat import percentile, rooms_of
+from bench.chat_users import TEXT_SIZE, SeqCheck, Tally, message_text, nchan_frame, parse_text
+
+
+def test_the_text_carries_room_seq_and_send_time() -> None:
+    text = message_text("g12", 7, 123456789)
+    assert len(text) == TEXT_SIZE
+    assert parse_text(text) == ("g12", 7, 123456789)
+
+
+def test_nchan_meta_frames_give_id_and_data() -> None:
+    frame = b"id: 1796636675:0,[1]\ncontent-type: text/plain\n\ng1 3 99 xx"
+    assert nchan_frame(frame) == ("1796636675:0,[1]", "g1 3 99 xx")
+    with pytest.raises(ValueError, match=r"ws\+meta\.nchan"):
+        nchan_frame(b"g1 3 99 xx")
+
+
+def test_the_check_counts_lost_doubled_and_foreign_messages() -> None:
+    tally = Tally()
+    check = SeqCheck(("p1", "g0"))
+    assert check.see("p1", 1, tally)
+    assert check.see("g0", 1, tally)
+    assert not check.see("p1", 1, tally)  # again
+    assert check.see("p1", 4, tally)  # 2 and 3 never came
+    assert not check.see("g9", 1, tally)  # not one of its rooms
+    assert (tally.deliveries, tally.doubled, tally.lost) == (4, 1, 2)
+    assert tally.errors == ["a message of g9, not subscribed"]
+    assert check.last == {"p1": 4, "g0": 1}
+
+
+def test_nearest_rank_percentiles() -> None:
+    ordered = list(range(1, 101))
+    assert percentile(ordered, 50) == 50
+    assert percentile(ordered, 99) == 99
+    assert percentile(ordered, 100) == 100
+    assert percentile([], 99) == 0.0
+    assert percentile([5], 1) == 5
+
+
+def test_each_user_has_a_personal_room_and_a_group_of_ten() -> None:
+    assert rooms_of(0, 10) == ("p0", "g0")
+    assert rooms_of(9, 10) == ("p9", "g0")
+    assert rooms_of(10, 10) == ("p10", "g1")
