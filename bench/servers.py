@@ -85,7 +85,12 @@ _WS = frozenset({Transport.WS})
 # likewise): none of them spends a run's time on keep-alive traffic.
 # The connection cap (default 10,000) is raised past the 10,000-subscriber runs plus
 # their probes and publisher; the peers have no such cap.
-_HUBBUB_ENV = (("HUBBUB_HEARTBEAT", "600"), ("HUBBUB_MAX_CONNECTIONS", "30000"))
+# Every generator connects from 127.0.0.1: the per-address cap is raised with the cap.
+_HUBBUB_ENV = (
+    ("HUBBUB_HEARTBEAT", "600"),
+    ("HUBBUB_MAX_CONNECTIONS", "30000"),
+    ("HUBBUB_MAX_CONNECTIONS_PER_IP", "30000"),
+)
 
 _ALL = frozenset(Transport)
 # hubbub variants, each compared with the plain server in runs of its own scenario

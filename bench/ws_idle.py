@@ -134,7 +134,8 @@ async def main(args: argparse.Namespace) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "hubbub", "serve", "--port", str(port), "--store", "memory"]
-    command += ["--heartbeat", "3600", "--max-connections", str(args.sockets + 5000)]
+    cap = str(args.sockets + 5000)  # every socket comes from this one address
+    command += ["--heartbeat", "3600", "--max-connections", cap, "--max-connections-per-ip", cap]
     if args.no_lean_http:
         command.append("--no-lean-http")
     server = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)

@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -31,9 +31,17 @@ class ServeProcess:
 
 
 @asynccontextmanager
-async def serve(*args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[ServeProcess]:
-    """Start ``python -m hubbub serve ARGS``; yields once it logs where it listens."""
+async def serve(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], object] | None = None,
+    wrapper: Sequence[str] = (),
+) -> AsyncIterator[ServeProcess]:
+    """Start ``python -m hubbub serve ARGS``; yields once it logs where it listens.
+    ``preexec_fn`` runs in the child before it starts (a lower file limit, say);
+    ``wrapper``: a command that runs the server (``unshare ...``), its pid being ours."""
     process = await asyncio.create_subprocess_exec(
+        *wrapper,
         sys.executable,
         "-m",
         "hubbub",
@@ -42,6 +50,7 @@ async def serve(*args: str, env: Mapping[str, str] | None = None) -> AsyncIterat
         stderr=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
     )
     running = ServeProcess(process, url="")
     try:

@@ -97,7 +97,7 @@ def request(
     a body is given, and the body."""
     lines = [f"{method} {target} HTTP/1.1"]
     if host:
-        lines.append("Host: test")
+        lines.append("Host: 127.0.0.1")
     lines.extend(headers)
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")

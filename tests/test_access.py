@@ -13,11 +13,13 @@ import aiohttp
 import orjson
 import pytest
 from multidict import CIMultiDictProxy
+from redis.asyncio import Redis
 
 from hubbub.principal import ANONYMOUS
 from hubbub.protocol.messages import Publish
 from hubbub.server import Server
 from tests.conftest import StartServer
+from tests.redis_server import RedisServer
 from tests.tokens import OTHER_SECRET, SECRET, bearer, make_token
 from tests.wire import SSEReader, publish, wait_for_waiters, wait_live, ws_json
 
@@ -347,3 +349,33 @@ async def test_open_server_ignores_tokens(server: Server, http: aiohttp.ClientSe
         f"{server.url}/rooms/r/messages", headers=bearer("not.a.token")
     ) as response:
         assert response.status == 200
+
+
+async def test_rooms_list_reads_only_the_rooms_a_token_may_read(
+    start_server: StartServer, redis: RedisServer
+) -> None:
+    """GET /rooms for a token that reads few rooms asks the store for those names and
+    prefixes only, not for every room to skip them: counted by Redis itself."""
+    server = await start_server(auth_secret=SECRET, store="redis", redis=(redis.url,))
+    names = [f"a-{i:04}" for i in range(1500)] + ["team-a", "team-b", "x", "team-c"]
+    names += [f"y-{i:04}" for i in range(500)]
+    for start in range(0, len(names), 50):  # within the Redis client's connection pool
+        chunk = names[start : start + 50]
+        await asyncio.gather(
+            *(server.node.publish(ANONYMOUS, Publish(n, "seed", "t")) for n in chunk)
+        )
+    counter = Redis.from_url(redis.url)
+    try:
+        await counter.config_resetstat()
+        headers = bearer(make_token(read=["team-*", "x", "zzz"]))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{server.url}/rooms", headers=headers) as response,
+        ):
+            body = await response.json()
+        stats = await counter.info("commandstats")
+    finally:
+        await counter.aclose()
+    assert [room["name"] for room in body["rooms"]] == ["team-a", "team-b", "team-c", "x"]
+    looked_up = stats.get("cmdstat_hget", {}).get("calls", 0)
+    assert looked_up <= 4, stats  # the rooms listed, not the 2,004 there are

@@ -16,16 +16,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from multidict import CIMultiDict
 
-from hubbub.auth import (
-    Authenticator,
-    algorithm_for_key,
-    load_private_key,
-    token_from,
-    www_authenticate,
-)
+from hubbub.auth import Authenticator, token_from, www_authenticate
 from hubbub.cli import parse
 from hubbub.commands.serve import settings_from
 from hubbub.errors import Unauthorized
+from hubbub.keyring import algorithm_for_key, load_private_key
 from hubbub.principal import Principal
 from hubbub.settings import Settings
 
@@ -199,7 +194,8 @@ def test_token_with_an_audience_is_refused() -> None:
 def test_rs256_token(rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     """An RSA public key accepts RS256 tokens signed by its private half."""
     authenticator = verifier_for(rsa_key, tmp_path)
-    assert authenticator.algorithm == "RS256"
+    assert authenticator.keyring is not None
+    assert [k.algorithm for k in authenticator.keyring.keys] == ["RS256"]
     token = jwt.encode(claims(), rsa_key, algorithm="RS256")
     assert authenticator.authenticate(token, ADDRESS).user == "alice"
 
@@ -207,7 +203,8 @@ def test_rs256_token(rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
 def test_es256_token(ec_key: ec.EllipticCurvePrivateKey, tmp_path: Path) -> None:
     """A P-256 EC public key accepts ES256 tokens signed by its private half."""
     authenticator = verifier_for(ec_key, tmp_path)
-    assert authenticator.algorithm == "ES256"
+    assert authenticator.keyring is not None
+    assert [k.algorithm for k in authenticator.keyring.keys] == ["ES256"]
     token = jwt.encode(claims(), ec_key, algorithm="ES256")
     assert authenticator.authenticate(token, ADDRESS).user == "alice"
 
@@ -307,26 +304,37 @@ def test_token_from_ignores_other_schemes_and_empty_values() -> None:
     assert token_from(CIMultiDict({"Authorization": "Bearer"}), {"token": ""}) is None
 
 
-def test_settings_refuse_both_keys_and_short_secrets() -> None:
-    """Settings take one key at most, and an HS256 secret of at least 32 bytes."""
-    with pytest.raises(ValueError, match="cannot both be set"):
-        Settings(auth_secret=SECRET, auth_public_key="key.pem")
+def test_settings_refuse_short_secrets_and_empty_paths() -> None:
+    """Every HS256 secret must have at least 32 bytes; key files must be paths."""
     with pytest.raises(ValueError, match="at least 32 bytes"):
         Settings(auth_secret="short")
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Settings(auth_secrets=(SECRET, "short"))
     with pytest.raises(ValueError, match="file path"):
         Settings(auth_public_key="")
+    with pytest.raises(ValueError, match="file path"):
+        Settings(auth_jwks="")
 
 
 def test_serve_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """--auth-secret and --auth-public-key reach the settings, also from HUBBUB_AUTH_*."""
-    args = parse(["serve", "--auth-secret", SECRET])
-    assert (settings_from(args).auth_secret, settings_from(args).auth_public_key) == (SECRET, None)
+    """--auth-secret and --auth-public-key reach the settings, also from HUBBUB_AUTH_*;
+    each may be given more than once, and a flag replaces the environment's value."""
+    settings = settings_from(parse(["serve", "--auth-secret", SECRET]))
+    assert (settings.verifying_secrets, settings.verifying_public_keys) == ((SECRET,), ())
     monkeypatch.setenv("HUBBUB_AUTH_PUBLIC_KEY", "/etc/hubbub/public.pem")
     settings = settings_from(parse(["serve"]))
-    assert (settings.auth_secret, settings.auth_public_key) == (None, "/etc/hubbub/public.pem")
+    assert (settings.verifying_secrets, settings.verifying_public_keys) == (
+        (),
+        ("/etc/hubbub/public.pem",),
+    )
     monkeypatch.delenv("HUBBUB_AUTH_PUBLIC_KEY")
     monkeypatch.setenv("HUBBUB_AUTH_SECRET", SECRET)
-    assert settings_from(parse(["serve"])).auth_secret == SECRET
+    assert settings_from(parse(["serve"])).verifying_secrets == (SECRET,)
+    other = "another secret that is long enough, 32+"
+    args = parse(["serve", "--auth-secret", other, "--auth-secret", SECRET + "!"])
+    assert settings_from(args).verifying_secrets == (other, SECRET + "!")
+    monkeypatch.setenv("HUBBUB_AUTH_JWKS", "/etc/hubbub/keys.json")
+    assert settings_from(parse(["serve"])).auth_jwks == "/etc/hubbub/keys.json"
 
 
 def barrage() -> list[str]:
@@ -371,6 +379,13 @@ def test_barrage_of_odd_tokens_is_only_ever_unauthorized(
 ) -> None:
     """No token shape makes verification fail with anything but 401 (never a 500)."""
     authenticators = [HS256, verifier_for(rsa_key, tmp_path), verifier_for(ec_key, tmp_path)]
+    # Several keys at once: the header (alg, kid) is read before any key is picked.
+    pem = write(tmp_path / "both.pem", public_pem(rsa_key))
+    authenticators.append(
+        Authenticator.from_settings(
+            Settings(auth_secrets=(SECRET, SECRET + "2"), auth_public_key=pem)
+        )
+    )
     tokens = barrage()
     assert len(tokens) == 17 * 10 * 5
     for authenticator in authenticators:

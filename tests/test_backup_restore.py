@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -64,6 +65,17 @@ async def test_backup_refuses_to_overwrite_and_restore_needs_a_file(tmp_path: Pa
     existing = tmp_path / "exists.db"
     existing.write_bytes(b"")
     code, said = await hubbub("backup", str(existing), "--db", str(db))
-    assert code == 1 and said.count("\n") == 1
+    assert code == 2 and said.count("\n") == 1  # a bad path is a usage mistake: 2
     code, said = await hubbub("restore", str(tmp_path / "missing.db"), "--db", str(db))
-    assert code == 1 and "no backup file" in said and said.count("\n") == 1
+    assert code == 2 and "no backup file" in said and said.count("\n") == 1
+
+
+async def test_a_failed_restore_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A backup that is not SQLite: one line, status 2, and no empty database or lock
+    left where there was none."""
+    db = tmp_path / "hubbub.db"
+    words = tmp_path / "notes.txt"
+    words.write_text("not a database, just some words that fill the header page\n" * 20)
+    code, said = await hubbub("restore", str(words), "--db", str(db))
+    assert code == 2 and said.count("\n") == 1, said
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

@@ -3,6 +3,8 @@ shown."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 
 from hubbub.server import Server
@@ -23,7 +25,11 @@ async def test_who_lists_everyone_and_typing_is_told(
     ):
         watcher = SSEReader(response)
         bob.type("/who\r")
-        await bob.expect(r"here: alice, bob; 1 anonymous")
+        await bob.expect(r"here: alice, bob; 1 anonymous")  # bob too, as docs/client.md says
+        documented = " ".join(
+            (Path(__file__).parent.parent / "docs" / "client.md").read_text().split()
+        )
+        assert "`/who` (a line of its own, not sent) prints who is, you among them" in documented
         alice.type("hel")
         event = await watcher.next_event(ephemeral=True)
         while event.event != "typing":

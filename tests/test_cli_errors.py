@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hubbub.server import Server
+from tests.process import serve
 from tests.test_cli_send_tail import hubbub, texts
 
 USAGE = 2
@@ -39,6 +40,27 @@ async def test_serve_db_that_is_not_sqlite(tmp_path: Path) -> None:
     assert f"cannot open the database {db}" in one_line(err)
 
 
+async def test_serve_access_log_that_cannot_be_written(tmp_path: Path) -> None:
+    """An --access-log in a missing directory stops the server before it listens, naming
+    the flag; a bad --trusted-proxy or an unusable --auth-jwks likewise."""
+    log = tmp_path / "missing" / "access.log"
+    db = str(tmp_path / "a.db")
+    code, _, err = await hubbub("serve", "--port", "0", "--db", db, "--access-log", str(log))
+    assert code == USAGE
+    assert one_line(err) == (
+        f"hubbub serve: --access-log {log}: No such file or directory; "
+        "give a file you can write, or -"
+    )
+    code, _, err = await hubbub("serve", "--trusted-proxy", "10.0.0.0/8,nginx")
+    assert code == USAGE
+    assert "'nginx' is not an address or a network" in one_line(err)
+    jwks = tmp_path / "keys.json"
+    jwks.write_text('{"keys": []}')
+    code, _, err = await hubbub("serve", "--port", "0", "--db", db, "--auth-jwks", str(jwks))
+    assert code == USAGE
+    assert f"{jwks} holds no keys" in one_line(err)
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "says"),
     [
@@ -47,6 +69,10 @@ async def test_serve_db_that_is_not_sqlite(tmp_path: Path) -> None:
         ("--port", "70000", "--port: must be a whole number from 0 to 65535, not '70000'"),
         ("--retain", "-1", "--retain: must be a whole number of at least 1, not '-1'"),
         ("--rate-limit", "nan", "--rate-limit: must be a number above 0, not 'nan'"),
+        ("--allow-origin", "not an origin", "--allow-origin: 'not an origin' is not an origin"),
+        ("--allow-origin", "https://a.example/path", "is not an origin"),
+        ("--max-body", "10", "--max-body 10: must be at least 256 bytes"),
+        ("--outbox-limit", "1", "--outbox-limit 1: must be at least --max-body (65536)"),
     ],
 )
 async def test_serve_bad_values(flag: str, value: str, says: str) -> None:
@@ -134,3 +160,48 @@ async def test_help_shows_defaults(command: str) -> None:
         if entry.startswith(("--json", "--name")):  # a switch; a required option
             continue
         assert "(default: " in entry, entry
+
+
+async def test_the_static_refusal_is_the_one_docs_compat_quotes(tmp_path: Path) -> None:
+    """docs/compat.md quotes the line a missing --static directory prints: it is that line."""
+    docs = (Path(__file__).parent.parent / "docs" / "compat.md").read_text()
+    quoted = re.search(r"`(hubbub serve: --static DIR: [^`]*)`", docs)
+    assert quoted is not None, "docs/compat.md no longer quotes the --static refusal"
+    missing = tmp_path / "public"
+    code, _, err = await hubbub("serve", "--port", "0", "--static", str(missing))
+    assert code == USAGE
+    assert one_line(err) == quoted.group(1).replace("DIR", str(missing))
+
+
+async def test_flags_that_mean_nothing_here_are_said(tmp_path: Path) -> None:
+    """Flags ignored next to the others start the server with one warning each."""
+    flags = ["--store", "memory", "--db", str(tmp_path / "x.db"), "--rate-burst", "3"]
+    flags += ["--redis-weak-durability", "--sqlite-sync", "normal"]
+    async with serve("--port", "0", *flags) as running:
+        log = b"".join(running.log).decode()
+    for warning in (
+        "--rate-burst is ignored without --rate-limit",
+        "--redis-weak-durability is ignored without --store redis",
+        "--db is ignored with --store memory",
+        "--sqlite-sync is ignored with --store memory",
+    ):
+        assert f"hubbub: warning: {warning}" in log, log
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("form", ["127.0.0.1:{port}", "localhost:{port}"])
+async def test_url_without_a_scheme_is_http(server: Server, form: str) -> None:
+    """--url localhost:8000 is what curl takes: http:// is understood."""
+    url = form.format(port=server.port)
+    code, _, err = await hubbub("send", "r", "--url", url, "--name", "ci", "no scheme")
+    assert (code, err) == (0, "")
+    assert await texts(server) == [("ci", "no scheme")]
+
+
+@pytest.mark.parametrize("command", ["send r hi --name a", "tail r --count 1"])
+async def test_a_wrong_base_url_says_to_check_it(server: Server, command: str) -> None:
+    """A --url with a path the server does not have: the 404 points at --url."""
+    code, _, err = await hubbub(*command.split(), "--url", f"{server.url}/api")
+    assert code == 1
+    line = one_line(err)
+    assert "Not Found" in line and f"check --url ({server.url}/api)" in line, line

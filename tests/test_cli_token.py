@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -81,8 +82,11 @@ def test_defaults_every_room_for_an_hour_with_the_secret_from_the_environment() 
 
 
 def test_read_only_token() -> None:
-    """--read alone leaves write at every room; an empty --write grants no writing."""
-    token = printed_token("carol", "--secret", SECRET, "--read", "*", "--write", "")
+    """--read alone leaves write at every room; an empty --write grants no writing (and
+    says so)."""
+    code, out, err = hubbub_token("carol", "--secret", SECRET, "--read", "*", "--write", "")
+    assert code == 0 and "this token only reads" in err
+    token = out.strip()
     principal = Authenticator.from_settings(Settings(auth_secret=SECRET)).authenticate(
         token, ADDRESS
     )
@@ -128,7 +132,10 @@ def test_private_key_tokens_verify_with_the_public_key(kind: str, tmp_path: Path
     )
     token = printed_token("dave", "--key", str(private), "--write", "ops-*")
     authenticator = Authenticator.from_settings(Settings(auth_public_key=str(public)))
-    assert authenticator.algorithm == ("RS256" if kind == "rsa" else "ES256")
+    assert authenticator.keyring is not None
+    assert [k.algorithm for k in authenticator.keyring.keys] == [
+        "RS256" if kind == "rsa" else "ES256"
+    ]
     principal = authenticator.authenticate(token, ADDRESS)
     assert (principal.user, principal.read, principal.write) == ("dave", ("*",), ("ops-*",))
 
@@ -145,6 +152,7 @@ def test_private_key_tokens_verify_with_the_public_key(kind: str, tmp_path: Path
         (["alice"], "give --secret SECRET (or HUBBUB_AUTH_SECRET) or --key FILE"),
         (["  ", "--secret", SECRET], "USER: user must not be blank"),
         (["alice", "--key", "/nonexistent/key.pem"], "cannot read the private key"),
+        (["alice", "--secret", SECRET, "--read", "", "--write", " "], "grants no room"),
     ],
 )
 def test_errors_are_one_plain_line_and_status_2(args: list[str], reason: str) -> None:
@@ -162,3 +170,26 @@ def test_ttl_units() -> None:
     for bad in ("", "1", "h", "1.5h", "-1h", "0s", "1w", "1 h", "1H", "99999999999d"):
         with pytest.raises(ValueError, match="is not a lifetime"):
             parse_ttl(bad)
+
+
+def test_kid_is_written_in_the_header() -> None:
+    """--kid names the key in the token's header; without it there is none."""
+    with_kid = printed_token("alice", "--secret", SECRET, "--kid", "2026-01")
+    assert jwt.get_unverified_header(with_kid)["kid"] == "2026-01"
+    assert "kid" not in jwt.get_unverified_header(printed_token("alice", "--secret", SECRET))
+
+
+def test_an_empty_read_list_is_said_and_the_token_only_writes() -> None:
+    """--read '' makes a write-only token on purpose: printed, with a warning saying so."""
+    code, out, err = hubbub_token("alice", "--secret", SECRET, "--read", "", "--write", "r")
+    assert code == 0 and out.count(".") == 2
+    assert (
+        err == "hubbub token: warning: --read '' grants no room to read: this token only writes\n"
+    )
+
+
+def test_help_shows_each_default_once() -> None:
+    code, out, _ = hubbub_token("--help", env={"COLUMNS": "200"})
+    assert code == 0
+    ttl = next(line for line in out.splitlines() if line.startswith("  --ttl"))
+    assert ttl.count("(default: 1h)") == 1 and "[1h]" not in ttl, ttl

@@ -299,6 +299,8 @@ async def test_event_source_list_and_own_messages(
     [
         ("", b'{"message": "Hi"}', 400),
         ("?id=", b'{"message": "Hi"}', 400),
+        ("?id=%ff", b'{"message": "Hi"}', 400),  # not UTF-8: never stored as U+FFFD
+        ("?id=%00", b'{"message": "Hi"}', 400),
         ("?id=u1", b'{"message": ""}', 400),
         ("?id=u1", b"{oops", 400),
         ("?id=u1", b'{"message": "' + b"x" * 200 + b'"}', 413),
@@ -313,6 +315,18 @@ async def test_post_message_status_is_the_http_status(
     assert answer[0] == status
     assert answer[1]["status"] == status
     assert await listed(http, server) == []
+
+
+@pytest.mark.parametrize("query", ["?id=%ff", "?id=%00", "?id=a%0Ab"])
+async def test_messages_refuses_an_id_that_is_no_user_name(
+    server: Server, http: aiohttp.ClientSession, query: str
+) -> None:
+    """GET /messages?id=U names the list's owner: bad UTF-8 or a control character is 400,
+    on the list and on the SSE list, as ?user= is on the protocol's routes."""
+    for headers in ({}, SSE):
+        async with http.get(f"{server.url}/messages{query}", headers=headers) as response:
+            assert response.status == 400, (query, headers)
+            assert (await response.json())["error"]["code"] == "invalid_parameter"
 
 
 async def test_event_source_heartbeat(server: Server, http: aiohttp.ClientSession) -> None:
@@ -451,7 +465,7 @@ async def test_shutdown_closes_every_view(
     with socket.socket() as held:
         held.setblocking(False)
         await loop.sock_connect(held, ("127.0.0.1", server.port))
-        await loop.sock_sendall(held, b"GET /subscribe HTTP/1.1\r\nHost: hubbub\r\n\r\n")
+        await loop.sock_sendall(held, b"GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         await wait_for_waiters(server, 1)
         async with (
             http.get(f"{server.url}/messages", headers=SSE) as response,
@@ -469,6 +483,30 @@ async def test_shutdown_closes_every_view(
             assert closed.type is aiohttp.WSMsgType.CLOSE
             assert closed.data == aiohttp.WSCloseCode.GOING_AWAY
             await asyncio.wait_for(stopping, TIMEOUT)
+
+
+async def test_lobby_reads_are_open_to_every_origin_without_tokens(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """The SSE tutorial's page, served from its own origin, reads the lobby (the list and
+    its SSE) with no --allow-origin; its writes still follow the origin rule; a server
+    with tokens keeps --allow-origin for reads too."""
+    server = await start_server()
+    page = {"Origin": "http://localhost:3001"}
+    for headers in (page, {**page, **SSE}):
+        async with http.get(f"{server.url}/messages?id=u1", headers=headers) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+    plain = {**page, "Content-Type": "text/plain"}
+    async with http.post(
+        f"{server.url}/message?id=u1", data=b'{"message": "hi"}', headers=plain
+    ) as response:
+        assert response.status == 403
+        assert "Access-Control-Allow-Origin" not in response.headers
+    guarded = await start_server(auth_secret="s" * 32, open_lobby=True, store="memory")
+    async with http.get(f"{guarded.url}/messages", headers=page) as response:
+        assert response.status == 200
+        assert "Access-Control-Allow-Origin" not in response.headers
 
 
 async def test_cors_follows_allow_origin(

@@ -15,7 +15,7 @@ from tests.conftest import StartServer
 from tests.tokens import SECRET, make_token
 
 TIMEOUT = 10.0
-SSE_GET = b"GET /rooms/%s HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n%s\r\n"
+SSE_GET = b"GET /rooms/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n"
 PATHS = pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
 
 
@@ -141,7 +141,7 @@ async def test_a_stream_that_ends_keeps_its_connection(
     server = await start_server(auth_secret=SECRET, lean_http=lean)
     token = make_token(ttl=1.0)
     request = sse_request(f"r/messages?token={token}", "Content-Length: 5") + b"hello"
-    health = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    health = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     received, _, writer = await exchange(server, request + health, b'{"status":"ok"}')
     body = received.partition(b"\r\n\r\n")[2]
     assert b"event: expired\n" in body
@@ -212,7 +212,7 @@ async def test_pipelined_bytes_do_not_disturb_a_live_stream(server: Server) -> N
     writer.write(b"GARBAGE\r\n\r\n" + b"x" * 100_000)
     post = b'{"user":"a","text":"hi"}'
     publish = (
-        b"POST /rooms/r/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(post), post)
     )
     answer, _, publisher = await exchange(server, publish, b"}")
@@ -229,7 +229,7 @@ async def test_pipelined_bytes_do_not_disturb_a_live_stream(server: Server) -> N
 async def test_a_stream_behind_a_pipelined_poll(start_server: StartServer, lean: bool) -> None:
     """A stream pipelined after a poll opens once the poll is answered, then stays live."""
     server = await start_server(lean_http=lean)
-    poll = b"GET /rooms/r/messages HTTP/1.1\r\nHost: t\r\n\r\n"
+    poll = b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     received, reader, writer = await exchange(server, poll + sse_request("r/messages"), b"presence")
     first = received.partition(b"\r\n\r\n")[0]
     assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"application/json" in first

@@ -304,7 +304,7 @@ async def test_request_without_host(start_server: StartServer, tmp_path: Path) -
         answers = []
         for sent in (
             request("GET", "/rooms/r/messages", host=False),
-            publish("r", "x").replace(b"Host: test\r\n", b""),
+            publish("r", "x").replace(b"Host: 127.0.0.1\r\n", b""),
         ):
             client = await RawClient.open(server.port)
             client.send(sent)
@@ -426,7 +426,7 @@ async def test_connection_caps_refuse_with_aiohttps_503(
 ) -> None:
     """Past max_connections a lean server hands the connection to aiohttp, which answers
     503 JSON; connections_open returns to 0 once every client closed."""
-    server = await start_server(max_connections=2, max_connections_per_ip=None)
+    server = await start_server(max_connections=2, max_connections_per_ip=2)
     held = [await RawClient.open(server.port) for _ in range(2)]
     for client in held:
         client.send(publish("r", "x"))

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import StartServer
+from tests.process import serve
 from tests.wire import poll, publish
 
 
@@ -32,7 +33,7 @@ async def test_slowloris_is_closed_and_others_are_served(
     slow: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     for _ in range(300):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"GET /rooms HTTP/1.1\r\nHost: x\r\n")
+        writer.write(b"GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         slow.append((reader, writer))
 
     async def trickle() -> None:
@@ -66,7 +67,7 @@ async def test_idle_keepalive_connection_is_closed(start_server: StartServer) ->
     """After its answer, a connection that sends nothing more is closed at the deadline."""
     server = await start_server(idle_timeout=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = await _closed(reader, 10)
     assert answer.startswith(b"HTTP/1.1 200")
     writer.close()
@@ -77,7 +78,7 @@ async def test_trickled_body_gets_408(start_server: StartServer) -> None:
     server = await start_server(body_timeout=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
-        b"POST /rooms/r/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 40\r\n\r\n{"
     )
     answer = await _closed(reader, 10)
@@ -90,7 +91,7 @@ async def test_connection_caps_refuse_with_503(
     start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
     """Past max_connections a new client gets 503 JSON (a WebSocket too), counted in /metrics."""
-    server = await start_server(max_connections=5)
+    server = await start_server(max_connections=5, max_connections_per_ip=5)
     held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(5)]
     async with aiohttp.ClientSession() as fresh:
         async with fresh.get(f"{server.url}/rooms") as resp:
@@ -115,7 +116,7 @@ async def test_per_address_cap(start_server: StartServer) -> None:
     server = await start_server(max_connections_per_ip=2)
     held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /rooms HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = await _closed(reader, 10)
     assert answer.startswith(b"HTTP/1.1 503") and b"too_many_connections" in answer
     assert server.node.stats.connections_refused["max_connections_per_ip"] == 1
@@ -138,6 +139,8 @@ async def test_near_the_file_limit_clients_get_503(tmp_path: object) -> None:
         "0",
         "--store",
         "memory",
+        "--max-connections-per-ip",
+        "1000",
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_low_file_limit,
     )
@@ -153,7 +156,7 @@ async def test_near_the_file_limit_clients_get_503(tmp_path: object) -> None:
         answers = []
         for _ in range(190):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             answers.append(reader.readuntil(b"\r\n\r\n"))
             held.append(writer)
         heads = await asyncio.wait_for(asyncio.gather(*answers), 20)
@@ -166,3 +169,77 @@ async def test_near_the_file_limit_clients_get_503(tmp_path: object) -> None:
         process.kill()
         with contextlib.suppress(ProcessLookupError):
             await process.wait()
+
+
+async def _answer_head(port: int, timeout: float = 5) -> bytes:
+    """The status line of a fresh ``GET /healthz``, or what ended it (reset, EOF, hang)."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                return (await reader.readuntil(b"\r\n")).strip()
+            finally:
+                writer.close()
+    except TimeoutError:
+        return b"hang"
+    except (ConnectionError, asyncio.IncompleteReadError) as error:
+        return type(error).__name__.encode()
+
+
+async def test_at_the_file_limit_idle_clients_cannot_shut_others_out() -> None:
+    """Idle connections past the cap (they never send a request) are answered 503 and
+    closed at once, so they cannot use up the descriptors kept free: a new client is
+    answered (not reset) at every moment, here long before the idle deadline."""
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    flags = ["--store", "memory", "--idle-timeout", "60", "--max-connections-per-ip", "1000"]
+    async with serve("--port", "0", *flags, preexec_fn=_low_file_limit) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        try:
+            for _ in range(260):  # more than the file limit of 200
+                held.append(await asyncio.open_connection("127.0.0.1", port))
+
+            async def first_bytes(reader: asyncio.StreamReader) -> bytes:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2):
+                        return await reader.read(12)
+                return b"nothing"
+
+            # The refused ones were answered without asking; the others wait.
+            firsts = await asyncio.gather(*(first_bytes(reader) for reader, _ in held))
+            assert firsts.count(b"HTTP/1.1 503") == 260 - 168, str(firsts)
+            assert firsts.count(b"nothing") == 168
+            for _ in range(3):
+                assert await _answer_head(port) == b"HTTP/1.1 503 Service Unavailable"
+        finally:
+            for _, writer in held:
+                writer.close()
+
+
+async def test_one_address_cannot_hold_every_slot_by_default(start_server: StartServer) -> None:
+    """With no per-address cap given, one address may hold a tenth of the connections:
+    SSE streams (exempt from the idle deadline) from one address cannot shut out another."""
+    server = await start_server(max_connections=50, store="memory")
+    streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    request = (
+        b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    try:
+        statuses = []
+        for _ in range(50):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(request)
+            streams.append((reader, writer))
+            statuses.append((await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)).strip())
+        assert statuses.count(b"HTTP/1.1 200 OK") == 5  # a tenth of 50
+        assert statuses.count(b"HTTP/1.1 503 Service Unavailable") == 45
+        # Another address is still served.
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", server.port, local_addr=("127.0.0.2", 0)
+        )
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)).startswith(b"HTTP/1.1 200")
+        writer.close()
+    finally:
+        for _, writer in streams:
+            writer.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
+from hubbub.protocol.hosts import host_known, known_hosts
 from hubbub.transports.origins import same_origin
 from tests.conftest import StartServer
-from tests.wire import TIMEOUT, poll
+from tests.wire import TIMEOUT, poll, publish
 
 EVIL = "https://evil.example"
 GOOD = "https://good.example"
@@ -79,3 +82,72 @@ async def test_dialect_socket_checks_origin(
     assert refused.value.status == 403
     async with http.ws_connect(f"{server.url}/messages", headers={"Origin": server.url}):
         pass
+
+
+def test_known_hosts_are_addresses_localhost_and_the_listed_names() -> None:
+    known = known_hosts("0.0.0.0", ("chat.example",), "https://app.example:8443,*")
+    for host in (
+        "127.0.0.1:8000",
+        "[::1]:8000",
+        "10.0.0.7",
+        "localhost:8000",
+        "LOCALHOST.",
+        "app.localhost:8000",
+        "chat.example",
+        "app.example:8000",
+        None,
+    ):
+        assert host_known(host, known), host
+    for host in ("rebind.evil:8000", "127.0.0.1.rebind.evil", "localhost.evil", "example"):
+        assert not host_known(host, known), host
+
+
+async def _status(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        async with asyncio.timeout(TIMEOUT):
+            return (await reader.readuntil(b"\r\n")).split()[1]
+    finally:
+        writer.close()
+
+
+async def test_a_tokenless_server_refuses_hosts_it_is_not_known_by(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """DNS rebinding: a page on rebind.evil (resolving to 127.0.0.1) is of the server's own
+    origin for the browser; its requests name rebind.evil as Host and get 421, on every
+    route and both paths (a WebSocket from that page before the upgrade)."""
+    server = await start_server(public_host=("chat.example",))
+    await publish(http, server.url, "r", "secret")
+    evil = f"rebind.evil:{server.port}"
+    origin = f"http://{evil}"
+    requests = [
+        b"GET /rooms/r/messages?since=0 HTTP/1.1\r\nHost: %s\r\n\r\n",  # lean poll
+        b"GET /rooms HTTP/1.1\r\nHost: %s\r\n\r\n",  # aiohttp's
+        b"GET /rooms/r/messages HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
+        b"POST /rooms/r/messages HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 25\r\n\r\n{"user":"a","text":"pwn"}',
+        b"GET /messages HTTP/1.1\r\nHost: %s\r\n\r\n",  # the tutorial dialect
+    ]
+    for request in requests:
+        assert await _status(server.port, request % evil.encode()) == b"421", request
+    async with http.get(f"{server.url}/rooms", headers={"Host": evil, "Origin": origin}) as resp:
+        assert resp.status == 421
+        assert (await resp.json())["error"]["code"] == "unknown_host"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(
+            f"{server.url}/rooms/r/messages", headers={"Host": evil, "Origin": origin}
+        )
+    assert refused.value.status == 421
+    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "chat.example"):
+        poll_request = b"GET /rooms/r/messages?since=0 HTTP/1.1\r\nHost: %s\r\n\r\n"
+        assert await _status(server.port, poll_request % host.encode()) == b"200", host
+    assert len((await poll(http, server.url, "r", since=0))["messages"]) == 1
+
+
+async def test_with_tokens_every_host_is_answered(start_server: StartServer) -> None:
+    """With access control on, a rebound page has no token: no host is refused for it."""
+    server = await start_server(auth_secret="s" * 32)
+    request = b"GET /rooms/r/messages HTTP/1.1\r\nHost: rebind.evil\r\n\r\n"
+    assert await _status(server.port, request) == b"401"

@@ -11,7 +11,7 @@ from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import RawClient, request
 
-PUBLISH = "POST /rooms/r/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+PUBLISH = "POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 BODY = b'{"user":"a","text":"hello"}'
 CHUNKED_BODY = b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
 
@@ -29,12 +29,12 @@ SMUGGLING = {
     "chunked twice": (PUBLISH + "Transfer-Encoding: chunked, chunked\r\n\r\n").encode()
     + CHUNKED_BODY,
     "identity": (PUBLISH + "Transfer-Encoding: identity\r\n\r\n").encode() + BODY,
-    "obs-fold": b"GET /rooms/r/messages HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n",
-    "bare CR in a value": b"GET /rooms/r/messages HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n",
+    "obs-fold": b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n",
+    "bare CR in a value": b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\rb\r\n\r\n",
     "an invalid chunk size": (PUBLISH + "Transfer-Encoding: chunked\r\n\r\n").encode()
     + b"zz\r\n{}\r\n0\r\n\r\n",
-    "space before the colon": b"GET /rooms/r/messages HTTP/1.1\r\nHost: t\r\nContent-Length : 0"
-    b"\r\n\r\n",
+    "space before the colon": b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Length : 0\r\n\r\n",
 }
 
 
@@ -77,7 +77,10 @@ async def test_a_chunked_publish_alone_is_taken(lean_server: Server) -> None:
 
 @pytest.mark.parametrize(
     "junk",
-    [b"hello there, not HTTP\r\n", b"GET /rooms HTTP/1.1\r\nHost: t\r\nbad header line\r\n"],
+    [
+        b"hello there, not HTTP\r\n",
+        b"GET /rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nbad header line\r\n",
+    ],
     ids=["not a request line", "a header line without a colon"],
 )
 async def test_junk_without_a_blank_line_is_answered_at_once(
@@ -92,6 +95,6 @@ async def test_an_unfinished_head_still_waits(lean_server: Server) -> None:
     """A valid head sent in pieces is not refused early."""
     client = await RawClient.open(lean_server.port)
     client.send(b"GET /rooms/r/messages HTTP/1.1\r\nHo")
-    client.send(b"st: t\r\n\r\n")
+    client.send(b"st: 127.0.0.1\r\n\r\n")
     assert (await client.answer()).status == 200
     client.close()

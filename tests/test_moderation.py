@@ -446,3 +446,24 @@ async def test_the_python_client_waits_after_a_disconnect(
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
             await subscription.aclose()
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded"])
+async def test_without_tokens_a_request_through_a_proxy_is_not_this_machine(
+    server: Server, http: aiohttp.ClientSession, header: str
+) -> None:
+    """A proxy on the server's machine makes every client's peer address loopback: a
+    request that says it was forwarded is refused by the mute and admin routes, as by the
+    operations page."""
+    forwarded = {header: "203.0.113.7"}
+    mute = {"user": "bob", "seconds": 60}
+    for method, path, body in (
+        ("POST", "/rooms/general/mutes", mute),
+        ("GET", "/rooms/general/mutes", None),
+        ("POST", "/admin/users/bob/disconnect", None),
+        ("GET", "/admin/audit", None),
+        ("GET", "/admin/mutes", None),
+    ):
+        async with http.request(method, server.url + path, json=body, headers=forwarded) as answer:
+            assert answer.status == 403, (method, path)
+            assert (await answer.json())["error"]["code"] == "forbidden"

@@ -1,5 +1,8 @@
-"""One contract, every moderation store: mutes that end, lifting, the audit's ids and pages;
-and the pure mute table the node checks publishes against."""
+"""One contract, every moderation store: mutes that end, lifting, the audit's ids and pages.
+
+The pure mute table the node checks publishes against is pinned in
+tests/protocol/test_moderation.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.errors import Muted
 from hubbub.moderation import MemoryModeration, ModerationStore, SQLiteModeration
 from hubbub.moderation.redis import MUTES_KEY, MUTES_UNTIL_KEY, RedisModeration
-from hubbub.protocol.moderation import AuditEntry, Mute, MuteTable
+from hubbub.protocol.moderation import AuditEntry, Mute
 from hubbub.redis_layout import connect
 from tests.redis_server import needs_redis, running_redis
 
@@ -87,22 +89,3 @@ async def test_redis_forgets_mutes_by_itself(tmp_path: Path) -> None:
         finally:
             await client.aclose()
             await store.close()
-
-
-def test_mute_table_refuses_with_the_time_left() -> None:
-    """The table refuses a muted user in that room only, saying the seconds left (rounded up)."""
-    table = MuteTable()
-    table.put(Mute("general", "bob", NOW + 41.2, "", "mia", NOW))
-    with pytest.raises(Muted, match="muted in room general for 42 more seconds") as refused:
-        table.check("general", "bob", NOW)
-    assert (refused.value.status, refused.value.code, refused.value.retry_after) == (
-        403,
-        "muted",
-        42,
-    )
-    table.check("random", "bob", NOW)
-    table.check("general", "alice", NOW)
-    table.check("general", "bob", NOW + 41.2)  # ended
-    assert [m.user for m in table.active("general", NOW)] == ["bob"]
-    table.forget_ended(NOW + 42)
-    assert table.rooms == {}

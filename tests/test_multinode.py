@@ -199,8 +199,8 @@ async def kill_pubsub(redis: RedisServer) -> int:
 
 
 async def until_subscribed(redis: RedisServer, nodes: int) -> None:
-    """Until ``nodes`` brokers, presences and moderation notices listen on Redis again
-    (bounded)."""
+    """Until ``nodes`` brokers, presences, moderation notices and operations-page samples
+    listen on Redis again (bounded)."""
     async with asyncio.timeout(30):
         while True:
             reply = await redis.command(
@@ -209,9 +209,10 @@ async def until_subscribed(redis: RedisServer, nodes: int) -> None:
                 "hubbub:heartbeat",
                 "hubbub:presence:heartbeat",
                 "hubbub:moderation",
+                "hubbub:ops:samples",
             )
             assert isinstance(reply, list)
-            if reply[1] == reply[3] == reply[5] == nodes:
+            if reply[1] == reply[3] == reply[5] == reply[7] == nodes:
                 return
             await asyncio.sleep(0.01)
 
@@ -230,14 +231,14 @@ async def test_killed_broker_connections_lose_nothing(
                 while sum(len(p.acked) for p in publishers) < 60:
                     await asyncio.sleep(0.01)
             await until_subscribed(redis, 3)
-            # Every node's subscriber connections: the broker's, the presence's and the
-            # moderation notices'.
-            assert await kill_pubsub(redis) == 9
+            # Every node's subscriber connections: the broker's, the presence's, the
+            # moderation notices' and the operations page's samples'.
+            assert await kill_pubsub(redis) == 12
             await running
             # The last messages go out while the other nodes are reconnecting and no later
             # message reveals the hole: only their resync against the store finds them.
             await until_subscribed(redis, 3)
-            assert await kill_pubsub(redis) == 9
+            assert await kill_pubsub(redis) == 12
             last = Publisher(http, urls, "r", "last", 3)
             await last.run()
             publishers.append(last)
@@ -384,3 +385,91 @@ async def test_redis_without_fsync_is_refused_unless_accepted(tmp_path: Path) ->
         async with serve("--port", "0", *redis_args(weak), "--redis-weak-durability") as server:
             line = next(line for line in server.log if b"listening on" in line)
             assert b"a 201 means Redis accepted the message, not that it is on disk" in line
+
+
+async def _exited(pid: int, timeout: float) -> bool:
+    """Wait (on the kernel's pidfd, an event) until ``pid`` exits; False past ``timeout``."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    gone = loop.create_future()
+
+    def readable() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await asyncio.wait_for(gone, timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux)")
+async def test_orphaned_workers_exit_and_let_go_of_the_database(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    """kill -9 of the parent while streams and a long poll are held: both workers stop by
+    themselves and release the SQLite file's lock (a new server opens it)."""
+    db = str(tmp_path / "hubbub.db")
+    held: list[asyncio.StreamWriter] = []
+    async with serve("--port", "0", "--db", db, "--redis", redis.url, "--workers", "2") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        requests = [b"GET /rooms/r/messages?since=0&wait=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]
+        requests += [
+            b"GET /rooms/r%d/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Accept: text/event-stream\r\n\r\n" % n
+            for n in range(6)
+        ]
+        for request in requests:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            held.append(writer)
+            if b"event-stream" in request:
+                await asyncio.wait_for(reader.readuntil(b"event: ready"), 10)
+        workers = worker_pids(server)
+        server.process.kill()
+        await server.process.wait()
+        try:
+            exited = [await _exited(pid, 25) for pid in workers]
+        finally:
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for writer in held:
+                writer.close()
+        assert exited == [True, True]
+    async with serve("--port", "0", "--db", db, "--store", "sqlite") as alone:
+        assert alone.url
+
+
+async def test_the_lock_message_names_the_servers_still_holding_the_file(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    """Two servers share a file (--redis); the second stops; a server of its own on the
+    file is refused naming the one still running, not the last one that started."""
+    db = str(tmp_path / "hubbub.db")
+    shared = ("--port", "0", "--db", db, "--redis", redis.url)
+    async with serve(*shared) as first:
+        async with serve(*shared) as second:
+            pass  # started (its pid written), then stopped
+        assert second.process.returncode is not None
+        refused = await asyncio.create_subprocess_exec(
+            *_python_hubbub(),
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            db,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(refused.communicate(), 20)
+        assert refused.returncode == 2
+        assert f"process {first.process.pid})".encode() in err, err
+        assert str(second.process.pid).encode() not in err

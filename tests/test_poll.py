@@ -147,7 +147,7 @@ async def test_long_poll_beyond_last_id_answers_at_once(
 async def test_vanished_long_poll_is_forgotten(server: Server) -> None:
     """A client that goes away while waiting leaves no waiter behind."""
     _, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /rooms/r/messages?since=0&wait=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /rooms/r/messages?since=0&wait=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     await writer.drain()
     await wait_for_waiters(server, 1)
     writer.close()

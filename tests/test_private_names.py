@@ -120,6 +120,15 @@ def imported_names(tree: ast.Module) -> dict[str, str]:
     return found
 
 
+def of_the_standard_library(value: ast.expr, imports: dict[str, str]) -> bool:
+    """``os._exit``: a name of a standard-library module (documented there, not third-party)."""
+    return (
+        isinstance(value, ast.Name)
+        and value.id in imports
+        and imports[value.id].split(".")[0] in sys.stdlib_module_names
+    )
+
+
 def resolve(dotted: str) -> object | None:
     module_name, _, attribute = dotted.rpartition(".")
     for name, attr in ((dotted, ""), (module_name, attribute)):
@@ -165,7 +174,12 @@ def uses() -> set[str]:
                     for alias in node.names
                     if is_private(alias.name)
                 )
-            elif isinstance(node, ast.Attribute) and is_private(node.attr) and node.attr not in own:
+            elif (
+                isinstance(node, ast.Attribute)
+                and is_private(node.attr)
+                and node.attr not in own
+                and not of_the_standard_library(node.value, imports)
+            ):
                 found.add(f"{where}: .{node.attr}")
             elif isinstance(node, ast.ClassDef):
                 base_privates = library_base_privates(node, imports)
@@ -205,9 +219,13 @@ def test_the_scan_sees_each_kind_of_use(tmp_path: Path) -> None:
         "        return self._runner\n"
         "def f(route):\n"
         "    route._expect_handler = None\n"
+        "    os._exit(1)\n"
     )
     imports = imported_names(sample)
     assert imports["web"] == "aiohttp.web"
     site = next(node for node in ast.walk(sample) if isinstance(node, ast.ClassDef))
     assert "_runner" in library_base_privates(site, imports)
     assert "_expect_handler" not in own_private_names({"x.py": sample})
+    exits = [n for n in ast.walk(sample) if isinstance(n, ast.Attribute) and n.attr == "_exit"]
+    assert of_the_standard_library(exits[0].value, {"os": "os"})
+    assert not of_the_standard_library(exits[0].value, {"os": "aiohttp.web"})

@@ -143,7 +143,7 @@ async def test_oversized_body_is_refused_before_it_is_sent(
     server = await start_server(max_body=1000)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
-        b"POST /rooms/r/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100000000\r\n\r\n" + b"{" + b" " * 5000
     )
     await writer.drain()

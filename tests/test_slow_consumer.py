@@ -43,7 +43,7 @@ async def open_stalled(server: Server, transport: str) -> socket.socket:
         extra += "Sec-WebSocket-Version: 13\r\n"
     else:
         extra = "Accept: text/event-stream\r\n"
-    request = f"GET /rooms/r/messages HTTP/1.1\r\nHost: x\r\n{extra}\r\n"
+    request = f"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n"
     await loop.sock_sendall(sock, request.encode())
     head = b""
     async with asyncio.timeout(10):

@@ -45,7 +45,7 @@ async def raw_get(server: Server, target: str) -> tuple[int, bytes]:
     """GET ``target`` exactly as written (no client normalises it); the status and body."""
     reader, writer = await asyncio.open_connection(server.host, server.port)
     try:
-        request = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         writer.write(request.encode())
         async with asyncio.timeout(10):
             answer = await reader.read()

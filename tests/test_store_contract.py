@@ -170,6 +170,8 @@ async def test_rooms_are_listed_in_pages(store: Store) -> None:
     assert await store.list_rooms(None, 2) == [("a", 1), ("b", 2)]
     assert await store.list_rooms("b", 2) == [("c", 1)]
     assert await store.list_rooms("c", 2) == []
+    assert await store.list_rooms(None, 10, "b") == [("a", 1), ("b", 2)]  # until: included
+    assert await store.list_rooms("a", 10, "b~") == [("b", 2)]
 
 
 async def test_ping_says_whether_writes_can_start(store: Store) -> None:

@@ -15,6 +15,8 @@ from hubbub.protocol.tokens import (
     check_publish_user,
     check_secret,
     is_pattern,
+    name_before,
+    name_ranges,
     parse_patterns,
     principal_from_claims,
     validate_pattern,
@@ -47,6 +49,19 @@ def test_parse_patterns_splits_commas_and_skips_blanks() -> None:
     assert parse_patterns("") == ()
     with pytest.raises(ValueError, match="room pattern"):
         parse_patterns("lobby,a*b")
+
+
+def test_name_ranges_cover_exactly_what_the_patterns_allow() -> None:
+    patterns = ("x", "team-*", "team-a", "b*", "bob")
+    ranges = name_ranges(patterns)
+    assert ranges == [("b", "b~"), ("team-", "team-~"), ("x", "x")]
+    names = ["a", "b", "ba", "bob", "c", "team", "team-", "team-z.9", "teamz", "x", "x0"]
+    inside = [n for n in names if any(low <= n <= high for low, high in ranges)]
+    assert inside == [n for n in names if allows(patterns, n)]
+    assert name_ranges(("*",)) == [("", "~")]
+    for name in ("b", "team-", "x0", "A"):
+        before = name_before(name)
+        assert before < name and not any(before < n < name for n in [*names, "a" * 64, "Az"])
 
 
 def test_allows() -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         TransportName,
         Unreachable,
         Unsupported,
+        UntrustedCertificate,
     )
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "TransportName",
     "Unreachable",
     "Unsupported",
+    "UntrustedCertificate",
     "__version__",
 ]
 

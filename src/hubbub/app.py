@@ -6,12 +6,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hubbub.access_log import cancelled_access_middleware
 from hubbub.compat import add_compat_routes
 from hubbub.connections import drop_unread_encoded_body, refusal_middleware
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports import chat
+from hubbub.transports.admin import ADMIN_PAGE, admin_stream
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight, search_preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import metrics
@@ -58,6 +60,13 @@ async def chat_page(request: web.Request) -> web.FileResponse:
     )
 
 
+async def admin_page(request: web.Request) -> web.FileResponse:
+    """The operations page's shell, for anyone: its data comes only from admin routes."""
+    return web.FileResponse(
+        ADMIN_PAGE, headers={"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
+    )
+
+
 # The page's files: a fixed set, so a missing one is a JSON 404 before any file
 # is opened (aiohttp's static route answers a missing file with an empty body).
 ASSETS = frozenset(path.name for path in STATIC.iterdir() if path.is_file())
@@ -92,6 +101,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[NODE] = node
     if settings.static_dir is not None:
         app.middlewares.append(static_dir_middleware(static_root(settings.static_dir)))
+    if settings.access_log is not None:
+        # Outermost: it sees a handler cancelled because its client left.
+        app.middlewares.insert(0, cancelled_access_middleware)
     app[OWN_MIDDLEWARES] = len(app.middlewares)
 
     async def start(_: web.Application) -> None:
@@ -123,6 +135,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     add_moderation_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/admin", admin_page)
+    app.router.add_get("/admin/stream", admin_stream)
     app.router.add_get("/", chat_page, name=PAGE_ROUTE)
     app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
     add_compat_routes(app)

@@ -1,10 +1,11 @@
 """Verifying access tokens: from a request's token to a :class:`Principal`.
 
 PyJWT checks the signature, ``exp``, ``nbf`` and ``iat``; ``protocol/tokens.py``
-turns the verified claims into a principal. The accepted algorithm follows from
-the configured key alone (HS256 for a secret, RS256 or ES256 for a public key),
-never from the token's header: a token cannot pick ``none``, nor HS256 keyed with
-the public key (algorithm confusion).
+turns the verified claims into a principal. The keys are a :class:`Keyring`
+(``keyring.py``): several may verify tokens at once, for rotation. The accepted
+algorithm follows from each key alone (HS256 for a secret, RS256 or ES256 for a
+public key), never from the token's header: a token cannot pick ``none``, nor HS256
+keyed with the public key (algorithm confusion).
 
 Refusals are ``401 unauthorized`` with a message that says what was wrong and
 never contains the token.
@@ -13,29 +14,26 @@ never contains the token.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from hubbub.errors import Unauthorized
+from hubbub.keyring import Keyring, VerificationKey
 from hubbub.principal import ANONYMOUS, Principal
-from hubbub.protocol.tokens import check_secret, principal_from_claims
+from hubbub.protocol.tokens import principal_from_claims
 from hubbub.settings import Settings
 
-MIN_RSA_BITS = 2048  # NIST SP 800-131A
 BEARER = "bearer"
-
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+# tokens.py checks sub, with the protocol's rule for user names.
+_DECODE_OPTIONS: Any = {"verify_sub": False, "enforce_minimum_key_length": True}
 
 # Checked in order, so that a subclass is reported rather than its base class.
 _REFUSALS: list[tuple[type[jwt.PyJWTError], str]] = [
     (jwt.ExpiredSignatureError, "token expired"),
     (jwt.ImmatureSignatureError, "token is not valid yet (its nbf or iat is in the future)"),
-    (jwt.InvalidSignatureError, "token signature does not verify with this server's key"),
+    (jwt.InvalidSignatureError, "token signature does not verify with this server's keys"),
     (jwt.InvalidAlgorithmError, "token is signed with an algorithm this server does not accept"),
     (jwt.InvalidAudienceError, "token is meant for another audience (aud)"),
     (jwt.InvalidIssuedAtError, "token claim iat must be a number of seconds since 1970"),
@@ -50,61 +48,6 @@ def _refusal(error: jwt.PyJWTError) -> str:
     return "token is not valid"
 
 
-def algorithm_for_key(key: PublicKey | PrivateKey) -> str:
-    """The one JWS algorithm a key is used with; ValueError for keys hubbub refuses."""
-    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
-        if key.key_size < MIN_RSA_BITS:
-            raise ValueError(f"RSA keys must be at least {MIN_RSA_BITS} bits")
-        return "RS256"
-    if isinstance(key.curve, ec.SECP256R1):
-        return "ES256"
-    raise ValueError("EC keys must be on the P-256 curve (ES256)")
-
-
-def _read_pem(path: str, what: str) -> bytes:
-    """The bytes of a key file; ValueError naming ``what`` could not be read."""
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read the {what} {path}: {exc.strerror}") from exc
-
-
-def load_public_key(path: str) -> tuple[PublicKey, str]:
-    """The PEM public key in ``path`` and its algorithm; ValueError saying what is wrong."""
-    pem = _read_pem(path, "public key")
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except ValueError as exc:
-        raise ValueError(
-            f"{path} holds no PEM public key (for the public half of a private key: "
-            "openssl pkey -in PRIVATE.pem -pubout)"
-        ) from exc
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise ValueError(f"{path}: only RSA (RS256) and P-256 EC (ES256) keys are accepted")
-    try:
-        return key, algorithm_for_key(key)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-
-
-def load_private_key(path: str) -> tuple[PrivateKey, str]:
-    """The unencrypted PEM private key in ``path`` and its algorithm (for signing tokens)."""
-    pem = _read_pem(path, "private key")
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except TypeError as exc:  # cryptography's way of saying "it needs a password"
-        raise ValueError(f"{path} is encrypted: give an unencrypted PEM private key") from exc
-    except ValueError as exc:
-        raise ValueError(f"{path} holds no PEM private key") from exc
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{path}: only RSA (RS256) and P-256 EC (ES256) keys are accepted")
-    try:
-        return key, algorithm_for_key(key)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-
-
 def token_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     """The request's token: ``Authorization: Bearer X`` first, else ``?token=X``; None if none.
 
@@ -117,41 +60,48 @@ def token_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | No
     return query.get("token") or None
 
 
-@dataclass(frozen=True, slots=True)
 class Authenticator:
     """Turns a request's token into a principal; with no key, access control is off."""
 
-    key: str | PublicKey | None = None
-    algorithm: str | None = None
+    __slots__ = ("keyring",)
+
+    def __init__(self, keyring: Keyring | None = None) -> None:
+        self.keyring = keyring
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
-        """Read the key the settings name; ValueError (a one-line reason) if it is unusable."""
-        if settings.auth_secret is not None:
-            return cls(check_secret(settings.auth_secret), "HS256")
-        if settings.auth_public_key is not None:
-            return cls(*load_public_key(settings.auth_public_key))
-        return cls()
+        """Read the keys the settings name; ValueError (a one-line reason) if one is unusable."""
+        secrets = settings.verifying_secrets
+        public_keys = settings.verifying_public_keys
+        if not (secrets or public_keys or settings.auth_jwks):
+            return cls()
+        return cls(Keyring(secrets, public_keys, settings.auth_jwks))
 
     @property
     def enabled(self) -> bool:
-        return self.key is not None
+        return self.keyring is not None
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a token whose signature, ``exp``, ``nbf`` and ``iat`` hold."""
-        assert self.key is not None and self.algorithm is not None
+        """The claims of a token whose signature (by one of the keys), ``exp``, ``nbf``
+        and ``iat`` hold."""
+        assert self.keyring is not None
+        keys = self.keyring.keys
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self.key,
-                algorithms=[self.algorithm],
-                # tokens.py checks sub, with the protocol's rule for user names.
-                options={"verify_sub": False, "enforce_minimum_key_length": True},
-            )
+            if len(keys) == 1:  # the usual case: no header to read first
+                return _decode(token, keys[0])
+            header = jwt.get_unverified_header(token)
+            candidates = self.keyring.candidates(header.get("alg"), header.get("kid"))
+            if not candidates:
+                raise jwt.InvalidAlgorithmError
+            for key in candidates[:-1]:
+                try:
+                    return _decode(token, key)
+                except jwt.InvalidSignatureError:
+                    continue  # another key may have signed it
+            return _decode(token, candidates[-1])
         except jwt.PyJWTError as exc:
             # ``from None``: PyJWT's own message may quote parts of the token.
             raise Unauthorized(_refusal(exc)) from None
-        return claims
 
     def authenticate(self, token: str | None, address: str) -> Principal:
         """Who sent a request from ``address`` carrying ``token`` (None: no token)."""
@@ -160,6 +110,13 @@ class Authenticator:
         if token is None:
             raise Unauthorized("a token is required: send Authorization: Bearer TOKEN or ?token=")
         return principal_from_claims(self.verify(token), address)
+
+
+def _decode(token: str, key: VerificationKey) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token, key.key, algorithms=[key.algorithm], options=_DECODE_OPTIONS
+    )
+    return claims
 
 
 def www_authenticate(token_sent: bool) -> str:

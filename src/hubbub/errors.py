@@ -139,6 +139,13 @@ class UpgradeRequired(ProtocolError):
     code = "upgrade_required"
 
 
+class UnknownHost(ProtocolError):
+    """A server with no tokens was named by a host it is not known by (DNS rebinding)."""
+
+    status = 421
+    code = "unknown_host"
+
+
 class TooManyConnections(ProtocolError):
     """The server is at ``max_connections``, ``max_connections_per_ip`` or its file limit."""
 

@@ -18,7 +18,7 @@ from functools import partial
 
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
-from hubbub.errors import Disconnected, RateLimited, Unavailable, reading_store
+from hubbub.errors import Disconnected, RateLimited, Unavailable, UnknownHost, reading_store
 from hubbub.hub import FlushScheduler, Hub, Stream
 from hubbub.moderation import (
     MemoryModeration,
@@ -27,14 +27,17 @@ from hubbub.moderation import (
     make_notices,
 )
 from hubbub.moderation.service import Moderation
+from hubbub.ops.recorder import Recorder
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
 from hubbub.protocol.cursors import Cursor, ReadQuery
 from hubbub.protocol.encoding import EncodedMessage
+from hubbub.protocol.hosts import host_known, known_hosts
 from hubbub.protocol.messages import DELETE, Publish
 from hubbub.protocol.moderation import RECONNECT_AFTER
 from hubbub.protocol.ratelimit import RateLimiter
+from hubbub.protocol.tokens import name_before, name_ranges
 from hubbub.reads import Reads
 from hubbub.searches import Searches
 from hubbub.settings import Settings
@@ -45,9 +48,6 @@ from hubbub.streams import Drain, Streams
 from hubbub.typing_limit import TypingLimiter
 
 log = logging.getLogger(__name__)
-
-# Rooms read from the store per step while GET /rooms skips those a token may not read.
-ROOMS_BATCH = 200
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -72,6 +72,12 @@ class Node:
         self.store = store if store is not None else make_store(settings)
         self.broker = broker if broker is not None else make_broker(settings)
         self.access = Access(settings)
+        # Without tokens, only requests naming this server are answered (DNS rebinding).
+        self.known_hosts: frozenset[str] | None = None
+        if not self.access.enabled:
+            self.known_hosts = known_hosts(
+                settings.host, settings.public_host, settings.allow_origin
+            )
         self.hub = Hub(
             self.store,
             self.broker,
@@ -99,6 +105,7 @@ class Node:
             broker=self.broker,
             tokens_required=self.access.enabled,
         )
+        self.recorder = Recorder(settings, self.stats, self.hub, self.presence, self.store)
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -122,6 +129,7 @@ class Node:
             raise
         self.committer.start()
         self.presence.start(self._on_presence, self._on_typing)
+        self.recorder.start(loop)
         self._heartbeat_task = loop.create_task(self._heartbeat(), name="hubbub-heartbeat")
 
     def begin_shutdown(self) -> None:
@@ -129,11 +137,13 @@ class Node:
         self.closing = self.reads.closing = True
         self.streams.end_all("shutdown")
         self.hub.wake_all_waiters()
+        self.recorder.end_viewers()
 
     async def stop(self) -> None:
         """Commit what is queued, then close the broker and the store."""
         self.closing = True
         await self.committer.close()
+        await self.recorder.stop()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +163,17 @@ class Node:
 
     def principal(self, token: str | None, address: str) -> Principal:
         return self.access.principal(token, address)
+
+    def host_refusal(self, host: str | None) -> UnknownHost | None:
+        """The 421 for a request naming a host this token-less server is not known by."""
+        known = self.known_hosts
+        if known is None or host_known(host, known):
+            return None
+        shown = host[:100] if host else ""
+        return UnknownHost(
+            f"this server is not known as {shown!r}: open it by its address or localhost, "
+            "or start it with --public-host NAME"
+        )
 
     @property
     def user_required(self) -> bool:
@@ -214,6 +235,7 @@ class Node:
         for room, messages in fresh.items():
             epoch = messages[0].epoch
             self.stats.published += len(messages)
+            self.stats.room_messages[room] += len(messages)
             self.stats.delivered += self.hub.apply(room, epoch, messages)
             self.broker.publish(room, epoch, [m.message for m in messages])
         return encoded
@@ -327,19 +349,31 @@ class Node:
     ) -> list[tuple[str, int]]:
         """Up to ``limit`` rooms after ``after`` that ``principal`` may read.
 
-        Rooms it may not read are skipped while reading, so a page is full
-        whenever more readable rooms follow.
+        The store is asked only for the names its token's patterns allow, one range of
+        names per pattern (``protocol/tokens.py: name_ranges``), so a token that reads
+        three rooms costs three short reads however many rooms there are; a page is
+        full whenever more readable rooms follow.
         """
-        readable: list[tuple[str, int]] = []
-        batch = max(limit, ROOMS_BATCH)
-        while len(readable) < limit:
+        patterns = principal.read
+        if patterns is None:
             with reading_store():
-                rows = await self.store.list_rooms(after, batch)
-            readable += [row for row in rows if self.access.readable(principal, row[0])]
-            if len(rows) < batch:
+                return await self.store.list_rooms(after, limit)
+        readable: list[tuple[str, int]] = []
+        for low, high in name_ranges(patterns):
+            if after is not None and after >= high:
+                continue
+            cursor = after if after is not None and after >= low else name_before(low)
+            while len(readable) < limit:
+                wanted = limit - len(readable)
+                with reading_store():
+                    rows = await self.store.list_rooms(cursor, wanted, high)
+                readable += rows
+                if len(rows) < wanted:
+                    break
+                cursor = rows[-1][0]
+            if len(readable) >= limit:
                 break
-            after = rows[-1][0]
-        return readable[:limit]
+        return readable
 
     async def healthy(self) -> bool:
         """True while publishes can be taken: not shutting down, store and broker up."""

@@ -22,6 +22,8 @@ from hubbub.errors import (
 )
 from hubbub.protocol.ratelimit import retry_after_header
 
+# Seconds a client over a connection cap is told to wait before it tries again.
+CONNECTIONS_RETRY_AFTER = "5"
 # The rest of the request is unread or unreadable: the connection cannot be reused.
 _CLOSING = (BodyTooLarge, RequestTimeout, TooManyConnections, InvalidRequest)
 
@@ -39,6 +41,8 @@ def refusal_headers(
         headers.append(("WWW-Authenticate", www_authenticate(token_sent)))
     if isinstance(error, RateLimited | Muted | Disconnected | Indexing):
         headers.append(("Retry-After", retry_after_header(error.retry_after)))
+    if isinstance(error, TooManyConnections):
+        headers.append(("Retry-After", CONNECTIONS_RETRY_AFTER))
     if isinstance(error, UpgradeRequired):
         headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4
     return headers, isinstance(error, _CLOSING)

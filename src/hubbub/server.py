@@ -7,9 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from hubbub.access_log import JsonAccessLogger, close_access_log, open_access_log
 from hubbub.app import OWN_MIDDLEWARES, OWN_RESPONSE_HOOKS, create_app
 from hubbub.connections import ConnectionGuard, GuardedSite, raise_file_limit
 from hubbub.node import Node
+from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports.http import NODE
@@ -60,13 +62,18 @@ class Server:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        await self._runner.setup()
         settings = self.settings
+        if settings.access_log is not None:
+            # aiohttp builds each connection's handler with these (GuardedSite too).
+            self._handler_kwargs["access_log"] = open_access_log(settings.access_log)
+            self._handler_kwargs["access_log_class"] = JsonAccessLogger
+        await self._runner.setup()
         guard = ConnectionGuard(
             self.node.stats,
             settings.max_connections,
             settings.max_connections_per_ip,
             raise_file_limit(),
+            TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
         site = GuardedSite(
             self._runner,
@@ -99,6 +106,9 @@ class Server:
         """Stop listening, end streams and polls, close the store. Safe to call twice."""
         if self._runner.server is not None:
             await self._runner.cleanup()
+        access_log = self._handler_kwargs.get("access_log")
+        if access_log is not None:
+            close_access_log(access_log)
 
     async def __aenter__(self) -> Server:
         await self.start()

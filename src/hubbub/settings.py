@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from hubbub.protocol.forwarded import parse_networks
 from hubbub.protocol.tokens import check_secret
 
 StoreKind = Literal["sqlite", "memory", "redis"]
@@ -50,16 +51,22 @@ class Settings:
     redis_weak_durability: bool = False
     # Processes serving one port (SO_REUSEPORT); more than one needs Redis.
     workers: int = 1
+    # What the operations page calls this node (None: host name and process id; each of
+    # --workers N is named after it with /worker-K)
+    node_name: str | None = None
 
     # Limits
     max_body: int = 64 * KIB
     max_text: int = 4000
     outbox_limit: int = 1 * MIB
     max_fragments: int = 128  # WebSocket frames one message may be cut into
-    # Open connections, in all and per client address (None: no per-address cap);
-    # also capped below the process's file limit (see connections.py)
+    # Open connections, in all and per client address (None: a tenth of the cap, so no
+    # one address can hold every slot); also capped below the file limit (connections.py)
     max_connections: int = 10_000
     max_connections_per_ip: int | None = None
+    # Reverse proxies (CIDRs) whose X-Forwarded-For / X-Real-IP name the client: its
+    # address is what the caps, rate limits and logs count (protocol/forwarded.py)
+    trusted_proxies: tuple[str, ...] = ()
 
     # Rate limiting (off unless set): publishes per second per client address
     rate_limit: float | None = None
@@ -83,6 +90,12 @@ class Settings:
 
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None
+    # Names the server is reached by, besides addresses, localhost and --allow-origin's
+    # hosts: without tokens, a request naming another host is refused (protocol/hosts.py)
+    public_host: tuple[str, ...] = ()
+
+    # One JSON line per request or stream: a file path, "-" for standard error, or None
+    access_log: str | None = None
 
     # Pages
     static_dir: str | None = None  # files served at / before the built-in page (--static)
@@ -105,10 +118,14 @@ class Settings:
     # handshake, limits and origin check as the room sockets (tests/autobahn.py); no flag
     ws_echo: bool = False
 
-    # Access control (off unless one is set): an HS256 secret, or the path of a
-    # PEM public key (RS256 or ES256) that verifies tokens
+    # Access control (off unless a key is set): HS256 secrets, paths of PEM public keys
+    # (RS256 or ES256) and of a JWKS document; a token verifies with any of them, so that
+    # keys can be rotated (keyring.py). auth_secret and auth_public_key are one more each.
     auth_secret: str | None = None
     auth_public_key: str | None = None
+    auth_secrets: tuple[str, ...] = ()
+    auth_public_keys: tuple[str, ...] = ()
+    auth_jwks: str | None = None  # read again on SIGHUP, with the PEM files
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("full", "normal"):
@@ -133,18 +150,32 @@ class Settings:
             raise ValueError("presence_grace must be more than 0 and at most 10 seconds")
         if self.presence_ttl <= 0:
             raise ValueError("presence_ttl must be positive")
+        for proxies in self.trusted_proxies:
+            parse_networks(proxies)
         if self.max_rooms is not None and self.max_rooms < 1:
             raise ValueError("max_rooms must be at least 1")
         if self.max_subscriptions < 1:
             raise ValueError("max_subscriptions must be at least 1")
 
-        if self.auth_secret is not None and self.auth_public_key is not None:
-            raise ValueError("auth_secret and auth_public_key cannot both be set: give one")
-        if self.auth_secret is not None:
-            check_secret(self.auth_secret)
-        if self.auth_public_key == "":
-            raise ValueError("the auth public key must be a file path")
+        for secret in self.verifying_secrets:
+            check_secret(secret)
+        if self.access_log == "":
+            raise ValueError("access_log must be a file path, or - for standard error")
+        if "" in self.verifying_public_keys or self.auth_jwks == "":
+            raise ValueError("the auth public key and JWKS document must be file paths")
         self._check_scale_out()
+
+    @property
+    def verifying_secrets(self) -> tuple[str, ...]:
+        """Every HS256 secret that verifies tokens."""
+        single = () if self.auth_secret is None else (self.auth_secret,)
+        return single + self.auth_secrets
+
+    @property
+    def verifying_public_keys(self) -> tuple[str, ...]:
+        """Every PEM public key file that verifies tokens."""
+        single = () if self.auth_public_key is None else (self.auth_public_key,)
+        return single + self.auth_public_keys
 
     def _check_scale_out(self) -> None:
         if self.workers < 1:

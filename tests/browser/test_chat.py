@@ -212,6 +212,9 @@ async def test_screenshots_desktop_and_phone(
     await bob.expect_texts(conversation)
     nav = alice.page.get_by_role("navigation", name="Rooms")
     await expect(nav.get_by_role("link", name="#ops")).to_be_visible()
+    for chat in (alice, bob):  # the pointer off the messages: their buttons hidden
+        await chat.page.mouse.move(1, 400)
+        await expect(chat.page.locator(".msg .actions").first).to_have_css("opacity", "0")
     await alice.page.screenshot(path=tmp_path / "chat.png")
 
     # Phone-sized: nothing wider than the screen, the room list is a drawer.

@@ -54,7 +54,9 @@ class _ShardLink:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # Bounded: redis-py can swallow a cancellation mid-command (a worker whose
+            # parent died then never exited); the task is left behind.
+            await asyncio.wait([self._task], timeout=layout.SOCKET_TIMEOUT)
         await self._drop()
         await self._client.aclose()
 

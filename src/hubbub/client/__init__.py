@@ -26,6 +26,7 @@ from hubbub.client.errors import (
     Refused,
     Unreachable,
     Unsupported,
+    UntrustedCertificate,
 )
 from hubbub.client.events import (
     TRANSPORTS,
@@ -69,5 +70,6 @@ __all__ = [
     "TypingNotice",
     "Unreachable",
     "Unsupported",
+    "UntrustedCertificate",
     "new_client_id",
 ]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable
+from ssl import SSLContext
 from types import TracebackType
 
 import aiohttp
@@ -61,6 +62,13 @@ class Client:
     ``session`` is an aiohttp session to use instead of the client's own (it is then
     not closed by :meth:`close`).
 
+    ``ssl`` is how an ``https://`` server's certificate is checked: None (the
+    default) against the system's CAs (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are
+    honoured), an :class:`ssl.SSLContext` (``ssl.create_default_context(cafile=...)``
+    for a private CA), or False to check nothing (a test server only). It applies to
+    the client's own session; a ``session`` passed in keeps its own. A certificate that
+    is not trusted raises :class:`~hubbub.client.errors.UntrustedCertificate`.
+
     ``token`` is an access token for a server with access control on; it goes in
     the ``Authorization`` header of every request (never in a URL). The server then
     stamps the token's user on what this client publishes, so ``publish`` may
@@ -73,6 +81,7 @@ class Client:
         *,
         session: aiohttp.ClientSession | None = None,
         token: str | None = None,
+        ssl: SSLContext | bool | None = None,
         # Timeouts
         connect_timeout: float = 10.0,
         request_timeout: float = 30.0,
@@ -99,6 +108,9 @@ class Client:
             presence_user=presence_user,
         )
         self._auth = {} if token is None else {"Authorization": f"Bearer {token}"}
+        if ssl is True:
+            ssl = None  # aiohttp's default: checked against the system's CAs
+        self._ssl = ssl
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -108,9 +120,9 @@ class Client:
             raise RuntimeError("this hubbub Client is closed")
         # The session is made on first use, inside the running event loop.
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout)
-            )
+            connector = None if self._ssl is None else aiohttp.TCPConnector(ssl=self._ssl)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return Link(self._session, self.base_url, self.options, self._auth)
 
     async def close(self) -> None:

@@ -46,6 +46,15 @@ class HostNotFound(Unreachable):
     """
 
 
+class UntrustedCertificate(Unreachable):
+    """The server's TLS certificate was not accepted: signed by a CA this client does not
+    trust (a private one: pass it as ``ssl=``), expired, or for another host name.
+
+    Retried like any unreachable server (a certificate may be replaced), but a command
+    that meets it at the start says so, with what to give (``--cacert``).
+    """
+
+
 class Unsupported(ClientError):
     """The server (or a proxy in front of it) answered, but not with this transport.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,13 @@ import orjson
 from yarl import URL
 
 from hubbub.client.backoff import Backoff
-from hubbub.client.errors import HostNotFound, ProtocolViolation, Refused, Unreachable
+from hubbub.client.errors import (
+    HostNotFound,
+    ProtocolViolation,
+    Refused,
+    Unreachable,
+    UntrustedCertificate,
+)
 from hubbub.client.events import Page, parse_page
 
 Params = Mapping[str, str | int | float]
@@ -75,6 +82,16 @@ class Link:
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             # getaddrinfo's codes are not errno values: strerror(-2) is "Unknown error -2".
             return f"the host {self.base.host} does not resolve ({exc.os_error.strerror})"
+        certificate = _certificate_error(exc)
+        if certificate is not None:
+            # Before OSError: a verification error's errno (1) is OpenSSL's, and
+            # os.strerror(1) would say "Operation not permitted".
+            reason = getattr(certificate, "verify_message", None) or certificate.reason
+            return f"the certificate of {self.base.host} is not trusted: {reason or 'refused'}"
+        if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+            failed = exc.os_error if isinstance(exc, aiohttp.ClientSSLError) else exc
+            reason = getattr(failed, "reason", None) or str(failed)
+            return f"the TLS handshake with {self.base.host} failed: {reason}"
         if isinstance(exc, aiohttp.ClientConnectorError):
             # asyncio's strerror repeats the address ("Connect call failed (...)").
             errno = exc.os_error.errno
@@ -93,7 +110,17 @@ class Link:
     def unreachable(self, exc: BaseException) -> Unreachable:
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             return HostNotFound(self.describe(exc))
+        if _certificate_error(exc) is not None:
+            return UntrustedCertificate(self.describe(exc))
         return Unreachable(self.describe(exc))
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLError | None:
+    """The certificate verification failure ``exc`` is or wraps, if it is one."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        wrapped = exc.certificate_error
+        return wrapped if isinstance(wrapped, ssl.SSLError) else None
+    return exc if isinstance(exc, ssl.SSLCertVerificationError) else None
 
 
 def loads(data: bytes | str) -> Any:

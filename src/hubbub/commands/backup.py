@@ -13,7 +13,11 @@ import sys
 from typing import Any
 
 from hubbub.errors import StoreError
-from hubbub.store.sqlite_files import backup, restore
+from hubbub.store.sqlite_files import BadFile, backup, restore
+
+# A file argument that cannot be used is a mistake on the command line, as elsewhere;
+# a failure of the store itself (a server holding the file) is 1.
+USAGE, FAILED = 2, 1
 
 
 def register(subparsers: Any) -> None:
@@ -46,7 +50,7 @@ def run_backup(args: argparse.Namespace) -> int:
         backup(args.db, args.out)
     except StoreError as exc:
         print(f"hubbub backup: {exc}", file=sys.stderr)
-        return 1
+        return USAGE if isinstance(exc, BadFile) else FAILED
     print(f"backed up {args.db} to {args.out}")
     return 0
 
@@ -56,6 +60,6 @@ def run_restore(args: argparse.Namespace) -> int:
         epoch = restore(args.backup, args.db)
     except StoreError as exc:
         print(f"hubbub restore: {exc}", file=sys.stderr)
-        return 1
+        return USAGE if isinstance(exc, BadFile) else FAILED
     print(f"restored {args.backup} into {args.db}; every room's epoch is now {epoch}")
     return 0

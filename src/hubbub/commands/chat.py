@@ -50,12 +50,14 @@ from hubbub.commands.console import (
     OK,
     add_colour,
     add_name,
+    add_tls,
     add_token,
     add_transport,
     add_url,
     check_name,
     make_client,
     run,
+    tls_of,
 )
 from hubbub.commands.lineedit import EOF_KEY, LineEditor, cbreak, read_lines
 from hubbub.commands.terminal import LABELS, Renderer, describe_gap, printable, wants_colour
@@ -85,6 +87,7 @@ def register(subparsers: Any) -> None:
     add_name(parser)
     add_url(parser)
     add_token(parser)
+    add_tls(parser)
     add_transport(parser)
     parser.add_argument(
         "--history", type=_history, default=20, metavar="N", help="earlier messages shown"
@@ -132,7 +135,7 @@ class Unsent:
 
 def main(args: argparse.Namespace) -> int:
     unsent = Unsent()
-    status = run(PROG, chat(args, unsent))
+    status = run(PROG, chat(args, unsent), args.url)
     failed = unsent.report()
     return status if status != OK else failed
 
@@ -375,7 +378,7 @@ class Chat:
 
 async def chat(args: argparse.Namespace, unsent: Unsent) -> int:
     name = check_name(args.name, args.token)
-    async with make_client(args.url, args.token, presence_user=name) as client:
+    async with make_client(args.url, args.token, presence_user=name, tls=tls_of(args)) as client:
         session = Chat(client, args, name, unsent)
         # A plain read first: a wrong URL or room fails now, with a clear reason.
         page = await client.history(args.room, limit=max(args.history, 1))

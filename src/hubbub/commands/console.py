@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import stat
 import sys
 from collections.abc import Coroutine
@@ -16,7 +17,13 @@ import jwt
 
 from hubbub.client.backoff import Backoff
 from hubbub.client.client import Client
-from hubbub.client.errors import ClientError, HostNotFound, Refused, Unreachable
+from hubbub.client.errors import (
+    ClientError,
+    HostNotFound,
+    Refused,
+    Unreachable,
+    UntrustedCertificate,
+)
 from hubbub.client.events import TRANSPORTS
 from hubbub.errors import InvalidMessage
 from hubbub.protocol.messages import validate_user
@@ -30,9 +37,15 @@ UNREACHABLE = 3  # nothing answered at --url
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
+def base_url(text: str) -> str:
+    """``--url`` as people type it: ``localhost:8000`` (as curl takes it) is http://."""
+    text = text.strip()
+    return text if "://" in text else f"http://{text}"
+
+
 def add_url(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("HUBBUB_URL", DEFAULT_URL)
-    parser.add_argument("--url", default=default, help="the server; env HUBBUB_URL")
+    default = base_url(os.environ.get("HUBBUB_URL", DEFAULT_URL))
+    parser.add_argument("--url", type=base_url, default=default, help="the server; env HUBBUB_URL")
 
 
 def add_name(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +62,38 @@ def add_token(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("HUBBUB_TOKEN") or None,
         help="access token, for a server with access control on [env HUBBUB_TOKEN] (default: none)",
     )
+
+
+def add_tls(parser: argparse.ArgumentParser) -> None:
+    """``--cacert`` and ``--insecure``: how an https:// server's certificate is checked."""
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--cacert",
+        metavar="FILE",
+        default=os.environ.get("HUBBUB_CACERT") or None,
+        help="trust the CA certificate(s) in this PEM file, instead of the system's, for an "
+        "https:// --url [env HUBBUB_CACERT] (default: the system's CAs)",
+    )
+    trust.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not check the server's certificate at all, for a test server only "
+        "(default: checked)",
+    )
+
+
+def tls_of(args: argparse.Namespace) -> ssl.SSLContext | bool | None:
+    """The client's ``ssl=`` from ``--cacert``/``--insecure``; ValueError for an unusable file."""
+    if args.insecure:
+        return False
+    if args.cacert is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.cacert)
+    except ssl.SSLError:  # before OSError, its base class
+        raise ValueError(f"--cacert {args.cacert}: no PEM certificate in it") from None
+    except OSError as exc:
+        raise ValueError(f"--cacert {args.cacert}: {exc.strerror or exc}") from None
 
 
 def add_transport(parser: argparse.ArgumentParser) -> None:
@@ -69,12 +114,18 @@ def add_colour(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(url: str, token: str | None = None, presence_user: str | None = None) -> Client:
+def make_client(
+    url: str,
+    token: str | None = None,
+    presence_user: str | None = None,
+    tls: ssl.SSLContext | bool | None = None,
+) -> Client:
     """The commands' client: a person is waiting, so reconnecting is never more than 5 s away.
-    ``presence_user``: the name its streams are present under."""
+    ``presence_user``: the name its streams are present under; ``tls``: see :func:`tls_of`."""
     return Client(
         url,
         token=token,
+        ssl=tls,
         backoff=Backoff(initial=0.25, maximum=5.0),
         presence_user=presence_user,
     )
@@ -108,8 +159,16 @@ def token_user(token: str) -> str:
     return sub
 
 
-def report(prog: str, error: Exception) -> int:
-    """Print a one-line reason for ``error`` on stderr; the exit status that goes with it."""
+def report(prog: str, error: Exception, url: str | None = None) -> int:
+    """Print a one-line reason for ``error`` on stderr; the exit status that goes with it.
+    ``url``: the ``--url`` asked, named when the server has no such route there."""
+    if isinstance(error, UntrustedCertificate):
+        print(
+            f"{prog}: cannot reach the server: {error}; give --cacert FILE (or HUBBUB_CACERT) "
+            "with the CA that signed it",
+            file=sys.stderr,
+        )
+        return UNREACHABLE
     if isinstance(error, HostNotFound):
         print(f"{prog}: {error}; check the host name in --url", file=sys.stderr)
         return USAGE
@@ -117,7 +176,12 @@ def report(prog: str, error: Exception) -> int:
         print(f"{prog}: cannot reach the server: {error}", file=sys.stderr)
         return UNREACHABLE
     if isinstance(error, Refused):
-        print(f"{prog}: the server refused: {error.message} ({error.code})", file=sys.stderr)
+        hint = ""
+        if error.status == 404 and url is not None:
+            # hubbub has every route the commands use: a 404 is a base URL with a path,
+            # or another server.
+            hint = f"; check --url ({url}): it is the server's address, without a path"
+        print(f"{prog}: the server refused: {error.message} ({error.code}){hint}", file=sys.stderr)
         return FAILED
     if isinstance(error, ClientError):
         print(f"{prog}: {error}", file=sys.stderr)
@@ -126,7 +190,7 @@ def report(prog: str, error: Exception) -> int:
     return USAGE
 
 
-def run(prog: str, main: Coroutine[Any, Any, int]) -> int:
+def run(prog: str, main: Coroutine[Any, Any, int], url: str | None = None) -> int:
     """Run a command's coroutine; Ctrl-C or SIGTERM stop it cleanly (status 0).
 
     A client error or a bad argument becomes a one-line message and its status,
@@ -135,7 +199,7 @@ def run(prog: str, main: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(_interruptible(main))
     except (ClientError, ValueError) as error:
-        return report(prog, error)
+        return report(prog, error, url)
     except BrokenPipeError:
         # Python flushes stdout again at exit; point it at /dev/null so that
         # flush does not fail a second time (see the signal module's docs).

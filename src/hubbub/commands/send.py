@@ -20,12 +20,14 @@ from hubbub.commands.arguments import non_negative_number
 from hubbub.commands.console import (
     OK,
     add_name,
+    add_tls,
     add_token,
     add_url,
     check_name,
     make_client,
     report,
     run,
+    tls_of,
 )
 from hubbub.commands.lineedit import read_lines
 
@@ -49,6 +51,7 @@ def register(subparsers: Any) -> None:
     add_name(parser)
     add_url(parser)
     add_token(parser)
+    add_tls(parser)
     parser.add_argument("--json", action="store_true", help="print each stored message as JSON")
     parser.add_argument(
         "--retry",
@@ -61,7 +64,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(PROG, send(args))
+    return run(PROG, send(args), args.url)
 
 
 async def _stdin_lines() -> AsyncIterator[str]:
@@ -82,7 +85,7 @@ async def _texts(args: argparse.Namespace) -> AsyncIterator[str]:
 
 async def send(args: argparse.Namespace) -> int:
     name = check_name(args.name, args.token)
-    async with make_client(args.url, args.token) as client:
+    async with make_client(args.url, args.token, tls=tls_of(args)) as client:
         sent = 0
         async for text in _texts(args):
             try:
@@ -94,7 +97,7 @@ async def send(args: argparse.Namespace) -> int:
             except ClientError as error:
                 if sent:
                     print(f"{PROG}: {sent} message(s) sent before this one", file=sys.stderr)
-                return report(PROG, error)
+                return report(PROG, error, args.url)
             sent += 1
             if args.json:
                 sys.stdout.buffer.write(orjson.dumps(message.to_dict()) + b"\n")

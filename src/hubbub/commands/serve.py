@@ -18,9 +18,11 @@ from typing import Any
 
 from hubbub.auth import Authenticator
 from hubbub.commands.arguments import positive_number, whole_number
-from hubbub.commands.startup import check_db, check_static, explain
+from hubbub.commands.serve_checks import ignored, refusal
+from hubbub.commands.startup import check_access_log, check_db, check_static, explain
 from hubbub.errors import HubbubError
 from hubbub.extras import require_redis
+from hubbub.protocol.forwarded import parse_networks
 from hubbub.runtime import CollectorPolicy, tune_gc
 from hubbub.server import Server
 from hubbub.settings import MIB, Settings
@@ -46,6 +48,22 @@ def _redis_urls(text: str) -> tuple[str, ...]:
             f"{text!r} is not redis://HOST:PORT/DB[,redis://...] (or rediss://, unix://)"
         )
     return urls
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``CIDR[,CIDR...]``: the reverse proxies whose forwarding headers are believed."""
+    try:
+        return tuple(str(network) for network in parse_networks(text))
+    except ValueError as exc:
+        raise _BadValue(str(exc)) from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """``NAME[,NAME...]``: host names, without scheme, path or port."""
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    if any(not all(c.isalnum() or c in ".-" for c in name) for name in names):
+        raise _BadValue(f"{text!r} is not a comma list of host names (chat.example,...)")
+    return names
 
 
 def _workers(text: str) -> int:
@@ -96,14 +114,33 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("lobby", str, "lobby", "room the tutorial dialect speaks to"),
     ("static", str, None, "serve the files of this directory at /, before the chat page"),
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
+    (
+        "public-host",
+        _names,
+        (),
+        "names this server is reached by (a comma list); without tokens, a request "
+        "naming another (not an address or localhost) is refused, against DNS rebinding",
+    ),
     ("rate-limit", positive_number, None, "publishes per second per client address"),
     ("rate-burst", _positive_int, None, "publishes a client may send at once"),
-    ("auth-secret", str, None, "HS256 secret that verifies tokens; prefer the env"),
-    ("auth-public-key", str, None, "PEM public key file (RS256/ES256) that verifies tokens"),
+    ("access-log", str, None, "one JSON line per request or stream to this file, or - (stderr)"),
+    ("auth-jwks", str, None, "JWKS document of keys that verify tokens (re-read on SIGHUP)"),
     ("redis", _redis_urls, (), "Redis URL[,URL...] carrying messages between nodes (sharded)"),
     ("workers", _workers, 1, "processes serving this port, or auto (one per core); needs --redis"),
+    ("node-name", str, None, "what the operations page (/admin) calls this server"),
     ("max-connections", _positive_int, 10_000, "open connections in all (503 past it)"),
-    ("max-connections-per-ip", _positive_int, None, "open connections per client address"),
+    (
+        "max-connections-per-ip",
+        _positive_int,
+        None,
+        "open connections per client address (behind a proxy: give --trusted-proxy, or raise it)",
+    ),
+    (
+        "trusted-proxy",
+        _networks,
+        (),
+        "CIDR[,CIDR...] of reverse proxies whose X-Forwarded-For/X-Real-IP name the client",
+    ),
     ("idle-timeout", positive_number, 30.0, "seconds a connection may take to send a request head"),
     ("body-timeout", positive_number, 30.0, "seconds a request body may take to arrive (408)"),
     ("max-fragments", _positive_int, 128, "WebSocket frames one message may be cut into"),
@@ -119,13 +156,43 @@ UNSET = {
     "retain": "all",
     "static": "none",
     "allow-origin": "none",
+    "public-host": "none",
+    "redis": "none",
     "rate-limit": "off",
     "rate-burst": "the rate",
+    "auth-jwks": "none",
+    "access-log": "off",
     "auth-secret": "off",
     "auth-public-key": "off",
-    "max-connections-per-ip": "off",
+    "max-connections-per-ip": "a tenth of --max-connections",
+    "trusted-proxy": "none: the peer is the client",
     "max-rooms": "off",
+    "node-name": "host:pid",
 }
+
+
+# Flags that may be given more than once: name, help. The environment gives one value.
+REPEATED: list[tuple[str, str]] = [
+    ("auth-secret", "an HS256 secret that verifies tokens; prefer the env"),
+    ("auth-public-key", "a PEM public key file (RS256/ES256) that verifies tokens"),
+]
+
+
+class _Repeatable(argparse.Action):
+    """A flag that may be given more than once: its first use replaces the default (the
+    environment's value), so that a flag on the command line wins; later ones add."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = f"_given_{self.dest}"
+        before = getattr(namespace, self.dest) if getattr(namespace, given, False) else ()
+        setattr(namespace, self.dest, (*before, values))
+        setattr(namespace, given, True)
 
 
 def is_loopback(host: str) -> bool:
@@ -157,7 +224,8 @@ def register(subparsers: Any) -> None:
                 value = convert(raw)
             except (ValueError, argparse.ArgumentTypeError):
                 parser.error(f"{env}={raw!r} is not a valid value for --{option}")
-        shown = f" (default: {UNSET[option]})" if value is None else ""
+        unset = value is None or (value == () and option in UNSET)
+        shown = f" (default: {UNSET[option]})" if unset else ""
         kwargs: dict[str, Any] = {"default": value, "help": f"{text}; env {env}{shown}"}
         if option == "store":
             kwargs["choices"] = ["sqlite", "memory", "redis"]
@@ -166,6 +234,15 @@ def register(subparsers: Any) -> None:
         if option == "search-index":
             kwargs["choices"] = ["on", "off"]
         parser.add_argument(f"--{option}", type=convert, **kwargs)
+    for option, text in REPEATED:
+        env = env_name(option)
+        raw = os.environ.get(env)
+        parser.add_argument(
+            f"--{option}",
+            action=_Repeatable,
+            default=() if raw is None else (raw,),
+            help=f"{text}; may be given more than once (rotation) [env {env}] (default: off)",
+        )
     weak = env_name("redis-weak-durability")
     try:
         weak_default = _yes(os.environ.get(weak, ""))
@@ -212,17 +289,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
         outbox_limit=args.outbox_limit,
         lobby=args.lobby,
         allow_origin=args.allow_origin,
+        public_host=args.public_host,
         static_dir=args.static,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
-        auth_secret=args.auth_secret,
-        auth_public_key=args.auth_public_key,
+        auth_secrets=args.auth_secret,
+        auth_public_keys=args.auth_public_key,
+        auth_jwks=args.auth_jwks,
+        access_log=args.access_log,
         redis=args.redis,
         redis_weak_durability=args.redis_weak_durability,
         workers=args.workers,
+        node_name=args.node_name,
         open_lobby=args.open_lobby,
         max_connections=args.max_connections,
         max_connections_per_ip=args.max_connections_per_ip,
+        trusted_proxies=args.trusted_proxy,
         idle_timeout=args.idle_timeout,
         body_timeout=args.body_timeout,
         max_fragments=args.max_fragments,
@@ -267,6 +349,7 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
         tune_gc()
         collector = CollectorPolicy(loop)  # and again for what connections build
         collector.start()
+    loop.add_signal_handler(signal.SIGHUP, reload_keys, server)
     ready(server)
     if not server.node.access.enabled and not is_loopback(settings.host):
         log.warning(
@@ -277,11 +360,35 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     try:
         await stop.wait()
         log.info("hubbub stopping: answering waiting polls, closing streams")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _stop_now)
     finally:
         if collector is not None:
             collector.stop()
         await server.stop()
     log.info("hubbub stopped")
+
+
+def reload_keys(server: Server) -> None:
+    """SIGHUP: read the key files again (``keyring.py``); a file unusable now leaves the
+    keys in use as they were. Open streams keep going either way."""
+    keyring = server.node.access.authenticator.keyring
+    if keyring is None:
+        log.info("hubbub: SIGHUP: access control is off, no keys to read")
+        return
+    try:
+        keyring.reload()
+    except ValueError as exc:
+        log.error("hubbub: SIGHUP: keys not reloaded, those in use stay: %s", exc)
+        return
+    log.info("hubbub: SIGHUP: keys reloaded: %s", keyring.describe())
+
+
+def _stop_now() -> None:
+    """A second SIGTERM or Ctrl-C while stopping: exit at once (what is acknowledged is
+    committed; streams and waiting polls are cut)."""
+    log.error("hubbub: stopping now (a second signal while stopping)")
+    os._exit(1)
 
 
 def _fail(reason: str) -> int:
@@ -294,11 +401,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         Authenticator.from_settings(settings)  # an unusable key: one line, before listening
+        unusable = refusal(settings)
+        if unusable is not None:
+            raise ValueError(unusable)
     except ValueError as exc:
         return _fail(f"{exc} (see '{PROG} --help')")
+    given = {"db": args.db != "hubbub.db", "sync": args.sqlite_sync != "full"}
+    for warning in ignored(settings, db_given=given["db"], sync_given=given["sync"]):
+        log.warning("hubbub: warning: %s", warning)
     try:
         check_static(settings)
         check_db(settings)
+        check_access_log(settings)
         if settings.redis:
             require_redis()
         if settings.workers > 1:

@@ -28,6 +28,20 @@ def check_static(settings: Settings) -> None:
         )
 
 
+def check_access_log(settings: Settings) -> None:
+    """Refuse an ``--access-log`` file that cannot be opened for appending, before listening."""
+    path = settings.access_log
+    if path is None or path == "-":
+        return
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"--access-log {path}: {exc.strerror or exc}; give a file you can write, or -"
+        ) from None
+
+
 def check_db(settings: Settings) -> None:
     """Refuse a ``--db`` whose directory is missing or not writable, before opening it."""
     if settings.store != "sqlite":

@@ -27,11 +27,13 @@ from hubbub.commands.console import (
     OK,
     USAGE,
     add_colour,
+    add_tls,
     add_token,
     add_transport,
     add_url,
     make_client,
     run,
+    tls_of,
     while_read,
 )
 from hubbub.commands.terminal import LABELS, Renderer, wants_colour
@@ -86,6 +88,7 @@ def register(subparsers: Any) -> None:
     add_transport(parser)
     add_url(parser)
     add_token(parser)
+    add_tls(parser)
     add_colour(parser)
     parser.set_defaults(run=main)
 
@@ -94,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
     if args.epoch is not None and args.since is None:
         print(f"{PROG}: --epoch is the epoch of a cursor: give --since with it", file=sys.stderr)
         return USAGE
-    return run(PROG, while_read(tail(args)))
+    return run(PROG, while_read(tail(args)), args.url)
 
 
 class _Status:
@@ -133,7 +136,7 @@ def _json_line(event: Event, epoch: str | None) -> bytes:
 
 async def tail(args: argparse.Namespace) -> int:
     renderer = Renderer(colour=wants_colour(args.color, sys.stdout))
-    async with make_client(args.url, args.token) as client:
+    async with make_client(args.url, args.token, tls=tls_of(args)) as client:
         # One plain read first: a wrong URL or room fails now, with a clear reason,
         # instead of being retried for ever by the subscription.
         page = await client.history(args.room, limit=1)

@@ -18,8 +18,8 @@ from typing import Any
 
 import jwt
 
-from hubbub.auth import PrivateKey, load_private_key
 from hubbub.errors import InvalidMessage
+from hubbub.keyring import PrivateKey, load_private_key
 from hubbub.protocol.messages import validate_user
 from hubbub.protocol.tokens import check_secret, parse_patterns
 
@@ -65,7 +65,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--admin", action="store_true", help="may use the admin routes (its admin claim)"
     )
-    parser.add_argument("--ttl", default="1h", help="how long it is valid: 30s, 15m, 1h, 7d [1h]")
+    parser.add_argument("--ttl", default="1h", help="how long it is valid: 30s, 15m, 1h, 7d")
+    parser.add_argument(
+        "--kid",
+        help="key id written in the token's header: the server checks it with the key of "
+        "this kid in its --auth-jwks document (for key rotation) [none]",
+    )
     parser.set_defaults(run=main)
 
 
@@ -95,6 +100,11 @@ def claims_from(args: argparse.Namespace, now: int) -> dict[str, Any]:
                 rooms[access] = list(parse_patterns("*" if text is None else text))
             except ValueError as exc:
                 raise ValueError(f"--{access}: {exc}") from exc
+        if not rooms["read"] and not rooms["write"]:
+            raise ValueError(
+                f"--read {args.read!r} --write {args.write!r} grants no room: give room "
+                "patterns, or leave both out for every room"
+            )
         claims["rooms"] = rooms
     if args.mod is not None:
         try:
@@ -106,6 +116,19 @@ def claims_from(args: argparse.Namespace, now: int) -> dict[str, Any]:
     return claims
 
 
+def empty_grants(args: argparse.Namespace, claims: dict[str, Any]) -> list[str]:
+    """One warning per access given as an empty list (the token then only reads or
+    only writes: meant, or a variable that was empty)."""
+    rooms = claims.get("rooms", {})
+    gives = {"read": "only writes", "write": "only reads"}
+    return [
+        f"--{access} {getattr(args, access)!r} grants no room to {access}: this token "
+        f"{gives[access]}"
+        for access in ("read", "write")
+        if getattr(args, access) is not None and not rooms.get(access)
+    ]
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         claims = claims_from(args, int(time.time()))
@@ -113,5 +136,8 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return USAGE
-    print(jwt.encode(claims, key, algorithm=algorithm))
+    for warning in empty_grants(args, claims):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    headers = None if args.kid is None else {"kid": args.kid}
+    print(jwt.encode(claims, key, algorithm=algorithm, headers=headers))
     return 0

@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
@@ -32,6 +33,8 @@ log = logging.getLogger("hubbub")
 
 # How long a worker may take to listen (imports, connecting to Redis, opening the store).
 START_TIMEOUT = 30.0
+# An orphaned worker exits at the latest this long after its shutdown timeout.
+ORPHAN_GRACE = 10.0
 
 
 @dataclass
@@ -55,10 +58,19 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     from hubbub.server import Server
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Each worker is a node of its own on the operations page, named after the server.
+    settings = replace(
+        settings, node_name=f"{settings.node_name or socket.gethostname()}/worker-{index}"
+    )
 
     def parent_gone() -> None:
         asyncio.get_running_loop().remove_reader(parent.fileno())
         log.error("hubbub worker %d: the parent process is gone; stopping", index)
+        # An orphan must not keep the port and the database's lock: past the time a clean
+        # stop takes, it exits whatever still runs (a thread: the loop may be what hangs).
+        watchdog = threading.Timer(settings.shutdown_timeout + ORPHAN_GRACE, _exit_now, (index,))
+        watchdog.daemon = True
+        watchdog.start()
         os.kill(os.getpid(), signal.SIGTERM)
 
     def tell_parent(server: Server) -> None:
@@ -68,6 +80,11 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
         ready.send(getattr(server.node.store, "durable", True))
 
     sys.exit(run_server(settings, tell_parent))
+
+
+def _exit_now(index: int) -> None:
+    log.error("hubbub worker %d: did not stop in time after its parent died; exiting", index)
+    os._exit(1)
 
 
 def _reserve_port(settings: Settings) -> tuple[Settings, socket.socket | None]:
@@ -104,10 +121,17 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_signal = signum
 
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        """SIGHUP is for the workers (they read their key files again)."""
+        for worker in self.workers:
+            if worker.process.pid is not None and worker.process.exitcode is None:
+                os.kill(worker.process.pid, signal.SIGHUP)
+
     def start(self) -> None:
         signal.set_wakeup_fd(self._wake_write.fileno())
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
         context = multiprocessing.get_context("spawn")
         for index in range(1, self.settings.workers + 1):
             receive, send = context.Pipe(duplex=False)

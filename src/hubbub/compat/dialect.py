@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import orjson
 
-from hubbub.errors import InvalidMessage
+from hubbub.errors import InvalidMessage, InvalidParameter
 from hubbub.protocol.messages import (
     Message,
     Publish,
@@ -111,6 +112,32 @@ def _client_id(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidMessage("id must be a string or a number")
     return _as("id", "client_id", validate_client_id, str(value))
+
+
+def query_id(raw_query: str) -> str | None:
+    """``?id=U`` of a raw query string, percent-decoded as UTF-8 strictly (aiohttp's
+    parsed query would turn ``%ff`` into U+FFFD); None without one.
+
+    ``InvalidParameter`` (400) for bytes that are not UTF-8; the user name rules are
+    the caller's (``event_source_publish``, ``list_owner``).
+    """
+    try:
+        pairs = parse_qsl(raw_query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidParameter("id must be percent-encoded UTF-8") from None
+    return next((value for name, value in pairs if name == "id"), None)
+
+
+def list_owner(raw_query: str) -> str | None:
+    """Whose own messages the SSE list leaves out: ``?id=U`` (blank: nobody), a user
+    name (400 ``invalid_parameter`` otherwise)."""
+    raw = query_id(raw_query)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return validate_user(raw)
+    except InvalidMessage as error:
+        raise InvalidParameter(error.message.replace("user", "id", 1)) from error
 
 
 def page_publish(

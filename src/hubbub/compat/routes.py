@@ -21,8 +21,10 @@ from aiohttp import web
 from hubbub.compat.dialect import (
     ANONYMOUS,
     event_source_publish,
+    list_owner,
     listed,
     page_publish,
+    query_id,
     status_body,
     terminal_publish,
 )
@@ -85,6 +87,9 @@ def add_compat_routes(app: web.Application) -> None:
         router.add_route("OPTIONS", path, preflight)
 
 
+READS = frozenset({"GET", "HEAD"})
+
+
 def lobby_of(request: web.Request) -> TutorialLobby:
     return request.app[LOBBY]
 
@@ -125,10 +130,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
     """GET /messages: a WebSocket, the SSE list, or the newest messages as JSON."""
     lobby = lobby_of(request)
     lobby.node.check_stream(lobby_principal(request), lobby.name)
+    owner = list_owner(request.rel_url.raw_query_string)  # 400 for a bad ?id=, on each
     if is_websocket_upgrade(request):
         return await frame_stream(request, lobby)
     if wants_event_stream(request):
-        return await list_stream(request, lobby)
+        return await list_stream(request, lobby, owner)
     return json_response(await lobby.listed_json(), no_store=True)
 
 
@@ -152,7 +158,7 @@ async def post_message(request: web.Request) -> web.Response:
         check_origin(request)
         principal = lobby_principal(request)
         fields = await _read_object(request, node)
-        user = request.query.get("id")
+        user = query_id(request.rel_url.raw_query_string)
         default = NO_USER if principal.user is not None else None
         publish = event_source_publish(lobby.name, user, fields, node.settings.max_text, default)
         await _commit(request, principal, publish)
@@ -171,8 +177,15 @@ async def preflight(request: web.Request) -> web.Response:
 
 
 async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Answers of the dialect, errors included, follow ``--allow-origin`` like the API."""
-    if request.path in PATHS:
+    """Answers of the dialect, errors included, follow ``--allow-origin`` like the API;
+    reads (``GET``, ``HEAD``: the list, its SSE, ``/subscribe``) of a server without
+    tokens are readable by a page of any origin: the lobby is public there, and no
+    credentials are involved. Writes keep the origin rule (``check_origin``)."""
+    if request.path not in PATHS:
+        return
+    if request.method in READS and not lobby_of(request).node.access.enabled:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    else:
         add_origin_headers(request, response)
 
 

@@ -20,7 +20,7 @@ from hubbub.compat.lobby import TUTORIAL_FRAMES, TutorialLobby
 from hubbub.hub import Outbox, Stream
 from hubbub.principal import ANONYMOUS, Principal
 from hubbub.protocol.encoding import SSE_EXPIRED, SSE_PING
-from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.http import OUTBOX, client_address_of, node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS
 from hubbub.transports.streams import drainer
 from hubbub.transports.websocket import (
@@ -34,7 +34,7 @@ def lobby_principal(request: web.Request) -> Principal:
     """Who uses the dialect: the request's token, as on every route, unless
     ``--open-lobby`` keeps the dialect's lobby open to everyone."""
     if node_of(request).settings.open_lobby:
-        return replace(ANONYMOUS, address=request.remote or "unknown")
+        return replace(ANONYMOUS, address=client_address_of(request))
     return principal_of(request)
 
 
@@ -70,6 +70,7 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
             closing.append(loop.create_task(close))
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
+    request[OUTBOX] = outbox  # its bytes, for the access log
     stream = Stream(lobby.name, TUTORIAL_FRAMES, outbox, principal, loop.time())
     stream.done.add_done_callback(on_end)
     running = loop.create_task(node.run_stream(stream, None, drainer(request, settings.heartbeat)))
@@ -84,13 +85,15 @@ async def frame_stream(request: web.Request, lobby: TutorialLobby) -> web.WebSoc
     return ws
 
 
-async def list_stream(request: web.Request, lobby: TutorialLobby) -> web.StreamResponse:
-    """``Accept: text/event-stream``: the newest list at connect and after each change."""
+async def list_stream(
+    request: web.Request, lobby: TutorialLobby, owner: str | None
+) -> web.StreamResponse:
+    """``Accept: text/event-stream``: the newest list at connect and after each change,
+    those of ``owner`` (``?id=``) left out."""
     node = lobby.node
     principal = lobby_principal(request)
     node.check_stream(principal, lobby.name)
     heartbeat = node.settings.heartbeat
-    owner = request.query.get("id", "").strip() or None
     response = web.StreamResponse(headers=SSE_HEADERS)
     if request.method == "HEAD":
         return web.Response(headers=SSE_HEADERS)

@@ -6,7 +6,7 @@ answer written as prebuilt bytes. The first request that is anything else (anoth
 route, SSE, a WebSocket upgrade, a chunked or encoded body, an over-limit body,
 HTTP/1.0, a head llhttp refuses) hands the connection, bytes unread included, to
 aiohttp's connection handler, which serves it from then on exactly as before. A
-connection over a cap is handed over at once (aiohttp answers it ``503``).
+connection over a cap is answered ``503`` at once by the guard (``connections.py``).
 
 Pipelining: every complete request in a read is taken in the same loop iteration,
 so the publishes of one connection share one commit (aiohttp serves them one at a
@@ -36,7 +36,7 @@ from hubbub.front.head import (
     partial_head_error,
     route_of,
 )
-from hubbub.front.requests import Pending, Requests
+from hubbub.front.requests import Pending, Requests, log_access
 
 log = logging.getLogger("hubbub")
 
@@ -54,7 +54,9 @@ class FrontConnection(Requests, asyncio.Protocol):
         "_ending",
         "_flush_soon",
         "_idle_since",
+        "_peer",
         "_pending",
+        "_proxied",
         "_reading",
         "_serving",
         "_tasks",
@@ -67,7 +69,9 @@ class FrontConnection(Requests, asyncio.Protocol):
     def __init__(self, ctx: FrontContext) -> None:
         self._ctx = ctx
         self._transport: asyncio.Transport | None = None
-        self._address = "unknown"
+        self._address = "unknown"  # the client's, counted under ctx.guard
+        self._peer = "unknown"  # who the socket is from (a proxy, behind one)
+        self._proxied = False  # from a trusted proxy: each request names its client
         self._buffer = bytearray()
         self._pending: deque[Pending] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,18 +91,20 @@ class FrontConnection(Requests, asyncio.Protocol):
         # uvloop's transports do not subclass asyncio's; they have its methods.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        address = _peer_of(transport)
         ctx = self._ctx
         refusal = ctx.guard.admit(address)
         if refusal is not None:
-            self._hand_off(address, refusal)
+            ctx.guard.refuse(transport, refusal)
             return
         self._begin(address)
 
     def _begin(self, address: str) -> None:
         ctx = self._ctx
         self._address = address
+        assert self._transport is not None
+        self._peer = _peer_of(self._transport)
+        self._proxied = ctx.guard.proxies.trusts(self._peer)
         ctx.connections.add(self)
         self._idle_since = ctx.loop.time()
         self._timer = ctx.loop.call_at(self._idle_since + ctx.idle_timeout, self._on_timer)
@@ -195,6 +201,17 @@ class FrontConnection(Requests, asyncio.Protocol):
             if head is None or route is None:
                 self._hand_off_in_turn()
                 break
+            refusal = ctx.node.host_refusal(head.headers.get("host"))
+            if refusal is not None:
+                del buffer[:]  # nothing after it is read: the connection closes
+                entry = self._take(head)
+                entry.close = True
+                self._stop_taking()
+                self._refuse(entry, head, route, refusal)
+                break
+            if self._proxied and not self._readdress(head):
+                del buffer[:]
+                break
             kind = route.kind
             if kind == PUBLISH:
                 length = _content_length(head)
@@ -219,6 +236,22 @@ class FrontConnection(Requests, asyncio.Protocol):
             else:
                 self._stream_in_turn(head, route, head_size)
                 break
+
+    def _readdress(self, head: Head) -> bool:
+        """A request from a trusted proxy names its client: the connection is counted
+        under the client's address from now on (``connections.py: ConnectionGuard.move``).
+        False if that address is at its cap (answered ``503``, the connection closed)."""
+        headers = head.headers
+        proxies = self._ctx.guard.proxies
+        client = proxies.client_of(
+            self._peer, headers.get("x-forwarded-for"), headers.get("x-real-ip")
+        )
+        refusal = self._ctx.guard.move(self._address, client)
+        if refusal is None:
+            self._address = client
+            return True
+        self._refuse_over_cap(head, client, refusal)
+        return False
 
     def _publish_pending(self) -> bool:
         return any(entry.publish and entry.data is None for entry in self._pending)
@@ -276,6 +309,8 @@ class FrontConnection(Requests, asyncio.Protocol):
         while pending and pending[0].data is not None:
             entry = pending.popleft()
             ready.append(entry.data)  # type: ignore[arg-type]
+            if entry.access is not None:
+                log_access(self._ctx, entry)
             if entry.close:
                 close = True
                 pending.clear()
@@ -383,7 +418,7 @@ class FrontConnection(Requests, asyncio.Protocol):
         if self._pending:
             self._waiting_turn = True
         else:
-            self._hand_off(self._address, None)
+            self._hand_off(self._address)
 
     def _let_go(self) -> None:
         """Another protocol owns the socket (and counts it under the guard) from now on."""
@@ -394,13 +429,13 @@ class FrontConnection(Requests, asyncio.Protocol):
         self._buffer.clear()
         self._transport = None
 
-    def _hand_off(self, address: str, refusal: str | None) -> None:
+    def _hand_off(self, address: str) -> None:
         transport = self._transport
         assert transport is not None
         data = bytes(self._buffer)
         reading, write_paused = self._reading, self._write_paused
         self._let_go()
-        handler = self._ctx.make_handler(address, refusal)
+        handler = self._ctx.make_handler(address)
         transport.set_protocol(handler)
         handler.connection_made(transport)
         if write_paused:
@@ -409,6 +444,11 @@ class FrontConnection(Requests, asyncio.Protocol):
             transport.resume_reading()
         if data:
             handler.data_received(data)
+
+
+def _peer_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
 
 def _content_length(head: Head) -> int | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from hubbub.access_log import StreamAccess
 from hubbub.front.answers import DateHeader, origin_headers
 from hubbub.front.head import Head, Route
 from hubbub.transports.cors import allowed_origin_for
@@ -15,8 +17,8 @@ if TYPE_CHECKING:
     from hubbub.connections import ConnectionGuard
     from hubbub.node import Node
 
-# Builds aiohttp's handler for a connection handed over: (address, refusal or None).
-MakeHandler = Callable[[str, "str | None"], asyncio.Protocol]
+# Builds aiohttp's handler for a connection handed over, admitted for its address.
+MakeHandler = Callable[[str], asyncio.Protocol]
 
 
 class LeanConnection(Protocol):
@@ -38,7 +40,7 @@ class StreamStart:
     ``leftover``, what the client sent after the head.
     """
 
-    __slots__ = ("address", "ctx", "head", "leftover", "route", "transport")
+    __slots__ = ("access", "address", "ctx", "head", "leftover", "route", "transport")
 
     def __init__(
         self,
@@ -55,6 +57,11 @@ class StreamStart:
         self.head = head
         self.route = route
         self.leftover = leftover
+        # The access log's line for the stream, written when it ends (None: no log).
+        self.access: StreamAccess | None = None
+        if ctx.access_log is not None:
+            target = head.url.decode("latin-1")
+            self.access = StreamAccess(ctx.access_log, address, head.method, target)
 
 
 StreamStarter = Callable[[StreamStart], None]
@@ -68,6 +75,7 @@ class FrontContext:
         "_all_closed",
         "_date",
         "_origins",
+        "access_log",
         "body_timeout",
         "closing",
         "connections",
@@ -102,6 +110,8 @@ class FrontContext:
         # Lean streams by route kind (front/head.py: WEBSOCKET, EVENTS); a kind with
         # none is handed to aiohttp.
         self.starters: dict[str, StreamStarter] = {}
+        # The access log (access_log.py), or None: nothing is measured for it then.
+        self.access_log: logging.Logger | None = None
 
     def date(self) -> bytes:
         return self._date.at(time.time())

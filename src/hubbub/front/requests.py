@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING
 
+from hubbub.access_log import log_answer
 from hubbub.auth import token_from
-from hubbub.errors import ProtocolError, Unavailable, UnsupportedMediaType
+from hubbub.errors import ProtocolError, TooManyConnections, Unavailable, UnsupportedMediaType
 from hubbub.front.answers import answer, error_answer
 from hubbub.front.head import Head, Route
 from hubbub.protocol.cursors import parse_read_query
@@ -39,12 +41,14 @@ JSON = "application/json"
 class Pending:
     """A request waiting for its answer; ``data`` once it is ready."""
 
-    __slots__ = ("close", "data", "publish")
+    __slots__ = ("access", "close", "data", "publish")
 
     def __init__(self, close: bool, publish: bool = False) -> None:
         self.close = close
         self.publish = publish  # a read after it waits for its commit
         self.data: bytes | None = None
+        # With an access log: (time.monotonic() at its head, address, method, target)
+        self.access: tuple[float, str, str, str] | None = None
 
 
 class Requests:
@@ -66,10 +70,28 @@ class Requests:
 
     def _take(self, head: Head, *, publish: bool = False) -> Pending:
         entry = Pending(close=not head.keep_alive, publish=publish)
+        if self._ctx.access_log is not None:
+            target = head.url.decode("latin-1")
+            entry.access = (time.monotonic(), self._address, head.method, target)
         if entry.close:
             self._stop_taking()
         self._pending.append(entry)
         return entry
+
+    def _refuse_over_cap(self, head: Head, client: str, refusal: str) -> None:
+        """``client`` (named by a trusted proxy) is at its per-address cap: ``503``, and
+        the connection closed after it."""
+        entry = self._take(head)
+        entry.close = True
+        if entry.access is not None:  # logged under the client refused, not the proxy
+            entry.access = (entry.access[0], client, *entry.access[2:])
+        self._stop_taking()
+        # Counted in connections_refused by the guard, as aiohttp's refusal_middleware.
+        error = TooManyConnections(f"too many connections ({refusal}); try again later")
+        entry.data, _ = error_answer(
+            error, self._ctx.date(), token_sent=False, close=True, cors=self._ctx.cors(head)
+        )
+        self._answered()
 
     def _publish(self, head: Head, route: Route, body: bytes) -> None:
         entry = self._take(head, publish=True)
@@ -169,6 +191,14 @@ class Requests:
         entry.close = True
         self._stop_taking()
         self._answered()
+
+
+def log_access(ctx: FrontContext, entry: Pending) -> None:
+    """The access log's line for a lean answer, as it goes out (``access_log.py``)."""
+    assert ctx.access_log is not None and entry.access is not None and entry.data is not None
+    started, address, method, target = entry.access
+    status = int(entry.data[9:12])  # "HTTP/1.1 201 ..."
+    log_answer(ctx.access_log, address, method, target, status, started, len(entry.data))
 
 
 def _shutting_down() -> ProtocolError:

@@ -88,8 +88,10 @@ class EventConnection(WriteFlow):
     """The socket of one lean SSE stream, from its response head until it ends."""
 
     __slots__ = (
+        "_access",
         "_address",
         "_ctx",
+        "_head_size",
         "_keep_alive",
         "_stream",
         "_task",
@@ -102,6 +104,8 @@ class EventConnection(WriteFlow):
         self._ctx = start.ctx
         self._transport: asyncio.Transport | None = start.transport
         self._address = start.address
+        self._access = start.access
+        self._head_size = 0
         self._keep_alive = start.head.keep_alive
         self._stream: EventStream | None = None
         self._task: asyncio.Task[None] | None = None
@@ -130,6 +134,7 @@ class EventConnection(WriteFlow):
         if not transport.is_reading():
             transport.resume_reading()
         transport.write(head)
+        self._head_size = len(head)
         # The first event (gap or ready) completes this block: never a block of retry alone.
         stream.outbox.push(SSE_RETRY)
         self._task = task = self._ctx.loop.create_task(self._serve(stream, cursor))
@@ -158,8 +163,10 @@ class EventConnection(WriteFlow):
         transport = self._transport
         if transport is None or transport.is_closing():
             return  # cut (a slow consumer) or gone
+        stream = self._stream
         self._stream = None
         transport.write(LAST_CHUNK)
+        self._log_end(stream, len(LAST_CHUNK))
         ctx = self._ctx
         if reason == "shutdown" or ctx.closing or not self._keep_alive:
             transport.close()
@@ -171,6 +178,11 @@ class EventConnection(WriteFlow):
         front.resume(transport, self._address, unread)
         if self._write_paused:
             front.pause_writing()
+
+    def _log_end(self, stream: EventStream | None, tail: int) -> None:
+        if self._access is not None:
+            sent = self._head_size + tail + (0 if stream is None else stream.outbox.sent)
+            self._access.ended(200, sent)
 
     def _overflow(self) -> None:
         # A slow consumer: end the stream now; EventSource reconnects with its cursor.
@@ -207,6 +219,7 @@ class EventConnection(WriteFlow):
         if self._transport is None:
             return  # handed back to the front, which owns its place now
         self._transport = None
+        self._log_end(self._stream, 0)
         self._ctx.guard.release(self._address)
         self._writable = None  # its waiter is cancelled with the task, just below
         if self._task is not None and not self._task.done():

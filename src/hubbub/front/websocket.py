@@ -64,6 +64,7 @@ def start_websocket(start: StreamStart) -> None:
     if peer_gone(start):
         return
     socket = LeanSocket(ctx, start.transport, start.address, principal, room, user)
+    socket.access = start.access
     switch_protocols(start, accept, socket)
     socket.begin(cursor, start.leftover)
 
@@ -105,6 +106,9 @@ class LeanSocket(SocketSession, FrameSocket):
         self.take_over(leftover)
 
     # FrameSocket
+
+    def _bytes_sent(self) -> int:
+        return self.stream.outbox.sent
 
     def _on_frame(self, kind: WSMsgType, data: Any) -> None:
         """As transports/websocket.py: _receive takes a message."""

@@ -24,6 +24,7 @@ from hubbub.protocol.encoding import ws_close_frame, ws_frame
 from hubbub.transports.ws_strict import StrictReader
 
 if TYPE_CHECKING:
+    from hubbub.access_log import StreamAccess
     from hubbub.front.context import FrontContext, StreamStart
 
 WS_OPCODE_PONG = 0xA
@@ -87,6 +88,7 @@ class FrameSocket(WriteFlow):
         "_inbox",
         "_reader",
         "_transport",
+        "access",
     )
 
     def __init__(self, ctx: FrontContext, transport: asyncio.Transport, address: str) -> None:
@@ -106,6 +108,7 @@ class FrameSocket(WriteFlow):
         )
         self._closing = False  # a close frame went out (or the socket is cut): no more
         self._close_timer: asyncio.TimerHandle | None = None
+        self.access: StreamAccess | None = None  # its access log line, at connection_lost
 
     def take_over(self, leftover: bytes) -> None:
         """Own the socket (counted as a lean connection) and read what followed the head."""
@@ -124,6 +127,10 @@ class FrameSocket(WriteFlow):
 
     def _lost(self) -> None:
         """The connection is gone."""
+
+    def _bytes_sent(self) -> int:
+        """The bytes of messages sent, for the access log."""
+        return 0
 
     # asyncio.Protocol
 
@@ -145,6 +152,8 @@ class FrameSocket(WriteFlow):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ctx.forget(self, self._address)
+        if self.access is not None:
+            self.access.ended(101, self._bytes_sent())
         self._transport = None
         self._reader = None
         if self._close_timer is not None:

@@ -90,6 +90,7 @@ class Outbox:
         "closed",
         "last_write",
         "limit",
+        "sent",
     )
 
     def __init__(
@@ -110,6 +111,7 @@ class Outbox:
         self.limit = limit
         self.closed = False
         self.last_write = 0.0
+        self.sent = 0  # bytes written, for the access log
 
     def push(self, data: bytes) -> None:
         """Queue bytes for this connection only; written in this iteration's flush."""
@@ -140,6 +142,7 @@ class Outbox:
             self.closed = True
             return
         transport.write(data)
+        self.sent += len(data)
         self.last_write = now
         if transport.get_write_buffer_size() > self.limit:
             self.overflow()

@@ -65,4 +65,4 @@ class Presence(Protocol):
         by the node); never blocks."""
 
     async def close(self) -> None:
-        """Cancel pending leaves; tell nothing more."""
+        """Cancel pending leaves; tell nothing more. A second call does nothing."""

@@ -119,6 +119,9 @@ class RedisPresence:
         self._told: dict[str, set[str]] = {}  # room -> users this node's streams were told
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        # Set by close(): the sender stops even if redis-py swallowed its cancellation (it
+        # can, mid-command, and close() then waited on it for ever: a worker never exited).
+        self._closing = False
         self._version = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
@@ -198,11 +201,19 @@ class RedisPresence:
         self._wake.set()
 
     async def close(self) -> None:
-        """Tell the others this node's users stay for the grace only, then disconnect."""
+        """Tell the others this node's users stay for the grace only, then disconnect.
+        Once: a second call does nothing."""
+        if self._closing:
+            return
         self._on_change = self._on_typing = None
-        for task in [*self._tasks, *self._background]:
+        self._closing = True
+        self._wake.set()
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        if tasks:
+            # Bounded: a task whose cancellation a client library swallowed is left behind.
+            await asyncio.wait(tasks, timeout=layout.SOCKET_TIMEOUT)
         with contextlib.suppress(*_FAILURES):
             async with asyncio.timeout(layout.SOCKET_TIMEOUT):
                 await self._flush(set(self._local.rooms()), ttl=self.grace)
@@ -210,7 +221,7 @@ class RedisPresence:
         for shard in self._shards:
             if shard.task is not None:
                 shard.task.cancel()
-                await asyncio.gather(shard.task, return_exceptions=True)
+                await asyncio.wait([shard.task], timeout=layout.SOCKET_TIMEOUT)
             await shard.drop()
             await shard.client.aclose()
         self._shards = []
@@ -229,6 +240,8 @@ class RedisPresence:
         """Write the rooms changed meanwhile (one round trip per shard), and typing notices."""
         while True:
             await self._wake.wait()
+            if self._closing:
+                return
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
             typing, self._typing = self._typing, []

@@ -105,8 +105,8 @@ def validate_mute_request(fields: dict[str, Any]) -> MuteRequest:
         or not 1 <= seconds <= MAX_MUTE_SECONDS
     ):
         raise InvalidMessage(f"seconds must be a whole number from 1 to {MAX_MUTE_SECONDS}")
-    reason = fields.get("reason", "")
-    if reason is None:
+    reason = fields.get("reason")
+    if reason is None:  # absent, or null
         reason = ""
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
         raise InvalidMessage(f"reason must be a string of at most {MAX_REASON} characters")

@@ -75,6 +75,38 @@ def allows(patterns: tuple[str, ...] | None, room: str) -> bool:
     return False
 
 
+# Above every character a room name may hold (A-Z a-z 0-9 _ . -, all below "~"), so
+# "team-" + ABOVE_NAMES sorts after every name starting with "team-".
+ABOVE_NAMES = "~"
+
+
+def name_ranges(patterns: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The room names ``patterns`` allow, as sorted, disjoint ``(low, high)`` ranges of
+    names (both ends included), so a listing can ask the store for these alone:
+    ``team-*`` is ``("team-", "team-~")``, ``x`` is ``("x", "x")``, ``*`` all names."""
+    ranges = sorted(
+        (pattern[:-1], pattern[:-1] + ABOVE_NAMES)
+        if pattern.endswith(EVERY_ROOM)
+        else (pattern, pattern)
+        for pattern in patterns
+    )
+    merged: list[tuple[str, str]] = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def name_before(name: str) -> str:
+    """A string that sorts just before ``name`` among room names: every room name
+    greater than it is ``name`` or greater (as the store's ``after`` wants)."""
+    if not name:
+        return ""
+    return name[:-1] + chr(ord(name[-1]) - 1) + ABOVE_NAMES
+
+
 def can_read(principal: Principal, room: str) -> bool:
     return allows(principal.read, room)
 

@@ -1,6 +1,6 @@
-// Editing and deleting one's own messages: an "Edit" and a "Delete" button under each
-// confirmed message of this person (plain buttons: reachable with Tab, pressed with
-// Enter or Space). The correction is published with client.correct(); the message
+// Editing and deleting one's own messages: an "Edit" and a "Delete" button on each
+// confirmed message of this person, shown while it is hovered or focused (plain
+// buttons: reachable with Tab, pressed with Enter or Space; a tap focuses the message). The correction is published with client.correct(); the message
 // changes when the correction comes back on the live stream, like everyone else sees it.
 
 import { client, el, state } from "./page-state.js";
@@ -22,6 +22,8 @@ export function addActions(item) {
   remove.addEventListener("click", () => askDelete(item, target, remove));
   actions.append(edit, remove);
   item.querySelector(".bubble").append(actions);
+  // Shown on hover or focus (chat.css): a tap on a phone focuses the message.
+  item.tabIndex = -1;
 }
 
 /** A deleted message has nothing left to correct. */

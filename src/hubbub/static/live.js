@@ -9,22 +9,61 @@
 // (rooms.js). Without WebSocket the room list's periodic refresh keeps the counts.
 
 import { client, el, state, ui } from "./page-state.js";
-import { renderRooms } from "./rooms.js";
+import { byName, readMark, renderRooms } from "./rooms.js";
 
 const TYPING_SHOWN_MS = 4000; // "is typing" stays this long after the last notice
 const TYPING_SEND_MS = 1500; // at most one notice of ours this often
 const PRESENCE_POLL_MS = 5000; // the list's refresh when the transport has no events
 const WS_RETRY_MS = 3000;
+// A followed room is read from its read mark, so that the edits and deletes past it are
+// known and not counted as unread; from at most this many ids back (past that, the badge
+// says 99+ anyway).
+const UNREAD_REPLAY = 200;
 
 // ---- Presence and typing in the open room -----------------------------------
 
-function renderPresence() {
-  const names = [...state.present].sort((a, b) => a.localeCompare(b));
-  ui.presence.replaceChildren(...names.map((name) => el("li", "present", name)));
+const NAMED = 2; // names the summary shows before "and N others"
+
+/** "alice", "alice and bob", "alice, bob and carol", "alice, bob and 12 others". */
+export function presenceSummary(names) {
+  if (names.length <= NAMED + 1) {
+    return names.length <= 1 ? (names[0] ?? "") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+  }
+  return `${names.slice(0, NAMED).join(", ")} and ${names.length - NAMED} others`;
 }
 
+// The header holds a summary of bounded size (a button); the full list opens under it.
+function renderPresence() {
+  const names = [...state.present].sort(byName);
+  const summary = ui.presenceSummary;
+  summary.hidden = names.length === 0;
+  summary.replaceChildren(
+    el("span", "who", presenceSummary(names)),
+    el("span", "count", String(names.length)),
+  );
+  summary.setAttribute("aria-label", `In this room: ${presenceSummary(names)}`);
+  ui.presence.replaceChildren(...names.map((name) => el("li", "present", name)));
+  if (names.length === 0) showPresence(false);
+}
+
+function showPresence(open) {
+  ui.presence.hidden = !open;
+  ui.presenceSummary.setAttribute("aria-expanded", String(open));
+}
+
+ui.presenceSummary.addEventListener("click", () => showPresence(ui.presence.hidden));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !ui.presence.hidden) {
+    showPresence(false);
+    ui.presenceSummary.focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  if (!ui.presence.hidden && !ui.presenceBox.contains(event.target)) showPresence(false);
+});
+
 function renderTyping() {
-  const names = [...state.typers.keys()].sort((a, b) => a.localeCompare(b));
+  const names = [...state.typers.keys()].sort(byName);
   if (names.length === 0) ui.typing.textContent = "";
   else if (names.length === 1) ui.typing.textContent = `${names[0]} is typing…`;
   else ui.typing.textContent = `${names.join(", ")} are typing…`;
@@ -112,16 +151,30 @@ export function syncUnread() {
   for (const room of want) {
     if (!followed.has(room)) {
       followed.add(room);
-      send({ type: "subscribe", room }); // from now: ready tells the newest id
+      const mark = readMark(room);
+      const frame = { type: "subscribe", room }; // without a mark: from now
+      if (mark !== null) {
+        frame.since = Math.max(mark.id, (state.rooms.get(room) ?? 0) - UNREAD_REPLAY);
+        if (mark.epoch !== null) frame.epoch = mark.epoch;
+      }
+      send(frame);
     }
   }
 }
 
-function newest(room, id) {
+/** Id `id` (a message of `kind`, or a room's newest id) was seen in `room`. */
+function newest(room, id, kind) {
+  let changed = false;
+  if (kind === "edit" || kind === "delete") {
+    if (!state.corrections.has(room)) state.corrections.set(room, new Set());
+    state.corrections.get(room).add(id);
+    changed = true;
+  }
   if ((state.rooms.get(room) ?? 0) < id) {
     state.rooms.set(room, id);
-    renderRooms();
+    changed = true;
   }
+  if (changed) renderRooms();
 }
 
 export function connectUnread() {
@@ -139,7 +192,7 @@ export function connectUnread() {
     }
     if (frame.room === state.room) return; // the open room's own subscription shows it
     if (frame.type === "ready") newest(frame.room, frame.last_id);
-    else if (frame.type === "message") newest(frame.room, frame.message.id);
+    else if (frame.type === "message") newest(frame.room, frame.message.id, frame.message.kind);
   };
   socket.onclose = () => {
     followed.clear();

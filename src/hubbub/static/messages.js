@@ -8,7 +8,6 @@ import { GROUP_WINDOW_MS, HISTORY_PAGE, client, el, state, ui } from "./page-sta
 import { avatarClass, initials } from "./names.js";
 import { markRead } from "./rooms.js";
 import { addActions, removeActions } from "./corrections.js";
-import { addModeration } from "./moderation.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
@@ -65,7 +64,16 @@ export function confirmElement(item, message) {
   state.byId.set(message.id, item);
   if (message.client_id) state.pending.delete(message.client_id);
   addActions(item);
-  addModeration(item);
+  for (const decorate of decorators) decorate(item);
+}
+
+// What other modules add to a confirmed message (moderation's Delete and Mute): they
+// register here, so this module imports none of them.
+const decorators = [];
+
+/** Call `decorate(item)` on every message confirmed from now on. */
+export function decorateMessages(decorate) {
+  decorators.push(decorate);
 }
 
 /** Put `item` (a confirmed message or a notice, by its data-seq) in order, before pending ones. */

@@ -4,7 +4,7 @@
 // this person is muted. The server decides: a refused action says why, on its button.
 
 import { client, el, moderates, state, token, ui } from "./page-state.js";
-import { showNotice } from "./messages.js";
+import { decorateMessages, showNotice } from "./messages.js";
 
 const CONFIRM_MS = 4000; // how long "Delete" waits for the press that confirms it
 const DURATIONS = [
@@ -14,6 +14,8 @@ const DURATIONS = [
 ];
 
 /** Add the moderator's buttons to `item`: a confirmed message of someone else. */
+decorateMessages(addModeration);
+
 export function addModeration(item) {
   if (item.classList.contains("mine") || !item.dataset.id || item.querySelector(".actions")) return;
   if (!state.room || !moderates(state.room)) return;

@@ -39,6 +39,8 @@ export const ui = {
   nameError: $("name-error"),
   nameCancel: $("name-cancel"),
   presence: $("presence"),
+  presenceBox: $("presence-box"),
+  presenceSummary: $("presence-summary"),
   typing: $("typing"),
   searchForm: $("search-form"),
   searchInput: $("search-input"),
@@ -117,6 +119,7 @@ export const state = {
   loadingOlder: false,
   unseen: 0,
   rooms: new Map(), // name -> last_id, from GET /rooms and the /ws connection
+  corrections: new Map(), // name -> ids of edits and deletes seen there (never unread)
   read: readMarks(),
   present: new Set(), // who is in the open room
   typers: new Map(), // user -> timer clearing their "is typing"

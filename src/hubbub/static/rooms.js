@@ -38,8 +38,26 @@ export function rememberRoom(room) {
   }
 }
 
+/** New messages in `room` after id `read`: its ids past the mark but edits and deletes
+ * (seen over /ws; without it, the ids past the mark). */
+function unreadIn(room, read) {
+  const last = state.rooms.get(room) ?? 0;
+  const corrections = state.corrections.get(room);
+  let skipped = 0;
+  for (const id of corrections ?? []) {
+    if (id <= read) corrections.delete(id); // read already: forgotten
+    else if (id <= last) skipped += 1;
+  }
+  return last - read - skipped;
+}
+
+/** Rooms by name, numbers in names in numeric order (team-2 before team-10). */
+export function byName(a, b) {
+  return a.localeCompare(b, undefined, { numeric: true });
+}
+
 export function renderRooms() {
-  const names = [...state.rooms.keys()].sort((a, b) => a.localeCompare(b));
+  const names = [...state.rooms.keys()].sort(byName);
   const items = names.map((name) => {
     const item = el("li");
     const link = el("a", "room-link");
@@ -49,7 +67,7 @@ export function renderRooms() {
     link.append(label);
     if (name === state.room) link.setAttribute("aria-current", "page");
     const mark = readMark(name);
-    const unread = name === state.room || mark === null ? 0 : (state.rooms.get(name) ?? 0) - mark.id;
+    const unread = name === state.room || mark === null ? 0 : unreadIn(name, mark.id);
     if (unread > 0) {
       const badge = el("span", "badge", unread > 99 ? "99+" : String(unread));
       badge.setAttribute("aria-label", `${unread} unread`);

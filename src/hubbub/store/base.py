@@ -126,8 +126,11 @@ class Store(Protocol):
         """The edits and deletes the room keeps whose ``target`` is ``first`` to ``last``,
         oldest first (``?view=latest`` applies them to a page of the log)."""
 
-    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
-        """Rooms holding messages, ``(name, last_id)``, names ascending, names > ``after``."""
+    async def list_rooms(
+        self, after: str | None, limit: int, until: str | None = None
+    ) -> list[tuple[str, int]]:
+        """Rooms holding messages, ``(name, last_id)``, names ascending, names > ``after``
+        and, with ``until``, names <= ``until``."""
 
     async def count_rooms(self) -> int:
         """How many rooms hold messages (the ones ``list_rooms`` pages); cheap to call."""

@@ -136,10 +136,15 @@ class MemoryStore:
             return []
         return [c for c in state.corrections if c.target is not None and first <= c.target <= last]
 
-    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+    async def list_rooms(
+        self, after: str | None, limit: int, until: str | None = None
+    ) -> list[tuple[str, int]]:
         names = self._names
         start = 0 if after is None else bisect.bisect_right(names, after)
-        return [(name, self._rooms[name].last_id) for name in names[start : start + limit]]
+        end = len(names) if until is None else bisect.bisect_right(names, until)
+        return [
+            (name, self._rooms[name].last_id) for name in names[start : min(end, start + limit)]
+        ]
 
     async def count_rooms(self) -> int:
         return len(self._names)

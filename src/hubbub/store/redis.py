@@ -263,16 +263,21 @@ class RedisStore:
         found = await self._call("corrections", pipe.execute())
         return [_entry_message(room, entries[0]) for entries in found if entries]
 
-    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+    async def list_rooms(
+        self, after: str | None, limit: int, until: str | None = None
+    ) -> list[tuple[str, int]]:
         start = "-" if after is None else f"({after}"
+        end = "+" if until is None else f"[{until}"
         pages = await asyncio.gather(
-            *(self._list_shard(shard, start, limit) for shard in self._shards)
+            *(self._list_shard(shard, start, end, limit) for shard in self._shards)
         )
         return list(heapq.merge(*pages))[:limit]
 
-    async def _list_shard(self, shard: Redis, start: str, limit: int) -> list[tuple[str, int]]:
+    async def _list_shard(
+        self, shard: Redis, start: str, end: str, limit: int
+    ) -> list[tuple[str, int]]:
         names = await self._call(
-            "list rooms", shard.zrangebylex(layout.ROOMS_INDEX, start, "+", 0, limit)
+            "list rooms", shard.zrangebylex(layout.ROOMS_INDEX, start, end, 0, limit)
         )
         if not names:
             return []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from hubbub.errors import Indexing, SearchUnavailable, StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import MESSAGE, Message
 from hubbub.protocol.search import Query
+from hubbub.protocol.tokens import ABOVE_NAMES
 from hubbub.store import sqlite_search
 from hubbub.store.base import (
     Appended,
@@ -64,6 +66,17 @@ _INSERT = (
     f"INSERT INTO messages ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (room, client_id) WHERE client_id IS NOT NULL DO NOTHING"
 )
+
+
+# Below this much free space where the file is, /healthz says the store takes no writes:
+# a batch of commits needs about this much WAL (2,000 messages of a few hundred bytes).
+MIN_FREE_BYTES = 1024 * 1024
+
+
+def free_bytes(path: str) -> int:
+    """Space an unprivileged writer may still use on the filesystem holding ``path``."""
+    found = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    return found.f_bavail * found.f_frsize
 
 
 def _count_rooms(conn: sqlite3.Connection) -> int:
@@ -330,13 +343,15 @@ class SQLiteStore:
             "room = ? AND target BETWEEN ? AND ? ORDER BY id", (room, first, last)
         )
 
-    async def list_rooms(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+    async def list_rooms(
+        self, after: str | None, limit: int, until: str | None = None
+    ) -> list[tuple[str, int]]:
         def read() -> list[tuple[str, int]]:
             assert self._read_conn is not None
             rows = self._read_conn.execute(
-                "SELECT name, last_id FROM rooms WHERE name > ? AND last_id > 0"
+                "SELECT name, last_id FROM rooms WHERE name > ? AND name <= ? AND last_id > 0"
                 " ORDER BY name LIMIT ?",
-                ("" if after is None else after, limit),
+                ("" if after is None else after, ABOVE_NAMES if until is None else until, limit),
             ).fetchall()
             return [(name, last_id) for name, last_id in rows]
 
@@ -384,18 +399,21 @@ class SQLiteStore:
         return epoch
 
     async def ping(self) -> bool:
-        """Whether a write could start now: takes the write lock and lets it go."""
+        """Whether a write could be taken now: the write lock can be taken (and is let
+        go), and the file's filesystem has room for a commit. A full disk lets the lock
+        be taken and every commit fail; a probe commit would not tell either, as it
+        rewrites WAL space a failed commit left allocated."""
 
         def check() -> bool:
             conn = self._write_conn
             assert conn is not None
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("ROLLBACK")
-            return True
+            return free_bytes(self._path) >= MIN_FREE_BYTES
 
         try:
             return await self._run(self._writer, check)
-        except StoreError:
+        except (StoreError, OSError):  # OSError: the file's directory is gone
             return False
 
     # Search (sqlite_search.py)

@@ -117,7 +117,9 @@ def ensure_schema(conn: sqlite3.Connection, candidate: str, *, search: bool = Tr
 class FileLock:
     """``FILE.lock``: exclusive for a server of its own, shared for servers sharing the file.
 
-    The holder writes its pid into the lock file, so a refused server can say who holds it.
+    Holders write their pids into the lock file, one a line, so a refused server can say
+    who holds it: an exclusive holder alone, shared holders each adding theirs (pids no
+    longer running dropped as they do), and the refused server names those still running.
     """
 
     def __init__(self, path: str, *, shared: bool) -> None:
@@ -135,15 +137,28 @@ class FileLock:
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_pid(fd)
+            holders = _running(_read_pids(fd))
             os.close(fd)
-            who = f"process {holder}" if holder else "another process"
+            who = "another process"
+            if holders:
+                listed = ", ".join(str(pid) for pid in holders)
+                who = f"process{'es' if len(holders) > 1 else ''} {listed}"
             raise StoreError(
                 f"{self._db} is in use by another hubbub server ({who}); stop it, give this "
                 "server its own --db, or run both with --redis to share the file"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        pids = [os.getpid()]
+        if self._shared:
+            # Another shared holder may be rewriting the list: one at a time (a POSIX
+            # record lock, independent of the flock above).
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            pids = list(dict.fromkeys([*_running(_read_pids(fd)), *pids]))
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, "".join(f"{pid}\n" for pid in pids).encode(), 0)
+        finally:
+            if self._shared:
+                fcntl.lockf(fd, fcntl.LOCK_UN)
         self._fd = fd
 
     def release(self) -> None:
@@ -154,10 +169,25 @@ class FileLock:
             self._fd = None
 
 
-def _read_pid(fd: int) -> str:
+def _read_pids(fd: int) -> list[int]:
     with contextlib.suppress(OSError):
-        return os.pread(fd, 32, 0).decode(errors="replace").strip()
-    return ""
+        text = os.pread(fd, 4096, 0).decode(errors="replace")
+        return [int(line) for line in text.split() if line.isdigit()]
+    return []
+
+
+def _running(pids: list[int]) -> list[int]:
+    """The pids of ``pids`` that name a running process, each once."""
+    running = []
+    for pid in dict.fromkeys(pids):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass  # running, as another user
+        running.append(pid)
+    return running
 
 
 def backup(path: str, out: str) -> None:
@@ -166,9 +196,9 @@ def backup(path: str, out: str) -> None:
     Safe while a server is running: the copy is one consistent snapshot.
     """
     if not Path(path).is_file():
-        raise StoreError(f"no database at {path}")
+        raise BadFile(f"no database at {path} (give the server's --db)")
     if Path(out).exists():
-        raise StoreError(f"{out} exists already; choose a new file for the backup")
+        raise BadFile(f"{out} exists already; choose a new file for the backup")
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     target = sqlite3.connect(out)
     try:
@@ -180,6 +210,10 @@ def backup(path: str, out: str) -> None:
         target.close()
 
 
+class BadFile(StoreError):
+    """A file named on the command line that cannot be used as given (exit status 2)."""
+
+
 def restore(backup: str, path: str) -> str:
     """Copy ``backup`` into ``path`` and start a new epoch for every room; return it.
 
@@ -187,7 +221,39 @@ def restore(backup: str, path: str) -> str:
     the copy is consistent whatever state the backup's WAL was in.
     """
     if not Path(backup).is_file():
-        raise StoreError(f"no backup file at {backup}")
+        raise BadFile(f"no backup file at {backup}")
+    _check_backup(backup)
+    # What a failed restore must not leave behind: the files it would create.
+    created = [
+        Path(name)
+        for name in (path, f"{path}-wal", f"{path}-shm", f"{path}.lock")
+        if not Path(name).exists()
+    ]
+    try:
+        return _restore(backup, path)
+    except BaseException:
+        for made in created:
+            made.unlink(missing_ok=True)
+        raise
+
+
+def _check_backup(backup: str) -> None:
+    """A file of hubbub's SQLite store, or ``BadFile`` saying what it is not."""
+    try:
+        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            found = source.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
+            ).fetchone()[0]
+        finally:
+            source.close()
+    except sqlite3.Error as exc:
+        raise BadFile(f"{backup} is not a backup made by hubbub backup ({exc})") from exc
+    if not found:
+        raise BadFile(f"{backup} is a SQLite database but not a hubbub backup")
+
+
+def _restore(backup: str, path: str) -> str:
     lock = FileLock(path, shared=False)
     lock.acquire()
     try:

@@ -17,6 +17,7 @@ from hubbub.errors import (
     ProtocolError,
     RequestTimeout,
 )
+from hubbub.hub import Outbox
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.encoding import error_body
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 NODE = web.AppKey("node", Node)
 # The request's principal, once it is known (checked once per request).
 PRINCIPAL = web.RequestKey("principal", Principal)
+# The client's address (behind a trusted proxy, the one its headers name), set by
+# connections.py: refusal_middleware, which sees every request first.
+CLIENT_ADDRESS = web.RequestKey("client_address", str)
+# A stream's outbox, whose bytes the access log adds to the response's (access_log.py).
+OUTBOX = web.RequestKey("outbox", Outbox)
 
 JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -39,13 +45,25 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE]
 
 
+def client_address_of(request: web.BaseRequest) -> str:
+    """The address of the request's client (``protocol/forwarded.py``): what per-address
+    caps, anonymous rate limits and logs count, on this path as on the lean one."""
+    return request.get(CLIENT_ADDRESS) or request.remote or "unknown"
+
+
+def stream_bytes_of(request: web.BaseRequest) -> int:
+    """The bytes a stream of this request wrote past its response head (0 if none)."""
+    outbox = request.get(OUTBOX)
+    return 0 if outbox is None else outbox.sent
+
+
 def principal_of(request: web.Request) -> Principal:
     """Who sent the request: its token (``Authorization: Bearer`` or ``?token=``)
     verified by the node's access control; ``Unauthorized`` if it is refused."""
     principal = request.get(PRINCIPAL)
     if principal is None:
         token = token_from(request.headers, request.query)
-        principal = node_of(request).principal(token, request.remote or "unknown")
+        principal = node_of(request).principal(token, client_address_of(request))
         request[PRINCIPAL] = principal
     return principal
 
@@ -71,11 +89,15 @@ def error_response(error: ProtocolError, request: web.Request | None = None) -> 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every refusal into the protocol's JSON error body."""
+    """Turn every refusal into the protocol's JSON error body; refuse (421) a request
+    naming a host a token-less server is not known by (``protocol/hosts.py``)."""
     try:
         framing = transfer_coding_error(request.headers.get("Transfer-Encoding"))
         if framing is not None:
             raise framing
+        refusal = node_of(request).host_refusal(request.headers.get("Host"))
+        if refusal is not None:
+            raise refusal
         return await handler(request)
     except ProtocolError as error:
         node_of(request).stats.rejected[error.code] += 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hubbub.ops.recorder import Recorder
 from hubbub.stats import Stats
 from hubbub.transports.http import node_of
 
 
-def render(stats: Stats) -> str:
+def render(stats: Stats, recorder: Recorder) -> str:
     lines = [
         "# HELP hubbub_connections Open subscriptions by transport.",
         "# TYPE hubbub_connections gauge",
@@ -55,12 +56,24 @@ def render(stats: Stats) -> str:
         f"{stats.connections_refused.get(reason, 0)}"
         for reason in ("max_connections", "max_connections_per_ip", "file_limit")
     ]
+    lines += [
+        "# HELP hubbub_event_loop_stall_seconds The longest event-loop stall of the last"
+        " minute (how late a 50 ms timer fired).",
+        "# TYPE hubbub_event_loop_stall_seconds gauge",
+        f"hubbub_event_loop_stall_seconds {recorder.longest_stall():.6f}",
+        "# HELP hubbub_gc_seconds_total Time spent in garbage collection (gc.callbacks).",
+        "# TYPE hubbub_gc_seconds_total counter",
+        f"hubbub_gc_seconds_total {recorder.gc.seconds:.6f}",
+        "# HELP hubbub_gc_collections_total Garbage collections.",
+        "# TYPE hubbub_gc_collections_total counter",
+        f"hubbub_gc_collections_total {recorder.gc.collections}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        text=render(node_of(request).stats),
+        text=render(node_of(request).stats, node_of(request).recorder),
         content_type="text/plain",
         charset="utf-8",
         headers={"Cache-Control": "no-store"},

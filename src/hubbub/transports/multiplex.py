@@ -34,7 +34,7 @@ from hubbub.protocol.messages import (
 from hubbub.store.committer import Committed
 from hubbub.streams import Drain
 from hubbub.transports.chat import presence_user
-from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.http import OUTBOX, node_of, principal_of
 from hubbub.transports.streams import drainer
 from hubbub.transports.websocket import (
     PUBLISH_FRAMES,
@@ -239,6 +239,7 @@ async def multiplex(request: web.Request) -> web.StreamResponse:
             stream.end("slow")
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
+    request[OUTBOX] = outbox  # its bytes, for the access log
     drain = drainer(request, settings.heartbeat)
     connection = Connection(node, ws, outbox, principal, user, drain)
     # Registered as a connection of its user, so a disconnect closes it with no room too.

@@ -16,7 +16,7 @@ from hubbub.hub import Outbox, Stream
 from hubbub.protocol.cursors import Cursor, parse_cursor, parse_last_event_id
 from hubbub.protocol.encoding import SSE, SSE_DISCONNECTED, SSE_EXPIRED, SSE_PING, SSE_RETRY
 from hubbub.transports.chat import presence_user
-from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.http import OUTBOX, node_of, principal_of
 from hubbub.transports.streams import drainer
 
 SSE_HEADERS = {
@@ -91,6 +91,7 @@ async def sse_stream(request: web.Request, room: str) -> web.StreamResponse:
         on_overflow=overflow,
         chunked=chunked,
     )
+    request[OUTBOX] = outbox  # its bytes, for the access log
     stream = EventStream(room, SSE, outbox, principal, loop.time())
     stream.user = user
     # The first event (gap or ready) completes this block: never a block of retry alone.

@@ -29,7 +29,7 @@ from hubbub.protocol.messages import (
 from hubbub.settings import Settings
 from hubbub.store.committer import Committed
 from hubbub.transports.chat import presence_user
-from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.http import OUTBOX, node_of, principal_of
 from hubbub.transports.origins import check_origin
 from hubbub.transports.streams import drainer
 from hubbub.transports.ws_strict import StrictWebSocketResponse
@@ -222,6 +222,7 @@ async def websocket_stream(request: web.Request, room: str) -> web.WebSocketResp
         stream.end("slow")
 
     outbox = Outbox(transport, node.scheduler, limit=settings.outbox_limit, on_overflow=overflow)
+    request[OUTBOX] = outbox  # its bytes, for the access log
     stream = SocketStream(room, WS, outbox, principal, loop.time())
     stream.user = user
     session = _Session(node, ws, transport, stream)

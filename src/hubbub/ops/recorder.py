@@ -1,0 +1,220 @@
+"""The node's operations recorder: a sample every second, kept, shared, streamed.
+
+Once a second, on the wall clock's second so that every node's samples line up, the
+recorder reads the node's counters into a :class:`~hubbub.ops.sample.Sample`, keeps it
+in the :class:`~hubbub.ops.cluster.Cluster` (15 minutes of every node), publishes it to
+the other nodes, merges the whole server's second, and hands the page's update, encoded
+once, to every viewer waiting for it. It runs whether anyone watches or not, so a viewer
+who arrives during an incident sees the minutes before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import orjson
+
+from hubbub.ops import limits as process
+from hubbub.ops.cluster import Cluster
+from hubbub.ops.exchange import Exchange, make_exchange
+from hubbub.ops.probes import GcClock, LoopLagProbe
+from hubbub.ops.sample import Counters, Limit, RoomRow, Sample, busiest_rooms, take_sample
+from hubbub.settings import Settings
+from hubbub.stats import Stats
+
+if TYPE_CHECKING:
+    from hubbub.hub import Hub
+    from hubbub.presence import Presence
+    from hubbub.store import Store
+
+log = logging.getLogger(__name__)
+
+# Limits are read every this many seconds: counting open files lists /proc/self/fd,
+# a millisecond per few thousand connections, and they move slowly.
+LIMITS_EVERY = 5
+# The window of the longest stall /metrics reports.
+STALL_WINDOW = 60
+
+
+def default_node_name(settings: Settings) -> str:
+    """The name a node goes by on the page: ``--node-name``, else host and process id."""
+    return settings.node_name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Recorder:
+    """Samples a node once a second for the operations page and ``/metrics``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        stats: Stats,
+        hub: Hub,
+        presence: Presence,
+        store: Store,
+        exchange: Exchange | None = None,
+    ) -> None:
+        self.name = default_node_name(settings)
+        self._settings = settings
+        self._stats = stats
+        self._hub = hub
+        self._presence = presence
+        self._store = store
+        self.cluster = Cluster(self.name)
+        self.probe = LoopLagProbe()
+        self.gc = GcClock()
+        self.exchange = (
+            exchange if exchange is not None else make_exchange(settings.redis, self.name)
+        )
+        self.update = b""  # the newest update, JSON
+        self.closing = False
+        self._next: asyncio.Future[bytes] | None = None
+        self._counters = Counters()
+        self._limits: tuple[Limit, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._counters = self._read_counters()
+        self._stats.room_messages.clear()
+        self.probe.start(loop)
+        self.gc.start()
+        self.exchange.start(self.cluster.add)
+        self._task = loop.create_task(self._run(), name="hubbub-ops-recorder")
+
+    async def stop(self) -> None:
+        self.probe.stop()
+        self.gc.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.end_viewers()
+        await self.exchange.close()
+
+    def end_viewers(self) -> None:
+        """The server is shutting down: every viewer's wait ends with ``b""``."""
+        self.closing = True
+        if self._next is not None and not self._next.done():
+            self._next.set_result(b"")
+
+    async def next_update(self) -> bytes:
+        """The next second's update (JSON bytes, the same object for every viewer);
+        ``b""`` once the server is shutting down."""
+        if self.closing:
+            return b""
+        if self._next is None or self._next.done():
+            assert self._loop is not None, "recorder not started"
+            self._next = self._loop.create_future()
+        return await asyncio.shield(self._next)
+
+    def history(self) -> bytes:
+        """Everything kept, for a viewer who just arrived (JSON bytes)."""
+        return orjson.dumps(self.cluster.history_event())
+
+    def longest_stall(self) -> float:
+        """The longest event-loop stall in the last minute, seconds (for ``/metrics``)."""
+        ring = self.cluster.rings.get(self.name, ())
+        recent = [s.stall for s in list(ring)[-STALL_WINDOW:]]
+        return max([self.probe.longest, *recent])
+
+    async def _run(self) -> None:
+        second = 0
+        while True:
+            await asyncio.sleep(1.0 - time.time() % 1.0)
+            try:
+                if second % LIMITS_EVERY == 0:
+                    self._limits = await self._read_limits()
+                self.tick(round(time.time()))
+            except Exception:  # a bad second must not stop the page for good
+                log.exception("ops recorder: sampling failed")
+            second += 1
+
+    def tick(self, t: int) -> Sample:
+        """Take this node's sample for second ``t`` and publish the page's update."""
+        counters = self._read_counters()
+        span = 1.0
+        sample = take_sample(
+            self.name,
+            t,
+            span,
+            self._counters,
+            counters,
+            connections=self._connections(),
+            stall=self.probe.take(),
+            rooms=self._busiest_rooms(span),
+            limits=self._limits,
+        )
+        self._counters = counters
+        self.cluster.add(sample)
+        self.exchange.publish(sample)
+        whole = self.cluster.tick(t)
+        self.update = orjson.dumps(self.cluster.update(whole))
+        if self._next is not None and not self._next.done():
+            self._next.set_result(self.update)
+        return sample
+
+    def _read_counters(self) -> Counters:
+        stats = self._stats
+        refused = dict(stats.rejected)
+        for reason, count in stats.connections_refused.items():
+            refused[reason] = refused.get(reason, 0) + count
+        return Counters(
+            published=stats.published,
+            delivered=stats.delivered,
+            publish_count=stats.publish_count,
+            commits=stats.commits,
+            commit_seconds=stats.commit_seconds,
+            slow_consumers_dropped=stats.slow_consumers_dropped,
+            refused=refused,
+            latency=tuple(stats.delivery_latency),
+            gc_seconds=self.gc.seconds,
+        )
+
+    def _connections(self) -> dict[str, int]:
+        stats = self._stats
+        counts = {kind: count for kind, count in stats.streams.items() if count}
+        counts["longpoll"] = stats.waiting
+        counts["tcp"] = stats.connections_open
+        return counts
+
+    def _busiest_rooms(self, span: float) -> tuple[RoomRow, ...]:
+        messages, self._stats.room_messages = self._stats.room_messages, Counter()
+        # Only rooms someone follows: most loaded rooms are idle, waiting to be forgotten.
+        subscribers = {
+            name: room.live() + len(room.waiters)
+            for name, room in self._hub.rooms.items()
+            if room.streams or room.waiters
+        }
+        # Presence is read only for the rooms shown.
+        return tuple(
+            RoomRow(row.name, row.messages, row.subscribers, self._present(row.name))
+            for row in busiest_rooms(messages, subscribers, span)
+        )
+
+    def _present(self, room: str) -> int:
+        present = self._presence.present(room)
+        return len(present.users) + present.anonymous
+
+    async def _read_limits(self) -> tuple[Limit, ...]:
+        stats = self._stats
+        try:
+            rooms: int | None = await self._store.count_rooms()
+        except Exception as exc:  # the store is down: the page says so elsewhere
+            log.debug("ops recorder: cannot count rooms: %s", exc)
+            rooms = None
+        found = [
+            Limit("connections", stats.connections_open, stats.connections_limit or None),
+            Limit("files", process.open_files() or 0, process.file_limit()),
+            Limit("memory", process.resident_bytes(), process.memory_limit()),
+        ]
+        if rooms is not None:
+            found.insert(2, Limit("rooms", rooms, self._settings.max_rooms))
+        return tuple(found)
