@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
+from hubbub.errors import SearchUnavailable
 from hubbub.protocol.cursors import EPOCH, Bounds
-from hubbub.protocol.messages import Publish
+from hubbub.protocol.messages import DELETE, EDIT, MESSAGE, Publish
+from hubbub.protocol.search import parse_query
 from hubbub.store import MemoryStore, SQLiteStore, Stamped, Store
+from hubbub.store.base import SearchScope
 from hubbub.store.epochs import new_epoch
 from hubbub.store.redis import RedisStore
 from tests.redis_server import needs_redis, running_redis
@@ -256,3 +259,117 @@ async def test_clear_starts_the_log_over_in_a_new_epoch(make: StoreFactory) -> N
         assert refused.refused
     finally:
         await store.close()
+
+
+# Search: the memory and SQLite stores answer alike; the Redis store keeps no index.
+
+searching = pytest.mark.parametrize("make", ["memory", "sqlite"], indirect=True)
+
+
+def said(
+    room: str, user: str, text: str, kind: str = MESSAGE, target: int | None = None
+) -> Stamped:
+    return Stamped(Publish(room, user, text, None, kind, target), ts=1)
+
+
+async def found(
+    store: Store, text: str, rooms: tuple[str, ...] | None = None, **page: Any
+) -> list[tuple[str, int]]:
+    hits = await store.search(parse_query(text), SearchScope(rooms, page.pop("limit", 20), **page))
+    return [(hit.message.room, hit.message.id) for hit in hits]
+
+
+@searching
+async def test_search_finds_each_query_form_newest_first(store: Store) -> None:
+    """Words, phrases, prefixes and from:, across rooms, newest first, accents folded."""
+    await store.append(
+        [
+            said("a", "alice", "Deploy on Friday"),
+            said("b", "bob", "friday deploy done"),
+            said("a", "Zoë", "the café is open"),
+            said("b", "alice", "deployment notes"),
+        ]
+    )
+    assert await found(store, "friday deploy") == [("b", 1), ("a", 1)]
+    assert await found(store, '"deploy on"') == [("a", 1)]
+    assert await found(store, "deploy*") == [("b", 2), ("b", 1), ("a", 1)]
+    assert await found(store, "from:alice") == [("b", 2), ("a", 1)]
+    assert await found(store, "CAFE from:zoe") == [("a", 2)]
+    assert await found(store, "missing") == []
+
+
+@searching
+async def test_search_follows_edits_and_deletes(store: Store) -> None:
+    """An edit is found by its new text only; a deleted message never again."""
+    await store.append([said("a", "al", "old words"), said("a", "al", "doomed words")])
+    await store.append([said("a", "al", "new text", EDIT, 1), said("a", "al", "", DELETE, 2)])
+    assert await found(store, "old") == []
+    assert await found(store, "doomed") == []
+    hits = await store.search(parse_query("new"), SearchScope(None, 20))
+    assert [(h.message.id, h.text, h.edited_ts) for h in hits] == [(1, "new text", 1)]
+    await store.append([said("a", "al", "doomed again", EDIT, 2)])  # after a delete: nothing
+    assert await found(store, "doomed") == []
+
+
+@searching
+async def test_search_scope_and_pages(store: Store) -> None:
+    """Only the rooms in scope (names or prefixes); pages continue below a message."""
+    await store.append(
+        [said(room, "u", f"hit {n}") for n in range(3) for room in ("x", "team-1", "team-2")]
+    )
+    assert await found(store, "hit", ("x",)) == [("x", 3), ("x", 2), ("x", 1)]
+    assert await found(store, "hit", ("team-*",), limit=2) == [("team-2", 3), ("team-1", 3)]
+    assert await found(store, "hit", ("x",), before=("x", 3)) == [("x", 2), ("x", 1)]
+    assert await found(store, "hit", ("x",), before=("x", 99)) == [("x", 3), ("x", 2), ("x", 1)]
+    # Across rooms: after the hit ("team-1", 3), what was committed before it.
+    assert await found(store, "hit", None, limit=2, before=("team-1", 3)) == [
+        ("x", 3),
+        ("team-2", 2),
+    ]
+
+
+@searching
+async def test_search_forgets_what_retention_drops(make: StoreFactory) -> None:
+    """A message retention removed is not found."""
+    store = make(2)
+    await store.open()
+    try:
+        await store.append([said("a", "u", f"word {n}") for n in range(4)])
+        assert await found(store, "word") == [("a", 4), ("a", 3)]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("make", [pytest.param("redis", marks=needs_redis)], indirect=True)
+async def test_the_redis_store_answers_search_unavailable(store: Store) -> None:
+    """The Redis store keeps no search index: 501 search_unavailable, said plainly."""
+    with pytest.raises(SearchUnavailable) as refused:
+        await store.search(parse_query("x"), SearchScope(None, 20))
+    assert refused.value.status == 501
+
+
+@searching
+async def test_search_follows_a_correction_in_the_same_batch(store: Store) -> None:
+    """A message and its edit or delete committed together: the index ends as the log."""
+    await store.append(
+        [
+            said("a", "al", "draft one"),
+            said("a", "al", "final one", EDIT, 1),
+            said("a", "al", "gone soon"),
+            said("a", "al", "", DELETE, 3),
+        ]
+    )
+    assert await found(store, "draft") == []
+    assert await found(store, "gone") == []
+    assert await found(store, "final") == [("a", 1)]
+
+
+@searching
+async def test_search_forgets_a_cleared_room(store: Store) -> None:
+    """After a room is cleared its old messages are never found, and its new log is."""
+    await store.append([said("a", "u", "secret plans"), said("b", "u", "secret too")])
+    await store.clear("a")
+    assert await found(store, "secret") == [("b", 1)]
+    await store.append([said("a", "u", "fresh secret")])
+    hits = await store.search(parse_query("secret"), SearchScope(("a",), 20))
+    assert [(h.message.id, h.text) for h in hits] == [(1, "fresh secret")]

@@ -14,13 +14,14 @@ from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports import chat
 from hubbub.transports.admin import ADMIN_PAGE, admin_stream
-from hubbub.transports.cors import add_origin_headers, applies_to, preflight
+from hubbub.transports.cors import add_origin_headers, applies_to, preflight, search_preflight
 from hubbub.transports.http import NODE, errors_middleware, expect_continue
 from hubbub.transports.metrics import add_metrics
 from hubbub.transports.moderation import add_moderation_routes
 from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
+from hubbub.transports.search import room_search, search
 from hubbub.transports.static import (
     ASSETS_ROUTE,
     PAGE_ROUTE,
@@ -124,6 +125,10 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_post("/rooms/{room}/messages", publish, expect_handler=expect_continue)
     app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
     app.router.add_get("/rooms/{room}/presence", chat.presence)
+    app.router.add_get("/rooms/{room}/search", room_search)
+    app.router.add_route("OPTIONS", "/rooms/{room}/search", search_preflight)
+    app.router.add_get("/search", search)
+    app.router.add_route("OPTIONS", "/search", search_preflight)
     app.router.add_get("/ws", multiplex)
     app.router.add_post("/rooms/{room}/typing", chat.typing)
     add_moderation_routes(app)

@@ -94,6 +94,27 @@ class Unavailable(ProtocolError):
     code = "unavailable"
 
 
+class InvalidQuery(ProtocolError):
+    """A search query the index cannot take (docs/protocol.md, *Search*)."""
+
+    code = "invalid_query"
+
+
+class Indexing(ProtocolError):
+    """Searches wait while the store indexes the messages it held before search existed."""
+
+    status = 503
+    code = "indexing"
+    retry_after = 5.0
+
+
+class SearchUnavailable(ProtocolError):
+    """The store keeps no search index (the Redis store)."""
+
+    status = 501
+    code = "search_unavailable"
+
+
 class StoreError(HubbubError):
     """A store backend failed; translated to :class:`Unavailable` at the node."""
 

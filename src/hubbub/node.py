@@ -39,6 +39,7 @@ from hubbub.protocol.moderation import RECONNECT_AFTER
 from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.protocol.tokens import name_before, name_ranges
 from hubbub.reads import Reads
+from hubbub.searches import Searches
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
@@ -86,6 +87,7 @@ class Node:
             shared=bool(settings.redis),
         )
         self.reads = Reads(self.hub, self.store, self.stats)
+        self.searches = Searches(self.store, self.access)
         self.presence: Presence = make_presence(settings)
         self.streams = Streams(self.hub, self.reads, self.stats, self.presence)
         self.typing = TypingLimiter()
@@ -260,7 +262,7 @@ class Node:
             finally:
                 self.presence.leave(room, user)
         return await self.reads.poll(
-            room, query.since, query.before, query.limit, latest=query.latest
+            room, query.since, query.before, query.limit, latest=query.latest, around=query.around
         )
 
     async def _held_long_poll(self, room: str, query: ReadQuery, wait: float, user: str) -> bytes:

@@ -60,12 +60,16 @@ class Reads:
         limit: int,
         *,
         latest: bool = False,
+        around: int | None = None,
     ) -> bytes:
-        """A short poll: after a cursor, or the newest ``limit`` (below ``before``);
-        ``latest``: with edits and deletes applied (``?view=latest``)."""
+        """A short poll: after a cursor, or the newest ``limit`` (below ``before``), or
+        the ``limit`` messages around the id ``around``; ``latest``: with edits and
+        deletes applied (``?view=latest``)."""
         room = await self._hub.acquire(name)
         try:
             await self._hub.catch_up(room, since)
+            if around is not None:
+                return await self._poll_around(room, around, limit, latest)
             if latest:
                 return await self._poll_latest(room, since, before, limit)
             if since is None:
@@ -85,12 +89,29 @@ class Reads:
         else:
             start = stream_start(since, bounds).cursor
             page = await self.read_after(room, start, limit, upto=bounds.last_id)
+        return await self._latest_body(room, page, bounds)
+
+    async def _latest_body(self, room: Room, page: list[EncodedMessage], bounds: Bounds) -> bytes:
         plain = [m.id for m in page if m.message.kind == MESSAGE]
         corrections: list[Message] = []
         if plain:
             corrections = await self._corrections(room, plain[0], plain[-1], bounds)
         messages = [m.message for m in page]
         return latest_body(latest_view(messages, latest_states(corrections)), bounds)
+
+    async def _poll_around(self, room: Room, around: int, limit: int, latest: bool) -> bytes:
+        """``limit`` messages around ``around``: the older half (ids below it), then it and
+        what follows; a client shows a search hit in its place, then resumes from the
+        page's last id."""
+        bounds = room.bounds
+        older: list[EncodedMessage] = []
+        if limit > 1:
+            older = await self.read_before(room, around, (limit - 1) // 2, upto=bounds.last_id)
+        newer = await self.read_after(room, around - 1, limit - len(older), upto=bounds.last_id)
+        page = older + newer
+        if latest:
+            return await self._latest_body(room, page, bounds)
+        return poll_body(page, bounds)
 
     async def _corrections(
         self, room: Room, first: int, last: int, bounds: Bounds

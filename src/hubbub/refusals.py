@@ -10,6 +10,7 @@ from hubbub.auth import www_authenticate
 from hubbub.errors import (
     BodyTooLarge,
     Disconnected,
+    Indexing,
     InvalidRequest,
     Muted,
     ProtocolError,
@@ -38,7 +39,7 @@ def refusal_headers(
     headers: list[tuple[str, str]] = []
     if isinstance(error, Unauthorized) and token_sent is not None:
         headers.append(("WWW-Authenticate", www_authenticate(token_sent)))
-    if isinstance(error, RateLimited | Muted | Disconnected):
+    if isinstance(error, RateLimited | Muted | Disconnected | Indexing):
         headers.append(("Retry-After", retry_after_header(error.retry_after)))
     if isinstance(error, TooManyConnections):
         headers.append(("Retry-After", CONNECTIONS_RETRY_AFTER))

@@ -35,6 +35,8 @@ class Settings:
     # SQLite's synchronous mode in WAL: "full" (survives power loss) or "normal"
     # (survives a crash of the process; faster).
     sqlite_synchronous: str = "full"
+    # The SQLite store's search index (store/sqlite_search.py); False: searches answer 501.
+    search_index: bool = True
     # Several servers append to one SQLite file (they need a broker between them).
     shared_db: bool = False
     # A room nobody has used for this long is forgotten (memory back to the system).

@@ -42,6 +42,7 @@ from hubbub.client.events import (
     TransportName,
     TypingNotice,
 )
+from hubbub.client.search import Hit, SearchPage
 from hubbub.client.subscription import Subscription
 from hubbub.protocol.messages import Message
 
@@ -55,11 +56,13 @@ __all__ = [
     "Ephemeral",
     "Event",
     "Gap",
+    "Hit",
     "Message",
     "Page",
     "PresenceChange",
     "ProtocolViolation",
     "Refused",
+    "SearchPage",
     "Status",
     "Subscription",
     "TransportChoice",

@@ -17,6 +17,7 @@ from hubbub.client.backoff import Backoff
 from hubbub.client.errors import ClientError, Refused, Unreachable
 from hubbub.client.events import Page, TransportChoice, parse_message
 from hubbub.client.http import JSON, Link, Options, Params, get_page, loads, refusal
+from hubbub.client.search import SearchPage, parse_search_page
 from hubbub.client.subscription import EphemeralCallback, StatusCallback, Subscription
 from hubbub.errors import InvalidRoom
 from hubbub.protocol.cursors import EPOCH
@@ -248,6 +249,51 @@ class Client:
         if since is not None:
             params["since"] = since
         return await self._read(room, params)
+
+    async def search(
+        self,
+        query: str,
+        room: str | None = None,
+        *,
+        rooms: list[str] | None = None,
+        limit: int = 20,
+        before: int | None = None,
+        next: str | None = None,
+    ) -> SearchPage:
+        """Messages matching ``query`` (docs/protocol.md, *Search*), newest first.
+
+        In ``room``, paged with ``before`` (the previous page's ``before``); without a
+        room, across every room the token may read (or ``rooms``), paged with ``next``.
+        A refused query raises ``Refused`` (``invalid_query`` says why).
+        """
+        params: dict[str, str | int | float] = {"q": query, "limit": limit}
+        if room is not None:
+            check_room(room)
+            if rooms is not None or next is not None:
+                raise ValueError("rooms and next go with a search across rooms, not in one")
+            if before is not None:
+                params["before"] = before
+            url = self._link().base.joinpath("rooms", room, "search")
+        else:
+            if before is not None:
+                raise ValueError("before goes with a search in one room; across rooms: next")
+            if rooms is not None:
+                params["rooms"] = ",".join(check_room(name) for name in rooms)
+            if next is not None:
+                params["next"] = next
+            url = self._link().base.joinpath("search")
+        link = self._link()
+        try:
+            async with asyncio.timeout(self.options.request_timeout):
+                async with link.session.get(
+                    url, params=params, headers=link.headers({"Accept": JSON})
+                ) as response:
+                    if response.status != 200:
+                        raise await refusal(response)
+                    body = loads(await response.read())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise link.unreachable(exc) from exc
+        return parse_search_page(body)
 
     async def presence(self, room: str) -> list[tuple[str, int]]:
         """Who is in ``room``: ``(user, connections)`` by name; anonymous ones as ``("", N)``."""

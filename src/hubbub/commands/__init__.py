@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hubbub.commands import backup, chat, send, serve, tail, token
+from hubbub.commands import backup, chat, search, send, serve, tail, token
 
-COMMANDS: list[ModuleType] = [serve, chat, send, tail, token, backup]
+COMMANDS: list[ModuleType] = [serve, chat, send, tail, search, token, backup]

@@ -115,6 +115,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "full",
         "full: a 201 survives power loss; normal: faster, survives a crash of the process",
     ),
+    (
+        "search-index",
+        str,
+        "on",
+        "on: the SQLite store keeps a search index; off: none, searches answer 501",
+    ),
     ("lobby", str, "lobby", "room the tutorial dialect speaks to"),
     ("static", str, None, "serve the files of this directory at /, before the chat page"),
     ("allow-origin", str, None, "origins whose pages may use the API: * or a comma list"),
@@ -242,6 +248,8 @@ def register(subparsers: Any) -> None:
             kwargs["choices"] = ["sqlite", "memory", "redis"]
         if option == "sqlite-sync":
             kwargs["choices"] = ["full", "normal"]
+        if option == "search-index":
+            kwargs["choices"] = ["on", "off"]
         parser.add_argument(f"--{option}", type=convert, **kwargs)
     for option, text in REPEATED:
         env = env_name(option)
@@ -290,6 +298,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         store=args.store,
         db=args.db,
         sqlite_synchronous=args.sqlite_sync,
+        search_index=args.search_index == "on",
         retain=args.retain,
         heartbeat=args.heartbeat,
         max_body=args.max_body,

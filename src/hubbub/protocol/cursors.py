@@ -58,6 +58,7 @@ class ReadQuery:
     limit: int
     wait: float | None
     latest: bool = False  # ?view=latest: edits and deletes applied to the messages
+    around: int | None = None  # ?around=ID: the messages around that one (a search hit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,8 @@ def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
 
 
 def parse_read_query(query: Mapping[str, str]) -> ReadQuery:
-    """Validate ``since``, ``epoch``, ``before``, ``limit`` and ``wait`` for a poll."""
+    """Validate ``since``, ``epoch``, ``before``, ``limit``, ``wait``, ``view`` and
+    ``around`` for a poll."""
     since = parse_cursor(query)
     before_raw = query.get("before")
     before = None
@@ -157,7 +159,13 @@ def parse_read_query(query: Mapping[str, str]) -> ReadQuery:
     view = query.get("view")
     if view not in (None, "log", "latest"):
         raise InvalidParameter("view must be log or latest")
-    return ReadQuery(since=since, before=before, limit=limit, wait=wait, latest=view == "latest")
+    around_raw = query.get("around")
+    around = None
+    if around_raw is not None:
+        around = _parse_int(around_raw, "around", 1, MAX_ID)
+        if since is not None or before is not None or wait is not None:
+            raise InvalidParameter("around cannot be used with since, before or wait")
+    return ReadQuery(since, before, limit, wait, latest=view == "latest", around=around)
 
 
 def stream_start(cursor: Cursor | None, bounds: Bounds) -> Start:

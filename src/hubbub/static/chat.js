@@ -23,6 +23,7 @@ import { askName, showMe } from "./names.js";
 import { clearMessages, showMessage, showNotice, updateHistoryEdge } from "./messages.js";
 import { closeDrawer, refreshRooms, rememberRoom, renderRooms } from "./rooms.js";
 import "./composer.js";
+import "./search.js";
 import { connectUnread, followRoom, syncUnread } from "./live.js";
 import { followModeration } from "./moderation.js";
 
@@ -46,7 +47,11 @@ function showConnection({ state: phase, transport, delay }) {
   ui.connectionText.textContent = text;
 }
 
-function joinRoom(room, { focus = true } = {}) {
+/**
+ * Open `room`: its newest messages, or with `around` (a search hit's id) the messages
+ * around that one, shown marked; either way the stream goes on after the last shown.
+ */
+function joinRoom(room, { focus = true, around = null } = {}) {
   if (state.sub) state.sub.close();
   state.room = room;
   storageSet(STORAGE.room, room);
@@ -70,6 +75,7 @@ function joinRoom(room, { focus = true } = {}) {
     backoff: { initial: 250, max: 5000 },
     user: state.name ?? undefined,
     view: "latest", // the backlog shows edited text and deleted messages as such
+    around: around ?? undefined,
   });
   state.sub = sub;
   followRoom(sub);
@@ -109,6 +115,11 @@ function joinRoom(room, { focus = true } = {}) {
     state.loaded = true;
     ui.list.removeAttribute("aria-busy");
     updateHistoryEdge(state.oldestId !== null && state.oldestId <= event.detail.first_id);
+    const hit = around === null ? null : state.byId.get(around);
+    if (hit) {
+      hit.classList.add("hit-target");
+      hit.scrollIntoView({ block: "center" });
+    }
   });
   sub.addEventListener("error", (event) => {
     if (state.sub === sub) showNotice(refusalText(event.detail.error, room), 0);
@@ -130,6 +141,10 @@ function refusalText(error, room) {
 
 document.addEventListener("hubbub:name", () => {
   if (state.room) joinRoom(state.room, { focus: false });
+});
+
+document.addEventListener("hubbub:open-hit", (event) => {
+  joinRoom(event.detail.room, { around: event.detail.id });
 });
 
 window.addEventListener("hashchange", () => {

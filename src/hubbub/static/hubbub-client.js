@@ -76,6 +76,23 @@ export class HubbubError extends Error {
   }
 }
 
+/**
+ * A search hit's text cut at its `ranges` (code-point offsets, as the server counts):
+ * `[{text, matched}]`, for a page to put each part in as text, matched ones in `<mark>`.
+ */
+export function matchedParts(text, ranges) {
+  const points = Array.from(text);
+  const parts = [];
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (start > at) parts.push({ text: points.slice(at, start).join(""), matched: false });
+    parts.push({ text: points.slice(start, end).join(""), matched: true });
+    at = end;
+  }
+  if (at < points.length) parts.push({ text: points.slice(at).join(""), matched: false });
+  return parts;
+}
+
 /** A fresh `client_id` for an idempotent publish (works outside secure contexts too). */
 export function newClientId() {
   const bytes = new Uint8Array(12);
@@ -252,9 +269,21 @@ export class HubbubClient {
    * `epoch` (with `since`) is the epoch N was read in: an answer in another epoch means
    * the room's log started over, and it holds the new log from its start.
    */
-  async history(room, { before, since, epoch, limit, view, signal, timeout } = {}) {
-    const params = { before, since, epoch: since == null ? undefined : epoch, limit, view };
+  async history(room, { before, since, epoch, limit, view, around, signal, timeout } = {}) {
+    const params = { before, since, epoch: since == null ? undefined : epoch, limit, view, around };
     return this.getJson(this.messagesUrl(room, params), { signal, timeout });
+  }
+
+  /**
+   * Search the history, newest hit first: `{hits, before}` in `room`, or `{hits, next}`
+   * across every room the token may read (or `rooms`). A hit is the message as it is now
+   * plus `ranges`, the matched `[start, end]` code-point offsets of its text (mark them
+   * with `matchedParts`). A refused query throws HubbubError (`invalid_query`).
+   */
+  async search(query, { room, rooms, limit, before, next, signal } = {}) {
+    const params = { q: query, limit, before, next, rooms: rooms?.join(",") };
+    const path = room == null ? "search" : `rooms/${encodeURIComponent(room)}/search`;
+    return this.getJson(this.url(path, params), { signal });
   }
 
   /** Who is in a room: `{users: [{user, connections}], anonymous}`. */
@@ -400,6 +429,8 @@ export class Subscription extends EventTarget {
    * @param {object} [options.backoff] options of the reconnection Backoff
    * @param {string} [options.user] the name this subscription is present under
    * @param {string} [options.view] "latest": the backlog with edits and deletes applied
+   * @param {number} [options.around] with `since` null: the backlog is the `backlog`
+   *   messages around this id (a search hit), and the stream goes on after the last of them
    */
   constructor(client, room, options = {}) {
     super();
@@ -423,6 +454,8 @@ export class Subscription extends EventTarget {
     this.watchdog = options.watchdog ?? 20000;
     this.user = options.user;
     this.view = options.view;
+    /** With `since` null: the backlog is the `backlog` messages around this id. */
+    this.around = options.around ?? null;
     this.state = "connecting";
     this.transport = this.transports[0];
 
@@ -673,7 +706,8 @@ export class Subscription extends EventTarget {
   /** With no cursor yet: read the newest messages, deliver the backlog, set the cursor. */
   async _start() {
     const limit = Math.max(this.backlog, 1);
-    const body = await this.client.history(this.room, { limit, view: this.view });
+    const around = this.around ?? undefined;
+    const body = await this.client.history(this.room, { limit, view: this.view, around });
     if (this._closed || this.cursor !== null) return;
     const messages = body.messages;
     const newest = messages.length ? messages[messages.length - 1].id : 0;

@@ -42,6 +42,13 @@ export const ui = {
   presenceBox: $("presence-box"),
   presenceSummary: $("presence-summary"),
   typing: $("typing"),
+  searchForm: $("search-form"),
+  searchInput: $("search-input"),
+  searchResults: $("search-results"),
+  searchStatus: $("search-status"),
+  searchClose: $("search-close"),
+  searchMore: $("search-more"),
+  hitList: $("hit-list"),
 };
 
 /**

@@ -42,5 +42,6 @@ def make_store(settings: Settings) -> Store:
         retain=settings.retain,
         shared=settings.shared_db or bool(settings.redis),
         synchronous=settings.sqlite_synchronous,
+        search=settings.search_index,
         max_rooms=settings.max_rooms,
     )

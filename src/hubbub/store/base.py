@@ -14,6 +14,7 @@ from typing import Protocol
 
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message, Publish
+from hubbub.protocol.search import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,30 @@ def bounds_after(last_id: int, retain: int | None, epoch: str) -> Bounds:
         return Bounds(0, 0, epoch)
     first_id = 1 if retain is None else max(1, last_id - retain + 1)
     return Bounds(first_id, last_id, epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A search hit: the stored message (its ``text`` may be the first or the current:
+    read ``text``), its text now, and ``edited_ts`` when an edit changed it. A deleted
+    message is never found."""
+
+    message: Message
+    text: str
+    edited_ts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchScope:
+    """Where a search looks and from where: ``rooms``, room names and prefixes ending in
+    ``*`` (None: every room); at most ``limit`` hits; ``before``, ``(room, id)``: only hits
+    committed before that room's first message with an id of at least ``id`` (or after
+    its newest one): in one room the ids below ``id``, across rooms the hits after the
+    one a page ended with."""
+
+    rooms: tuple[str, ...] | None
+    limit: int
+    before: tuple[str, int] | None = None
 
 
 class Store(Protocol):
@@ -117,3 +142,9 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """True while the store can take writes (not only reads)."""
+
+    async def search(self, query: Query, scope: SearchScope) -> list[Found]:
+        """Messages matching ``query`` by their current text, newest first.
+
+        Raises ``Indexing`` while the store is still indexing what it held before search
+        existed, ``SearchUnavailable`` if it keeps no search index."""

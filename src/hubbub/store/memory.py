@@ -12,9 +12,19 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hubbub.protocol.corrections import Latest
 from hubbub.protocol.cursors import Bounds
-from hubbub.protocol.messages import Message
-from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
+from hubbub.protocol.messages import MESSAGE, Message
+from hubbub.protocol.search import Query, matches
+from hubbub.protocol.tokens import allows
+from hubbub.store.base import (
+    Appended,
+    Found,
+    SearchScope,
+    Stamped,
+    bounds_after,
+    refused_append,
+)
 from hubbub.store.epochs import new_epoch
 
 
@@ -26,6 +36,7 @@ class _Room:
     messages: list[Message] = field(default_factory=list)
     by_client_id: dict[str, Message] = field(default_factory=dict)
     corrections: list[Message] = field(default_factory=list)  # edits and deletes, in id order
+    seqs: list[int] = field(default_factory=list)  # commit order across rooms, per message
 
 
 class MemoryStore:
@@ -39,6 +50,7 @@ class MemoryStore:
         self._rooms: dict[str, _Room] = {}
         self._names: list[str] = []  # rooms holding messages, sorted: GET /rooms pages it
         self.epoch = new_epoch()  # one log per process life: a restart is a reset
+        self._seq = 0  # commit order across rooms: searches answer newest first
 
     async def open(self) -> None:
         return None
@@ -66,6 +78,8 @@ class MemoryStore:
             room.last_id += 1
             message = item.message(room.last_id)
             room.messages.append(message)
+            self._seq += 1
+            room.seqs.append(self._seq)
             if pub.target is not None:
                 room.corrections.append(message)
             if pub.client_id is not None:
@@ -79,6 +93,7 @@ class MemoryStore:
             return
         dropped = room.messages[: -self._retain]
         del room.messages[: -self._retain]
+        del room.seqs[: -self._retain]
         for message in dropped:
             if message.client_id is not None:
                 room.by_client_id.pop(message.client_id, None)
@@ -144,3 +159,45 @@ class MemoryStore:
 
     async def ping(self) -> bool:
         return True
+
+    async def search(self, query: Query, scope: SearchScope) -> list[Found]:
+        """A scan of every retained message of the rooms in scope: the memory store
+        holds no index (its rooms are only what one process keeps)."""
+        below = self._seq + 1
+        if scope.before is not None:
+            below = self._seq_below(*scope.before)
+        hits: list[tuple[int, Found]] = []
+        for name in self._names:
+            if allows(scope.rooms, name):
+                hits += self._room_hits(self._rooms[name], query, below)
+        hits.sort(key=lambda hit: hit[0], reverse=True)
+        return [found for _, found in hits[: scope.limit]]
+
+    def _seq_below(self, name: str, before: int) -> int:
+        """The commit position of the room's first message with id >= ``before`` (or just
+        after its newest one): hits below it are the page's."""
+        room = self._rooms.get(name)
+        if room is None:
+            return 0
+        index = self._index_after(room, before - 1)
+        if index < len(room.seqs):
+            return room.seqs[index]
+        return room.seqs[-1] + 1 if room.seqs else 0
+
+    def _room_hits(self, room: _Room, query: Query, below: int) -> list[tuple[int, Found]]:
+        states: dict[int, Latest] = {}
+        for correction in room.corrections:
+            if correction.target is not None:
+                states.setdefault(correction.target, Latest()).apply(correction)
+        hits = []
+        for message, seq in zip(room.messages, room.seqs, strict=True):
+            if seq >= below or message.kind != MESSAGE:
+                continue
+            state = states.get(message.id)
+            if state is not None and state.deleted:
+                continue
+            text = message.text if state is None or state.text is None else state.text
+            if matches(text, message.user, query):
+                edited = None if state is None else state.edited_ts
+                hits.append((seq, Found(message, text, edited)))
+        return hits

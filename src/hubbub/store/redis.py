@@ -28,10 +28,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from hubbub import redis_layout as layout
-from hubbub.errors import StoreError
+from hubbub.errors import SearchUnavailable, StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
-from hubbub.store.base import Appended, Stamped, refused_append
+from hubbub.protocol.search import Query
+from hubbub.store.base import Appended, Found, SearchScope, Stamped, refused_append
 from hubbub.store.epochs import new_epoch
 from hubbub.store.redis_scripts import APPEND, BOUNDS, CLEAR
 
@@ -309,6 +310,15 @@ class RedisStore:
             "clear", script(keys=keys, args=[new_epoch(), room, layout.channel(room)])
         )
         return _text(epoch)
+
+    async def search(self, query: Query, scope: SearchScope) -> list[Found]:
+        """No search: the Redis servers hubbub runs on have no search module (plain
+        ``redis-server`` has no ``FT.SEARCH``), and an index kept by the append script
+        would cost every publish a write per word and hold the text twice in memory
+        (docs/protocol.md, *Search*). Searching needs the SQLite or memory store."""
+        raise SearchUnavailable(
+            "the Redis store keeps no search index; search needs --store sqlite"
+        )
 
     async def ping(self) -> bool:
         """True while every shard takes a write now.

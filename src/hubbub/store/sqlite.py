@@ -25,19 +25,34 @@ refilled log as if it were the one they had read.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
-from hubbub.errors import StoreError
+from hubbub.errors import Indexing, SearchUnavailable, StoreError
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import MESSAGE, Message
+from hubbub.protocol.search import Query
 from hubbub.protocol.tokens import ABOVE_NAMES
-from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
+from hubbub.store import sqlite_search
+from hubbub.store.base import (
+    Appended,
+    Found,
+    SearchScope,
+    Stamped,
+    bounds_after,
+    refused_append,
+)
 from hubbub.store.epochs import new_epoch
 from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
+from hubbub.store.sqlite_search import Indexer
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -48,7 +63,7 @@ _COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 _Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
 
 _INSERT = (
-    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO messages ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (room, client_id) WHERE client_id IS NOT NULL DO NOTHING"
 )
 
@@ -70,6 +85,10 @@ def _count_rooms(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def _index_chunk(chunk: list[tuple[int, str, int]], conn: sqlite3.Connection) -> None:
+    sqlite_search.index_chunk(conn, chunk)
+
+
 def _row_message(row: _Row) -> Message:
     # kind is NULL for a plain message (and for every row of a file from before corrections).
     return Message(*row[:6], kind=row[6] or MESSAGE, target=row[7])
@@ -89,8 +108,15 @@ class SQLiteStore:
         shared: bool = False,
         synchronous: str = "full",
         max_rooms: int | None = None,
+        search: bool = True,
     ) -> None:
         self._path = path
+        # The FTS5 index (sqlite_search.py); False: none, and searches answer 501.
+        self._search = search
+        # The background indexing of a file from before search, while it runs.
+        self._backfill: asyncio.Task[None] | None = None
+        self._search_ready = True
+        self._backfill_progress = (0, 0)  # messages indexed, of how many
         self._shared = shared
         self._max_rooms = max_rooms
         # Rooms holding messages, known to the writer thread; None: count it again (at open, after
@@ -120,19 +146,29 @@ class SQLiteStore:
             raise StoreError("sqlite: store is closed") from exc
 
     async def open(self) -> None:
-        def open_sync() -> None:
+        def open_sync() -> bool:
+            """Opens the file; True when it holds messages from before search."""
             self._lock.acquire()
             try:
                 self._write_conn = connect(self._path, self._busy_timeout, self._synchronous)
-                self._generation = ensure_schema(self._write_conn, new_epoch())
+                self._generation = ensure_schema(self._write_conn, new_epoch(), search=self._search)
                 self._read_conn = connect(self._path, self._busy_timeout, self._synchronous)
             except BaseException:
                 self._lock.release()
                 raise
+            return self._search and sqlite_search.backfill_left(self._write_conn) is not None
 
-        await self._run(self._writer, open_sync)
+        if await self._run(self._writer, open_sync):
+            self._search_ready = False
+            self._backfill = asyncio.get_running_loop().create_task(
+                self._index_old_messages(), name="hubbub-search-backfill"
+            )
 
     async def close(self) -> None:
+        if self._backfill is not None:
+            self._backfill.cancel()
+            await asyncio.gather(self._backfill, return_exceptions=True)
+
         def close_sync(conn: sqlite3.Connection | None) -> Callable[[], None]:
             def run() -> None:
                 if conn is not None:
@@ -160,6 +196,8 @@ class SQLiteStore:
         results: list[Appended] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            index = Indexer(conn) if self._search else None
+            started = 0 if index is None else index.seq
             for item in batch:
                 pub = item.publish
                 state = rooms.get(pub.room)
@@ -178,6 +216,8 @@ class SQLiteStore:
                     new_rooms.add(pub.room)
                 new_id = last_id + 1
                 kind = None if pub.kind == MESSAGE else pub.kind
+                # Plain messages take the next seq (their place in the search index).
+                seq = None if index is None or kind is not None else index.seq + 1
                 values = (
                     new_id,
                     pub.room,
@@ -187,6 +227,7 @@ class SQLiteStore:
                     pub.client_id,
                     kind,
                     pub.target,
+                    seq,
                 )
                 # One statement: a client_id already used in the room inserts nothing
                 # (a lookup before every insert was a third of the writer's time).
@@ -203,6 +244,11 @@ class SQLiteStore:
                 rooms[pub.room] = (new_id, epoch)
                 touched.add(pub.room)
                 message = item.message(new_id)
+                if index is not None:
+                    if seq is not None:
+                        index.add(message, seq)
+                    else:
+                        index.correct(message)
                 results.append(Appended(message, True, epoch))
             for room in touched:
                 last_id = rooms[room][0]
@@ -213,7 +259,11 @@ class SQLiteStore:
                 )
                 if self._retain is not None:
                     first_id = bounds_after(last_id, self._retain, "").first_id
+                    if index is not None:
+                        index.trim(room, first_id)
                     conn.execute("DELETE FROM messages WHERE room = ? AND id < ?", (room, first_id))
+            if index is not None:
+                index.finish(started)
             conn.execute("COMMIT")
         except BaseException:
             self._room_count = None
@@ -327,6 +377,8 @@ class SQLiteStore:
                 raise StoreError("store is not open")
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if self._search:  # the index forgets the room's messages with them
+                    sqlite_search.forget_room(conn, room)
                 conn.execute("DELETE FROM messages WHERE room = ?", (room,))
                 # The row stays, with no messages and its own new epoch: without a row the
                 # room's epoch would fall back to the database's, perhaps the old one.
@@ -363,3 +415,56 @@ class SQLiteStore:
             return await self._run(self._writer, check)
         except (StoreError, OSError):  # OSError: the file's directory is gone
             return False
+
+    # Search (sqlite_search.py)
+
+    async def search(self, query: Query, scope: SearchScope) -> list[Found]:
+        if not self._search:
+            raise SearchUnavailable("this server keeps no search index")
+        if not self._search_ready:
+            done, total = self._backfill_progress
+            raise Indexing(f"the search index is being built: {done} of {total} messages")
+
+        def read() -> list[Found]:
+            assert self._read_conn is not None
+            return sqlite_search.search(self._read_conn, query, scope)
+
+        return await self._run(self._reader, read)
+
+    async def indexed(self) -> None:
+        """Return once the messages from before search are indexed (at once if none were)."""
+        if self._backfill is not None:
+            await asyncio.shield(self._backfill)
+
+    async def _index_old_messages(self) -> None:
+        """Index what the file held before search, newest first, a chunk per write
+        transaction; the todo is sorted once on a connection of its own."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-indexer")
+        conn = await self._run(pool, lambda: connect(self._path, self._busy_timeout))
+        try:
+            total = await self._run(pool, lambda: sqlite_search.make_todo(conn))
+            log.info("search: indexing %d messages stored before search existed", total)
+            started, done, after, logged = time.monotonic(), 0, 0, 0.0
+            self._backfill_progress = (0, total)
+            while chunk := await self._run(pool, partial(sqlite_search.todo_chunk, conn, after)):
+                await self._on_writer(partial(_index_chunk, chunk))
+                after, done = chunk[-1][0], done + len(chunk)
+                self._backfill_progress = (done, total)
+                if time.monotonic() - logged >= 5 or done == total:
+                    logged = time.monotonic()
+                    log.info("search: indexed %d of %d messages", done, total)
+            await self._on_writer(sqlite_search.finish_backfill)
+            self._search_ready = True
+            log.info("search: index ready (%.1f s)", time.monotonic() - started)
+        except StoreError as exc:  # searches answer 503 until a restart indexes the rest
+            log.error("search: indexing stopped: %s", exc)
+        finally:
+            await self._run(pool, conn.close)
+            pool.shutdown(wait=False)
+
+    async def _on_writer(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            assert self._write_conn is not None
+            return func(self._write_conn)
+
+        return await self._run(self._writer, run)

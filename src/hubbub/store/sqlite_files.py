@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hubbub.errors import StoreError
 from hubbub.store.epochs import new_epoch
+from hubbub.store.sqlite_search import drop_search_schema, ensure_search_schema
 
 # A backup file's permissions (its journal, made by SQLite while it is written, gets
 # the same).
@@ -75,10 +76,11 @@ def _enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
             time.sleep(0.01)
 
 
-def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
+def ensure_schema(conn: sqlite3.Connection, candidate: str, *, search: bool = True) -> str:
     """Create or upgrade the schema; return the database's generation epoch.
 
-    ``candidate`` becomes the generation of a database that has none yet.
+    ``candidate`` becomes the generation of a database that has none yet. ``search``: with
+    the search index (``sqlite_search.py``).
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -92,11 +94,17 @@ def ensure_schema(conn: sqlite3.Connection, candidate: str) -> str:
         if "kind" not in columns:  # a database from before edits and deletes: NULL is a message
             conn.execute("ALTER TABLE messages ADD COLUMN kind TEXT")
             conn.execute("ALTER TABLE messages ADD COLUMN target INTEGER")
+        if "seq" not in columns:  # a database from before search: its place in the index
+            conn.execute("ALTER TABLE messages ADD COLUMN seq INTEGER")
         # After the columns exist: a file from before them gets the index too.
         conn.execute(
             "CREATE INDEX IF NOT EXISTS messages_target ON messages (room, target)"
             " WHERE target IS NOT NULL"
         )
+        if search:
+            ensure_search_schema(conn)
+        else:
+            drop_search_schema(conn)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT DO NOTHING",
             (candidate,),

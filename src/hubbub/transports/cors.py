@@ -33,7 +33,7 @@ def allowed_origin_for(configured: str | None, origin: str | None) -> str | None
 
 
 def applies_to(request: web.Request) -> bool:
-    return request.path.startswith("/rooms") or request.path in ("/healthz", "/metrics")
+    return request.path.startswith("/rooms") or request.path in ("/healthz", "/metrics", "/search")
 
 
 def add_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -55,6 +55,11 @@ def origin_header_pairs(allowed: str | None) -> list[tuple[str, str]]:
 async def preflight(request: web.Request) -> web.Response:
     """``OPTIONS``: which methods and headers a cross-origin page may use."""
     return preflight_response(request, "GET, POST", "Authorization, Content-Type, Last-Event-ID")
+
+
+async def search_preflight(request: web.Request) -> web.Response:
+    """``OPTIONS`` of the search routes: a search with a token needs one."""
+    return preflight_response(request, "GET", "Authorization")
 
 
 def preflight_response(request: web.Request, methods: str, headers: str) -> web.Response:

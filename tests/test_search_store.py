@@ -1,0 +1,151 @@
+"""The SQLite store's search index: a file from before search, and crashes."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hubbub.errors import Indexing
+from hubbub.protocol.messages import DELETE, EDIT, Publish
+from hubbub.protocol.search import parse_query
+from hubbub.store import SQLiteStore, Stamped
+from hubbub.store.base import SearchScope
+from hubbub.store.sqlite_files import connect, ensure_schema
+from tests.process import serve
+
+
+def old_file(path: Path, messages: int, rooms: int = 10) -> None:
+    """A database as hubbub wrote it before search: no index, no seq; every tenth
+    message says "needle", message 1 of room r0 was edited, message 2 deleted."""
+    conn = connect(str(path), 5.0)
+    ensure_schema(conn, "gen0", search=False)
+    rows: list[tuple[str, int, str, str, int, str | None, int | None]] = []
+    for n in range(messages):
+        room, id_ = f"r{n % rooms}", n // rooms + 1
+        text = f"message {n} needle" if n % 10 == 0 else f"message {n} hay"
+        rows.append((room, id_, "old", text, 1000 + n, None, None))
+    last = messages // rooms
+    rows.append(("r0", last + 1, "old", "edited needle", 9_000_000, EDIT, 1))
+    rows.append(("r0", last + 2, "old", "", 9_000_001, DELETE, 2))
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO messages (room, id, user, text, ts, kind, target)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO rooms (name, last_id) VALUES (?, ?)",
+        [(f"r{r}", last + (2 if r == 0 else 0)) for r in range(rooms)],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+async def test_an_old_file_is_indexed_in_the_background(tmp_path: Path) -> None:
+    """Searches answer Indexing until the old messages are indexed, publishes go on
+    meanwhile, and then old and new are found newest first, as their edits left them."""
+    path = tmp_path / "old.db"
+    old_file(path, 5000)
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        with pytest.raises(Indexing) as waiting:
+            await store.search(parse_query("needle"), SearchScope(None, 5))
+        assert waiting.value.status == 503
+        new = await store.append([Stamped(Publish("r1", "new", "fresh needle"), ts=10**7)])
+        assert new[0].message.id == 501
+        await store.indexed()
+        hits = await store.search(parse_query("needle"), SearchScope(None, 1000))
+        assert (hits[0].message.room, hits[0].message.id) == ("r1", 501)
+        old = [h.message.ts for h in hits[1:]]
+        assert old == sorted(old, reverse=True) and len(old) == 499  # message 2 of r0: deleted
+        assert ("r0", 1) in {(h.message.room, h.message.id) for h in hits}
+        assert await store.search(parse_query('"message 0"'), SearchScope(None, 5)) == []
+        edited = await store.search(parse_query("edited"), SearchScope(None, 5))
+        assert [(h.message.id, h.text, h.edited_ts) for h in edited] == [
+            (1, "edited needle", 9_000_000)
+        ]
+    finally:
+        await store.close()
+    reopened = SQLiteStore(str(path))
+    await reopened.open()
+    try:  # indexed once: a restart searches at once
+        assert len(await reopened.search(parse_query("fresh"), SearchScope(None, 5))) == 1
+    finally:
+        await reopened.close()
+
+
+async def test_serving_while_an_old_file_is_indexed(tmp_path: Path) -> None:
+    """``hubbub serve`` on a file from before search: reads and publishes work at once,
+    searches answer 503 indexing with Retry-After, the log tells the progress."""
+    path = tmp_path / "old.db"
+    old_file(path, 100_000, rooms=100)
+    async with serve("--port", "0", "--db", str(path)) as server, aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/search", params={"q": "needle"}) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "5"
+            assert (await response.json())["error"]["code"] == "indexing"
+        body = {"user": "alice", "text": "needle while indexing"}
+        async with http.post(f"{server.url}/rooms/r5/messages", json=body) as response:
+            assert response.status == 201
+        async with http.get(f"{server.url}/rooms/r5/messages?limit=1") as response:
+            assert (await response.json())["messages"][0]["text"] == "needle while indexing"
+        await server.read_log_until(b"search: indexed", timeout=60)
+        await server.read_log_until(b"search: index ready", timeout=120)
+        async with http.get(
+            f"{server.url}/search", params={"q": "needle", "limit": "2"}
+        ) as response:
+            assert response.status == 200
+            hits = (await response.json())["hits"]
+            assert hits[0]["text"] == "needle while indexing"
+
+
+async def test_kill_9_right_after_201_leaves_the_message_searchable(tmp_path: Path) -> None:
+    """A message answered 201 is in the index after kill -9: index and log are one commit."""
+    path = tmp_path / "crash.db"
+    async with serve("--port", "0", "--db", str(path)) as server, aiohttp.ClientSession() as http:
+        for n in range(20):
+            body = {"user": "alice", "text": f"unsinkable {n}"}
+            async with http.post(f"{server.url}/rooms/r/messages", json=body) as response:
+                assert response.status == 201
+        server.process.send_signal(signal.SIGKILL)
+        await server.process.wait()
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        hits = await store.search(parse_query("unsinkable"), SearchScope(("r",), 100))
+        assert [h.message.id for h in hits] == list(range(20, 0, -1))
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("INSERT INTO search (search) VALUES ('integrity-check')").rowcount == 1
+    conn.close()
+
+
+async def test_an_index_turned_off_and_on_is_rebuilt(tmp_path: Path) -> None:
+    """Off drops the index (publishes skip it); on again indexes every message anew,
+    the corrections made meanwhile included."""
+    path = str(tmp_path / "toggle.db")
+    store = SQLiteStore(path)
+    await store.open()
+    await store.append([Stamped(Publish("r", "al", "first words"), ts=1)])
+    await store.close()
+    off = SQLiteStore(path, search=False)
+    await off.open()
+    await off.append([Stamped(Publish("r", "al", "second words"), ts=2)])
+    await off.append([Stamped(Publish("r", "al", "first edited", None, EDIT, 1), ts=3)])
+    await off.close()
+    on = SQLiteStore(path)
+    await on.open()
+    try:
+        await on.indexed()
+        hits = await on.search(parse_query("words"), SearchScope(None, 10))
+        assert [h.message.id for h in hits] == [2]
+        edited = await on.search(parse_query("edited"), SearchScope(None, 10))
+        assert [(h.message.id, h.edited_ts) for h in edited] == [(1, 3)]
+    finally:
+        await on.close()
