@@ -12,7 +12,7 @@ import pytest
 
 from hubbub.client import Client, Refused, Subscription
 from hubbub.client.events import TransportChoice
-from hubbub.commands.serve import is_loopback
+from hubbub.commands.running import is_loopback
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.process import serve

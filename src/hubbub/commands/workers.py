@@ -57,7 +57,7 @@ def _worker_main(index: int, settings: Settings, ready: Connection, parent: Conn
     import asyncio
 
     from hubbub.commands.logs import configure_logging
-    from hubbub.commands.serve import run_server
+    from hubbub.commands.running import run_server
     from hubbub.server import Server
 
     configure_logging()
