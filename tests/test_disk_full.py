@@ -43,7 +43,8 @@ async def test_healthz_answers_503_while_the_disk_is_full(
                 statuses.append(resp.status)
             if resp.status != 201:
                 break
-        assert statuses[-1] == 503 and statuses.count(201) > 50
+        # About 30 fit: the search index keeps a second copy of each text (issue 21).
+        assert statuses[-1] == 503 and statuses.count(201) > 20
         async with http.get(f"{running.url}/healthz") as resp:
             assert resp.status == 503
             assert (await resp.json())["status"] == "unavailable"
