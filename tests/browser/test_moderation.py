@@ -55,6 +55,9 @@ async def test_a_moderator_deletes_and_mutes_from_the_page(
     await expect(mute).to_be_visible()
     await expect(alice.message("buy cheap spam").get_by_role("button")).to_have_count(0)
 
+    # The buttons show over the bubble's corner while the message is hovered, as a
+    # moderator's pointer reaches them (docs/browser.md): hover it first.
+    await spam.hover()
     await delete.click()
     await expect(delete).to_have_text("Really delete?")
     await delete.click()
@@ -63,6 +66,7 @@ async def test_a_moderator_deletes_and_mutes_from_the_page(
         await expect(page.message("buy cheap spam")).to_have_count(0)
 
     other = mia.message("more spam")
+    await other.hover()
     await other.get_by_role("button", name="Mute bob in #general (moderator)").click()
     form = other.get_by_role("form", name="Mute bob")
     await form.get_by_role("combobox", name="For how long").select_option("300")
