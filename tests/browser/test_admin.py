@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from playwright.async_api import Browser, Page, expect
 
 from hubbub.server import Server
 from tests.browser.conftest import RECORD_CSP_VIOLATIONS, TIMEOUT_MS, Servers
+from tests.moderation_wire import BOB, MIA, ROOT, call, close_of, frame_of
 from tests.redis_server import RedisServer, needs_redis, running_redis
 from tests.tokens import SECRET, make_token
 
@@ -242,3 +244,57 @@ async def test_every_node_is_named_on_the_page(
     await page.get_by_label("Show").select_option("node-b")
     await expect(page.locator("#scope")).to_have_text("node node-b")
     await expect(page.locator("#plot-connections path.line").first).to_be_attached()
+
+
+async def test_moderation_lists_mutes_and_disconnects_a_user(
+    servers: Servers, open_admin: OpenAdmin, http: aiohttp.ClientSession
+) -> None:
+    """The Moderation card: empty at first, a mute made through the route appears at the
+    next read with its reason; disconnecting bob closes his room WebSocket with 4403 and
+    the page says how many it closed; a refusal's message is shown; on a phone the mutes
+    table stacks like the others."""
+    server = await servers.start(auth_secret=SECRET)
+    admin_url = f"{server.url}/admin#token={ROOT}"
+    page = await open_admin(admin_url)
+    card = page.locator("#moderation")
+    await expect(card.locator("tbody")).to_have_text("No active mutes")
+    status, body, _ = await call(
+        http,
+        "POST",
+        f"{server.url}/rooms/general/mutes",
+        MIA,
+        {"user": "bob", "seconds": 600, "reason": "flooding"},
+    )
+    assert status == 201, body
+    row = card.locator("tbody tr")
+    # Read again within 5 seconds of the page opening, without reloading it.
+    await expect(row).to_have_count(1)
+    await expect(row.locator('td[data-label="Room"]')).to_have_text("#general")
+    await expect(row.locator('td[data-label="User"]')).to_have_text("bob")
+    await expect(row.locator('td[data-label="Reason"]')).to_have_text("flooding")
+    await expect(row.locator('td[data-label="By"]')).to_have_text("mia")
+    await expect(row.locator('td[data-label="Time left"]')).to_have_text(re.compile(r"^9 min"))
+
+    url = f"{server.url}/rooms/general/messages"
+    # A connection of its own: one an aiohttp route answered cannot be upgraded.
+    fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    async with fresh, fresh.ws_connect(url, params={"token": BOB, "since": "0"}) as ws:
+        await frame_of(ws, "presence")  # live, so counted as bob's
+        await page.get_by_label("User name").fill("bob")
+        await page.get_by_role("button", name="Disconnect").click()
+        result = page.locator("#disconnect-result")
+        await expect(result).to_have_text("closed 1 connection of bob on this node")
+        assert await close_of(ws) == (4403, "disconnected by an admin")
+
+    await page.get_by_label("User name").fill("x" * 65)  # longer than a user name may be
+    await page.get_by_role("button", name="Disconnect").click()
+    await expect(result).to_have_text("the user in the path: user must be at most 64 characters")
+    await expect(result).to_have_attribute("data-state", "refused")
+
+    phone = await open_admin(admin_url, viewport=(390, 844), is_mobile=True, has_touch=True)
+    await expect(phone.locator("#moderation tbody tr")).to_have_count(1)
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    label = await phone.evaluate(
+        "getComputedStyle(document.querySelector('#moderation td.num'), '::before').content"
+    )
+    assert label == '"Time left"'

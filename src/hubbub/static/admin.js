@@ -5,11 +5,12 @@
 //   view        - what the stream has told so far: each series' points, the newest update
 //   PLOTS       - the plot cards, each a LinePlot over view's points
 //   panels      - the table cards (admin-tables.js): { element, render(view) }; add one
-//                 with addPanel() to show something more (active mutes, say)
+//                 with addPanel() to show something more (admin-moderation.js does)
 //   openStream  - (admin-stream.js) history, then an update a second; refusals end it
 
 import { LinePlot } from "./admin-plot.js";
 import { openStream } from "./admin-stream.js";
+import { ModerationPanel } from "./admin-moderation.js";
 import { LimitsPanel, NodesPanel, RoomsPanel } from "./admin-tables.js";
 
 const TOKEN_KEY = "hubbub.admin-token"; // in sessionStorage: this tab only
@@ -193,6 +194,7 @@ function start() {
   addPanel(new NodesPanel());
   addPanel(new RoomsPanel());
   addPanel(new LimitsPanel());
+  addPanel(new ModerationPanel(token));
 
   $("node-select").addEventListener("change", (event) => {
     view.node = event.target.value;
