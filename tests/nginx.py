@@ -92,7 +92,8 @@ def upstream_lines(text: str, upstreams: Sequence[int]) -> str:
     indent, parameters = servers[0]
     ours = "".join(f"{indent}server 127.0.0.1:{port}{parameters};\n" for port in upstreams)
     text = re.sub(r"^\s*server \S+:8000( [^;]*)?;\n", "", text, flags=re.MULTILINE)
-    return text.replace("    keepalive", ours.lstrip("\n") + "    keepalive", 1)
+    # Every upstream block of the site (plain requests, WebSocket handshakes) gets them.
+    return re.sub(r"^(upstream \S+ \{\n)", lambda m: m.group(1) + ours, text, flags=re.MULTILINE)
 
 
 def write_config(

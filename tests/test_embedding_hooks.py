@@ -43,7 +43,8 @@ async def send_all(server: Server, http: aiohttp.ClientSession) -> list[int]:
 async def test_hubbubs_own_hooks_keep_the_lean_path(embedded: Server) -> None:
     """Only an application's own middleware or hook turns the lean path off."""
     await embedded.start()
-    assert embedded._site is not None and embedded._site.front is not None
+    site = embedded._site
+    assert site is not None and site.front is not None and site.front.lean
 
 
 async def test_an_answer_hook_sees_every_answer(
@@ -57,7 +58,8 @@ async def test_an_answer_hook_sees_every_answer(
 
     embedded.app.on_response_prepare.append(hook)
     await embedded.start()
-    assert embedded._site is not None and embedded._site.front is None  # aiohttp serves all
+    site = embedded._site
+    assert site is not None and site.front is not None and not site.front.lean  # aiohttp
     assert await send_all(embedded, http) == [201, 200, 200, 200, 200]
     assert seen == [path for _, path, _ in REQUESTS]
     async with http.get(embedded.url + "/rooms/r/messages?since=0") as response:
