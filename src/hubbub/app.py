@@ -120,28 +120,32 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     app.on_response_prepare.append(prepare_answer)
 
-    app.router.add_get("/rooms", list_rooms)
-    app.router.add_get("/rooms/{room}/messages", read_messages)
+    # Every route takes expect_continue: aiohttp's default answers a bad Expect in text,
+    # outside the middlewares, and then reads the body it refused.
+    app.router.add_get("/rooms", list_rooms, expect_handler=expect_continue)
+    app.router.add_get("/rooms/{room}/messages", read_messages, expect_handler=expect_continue)
     app.router.add_post("/rooms/{room}/messages", publish, expect_handler=expect_continue)
-    app.router.add_route("OPTIONS", "/rooms/{room}/messages", preflight)
-    app.router.add_get("/rooms/{room}/presence", chat.presence)
-    app.router.add_get("/rooms/{room}/search", room_search)
-    app.router.add_route("OPTIONS", "/rooms/{room}/search", search_preflight)
-    app.router.add_get("/search", search)
-    app.router.add_route("OPTIONS", "/search", search_preflight)
-    app.router.add_get("/ws", multiplex)
-    app.router.add_post("/rooms/{room}/typing", chat.typing)
+    app.router.add_route(
+        "OPTIONS", "/rooms/{room}/messages", preflight, expect_handler=expect_continue
+    )
+    app.router.add_get("/rooms/{room}/presence", chat.presence, expect_handler=expect_continue)
+    app.router.add_get("/rooms/{room}/search", room_search, expect_handler=expect_continue)
+    app.router.add_route(
+        "OPTIONS", "/rooms/{room}/search", search_preflight, expect_handler=expect_continue
+    )
+    app.router.add_get("/search", search, expect_handler=expect_continue)
+    app.router.add_route("OPTIONS", "/search", search_preflight, expect_handler=expect_continue)
+    app.router.add_get("/ws", multiplex, expect_handler=expect_continue)
+    app.router.add_post("/rooms/{room}/typing", chat.typing, expect_handler=expect_continue)
     add_moderation_routes(app)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz, expect_handler=expect_continue)
     add_metrics(app, settings, node.stats, node.recorder)
-    app.router.add_get("/admin", admin_page)
-    app.router.add_get("/admin/stream", admin_stream)
-    app.router.add_get("/", chat_page, name=PAGE_ROUTE)
-    app.router.add_get("/static/{name}", static_asset, name=ASSETS_ROUTE)
+    app.router.add_get("/admin", admin_page, expect_handler=expect_continue)
+    app.router.add_get("/admin/stream", admin_stream, expect_handler=expect_continue)
+    app.router.add_get("/", chat_page, name=PAGE_ROUTE, expect_handler=expect_continue)
+    app.router.add_get(
+        "/static/{name}", static_asset, name=ASSETS_ROUTE, expect_handler=expect_continue
+    )
     add_compat_routes(app)
     app[OWN_RESPONSE_HOOKS] = len(app.on_response_prepare)  # the tutorial dialect adds one
-    for route in app.router.routes():
-        # aiohttp's default answers a bad Expect in text, outside the middlewares, and
-        # then reads the body it refused; every route gets the JSON one instead.
-        route._expect_handler = expect_continue
     return app

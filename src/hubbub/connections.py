@@ -173,19 +173,26 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-class GuardedSite(web.BaseSite):
+class GuardedSite:
     """A TCP listener whose connections start on the front (``front/``) and go to a
-    :class:`GuardedHandler` for anything it does not serve. Without ``lean``
-    (``--no-lean-http``) the front serves WebSocket upgrades only."""
+    :class:`GuardedHandler` of ``runner``'s server for anything it does not serve.
+    Without ``lean`` (``--no-lean-http``) the front serves WebSocket upgrades only.
+
+    Not an aiohttp ``BaseSite``: a site of aiohttp's builds its own listener through the
+    runner's private parts; this one takes only the runner's public ``server`` and owns
+    its listener, which ``Server`` stops before the runner's cleanup."""
 
     __slots__ = (
+        "_backlog",
         "_guard",
         "_handler_kwargs",
         "_host",
         "_lean",
+        "_listener",
         "_node",
         "_port",
         "_reuse_port",
+        "_runner",
         "front",
     )
 
@@ -202,7 +209,9 @@ class GuardedSite(web.BaseSite):
         node: Node,
         lean: bool = True,
     ) -> None:
-        super().__init__(runner, backlog=backlog)
+        self._runner = runner
+        self._backlog = backlog
+        self._listener: asyncio.Server | None = None
         self._reuse_port = reuse_port
         self._host = host
         self._port = port
@@ -216,11 +225,22 @@ class GuardedSite(web.BaseSite):
     def name(self) -> str:
         return f"http://{self._host}:{self._port}"
 
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the kernel chose for port 0)."""
+        assert self._listener is not None, "not started"
+        return int(self._listener.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop accepting; connections already open are the server's to end."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
     async def start(self) -> None:
-        await super().start()
         loop = asyncio.get_running_loop()
         manager = self._runner.server
-        assert manager is not None
+        assert manager is not None, "the runner is set up first"
         guard, kwargs = self._guard, self._handler_kwargs
 
         def handed_over(address: str) -> GuardedHandler:
@@ -239,6 +259,6 @@ class GuardedSite(web.BaseSite):
         def factory() -> asyncio.Protocol:
             return FrontConnection(front)
 
-        self._server = await loop.create_server(
+        self._listener = await loop.create_server(
             factory, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
         )

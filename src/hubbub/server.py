@@ -87,8 +87,8 @@ class Server:
             lean=self._lean_http(),
         )
         await site.start()
-        self._site = site  # started: stop() stops it (else the runner's cleanup does)
-        self.port = int(self._runner.addresses[0][1])
+        self._site = site  # started: stop() stops it
+        self.port = site.port
 
     def _lean_http(self) -> bool:
         """The lean path serves polls, publishes and streams, unless it is turned off or

@@ -78,13 +78,13 @@ def add_compat_routes(app: web.Application) -> None:
     app.on_response_prepare.append(cors_headers)
 
     router = app.router
-    router.add_get("/subscribe", subscribe)
+    router.add_get("/subscribe", subscribe, expect_handler=expect_continue)
     router.add_post("/publish", publish, expect_handler=expect_continue)
-    router.add_get("/messages", messages)
+    router.add_get("/messages", messages, expect_handler=expect_continue)
     router.add_post("/messages", post_messages, expect_handler=expect_continue)
     router.add_post("/message", post_message, expect_handler=expect_continue)
     for path in sorted(PATHS):
-        router.add_route("OPTIONS", path, preflight)
+        router.add_route("OPTIONS", path, preflight, expect_handler=expect_continue)
 
 
 READS = frozenset({"GET", "HEAD"})

@@ -30,7 +30,7 @@ from hubbub.errors import Forbidden
 from hubbub.ops.recorder import Recorder
 from hubbub.settings import Settings
 from hubbub.stats import Stats
-from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.http import expect_continue, node_of, principal_of
 
 SHARE_INTERVAL = 1.0
 METRICS_ALLOWED = web.AppKey("metrics_allowed", tuple[Network, ...])
@@ -292,5 +292,5 @@ async def metrics(request: web.Request) -> web.Response:
 def add_metrics(app: web.Application, settings: Settings, stats: Stats, recorder: Recorder) -> None:
     """``GET /metrics``, and its counters shared between workers under ``--workers``."""
     app[METRICS_ALLOWED] = networks_of(settings.metrics_allow)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", metrics, expect_handler=expect_continue)
     share_between_workers(app, settings, stats, recorder)

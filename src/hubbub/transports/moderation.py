@@ -18,7 +18,14 @@ from hubbub.protocol.cursors import parse_id, parse_limit
 from hubbub.protocol.messages import parse_json_object, validate_room, validate_user
 from hubbub.protocol.moderation import validate_mute_request
 from hubbub.transports.admin import peer_address
-from hubbub.transports.http import JSON, json_response, node_of, principal_of, read_body
+from hubbub.transports.http import (
+    JSON,
+    expect_continue,
+    json_response,
+    node_of,
+    principal_of,
+    read_body,
+)
 
 AUDIT_PAGE = 100
 
@@ -118,10 +125,12 @@ async def audit(request: web.Request) -> web.Response:
 
 
 def add_moderation_routes(app: web.Application) -> None:
-    app.router.add_post("/rooms/{room}/mutes", add_mute)
-    app.router.add_get("/rooms/{room}/mutes", list_mutes)
-    app.router.add_delete("/rooms/{room}/mutes/{user}", lift_mute)
-    app.router.add_post("/admin/users/{user}/disconnect", disconnect_user)
-    app.router.add_post("/admin/rooms/{room}/clear", clear_room)
-    app.router.add_get("/admin/mutes", all_mutes)
-    app.router.add_get("/admin/audit", audit)
+    app.router.add_post("/rooms/{room}/mutes", add_mute, expect_handler=expect_continue)
+    app.router.add_get("/rooms/{room}/mutes", list_mutes, expect_handler=expect_continue)
+    app.router.add_delete("/rooms/{room}/mutes/{user}", lift_mute, expect_handler=expect_continue)
+    app.router.add_post(
+        "/admin/users/{user}/disconnect", disconnect_user, expect_handler=expect_continue
+    )
+    app.router.add_post("/admin/rooms/{room}/clear", clear_room, expect_handler=expect_continue)
+    app.router.add_get("/admin/mutes", all_mutes, expect_handler=expect_continue)
+    app.router.add_get("/admin/audit", audit, expect_handler=expect_continue)

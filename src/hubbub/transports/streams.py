@@ -17,9 +17,9 @@ def drainer(request: web.Request, heartbeat: float) -> Drain:
     written at the reader's pace instead of piling up in memory. A reader
     that does not move for two heartbeats is a slow consumer.
     """
-    # aiohttp's flow control (BaseProtocol): returns at once unless the transport
-    # has paused writing because its buffer is full.
-    return timed_drain(request.protocol._drain_helper, heartbeat)
+    # The response's writer (aiohttp's public StreamWriter.drain): returns at once unless
+    # the transport has paused writing because its buffer is full.
+    return timed_drain(request.writer.drain, heartbeat)
 
 
 def timed_drain(writable: Callable[[], Awaitable[None]], heartbeat: float) -> Drain:
