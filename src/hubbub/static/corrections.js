@@ -19,7 +19,7 @@ export function addActions(item) {
   edit.setAttribute("aria-label", "Edit this message");
   remove.setAttribute("aria-label", "Delete this message");
   edit.addEventListener("click", () => startEdit(item, target));
-  remove.addEventListener("click", () => askDelete(item, target, remove));
+  remove.addEventListener("click", () => askDelete(target, remove));
   actions.append(edit, remove);
   item.querySelector(".bubble").append(actions);
   // Shown on hover or focus (chat.css): a tap on a phone focuses the message.
@@ -79,7 +79,9 @@ function startEdit(item, target) {
   });
 }
 
-function askDelete(item, target, button) {
+/** Delete message `target` on the second press of `button` within CONFIRM_MS (the
+ * first asks "Really delete?"): the author's Delete and a moderator's share it. */
+export function askDelete(target, button) {
   if (button.dataset.confirm !== "1") {
     button.dataset.confirm = "1";
     button.textContent = "Really delete?";

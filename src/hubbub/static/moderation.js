@@ -4,9 +4,9 @@
 // this person is muted. The server decides: a refused action says why, on its button.
 
 import { client, el, moderates, state, token, ui } from "./page-state.js";
+import { askDelete } from "./corrections.js";
 import { decorateMessages, showNotice } from "./messages.js";
 
-const CONFIRM_MS = 4000; // how long "Delete" waits for the press that confirms it
 const DURATIONS = [
   [300, "5 minutes"],
   [3600, "1 hour"],
@@ -31,23 +31,6 @@ export function addModeration(item) {
   mute.addEventListener("click", () => startMute(item, user, mute));
   actions.append(remove, mute);
   item.querySelector(".bubble").append(actions);
-}
-
-function askDelete(target, button) {
-  if (button.dataset.confirm !== "1") {
-    button.dataset.confirm = "1";
-    button.textContent = "Really delete?";
-    setTimeout(() => {
-      button.dataset.confirm = "";
-      button.textContent = "Delete";
-    }, CONFIRM_MS);
-    return;
-  }
-  button.disabled = true;
-  client.correct(state.room, { user: state.name, target }).catch((error) => {
-    button.disabled = false;
-    button.title = `Not deleted: ${error.message}`;
-  });
 }
 
 function startMute(item, user, button) {
