@@ -12,32 +12,14 @@ import { LinePlot } from "./admin-plot.js";
 import { openStream } from "./admin-stream.js";
 import { ModerationPanel } from "./admin-moderation.js";
 import { LimitsPanel, NodesPanel, RoomsPanel } from "./admin-tables.js";
+import { pageToken } from "./page-token.js";
 
 const TOKEN_KEY = "hubbub.admin-token"; // in sessionStorage: this tab only
 const HISTORY = 900; // seconds kept, as the server keeps them
 
 const $ = (id) => document.getElementById(id);
 
-/** The token from `#token=` (never sent to the server in a URL), kept for this tab. */
-function pageToken() {
-  const given = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (given) {
-    try {
-      sessionStorage.setItem(TOKEN_KEY, given);
-    } catch {
-      // Kept for this load only.
-    }
-    history.replaceState(null, "", location.pathname + location.search);
-    return given;
-  }
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-
-const token = pageToken();
+const token = pageToken(TOKEN_KEY);
 
 export const view = {
   whole: [], // the whole server's points, oldest first

@@ -3,6 +3,7 @@
 // imports from here; this module imports nothing of the page's own.
 
 import { HubbubClient } from "./hubbub-client.js";
+import { pageToken } from "./page-token.js";
 
 export const HISTORY_PAGE = 50;
 export const GROUP_WINDOW_MS = 5 * 60 * 1000; // consecutive messages of one user within this share a header
@@ -51,30 +52,6 @@ export const ui = {
   hitList: $("hit-list"),
 };
 
-/**
- * The access token, for a server with access control on: given as `/#token=...` (a
- * fragment is never sent to the server, so never in its logs or a proxy's), then
- * kept for this tab in sessionStorage and taken out of the address bar.
- */
-function pageToken() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const given = fragment.get("token");
-  if (given) {
-    try {
-      sessionStorage.setItem(TOKEN_KEY, given);
-    } catch {
-      // Kept for this load only.
-    }
-    history.replaceState(null, "", location.pathname + location.search);
-    return given;
-  }
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-
 /** A token's claims, read for display only: the server checks the token. */
 function tokenClaims(token) {
   try {
@@ -87,7 +64,7 @@ function tokenClaims(token) {
   }
 }
 
-export const token = pageToken();
+export const token = pageToken(TOKEN_KEY);
 const claims = token ? tokenClaims(token) : {};
 /** With a token the user is the token's, not a name picked on this page. */
 export const tokenName =
