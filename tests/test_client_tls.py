@@ -31,7 +31,8 @@ async def https(server: Server, certificates: Certificates) -> AsyncIterator[str
 async def test_send_tail_and_chat_with_cacert(
     server: Server, https: str, certificates: Certificates
 ) -> None:
-    """--cacert (or HUBBUB_CACERT) trusts the private CA: send, tail and chat work over TLS."""
+    """--cacert (or HUBBUB_CACERT) trusts the private CA: send, tail, chat and search work
+    over TLS."""
     ca = str(certificates.ca)
     code, out, err = await hubbub("send", "r", "one", "--name", "a", "--url", https, "--cacert", ca)
     assert (code, out, err) == (0, "", "")
@@ -45,6 +46,8 @@ async def test_send_tail_and_chat_with_cacert(
     )
     assert code == 0, err
     assert await texts(server) == [("a", "one"), ("b", "two")]
+    code, out, err = await hubbub("search", "r", "two", "--url", https, "--cacert", ca)
+    assert (code, err) == (0, "") and "two" in out
 
 
 async def test_untrusted_certificate_is_said_as_such(server: Server, https: str) -> None:

@@ -21,11 +21,13 @@ from hubbub.commands.console import (
     OK,
     USAGE,
     add_colour,
+    add_tls,
     add_token,
     add_url,
     make_client,
     report,
     run,
+    tls_of,
 )
 from hubbub.commands.terminal import BOLD, RESET, Renderer, clock, printable, wants_colour
 
@@ -55,6 +57,7 @@ def register(subparsers: Any) -> None:
         "--rooms", metavar="A,B", help="without ROOM: search only these rooms (comma-separated)"
     )
     add_url(parser)
+    add_tls(parser)
     add_token(parser)
     add_colour(parser)
     parser.add_argument("--json", action="store_true", help="print each hit as JSON")
@@ -86,7 +89,7 @@ async def search(args: argparse.Namespace) -> int:
     rooms = [name.strip() for name in args.rooms.split(",")] if args.rooms else None
     colour = wants_colour(args.color, sys.stdout)
     renderer = Renderer(colour=colour)
-    async with make_client(args.url, args.token) as client:
+    async with make_client(args.url, args.token, tls=tls_of(args)) as client:
         try:
             page = await client.search(query, room, rooms=rooms, limit=args.limit)
         except (ClientError, ValueError) as error:
