@@ -108,11 +108,6 @@ _VARIANTS = (
                env=(*_HUBBUB_ENV, ("HUBBUB_SQLITE_SYNC", "normal")), store="sqlite"),
     ServerSpec("hubbub-gc-off", "hubbub (memory, GC not tuned)", "hubbub", _ALL,
                env=(*_HUBBUB_ENV, ("HUBBUB_GC_TUNE", "0")), store="memory"),
-    # Issue 13's lean path off: every request through aiohttp, as before it.
-    ServerSpec("hubbub-aiohttp", "hubbub (memory, all through aiohttp)", "hubbub", _ALL,
-               env=(*_HUBBUB_ENV, ("HUBBUB_NO_LEAN_HTTP", "1")), store="memory"),
-    ServerSpec("hubbub-sqlite-aiohttp", "hubbub (SQLite, all through aiohttp)", "hubbub", _ALL,
-               env=(*_HUBBUB_ENV, ("HUBBUB_NO_LEAN_HTTP", "1")), store="sqlite"),
     *(
         ServerSpec(f"hubbub-py{v}", f"hubbub (memory) on Python 3.{v[1:]}", "hubbub", _ALL,
                    env=_HUBBUB_ENV, store="memory", python=str(REPO / f".venv-py{v}/bin/python"))

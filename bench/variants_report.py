@@ -122,7 +122,7 @@ def levers_section(figures: list[Run]) -> list[str]:
         ("long poll: p99", poll, _p99, "ms"),
         ("WS 1,000 at 1,000 msg/s (WS publisher): p99", ws, _p99, "ms"),
     ]
-    variants = ("hubbub-aiohttp", "hubbub-gc-off", "hubbub-py312", "hubbub-py313")
+    variants = ("hubbub-gc-off", "hubbub-py312", "hubbub-py313")
     pairs = [("hubbub", v) for v in variants]
     body = _pairs(by_key, rows, pairs)
     sync_rows: list[tuple[str, str, Get, str]] = [
@@ -130,7 +130,7 @@ def levers_section(figures: list[Run]) -> list[str]:
         ("acknowledged publishes/s, wrk 64 x 1", _PUB + "wrk/64x1", _acks, "acks"),
         ("acknowledged publishes/s, WS 8 x 8", _PUB + "ws/8x8", _acks, "acks"),
     ]
-    sync_pairs = [("hubbub-sqlite", v) for v in ("hubbub-sqlite-aiohttp", "hubbub-sqlite-normal")]
+    sync_pairs = [("hubbub-sqlite", "hubbub-sqlite-normal")]
     body += _pairs(by_key, sync_rows, sync_pairs)
     if not body:
         return []

@@ -1,7 +1,6 @@
 """Memory per idle WebSocket, fan-out cost and publish rate of one ``hubbub serve`` process.
 
-    .venv/bin/python -m bench.ws_idle --sockets 10000            # the lean path
-    .venv/bin/python -m bench.ws_idle --sockets 10000 --no-lean-http
+    .venv/bin/python -m bench.ws_idle --sockets 10000            # the memory store
     .venv/bin/python -m bench.ws_idle --sockets 10000 --store sqlite  # the default server
     .venv/bin/python -m bench.ws_idle --sockets 5000 --multiplex 2 --fanout 200
                                             # GET /ws, 2 rooms a socket; 200 messages a room
@@ -216,8 +215,6 @@ async def main(args: argparse.Namespace) -> None:
     command += ["--db", os.path.join(scratch.name, "hubbub.db")]
     cap = str(args.sockets + 5000)  # every socket comes from this one address
     command += ["--heartbeat", "3600", "--max-connections", cap, "--max-connections-per-ip", cap]
-    if args.no_lean_http:
-        command.append("--no-lean-http")
     server = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
     try:
         for _ in range(200):
@@ -226,7 +223,7 @@ async def main(args: argparse.Namespace) -> None:
                 break
             except OSError:
                 await asyncio.sleep(0.05)
-        path = "no-lean-http" if args.no_lean_http else "lean"
+        path = "one socket per room"
         if args.multiplex:
             path += f", GET /ws x{args.multiplex} rooms"
         held = await open_many(port, WARM_UP, args.rooms, 0, args.multiplex)
@@ -269,7 +266,6 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sockets", type=int, default=10_000)
     parser.add_argument("--rooms", type=int, default=100)
-    parser.add_argument("--no-lean-http", action="store_true")
     parser.add_argument("--multiplex", type=int, default=0, help="GET /ws, N rooms a socket")
     parser.add_argument("--fanout", type=int, default=0, help="messages a room; 0: none")
     parser.add_argument("--store", choices=["memory", "sqlite"], default="memory")

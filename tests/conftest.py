@@ -61,9 +61,8 @@ async def server(start_server: StartServer) -> Server:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A client that opens each request's connection anew: a connection one of aiohttp's
-    routes answered cannot be reused for a WebSocket, which only the front upgrades
-    (docs/protocol.md, "WebSocket"; tests/test_lean_websocket.py tests that refusal)."""
+    """A client that opens each request's connection anew (``Connection: close``), so
+    that what a test counts on the server is this request's alone."""
     timeout = aiohttp.ClientTimeout(total=20)
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:

@@ -34,14 +34,13 @@ async def lines_of(path: Path, count: int) -> list[dict[str, Any]]:
             await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
 async def test_every_request_and_stream_once_and_never_a_token(
-    start_server: StartServer, tmp_path: Path, lean: bool
+    start_server: StartServer, tmp_path: Path
 ) -> None:
     """Publishes, polls, an SSE stream, WebSockets and a refusal each get one line with
     every field; a stream's comes when it ends; no token appears, from a header or ?token=."""
     log = tmp_path / "access.log"
-    server = await start_server(access_log=str(log), auth_secret=SECRET, lean_http=lean)
+    server = await start_server(access_log=str(log), auth_secret=SECRET)
     token = make_token("alice")
     bearer = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as http:
@@ -118,7 +117,7 @@ async def test_dash_writes_to_standard_error(tmp_path: Path) -> None:
         assert b"secret-value" not in b"".join(server.log)
 
 
-@pytest.mark.parametrize("path", ["/rooms/r/messages", "/rooms"], ids=["lean", "handed-over"])
+@pytest.mark.parametrize("path", ["/rooms/r/messages", "/rooms"], ids=["poll", "rooms"])
 async def test_refusal_over_the_cap_names_the_forwarded_client(
     start_server: StartServer, tmp_path: Path, path: str
 ) -> None:

@@ -20,7 +20,6 @@ import pytest
 from aiohappyeyeballs import AddrInfoType
 
 from hubbub.compat.lobby import TutorialLobby
-from hubbub.compat.routes import LOBBY
 from hubbub.principal import ANONYMOUS
 from hubbub.protocol.messages import Publish
 from hubbub.server import Server
@@ -38,7 +37,7 @@ QUIET = 30.0
 
 
 def lobby_of(server: Server) -> TutorialLobby:
-    return server.app[LOBBY]
+    return server.app.lobby
 
 
 async def until(condition: Callable[[], bool]) -> None:

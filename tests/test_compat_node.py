@@ -18,7 +18,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hubbub.compat.routes import LOBBY
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.wire import TIMEOUT, poll, publish
@@ -115,7 +114,7 @@ async def test_stream_mode(start_server: StartServer, http: aiohttp.ClientSessio
     server = await start_server(heartbeat=30)
     async with terminal_client(server, "stream", "bob") as client:
         async with asyncio.timeout(TIMEOUT):
-            while not server.app[LOBBY].sockets:
+            while not server.app.lobby.sockets:
                 await asyncio.sleep(0.01)
         await publish(http, server.url, "lobby", "welcome, bob", user="carol")
         assert await client.shown() == "> carol: welcome, bob"

@@ -1,26 +1,28 @@
-"""An embedding application's middleware and answer hooks see every request and every
-answer, those of the hot routes included (docs/design.md, Embedding): the lean path,
-which builds no aiohttp objects, steps aside rather than skip them silently."""
+"""An embedding application's request filters and answer hooks see every request and
+every answer, those of the hot routes included, and its own routes are served beside
+hubbub's (docs/design.md, Embedding): one server stack, nothing skipped."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import aiohttp
+import orjson
 import pytest
-from aiohttp import web
-from aiohttp.typedefs import Handler
 
+from hubbub.front.answers import Answer
+from hubbub.front.head import Request
 from hubbub.server import Server
 from hubbub.settings import Settings
 
-# The hot routes the lean path serves, and two it never did.
+# The hot routes (polls, publishes), and colder ones.
 REQUESTS = [
     ("POST", "/rooms/r/messages", {"user": "a", "text": "hi"}),
     ("GET", "/rooms/r/messages?since=0", None),
     ("GET", "/rooms/r/messages?since=0&wait=5", None),
     ("GET", "/rooms", None),
     ("GET", "/healthz", None),
+    ("GET", "/no/such/route", None),
 ]
 
 
@@ -36,60 +38,75 @@ async def send_all(server: Server, http: aiohttp.ClientSession) -> list[int]:
     for method, path, body in REQUESTS:
         async with http.request(method, server.url + path, json=body) as response:
             await response.read()
+            assert response.headers.get("X-Embedded") == "yes", path
             statuses.append(response.status)
     return statuses
-
-
-async def test_hubbubs_own_hooks_keep_the_lean_path(embedded: Server) -> None:
-    """Only an application's own middleware or hook turns the lean path off."""
-    await embedded.start()
-    site = embedded._site
-    assert site is not None and site.front is not None and site.front.lean
 
 
 async def test_an_answer_hook_sees_every_answer(
     embedded: Server, http: aiohttp.ClientSession
 ) -> None:
-    seen: list[str] = []
+    """Answers of every route, refusals included, pass through the hook first."""
+    seen: list[tuple[str, int]] = []
 
-    async def hook(request: web.Request, response: web.StreamResponse) -> None:
-        seen.append(request.path_qs)
-        response.headers["X-Embedded"] = "yes"
+    def hook(request: Request, answer: Answer) -> None:
+        seen.append((request.target, answer.status))
+        answer.headers.append(("X-Embedded", "yes"))
 
-    embedded.app.on_response_prepare.append(hook)
+    embedded.app.answer_hooks.append(hook)
     await embedded.start()
-    site = embedded._site
-    assert site is not None and site.front is not None and not site.front.lean  # aiohttp
-    assert await send_all(embedded, http) == [201, 200, 200, 200, 200]
-    assert seen == [path for _, path, _ in REQUESTS]
-    async with http.get(embedded.url + "/rooms/r/messages?since=0") as response:
-        assert response.headers["X-Embedded"] == "yes"
+    statuses = await send_all(embedded, http)
+    assert statuses == [201, 200, 200, 200, 200, 404]
+    assert [target for target, _ in seen] == [path for _, path, _ in REQUESTS]
+    assert [status for _, status in seen] == statuses
 
 
-async def test_a_middleware_sees_every_request(
+async def test_a_filter_sees_every_request_and_may_answer_it(
     embedded: Server, http: aiohttp.ClientSession
 ) -> None:
+    """A filter runs before every route (a WebSocket upgrade's too) and may answer."""
     seen: list[str] = []
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        seen.append(request.path_qs)
-        return await handler(request)
+    def only_known(request: Request) -> Answer | None:
+        seen.append(request.target)
+        if request.headers.get("X-Key") != "k":
+            return Answer(403, b'{"refused": true}')
+        return None
 
-    embedded.app.middlewares.append(middleware)
+    def mark(request: Request, answer: Answer) -> None:
+        answer.headers.append(("X-Embedded", "yes"))
+
+    embedded.app.request_filters.append(only_known)
+    embedded.app.answer_hooks.append(mark)
     await embedded.start()
-    assert await send_all(embedded, http) == [201, 200, 200, 200, 200]
+    http.headers["X-Key"] = "k"
+    assert await send_all(embedded, http) == [201, 200, 200, 200, 200, 404]
     assert seen == [path for _, path, _ in REQUESTS]
+    del http.headers["X-Key"]
+    async with http.get(embedded.url + "/rooms/r/messages?since=0") as refused:
+        assert refused.status == 403
+        assert await refused.json() == {"refused": True}
+    with pytest.raises(aiohttp.WSServerHandshakeError) as failed:
+        await http.ws_connect(embedded.url + "/ws")
+    assert failed.value.status == 403
+    assert seen[-1] == "/ws"
 
 
 async def test_a_route_of_its_own_beside_hubbubs(
     embedded: Server, http: aiohttp.ClientSession
 ) -> None:
-    async def hello(request: web.Request) -> web.Response:
-        return web.json_response({"hello": "world"})
+    """An application's route is served by the same stack, path parameters decoded."""
 
-    embedded.app.router.add_get("/hello", hello)
+    def hello(request: Request) -> Answer:
+        return Answer(200, orjson.dumps({"hello": request.params["name"]}))
+
+    embedded.app.routes.add("GET", "/hello/{name}", hello)
     await embedded.start()
-    async with http.get(embedded.url + "/hello") as response:
-        assert await response.json() == {"hello": "world"}
-    assert await send_all(embedded, http) == [201, 200, 200, 200, 200]
+    async with http.get(embedded.url + "/hello/w%C3%B6rld") as response:
+        assert response.status == 200
+        assert await response.json() == {"hello": "wörld"}
+    async with http.post(embedded.url + "/hello/x") as wrong:
+        assert wrong.status == 405
+        assert wrong.headers["Allow"] == "GET, HEAD"
+    async with http.get(embedded.url + "/healthz") as health:
+        assert health.status == 200

@@ -1,4 +1,4 @@
-"""The lean path's pure parts: request heads (llhttp), routes, queries and answer bytes."""
+"""The server stack's pure parts: request heads (llhttp), routes, queries, answer bytes."""
 
 from __future__ import annotations
 
@@ -12,32 +12,19 @@ from hubbub.errors import (
     Forbidden,
     InvalidJSON,
     InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
     ProtocolError,
     RateLimited,
     RequestTimeout,
     TooManyConnections,
     Unauthorized,
 )
-from hubbub.front.answers import (
-    DateHeader,
-    answer,
-    error_answer,
-    error_headers,
-    origin_headers,
-)
-from hubbub.front.head import (
-    EVENTS,
-    PUBLISH,
-    READ,
-    WEBSOCKET,
-    WS_DIALECT,
-    WS_ECHO,
-    WS_MULTIPLEX,
-    Head,
-    parse_head,
-    parse_query,
-    route_of,
-)
+from hubbub.front.answers import Answer, DateHeader, answer, header_lines
+from hubbub.front.head import Head, parse_head, parse_query
+from hubbub.front.requests import error_answer
+from hubbub.front.routes import Routes
+from hubbub.transports.cors import origin_header_pairs
 
 MESSAGES = "/rooms/r/messages"
 
@@ -51,9 +38,16 @@ def head_of(
 
 
 def parsed(data: bytes) -> Head:
-    head = parse_head(data)
-    assert head is not None
-    return head
+    return parse_head(data)
+
+
+def origin_headers(allowed: str | None) -> bytes:
+    return header_lines(origin_header_pairs(allowed))
+
+
+def error_headers(error: ProtocolError, token_sent: bool) -> tuple[bytes, bool]:
+    refusal = error_answer(error, token_sent)
+    return header_lines(refusal.headers), refusal.close
 
 
 def split(data: bytes) -> tuple[bytes, dict[str, str], bytes]:
@@ -89,9 +83,11 @@ def test_headers_get_takes_any_case() -> None:
     assert head.headers.get("Missing", "d") == "d"
 
 
-def test_repeated_header_is_flagged() -> None:
-    """A header name sent twice, in any case, marks the head as repeated."""
-    assert parsed(head_of(MESSAGES, "X-A: 1", "x-a: 2")).repeated
+def test_repeated_header_is_flagged_and_joined() -> None:
+    """A header name sent twice, in any case, marks the head as repeated; its values are
+    kept joined (RFC 9110 section 5.3)."""
+    twice = parsed(head_of(MESSAGES, "X-A: 1", "x-a: 2"))
+    assert twice.repeated and twice.headers["x-a"] == "1, 2"
     assert not parsed(head_of(MESSAGES, "X-A: 1", "X-B: 2")).repeated
 
 
@@ -99,7 +95,8 @@ def test_repeated_header_is_flagged() -> None:
     "data",
     [
         b"GET /rooms/r/messages HTTP/1.1\r\nHost: x\r\n",  # no blank line yet
-        b"GET /rooms/r/messages HTTP/1.0\r\nHost: x\r\n\r\n",  # HTTP/1.0
+        b"GET /rooms/r/messages HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
+        b"GET http://x/rooms/r/messages HTTP/1.1\r\nHost: x\r\n\r\n",  # not a path
         b"get /rooms/r/messages HTTP/1.1\r\nHost: x\r\n\r\n",  # method case
         b"GET /rooms/r/messages HTTP/1.1\r\nHost : x\r\n\r\n",  # space before colon
         b"GET /rooms/r/messages HTTP/1.1\r\nX: a\x00b\r\n\r\n",  # NUL in a value
@@ -109,9 +106,17 @@ def test_repeated_header_is_flagged() -> None:
         b"NOT HTTP AT ALL\r\n\r\n",
     ],
 )
-def test_heads_llhttp_refuses_or_not_http11_are_none(data: bytes) -> None:
-    """Incomplete, malformed or HTTP/1.0 heads are not parsed (aiohttp answers them)."""
-    assert parse_head(data) is None
+def test_heads_refused(data: bytes) -> None:
+    """Incomplete or malformed heads, or targets that are not paths, are refused (400)."""
+    with pytest.raises(InvalidRequest):
+        parse_head(data)
+
+
+def test_http10_is_served_and_closes_unless_kept_alive() -> None:
+    """HTTP/1.0 needs no Host; its connection closes unless it asks to be kept alive."""
+    old = parsed(b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert old.version == "1.0" and not old.keep_alive
+    assert parsed(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive
 
 
 def test_keep_alive_of_a_post() -> None:
@@ -141,109 +146,56 @@ def test_websocket_upgrade_is_flagged() -> None:
     assert head.upgrade and head.method == "GET"
 
 
-# route_of
+# Routes
+
+
+def handler(request: Head) -> Answer:
+    return Answer(200)
+
+
+def table() -> Routes:
+    routes = Routes()
+    routes.add("GET", "/rooms/{room}/messages", handler, ordered=True)
+    routes.add("POST", "/rooms/{room}/messages", handler, ordered=True)
+    routes.add("DELETE", "/rooms/{room}/mutes/{user}", handler)
+    routes.add("GET", "/ws", handler)
+    return routes
+
+
+def test_a_route_matches_with_its_parameters_decoded() -> None:
+    """A ``{name}`` segment matches one whole segment, decoded after matching, so an
+    escaped ``/`` stays inside it."""
+    match = table().match("GET", "/rooms/a b/messages", "/rooms/a%20b/messages")
+    assert match.params == {"room": "a b"} and match.route.ordered
+    slash = table().match("GET", "/rooms/a/b/messages", "/rooms/a%2Fb/messages")
+    assert slash.params == {"room": "a/b"}
+    two = table().match("DELETE", "/rooms/r/mutes/u", "/rooms/r/mutes/u")
+    assert two.params == {"room": "r", "user": "u"}
+    assert table().match("HEAD", "/ws").route.method == "GET"  # HEAD is GET's
 
 
 @pytest.mark.parametrize(
-    ("data", "kind"),
-    [
-        (head_of(MESSAGES), READ),
-        (head_of(MESSAGES + "?since=1&wait=5"), READ),
-        (head_of(MESSAGES, "Accept: text/event-stream"), EVENTS),
-        (head_of(MESSAGES, "Accept: text/html, text/event-stream;q=0.9"), EVENTS),
-        (head_of(MESSAGES, "Upgrade: websocket", "Connection: Upgrade"), WEBSOCKET),
-        (head_of(MESSAGES, "Upgrade: WebSocket", "Connection: Upgrade"), WEBSOCKET),
-        (head_of(MESSAGES, "Content-Length: 5", method="POST"), PUBLISH),
-        (head_of(MESSAGES, "Content-Length: 0", "Connection: close", method="POST"), PUBLISH),
-    ],
+    "path", ["/rooms//messages", "/rooms/r/messages/", "/rooms/a/b/messages", "/nope", "/"]
 )
-def test_routes_the_lean_path_serves(data: bytes, kind: str) -> None:
-    """Polls, publishes, SSE and WebSocket requests of a room's messages get their kind."""
-    route = route_of(parsed(data))
-    assert route is not None
-    assert (route.kind, route.room) == (kind, "r")
+def test_no_route_is_404(path: str) -> None:
+    with pytest.raises(NotFound):
+        table().match("GET", path)
 
 
-def test_route_carries_room_and_query() -> None:
-    """The room is the path segment; the query is split into its fields."""
-    route = route_of(parsed(head_of("/rooms/a-b_c.d/messages?since=4&epoch=abc&wait=")))
-    assert route is not None
-    assert route.room == "a-b_c.d"
-    assert route.query == {"since": "4", "epoch": "abc", "wait": ""}
+def test_another_method_is_405_with_allow() -> None:
+    with pytest.raises(MethodNotAllowed) as refused:
+        table().match("PUT", "/rooms/r/messages")
+    assert refused.value.allow == "GET, HEAD, POST"
+    headers, _ = error_headers(refused.value, token_sent=False)
+    assert headers == b"Allow: GET, HEAD, POST\r\n"
 
 
-UPGRADE = ("Upgrade: websocket", "Connection: Upgrade")
-
-
-@pytest.mark.parametrize(
-    ("target", "kind", "room", "query"),
-    [
-        ("/ws?user=u", WS_MULTIPLEX, "", {"user": "u"}),
-        ("/messages?token=t", WS_DIALECT, "", {"token": "t"}),
-        ("/ws-echo", WS_ECHO, "", {}),
-        (
-            "/rooms/a%2Db/messages?user=a+b&user=c&since=%31",
-            WEBSOCKET,
-            "a-b",
-            {"user": "a b", "since": "1"},
-        ),
-    ],
-)
-def test_every_websocket_upgrade_has_a_route(
-    target: str, kind: str, room: str, query: dict[str, str]
-) -> None:
-    """Only the front upgrades: every WebSocket route is one of its kinds, escapes in an
-    upgrade's path and query decoded as aiohttp decodes them (the first value wins)."""
-    route = route_of(parsed(head_of(target, *UPGRADE)))
-    assert route is not None
-    assert (route.kind, route.room, route.query) == (kind, room, query)
-
-
-@pytest.mark.parametrize("target", ["/ws", "/messages", "/ws-echo"])
-def test_websocket_paths_without_an_upgrade_are_aiohttps(target: str) -> None:
-    assert route_of(parsed(head_of(target))) is None
-    assert route_of(parsed(head_of(target, *UPGRADE, method="HEAD"))) is None
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        head_of("/rooms"),
-        head_of("/healthz"),
-        head_of("/rooms/r/messages/"),
-        head_of("/rooms//messages"),
-        head_of("/rooms/a/b/messages"),
-        head_of("//rooms/r/messages"),
-        head_of("http://x/rooms/r/messages"),
-        head_of("/rooms/r%20s/messages"),
-        head_of(MESSAGES + "?user=a%20b"),
-        head_of(MESSAGES + "?user=a+b"),
-        head_of(MESSAGES + "#frag"),
-        head_of(MESSAGES, method="PUT"),
-        head_of(MESSAGES, method="DELETE"),
-        head_of(MESSAGES, method="OPTIONS"),
-        head_of(MESSAGES, method="HEAD"),
-        head_of(MESSAGES, "X-A: 1", "X-A: 2"),
-        head_of(MESSAGES, "Transfer-Encoding: chunked", method="POST"),
-        head_of(MESSAGES, "Content-Length: 2", "Expect: 100-continue", method="POST"),
-        head_of(MESSAGES, "Content-Length: 2", "Content-Encoding: gzip", method="POST"),
-        head_of(MESSAGES, method="POST"),  # no Content-Length
-        head_of(MESSAGES, "Content-Length: 2", "Upgrade: h2c", method="POST"),
-        head_of(MESSAGES, "Upgrade: h2c", "Connection: Upgrade"),
-        head_of(MESSAGES, "Upgrade: h2c"),
-        head_of(MESSAGES, "Expect: 100-continue"),
-    ],
-)
-def test_requests_handed_to_aiohttp(data: bytes) -> None:
-    """Other routes and methods, escapes, repeated headers, chunked, encoded or ``Expect``
-    bodies and non-WebSocket upgrades have no lean route."""
-    assert route_of(parsed(data)) is None
-
-
-def test_non_ascii_target_is_handed_to_aiohttp() -> None:
-    """A raw non-ASCII byte in the target has no lean route (if llhttp lets it through)."""
-    head = parse_head("GET /rooms/é/messages HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    assert head is None or route_of(head) is None
+def test_a_fallback_takes_what_no_route_has() -> None:
+    routes = table()
+    routes.fallback(handler)
+    assert routes.match("GET", "/anything/else").route.handler is handler
+    with pytest.raises(MethodNotAllowed):
+        routes.match("PUT", "/ws")  # a known path keeps its 405
 
 
 # parse_query
@@ -260,10 +212,13 @@ def test_non_ascii_target_is_handed_to_aiohttp() -> None:
         ("wait", {"wait": ""}),
         ("=1", {"": "1"}),
         ("a=b=c", {"a": "b=c"}),
+        ("user=a+b&since=%31", {"user": "a b", "since": "1"}),
+        ("user=%C3%A9&user=x", {"user": "é"}),
     ],
 )
 def test_parse_query(query: str, fields: dict[str, str]) -> None:
-    """Fields split on ``&`` and the first ``=``; empty parts skipped; first value wins."""
+    """Fields split on ``&`` and the first ``=``; empty parts skipped; first value wins;
+    escapes and ``+`` decoded."""
     assert parse_query(query) == fields
 
 
@@ -341,24 +296,19 @@ def test_error_headers_challenge_and_retry_after() -> None:
 )
 def test_error_answer_closes_only_an_unreadable_rest(error: ProtocolError, closes: bool) -> None:
     """Errors that leave the rest of the request unread close the connection; others not."""
-    data, close = error_answer(error, b"", token_sent=False, close=False, cors=b"")
-    status, headers, body = split(data)
-    assert close is closes
+    refusal = error_answer(error, token_sent=False)
+    status, headers, body = split(refusal.render(b"", close=refusal.close))
+    assert refusal.close is closes
     assert ("connection" in headers) is closes
     assert status.startswith(b"HTTP/1.1 %d " % error.status)
     assert orjson.loads(body)["error"]["code"] == error.code
 
 
-def test_error_answer_keeps_close_and_adds_cors() -> None:
-    """A close asked by the request stays; the CORS lines are added to the error."""
-    cors = origin_headers("https://a.example")
-    data, close = error_answer(
-        Unauthorized("no token"), b"", token_sent=False, close=True, cors=cors
-    )
-    status, headers, body = split(data)
-    assert close and headers["connection"] == "close"
-    assert status == b"HTTP/1.1 401 Unauthorized"
-    assert headers["access-control-allow-origin"] == "https://a.example"
-    assert headers["vary"] == "Origin"
-    assert headers["www-authenticate"] == 'Bearer realm="hubbub"'
-    assert orjson.loads(body) == {"error": {"code": "unauthorized", "message": "no token"}}
+def test_answer_render_head_and_no_body_statuses() -> None:
+    """``HEAD`` keeps the length a ``GET`` would have and drops the body; 204 and 304
+    have neither length nor type."""
+    status, headers, body = split(Answer(200, b"{}").render(b"", close=False, head_only=True))
+    assert headers["content-length"] == "2" and body == b""
+    status, headers, body = split(Answer(204).render(b"", close=False))
+    assert status == b"HTTP/1.1 204 No Content"
+    assert "content-length" not in headers and "content-type" not in headers and body == b""

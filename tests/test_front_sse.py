@@ -1,4 +1,4 @@
-"""The lean SSE path (front/sse.py) against aiohttp's (``--no-lean-http``), byte for byte
+"""SSE on the room URL (front/sse.py), byte for byte
 where a client can see it: the response head, refusals, the end of a stream, keep-alive,
 and the connection's place under the caps."""
 
@@ -16,7 +16,6 @@ from tests.tokens import SECRET, make_token
 
 TIMEOUT = 10.0
 SSE_GET = b"GET /rooms/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n"
-PATHS = pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
 
 
 def sse_request(target: str, *headers: str) -> bytes:
@@ -73,24 +72,34 @@ def test_accept_names_event_stream_as_a_whole_type() -> None:
     ],
     ids=["plain", "allowed-origin", "wildcard-close", "other-origin"],
 )
-async def test_head_and_opening_match_aiohttp(
+async def test_head_and_opening(
     start_server: StartServer, allow_origin: str | None, headers: tuple[str, ...]
 ) -> None:
-    """The lean head and opening events are aiohttp's bytes (Date and Server aside)."""
-    lean = await start_server(allow_origin=allow_origin, store="memory")
-    plain = await start_server(allow_origin=allow_origin, store="memory", lean_http=False)
-    answers = []
-    for server in (lean, plain):
-        request = sse_request("r/messages?user=bob", *headers)
-        received, _, writer = await exchange(server, request, b"event: presence\ndata: ")
-        epoch = server.node.hub.rooms["r"].bounds.epoch.encode()
-        answers.append((server_header(received), received.replace(epoch, b"EPOCH")))
-        writer.close()
-    (lean_server, lean_bytes), (plain_server, plain_bytes) = answers
-    assert head_lines(lean_bytes) == head_lines(plain_bytes)
-    assert lean_bytes.partition(b"\r\n\r\n")[2] == plain_bytes.partition(b"\r\n\r\n")[2]
-    # Which path answered: the lean one names hubbub, as its polls do.
-    assert (lean_server, plain_server != lean_server) == (b"Server: hubbub", True)
+    """The head an EventSource needs (chunked, never cached nor buffered by a proxy), the
+    CORS lines of an allowed origin, then ``retry:`` and the stream's opening events."""
+    server = await start_server(allow_origin=allow_origin, store="memory")
+    request = sse_request("r/messages?user=bob", *headers)
+    received, _, writer = await exchange(server, request, b"event: presence\ndata: ")
+    writer.close()
+    lines = head_lines(received)
+    assert lines[:5] == [
+        b"HTTP/1.1 200 OK",
+        b"Content-Type: text/event-stream",
+        b"Cache-Control: no-store",
+        b"X-Accel-Buffering: no",
+        b"Transfer-Encoding: chunked",
+    ]
+    origin = next((h.split(": ")[1] for h in headers if h.startswith("Origin")), None)
+    allowed = "*" if allow_origin == "*" else origin if origin == allow_origin else None
+    cors = [line for line in lines if line.startswith((b"Access-Control", b"Vary"))]
+    expected = [] if allowed is None else [b"Access-Control-Allow-Origin: " + allowed.encode()]
+    if allowed not in (None, "*"):
+        expected.append(b"Vary: Origin")
+    assert cors == expected
+    assert (b"Connection: close" in lines) == ("Connection: close" in headers)
+    assert server_header(received) == b"Server: hubbub"
+    body = received.partition(b"\r\n\r\n")[2]
+    assert b"retry: " in body and b"event: ready" in body
 
 
 REFUSED = [
@@ -107,38 +116,33 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("target", "headers"), REFUSED)
-async def test_refusals_match_aiohttp(
+async def test_refusals_before_the_stream(
     start_server: StartServer, target: str, headers: tuple[str, ...]
 ) -> None:
-    """Each refused stream gets aiohttp's status, error body and WWW-Authenticate."""
+    """Each refused stream gets its JSON error before a byte of the stream, a 401 its
+    WWW-Authenticate challenge."""
     tokens = {"ok": make_token(read=["r"]), "expired": make_token(ttl=-5)}
     target = target.format(**tokens)
     headers = tuple(line.format(**tokens) for line in headers)
-    answers = []
-    for lean_http in (True, False):
-        server = await start_server(auth_secret=SECRET, store="memory", lean_http=lean_http)
-        reader, writer = await asyncio.open_connection(server.host, server.port)
-        writer.write(sse_request(target, *headers))
-        async with asyncio.timeout(TIMEOUT):
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0])
-            body = await reader.readexactly(length)
-        writer.close()
-        lines = head.split(b"\r\n")
-        challenge = [line for line in lines if line.startswith(b"WWW-Authenticate")]
-        answers.append((lines[0], challenge, orjson.loads(body)))
-        assert server.node.stats.rejected[orjson.loads(body)["error"]["code"]] == 1
-    assert answers[0] == answers[1]
-    assert answers[0][0] != b"HTTP/1.1 200 OK"
+    server = await start_server(auth_secret=SECRET, store="memory")
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(sse_request(target, *headers))
+    async with asyncio.timeout(TIMEOUT):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0])
+        body = await reader.readexactly(length)
+    writer.close()
+    lines = head.split(b"\r\n")
+    challenge = [line for line in lines if line.startswith(b"WWW-Authenticate")]
+    assert server.node.stats.rejected[orjson.loads(body)["error"]["code"]] == 1
+    assert lines[0] != b"HTTP/1.1 200 OK"
+    assert bool(challenge) == lines[0].startswith(b"HTTP/1.1 401")
 
 
-@PATHS
-async def test_a_stream_that_ends_keeps_its_connection(
-    start_server: StartServer, lean: bool
-) -> None:
+async def test_a_stream_that_ends_keeps_its_connection(start_server: StartServer) -> None:
     """After `event: expired` and the last chunk, a request pipelined behind the stream
     (and after a GET body, which is skipped) is answered on the same connection."""
-    server = await start_server(auth_secret=SECRET, lean_http=lean)
+    server = await start_server(auth_secret=SECRET)
     token = make_token(ttl=1.0)
     request = sse_request(f"r/messages?token={token}", "Content-Length: 5") + b"hello"
     health = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -152,10 +156,9 @@ async def test_a_stream_that_ends_keeps_its_connection(
     await wait_until_closed(server)
 
 
-@PATHS
-async def test_connection_close_ends_with_the_stream(start_server: StartServer, lean: bool) -> None:
+async def test_connection_close_ends_with_the_stream(start_server: StartServer) -> None:
     """A stream asked with Connection: close is closed after its last chunk."""
-    server = await start_server(auth_secret=SECRET, lean_http=lean)
+    server = await start_server(auth_secret=SECRET)
     token = make_token(ttl=1.0)
     request = sse_request(f"r/messages?token={token}", "Connection: close")
     _, reader, writer = await exchange(server, request, b"event: expired\n")
@@ -166,10 +169,9 @@ async def test_connection_close_ends_with_the_stream(start_server: StartServer, 
     await wait_until_closed(server)
 
 
-@PATHS
-async def test_shutdown_ends_the_stream_and_closes(start_server: StartServer, lean: bool) -> None:
+async def test_shutdown_ends_the_stream_and_closes(start_server: StartServer) -> None:
     """At shutdown a stream sends its last chunk and its connection closes."""
-    server = await start_server(lean_http=lean)
+    server = await start_server()
     _, reader, writer = await exchange(server, sse_request("r/messages"), b"presence")
     await server.stop()
     async with asyncio.timeout(TIMEOUT):
@@ -225,10 +227,9 @@ async def test_pipelined_bytes_do_not_disturb_a_live_stream(server: Server) -> N
     await wait_until_closed(server)
 
 
-@PATHS
-async def test_a_stream_behind_a_pipelined_poll(start_server: StartServer, lean: bool) -> None:
+async def test_a_stream_behind_a_pipelined_poll(start_server: StartServer) -> None:
     """A stream pipelined after a poll opens once the poll is answered, then stays live."""
-    server = await start_server(lean_http=lean)
+    server = await start_server()
     poll = b"GET /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     received, reader, writer = await exchange(server, poll + sse_request("r/messages"), b"presence")
     first = received.partition(b"\r\n\r\n")[0]

@@ -79,18 +79,3 @@ def _comparable(answers: list[tuple[int, bytes]]) -> list[tuple[int, dict[str, o
         (status, {k: v for k, v in orjson.loads(body).items() if k in fields})
         for status, body in answers
     ]
-
-
-async def test_no_lean_http_answers_a_pipeline_alike(start_server: StartServer) -> None:
-    """With --no-lean-http the same pipeline (a repeat inside it too) gets the same answers
-    in the same order, every publish committed once (how many share a commit is aiohttp's
-    business: it serves a connection's requests one at a time)."""
-    texts = ["m0", "m1", "m1", "m2"]
-    lean = await start_server(store="memory")
-    plain = await start_server(lean_http=False)
-    expected = _comparable(await pipeline(lean, texts))
-    assert [status for status, _ in expected] == [201, 201, 200, 201]
-    assert _comparable(await pipeline(plain, texts)) == expected
-    stats = plain.node.stats
-    assert (stats.publish_count, stats.published) == (4, 3)  # the repeat is not stored
-    assert 1 <= stats.commits <= stats.publish_count

@@ -1,4 +1,5 @@
-"""The package's import graph: the core loads no client and no aiohttp."""
+"""The package's import graph: the core loads no client and no aiohttp; the server no
+aiohttp either (its HTTP stack is hubbub's own, issue 18)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ def test_protocol_and_store_import_without_aiohttp() -> None:
     assert "aiohttp" not in loaded
     assert "hubbub.client" not in loaded
     assert "redis" not in loaded
+
+
+def test_the_server_loads_no_aiohttp() -> None:
+    """The server and every route load no aiohttp module: aiohttp is the Python client's
+    HTTP library only."""
+    loaded = _loaded_after("import hubbub.server, hubbub.app")
+    assert not {name for name in loaded if name.split(".")[0] == "aiohttp"}
+    assert "hubbub.client" not in loaded
 
 
 def test_public_names_resolve_lazily() -> None:

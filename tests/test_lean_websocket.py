@@ -1,9 +1,8 @@
 """The room URL's WebSocket (front/websocket.py): the answers, frames and closes, including
 what the rest of the suite does not send (frames in the handshake's packet, a poll
 pipelined before an upgrade), and its place under the caps. The front takes every
-WebSocket upgrade, with ``--no-lean-http`` too (there is no aiohttp WebSocket left), so
-each check runs with the lean path on and off; the refusals are the answers aiohttp's
-handshake gave, kept byte for byte."""
+WebSocket upgrade, on any connection (after other routes' answers too); the refusals
+are the answers aiohttp's handshake gave, kept byte for byte."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from tests.rawws import KEY, close_code, frame, open_raw
 from tests.tokens import SECRET
 
 TEXT, BINARY, CLOSE, PING = 0x1, 0x2, 0x8, 0x9
-PATHS = pytest.mark.parametrize("lean", [True, False], ids=["lean", "no-lean-http"])
 ACCEPT = base64.b64encode(
     hashlib.sha1(KEY.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
 )
@@ -72,11 +70,10 @@ async def frames_until(reader: asyncio.StreamReader, wanted: int) -> list[tuple[
     return seen
 
 
-@PATHS
-async def test_which_path_answers(start_server: StartServer, lean: bool) -> None:
-    """The 101 comes from the front whether the lean path is on or off (its Server header
-    tells), with the key's accept value and the upgrade headers."""
-    server = await start_server(lean_http=lean)
+async def test_which_path_answers(start_server: StartServer) -> None:
+    """The 101 comes from hubbub (its Server header tells), with the key's accept value
+    and the upgrade headers."""
+    server = await start_server()
     _, _, head = await open_raw(server.port)
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     lines = head.lower()
@@ -85,12 +82,9 @@ async def test_which_path_answers(start_server: StartServer, lean: bool) -> None
     assert b"Server: hubbub\r\n" in head
 
 
-@PATHS
-async def test_frames_in_the_handshake_packet_are_read(
-    start_server: StartServer, lean: bool
-) -> None:
+async def test_frames_in_the_handshake_packet_are_read(start_server: StartServer) -> None:
     """A publish and a ping sent in the same write as the handshake: pong, then the ack."""
-    server = await start_server(lean_http=lean)
+    server = await start_server()
     publish = b'{"type":"publish","user":"u","text":"early","client_id":"c1"}'
     reader, writer = await exchange(
         server.port, upgrade() + frame(TEXT, publish) + frame(PING, b"hi")
@@ -124,29 +118,22 @@ async def test_poll_pipelined_before_an_upgrade(start_server: StartServer) -> No
     writer.close()
 
 
-@pytest.mark.parametrize(
-    ("lean", "first"),
-    [(False, "/rooms/r/messages"), (True, "/rooms"), (True, "/rooms/r/presence")],
-    ids=["no-lean-http poll", "rooms", "presence"],
-)
-async def test_upgrade_after_an_aiohttp_answer_is_refused(
-    start_server: StartServer, lean: bool, first: str
+@pytest.mark.parametrize("first", ["/rooms/r/messages", "/rooms", "/rooms/r/presence"])
+async def test_upgrade_after_another_answer_on_the_connection(
+    start_server: StartServer, first: str
 ) -> None:
-    """A request the front hands to aiohttp (any with ``--no-lean-http``; otherwise one
-    of the routes it does not serve) leaves the connection to aiohttp, which upgrades
-    nothing: an upgrade after it on the same connection is refused 400, not taken. (Until
-    every route is the front's, a client opens its WebSocket on a connection of its own,
-    as browsers do.)"""
-    server = await start_server(lean_http=lean)
+    """Every route is served by the same connection, so an upgrade pipelined after any
+    other request on it is taken once that request is answered (issue 18)."""
+    server = await start_server()
     poll = f"GET {first} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     reader, writer = await exchange(server.port, poll + upgrade())
     status, headers = await read_head(reader)
     assert status == 200
     await reader.readexactly(int(headers["content-length"]))
-    status, headers = await read_head(reader)
-    assert status == 400
-    body = orjson.loads(await reader.readexactly(int(headers["content-length"])))
-    assert body["error"]["message"].startswith("websocket handshake: an upgrade is")
+    status, _ = await read_head(reader)
+    assert status == 101
+    opcode, payload = await read_frame(reader)
+    assert (opcode, orjson.loads(payload)["type"]) == (TEXT, "ready")
     writer.close()
 
 
@@ -231,14 +218,11 @@ def error_of(code: str, message: str) -> bytes:
     return orjson.dumps({"error": {"code": code, "message": message}})
 
 
-@PATHS
-async def test_refused_handshakes_are_answered_as_aiohttp_did(
-    start_server: StartServer, lean: bool
-) -> None:
+async def test_refused_handshakes_are_answered_as_aiohttp_did(start_server: StartServer) -> None:
     """Every malformed or refused handshake gets the status, JSON body and headers that
     aiohttp's handshake gave it (``Sec-WebSocket-Version: 13`` with a 426), and is counted
     the same."""
-    server = await start_server(lean_http=lean, store="memory")
+    server = await start_server(store="memory")
     for name, request in REFUSALS.items():
         status, code, message = AIOHTTP_ANSWERS[name]
         version = "13" if status == 426 else None
@@ -246,12 +230,9 @@ async def test_refused_handshakes_are_answered_as_aiohttp_did(
     assert server.node.stats.rejected == AIOHTTP_REJECTED
 
 
-@PATHS
-async def test_token_refusals_are_answered_as_aiohttp_did(
-    start_server: StartServer, lean: bool
-) -> None:
+async def test_token_refusals_are_answered_as_aiohttp_did(start_server: StartServer) -> None:
     """Without a token, or with a bad one (header or ?token=): aiohttp's 401."""
-    server = await start_server(lean_http=lean, auth_secret=SECRET, store="memory")
+    server = await start_server(auth_secret=SECRET, store="memory")
     requests = (
         upgrade(),
         upgrade(query="?token=nonsense"),
@@ -262,12 +243,9 @@ async def test_token_refusals_are_answered_as_aiohttp_did(
         assert answer == (401, error_of("unauthorized", message), None)
 
 
-@PATHS
-async def test_upgrade_headers_with_an_allowed_origin(
-    start_server: StartServer, lean: bool
-) -> None:
+async def test_upgrade_headers_with_an_allowed_origin(start_server: StartServer) -> None:
     """An allowed page gets the CORS lines; offered subprotocols and extensions get none."""
-    server = await start_server(lean_http=lean, allow_origin="https://good.example")
+    server = await start_server(allow_origin="https://good.example")
     offer = "Sec-WebSocket-Protocol: chat, v2\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"
     reader, writer = await exchange(
         server.port, upgrade(headers=GOOD + "Origin: https://good.example\r\n" + offer)
@@ -281,13 +259,10 @@ async def test_upgrade_headers_with_an_allowed_origin(
     writer.close()
 
 
-@PATHS
-async def test_binary_closes_1003_and_waits_for_the_close(
-    start_server: StartServer, lean: bool
-) -> None:
+async def test_binary_closes_1003_and_waits_for_the_close(start_server: StartServer) -> None:
     """A binary message: close 1003 "binary frames"; text after it is not answered; the
     client's close ends the connection."""
-    server = await start_server(lean_http=lean)
+    server = await start_server()
     reader, writer, _ = await open_raw(server.port)
     writer.write(frame(BINARY, b"\x00\x01"))
     frames = await frames_until(reader, CLOSE)
@@ -319,10 +294,9 @@ async def test_closed_sockets_give_their_place_back(start_server: StartServer) -
     writer.close()
 
 
-@PATHS
-async def test_shutdown_closes_with_1001(start_server: StartServer, lean: bool) -> None:
+async def test_shutdown_closes_with_1001(start_server: StartServer) -> None:
     """Stopping the server closes a live socket with 1001 "server shutting down"."""
-    server: Server = await start_server(lean_http=lean)
+    server: Server = await start_server()
     reader, writer, _ = await open_raw(server.port)
     await frames_until(reader, TEXT)  # ready
     stopping = asyncio.create_task(server.stop())
@@ -332,11 +306,10 @@ async def test_shutdown_closes_with_1001(start_server: StartServer, lean: bool) 
     writer.close()
 
 
-@PATHS
-async def test_conformance_echo_path(start_server: StartServer, lean: bool) -> None:
-    """/ws-echo (what Autobahn tests) is served by the front, the lean path on or off, and
+async def test_conformance_echo_path(start_server: StartServer) -> None:
+    """/ws-echo (what Autobahn tests) is served by the front, and
     echoes text and binary messages and pings alike."""
-    server = await start_server(lean_http=lean, ws_echo=True)
+    server = await start_server(ws_echo=True)
     reader, writer, head = await open_raw(server.port, path="/ws-echo")
     assert head.startswith(b"HTTP/1.1 101")
     assert b"Server: hubbub\r\n" in head

@@ -31,13 +31,11 @@ from tests.moderation_wire import (
 from tests.tokens import SECRET
 from tests.wire import SSEReader, wait_for_waiters, wait_live
 
-PATHS = [True, False]  # lean_http: the lean front, or aiohttp for every request
 
-
-@pytest.fixture(params=PATHS, ids=["lean", "aiohttp"])
-async def guarded(request: pytest.FixtureRequest, start_server: StartServer) -> Server:
-    """A server with tokens on, on the lean path or on aiohttp's alone."""
-    return await start_server(auth_secret=SECRET, lean_http=request.param)
+@pytest.fixture
+async def guarded(start_server: StartServer) -> Server:
+    """A server with tokens on."""
+    return await start_server(auth_secret=SECRET)
 
 
 async def say(

@@ -17,12 +17,8 @@ from tests.rawhttp import RawClient, publish, request
 
 TRUSTED = ("127.0.0.0/8",)
 ELSEWHERE = ("10.0.0.0/8",)
-# A lean route (polls) and one aiohttp serves (the room list), each on both settings.
-PATHS = [
-    pytest.param(True, "/rooms/r/messages", id="lean"),
-    pytest.param(True, "/rooms", id="handed-over"),
-    pytest.param(False, "/rooms/r/messages", id="aiohttp"),
-]
+# A hot route (polls) and a cold one (the room list).
+PATHS = ["/rooms/r/messages", "/rooms"]
 
 
 async def _held(server: Server, path: str, *headers: str) -> tuple[RawClient, int]:
@@ -32,12 +28,12 @@ async def _held(server: Server, path: str, *headers: str) -> tuple[RawClient, in
     return client, (await client.answer()).status
 
 
-@pytest.mark.parametrize(("lean", "path"), PATHS)
+@pytest.mark.parametrize("path", PATHS)
 async def test_per_address_cap_counts_forwarded_clients(
-    start_server: StartServer, lean: bool, path: str
+    start_server: StartServer, path: str
 ) -> None:
     """From a trusted proxy, each client has its own per-address cap; one over it gets 503."""
-    server = await start_server(max_connections_per_ip=2, trusted_proxies=TRUSTED, lean_http=lean)
+    server = await start_server(max_connections_per_ip=2, trusted_proxies=TRUSTED)
     clients = []
     for address in ("198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.1"):
         client, status = await _held(server, path, f"X-Forwarded-For: {address}")
@@ -51,12 +47,12 @@ async def test_per_address_cap_counts_forwarded_clients(
         client.close()
 
 
-@pytest.mark.parametrize(("lean", "path"), PATHS)
+@pytest.mark.parametrize("path", PATHS)
 async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
-    start_server: StartServer, lean: bool, path: str
+    start_server: StartServer, path: str
 ) -> None:
     """From a peer not in --trusted-proxy, the headers change nothing: one address, one cap."""
-    server = await start_server(max_connections_per_ip=2, trusted_proxies=ELSEWHERE, lean_http=lean)
+    server = await start_server(max_connections_per_ip=2, trusted_proxies=ELSEWHERE)
     first, _ = await _held(server, path, "X-Forwarded-For: 198.51.100.1")
     second, _ = await _held(server, path, "X-Real-IP: 198.51.100.2")
     third = await RawClient.open(server.port)
@@ -66,16 +62,13 @@ async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
         client.close()
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
 @pytest.mark.parametrize(("trusted", "accepted"), [(TRUSTED, 4), (ELSEWHERE, 1)])
 async def test_rate_limit_buckets_per_forwarded_client(
-    start_server: StartServer, lean: bool, trusted: tuple[str, ...], accepted: int
+    start_server: StartServer, trusted: tuple[str, ...], accepted: int
 ) -> None:
     """Anonymous publishes are limited per client: behind a trusted proxy four clients get
     four buckets; from an untrusted peer their headers are ignored and they share one."""
-    server = await start_server(
-        rate_limit=1.0, rate_burst=1, trusted_proxies=trusted, lean_http=lean
-    )
+    server = await start_server(rate_limit=1.0, rate_burst=1, trusted_proxies=trusted)
     statuses = []
     for n in range(4):
         client = await RawClient.open(server.port)

@@ -8,34 +8,21 @@ header is logged either), ``status``, ``duration`` (seconds from the request hea
 the end of the answer or stream) and ``bytes`` (sent, headers included; a stream's
 messages included).
 
-Both HTTP paths write here: aiohttp's through its access logger hook
-(:class:`JsonAccessLogger`, called once a handler returned, so a stream's line comes
-when it ends) and, for a handler cancelled because its client left (which aiohttp does
-not log), :func:`cancelled_access_middleware`; the lean path (``front/``) through
-:func:`log_answer` and :class:`StreamAccess`.
+The connections (``front/``) write here through :func:`log_answer` (an answer, as it
+goes out; ``499`` for a request whose client left before its answer, as nginx logs it)
+and :class:`StreamAccess` (a stream, when it ends).
 A file is reopened when logrotate moves it (``WatchedFileHandler``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import logging.handlers
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import orjson
-from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.typedefs import Handler
-
-from hubbub.transports.http import OUTBOX, client_address_of, stream_bytes_of
-
-if TYPE_CHECKING:
-    from aiohttp.web_request import BaseRequest
-    from aiohttp.web_response import StreamResponse
 
 LOGGER = "hubbub.access"
 
@@ -111,44 +98,3 @@ class StreamAccess:
             return
         self._written = True
         log_answer(self._logger, self.address, self.method, self.target, status, self.started, sent)
-
-
-# nginx's status for a request whose client left before it was answered.
-CLIENT_CLOSED = 499
-
-
-@web.middleware
-async def cancelled_access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The line of a request whose client left: a stream (its status was sent: 101 or
-    200) or a request never answered (499, as nginx logs it)."""
-    started = time.monotonic()
-    try:
-        return await handler(request)
-    except asyncio.CancelledError:
-        outbox = request.get(OUTBOX)
-        if outbox is None:
-            status = CLIENT_CLOSED
-        else:
-            upgraded = request.headers.get("Upgrade", "").lower() == "websocket"
-            status = 101 if upgraded else 200
-        sent = request.writer.output_size + stream_bytes_of(request)
-        log_answer(
-            logging.getLogger(LOGGER),
-            client_address_of(request),
-            request.method,
-            request.path,
-            status,
-            started,
-            sent,
-        )
-        raise
-
-
-class JsonAccessLogger(AbstractAccessLogger):
-    """aiohttp's access logger hook, writing :func:`access_line`."""
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        sent = request.writer.output_size + stream_bytes_of(request)
-        address = client_address_of(request)
-        line = access_line(address, request.method, request.path, response.status, time, sent)
-        self.logger.info(line)

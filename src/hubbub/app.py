@@ -1,42 +1,46 @@
-"""``create_app(settings)``: the aiohttp application, with everything built in its lifespan."""
+"""``App``: the node and every route of hubbub, in one table the server is handed.
+
+Built by ``create_app(settings)``; started and stopped by ``server.py``. An embedding
+application adds its own routes to ``app.routes``, filters that see every request
+before its route (``app.request_filters``) and hooks that see every answer before it is
+written (``app.answer_hooks``): docs/design.md, Embedding.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp import web
-
-from hubbub.access_log import cancelled_access_middleware
 from hubbub.compat import add_compat_routes
-from hubbub.connections import drop_unread_encoded_body, refusal_middleware
+from hubbub.compat.lobby import TutorialLobby
+from hubbub.compat.routes import PATHS as DIALECT_PATHS
+from hubbub.compat.routes import cors_headers as dialect_cors
+from hubbub.errors import NotFound
+from hubbub.front.answers import Answer
+from hubbub.front.context import AnswerHook, RequestFilter
+from hubbub.front.head import Request
+from hubbub.front.routes import Routes
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
 from hubbub.transports import chat
 from hubbub.transports.admin import ADMIN_PAGE, admin_stream
 from hubbub.transports.cors import add_origin_headers, applies_to, preflight, search_preflight
-from hubbub.transports.http import NODE, errors_middleware, expect_continue
-from hubbub.transports.metrics import add_metrics
+from hubbub.transports.metrics import MetricsRoute
 from hubbub.transports.moderation import add_moderation_routes
-from hubbub.transports.multiplex import multiplex
 from hubbub.transports.publish import publish
 from hubbub.transports.rooms import healthz, list_rooms, read_messages
 from hubbub.transports.search import room_search, search
+from hubbub.transports.sockets import ECHO_PATH, echo, multiplex
 from hubbub.transports.static import (
-    ASSETS_ROUTE,
-    PAGE_ROUTE,
+    FILE_HEADERS,
+    StaticFiles,
     add_file_cors,
-    static_dir_middleware,
+    file_answer,
+    not_found,
     static_root,
 )
 
 STATIC = Path(__file__).parent / "static"
-
-# How many middlewares and answer hooks hubbub itself installs: one added by an
-# embedding application must see every request and answer, so the lean path (front/),
-# which builds neither aiohttp requests nor responses, then steps aside (server.py).
-OWN_MIDDLEWARES = web.AppKey("own_middlewares", int)
-OWN_RESPONSE_HOOKS = web.AppKey("own_response_hooks", int)
 
 # The chat page runs only its own script files: no inline script, no eval,
 # so a message that smuggles markup can never execute.
@@ -50,102 +54,98 @@ PAGE_CSP = (
 
 # Revalidated on every load, so an upgraded server never pairs a new page with
 # an old script from the browser's cache.
-STATIC_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+STATIC_HEADERS = FILE_HEADERS
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
 
-
-async def chat_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(
-        STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
-    )
-
-
-async def admin_page(request: web.Request) -> web.FileResponse:
-    """The operations page's shell, for anyone: its data comes only from admin routes."""
-    return web.FileResponse(
-        ADMIN_PAGE, headers={"Content-Security-Policy": PAGE_CSP, **STATIC_HEADERS}
-    )
-
-
-# The page's files: a fixed set, so a missing one is a JSON 404 before any file
-# is opened (aiohttp's static route answers a missing file with an empty body).
+# The page's files: a fixed set, so a missing one is a JSON 404 before any file is opened.
 ASSETS = frozenset(path.name for path in STATIC.iterdir() if path.is_file())
 
 
-async def static_asset(request: web.Request) -> web.FileResponse:
-    name = request.match_info["name"]
+async def chat_page(request: Request) -> Answer:
+    return await file_answer(request, STATIC / "index.html", PAGE_HEADERS)
+
+
+async def admin_page(request: Request) -> Answer:
+    """The operations page's shell, for anyone: its data comes only from admin routes."""
+    return await file_answer(request, ADMIN_PAGE, PAGE_HEADERS)
+
+
+async def static_asset(request: Request) -> Answer:
+    name = request.params["name"]
     if name not in ASSETS:
-        raise web.HTTPNotFound(reason="no such file")
-    return web.FileResponse(STATIC / name)
+        raise NotFound("no such file")
+    return await file_answer(request, STATIC / name, dict(STATIC_HEADERS))
 
 
-async def prepare_answer(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``, the one hook of every answer (aiohttp's own included):
-    the built-in assets' headers and CORS, the API's CORS, and an encoded request body
-    nobody read dropped (one hook: each costs a call per answer)."""
+def prepare_answer(request: Request, answer: Answer) -> None:
+    """The one hook hubbub itself adds to every answer: the API's CORS, and the headers
+    of the built-in assets on their refusals (a file's own answer has them already)."""
     path = request.path
     if path.startswith("/static/"):
-        response.headers.update(STATIC_HEADERS)
-        add_file_cors(request, response)  # the built-in assets (and their 404s) too
+        if answer.status >= 400:
+            answer.headers += list(STATIC_HEADERS.items())
+            add_file_cors(request, answer.headers)
     elif applies_to(request):
-        add_origin_headers(request, response)
-    drop_unread_encoded_body(request, response)
+        add_origin_headers(request, answer)
+    elif path in DIALECT_PATHS:
+        dialect_cors(request, answer)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> web.Application:
-    """Build the application; the node starts and stops with it."""
-    app = web.Application(
-        middlewares=[refusal_middleware, errors_middleware], client_max_size=settings.max_body
-    )
-    node = Node(settings, store)
-    app[NODE] = node
-    if settings.static_dir is not None:
-        app.middlewares.append(static_dir_middleware(static_root(settings.static_dir)))
-    if settings.access_log is not None:
-        # Outermost: it sees a handler cancelled because its client left.
-        app.middlewares.insert(0, cancelled_access_middleware)
-    app[OWN_MIDDLEWARES] = len(app.middlewares)
+class App:
+    """What a server serves: the node, the route table, the dialect's lobby, and what an
+    embedding application adds."""
 
-    async def start(_: web.Application) -> None:
-        await node.start()
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.node = node = Node(settings, store)
+        self.routes = routes = Routes()
+        self.request_filters: list[RequestFilter] = []
+        self.answer_hooks: list[AnswerHook] = [prepare_answer]
+        root = static_root(settings.static_dir) if settings.static_dir is not None else None
+        self.static = files = StaticFiles(root)
+        self.metrics = MetricsRoute(settings, node.stats, node.recorder)
 
-    async def shutdown(_: web.Application) -> None:
-        node.begin_shutdown()
+        # Polls and publishes of a room may be pipelined together (front/routes.py).
+        routes.add("GET", "/rooms/{room}/messages", read_messages, ordered=True)
+        routes.add("POST", "/rooms/{room}/messages", publish, ordered=True)
+        routes.add("OPTIONS", "/rooms/{room}/messages", preflight)
+        routes.add("GET", "/rooms", list_rooms)
+        routes.add("GET", "/rooms/{room}/presence", chat.presence)
+        routes.add("POST", "/rooms/{room}/typing", chat.typing)
+        routes.add("GET", "/rooms/{room}/search", room_search)
+        routes.add("OPTIONS", "/rooms/{room}/search", search_preflight)
+        routes.add("GET", "/search", search)
+        routes.add("OPTIONS", "/search", search_preflight)
+        routes.add("GET", "/ws", multiplex)
+        if settings.ws_echo:
+            routes.add("GET", ECHO_PATH, echo)
+        add_moderation_routes(routes)
+        routes.add("GET", "/healthz", healthz)
+        routes.add("GET", "/metrics", self.metrics)
+        routes.add("GET", "/admin", admin_page)
+        routes.add("GET", "/admin/stream", admin_stream)
+        # A file of --static DIR may replace these two and a 404 (transports/static.py).
+        routes.add("GET", "/", files.or_else(chat_page))
+        routes.add("GET", "/static/{name}", files.or_else(static_asset))
+        routes.fallback(files.or_else(not_found))
+        self.lobby: TutorialLobby = add_compat_routes(routes, node)
 
-    async def cleanup(_: web.Application) -> None:
-        await node.stop()
+    async def start(self) -> None:
+        await self.node.start()
+        await self.lobby.start()
+        self.metrics.start()
 
-    app.on_startup.append(start)
-    app.on_shutdown.append(shutdown)
-    app.on_cleanup.append(cleanup)
+    def begin_shutdown(self) -> None:
+        """Long polls answered, streams ended: what comes before connections close."""
+        self.node.begin_shutdown()
+        self.lobby.shutdown()
 
-    app.on_response_prepare.append(prepare_answer)
+    async def stop(self) -> None:
+        await self.metrics.stop()
+        self.lobby.stop()
+        await self.node.stop()
 
-    # Every route takes expect_continue: aiohttp's default answers a bad Expect in text,
-    # outside the middlewares, and then reads the body it refused.
-    app.router.add_get("/rooms", list_rooms, expect_handler=expect_continue)
-    app.router.add_get("/rooms/{room}/messages", read_messages, expect_handler=expect_continue)
-    app.router.add_post("/rooms/{room}/messages", publish, expect_handler=expect_continue)
-    app.router.add_route(
-        "OPTIONS", "/rooms/{room}/messages", preflight, expect_handler=expect_continue
-    )
-    app.router.add_get("/rooms/{room}/presence", chat.presence, expect_handler=expect_continue)
-    app.router.add_get("/rooms/{room}/search", room_search, expect_handler=expect_continue)
-    app.router.add_route(
-        "OPTIONS", "/rooms/{room}/search", search_preflight, expect_handler=expect_continue
-    )
-    app.router.add_get("/search", search, expect_handler=expect_continue)
-    app.router.add_route("OPTIONS", "/search", search_preflight, expect_handler=expect_continue)
-    app.router.add_get("/ws", multiplex, expect_handler=expect_continue)
-    app.router.add_post("/rooms/{room}/typing", chat.typing, expect_handler=expect_continue)
-    add_moderation_routes(app)
-    app.router.add_get("/healthz", healthz, expect_handler=expect_continue)
-    add_metrics(app, settings, node.stats, node.recorder)
-    app.router.add_get("/admin", admin_page, expect_handler=expect_continue)
-    app.router.add_get("/admin/stream", admin_stream, expect_handler=expect_continue)
-    app.router.add_get("/", chat_page, name=PAGE_ROUTE, expect_handler=expect_continue)
-    app.router.add_get(
-        "/static/{name}", static_asset, name=ASSETS_ROUTE, expect_handler=expect_continue
-    )
-    add_compat_routes(app)
-    app[OWN_RESPONSE_HOOKS] = len(app.on_response_prepare)  # the tutorial dialect adds one
-    return app
+
+def create_app(settings: Settings, store: Store | None = None) -> App:
+    """Build the application; the server starts and stops its node."""
+    return App(settings, store)

@@ -198,3 +198,21 @@ class NotFound(ProtocolError):
 
     status = 404
     code = "not_found"
+
+
+class MethodNotAllowed(ProtocolError):
+    """The route exists, but not with this method; ``allow`` lists the methods it takes."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class HeadTooLarge(ProtocolError):
+    """A request head past the server's limit (RFC 6585 section 5)."""
+
+    status = 431
+    code = "invalid_request"

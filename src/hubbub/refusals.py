@@ -10,8 +10,10 @@ from hubbub.auth import www_authenticate
 from hubbub.errors import (
     BodyTooLarge,
     Disconnected,
+    HeadTooLarge,
     Indexing,
     InvalidRequest,
+    MethodNotAllowed,
     Muted,
     ProtocolError,
     RateLimited,
@@ -25,7 +27,7 @@ from hubbub.protocol.ratelimit import retry_after_header
 # Seconds a client over a connection cap is told to wait before it tries again.
 CONNECTIONS_RETRY_AFTER = "5"
 # The rest of the request is unread or unreadable: the connection cannot be reused.
-_CLOSING = (BodyTooLarge, RequestTimeout, TooManyConnections, InvalidRequest)
+_CLOSING = (BodyTooLarge, RequestTimeout, TooManyConnections, InvalidRequest, HeadTooLarge)
 
 
 def refusal_headers(
@@ -43,6 +45,8 @@ def refusal_headers(
         headers.append(("Retry-After", retry_after_header(error.retry_after)))
     if isinstance(error, TooManyConnections):
         headers.append(("Retry-After", CONNECTIONS_RETRY_AFTER))
+    if isinstance(error, MethodNotAllowed):
+        headers.append(("Allow", error.allow))
     if isinstance(error, UpgradeRequired):
         headers.append(("Sec-WebSocket-Version", "13"))  # RFC 6455 section 4.4
     return headers, isinstance(error, _CLOSING)

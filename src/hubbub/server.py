@@ -2,57 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from types import TracebackType
-from typing import Any
 
-from aiohttp import web
-
-from hubbub.access_log import JsonAccessLogger, close_access_log, open_access_log
-from hubbub.app import OWN_MIDDLEWARES, OWN_RESPONSE_HOOKS, create_app
-from hubbub.connections import GuardedSite
+from hubbub.access_log import close_access_log, open_access_log
+from hubbub.app import App, create_app
+from hubbub.front.connection import FrontConnection
+from hubbub.front.context import FrontContext
 from hubbub.guard import ConnectionGuard, raise_file_limit
 from hubbub.node import Node
 from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings
 from hubbub.store import Store
-from hubbub.transports.http import NODE
 
-# After stop()'s deadline: what aiohttp waits for a handler still running (a request
-# body still arriving, say), then as long again after cancelling it.
-SHUTDOWN_GRACE = 0.25
+# Pending connections the kernel keeps for accept (a reconnect storm arrives at once).
+BACKLOG = 4096
 
 
 class Server:
     """A listening hubbub server; ``async with Server(settings) as s: s.url``.
 
-    ``port=0`` picks a free port; :attr:`url` tells which one.
+    ``port=0`` picks a free port; :attr:`url` tells which one. Routes, request filters
+    and answer hooks added to :attr:`app` before :meth:`start` are served with hubbub's.
     """
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.app = create_app(settings, store)
-        # What each connection's handler is built with (connections.GuardedSite).
-        self._handler_kwargs: dict[str, Any] = {
-            "lingering_time": settings.lingering_time,
-            # Also the deadline for a request head (see connections.py).
-            "keepalive_timeout": settings.idle_timeout,
-            "access_log": None,
-        }
-        self._runner = web.AppRunner(
-            self.app,
-            # A long poll whose client vanished is cancelled at once, so its
-            # waiter is released instead of lingering until its timeout.
-            handler_cancellation=True,
-            shutdown_timeout=SHUTDOWN_GRACE,
-            **self._handler_kwargs,
-        )
+        self.app: App = create_app(settings, store)
         self.host = settings.host
         self.port = settings.port
-        self._site: GuardedSite | None = None
+        self.front: FrontContext | None = None
+        self._listener: asyncio.Server | None = None
+        self._access_log: logging.Logger | None = None
+        self._started = False
 
     @property
     def node(self) -> Node:
-        return self.app[NODE]
+        return self.app.node
 
     @property
     def url(self) -> str:
@@ -62,10 +49,9 @@ class Server:
     async def start(self) -> None:
         settings = self.settings
         if settings.access_log is not None:
-            # aiohttp builds each connection's handler with these (GuardedSite too).
-            self._handler_kwargs["access_log"] = open_access_log(settings.access_log)
-            self._handler_kwargs["access_log_class"] = JsonAccessLogger
-        await self._runner.setup()
+            self._access_log = open_access_log(settings.access_log)
+        await self.app.start()
+        self._started = True
         guard = ConnectionGuard(
             self.node.stats,
             settings.max_connections,
@@ -73,57 +59,45 @@ class Server:
             raise_file_limit(),
             TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
-        site = GuardedSite(
-            self._runner,
+        loop = asyncio.get_running_loop()
+        front = FrontContext(self.node, guard, self.app.routes, loop, app=self.app)
+        front.request_filters = self.app.request_filters
+        front.answer_hooks = self.app.answer_hooks
+        front.access_log = self._access_log
+        self.front = front
+
+        def connection() -> asyncio.Protocol:
+            return FrontConnection(front)
+
+        self._listener = await loop.create_server(
+            connection,
             settings.host,
             settings.port,
-            guard,
-            self._handler_kwargs,
-            backlog=4096,
+            backlog=BACKLOG,
             # Workers of one `serve --workers N` listen on the same port; the kernel
             # spreads new connections over them.
             reuse_port=settings.workers > 1 or None,
-            node=self.node,
-            lean=self._lean_http(),
         )
-        await site.start()
-        self._site = site  # started: stop() stops it
-        self.port = site.port
-
-    def _lean_http(self) -> bool:
-        """The lean path serves polls, publishes and streams, unless it is turned off or
-        an embedding application added a middleware or an ``on_response_prepare`` hook,
-        which must see every request and every answer (docs/design.md, Embedding)."""
-        app = self.app
-        return (
-            self.settings.lean_http
-            and len(app.middlewares) == app[OWN_MIDDLEWARES]
-            and len(app.on_response_prepare) == app[OWN_RESPONSE_HOOKS]
-        )
+        self.port = int(self._listener.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Stop listening, end streams and polls, close the store. Safe to call twice.
 
-        Before aiohttp's own shutdown, which drops what its connections receive from then
-        on: the node answers every long poll, ends every stream and sends every WebSocket
-        its close, then the front's connections (every WebSocket is the front's) are
-        waited for under one deadline (``shutdown_timeout``), and whoever has not
-        answered is cut.
-        """
-        if self._runner.server is not None:
-            site, self._site = self._site, None
-            if site is not None:
-                await site.stop()  # no new connections
-                # The on_shutdown hooks (node.begin_shutdown, the tutorial lobby's):
-                # aiohttp's cleanup runs them again, which finds nothing left to do.
-                await self.app.shutdown()
-                timeout = self.settings.shutdown_timeout
-                if site.front is not None:
-                    await site.front.shutdown(timeout)
-            await self._runner.cleanup()
-        access_log = self._handler_kwargs.get("access_log")
-        if access_log is not None:
-            close_access_log(access_log)
+        The node answers every long poll, ends every stream and sends every WebSocket its
+        close; then the connections are waited for under one deadline
+        (``shutdown_timeout``), and whoever has not answered is cut."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # no new connections
+        if self._started:
+            self._started = False
+            self.app.begin_shutdown()
+            if self.front is not None:
+                await self.front.shutdown(self.settings.shutdown_timeout)
+            await self.app.stop()
+        if self._access_log is not None:
+            close_access_log(self._access_log)
+            self._access_log = None
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -85,13 +85,9 @@ class Settings:
     lingering_time: float = 2.0
     # At shutdown every long poll is answered and every stream and socket told at once;
     # this bounds only the wait for clients to take that (read the answer, return the
-    # WebSocket close) before their connections are cut. Lean and aiohttp connections
-    # wait side by side, so a stop takes at most this plus closing the store.
+    # WebSocket close) before their connections are cut. Every connection waits
+    # under the one deadline, so a stop takes at most this plus closing the store.
     shutdown_timeout: float = 2.0
-
-    # Polls and publishes served by the lean path (front/), not aiohttp's per-request
-    # machinery; False serves every request through aiohttp (--no-lean-http).
-    lean_http: bool = True
 
     # Cross-origin pages: None (off), "*", or a comma-separated list of origins
     allow_origin: str | None = None

@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp.typedefs import Middleware
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from hubbub.front.context import RequestFilter
 from hubbub.server import Server
 from hubbub.settings import Settings
 from tests.browser.chat import ChatPage
@@ -69,9 +69,9 @@ class Servers:
         self.settings = settings
         self.running: list[Server] = []
 
-    async def start(self, *, middlewares: tuple[Middleware, ...] = (), **overrides: Any) -> Server:
+    async def start(self, *, filters: tuple[RequestFilter, ...] = (), **overrides: Any) -> Server:
         server = Server(replace(self.settings, **overrides))
-        server.app.middlewares.extend(middlewares)
+        server.app.request_filters.extend(filters)
         await server.start()
         self.running.append(server)
         return server
@@ -81,11 +81,11 @@ class Servers:
         await server.stop()
 
     async def restart(
-        self, server: Server, *, middlewares: tuple[Middleware, ...] = (), **overrides: Any
+        self, server: Server, *, filters: tuple[RequestFilter, ...] = (), **overrides: Any
     ) -> Server:
         """Stop ``server``, then start a new one on its port and database."""
         await self.stop(server)
-        return await self.start(middlewares=middlewares, port=server.port, **overrides)
+        return await self.start(filters=filters, port=server.port, **overrides)
 
     async def stop_all(self) -> None:
         for server in reversed(self.running):

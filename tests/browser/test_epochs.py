@@ -17,10 +17,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from playwright.async_api import Page, expect
 
+from hubbub.front.context import RequestFilter
+from hubbub.front.head import Request
 from hubbub.server import Server
 from tests.browser.chat import publish
 from tests.browser.conftest import TIMEOUT_MS, OpenChat, Servers
@@ -45,16 +45,14 @@ OWN_EVENTSOURCE = """(room) => {
 }"""
 
 
-def record_last_event_ids(seen: list[str | None]) -> Middleware:
+def record_last_event_ids(seen: list[str | None]) -> RequestFilter:
     """Keeps the Last-Event-ID of every event-stream request, as the server receives it."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if "text/event-stream" in request.headers.get("Accept", ""):
-            seen.append(request.headers.get("Last-Event-ID"))
-        return await handler(request)
+    def record(request: Request) -> None:
+        if "text/event-stream" in (request.headers.get("accept") or ""):
+            seen.append(request.headers.get("last-event-id"))
 
-    return middleware
+    return record
 
 
 async def epoch_of(http: aiohttp.ClientSession, server: Server, room: str) -> str:
@@ -69,7 +67,7 @@ async def restart_and_refill(
     server: Server,
     http: aiohttp.ClientSession,
     room: str,
-    *extra: Middleware,
+    *extra: RequestFilter,
     upgrades: asyncio.Event | None = None,
 ) -> tuple[Server, str]:
     """Restart ``server`` on its port with an empty memory store; NEW messages published
@@ -80,7 +78,7 @@ async def restart_and_refill(
         upgrades.clear()
     await servers.stop(server)
     restarted = await servers.start(
-        port=server.port, store="memory", middlewares=(*extra, hold_reads(release))
+        port=server.port, store="memory", filters=(*extra, hold_reads(release))
     )
     for n in range(1, NEW + 1):
         await publish(http, restarted, room, "bob", f"new {n}")

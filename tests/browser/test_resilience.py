@@ -6,16 +6,17 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from playwright.async_api import Route, expect
 
+from hubbub.front.answers import Answer
+from hubbub.front.context import RequestFilter
+from hubbub.front.head import Request
 from hubbub.server import Server
 from tests.browser.chat import publish, stored
 from tests.browser.conftest import OpenChat, Servers
@@ -31,26 +32,25 @@ async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
         yield stack
 
 
-def transport_of(request: web.Request) -> str:
+def transport_of(request: Request) -> str:
     """Which transport a read of /rooms/{room}/messages asks for (as the server decides)."""
-    if request.headers.get("Upgrade", "").lower() == "websocket":
+    if (request.headers.get("upgrade") or "").lower() == "websocket":
         return "ws"
-    if "text/event-stream" in request.headers.get("Accept", ""):
+    if "text/event-stream" in (request.headers.get("accept") or ""):
         return "sse"
     return "longpoll" if "wait" in request.query else "poll"
 
 
-def refuse(*transports: str) -> Middleware:
-    """A middleware that answers 403 to reads over ``transports``, as a strict proxy might."""
+def refuse(*transports: str) -> RequestFilter:
+    """A filter that answers 403 to reads over ``transports``, as a strict proxy might."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def refusing(request: Request) -> Answer | None:
         reading = request.method == "GET" and request.path.startswith("/rooms/")
         if reading and transport_of(request) in transports:
-            return web.Response(status=403, text="refused by the test")
-        return await handler(request)
+            return Answer(403, b"refused by the test", content_type="text/plain")
+        return None
 
-    return middleware
+    return refusing
 
 
 def refuse_upgrades(refused: tuple[str, ...]) -> Decide:
@@ -75,16 +75,18 @@ def hold_upgrades(gate: asyncio.Event) -> Decide:
     return decide
 
 
-def hold_reads(gate: asyncio.Event) -> Middleware:
-    """A middleware that holds every read until ``gate`` is set (publishes pass)."""
+def hold_reads(gate: asyncio.Event) -> RequestFilter:
+    """A filter that holds every read until ``gate`` is set (publishes pass)."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def wait_for_gate() -> None:
+        await gate.wait()
+
+    def holding(request: Request) -> Awaitable[None] | None:
         if request.method == "GET" and request.path.startswith("/rooms/"):
-            await gate.wait()
-        return await handler(request)
+            return wait_for_gate()
+        return None
 
-    return middleware
+    return holding
 
 
 @pytest.mark.parametrize("transport", ["ws", "sse", "longpoll", "poll"])
@@ -146,7 +148,7 @@ async def test_true_gap_is_shown(
     gate.clear()
     await servers.stop(server)
     await expect(alice.connection).to_have_attribute("data-state", "reconnecting")
-    server = await servers.start(port=server.port, retain=3, middlewares=(hold_reads(gate),))
+    server = await servers.start(port=server.port, retain=3, filters=(hold_reads(gate),))
     for n in range(2, 8):  # ids 2..7; the room keeps 5..7
         await publish(http, server, "general", "carol", f"message {n}")
     gate.set()
@@ -193,7 +195,7 @@ async def test_fallback_order(
     expected: str,
 ) -> None:
     """Refused transports are skipped in order: WebSocket, SSE, long poll, short poll."""
-    server = await servers.start(middlewares=(refuse(*refused),))
+    server = await servers.start(filters=(refuse(*refused),))
     proxy = await stack.enter_async_context(Proxy(server.port, refuse_upgrades(refused)))
     alice = await open_chat(proxy.url, "alice", wait_live=False)
     bob = await open_chat(proxy.url, "bob", wait_live=False)

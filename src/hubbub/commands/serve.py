@@ -267,14 +267,6 @@ def register(subparsers: Any) -> None:
         help="with access control on, keep the tutorial dialect's lobby open to everyone "
         f"[env {env_name('open-lobby')}=1] (default: off)",
     )
-    parser.add_argument(
-        "--no-lean-http",
-        dest="lean_http",
-        action="store_false",
-        default=os.environ.get(env_name("no-lean-http"), "") in ("", "0"),
-        help="serve polls and publishes through aiohttp like every other request, not "
-        f"the lean path [env {env_name('no-lean-http')}=1] (default: lean path on)",
-    )
     parser.set_defaults(run=run)
 
 
@@ -316,7 +308,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         presence_ttl=args.presence_ttl,
         max_subscriptions=args.max_subscriptions,
         max_rooms=args.max_rooms,
-        lean_http=args.lean_http,
         metrics_allow=args.metrics_allow,
     )
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
-
-from aiohttp import web
 
 from hubbub.compat.dialect import (
     ANONYMOUS,
@@ -29,72 +28,51 @@ from hubbub.compat.dialect import (
     terminal_publish,
 )
 from hubbub.compat.lobby import TutorialLobby
+from hubbub.compat.socket import start_dialect_socket
 from hubbub.compat.streams import list_stream, lobby_principal
 from hubbub.errors import ProtocolError, Unauthorized
+from hubbub.front.answers import NO_ANSWER, Answer
+from hubbub.front.head import Request, is_websocket_upgrade
+from hubbub.front.requests import error_answer
+from hubbub.front.routes import Routes
+from hubbub.front.streaming import Streamed, Takeover
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.messages import NO_USER, Publish, parse_json_object, validate_room
 from hubbub.store.committer import Committed
 from hubbub.transports.cors import add_origin_headers, preflight_response
-from hubbub.transports.http import (
-    NO_STORE,
-    NODE,
-    error_response,
-    expect_continue,
-    json_response,
-    read_body,
-)
+from hubbub.transports.http import json_response
 from hubbub.transports.origins import check_origin
 from hubbub.transports.rooms import wants_event_stream
-from hubbub.transports.websocket import refuse_stray_upgrade
+from hubbub.transports.websocket import check_upgrade_request
 
-LOBBY = web.AppKey("tutorial_lobby", TutorialLobby)
-
+TEXT = "text/plain; charset=utf-8"
 PATHS = frozenset({"/subscribe", "/publish", "/messages", "/message"})
 
 
-def add_compat_routes(app: web.Application) -> None:
-    """Serve the tutorial dialect on ``settings.lobby``.
-
-    Call after the node's own start-up hook is registered: the lobby is loaded
-    from the started node.
-    """
-    node = app[NODE]
+def add_compat_routes(routes: Routes, node: Node) -> TutorialLobby:
+    """Serve the tutorial dialect on ``settings.lobby``; the lobby it serves, which the
+    server starts after the node (``app.py``)."""
     validate_room(node.settings.lobby)  # refuse a bad --lobby at start-up, not per request
-    lobby = app[LOBBY] = TutorialLobby(node)
-
-    async def start(_: web.Application) -> None:
-        await lobby.start()
-
-    async def shutdown(_: web.Application) -> None:
-        lobby.shutdown()
-
-    async def cleanup(_: web.Application) -> None:
-        lobby.stop()
-
-    app.on_startup.append(start)
-    app.on_shutdown.append(shutdown)
-    app.on_cleanup.append(cleanup)
-    app.on_response_prepare.append(cors_headers)
-
-    router = app.router
-    router.add_get("/subscribe", subscribe, expect_handler=expect_continue)
-    router.add_post("/publish", publish, expect_handler=expect_continue)
-    router.add_get("/messages", messages, expect_handler=expect_continue)
-    router.add_post("/messages", post_messages, expect_handler=expect_continue)
-    router.add_post("/message", post_message, expect_handler=expect_continue)
+    routes.add("GET", "/subscribe", subscribe)
+    routes.add("POST", "/publish", publish)
+    routes.add("GET", "/messages", messages)
+    routes.add("POST", "/messages", post_messages)
+    routes.add("POST", "/message", post_message)
     for path in sorted(PATHS):
-        router.add_route("OPTIONS", path, preflight, expect_handler=expect_continue)
+        routes.add("OPTIONS", path, preflight)
+    return TutorialLobby(node)
 
 
 READS = frozenset({"GET", "HEAD"})
 
 
-def lobby_of(request: web.Request) -> TutorialLobby:
-    return request.app[LOBBY]
+def lobby_of(request: Request) -> TutorialLobby:
+    lobby: TutorialLobby = request.app.lobby
+    return lobby
 
 
-async def subscribe(request: web.Request) -> web.StreamResponse:
+async def subscribe(request: Request) -> Answer:
     """GET /subscribe: held until the next lobby message, answered with its text."""
     lobby = lobby_of(request)
     principal = lobby_principal(request)
@@ -109,74 +87,79 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
         # Shutting down: close without an answer. The page shows every answer
         # as a message, so an empty one would be wrong; after an error it
         # subscribes again after its pause.
-        request.protocol.force_close()
-        return web.Response()
-    return web.Response(text=message.text, content_type="text/plain", headers=NO_STORE)
+        return NO_ANSWER
+    return Answer(200, message.text.encode(), content_type=TEXT, no_store=True)
 
 
-async def publish(request: web.Request) -> web.Response:
+async def publish(request: Request) -> Answer:
     """POST /publish ``{"message": text}``: a lobby message from ``anonymous``; ``ok``."""
     lobby = lobby_of(request)
     node = lobby.node
     check_origin(request)
     principal = lobby_principal(request)
-    fields = await _read_object(request, node)
+    fields = _read_object(request)
     publish = page_publish(lobby.name, fields, node.settings.max_text, _default_user(principal))
     await _commit(request, principal, publish)
-    return web.Response(text="ok", content_type="text/plain", headers=NO_STORE)
+    return Answer(200, b"ok", content_type=TEXT, no_store=True)
 
 
-async def messages(request: web.Request) -> web.StreamResponse:
+def messages(request: Request) -> Answer | Takeover | Streamed | Awaitable[Answer]:
     """GET /messages: the SSE list, or the newest messages as JSON (its WebSocket is the
     front's: ``compat/socket.py``)."""
     lobby = lobby_of(request)
     lobby.node.check_stream(lobby_principal(request), lobby.name)
-    owner = list_owner(request.rel_url.raw_query_string)  # 400 for a bad ?id=, on each
-    refuse_stray_upgrade(request)
+    owner = list_owner(request.raw_query)  # 400 for a bad ?id=, on each
+    if request.method == "GET" and is_websocket_upgrade(request):
+        check_upgrade_request(request)
+        return Takeover(start_dialect_socket)
     if wants_event_stream(request):
-        return await list_stream(request, lobby, owner)
+        return list_stream(request, lobby, owner)
+    return _listed(lobby)
+
+
+async def _listed(lobby: TutorialLobby) -> Answer:
     return json_response(await lobby.listed_json(), no_store=True)
 
 
-async def post_messages(request: web.Request) -> web.Response:
+async def post_messages(request: Request) -> Answer:
     """POST /messages ``{"id", "text", "username"}``: 201, or 200 for an ``id`` seen before."""
     lobby = lobby_of(request)
     node = lobby.node
     check_origin(request)
     principal = lobby_principal(request)
-    fields = await _read_object(request, node)
+    fields = _read_object(request)
     publish = terminal_publish(lobby.name, fields, node.settings.max_text, _default_user(principal))
     committed = await _commit(request, principal, publish)
     return json_response(listed(committed.message.message), 201 if committed.created else 200)
 
 
-async def post_message(request: web.Request) -> web.Response:
+async def post_message(request: Request) -> Answer:
     """POST /message?id=U ``{"message": text}``: ``{"status": ...}``, the HTTP status too."""
     lobby = lobby_of(request)
     node = lobby.node
     try:
         check_origin(request)
         principal = lobby_principal(request)
-        fields = await _read_object(request, node)
-        user = query_id(request.rel_url.raw_query_string)
+        fields = _read_object(request)
+        user = query_id(request.raw_query)
         default = NO_USER if principal.user is not None else None
         publish = event_source_publish(lobby.name, user, fields, node.settings.max_text, default)
         await _commit(request, principal, publish)
     except ProtocolError as error:
         node.stats.rejected[error.code] += 1
-        response = error_response(error, request)  # keeps its status and connection handling
-        response.body = status_body(error.status, error.message, error.code)
-        return response
+        answer = error_answer(error, None)  # keeps its status and connection handling
+        answer.body = status_body(error.status, error.message, error.code)
+        return answer
     return json_response(status_body(200, "Message sent"), no_store=True)
 
 
-async def preflight(request: web.Request) -> web.Response:
+def preflight(request: Request) -> Answer:
     """CORS preflight: the SSE tutorial's page posts JSON, allowed for listed origins."""
-    allowed = request.headers.get("Access-Control-Request-Headers", "Content-Type")
+    allowed = request.headers.get("access-control-request-headers") or "Content-Type"
     return preflight_response(request, "GET, POST, OPTIONS", allowed)
 
 
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+def cors_headers(request: Request, answer: Answer) -> None:
     """Answers of the dialect, errors included, follow ``--allow-origin`` like the API;
     reads (``GET``, ``HEAD``: the list, its SSE, ``/subscribe``) of a server without
     tokens are readable by a page of any origin: the lobby is public there, and no
@@ -184,14 +167,14 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
     if request.path not in PATHS:
         return
     if request.method in READS and not lobby_of(request).node.access.enabled:
-        response.headers["Access-Control-Allow-Origin"] = "*"
+        answer.headers.append(("Access-Control-Allow-Origin", "*"))
     else:
-        add_origin_headers(request, response)
+        add_origin_headers(request, answer)
 
 
-async def _read_object(request: web.Request, node: Node) -> dict[str, Any]:
+def _read_object(request: Request) -> dict[str, Any]:
     """The body as one JSON object, whatever its ``Content-Type``: 413 past ``max_body``."""
-    return parse_json_object(await read_body(request, node.settings.max_body))
+    return parse_json_object(request.body)
 
 
 def _default_user(principal: Principal) -> str:
@@ -205,5 +188,5 @@ def _time_left(principal: Principal) -> float | None:
     return max(0.0, principal.expires - time.time())
 
 
-async def _commit(request: web.Request, principal: Principal, publish: Publish) -> Committed:
+async def _commit(request: Request, principal: Principal, publish: Publish) -> Committed:
     return await lobby_of(request).node.publish(principal, publish)

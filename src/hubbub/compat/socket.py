@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING
 
 from websockets.frames import CloseCode, Opcode
 
-from hubbub.auth import token_from
 from hubbub.compat.lobby import TUTORIAL_FRAMES
 from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
 from hubbub.principal import ANONYMOUS, Principal
+from hubbub.transports.http import principal_of
 from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, SocketStream
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext, StreamStart
+    from hubbub.front.context import FrontContext
+    from hubbub.front.streaming import StreamStart
     from hubbub.node import Node
 
 
@@ -37,7 +38,7 @@ def start_dialect_socket(start: StreamStart) -> None:
     if settings.open_lobby:
         principal = replace(ANONYMOUS, address=start.address)
     else:
-        principal = node.principal(token_from(head.headers, start.route.query), start.address)
+        principal = principal_of(head)
     node.check_stream(principal, settings.lobby)
     response = upgrade(start)
     if response is None:

@@ -13,16 +13,16 @@ import asyncio
 import time
 from dataclasses import replace
 
-from aiohttp import web
-
 from hubbub.compat.lobby import TutorialLobby
+from hubbub.front.head import Request
+from hubbub.front.streaming import BodyWriter, Streamed
 from hubbub.principal import ANONYMOUS, Principal
 from hubbub.protocol.encoding import SSE_EXPIRED, SSE_PING
 from hubbub.transports.http import client_address_of, node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS
 
 
-def lobby_principal(request: web.Request) -> Principal:
+def lobby_principal(request: Request) -> Principal:
     """Who uses the dialect: the request's token, as on every route, unless
     ``--open-lobby`` keeps the dialect's lobby open to everyone."""
     if node_of(request).settings.open_lobby:
@@ -30,49 +30,46 @@ def lobby_principal(request: web.Request) -> Principal:
     return principal_of(request)
 
 
-async def list_stream(
-    request: web.Request, lobby: TutorialLobby, owner: str | None
-) -> web.StreamResponse:
+def list_stream(request: Request, lobby: TutorialLobby, owner: str | None) -> Streamed:
     """``Accept: text/event-stream``: the newest list at connect and after each change,
     those of ``owner`` (``?id=``) left out."""
     node = lobby.node
     principal = lobby_principal(request)
     node.check_stream(principal, lobby.name)
     heartbeat = node.settings.heartbeat
-    response = web.StreamResponse(headers=SSE_HEADERS)
-    if request.method == "HEAD":
-        return web.Response(headers=SSE_HEADERS)
-    await response.prepare(request)
-    token = object()
-    lobby.lists.add(token)
-    node.stats.count_stream("sse", +1)
-    try:
-        seen = (await lobby.room()).bounds.last_id
-        event = await lobby.list_event()  # the list as it is now, first
-        while not lobby.closing:
-            # aiohttp waits here while the peer's buffer is full; a peer that
-            # does not read for two heartbeats is a slow consumer.
-            async with asyncio.timeout(2 * heartbeat):
-                await response.write(event)
-            if event is not SSE_PING:
-                node.stats.delivered += 1
-            wait = heartbeat
-            if principal.expires is not None:
-                wait = max(0.0, min(wait, principal.expires - time.time()))
-            seen, changed = await lobby.changed(seen, owner, wait)
-            if lobby.closing:
-                break
-            if principal.expires is not None and time.time() >= principal.expires:
-                await response.write(SSE_EXPIRED)  # as on the protocol's own streams
-                break
-            event = await lobby.list_event() if changed else SSE_PING
-    except TimeoutError:
-        node.stats.slow_consumers_dropped += 1
-        if request.transport is not None:
-            request.transport.abort()
-    except ConnectionError:
-        pass  # gone while we wrote
-    finally:
-        lobby.lists.discard(token)
-        node.stats.count_stream("sse", -1)
-    return response
+    headers = [(name, value) for name, value in SSE_HEADERS.items() if name != "Content-Type"]
+
+    async def produce(body: BodyWriter) -> None:
+        token = object()
+        lobby.lists.add(token)
+        node.stats.count_stream("sse", +1)
+        try:
+            seen = (await lobby.room()).bounds.last_id
+            event = await lobby.list_event()  # the list as it is now, first
+            while not lobby.closing:
+                body.write(event)
+                # A peer that does not read for two heartbeats is a slow consumer.
+                try:
+                    async with asyncio.timeout(2 * heartbeat):
+                        await body.drain()
+                except TimeoutError:
+                    node.stats.slow_consumers_dropped += 1
+                    body.abort()
+                    return
+                if event is not SSE_PING:
+                    node.stats.delivered += 1
+                wait = heartbeat
+                if principal.expires is not None:
+                    wait = max(0.0, min(wait, principal.expires - time.time()))
+                seen, changed = await lobby.changed(seen, owner, wait)
+                if lobby.closing:
+                    break
+                if principal.expires is not None and time.time() >= principal.expires:
+                    body.write(SSE_EXPIRED)  # as on the protocol's own streams
+                    break
+                event = await lobby.list_event() if changed else SSE_PING
+        finally:
+            lobby.lists.discard(token)
+            node.stats.count_stream("sse", -1)
+
+    return Streamed(produce, content_type=SSE_HEADERS["Content-Type"], headers=headers)

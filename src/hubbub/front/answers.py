@@ -1,19 +1,14 @@
-"""Answers of the lean path, written as bytes: a status line, fixed headers, the body.
+"""Answers, written as bytes: a status line, headers, the body.
 
-The same headers as aiohttp's answers on these routes (``Content-Type``,
-``Cache-Control``, ``Content-Length``, ``Date``, and ``Access-Control-Allow-Origin``
-for an allowed origin), so a client cannot tell which path served it. Pure.
+A route returns an :class:`Answer` (or raises a ``ProtocolError``, answered by
+:func:`error_answer`); the connection renders it with ``Content-Length``, ``Date``,
+``Server`` and ``Connection: close`` when the connection ends after it. Pure.
 """
 
 from __future__ import annotations
 
 from email.utils import formatdate
 from http import HTTPStatus
-
-from hubbub.errors import ProtocolError
-from hubbub.protocol.encoding import error_body
-from hubbub.refusals import refusal_headers
-from hubbub.transports.cors import origin_header_pairs
 
 SERVER = b"Server: hubbub\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
@@ -23,6 +18,10 @@ _STATUS_LINES = {
     status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
     for status in HTTPStatus
 }
+
+
+def status_line(status: int) -> bytes:
+    return _STATUS_LINES[status]
 
 
 class DateHeader:
@@ -42,6 +41,60 @@ class DateHeader:
         return self._line
 
 
+class Answer:
+    """What a route answers: ``status``, ``body``, its media type, more headers.
+
+    ``close``: the connection closes after it. ``headers`` may be changed by the
+    answer hooks an embedding application adds (``docs/design.md``, Embedding)."""
+
+    __slots__ = ("body", "close", "content_type", "headers", "no_store", "status")
+
+    def __init__(
+        self,
+        status: int = 200,
+        body: bytes = b"",
+        *,
+        content_type: str | None = "application/json",
+        headers: list[tuple[str, str]] | None = None,
+        no_store: bool = False,
+        close: bool = False,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers if headers is not None else []
+        self.no_store = no_store
+        self.close = close
+
+    def render(self, date: bytes, *, close: bool, head_only: bool = False) -> bytes:
+        """The answer's bytes; ``head_only``: the answer to ``HEAD`` (no body, the
+        ``Content-Length`` a ``GET`` would have)."""
+        body = self.body
+        content_type = self.content_type
+        has_body = self.status not in (204, 304)
+        return b"".join(
+            (
+                _STATUS_LINES[self.status],
+                b"Content-Type: %s\r\n" % content_type.encode("latin-1")
+                if content_type is not None and has_body
+                else b"",
+                NO_STORE if self.no_store else b"",
+                b"Content-Length: %d\r\n" % len(body) if has_body else b"",
+                date,
+                SERVER,
+                CLOSE if close else b"",
+                header_lines(self.headers),
+                b"\r\n",
+                b"" if head_only or not has_body else body,
+            )
+        )
+
+
+# A route's answer that is no answer: the connection closes without a byte (the tutorial
+# dialect's held /subscribe at shutdown, where any answer would be shown as a message).
+NO_ANSWER = Answer(0, content_type=None, close=True)
+
+
 def answer(
     status: int,
     body: bytes,
@@ -51,7 +104,8 @@ def answer(
     close: bool = False,
     extra: bytes = b"",
 ) -> bytes:
-    """A whole JSON answer; ``extra``: more header lines, each ending in CRLF."""
+    """A whole JSON answer as bytes (``extra``: more header lines, each ending in CRLF),
+    for what is answered before any request is read (``guard.py``)."""
     return b"".join(
         (
             _STATUS_LINES[status],
@@ -68,34 +122,5 @@ def answer(
     )
 
 
-def origin_headers(allowed: str | None) -> bytes:
-    """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed origin, if any
-    (``transports/cors.py: origin_header_pairs``, shared with aiohttp's path)."""
-    return header_lines(origin_header_pairs(allowed))
-
-
 def header_lines(pairs: list[tuple[str, str]]) -> bytes:
     return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode("latin-1")) for k, v in pairs)
-
-
-def error_headers(error: ProtocolError, token_sent: bool) -> tuple[bytes, bool]:
-    """The header lines an error answer adds, and whether the connection closes after
-    (``refusals.py``, shared with aiohttp's path)."""
-    headers, close = refusal_headers(error, token_sent)
-    return header_lines(headers), close
-
-
-def error_answer(
-    error: ProtocolError, date: bytes, *, token_sent: bool, close: bool, cors: bytes
-) -> tuple[bytes, bool]:
-    """The JSON error answer, and whether the connection closes after it."""
-    extra, must_close = error_headers(error, token_sent)
-    close = close or must_close
-    data = answer(
-        error.status,
-        error_body(error.code, error.message),
-        date,
-        close=close,
-        extra=extra + cors,
-    )
-    return data, close

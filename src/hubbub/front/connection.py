@@ -1,18 +1,19 @@
-"""The lean HTTP path: one slotted protocol object per connection, no per-request objects.
+"""hubbub's HTTP/1.1 connection: one slotted protocol object per connection, from accept
+to close, serving every route of the table it is handed (``front/routes.py``).
 
-Every accepted socket starts here. Polls (short and long) and publishes of
-``/rooms/{room}/messages`` are served directly: the head is checked by llhttp, the
-answer written as prebuilt bytes. The first request that is anything else (another
-route, SSE, a WebSocket upgrade, a chunked or encoded body, an over-limit body,
-HTTP/1.0, a head llhttp refuses) hands the connection, bytes unread included, to
-aiohttp's connection handler, which serves it from then on exactly as before. A
-connection over a cap is answered ``503`` at once by the guard (``connections.py``).
+Framing: a head ends at the first blank line and llhttp checks it (``head.py``); a body
+is ``Content-Length`` bytes or chunks llhttp decodes (``body.py``), never read past
+``max_body``; ``Expect: 100-continue`` is answered before a body is invited. A request
+whose framing cannot be trusted is refused ``400`` and the connection closed.
 
-Pipelining: every complete request in a read is taken in the same loop iteration,
-so the publishes of one connection share one commit (aiohttp serves them one at a
-time); answers go out in request order, those ready together in one write. At most
-:data:`MAX_PIPELINE` requests wait for their answers; past that, or while the peer
-does not read, the connection is not read.
+Pipelining: every complete request in a read is taken in the same loop iteration, so
+the publishes of one connection share one commit; answers go out in request order, those
+ready together in one write. Polls and publishes of a room may be in flight together (a
+read waits for the publishes before it); any other request waits for the answers before
+it. At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
+peer does not read, the connection is not read. A WebSocket or SSE stream takes the
+socket over (``streaming.py: Takeover``); an SSE stream gives it back when it ends.
+A connection over a cap is answered ``503`` at once by the guard (``guard.py``).
 """
 
 from __future__ import annotations
@@ -20,50 +21,51 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
-from hubbub.errors import ProtocolError, RequestTimeout
-from hubbub.front.answers import error_answer
-from hubbub.front.context import FrontContext, StreamStart
+from hubbub.errors import (
+    InvalidRequest,
+    ProtocolError,
+)
+from hubbub.front.body import ChunkedBody, decode_body
 from hubbub.front.head import (
     MAX_HEAD,
-    PUBLISH,
-    READ,
-    WEBSOCKET_KINDS,
-    Head,
-    Route,
+    Request,
+    accepts_event_stream,
     framing_error,
+    is_websocket_upgrade,
     parse_head,
-    partial_head_error,
-    route_of,
 )
-from hubbub.front.requests import Pending, Requests, log_access
+from hubbub.front.reading import Reading
+from hubbub.front.requests import ALONE, READ, WRITE, Pending, Requests, log_access
+from hubbub.front.streaming import StreamStart, Takeover
+
+if TYPE_CHECKING:
+    from hubbub.front.context import FrontContext
+    from hubbub.front.routes import Match
 
 log = logging.getLogger("hubbub")
 
 MAX_PIPELINE = 64
 
 
-class FrontConnection(Requests, asyncio.Protocol):
-    """One client connection on the lean path (until it is handed to aiohttp)."""
+class FrontConnection(Reading, Requests, asyncio.Protocol):
+    """One client connection."""
 
     __slots__ = (
         "_address",
-        "_body_deadline",
         "_buffer",
         "_ctx",
-        "_ending",
         "_flush_soon",
         "_idle_since",
         "_peer",
         "_pending",
         "_proxied",
-        "_reading",
         "_serving",
         "_tasks",
-        "_timer",
         "_transport",
         "_waiting_turn",
+        "_writable",
         "_write_paused",
     )
 
@@ -75,16 +77,20 @@ class FrontConnection(Requests, asyncio.Protocol):
         self._proxied = False  # from a trusted proxy: each request names its client
         self._buffer = bytearray()
         self._pending: deque[Pending] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
         self._body_deadline: float | None = None  # a head is in, its body is not
+        self._chunked: ChunkedBody | None = None  # the chunked body being read
+        self._continued = False  # 100 Continue sent for the head at the buffer's start
         self._ending = False  # no more requests are taken; closed once answered
-        self._waiting_turn = False  # a hand-off or a stream waits for earlier answers
+        self._linger = False  # a refusal left a body unread: discard it before closing
+        self._waiting_turn = False  # a request waits for the answers before it
         self._flush_soon = False
         self._serving = False  # in _serve: answers wait for the end of the read
         self._reading = True
         self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None  # a streamed answer waits
 
     # asyncio.Protocol
 
@@ -112,15 +118,17 @@ class FrontConnection(Requests, asyncio.Protocol):
         if ctx.closing:
             self.begin_close()
 
-    def resume(self, transport: asyncio.Transport, address: str, data: bytes) -> None:
-        """A lean stream's response ended and its connection stays open (keep-alive, as
-        aiohttp's handler does): serve it from here, with what the client sent meanwhile.
-        Its place under the guard passes to this connection."""
+    def resume(self, transport: asyncio.Transport, data: bytes, write_paused: bool) -> None:
+        """An SSE stream's answer ended and its connection stays open: serve it from here
+        again, with what the client sent meanwhile (its place under the guard comes back)."""
         self._transport = transport
         transport.set_protocol(self)
-        self._begin(address)
+        self._begin(self._address)
+        self._write_paused = write_paused
         if data:
             self.data_received(data)
+        else:
+            self._serve()
 
     def data_received(self, data: bytes) -> None:
         if self._ending:
@@ -129,8 +137,8 @@ class FrontConnection(Requests, asyncio.Protocol):
         self._serve()
 
     def eof_received(self) -> bool:
-        # As aiohttp does: a peer that stops sending is gone; the transport closes and
-        # connection_lost cancels what it waits for (a long poll releases its waiter).
+        # A peer that stops sending is gone; the transport closes and connection_lost
+        # cancels what it waits for (a long poll releases its waiter).
         return False
 
     def pause_writing(self) -> None:
@@ -139,18 +147,33 @@ class FrontConnection(Requests, asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
         self._update_reading()
         self._serve()
+
+    async def writable(self) -> None:
+        """Returns once the transport takes writes again (a streamed answer waits here)."""
+        if self._write_paused:
+            if self._writable is None:
+                self._writable = self._ctx.loop.create_future()
+            await self._writable
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ctx.forget(self, self._address)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for entry in self._pending:
+            if entry.access is not None and entry.data is None:
+                self._log(*entry.access, 499, 0)  # nginx's status: the client left first
         self._pending.clear()
         self._buffer.clear()
         for task in self._tasks:
             task.cancel()  # a long poll whose client vanished releases its waiter now
+        if self._writable is not None:
+            self._writable.cancel()
         self._transport = None
 
     # Shutdown
@@ -167,10 +190,10 @@ class FrontConnection(Requests, asyncio.Protocol):
     # Requests
 
     def _serve(self) -> None:
-        """Take every complete request in the buffer (until a hand-off, a stream or a close)."""
+        """Take every complete request in the buffer (until one must wait its turn)."""
         if self._waiting_turn:
             if self._pending:
-                return  # a hand-off or a stream waits for the answers before it
+                return
             self._waiting_turn = False
         self._serving = True
         try:
@@ -182,65 +205,93 @@ class FrontConnection(Requests, asyncio.Protocol):
     def _take_requests(self) -> None:
         buffer = self._buffer
         ctx = self._ctx
+        max_body = ctx.settings.max_body
         while buffer and not self._ending and self._transport is not None:
             if len(self._pending) >= MAX_PIPELINE or self._write_paused:
                 break
+            if self._pending and self._pending[-1].kind == ALONE:
+                self._waiting_turn = True  # nothing after it is read before it is answered
+                break
             end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
             if end < 0:
-                # Too long, or ended by bare LFs: aiohttp's to answer (400, 431).
-                if len(buffer) > MAX_HEAD or buffer.find(b"\n\n", 0, MAX_HEAD) >= 0:
-                    self._hand_off_in_turn()
-                elif (error := partial_head_error(bytes(buffer))) is not None:
-                    self._refuse_and_close(error)
+                self._incomplete_head()
                 break
             head_size = end + 4
-            head = parse_head(bytes(buffer[:head_size]))
-            if head is not None and (error := framing_error(head)) is not None:
+            try:
+                head = parse_head(bytes(buffer[:head_size]))
+                framing = framing_error(head)
+                if framing is not None:
+                    raise framing
+            except ProtocolError as error:
                 self._refuse_and_close(error)
                 break
-            route = route_of(head) if head is not None else None
-            if head is None or route is None or not (ctx.lean or route.kind in WEBSOCKET_KINDS):
-                self._hand_off_in_turn()
-                break
+            head.peer = self._peer
+            head.address = self._address
+            head.app = ctx.app
             refusal = ctx.node.host_refusal(head.headers.get("host"))
             if refusal is not None:
                 del buffer[:]  # nothing after it is read: the connection closes
-                entry = self._take(head)
-                entry.close = True
-                self._stop_taking()
-                self._refuse(entry, head, route, refusal)
+                self._refuse_now(head, refusal, close=True)
                 break
             if self._proxied and not self._readdress(head):
                 del buffer[:]
                 break
-            kind = route.kind
-            if kind == PUBLISH:
-                length = _content_length(head)
-                if length is None or length > ctx.settings.max_body:
-                    self._hand_off_in_turn()  # aiohttp refuses it (400, 413)
-                    break
-                if len(buffer) < head_size + length:
-                    self._wait_for_body()
-                    break
-                body = bytes(buffer[head_size : head_size + length])
-                del buffer[: head_size + length]
-                self._body_deadline = None
-                self._publish(head, route, body)
-            elif kind == READ:
-                if self._publish_pending():
-                    # A read pipelined after a publish sees it (RFC 9112 section 9.3.2:
-                    # only safe requests may be served in parallel).
-                    self._waiting_turn = True
-                    break
-                del buffer[:head_size]
-                self._read(head, route)
-            else:
-                self._stream_in_turn(head, route, head_size)
+            match: Match | None = None
+            route_error: ProtocolError | None = None
+            try:
+                match = ctx.routes.match(head.method, head.path, head.raw_path)
+            except ProtocolError as error:
+                route_error = error
+            kind = _kind_of(head, match)
+            if self._pending and not self._may_overlap(kind):
+                self._waiting_turn = True
                 break
+            try:
+                end_of_body = self._body(head, head_size)
+            except ProtocolError as error:
+                self._refuse_and_close(error)
+                break
+            if end_of_body is None:
+                break  # waits for the rest of its body
+            del buffer[:end_of_body]
+            self._body_deadline = None
+            self._continued = False
+            entry = self._take(head, kind)
+            if head.body_refused:
+                entry.close = True  # the body stays unread: discarded after the answer
+                self._linger = True
+                self._stop_taking()
+                buffer.clear()
+            if route_error is not None or match is None:
+                self._refuse(entry, head, route_error or InvalidRequest("no route"))
+                continue
+            head.params = match.params
+            if not head.body_refused and head.body and "content-encoding" in head.headers:
+                try:
+                    head.body = decode_body(
+                        head.body, head.headers.get("content-encoding"), max_body
+                    )
+                except ProtocolError as error:
+                    self._refuse(entry, head, error)
+                    continue
+            self._call(entry, head, match.route.handler)
+            if kind == ALONE:
+                break  # what follows waits for this answer (or belongs to its stream)
 
-    def _readdress(self, head: Head) -> bool:
+    def _may_overlap(self, kind: int) -> bool:
+        """Whether a request of ``kind`` may start while ``_pending`` waits: reads beside
+        reads, publishes beside reads and publishes (a read waits for earlier publishes,
+        RFC 9112 section 9.3.2: only safe requests are served in parallel)."""
+        if kind == ALONE:
+            return False
+        for entry in self._pending:
+            if entry.kind == ALONE or (kind == READ and entry.kind == WRITE):
+                return False
+        return True
+
+    def _readdress(self, head: Request) -> bool:
         """A request from a trusted proxy names its client: the connection is counted
-        under the client's address from now on (``connections.py: ConnectionGuard.move``).
+        under the client's address from now on (``guard.py: ConnectionGuard.move``).
         False if that address is at its cap (answered ``503``, the connection closed)."""
         headers = head.headers
         proxies = self._ctx.guard.proxies
@@ -249,39 +300,45 @@ class FrontConnection(Requests, asyncio.Protocol):
         )
         refusal = self._ctx.guard.move(self._address, client)
         if refusal is None:
-            self._address = client
+            self._address = head.address = client
             return True
         self._refuse_over_cap(head, client, refusal)
         return False
 
-    def _publish_pending(self) -> bool:
-        return any(entry.publish and entry.data is None for entry in self._pending)
+    def _refuse_now(self, head: Request, error: ProtocolError, *, close: bool) -> None:
+        entry = self._take(head, ALONE)
+        if close:
+            entry.close = True
+            self._stop_taking()
+        self._refuse(entry, head, error)
 
-    def _stream_in_turn(self, head: Head, route: Route, head_size: int) -> None:
-        """A WebSocket or SSE request: its stream takes the connection over, once the
-        answers before it are out (aiohttp's handler does, where the lean path has none)."""
-        starter = self._ctx.starters.get(route.kind)
-        if starter is None:
-            self._hand_off_in_turn()
-            return
-        if self._pending:
-            self._waiting_turn = True
-            return
+    def _take_over(self, entry: Pending, head: Request, takeover: Takeover) -> None:
+        """A WebSocket or SSE stream takes the connection over (it came alone: nothing
+        before it is owed)."""
         transport = self._transport
-        assert transport is not None
-        leftover = bytes(self._buffer[head_size:])
+        assert transport is not None and self._pending[-1] is entry
+        leftover = b""
+        if _upgrading(head):
+            # Its first frames may have come with its head: the stream reads them.
+            leftover = bytes(self._buffer)
+            self._buffer.clear()
+        start = StreamStart(self._ctx, transport, self._address, head, leftover, self.resume)
         try:
-            starter(StreamStart(self._ctx, transport, self._address, head, route, leftover))
+            takeover.start(start)
         except ProtocolError as error:
             # Refused before the stream began (401, 403, 400, 426): answered in JSON,
             # and the connection closed (an upgrade may have sent frames after its head).
             del self._buffer[:]
-            entry = self._take(head)
             entry.close = True
             self._stop_taking()
-            self._refuse(entry, head, route, error)
+            self._refuse(entry, head, error)
+            return
+        except Exception:
+            self._crash(entry)
             return
         # The stream's protocol owns the socket now, and its place under the guard.
+        self._pending.pop()
+        entry.access = None  # the stream writes its own line
         self._let_go()
 
     def _stop_taking(self) -> None:
@@ -290,9 +347,9 @@ class FrontConnection(Requests, asyncio.Protocol):
     # Answers
 
     def _answered(self) -> None:
-        """An answer is ready. The only one owed goes out now (a long poll's); with others
-        in flight, it is written with those ready in this loop iteration (a pipeline's
-        publishes committed together leave in one write)."""
+        """An answer is ready. The only one owed goes out now; with others in flight, it
+        is written with those ready in this loop iteration (a pipeline's publishes
+        committed together leave in one write)."""
         if self._flush_soon:
             return
         if len(self._pending) == 1 and not self._serving:
@@ -318,9 +375,11 @@ class FrontConnection(Requests, asyncio.Protocol):
                 break
         if transport is None or not ready:
             return
-        transport.write(ready[0] if len(ready) == 1 else b"".join(ready))
+        data = ready[0] if len(ready) == 1 else b"".join(ready)
+        if data:
+            transport.write(data)
         if close:
-            transport.close()
+            self._close(transport)
             return
         if not pending:
             self._idle_since = self._ctx.loop.time()
@@ -329,7 +388,7 @@ class FrontConnection(Requests, asyncio.Protocol):
                 self._serve()
 
     def _end_if_answered(self) -> None:
-        """Once nothing is pending: close if ending, or hand off if a request waits for aiohttp."""
+        """Once nothing is pending: close if ending, or serve a request that waited."""
         if self._pending or self._transport is None:
             return
         if self._waiting_turn:
@@ -341,11 +400,11 @@ class FrontConnection(Requests, asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
+        # Ending, it still reads (and discards): a client that leaves is noticed at once.
         reading = (
             len(self._pending) < MAX_PIPELINE
             and not self._write_paused
-            and not self._waiting_turn
-            and not self._ending
+            and (not self._waiting_turn or self._ending)
         )
         if reading != self._reading:
             self._reading = reading
@@ -354,104 +413,32 @@ class FrontConnection(Requests, asyncio.Protocol):
             else:
                 transport.pause_reading()
 
-    # Deadlines: one timer per connection, moved on only when it fires.
-
-    def _wait_for_body(self) -> None:
-        if self._body_deadline is not None:
-            return
-        ctx = self._ctx
-        self._body_deadline = deadline = ctx.loop.time() + ctx.body_timeout
-        if self._timer is None or self._timer.when() > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = ctx.loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        """A body past its deadline is a 408; a connection with no complete request head
-        within ``idle_timeout`` of opening or of its last answer is closed (as aiohttp's
-        keep-alive timer does)."""
-        ctx = self._ctx
-        self._timer = None
-        transport = self._transport
-        if transport is None:
-            return
-        now = ctx.loop.time()
-        body_deadline = self._body_deadline
-        if body_deadline is not None and now >= body_deadline:
-            self._body_too_slow()
-            return
-        if self._pending:
-            due = now + ctx.idle_timeout  # answers are owed: not idle
-        else:
-            due = self._idle_since + ctx.idle_timeout
-            if body_deadline is None and now >= due:
-                transport.close()
-                return
-        if body_deadline is not None:
-            due = min(due, body_deadline)
-        self._timer = ctx.loop.call_at(max(due, now + 0.001), self._on_timer)
-
-    def _body_too_slow(self) -> None:
-        """``408``, after the answers owed before it; nothing more is read."""
-        deadline = self._ctx.body_timeout
-        self._refuse_and_close(RequestTimeout(f"request body not received within {deadline:g} s"))
-
-    def _refuse_and_close(self, error: ProtocolError) -> None:
-        """``error`` answered after the answers owed before it, then the connection
-        closed: nothing more it sent is read (its framing cannot be trusted)."""
-        self._ctx.node.stats.rejected[error.code] += 1
-        entry = Pending(close=True)
-        entry.data, _ = error_answer(
-            error, self._ctx.date(), token_sent=False, close=True, cors=b""
-        )
-        self._pending.append(entry)
-        self._body_deadline = None
-        self._ending = True
-        self._buffer.clear()
-        self._update_reading()
-        self._answered()
-
-    # Hand-off to aiohttp
-
-    def _hand_off_in_turn(self) -> None:
-        """The request at the buffer's start is aiohttp's: once the answers before it
-        are out (``_flush`` calls ``_serve`` again), the connection goes over."""
-        if self._pending:
-            self._waiting_turn = True
-        else:
-            self._hand_off(self._address)
-
     def _let_go(self) -> None:
         """Another protocol owns the socket (and counts it under the guard) from now on."""
         self._ctx.forget(self, None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._buffer.clear()
         self._transport = None
 
-    def _hand_off(self, address: str) -> None:
-        transport = self._transport
-        assert transport is not None
-        data = bytes(self._buffer)
-        reading, write_paused = self._reading, self._write_paused
-        self._let_go()
-        handler = self._ctx.make_handler(address)
-        transport.set_protocol(handler)
-        handler.connection_made(transport)
-        if write_paused:
-            handler.pause_writing()
-        if not reading:
-            transport.resume_reading()
-        if data:
-            handler.data_received(data)
+
+def _kind_of(head: Request, match: Match | None) -> int:
+    """How the request may overlap others on its connection (``requests.py``)."""
+    if match is None or not match.route.ordered or head.upgrade or "upgrade" in head.headers:
+        return ALONE
+    if head.method == "POST":
+        return WRITE
+    if accepts_event_stream(head.headers.get("accept")):
+        return ALONE  # a stream: it takes the connection
+    return READ
+
+
+def _upgrading(head: Request) -> bool:
+    """A WebSocket upgrade llhttp saw (``Connection: upgrade``): what follows its head
+    is the stream's (frames), not another request."""
+    return head.upgrade and head.method == "GET" and is_websocket_upgrade(head)
 
 
 def _peer_of(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-
-
-def _content_length(head: Head) -> int | None:
-    raw = head.headers.get("content-length") or ""
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None

@@ -5,24 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from hubbub.access_log import StreamAccess
-from hubbub.front.answers import DateHeader, origin_headers
-from hubbub.front.head import Head, Route
-from hubbub.transports.cors import allowed_origin_for
+from hubbub.front.answers import DateHeader, header_lines
+from hubbub.front.head import Request
+from hubbub.transports.cors import allowed_origin_for, origin_header_pairs
 
 if TYPE_CHECKING:
+    from hubbub.front.answers import Answer
+    from hubbub.front.routes import Routes
     from hubbub.guard import ConnectionGuard
     from hubbub.node import Node
 
-# Builds aiohttp's handler for a connection handed over, admitted for its address.
-MakeHandler = Callable[[str], asyncio.Protocol]
+# What an embedding application adds (docs/design.md, Embedding): a filter sees every
+# request before its route (and may answer it), a hook every answer before it is written.
+RequestFilter = Callable[[Request], "Answer | Awaitable[Answer | None] | None"]
+AnswerHook = Callable[[Request, "Answer"], None]
 
 
 class LeanConnection(Protocol):
-    """A connection the lean path owns (a ``FrontConnection``, or a stream's protocol)."""
+    """A connection the server owns (a ``FrontConnection``, or a stream's protocol)."""
 
     def begin_close(self) -> None:
         """The server stops: finish what is owed, then close."""
@@ -30,81 +33,45 @@ class LeanConnection(Protocol):
     def abort(self) -> None: ...
 
 
-class StreamStart:
-    """A WebSocket or SSE request the lean path hands to its stream's protocol.
-
-    The starter (``FrontContext.starters[route.kind]``) either raises a
-    ``ProtocolError`` before anything is written (the front answers it in JSON), or
-    takes the socket: it sets the transport's protocol, owns the connection's place
-    under ``ctx.guard`` (releasing ``address`` when it closes), and reads
-    ``leftover``, what the client sent after the head.
-    """
-
-    __slots__ = ("access", "address", "ctx", "head", "leftover", "route", "transport")
-
-    def __init__(
-        self,
-        ctx: FrontContext,
-        transport: asyncio.Transport,
-        address: str,
-        head: Head,
-        route: Route,
-        leftover: bytes,
-    ) -> None:
-        self.ctx = ctx
-        self.transport = transport
-        self.address = address
-        self.head = head
-        self.route = route
-        self.leftover = leftover
-        # The access log's line for the stream, written when it ends (None: no log).
-        self.access: StreamAccess | None = None
-        if ctx.access_log is not None:
-            target = head.url.decode("latin-1")
-            self.access = StreamAccess(ctx.access_log, address, head.method, target)
-
-
-StreamStarter = Callable[[StreamStart], None]
-
-
 class FrontContext:
-    """The node, the connection guard, the settings the lean path reads, and its
-    connections (so that shutdown can answer and close them)."""
+    """The node, the route table, the connection guard, the settings the connections
+    read, and the connections themselves (so that shutdown can answer and close them)."""
 
     __slots__ = (
         "_all_closed",
         "_date",
         "_origins",
         "access_log",
+        "answer_hooks",
+        "app",
         "body_timeout",
         "closing",
         "connections",
         "guard",
         "idle_timeout",
-        "lean",
         "loop",
-        "make_handler",
         "node",
+        "request_filters",
+        "routes",
         "settings",
-        "starters",
     )
 
     def __init__(
         self,
         node: Node,
         guard: ConnectionGuard,
-        make_handler: MakeHandler,
+        routes: Routes,
         loop: asyncio.AbstractEventLoop,
         *,
-        lean: bool = True,
+        app: object = None,
     ) -> None:
         self.node = node
-        # Polls, publishes and SSE served here (False: --no-lean-http, or an embedding
-        # application's middleware: those go to aiohttp; WebSocket upgrades never do).
-        self.lean = lean
+        self.routes = routes
+        self.app = app  # what routes reach the node through (Request.app)
+        self.request_filters: list[RequestFilter] = []
+        self.answer_hooks: list[AnswerHook] = []
         self.settings = node.settings
         self.guard = guard
-        self.make_handler = make_handler
         self.loop = loop
         self.idle_timeout = node.settings.idle_timeout
         self.body_timeout = node.settings.body_timeout
@@ -113,9 +80,6 @@ class FrontContext:
         self.closing = False
         self._date = DateHeader()
         self._all_closed: asyncio.Event | None = None
-        # Lean streams by route kind (front/head.py: WEBSOCKET, EVENTS); a kind with
-        # none is handed to aiohttp.
-        self.starters: dict[str, StreamStarter] = {}
         # The access log (access_log.py), or None: nothing is measured for it then.
         self.access_log: logging.Logger | None = None
 
@@ -127,10 +91,10 @@ class FrontContext:
             return None
         return allowed_origin_for(self._origins, origin)
 
-    def cors(self, head: Head) -> bytes:
+    def cors(self, head: Request) -> bytes:
         """The CORS header lines of an answer to ``head``: none unless ``--allow-origin``
         allows its ``Origin``."""
-        return origin_headers(self.allowed_origin(head.headers.get("origin")))
+        return header_lines(origin_header_pairs(self.allowed_origin(head.headers.get("origin"))))
 
     def forget(self, connection: LeanConnection, address: str | None) -> None:
         """``connection`` no longer holds its socket: out of the set shutdown waits on, and

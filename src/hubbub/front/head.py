@@ -1,72 +1,71 @@
-"""A request head, parsed by llhttp (``httptools``), and whether the lean path serves it.
+"""A request, parsed by llhttp (``httptools``): its head here, its body by ``body.py``.
 
-The front (``front/protocol.py``) frames requests itself: a head ends at the first
-blank line, a body is ``Content-Length`` bytes. llhttp checks the head (request line,
-header syntax, conflicting lengths) exactly as aiohttp's own parser would. Anything
-the lean path does not serve in the ordinary way (another route, an upgrade, a chunked
-or encoded body, ``Expect``, a repeated header, an escaped path or query, HTTP/1.0) is
-handed to aiohttp untouched, so every unusual request keeps aiohttp's behaviour.
+The connection (``front/connection.py``) frames requests itself: a head ends at the
+first blank line and is checked by llhttp (request line, header syntax, conflicting
+lengths, obs-fold, bare CR); a body is ``Content-Length`` bytes, or chunks that llhttp
+decodes (``body.py``). The :class:`Request` is what every route reads.
 
 Pure: no sockets, no event loop.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from hubbub.errors import InvalidRequest
+from hubbub.errors import InvalidRequest, ProtocolError
 from hubbub.refusals import transfer_coding_error
 
-# A head longer than this is aiohttp's to judge (its line limit is 8190 bytes).
+# A head longer than this is refused with 431 (aiohttp's line limit was 8190 bytes).
 MAX_HEAD = 8190
-MESSAGES_PREFIX = "/rooms/"
-MESSAGES_SUFFIX = "/messages"
-
-# Headers that change how a request is read or answered beyond what the lean path
-# does: their presence sends the request to aiohttp.
-HANDED_OFF_HEADERS = frozenset({"transfer-encoding", "expect", "content-encoding"})
 EVENT_STREAM = "text/event-stream"
-
-# What a lean route is: the kinds the transport choice of docs/protocol.md makes.
-READ, PUBLISH, WEBSOCKET, EVENTS = "read", "publish", "websocket", "events"
-# The conformance echo (transports/ws_echo.py; only with Settings.ws_echo): a WebSocket
-# upgrade of ECHO_PATH is a route of its own kind.
-ECHO_PATH = "/ws-echo"
-WS_ECHO = "ws-echo"
-# GET /ws, one WebSocket for many rooms (front/multiplex.py).
-MULTIPLEX_PATH = "/ws"
-WS_MULTIPLEX = "ws-multiplex"
-# The tutorial dialect's WebSocket, GET /messages (compat/socket.py).
-DIALECT_PATH = "/messages"
-WS_DIALECT = "ws-dialect"
-# Every WebSocket route: the front takes these even with --no-lean-http, as nothing else
-# upgrades a connection.
-WEBSOCKET_KINDS = frozenset({WEBSOCKET, WS_MULTIPLEX, WS_DIALECT, WS_ECHO})
 
 
 class Headers(dict[str, str]):
-    """Header values by lower-cased name; ``get`` takes any case (as aiohttp's do)."""
+    """Header values by lower-cased name; ``get`` takes any case. A name sent twice
+    keeps its values joined by ``, `` (RFC 9110 section 5.3)."""
 
     __slots__ = ()
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         return dict.get(self, name.lower(), default)
 
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name.lower() if isinstance(name, str) else name)
 
-class Head:
-    """One request head: what llhttp reported, collected by its callbacks."""
+
+class Request:
+    """One request: what llhttp reported of its head, then its body and route.
+
+    ``address`` is the client's (behind a trusted proxy, the one it names), ``peer``
+    the socket's; ``params`` the route's path parameters; ``app`` what the server was
+    built with (``app.py``), for the routes to reach the node.
+    """
 
     __slots__ = (
+        "_body",
+        "_body_refusal",
+        "address",
+        "app",
         "complete",
         "headers",
         "keep_alive",
         "method",
+        "params",
         "parser",
+        "path",
+        "peer",
+        "principal",
+        "query",
+        "raw_path",
+        "raw_query",
         "repeated",
+        "started",
         "upgrade",
         "url",
+        "version",
     )
 
     def __init__(self) -> None:
@@ -75,9 +74,22 @@ class Head:
         self.repeated = False  # some header name came twice
         self.complete = False
         self.method = ""
+        self.version = "1.1"
         self.keep_alive = True
         self.upgrade = False
         self.parser: httptools.HttpRequestParser | None = None
+        self.path = ""
+        self.raw_path = ""
+        self.raw_query = ""
+        self.query: dict[str, str] = {}
+        self._body = b""
+        self._body_refusal: ProtocolError | None = None
+        self.params: dict[str, str] = {}
+        self.address = "unknown"
+        self.peer = "unknown"
+        self.app: Any = None
+        self.principal: Any = None  # who sent it, once a route asked (transports/http.py)
+        self.started = 0.0  # time.monotonic() at its head, for the access log
 
     # llhttp's callbacks (httptools calls them by name)
     def on_url(self, url: bytes) -> None:
@@ -85,9 +97,12 @@ class Head:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
-        if key in self.headers:
+        text = value.decode("latin-1").strip()
+        previous = self.headers.get(key)
+        if previous is not None:
             self.repeated = True
-        self.headers[key] = value.decode("latin-1").strip()
+            text = f"{previous}, {text}"
+        self.headers[key] = text
 
     def on_headers_complete(self) -> None:
         self.complete = True
@@ -95,141 +110,104 @@ class Head:
         if self.parser is not None:
             self.keep_alive = self.parser.should_keep_alive()
 
+    # What routes read
 
-def parse_head(data: bytes) -> Head | None:
-    """The head in ``data`` (through its blank line), or None if llhttp refuses it or
-    it is not HTTP/1.1 (aiohttp then answers it as it always has)."""
-    head = Head()
+    @property
+    def body(self) -> bytes:
+        """The body, decoded; a body that was not read (over ``max_body``) raises its
+        refusal here, so a route's own checks (the token first) come before it."""
+        if self._body_refusal is not None:
+            raise self._body_refusal
+        return self._body
+
+    @body.setter
+    def body(self, data: bytes) -> None:
+        self._body = data
+
+    def refuse_body(self, refusal: ProtocolError) -> None:
+        """The body is not read: asking for it raises ``refusal``."""
+        self._body_refusal = refusal
+
+    @property
+    def body_refused(self) -> bool:
+        return self._body_refusal is not None
+
+    @property
+    def target(self) -> str:
+        return self.url.decode("latin-1")
+
+    @property
+    def content_type(self) -> str:
+        """The media type alone, lower-cased (``application/json``), or ``""``."""
+        raw = self.headers.get("content-type") or ""
+        return raw.partition(";")[0].strip().lower()
+
+    @property
+    def content_length(self) -> int | None:
+        raw = self.headers.get("content-length")
+        return int(raw) if raw is not None and raw.isdigit() else None
+
+    @property
+    def remote(self) -> str:
+        """The socket's peer address (a proxy's, behind one)."""
+        return self.peer
+
+
+# The name the stream modules know it by: what they read is the head.
+Head = Request
+
+
+def parse_head(data: bytes) -> Request:
+    """The request head in ``data`` (through its blank line); ``InvalidRequest`` if
+    llhttp refuses it, it is not HTTP/1.0 or 1.1, or its target is not a path."""
+    head = Request()
     parser = head.parser = httptools.HttpRequestParser(head)
     try:
         parser.feed_data(data)
     except httptools.HttpParserUpgrade:
         head.upgrade = True
-    except httptools.HttpParserError:
-        return None
-    if not head.complete or parser.get_http_version() != "1.1":
-        return None
+    except httptools.HttpParserError as error:
+        raise InvalidRequest(f"malformed request: {_reason(error)}") from None
+    if not head.complete:
+        raise InvalidRequest("malformed request: the head did not end")
+    version = parser.get_http_version()
+    if version not in ("1.1", "1.0"):
+        raise InvalidRequest(f"malformed request: unsupported HTTP version {version}")
+    head.version = version
     head.method = parser.get_method().decode("ascii")
     head.parser = None
+    if version == "1.1" and "host" not in head.headers:
+        raise InvalidRequest("malformed request: no Host header (RFC 9112 section 3.2)")
+    split_target(head)
     return head
 
 
-def partial_head_error(data: bytes) -> InvalidRequest | None:
-    """The refusal of a head that has not ended yet but can no longer become a request
-    (junk, a bad request line or header): answered at once, not at the idle deadline."""
-    try:
-        httptools.HttpRequestParser(Head()).feed_data(data)
-    except httptools.HttpParserUpgrade:
-        return None
-    except httptools.HttpParserError as error:
-        return InvalidRequest(f"malformed request: {_reason(error)}")
-    return None
-
-
-def framing_error(head: Head) -> InvalidRequest | None:
-    """A request whose body a proxy in front could frame differently than hubbub does
-    (RFC 9112 sections 6.1 and 6.3): refused with ``400`` and the connection closed.
-    llhttp already refuses ``Content-Length`` beside ``Transfer-Encoding``, two
-    ``Content-Length`` headers, obs-fold and bare CR; what it lets through is a coding
-    before ``chunked`` (``gzip, chunked``), which hubbub would otherwise ignore."""
-    return transfer_coding_error(head.headers.get("transfer-encoding"))
-
-
-def _reason(error: Exception) -> str:
-    return str(error).strip() or type(error).__name__
-
-
-class Route:
-    """A request of ``room``'s messages the lean path may serve, and of which ``kind``:
-    a poll (``READ``), a ``PUBLISH``, a ``WEBSOCKET`` upgrade or an SSE stream (``EVENTS``)."""
-
-    __slots__ = ("kind", "query", "room")
-
-    def __init__(self, kind: str, room: str, query: dict[str, str]) -> None:
-        self.kind = kind
-        self.room = room
-        self.query = query
-
-
-def route_of(head: Head) -> Route | None:
-    """The lean route for ``head``, or None to hand the request to aiohttp."""
-    if head.method not in ("GET", "POST") or head.repeated:
-        return None
-    headers = head.headers
-    if "host" not in headers:
-        return None  # HTTP/1.1 requires it: aiohttp answers 400 (RFC 9112 section 3.2)
-    if not HANDED_OFF_HEADERS.isdisjoint(headers):
-        return None
-    kind = _kind(head)
-    if kind is None:
-        return None
+def split_target(head: Request) -> None:
+    """The path (escapes decoded) and the query (``a=1&b=2``; escapes and ``+`` decoded;
+    the first of a repeated name wins)."""
     try:
         target = head.url.decode("ascii")
     except UnicodeDecodeError:
-        return None
+        raise InvalidRequest("malformed request: a target must be ASCII") from None
+    if not target.startswith("/"):
+        raise InvalidRequest("malformed request: the target must be a path")
     path, _, query = target.partition("?")
-    if "#" in target:
-        return None
-    if "%" in target or "+" in query:
-        if kind != WEBSOCKET:
-            return None  # escapes: decoded by aiohttp's rules, not a second copy of them
-        # Only the front upgrades: an upgrade's escapes are decoded here, as aiohttp
-        # decodes them (a path's %XX; a query's %XX and "+" as a space).
-        path = unquote(path)
-        fields: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            fields.setdefault(name, value)
-        return _route(kind, path, fields)
-    return _route(kind, path, parse_query(query))
-
-
-def _route(kind: str, path: str, query: dict[str, str]) -> Route | None:
-    if path == ECHO_PATH:
-        return Route(WS_ECHO, "", {}) if kind == WEBSOCKET else None
-    if path == MULTIPLEX_PATH:
-        return Route(WS_MULTIPLEX, "", query) if kind == WEBSOCKET else None
-    if path == DIALECT_PATH:
-        return Route(WS_DIALECT, "", query) if kind == WEBSOCKET else None
-    if not (path.startswith(MESSAGES_PREFIX) and path.endswith(MESSAGES_SUFFIX)):
-        return None
-    room = path[len(MESSAGES_PREFIX) : -len(MESSAGES_SUFFIX)]
-    if not room or "/" in room:
-        return None
-    return Route(kind, room, query)
-
-
-def _kind(head: Head) -> str | None:
-    """The transport the request chose (docs/protocol.md: an upgrade is a WebSocket,
-    ``Accept: text/event-stream`` is SSE, else a poll), as ``transports/rooms.py`` does."""
-    headers = head.headers
-    upgrade = headers.get("upgrade")
-    if head.method == "POST":
-        if upgrade is not None or headers.get("content-length") is None:
-            return None
-        return PUBLISH
-    if headers.get("content-length") not in (None, "0"):
-        return None  # a GET with a body: aiohttp reads and drops it
-    if upgrade is not None:
-        return WEBSOCKET if upgrade.lower() == "websocket" else None
-    if head.upgrade:
-        return None
-    if accepts_event_stream(headers.get("accept")):
-        return EVENTS
-    return READ
-
-
-def accepts_event_stream(accept: str | None) -> bool:
-    """Whether an ``Accept`` value names ``text/event-stream`` (alone or among others,
-    parameters aside): both paths choose SSE by this one rule."""
-    if not accept or EVENT_STREAM not in accept:
-        return False
-    return any(part.split(";")[0].strip() == EVENT_STREAM for part in accept.split(","))
+    path = path.partition("#")[0]
+    query = query.partition("#")[0]
+    head.raw_path = path
+    head.path = unquote(path, errors="replace") if "%" in path else path
+    head.raw_query = query
+    head.query = parse_query(query)
 
 
 def parse_query(query: str) -> dict[str, str]:
-    """``a=1&b=2`` (no escapes; the first of a repeated name wins, as aiohttp's ``get``)."""
+    """``a=1&b=2``: the first of a repeated name wins; ``%XX`` and ``+`` decoded."""
     fields: dict[str, str] = {}
     if not query:
+        return fields
+    if "%" in query or "+" in query:
+        for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+            fields.setdefault(name, value)
         return fields
     for part in query.split("&"):
         if not part:
@@ -237,3 +215,44 @@ def parse_query(query: str) -> dict[str, str]:
         name, _, value = part.partition("=")
         fields.setdefault(name, value)
     return fields
+
+
+def partial_head_error(data: bytes) -> InvalidRequest | None:
+    """The refusal of a head that has not ended yet but can no longer become a request
+    (junk, a bad request line or header): answered at once, not at the idle deadline."""
+    try:
+        httptools.HttpRequestParser(Request()).feed_data(data)
+    except httptools.HttpParserUpgrade:
+        return None
+    except httptools.HttpParserError as error:
+        return InvalidRequest(f"malformed request: {_reason(error)}")
+    return None
+
+
+def framing_error(head: Request) -> InvalidRequest | None:
+    """A request whose body a proxy in front could frame differently than hubbub does
+    (RFC 9112 sections 6.1 and 6.3): refused with ``400`` and the connection closed.
+    llhttp already refuses ``Content-Length`` beside ``Transfer-Encoding``, two
+    ``Content-Length`` headers, obs-fold and bare CR; what it lets through is a coding
+    before ``chunked`` (``gzip, chunked``), which hubbub would otherwise ignore."""
+    error = transfer_coding_error(head.headers.get("transfer-encoding"))
+    if error is None and head.version == "1.0" and "transfer-encoding" in head.headers:
+        # RFC 9112 section 6.1: chunked is HTTP/1.1's; a 1.0 message with it is faulty.
+        error = InvalidRequest("malformed request: Transfer-Encoding in an HTTP/1.0 request")
+    return error
+
+
+def _reason(error: Exception) -> str:
+    return str(error).strip() or type(error).__name__
+
+
+def accepts_event_stream(accept: str | None) -> bool:
+    """Whether an ``Accept`` value names ``text/event-stream`` (alone or among others,
+    parameters aside): how a subscribe URL chooses SSE."""
+    if not accept or EVENT_STREAM not in accept:
+        return False
+    return any(part.split(";")[0].strip() == EVENT_STREAM for part in accept.split(","))
+
+
+def is_websocket_upgrade(head: Request) -> bool:
+    return (head.headers.get("upgrade") or "").strip().lower() == "websocket"

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from websockets.frames import CloseCode, Opcode
 
-from hubbub.auth import token_from
 from hubbub.errors import InvalidMessage, InvalidRoom, ProtocolError
 from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
@@ -40,12 +39,14 @@ from hubbub.protocol.messages import (
 from hubbub.store.committer import Committed
 from hubbub.streams import LONGEST_TIMER
 from hubbub.transports.chat import requested_user_in
+from hubbub.transports.http import principal_of
 from hubbub.transports.multiplex import Subscription, frame_cursor
 from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, PUBLISH_FRAMES
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext, StreamStart
+    from hubbub.front.context import FrontContext
+    from hubbub.front.streaming import StreamStart
     from hubbub.node import Node
 
 
@@ -54,7 +55,7 @@ def start_multiplex(start: StreamStart) -> None:
     answer ``101`` and hand the socket to a :class:`MultiplexSocket`."""
     ctx, head, query = start.ctx, start.head, start.route.query
     node = ctx.node
-    principal = node.principal(token_from(head.headers, query), start.address)
+    principal = principal_of(head)
     user = node.presence_name(principal, requested_user_in(query))
     response = upgrade(start)
     if response is None:

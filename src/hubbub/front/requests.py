@@ -1,9 +1,9 @@
-"""The requests the lean path serves: polls and publishes of ``/rooms/{room}/messages``.
+"""Serving one request: its route's handler called, its result turned into the answer's
+bytes, in the request's place in the connection's queue of answers.
 
-Each takes the same checks, in the same order, as its aiohttp handler
-(``transports/rooms.py``, ``transports/poll.py``, ``transports/publish.py``), so the
-two paths answer alike; ``Requests`` is the part of :class:`FrontConnection` that
-turns a request into its answer's bytes.
+``Requests`` is the part of :class:`~hubbub.front.connection.FrontConnection` that does
+this; a handler's ``ProtocolError`` is answered in the protocol's JSON shape, anything
+else it raises is a ``500`` (logged) and the connection closes.
 """
 
 from __future__ import annotations
@@ -12,54 +12,53 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubbub.access_log import log_answer
 from hubbub.auth import token_from
-from hubbub.errors import ProtocolError, TooManyConnections, Unavailable, UnsupportedMediaType
-from hubbub.front.answers import answer, error_answer
-from hubbub.front.head import Head, Route
-from hubbub.protocol.cursors import parse_read_query
+from hubbub.errors import ProtocolError, TooManyConnections, Unavailable
+from hubbub.front.answers import CLOSE, NO_ANSWER, SERVER, Answer, header_lines, status_line
+from hubbub.front.head import Request
+from hubbub.front.streaming import BodyWriter, Drainable, Streamed, Takeover
 from hubbub.protocol.encoding import error_body
-from hubbub.protocol.messages import (
-    parse_json_object,
-    validate_publish,
-    validate_room,
-)
-from hubbub.store.committer import Committed
-from hubbub.transports.chat import requested_user_in
+from hubbub.refusals import refusal_headers
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
+    from hubbub.front.context import FrontContext, RequestFilter
+    from hubbub.front.routes import Handler, Result
 
 log = logging.getLogger("hubbub")
 
-JSON = "application/json"
+# How a pipelined request may overlap the ones before it (front/routes.py: ordered).
+READ, WRITE, ALONE = 0, 1, 2
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 class Pending:
     """A request waiting for its answer; ``data`` once it is ready."""
 
-    __slots__ = ("access", "close", "data", "publish")
+    __slots__ = ("access", "close", "data", "kind")
 
-    def __init__(self, close: bool, publish: bool = False) -> None:
+    def __init__(self, close: bool, kind: int) -> None:
         self.close = close
-        self.publish = publish  # a read after it waits for its commit
+        self.kind = kind  # READ, WRITE or ALONE
         self.data: bytes | None = None
         # With an access log: (time.monotonic() at its head, address, method, target)
         self.access: tuple[float, str, str, str] | None = None
 
 
-class Requests:
-    """Serving one request: its answer goes in its :class:`Pending`, then ``_answered``."""
+class Requests(Drainable):
+    """Calling routes; each answer goes in its :class:`Pending`, then ``_answered``."""
 
     __slots__ = ()
 
     _ctx: FrontContext
     _address: str
     _pending: deque[Pending]
-    _tasks: set[asyncio.Task[None]]
+    _tasks: set[asyncio.Task[Any]]
+    _transport: asyncio.Transport | None
 
     def _answered(self) -> None:
         raise NotImplementedError
@@ -68,138 +67,222 @@ class Requests:
         """No request after this one is read (it closes the connection)."""
         raise NotImplementedError
 
-    def _take(self, head: Head, *, publish: bool = False) -> Pending:
-        entry = Pending(close=not head.keep_alive, publish=publish)
+    def _take_over(self, entry: Pending, head: Request, takeover: Takeover) -> None:
+        raise NotImplementedError
+
+    def _take(self, head: Request, kind: int) -> Pending:
+        entry = Pending(close=not head.keep_alive, kind=kind)
         if self._ctx.access_log is not None:
-            target = head.url.decode("latin-1")
-            entry.access = (time.monotonic(), self._address, head.method, target)
+            entry.access = (time.monotonic(), head.address, head.method, head.target)
         if entry.close:
             self._stop_taking()
         self._pending.append(entry)
         return entry
 
-    def _refuse_over_cap(self, head: Head, client: str, refusal: str) -> None:
-        """``client`` (named by a trusted proxy) is at its per-address cap: ``503``, and
-        the connection closed after it."""
-        entry = self._take(head)
-        entry.close = True
-        if entry.access is not None:  # logged under the client refused, not the proxy
-            entry.access = (entry.access[0], client, *entry.access[2:])
-        self._stop_taking()
-        # Counted in connections_refused by the guard, as aiohttp's refusal_middleware.
-        error = TooManyConnections(f"too many connections ({refusal}); try again later")
-        entry.data, _ = error_answer(
-            error, self._ctx.date(), token_sent=False, close=True, cors=self._ctx.cors(head)
-        )
-        self._answered()
-
-    def _publish(self, head: Head, route: Route, body: bytes) -> None:
-        entry = self._take(head, publish=True)
-        node = self._ctx.node
+    def _call(self, entry: Pending, head: Request, handler: Handler) -> None:
+        """The request filters, the route's handler, then its answer, whenever it comes."""
         try:
-            principal = node.principal(token_from(head.headers, route.query), self._address)
-            room = validate_room(route.room)
-            content_type = head.headers.get("content-type") or ""
-            if content_type.partition(";")[0].strip().lower() != JSON:
-                raise UnsupportedMediaType("publish with Content-Type: application/json")
-            fields = parse_json_object(body)
-            publish = validate_publish(
-                room, fields, node.settings.max_text, user_required=node.user_required
-            )
-            future = node.submit(principal, publish)
+            filters = self._ctx.request_filters
+            for index, check in enumerate(filters):
+                stop = check(head)
+                if stop is None:
+                    continue
+                if not isinstance(stop, Answer):
+                    # A filter that waits: the rest of the request waits for it.
+                    rest = _after_filter(
+                        stop, self._ctx.request_filters[index + 1 :], head, handler
+                    )
+                    self._when_done(entry, head, asyncio.ensure_future(rest))
+                    return
+                self._finish(entry, head, stop)
+                return
+            result = handler(head)
         except ProtocolError as error:
-            self._refuse(entry, head, route, error)
+            self._refuse(entry, head, error)
             return
         except Exception:
             self._crash(entry)
             return
-        future.add_done_callback(partial(self._committed, entry, head, route))
+        self._result(entry, head, result)
 
-    def _committed(
-        self, entry: Pending, head: Head, route: Route, future: asyncio.Future[Committed]
-    ) -> None:
+    def _result(self, entry: Pending, head: Request, result: Result) -> None:
+        if isinstance(result, Answer):
+            self._finish(entry, head, result)
+        elif isinstance(result, Takeover):
+            self._take_over(entry, head, result)
+        elif isinstance(result, Streamed):
+            self._stream(entry, head, result)
+        else:
+            self._when_done(entry, head, asyncio.ensure_future(result))
+
+    def _when_done(self, entry: Pending, head: Request, future: asyncio.Future[Any]) -> None:
+        if isinstance(future, asyncio.Task):
+            self._tasks.add(future)  # cancelled if the client leaves
+            future.add_done_callback(self._tasks.discard)
+        future.add_done_callback(partial(self._awaited, entry, head))
+
+    def _awaited(self, entry: Pending, head: Request, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
-            self._refuse(entry, head, route, _shutting_down())
+            if self._transport is not None:
+                self._refuse(entry, head, Unavailable("the server is shutting down"))
             return
         error = future.exception()
         if isinstance(error, ProtocolError):
-            self._refuse(entry, head, route, error)
+            self._refuse(entry, head, error)
         elif error is not None:
             self._crash(entry, error)
         else:
-            committed = future.result()
-            status = 201 if committed.created else 200
-            entry.data = answer(
-                status,
-                committed.message.json,
-                self._ctx.date(),
-                close=entry.close,
-                extra=self._ctx.cors(head),
-            )
-            self._answered()
+            self._result(entry, head, future.result())
 
-    def _read(self, head: Head, route: Route) -> None:
-        entry = self._take(head)
-        task = self._ctx.loop.create_task(self._poll(entry, head, route))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _poll(self, entry: Pending, head: Head, route: Route) -> None:
-        node = self._ctx.node
-        try:
-            principal = node.principal(token_from(head.headers, route.query), self._address)
-            room = validate_room(route.room)
-            query = parse_read_query(route.query)
-            user = None
-            if query.wait is not None:
-                user = node.presence_name(principal, requested_user_in(route.query))
-            body = await node.poll(principal, room, query, user)
-        except ProtocolError as error:
-            self._refuse(entry, head, route, error)
-            return
-        except Exception as error:
-            self._crash(entry, error)
-            return
-        entry.data = answer(
-            200,
-            body,
-            self._ctx.date(),
-            no_store=True,
-            close=entry.close,
-            extra=self._ctx.cors(head),
-        )
-        self._answered()
-
-    def _refuse(self, entry: Pending, head: Head, route: Route, error: ProtocolError) -> None:
-        self._ctx.node.stats.rejected[error.code] += 1
-        token_sent = token_from(head.headers, route.query) is not None
-        entry.data, entry.close = error_answer(
-            error,
-            self._ctx.date(),
-            token_sent=token_sent,
-            close=entry.close,
-            cors=self._ctx.cors(head),
-        )
-        if entry.close:
+    def _finish(self, entry: Pending, head: Request, answer: Answer) -> None:
+        ctx = self._ctx
+        if answer is NO_ANSWER:
+            entry.data = b""
+            entry.close = True
             self._stop_taking()
+            self._answered()
+            return
+        for hook in ctx.answer_hooks:
+            hook(head, answer)
+        if answer.close:
+            entry.close = True
+            self._stop_taking()
+        entry.data = answer.render(ctx.date(), close=entry.close, head_only=head.method == "HEAD")
         self._answered()
+
+    def _refuse(self, entry: Pending, head: Request, error: ProtocolError) -> None:
+        self._ctx.node.stats.rejected[error.code] += 1
+        token_sent = token_from(head.headers, head.query) is not None
+        self._finish(entry, head, error_answer(error, token_sent))
+
+    def _refuse_over_cap(self, head: Request, client: str, refusal: str) -> None:
+        """``client`` (named by a trusted proxy) is at its per-address cap: ``503``, and
+        the connection closed after it (logged under the client refused)."""
+        head.address = client
+        entry = self._take(head, ALONE)
+        self._stop_taking()
+        error = TooManyConnections(f"too many connections ({refusal}); try again later")
+        self._finish(entry, head, error_answer(error, None))
 
     def _crash(self, entry: Pending, error: BaseException | None = None) -> None:
         log.error("hubbub: error handling a request", exc_info=error or True)
         body = error_body("internal_error", "the server failed to answer this request")
-        entry.data = answer(500, body, self._ctx.date(), close=True)
         entry.close = True
         self._stop_taking()
+        entry.data = Answer(500, body).render(self._ctx.date(), close=True)
         self._answered()
+
+    # A body written over time on this connection
+
+    def _stream(self, entry: Pending, head: Request, streamed: Streamed) -> None:
+        transport = self._transport
+        assert transport is not None
+        ctx = self._ctx
+        answer = Answer(streamed.status, content_type=streamed.content_type)
+        answer.headers = streamed.headers
+        for hook in ctx.answer_hooks:
+            hook(head, answer)
+        if head.method == "HEAD":
+            entry.data = _stream_head(answer, ctx.date(), False, entry.close)
+            self._answered()
+            return
+        chunked = head.version == "1.1"
+        if not chunked:
+            entry.close = True  # an HTTP/1.0 body ends when the connection does
+            self._stop_taking()
+        head_bytes = _stream_head(answer, ctx.date(), chunked, entry.close)
+        transport.write(head_bytes)
+        writer = BodyWriter(transport, chunked, self)
+        task = ctx.loop.create_task(_produce(streamed, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(partial(self._streamed, entry, writer, len(head_bytes), chunked))
+
+    def _streamed(
+        self,
+        entry: Pending,
+        writer: BodyWriter,
+        head_size: int,
+        chunked: bool,
+        task: asyncio.Task[None],
+    ) -> None:
+        if self._transport is None:
+            return
+        failed = not task.cancelled() and task.exception() is not None
+        if failed:
+            # Closed without the last chunk: the client can tell the body was cut short.
+            log.error("hubbub: error in a streamed answer", exc_info=task.exception())
+            entry.close = True
+        entry.data = LAST_CHUNK if chunked and not failed else b""
+        if entry.access is not None:
+            # Logged with the bytes of the whole answer (the head went out at its start).
+            started, address, method, target = entry.access
+            sent = head_size + writer.sent + len(entry.data)
+            self._log(started, address, method, target, 200, sent)
+            entry.access = None
+        if entry.close:
+            self._stop_taking()
+        self._answered()
+
+    def _log(
+        self, started: float, address: str, method: str, target: str, status: int, sent: int
+    ) -> None:
+        access_log = self._ctx.access_log
+        if access_log is not None:
+            log_answer(access_log, address, method, target, status, started, sent)
+
+
+async def _after_filter(
+    waiting: Awaitable[Answer | None],
+    rest: list[RequestFilter],
+    head: Request,
+    handler: Handler,
+) -> Result:
+    """What follows a filter that waits: the filters after it, then the handler."""
+    stop = await waiting
+    for check in rest:
+        if stop is not None:
+            return stop
+        found = check(head)
+        stop = found if found is None or isinstance(found, Answer) else await found
+    if stop is not None:
+        return stop
+    return handler(head)
+
+
+async def _produce(streamed: Streamed, writer: BodyWriter) -> None:
+    try:
+        await streamed.produce(writer)
+    except (ConnectionError, TimeoutError):
+        writer.abort()  # gone, or too slow a reader: nothing more can be said
+
+
+def _stream_head(answer: Answer, date: bytes, chunked: bool, close: bool) -> bytes:
+    return b"".join(
+        (
+            status_line(answer.status),
+            b"Content-Type: %s\r\n" % (answer.content_type or "").encode("latin-1"),
+            header_lines(answer.headers),
+            b"Transfer-Encoding: chunked\r\n" if chunked else b"",
+            date,
+            SERVER,
+            CLOSE if close else b"",
+            b"\r\n",
+        )
+    )
+
+
+def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
+    """The JSON answer to a refusal: its status, code and message, the headers it adds
+    (``refusals.py``; ``token_sent`` None: the request is not known), closing the
+    connection when the rest cannot be read."""
+    headers, close = refusal_headers(error, token_sent)
+    return Answer(error.status, error_body(error.code, error.message), headers=headers, close=close)
 
 
 def log_access(ctx: FrontContext, entry: Pending) -> None:
-    """The access log's line for a lean answer, as it goes out (``access_log.py``)."""
+    """The access log's line for an answer, as it goes out (``access_log.py``)."""
     assert ctx.access_log is not None and entry.access is not None and entry.data is not None
     started, address, method, target = entry.access
     status = int(entry.data[9:12])  # "HTTP/1.1 201 ..."
     log_answer(ctx.access_log, address, method, target, status, started, len(entry.data))
-
-
-def _shutting_down() -> ProtocolError:
-    return Unavailable("the server is shutting down")

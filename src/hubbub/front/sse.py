@@ -22,16 +22,16 @@ import asyncio
 import logging
 from typing import cast
 
-from hubbub.auth import token_from
 from hubbub.front.answers import CLOSE, SERVER
-from hubbub.front.connection import FrontConnection
-from hubbub.front.context import FrontContext, StreamStart
+from hubbub.front.context import FrontContext
 from hubbub.front.flow import WriteFlow
+from hubbub.front.streaming import StreamStart
 from hubbub.hub import Outbox
 from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import SSE, SSE_RETRY
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
+from hubbub.transports.http import principal_of
 from hubbub.transports.sse import SSE_HEADERS, EventStream, stream_cursor
 from hubbub.transports.streams import timed_drain
 
@@ -57,7 +57,7 @@ def start_events(start: StreamStart) -> None:
     node = ctx.node
     headers, query = head.headers, route.query
     # The order of transports/rooms.py: read_messages, then sse_stream.
-    principal = node.principal(token_from(headers, query), start.address)
+    principal = principal_of(head)
     room = validate_room(route.room)
     cursor = stream_cursor(headers.get("last-event-id"), query)
     user = node.presence_name(principal, requested_user_in(query))
@@ -93,6 +93,7 @@ class EventConnection(WriteFlow):
         "_ctx",
         "_head_size",
         "_keep_alive",
+        "_resume",
         "_stream",
         "_task",
         "_transport",
@@ -101,6 +102,7 @@ class EventConnection(WriteFlow):
 
     def __init__(self, start: StreamStart) -> None:
         super().__init__()
+        self._resume = start.resume
         self._ctx = start.ctx
         self._transport: asyncio.Transport | None = start.transport
         self._address = start.address
@@ -171,13 +173,10 @@ class EventConnection(WriteFlow):
         if reason == "shutdown" or ctx.closing or not self._keep_alive:
             transport.close()
             return
-        # The connection and its place under the guard go back to the lean front.
+        # The socket and its place under the guard go back to the connection.
         self._transport = None
         unread, self._unread = self._unread, b""
-        front = FrontConnection(ctx)
-        front.resume(transport, self._address, unread)
-        if self._write_paused:
-            front.pause_writing()
+        self._resume(transport, unread, self._write_paused)
 
     def _log_end(self, stream: EventStream | None, tail: int) -> None:
         if self._access is not None:

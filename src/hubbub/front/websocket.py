@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from websockets.frames import CloseCode, Opcode
 
-from hubbub.auth import token_from
 from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
 from hubbub.node import Node
@@ -30,11 +29,13 @@ from hubbub.protocol.cursors import Cursor, parse_cursor
 from hubbub.protocol.encoding import WS
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
+from hubbub.transports.http import principal_of
 from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import SocketSession, SocketStream, server_close
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext, StreamStart
+    from hubbub.front.context import FrontContext
+    from hubbub.front.streaming import StreamStart
 
 
 def start_websocket(start: StreamStart) -> None:
@@ -43,7 +44,7 @@ def start_websocket(start: StreamStart) -> None:
     ctx, head, query = start.ctx, start.head, start.route.query
     node = ctx.node
     # transports/rooms.py: read_messages, then websocket_stream, then accept_websocket.
-    principal = node.principal(token_from(head.headers, query), start.address)
+    principal = principal_of(head)
     room = validate_room(start.route.room)
     cursor = parse_cursor(query)  # a bad cursor is a 400, before the upgrade
     user = node.presence_name(principal, requested_user_in(query))

@@ -34,7 +34,8 @@ from hubbub.protocol.encoding import WS_OPCODE_CLOSE, ws_close_frame, ws_frame
 
 if TYPE_CHECKING:
     from hubbub.access_log import StreamAccess
-    from hubbub.front.context import FrontContext, StreamStart
+    from hubbub.front.context import FrontContext
+    from hubbub.front.streaming import StreamStart
 
 # How long the server waits for the client's close frame after its own close (1003).
 MAX_CLOSE_WAIT = 5.0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aiohttp import web
-
 from hubbub.admin_access import admin_allowed
 from hubbub.errors import Forbidden
+from hubbub.front.head import Request
+from hubbub.front.streaming import BodyWriter, Streamed
 from hubbub.principal import Principal
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS
@@ -22,17 +22,17 @@ ADMIN_PAGE = Path(__file__).parent.parent / "static" / "admin.html"
 
 # A proxy on this machine makes every client look local: a request that came through one
 # (it says so in these headers) is never taken as local, whatever its peer address.
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
-def peer_address(request: web.Request) -> str:
+def peer_address(request: Request) -> str:
     """The address :func:`admin_allowed` judges: the peer's, unless a proxy forwarded it."""
     if any(name in request.headers for name in FORWARDED):
         return "forwarded"
-    return request.remote or "unknown"
+    return request.peer
 
 
-def check_admin(request: web.Request) -> Principal:
+def check_admin(request: Request) -> Principal:
     """The request's principal if it may use the admin routes; else 401 (no or a bad
     token, from ``principal_of``) or 403."""
     node = node_of(request)
@@ -49,27 +49,29 @@ def sse_event(name: bytes, data: bytes) -> bytes:
     return b"event: " + name + b"\ndata: " + data + b"\n\n"
 
 
-async def admin_stream(request: web.Request) -> web.StreamResponse:
+def admin_stream(request: Request) -> Streamed:
     check_admin(request)
-    if request.method == "HEAD":
-        return web.Response(headers=SSE_HEADERS)  # a HEAD answer ends with its headers
+    headers = [(name, value) for name, value in SSE_HEADERS.items() if name != "Content-Type"]
     recorder = node_of(request).recorder
     heartbeat = node_of(request).settings.heartbeat
-    response = web.StreamResponse(headers=SSE_HEADERS)
-    await response.prepare(request)
-    await response.write(sse_event(b"history", recorder.history()))
-    next_update = asyncio.ensure_future(recorder.next_update())
-    try:
-        while True:
-            done, _ = await asyncio.wait({next_update}, timeout=heartbeat)
-            if not done:
-                await response.write(b": ping\n\n")
-                continue
-            update = next_update.result()
-            if not update:
-                break  # shutting down
-            next_update = asyncio.ensure_future(recorder.next_update())
-            await response.write(sse_event(b"update", update))
-    finally:
-        next_update.cancel()
-    return response
+
+    async def produce(body: BodyWriter) -> None:
+        body.write(sse_event(b"history", recorder.history()))
+        next_update = asyncio.ensure_future(recorder.next_update())
+        try:
+            while True:
+                async with asyncio.timeout(2 * heartbeat):
+                    await body.drain()  # a viewer that stops reading is dropped
+                done, _ = await asyncio.wait({next_update}, timeout=heartbeat)
+                if not done:
+                    body.write(b": ping\n\n")
+                    continue
+                update = next_update.result()
+                if not update:
+                    break  # shutting down
+                next_update = asyncio.ensure_future(recorder.next_update())
+                body.write(sse_event(b"update", update))
+        finally:
+            next_update.cancel()
+
+    return Streamed(produce, content_type=SSE_HEADERS["Content-Type"], headers=headers)

@@ -6,20 +6,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import orjson
-from aiohttp import web
 
-from hubbub.errors import InvalidMessage, InvalidParameter, UnsupportedMediaType
+from hubbub.errors import InvalidMessage, InvalidParameter
+from hubbub.front.answers import Answer
+from hubbub.front.head import Request
 from hubbub.protocol.messages import parse_json_object, validate_room, validate_user
-from hubbub.transports.http import JSON, json_response, node_of, principal_of, read_body
+from hubbub.transports.http import json_body, json_response, node_of, principal_of
 
 
-def requested_user(request: web.Request) -> str | None:
+def requested_user(request: Request) -> str | None:
     """``?user=NAME`` on a stream or long poll URL (the ``user`` rules), or None."""
     return requested_user_in(request.query)
 
 
 def requested_user_in(query: Mapping[str, str]) -> str | None:
-    """``user`` of a parsed query (aiohttp's or the lean path's), checked, or None."""
+    """``user`` of a parsed query, checked, or None."""
     raw = query.get("user")
     if raw is None:
         return None
@@ -29,29 +30,27 @@ def requested_user_in(query: Mapping[str, str]) -> str | None:
         raise InvalidParameter(error.message) from error
 
 
-def presence_user(request: web.Request) -> str | None:
+def presence_user(request: Request) -> str | None:
     """The name this request's connection is present under (None: anonymous)."""
     return node_of(request).presence_name(principal_of(request), requested_user(request))
 
 
-async def presence(request: web.Request) -> web.Response:
+async def presence(request: Request) -> Answer:
     """``{"users": [{"user", "connections"}], "anonymous": N}``."""
-    room = validate_room(request.match_info["room"])
+    room = validate_room(request.params["room"])
     present = await node_of(request).present(principal_of(request), room)
     return json_response(orjson.dumps(present.to_dict()), no_store=True)
 
 
-async def typing(request: web.Request) -> web.Response:
+def typing(request: Request) -> Answer:
     """``{"user": "alice"}``: tell the room's streams; ``204`` whether or not the once a
     second rule let it through."""
     node = node_of(request)
-    room = validate_room(request.match_info["room"])
-    if request.content_type != JSON:
-        raise UnsupportedMediaType("send typing with Content-Type: application/json")
-    fields = parse_json_object(await read_body(request, node.settings.max_body))
+    room = validate_room(request.params["room"])
+    fields = parse_json_object(json_body(request, "send typing"))
     principal = principal_of(request)
     user = node.presence_name(principal, validate_user(fields.get("user", "")))
     if user is None:
         raise InvalidMessage("user is required")
     node.typing_notice(principal, room, user)
-    return web.Response(status=204)
+    return Answer(204)

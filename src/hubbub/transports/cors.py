@@ -9,17 +9,21 @@ checked against the same list by ``origins.py``.
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import TYPE_CHECKING
 
-from hubbub.transports.http import node_of
+from hubbub.front.answers import Answer
+
+if TYPE_CHECKING:
+    from hubbub.front.head import Request
 
 # Preflight answers may be cached this long by the browser (seconds).
 MAX_AGE = "600"
 
 
-def allowed_origin(request: web.Request) -> str | None:
+def allowed_origin(request: Request) -> str | None:
     """The value of ``Access-Control-Allow-Origin`` for this request, if any."""
-    return allowed_origin_for(node_of(request).settings.allow_origin, request.headers.get("Origin"))
+    configured: str | None = request.app.node.settings.allow_origin
+    return allowed_origin_for(configured, request.headers.get("origin"))
 
 
 def allowed_origin_for(configured: str | None, origin: str | None) -> str | None:
@@ -32,13 +36,13 @@ def allowed_origin_for(configured: str | None, origin: str | None) -> str | None
     return origin if origin in origins else None
 
 
-def applies_to(request: web.Request) -> bool:
+def applies_to(request: Request) -> bool:
     return request.path.startswith("/rooms") or request.path in ("/healthz", "/metrics", "/search")
 
 
-def add_origin_headers(request: web.Request, response: web.StreamResponse) -> None:
+def add_origin_headers(request: Request, answer: Answer) -> None:
     """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed ``Origin``."""
-    response.headers.extend(origin_header_pairs(allowed_origin(request)))
+    answer.headers.extend(origin_header_pairs(allowed_origin(request)))
 
 
 def origin_header_pairs(allowed: str | None) -> list[tuple[str, str]]:
@@ -52,25 +56,23 @@ def origin_header_pairs(allowed: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
-async def preflight(request: web.Request) -> web.Response:
+def preflight(request: Request) -> Answer:
     """``OPTIONS``: which methods and headers a cross-origin page may use."""
     return preflight_response(request, "GET, POST", "Authorization, Content-Type, Last-Event-ID")
 
 
-async def search_preflight(request: web.Request) -> web.Response:
+def search_preflight(request: Request) -> Answer:
     """``OPTIONS`` of the search routes: a search with a token needs one."""
     return preflight_response(request, "GET", "Authorization")
 
 
-def preflight_response(request: web.Request, methods: str, headers: str) -> web.Response:
+def preflight_response(request: Request, methods: str, headers: str) -> Answer:
     """``204``, with the permissions only when the ``Origin`` is allowed."""
-    response = web.Response(status=204)
+    answer = Answer(204, content_type=None)
     if allowed_origin(request) is not None:
-        response.headers.update(
-            {
-                "Access-Control-Allow-Methods": methods,
-                "Access-Control-Allow-Headers": headers,
-                "Access-Control-Max-Age": MAX_AGE,
-            }
-        )
-    return response
+        answer.headers += [
+            ("Access-Control-Allow-Methods", methods),
+            ("Access-Control-Allow-Headers", headers),
+            ("Access-Control-Max-Age", MAX_AGE),
+        ]
+    return answer

@@ -21,19 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from hubbub.address_list import Network, contains, networks_of
 from hubbub.admin_access import admin_allowed
 from hubbub.auth import token_from
 from hubbub.errors import Forbidden
+from hubbub.front.answers import Answer
+from hubbub.front.head import Request
 from hubbub.ops.recorder import Recorder
 from hubbub.settings import Settings
 from hubbub.stats import Stats
-from hubbub.transports.http import expect_continue, node_of, principal_of
+from hubbub.transports.http import node_of, principal_of
 
 SHARE_INTERVAL = 1.0
-METRICS_ALLOWED = web.AppKey("metrics_allowed", tuple[Network, ...])
 
 
 STATS_FIELDS = frozenset(f.name for f in fields(Stats))
@@ -110,28 +110,6 @@ class SharedStats:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-METRICS_SHARING = web.AppKey("metrics_sharing", SharedStats)
-
-
-def share_between_workers(
-    app: web.Application, settings: Settings, stats: Stats, recorder: Recorder
-) -> None:
-    """Under ``--workers``: keep this worker's counters where the others' /metrics reads."""
-    if settings.metrics_dir is None or settings.worker is None:
-        return
-    shared = SharedStats(settings.metrics_dir, settings.worker, stats, recorder)
-    app[METRICS_SHARING] = shared
-
-    async def start(_: web.Application) -> None:
-        shared.start()
-
-    async def stop(_: web.Application) -> None:
-        await shared.stop()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
 
 
 # One metric: its name, type, help, and samples (series name, labels, value).
@@ -255,42 +233,47 @@ def render_workers(workers: list[tuple[str, Snapshot]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def metrics_allowed(request: web.Request) -> bool:
-    """A client address in ``--metrics-allow``, or, with access control on, a token whose
-    ``admin`` claim is true (``admin_allowed``; a refused token is ``401``). Without
-    tokens the address list alone decides (its default, loopback, is also the admin
-    routes' rule then)."""
-    if contains(request.app[METRICS_ALLOWED], request.remote):
-        return True
-    node = node_of(request)
-    if not node.access.enabled or token_from(request.headers, request.query) is None:
-        return False
-    return admin_allowed(principal_of(request), request.remote or "unknown", True)
+class MetricsRoute:
+    """``GET /metrics``: who may read it, and every worker's counters under ``--workers``."""
 
+    __slots__ = ("allowed", "shared")
 
-async def metrics(request: web.Request) -> web.Response:
-    """Refused (403) to an address outside ``--metrics-allow``."""
-    node = node_of(request)
-    if not metrics_allowed(request):
-        raise Forbidden(
-            "/metrics is served only to the addresses of --metrics-allow, or to a token "
-            "with the admin claim"
-        )
-    shared = request.app.get(METRICS_SHARING)
-    if shared is None:
-        text = render(node.stats, node.recorder)
-    else:
-        text = render_workers([(f'worker="{n}"', snap) for n, snap in shared.read_all()])
-    return web.Response(
-        text=text,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"Cache-Control": "no-store"},
-    )
+    def __init__(self, settings: Settings, stats: Stats, recorder: Recorder) -> None:
+        self.allowed: tuple[Network, ...] = networks_of(settings.metrics_allow)
+        self.shared: SharedStats | None = None
+        if settings.metrics_dir is not None and settings.worker is not None:
+            self.shared = SharedStats(settings.metrics_dir, settings.worker, stats, recorder)
 
+    def start(self) -> None:
+        if self.shared is not None:
+            self.shared.start()
 
-def add_metrics(app: web.Application, settings: Settings, stats: Stats, recorder: Recorder) -> None:
-    """``GET /metrics``, and its counters shared between workers under ``--workers``."""
-    app[METRICS_ALLOWED] = networks_of(settings.metrics_allow)
-    app.router.add_get("/metrics", metrics, expect_handler=expect_continue)
-    share_between_workers(app, settings, stats, recorder)
+    async def stop(self) -> None:
+        if self.shared is not None:
+            await self.shared.stop()
+
+    def allows(self, request: Request) -> bool:
+        """A client address in ``--metrics-allow``, or, with access control on, a token
+        whose ``admin`` claim is true (``admin_allowed``; a refused token is ``401``).
+        Without tokens the address list alone decides (its default, loopback, is also
+        the admin routes' rule then)."""
+        if contains(self.allowed, request.peer):
+            return True
+        node = node_of(request)
+        if not node.access.enabled or token_from(request.headers, request.query) is None:
+            return False
+        return admin_allowed(principal_of(request), request.peer, True)
+
+    def __call__(self, request: Request) -> Answer:
+        """Refused (403) to an address outside ``--metrics-allow``."""
+        node = node_of(request)
+        if not self.allows(request):
+            raise Forbidden(
+                "/metrics is served only to the addresses of --metrics-allow, or to a token "
+                "with the admin claim"
+            )
+        if self.shared is None:
+            text = render(node.stats, node.recorder)
+        else:
+            text = render_workers([(f'worker="{n}"', snap) for n, snap in self.shared.read_all()])
+        return Answer(200, text.encode(), content_type="text/plain; charset=utf-8", no_store=True)

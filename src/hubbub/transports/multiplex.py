@@ -2,20 +2,16 @@
 
 Here are the parts that are not the socket's: a :class:`Subscription` (one room of the
 connection, a stream that shares the connection's outbox), the cursor of a ``subscribe``
-frame, and the answer to a ``GET /ws`` that is not a WebSocket upgrade the front could
-take (a plain ``GET``, a ``HEAD``): ``400``.
+frame (the route: ``transports/sockets.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from hubbub.errors import InvalidParameter
 from hubbub.hub import Stream
 from hubbub.protocol.cursors import Cursor, parse_cursor
-from hubbub.transports.websocket import refuse_stray_upgrade
 
 
 class Subscription(Stream):
@@ -40,9 +36,3 @@ def frame_cursor(fields: dict[str, Any]) -> Cursor | None:
     if epoch is not None:
         query["epoch"] = epoch
     return parse_cursor(query)
-
-
-async def multiplex(request: web.Request) -> web.StreamResponse:
-    """``GET /ws`` that reached aiohttp: refused with ``400`` (the front upgrades)."""
-    refuse_stray_upgrade(request)
-    raise InvalidParameter("GET /ws is a WebSocket: send Upgrade: websocket")

@@ -10,10 +10,10 @@ curl, Node) are not pages and pass, and so does a page of hubbub's own origin.
 
 from __future__ import annotations
 
-from aiohttp import web
 from yarl import URL
 
 from hubbub.errors import Forbidden
+from hubbub.front.head import Request
 from hubbub.transports.cors import allowed_origin_for
 from hubbub.transports.http import node_of
 
@@ -54,7 +54,7 @@ def same_origin(origin: str, host: str | None) -> bool:
 def origin_allowed_for(origin: str | None, host: str | None, configured: str | None) -> bool:
     """No ``Origin``, the ``Host``'s own origin, or one that ``--allow-origin`` lists.
 
-    Pure, so that aiohttp's handshake and the lean path's (``front/``) decide alike."""
+    Pure: the WebSocket handshake and the dialect's writes decide alike."""
     if origin is None:
         return True
     return same_origin(origin, host) or allowed_origin_for(configured, origin) is not None
@@ -70,7 +70,7 @@ def origin_refusal(
     return Forbidden(f"pages of {shown!r} may not use this server (see --allow-origin)")
 
 
-def check_origin(request: web.Request) -> None:
+def check_origin(request: Request) -> None:
     """Refuse (403 ``forbidden``) a page of an origin that may not use this server."""
     headers = request.headers
     configured = node_of(request).settings.allow_origin

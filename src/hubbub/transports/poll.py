@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
+from hubbub.front.answers import Answer
+from hubbub.front.head import Request
 from hubbub.protocol.cursors import ReadQuery
 from hubbub.transports.chat import presence_user
 from hubbub.transports.http import json_response, node_of, principal_of
 
 
-async def poll(request: web.Request, room: str, query: ReadQuery) -> web.Response:
+async def poll(request: Request, room: str, query: ReadQuery) -> Answer:
     """``since``: oldest first from the cursor; ``before`` or neither: the newest ``limit``;
     with ``wait``: held until something is newer than the cursor."""
     user = presence_user(request) if query.wait is not None else None

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
 
-from hubbub.errors import UnsupportedMediaType
+from hubbub.front.answers import Answer
+from hubbub.front.head import Request
 from hubbub.protocol.messages import parse_json_object, validate_publish, validate_room
-from hubbub.transports.http import JSON, json_response, node_of, principal_of, read_body
+from hubbub.store.committer import Committed
+from hubbub.transports.http import json_body, json_response, node_of, principal_of, then
 
 
-async def publish(request: web.Request) -> web.Response:
+def publish(request: Request) -> asyncio.Future[Answer]:
     """Store one message; answer only once it is committed.
 
     ``201`` with the new message, or ``200`` with the original one when the
-    ``client_id`` was already used in this room.
-    """
+    ``client_id`` was already used in this room. The publishes pipelined on one
+    connection are submitted together and share a commit."""
     node = node_of(request)
     principal = principal_of(request)  # the token first: without one, nothing else is told
-    room = validate_room(request.match_info["room"])
-    if request.content_type != JSON:
-        raise UnsupportedMediaType("publish with Content-Type: application/json")
-    body = await read_body(request, node.settings.max_body)
-    fields = parse_json_object(body)
+    room = validate_room(request.params["room"])
+    fields = parse_json_object(json_body(request, "publish"))
     publish = validate_publish(
         room, fields, node.settings.max_text, user_required=node.user_required
     )
-    committed = await node.publish(principal, publish)
+    return then(node.submit(principal, publish), committed_answer)
+
+
+def committed_answer(committed: Committed) -> Answer:
     return json_response(committed.message.json, 201 if committed.created else 200)

@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import mimetypes
+import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
-
+from hubbub.errors import NotFound
+from hubbub.front.answers import Answer
+from hubbub.front.head import Request
 from hubbub.transports.cors import allowed_origin
-from hubbub.transports.http import node_of
-
-# Names of the routes that a file of DIR may replace (given by app.py).
-PAGE_ROUTE = "chat-page"
-ASSETS_ROUTE = "assets"
-REPLACEABLE = frozenset({PAGE_ROUTE, ASSETS_ROUTE})
 
 # Revalidated on every load: while a tutorial is being edited, a reload shows the edit.
 FILE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+READS = ("GET", "HEAD")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,49 +89,75 @@ def find_file(root: Path, url_path: str) -> Found | None:
     return None
 
 
-def _replaceable(request: web.Request) -> bool:
-    """Whether the router left this request to the chat page, an asset, or a 404."""
-    match = request.match_info
-    if match.http_exception is not None:
-        return match.http_exception.status == 404  # a 405 means the path is hubbub's
-    resource = match.route.resource
-    return resource is not None and resource.name in REPLACEABLE
+class StaticFiles:
+    """``--static DIR`` (or none): the files that may replace the chat page, the built-in
+    assets and a ``404`` (``app.py`` asks before each of those)."""
 
+    __slots__ = ("root",)
 
-def static_dir_middleware(root: Path) -> Middleware:
-    """Serve ``GET``/``HEAD`` from ``root`` before the chat page and the built-in assets."""
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
 
-    @web.middleware
-    async def serve_from_dir(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in ("GET", "HEAD") or not _replaceable(request):
-            return await handler(request)
-        found = await asyncio.to_thread(find_file, root, request.path)
+    async def find(self, request: Request) -> Answer | None:
+        """The answer from DIR for a ``GET`` or ``HEAD`` of a file it holds, or None."""
+        if self.root is None or request.method not in READS:
+            return None
+        found = await asyncio.to_thread(find_file, self.root, request.path)
         if found is None:
-            return await handler(request)
+            return None
         if found.add_slash:
-            query = request.rel_url.raw_query_string
-            location = request.rel_url.raw_path + "/" + (f"?{query}" if query else "")
-            raise web.HTTPMovedPermanently(location)
-        response = web.FileResponse(found.path, headers=FILE_HEADERS)
-        add_file_cors(request, response)
-        return response
+            query = request.raw_query
+            location = request.raw_path + "/" + (f"?{query}" if query else "")
+            return Answer(301, content_type=None, headers=[("Location", location)])
+        return await file_answer(request, found.path, dict(FILE_HEADERS))
 
-    return serve_from_dir
+    def or_else(
+        self, handler: Callable[[Request], Awaitable[Answer]]
+    ) -> Callable[[Request], Awaitable[Answer]]:
+        """``handler``, unless DIR has the file the request names."""
+
+        async def serve(request: Request) -> Answer:
+            answer = await self.find(request)
+            return answer if answer is not None else await handler(request)
+
+        return serve
 
 
-def add_file_cors(request: web.Request, response: web.StreamResponse) -> None:
+async def not_found(request: Request) -> Answer:
+    raise NotFound("Not Found")
+
+
+async def file_answer(request: Request, path: Path, headers: dict[str, str]) -> Answer:
+    """The file's bytes (read off the loop), its type, ``Last-Modified`` and ``ETag``;
+    ``304`` when the client's copy is current (``If-None-Match``, RFC 9110 13.1.2)."""
+    data, stat = await asyncio.to_thread(_read, path)
+    tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    pairs = list(headers.items())
+    pairs += [("Last-Modified", formatdate(stat.st_mtime, usegmt=True)), ("ETag", tag)]
+    add_file_cors(request, pairs)
+    matches = request.headers.get("if-none-match")
+    if matches is not None and tag in (value.strip() for value in matches.split(",")):
+        return Answer(304, content_type=None, headers=pairs)
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type == "application/javascript":
+        content_type += "; charset=utf-8"
+    return Answer(200, data, content_type=content_type, headers=pairs)
+
+
+def _read(path: Path) -> tuple[bytes, os.stat_result]:
+    with path.open("rb") as file:
+        return file.read(), os.fstat(file.fileno())
+
+
+def add_file_cors(request: Request, headers: list[tuple[str, str]]) -> None:
     """``Access-Control-Allow-Origin`` for an origin that ``--allow-origin`` allows."""
-    configured = node_of(request).settings.allow_origin
+    configured = request.app.node.settings.allow_origin
     if not configured:
         return
     origin = allowed_origin(request)
     if origin is not None:
-        response.headers["Access-Control-Allow-Origin"] = origin
+        headers.append(("Access-Control-Allow-Origin", origin))
     if origin != "*" and "*" not in configured:
         # The answer depends on Origin even when it is refused: a cache must not
         # hand one origin's answer to another.
-        vary = response.headers.get("Vary")
-        if vary is None:
-            response.headers["Vary"] = "Origin"
-        elif "origin" not in vary.lower():
-            response.headers["Vary"] = f"{vary}, Origin"
+        headers.append(("Vary", "Origin"))

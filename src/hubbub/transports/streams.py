@@ -5,25 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
-
 from hubbub.streams import Drain
 
 
-def drainer(request: web.Request, heartbeat: float) -> Drain:
-    """Wait until the transport's buffer is below its high-water mark.
-
-    Used only while a stream catches up on history, so a long backlog is
-    written at the reader's pace instead of piling up in memory. A reader
-    that does not move for two heartbeats is a slow consumer.
-    """
-    # The response's writer (aiohttp's public StreamWriter.drain): returns at once unless
-    # the transport has paused writing because its buffer is full.
-    return timed_drain(request.writer.drain, heartbeat)
-
-
 def timed_drain(writable: Callable[[], Awaitable[None]], heartbeat: float) -> Drain:
-    """``writable`` (returns once the transport takes writes again), given two heartbeats."""
+    """``writable`` (returns once the transport takes writes again), given two heartbeats.
+
+    Used only while a stream catches up on history, so a long backlog is written at the
+    reader's pace instead of piling up in memory. A reader that does not move for two
+    heartbeats is a slow consumer."""
 
     async def drain() -> None:
         async with asyncio.timeout(2 * heartbeat):

@@ -4,8 +4,8 @@ The sockets themselves are the front's (``front/ws_socket.py``, on ``websockets`
 Sans-I/O ``ServerProtocol``), for every WebSocket route. Here: :class:`SocketStream`
 (pinged every heartbeat, dropped after two silent ones), :class:`SocketSession` (what a
 room socket's client sends: publishes and typing, acked or refused), the close a
-server-ended stream gets (:func:`server_close`), and :func:`refuse_stray_upgrade` for an
-upgrade that reached aiohttp's routes (the front takes every one it can serve).
+server-ended stream gets (:func:`server_close`), and :func:`check_upgrade_request`, what
+every upgrade must be before its handshake is checked.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import asyncio
 from functools import partial
 from typing import Any
 
-from aiohttp import web
-
 from hubbub.errors import InvalidMessage, InvalidRequest, ProtocolError
+from hubbub.front.head import Request
 from hubbub.hub import Stream
 from hubbub.node import Node
 from hubbub.protocol.encoding import WS_PING_FRAME, ws_ack, ws_error
@@ -41,15 +40,17 @@ CLOSE_DISCONNECTED = 4403
 PUBLISH_FRAMES = ("publish", "edit", "delete")
 
 
-def is_websocket_upgrade(request: web.Request) -> bool:
-    return request.headers.get("Upgrade", "").strip().lower() == "websocket"
-
-
-def refuse_stray_upgrade(request: web.Request) -> None:
-    """A ``GET`` asking for a WebSocket that the front handed to aiohttp (HTTP/1.0, a
-    repeated header, a body, ...) is refused: only the front upgrades. ``HEAD`` is never
-    upgraded; it is answered as the route's ``GET`` would be without one."""
-    if request.method == "GET" and is_websocket_upgrade(request):
+def check_upgrade_request(request: Request) -> None:
+    """A WebSocket upgrade is an HTTP/1.1 ``GET`` without a body, each of its headers
+    once (RFC 6455 section 4.1): any other is refused before the handshake's checks."""
+    headers = request.headers
+    if (
+        request.version != "1.1"
+        or request.repeated
+        or request.body
+        or "transfer-encoding" in headers
+        or headers.get("content-length") not in (None, "0")
+    ):
         raise InvalidRequest(
             "websocket handshake: an upgrade is an HTTP/1.1 GET without a body, each of "
             "its headers once"

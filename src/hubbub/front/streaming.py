@@ -1,0 +1,132 @@
+"""Answers that outlive one write: a stream that takes the socket over (:class:`Takeover`:
+WebSocket, the room's SSE), and a body written over time on the connection
+(:class:`Streamed`: the operations page's SSE, the tutorial dialect's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from hubbub.access_log import StreamAccess
+
+if TYPE_CHECKING:
+    from hubbub.front.context import FrontContext
+    from hubbub.front.head import Request
+
+
+class StreamRoute:
+    """The room and query a stream was asked for (``params["room"]``; ``""`` for none)."""
+
+    __slots__ = ("query", "room")
+
+    def __init__(self, room: str, query: dict[str, str]) -> None:
+        self.room = room
+        self.query = query
+
+
+class StreamStart:
+    """A request whose stream takes the socket over, once the answers before it are out.
+
+    The starter either raises a ``ProtocolError`` before anything is written (the
+    connection answers it in JSON and closes), or takes the socket: it sets the
+    transport's protocol, owns the connection's place under ``ctx.guard`` (releasing
+    ``address`` when it closes), and reads ``leftover``, what the client sent after the
+    head. ``resume``: what an SSE stream that ends with the connection still open hands
+    the socket back to (the connection it came from).
+    """
+
+    __slots__ = ("access", "address", "ctx", "head", "leftover", "resume", "route", "transport")
+
+    def __init__(
+        self,
+        ctx: FrontContext,
+        transport: asyncio.Transport,
+        address: str,
+        head: Request,
+        leftover: bytes,
+        resume: Callable[[asyncio.Transport, bytes, bool], None],
+    ) -> None:
+        self.ctx = ctx
+        self.transport = transport
+        self.address = address
+        self.head = head
+        self.route = StreamRoute(head.params.get("room", ""), head.query)
+        self.leftover = leftover
+        self.resume = resume
+        # The access log's line for the stream, written when it ends (None: no log).
+        self.access: StreamAccess | None = None
+        if ctx.access_log is not None:
+            self.access = StreamAccess(ctx.access_log, address, head.method, head.target)
+
+
+StreamStarter = Callable[[StreamStart], None]
+
+
+class Takeover:
+    """A route's answer that is a stream owning the socket (``start``, given a
+    :class:`StreamStart`, checks the request and takes it)."""
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: StreamStarter) -> None:
+        self.start = start
+
+
+class BodyWriter:
+    """What a :class:`Streamed` answer writes with: each ``write`` a chunk (HTTP/1.1), and
+    ``drain`` returns once the transport takes writes again."""
+
+    __slots__ = ("_chunked", "_flow", "_transport", "sent")
+
+    def __init__(self, transport: asyncio.Transport, chunked: bool, flow: Drainable) -> None:
+        self._transport = transport
+        self._chunked = chunked
+        self._flow = flow
+        self.sent = 0
+
+    def write(self, data: bytes) -> None:
+        if not data or self._transport.is_closing():
+            return
+        if self._chunked:
+            data = b"%x\r\n%s\r\n" % (len(data), data)
+        self.sent += len(data)
+        self._transport.write(data)
+
+    async def drain(self) -> None:
+        if self._transport.is_closing():
+            raise ConnectionResetError("the client left")
+        await self._flow.writable()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+
+class Drainable:
+    """What a :class:`BodyWriter` waits on (the connection)."""
+
+    __slots__ = ()
+
+    async def writable(self) -> None:
+        raise NotImplementedError
+
+
+class Streamed:
+    """An answer whose body ``produce`` writes over time, on the connection itself (which
+    serves what was pipelined after it once it ends). ``HEAD`` gets the head alone."""
+
+    __slots__ = ("content_type", "headers", "produce", "status")
+
+    def __init__(
+        self,
+        produce: Callable[[BodyWriter], Awaitable[None]],
+        *,
+        content_type: str,
+        headers: list[tuple[str, str]] | None = None,
+        status: int = 200,
+    ) -> None:
+        self.produce = produce
+        self.content_type = content_type
+        self.headers = headers if headers is not None else []
+        self.status = status
