@@ -78,17 +78,18 @@ async def static_asset(request: Request) -> Answer:
 
 
 def prepare_answer(request: Request, answer: Answer) -> None:
-    """The one hook hubbub itself adds to every answer: the API's CORS, and the headers
-    of the built-in assets on their refusals (a file's own answer has them already)."""
+    """The one hook hubbub itself adds to every answer: the API's CORS, the dialect's,
+    and the headers of the built-in assets on their refusals (a file's own answer has them
+    already). Without ``--allow-origin`` the API has no CORS: nothing to do for it."""
     path = request.path
     if path.startswith("/static/"):
         if answer.status >= 400:
             answer.headers += list(STATIC_HEADERS.items())
             add_file_cors(request, answer.headers)
-    elif applies_to(request):
-        add_origin_headers(request, answer)
     elif path in DIALECT_PATHS:
         dialect_cors(request, answer)
+    elif request.app.settings.allow_origin is not None and applies_to(request):
+        add_origin_headers(request, answer)
 
 
 class App:

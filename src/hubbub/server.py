@@ -60,14 +60,15 @@ class Server:
             TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
         loop = asyncio.get_running_loop()
-        front = FrontContext(self.node, guard, self.app.routes, loop, app=self.app)
+        front = FrontContext(self.node, guard, loop, app=self.app)
+        routes = self.app.routes
         front.request_filters = self.app.request_filters
         front.answer_hooks = self.app.answer_hooks
         front.access_log = self._access_log
         self.front = front
 
         def connection() -> asyncio.Protocol:
-            return FrontConnection(front)
+            return FrontConnection(front, routes)
 
         self._listener = await loop.create_server(
             connection,

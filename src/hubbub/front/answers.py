@@ -7,8 +7,11 @@ A route returns an :class:`Answer` (or raises a ``ProtocolError``, answered by
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any
 
 SERVER = b"Server: hubbub\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
@@ -83,11 +86,23 @@ class Answer:
                 date,
                 SERVER,
                 CLOSE if close else b"",
-                header_lines(self.headers),
+                header_lines(self.headers) if self.headers else b"",
                 b"\r\n",
                 b"" if head_only or not has_body else body,
             )
         )
+
+
+class Later:
+    """A route's answer once ``future`` is done: ``make(its result)`` (a publish's, made in
+    its commit's callback: no task, no second future). ``future``'s exception, if any,
+    is answered as a handler's would be."""
+
+    __slots__ = ("future", "make")
+
+    def __init__(self, future: asyncio.Future[Any], make: Callable[[Any], Answer]) -> None:
+        self.future = future
+        self.make = make
 
 
 # A route's answer that is no answer: the connection closes without a byte (the tutorial

@@ -42,7 +42,7 @@ from hubbub.front.streaming import StreamStart, Takeover
 
 if TYPE_CHECKING:
     from hubbub.front.context import FrontContext
-    from hubbub.front.routes import Match
+    from hubbub.front.routes import Match, Routes
 
 log = logging.getLogger("hubbub")
 
@@ -61,6 +61,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         "_peer",
         "_pending",
         "_proxied",
+        "_routes",
         "_serving",
         "_tasks",
         "_transport",
@@ -69,8 +70,9 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         "_write_paused",
     )
 
-    def __init__(self, ctx: FrontContext) -> None:
+    def __init__(self, ctx: FrontContext, routes: Routes) -> None:
         self._ctx = ctx
+        self._routes = routes
         self._transport: asyncio.Transport | None = None
         self._address = "unknown"  # the client's, counted under ctx.guard
         self._peer = "unknown"  # who the socket is from (a proxy, behind one)
@@ -239,18 +241,22 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             match: Match | None = None
             route_error: ProtocolError | None = None
             try:
-                match = ctx.routes.match(head.method, head.path, head.raw_path)
+                match = self._routes.match(head.method, head.path, head.raw_path)
             except ProtocolError as error:
                 route_error = error
             kind = _kind_of(head, match)
             if self._pending and not self._may_overlap(kind):
                 self._waiting_turn = True
                 break
-            try:
-                end_of_body = self._body(head, head_size)
-            except ProtocolError as error:
-                self._refuse_and_close(error)
-                break
+            headers = head.headers
+            if "content-length" in headers or "transfer-encoding" in headers or "expect" in headers:
+                try:
+                    end_of_body = self._body(head, head_size)
+                except ProtocolError as error:
+                    self._refuse_and_close(error)
+                    break
+            else:
+                end_of_body = head_size  # no body: most reads
             if end_of_body is None:
                 break  # waits for the rest of its body
             del buffer[:end_of_body]
@@ -266,7 +272,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
                 self._refuse(entry, head, route_error or InvalidRequest("no route"))
                 continue
             head.params = match.params
-            if not head.body_refused and head.body and "content-encoding" in head.headers:
+            if "content-encoding" in headers and not head.body_refused and head.body:
                 try:
                     head.body = decode_body(
                         head.body, head.headers.get("content-encoding"), max_body

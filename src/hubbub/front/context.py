@@ -14,7 +14,6 @@ from hubbub.transports.cors import allowed_origin_for, origin_header_pairs
 
 if TYPE_CHECKING:
     from hubbub.front.answers import Answer
-    from hubbub.front.routes import Routes
     from hubbub.guard import ConnectionGuard
     from hubbub.node import Node
 
@@ -34,8 +33,8 @@ class LeanConnection(Protocol):
 
 
 class FrontContext:
-    """The node, the route table, the connection guard, the settings the connections
-    read, and the connections themselves (so that shutdown can answer and close them)."""
+    """The node, the connection guard, the settings the connections read, and the
+    connections themselves (so that shutdown can answer and close them)."""
 
     __slots__ = (
         "_all_closed",
@@ -52,7 +51,6 @@ class FrontContext:
         "loop",
         "node",
         "request_filters",
-        "routes",
         "settings",
     )
 
@@ -60,13 +58,11 @@ class FrontContext:
         self,
         node: Node,
         guard: ConnectionGuard,
-        routes: Routes,
         loop: asyncio.AbstractEventLoop,
         *,
         app: object = None,
     ) -> None:
         self.node = node
-        self.routes = routes
         self.app = app  # what routes reach the node through (Request.app)
         self.request_filters: list[RequestFilter] = []
         self.answer_hooks: list[AnswerHook] = []

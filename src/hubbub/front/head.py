@@ -24,16 +24,17 @@ EVENT_STREAM = "text/event-stream"
 
 
 class Headers(dict[str, str]):
-    """Header values by lower-cased name; ``get`` takes any case. A name sent twice
-    keeps its values joined by ``, `` (RFC 9110 section 5.3)."""
+    """Header values by lower-cased name; ``get`` takes any case (``in`` wants the
+    lower-cased name). A name sent twice keeps its values joined by ``, `` (RFC 9110
+    section 5.3)."""
 
     __slots__ = ()
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return dict.get(self, name.lower(), default)
-
-    def __contains__(self, name: object) -> bool:
-        return dict.__contains__(self, name.lower() if isinstance(name, str) else name)
+        value = dict.get(self, name)
+        if value is None and not name.islower():
+            value = dict.get(self, name.lower())
+        return default if value is None else value
 
 
 class Request:
@@ -49,6 +50,7 @@ class Request:
         "_body_refusal",
         "address",
         "app",
+        "body_refused",
         "complete",
         "headers",
         "keep_alive",
@@ -84,6 +86,7 @@ class Request:
         self.query: dict[str, str] = {}
         self._body = b""
         self._body_refusal: ProtocolError | None = None
+        self.body_refused = False  # the body was not read: asking for it is refused
         self.params: dict[str, str] = {}
         self.address = "unknown"
         self.peer = "unknown"
@@ -98,11 +101,11 @@ class Request:
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1").strip()
-        previous = self.headers.get(key)
-        if previous is not None:
+        headers = self.headers
+        if key in headers:
             self.repeated = True
-            text = f"{previous}, {text}"
-        self.headers[key] = text
+            text = f"{headers[key]}, {text}"
+        headers[key] = text
 
     def on_headers_complete(self) -> None:
         self.complete = True
@@ -127,10 +130,7 @@ class Request:
     def refuse_body(self, refusal: ProtocolError) -> None:
         """The body is not read: asking for it raises ``refusal``."""
         self._body_refusal = refusal
-
-    @property
-    def body_refused(self) -> bool:
-        return self._body_refusal is not None
+        self.body_refused = True
 
     @property
     def target(self) -> str:

@@ -12,14 +12,23 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from functools import partial
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from hubbub.access_log import log_answer
 from hubbub.auth import token_from
 from hubbub.errors import ProtocolError, TooManyConnections, Unavailable
-from hubbub.front.answers import CLOSE, NO_ANSWER, SERVER, Answer, header_lines, status_line
+from hubbub.front.answers import (
+    CLOSE,
+    NO_ANSWER,
+    SERVER,
+    Answer,
+    Later,
+    header_lines,
+    status_line,
+)
 from hubbub.front.head import Request
 from hubbub.front.streaming import BodyWriter, Drainable, Streamed, Takeover
 from hubbub.protocol.encoding import error_body
@@ -106,22 +115,35 @@ class Requests(Drainable):
         self._result(entry, head, result)
 
     def _result(self, entry: Pending, head: Request, result: Result) -> None:
-        if isinstance(result, Answer):
-            self._finish(entry, head, result)
+        kind = type(result)  # exact types first: this runs for every request
+        if kind is CoroutineType:
+            self._when_done(entry, head, self._ctx.loop.create_task(result))  # type: ignore[arg-type]
+        elif kind is Answer or isinstance(result, Answer):
+            self._finish(entry, head, result)  # type: ignore[arg-type]
+        elif kind is Later:
+            later: Later = result  # type: ignore[assignment]
+            later.future.add_done_callback(partial(self._settled, entry, head, later.make))
         elif isinstance(result, Takeover):
             self._take_over(entry, head, result)
         elif isinstance(result, Streamed):
             self._stream(entry, head, result)
         else:
-            self._when_done(entry, head, asyncio.ensure_future(result))
+            self._when_done(entry, head, asyncio.ensure_future(result))  # type: ignore[arg-type]
 
     def _when_done(self, entry: Pending, head: Request, future: asyncio.Future[Any]) -> None:
         if isinstance(future, asyncio.Task):
             self._tasks.add(future)  # cancelled if the client leaves
             future.add_done_callback(self._tasks.discard)
-        future.add_done_callback(partial(self._awaited, entry, head))
+        future.add_done_callback(partial(self._settled, entry, head, None))
 
-    def _awaited(self, entry: Pending, head: Request, future: asyncio.Future[Any]) -> None:
+    def _settled(
+        self,
+        entry: Pending,
+        head: Request,
+        make: Callable[[Any], Answer] | None,
+        future: asyncio.Future[Any],
+    ) -> None:
+        """An awaited answer is ready (``make`` builds it from a ``Later``'s result)."""
         if future.cancelled():
             if self._transport is not None:
                 self._refuse(entry, head, Unavailable("the server is shutting down"))
@@ -131,6 +153,8 @@ class Requests(Drainable):
             self._refuse(entry, head, error)
         elif error is not None:
             self._crash(entry, error)
+        elif make is not None:
+            self._finish(entry, head, make(future.result()))
         else:
             self._result(entry, head, future.result())
 

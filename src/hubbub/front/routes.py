@@ -6,7 +6,8 @@ matches but not for this method is a ``405`` with ``Allow``; no match is a ``404
 ``HEAD`` is served by the ``GET`` route, without the body.
 
 A handler takes the :class:`~hubbub.front.head.Request` and returns an
-:class:`~hubbub.front.answers.Answer`, an awaitable of one, or a :class:`Takeover`
+:class:`~hubbub.front.answers.Answer`, an awaitable of one, a ``Later`` (one made when a
+future is done), or a :class:`Takeover`
 (a stream that owns the socket from then on), or raises a ``ProtocolError``.
 
 Pure: no sockets, no event loop.
@@ -21,11 +22,11 @@ from urllib.parse import unquote
 from hubbub.errors import MethodNotAllowed, NotFound
 
 if TYPE_CHECKING:
-    from hubbub.front.answers import Answer
+    from hubbub.front.answers import Answer, Later
     from hubbub.front.head import Request
     from hubbub.front.streaming import Streamed, Takeover
 
-Result = Union["Answer", Awaitable["Answer"], "Takeover", "Streamed"]
+Result = Union["Answer", Awaitable["Answer"], "Later", "Takeover", "Streamed"]
 Handler = Callable[["Request"], Result]
 
 

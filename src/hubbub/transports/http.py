@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from hubbub.auth import token_from
 from hubbub.errors import UnsupportedMediaType
@@ -16,7 +14,6 @@ if TYPE_CHECKING:
     from hubbub.node import Node
 
 JSON = "application/json"
-T = TypeVar("T")
 
 
 def node_of(request: Request) -> Node:
@@ -33,11 +30,10 @@ def client_address_of(request: Request) -> str:
 def principal_of(request: Request) -> Principal:
     """Who sent the request: its token (``Authorization: Bearer`` or ``?token=``)
     verified by the node's access control; ``Unauthorized`` if it is refused."""
-    principal = request.principal
+    principal: Principal | None = request.principal
     if principal is None:
         token = token_from(request.headers, request.query)
-        principal = request.principal = node_of(request).principal(token, request.address)
-    assert isinstance(principal, Principal)
+        principal = request.principal = request.app.node.principal(token, request.address)
     return principal
 
 
@@ -50,25 +46,3 @@ def json_body(request: Request, what: str) -> bytes:
     if request.content_type != JSON:
         raise UnsupportedMediaType(f"{what} with Content-Type: application/json")
     return request.body
-
-
-def then(source: asyncio.Future[T], make: Callable[[T], Answer]) -> asyncio.Future[Answer]:
-    """The answer ``make`` builds from ``source``'s result, as a future of its own (no
-    task: a publish's answer is made in its commit's callback)."""
-    answer: asyncio.Future[Answer] = source.get_loop().create_future()
-
-    def done(finished: asyncio.Future[T]) -> None:
-        if answer.done():
-            return
-        if finished.cancelled():
-            answer.cancel()
-        elif (failure := finished.exception()) is not None:
-            answer.set_exception(failure)
-        else:
-            try:
-                answer.set_result(make(finished.result()))
-            except Exception as error:
-                answer.set_exception(error)
-
-    source.add_done_callback(done)
-    return answer

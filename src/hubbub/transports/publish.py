@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from hubbub.front.answers import Answer
+from hubbub.front.answers import Answer, Later
 from hubbub.front.head import Request
 from hubbub.protocol.messages import parse_json_object, validate_publish, validate_room
 from hubbub.store.committer import Committed
-from hubbub.transports.http import json_body, json_response, node_of, principal_of, then
+from hubbub.transports.http import json_body, json_response, node_of, principal_of
 
 
-def publish(request: Request) -> asyncio.Future[Answer]:
+def publish(request: Request) -> Later:
     """Store one message; answer only once it is committed.
 
     ``201`` with the new message, or ``200`` with the original one when the
@@ -24,7 +22,7 @@ def publish(request: Request) -> asyncio.Future[Answer]:
     publish = validate_publish(
         room, fields, node.settings.max_text, user_required=node.user_required
     )
-    return then(node.submit(principal, publish), committed_answer)
+    return Later(node.submit(principal, publish), committed_answer)
 
 
 def committed_answer(committed: Committed) -> Answer:

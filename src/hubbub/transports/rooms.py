@@ -37,7 +37,7 @@ def read_messages(request: Request) -> Answer | Awaitable[Answer] | Takeover:
     if request.method == "GET" and is_websocket_upgrade(request):
         check_upgrade_request(request)
         return Takeover(start_websocket)
-    if wants_event_stream(request):
+    if accepts_event_stream(request.headers.get("accept")):
         if request.method == "GET":
             return Takeover(start_events)
         # HEAD: the checks of the stream, then its head alone.
