@@ -251,9 +251,7 @@ def unpadded(raw: bytes) -> str:
         ("team-7", 42, "dGVhbS03CjQy"),
     ],
 )
-def test_next_is_unpadded_base64url_of_room_and_id(
-    room: str, message_id: int, token: str
-) -> None:
+def test_next_is_unpadded_base64url_of_room_and_id(room: str, message_id: int, token: str) -> None:
     assert encode_next(room, message_id) == token
     assert decode_next(token) == (room, message_id)
 
@@ -279,6 +277,10 @@ def test_next_round_trips_at_every_padding(room: str, message_id: int) -> None:
         encode_next("team-7", 1)[:-3],
         unpadded(b"general"),  # no newline
         unpadded(b"a\n1\n2"),  # two
+        unpadded(b"a 1"),  # a blank is not the newline
+        unpadded(b"a\t1"),
+        unpadded(b"a\n 1"),
+        unpadded(b"a\n1\n"),
         unpadded(b"..\n1"),  # not a room name
         unpadded(b"\n1"),
         unpadded(b"a\n"),

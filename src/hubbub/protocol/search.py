@@ -314,7 +314,13 @@ def decode_next(raw: str) -> tuple[str, int]:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         room, number = text.split("\n")  # exactly one newline
-        return validate_room(room), parse_number(number, "next", 1, MAX_ID)
+        # A message id as encode_next wrote it: 1 to 2**63 - 1 (19 digits), ASCII digits.
+        if not number.isascii() or not number.isdigit() or len(number) > 19:
+            raise bad
+        message_id = int(number)
+        if not 1 <= message_id <= MAX_ID:
+            raise bad
+        return validate_room(room), message_id
     except (binascii.Error, UnicodeDecodeError, ValueError, ProtocolError):
         raise bad from None
 
