@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Mutation testing of the pure core, src/hubbub/protocol/ (docs/testing.md): mutmut
-# changes the code one small edit at a time and runs the protocol's unit tests
-# ([tool.mutmut] in pyproject.toml) on each; a mutant no test fails on is a rule the
-# tests do not pin. Not part of scripts/test.sh: a few minutes on one core.
+# Mutation testing of the pure core, src/hubbub/protocol/, and of the seams' pure parts,
+# hub/sequencer.py and client/cursor.py (docs/testing.md): mutmut changes the code one
+# small edit at a time and runs their unit tests ([tool.mutmut] in pyproject.toml) on
+# each; a mutant no test fails on is a rule the tests do not pin. Not part of
+# scripts/test.sh: about six minutes on one core.
 # Prints the score of each module and fails if one is below 90%. Then
 # `.venv/bin/mutmut results` lists the survivors and `.venv/bin/mutmut show NAME` one.
 set -euo pipefail

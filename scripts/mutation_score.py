@@ -18,6 +18,9 @@ KILLED = {1, 3}
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 TIMEOUT = {24, -24, 36, 152, 255}
+# Where mutmut leaves its results: one .meta file per module, named here by its path
+# under src/hubbub/ (protocol/search.py, hub/sequencer.py, client/cursor.py).
+ROOT = Path("mutants/src/hubbub")
 # docs/testing.md: at least this share of every module's mutants killed.
 TARGET_PERCENT = 90.0
 
@@ -39,7 +42,7 @@ def module_counts(meta: Path) -> Counter[str]:
 
 
 def main() -> int:
-    metas = sorted(Path("mutants/src").rglob("*.py.meta"))
+    metas = sorted(ROOT.rglob("*.py.meta"))
     if not metas:
         print("no results in mutants/: run `.venv/bin/mutmut run --max-children 1` first")
         return 1
@@ -52,7 +55,7 @@ def main() -> int:
         if not counts["mutants"]:
             continue
         total += counts
-        name = meta.name.removesuffix(".meta")
+        name = meta.relative_to(ROOT).as_posix().removesuffix(".meta")
         print(_row(f"`{name}`", counts))
         if _score(counts) < TARGET_PERCENT:
             below.append(name)

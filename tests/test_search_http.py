@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hubbub.protocol.search import encode_next
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.redis_server import RedisServer, needs_redis
@@ -122,6 +123,13 @@ async def test_bad_parameters(server: Server, http: aiohttp.ClientSession) -> No
         answer = await get(http, f"{server.url}/search", 400, None, q="x", **params)
         assert answer["error"]["code"] == "invalid_parameter"
     answer = await get(http, f"{server.url}/rooms/r/search", 400, q="x", before="-1")
+    assert answer["error"]["code"] == "invalid_parameter"
+    # Past the largest id a store holds (2**63 - 1): a 400, never the store's overflow.
+    room_search = f"{server.url}/rooms/r/search"
+    assert (await get(http, room_search, q="x", before=2**63 - 1))["hits"] == []
+    answer = await get(http, room_search, 400, q="x", before=2**63)
+    assert answer["error"]["code"] == "invalid_parameter"
+    answer = await get(http, f"{server.url}/search", 400, q="x", next=encode_next("r", 2**63))
     assert answer["error"]["code"] == "invalid_parameter"
     answer = await get(http, f"{server.url}/search", 400, q="x", rooms="a,..")
     assert answer["error"]["code"] == "invalid_room"

@@ -59,6 +59,11 @@ def test_name_ranges_cover_exactly_what_the_patterns_allow() -> None:
     inside = [n for n in names if any(low <= n <= high for low, high in ranges)]
     assert inside == [n for n in names if allows(patterns, n)]
     assert name_ranges(("*",)) == [("", "~")]
+    # A range that starts where the one before ends is the same range: no name twice.
+    assert name_ranges(("x", "x")) == [("x", "x")]
+    assert name_ranges(("team-", "team-*")) == [("team-", "team-~")]
+    # The empty prefix of ``*``: the store lists from the start.
+    assert name_before("") == ""
     for name in ("b", "team-", "x0", "A"):
         before = name_before(name)
         assert before < name and not any(before < n < name for n in [*names, "a" * 64, "Az"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from hubbub.protocol.forwarded import TrustedProxies, parse_address, parse_networks
@@ -64,6 +66,31 @@ def test_trusts_only_the_listed_networks() -> None:
     assert not PROXIES.trusts("192.168.1.2")
     assert not PROXIES.trusts("unknown")
     assert not TrustedProxies().trusts("10.0.0.1")
+
+
+def test_networks_are_read_whole_and_blanks_skipped() -> None:
+    """An address with host bits and a prefix is its network; empty parts are skipped,
+    not the end of the list."""
+    assert parse_networks("10.1.2.3/8") == (ipaddress.ip_network("10.0.0.0/8"),)
+    assert parse_networks("10.0.0.1, ,,::1,") == (
+        ipaddress.ip_network("10.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+
+
+def test_trusted_proxies_made_from_networks() -> None:
+    """A list made here, not at import: the networks it is given are the ones it trusts,
+    and it is true exactly when there are some."""
+    proxies = TrustedProxies(parse_networks("192.0.2.0/24"))
+    assert proxies and proxies.trusts("192.0.2.200")
+    assert proxies.client_of("192.0.2.1", "198.51.100.7", None) == "198.51.100.7"
+    assert not TrustedProxies()
+    assert not TrustedProxies(())
+
+
+def test_an_address_in_brackets_ends_at_the_first_closing_one() -> None:
+    """``[v6]`` then perhaps a port: what follows the first ``]`` is not the address."""
+    assert parse_address("[2001:db8::1]]") == ipaddress.ip_address("2001:db8::1")
 
 
 def test_bad_network_is_named() -> None:

@@ -20,6 +20,7 @@ from hubbub.protocol.hosts import host_known, host_name, is_address, known_hosts
         ("[::1]:8000", "::1"),
         ("[::1]", "::1"),
         ("[::1", "[::1"),  # no closing bracket: taken as it is
+        ("[::1]]", "::1"),  # the first closing bracket ends the address; a port may follow
         ("::1", "::1"),  # two colons, no brackets: an address, not host:port
         ("127.0.0.1:8000", "127.0.0.1"),
         ("", ""),
@@ -56,6 +57,9 @@ def test_known_hosts_come_from_host_public_hosts_and_allowed_origins() -> None:
         {"chat.example.org", "other.example", "third.example", "pages.example.net", "x.example"}
     )
     assert known_hosts("", (), None) == frozenset()
+    assert known_hosts("", (), "https://a.example,http://b.example:8000") == frozenset(
+        {"a.example", "b.example"}
+    )
     assert known_hosts("0.0.0.0", (), "") == frozenset({"0.0.0.0"})
 
 

@@ -147,6 +147,7 @@ def test_fts5_takes_every_expression_and_agrees_with_matches() -> None:
         ("DEPLOYED: release notes v2", "alice"),
         ("NEAR the end OR not", "bob"),
         ('say "hi" * 3', "alice"),
+        ("x\ue000y a\u0301b 5€z", "carol"),
     ]
     for text, user in rows:
         conn.execute(
@@ -163,6 +164,10 @@ def test_fts5_takes_every_expression_and_agrees_with_matches() -> None:
         "from:bob near",
         'NEAR OR "hi"',
         "v2 from:alice",
+        "from:alice from:carol",
+        "x\ue000y",
+        "x",
+        "ab 5 z",
         "missing",
     ]
     for text in queries:

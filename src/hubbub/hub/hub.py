@@ -30,6 +30,7 @@ from hubbub.broker.base import Broker
 from hubbub.errors import StoreError, reading_store
 from hubbub.hub.outbox import FlushScheduler
 from hubbub.hub.room import Room
+from hubbub.hub.sequencer import hole_end, hole_rows, in_order
 from hubbub.protocol.cursors import Bounds, Cursor
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Message
@@ -219,15 +220,12 @@ class Hub:
             return 0
         delivered = 0
         before = room.bounds.last_id
-        for index, message in enumerate(messages):
-            expected = room.bounds.last_id + 1
-            if message.id < expected:
-                continue  # already applied (a broker repeat, or our own commit)
-            if message.id > expected:
-                room.backlog.extend(messages[index:])
-                self._fill(room)
-                break
+        run, hole = in_order(before, messages)
+        for message in run:
             delivered += self._deliver(room, message)
+        if hole < len(messages):
+            room.backlog.extend(messages[hole:])
+            self._fill(room)
         if room.waiters and room.bounds.last_id > before:
             # Only something new wakes a long poll: a late repeat of what a catch-up
             # already read would answer it with nothing.
@@ -268,10 +266,8 @@ class Hub:
         epoch = room.bounds.epoch
         before = room.bounds.last_id
         while not room.stale:
-            backlog = sorted(
-                (m for m in room.backlog if m.id > room.bounds.last_id), key=lambda m: m.id
-            )
-            if not backlog or backlog[0].id == room.bounds.last_id + 1:
+            end = hole_end(room.bounds.last_id, room.backlog)
+            if end is None:
                 break
             try:
                 rows = await self._store.read_after(room.name, room.bounds.last_id, FILL_PAGE)
@@ -279,14 +275,14 @@ class Hub:
                 log.warning("room %s: cannot fill a hole from the store yet: %s", room.name, exc)
                 await asyncio.sleep(FILL_RETRY)
                 continue
-            if not rows or rows[0].id != room.bounds.last_id + 1:
+            filled = hole_rows(room.bounds.last_id, rows, end)
+            if filled is None:
                 # Retention removed the hole: live streams cannot go on without a jump.
                 self._end_streams(room, "gap")
                 self._forget(room)
                 return
-            for row in rows:
-                if row.id == room.bounds.last_id + 1 and row.id < backlog[0].id:
-                    self._stats.delivered += self._deliver(room, EncodedMessage(row, epoch))
+            for row in filled:
+                self._stats.delivered += self._deliver(room, EncodedMessage(row, epoch))
         room.filling = False
         backlog, room.backlog = room.backlog, []
         backlog.sort(key=lambda m: m.id)

@@ -112,7 +112,9 @@ def parse_last_event_id(raw: str) -> Cursor:
     return Cursor(_whole(since, "Last-Event-ID"), epoch)
 
 
-def _parse_int(raw: str, name: str, low: int, high: int) -> int:
+def parse_number(raw: str, name: str, low: int, high: int) -> int:
+    """A number parameter (``limit``, ``before``, ...): a whole number from ``low`` to
+    ``high`` in plain ASCII digits, or ``InvalidParameter`` saying so."""
     text = raw.strip()
     message = f"{name} must be a whole number from {low} to {high}"
     if len(text) > _MAX_DIGITS or not text.isascii() or not text.isdigit():
@@ -138,7 +140,7 @@ def parse_wait(raw: str) -> float:
 
 
 def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
-    return default if raw is None else _parse_int(raw, "limit", 1, MAX_LIMIT)
+    return default if raw is None else parse_number(raw, "limit", 1, MAX_LIMIT)
 
 
 def parse_read_query(query: Mapping[str, str]) -> ReadQuery:
@@ -148,7 +150,7 @@ def parse_read_query(query: Mapping[str, str]) -> ReadQuery:
     before_raw = query.get("before")
     before = None
     if before_raw is not None:
-        before = _parse_int(before_raw, "before", 1, MAX_ID)
+        before = parse_number(before_raw, "before", 1, MAX_ID)
     limit = parse_limit(query.get("limit"))
     wait_raw = query.get("wait")
     wait = None if wait_raw is None else parse_wait(wait_raw)
@@ -162,7 +164,7 @@ def parse_read_query(query: Mapping[str, str]) -> ReadQuery:
     around_raw = query.get("around")
     around = None
     if around_raw is not None:
-        around = _parse_int(around_raw, "around", 1, MAX_ID)
+        around = parse_number(around_raw, "around", 1, MAX_ID)
         if since is not None or before is not None or wait is not None:
             raise InvalidParameter("around cannot be used with since, before or wait")
     return ReadQuery(since, before, limit, wait, latest=view == "latest", around=around)

@@ -40,10 +40,11 @@ def known_hosts(
     """The names besides addresses and ``localhost`` that requests may give as ``Host``."""
     names = {host_name(listen_host)} if listen_host else set()
     names.update(host_name(name) for name in public_hosts if name.strip())
-    for origin in (allow_origin or "").split(","):
-        found = urlsplit(origin.strip()).hostname
-        if found:
-            names.add(found.rstrip("."))
+    if allow_origin:
+        for origin in allow_origin.split(","):
+            found = urlsplit(origin.strip()).hostname
+            if found:
+                names.add(found.rstrip("."))
     return frozenset(names)
 
 

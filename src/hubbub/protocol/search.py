@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubbub.errors import InvalidParameter, InvalidQuery, ProtocolError
+from hubbub.protocol.cursors import MAX_ID, parse_number
 from hubbub.protocol.messages import Message, validate_room
 
 MAX_QUERY = 256  # characters of a query
@@ -52,7 +53,7 @@ def _is_token_char(char: str) -> bool:
     # unicode61's token characters: letters, numbers, private use, and the combining
     # marks its diacritic removal folds into the letter before them.
     category = unicodedata.category(char)
-    return category[0] in "LNM" or category == "Co"
+    return category[0] in ("L", "N", "M") or category == "Co"
 
 
 def fold(text: str) -> str:
@@ -64,17 +65,17 @@ def fold(text: str) -> str:
 
 def token_spans(text: str) -> Iterator[tuple[int, int, str]]:
     """``(start, end, folded token)`` for each token of ``text``, character offsets."""
-    start = -1
+    start: int | None = None  # where the token being read began
     for index, char in enumerate(text):
         if _is_token_char(char):
-            if start < 0:
+            if start is None:
                 start = index
-        elif start >= 0:
+        elif start is not None:
             token = fold(text[start:index])
             if token:
                 yield start, index, token
-            start = -1
-    if start >= 0:
+            start = None
+    if start is not None:
         token = fold(text[start:])
         if token:
             yield start, len(text), token
@@ -96,13 +97,11 @@ def parse_query(text: str) -> Query:
         char = text[pos]
         if char.isspace():
             pos += 1
-        elif text.startswith("from:", pos) or text[pos : pos + 5].lower() == "from:":
+        elif text[pos : pos + 5].lower() == "from:":
             name, pos = _from_name(text, pos + 5)
             users.append(fold(name))
         elif char == '"':
-            close = text.find('"', pos + 1)
-            if close < 0:
-                raise InvalidQuery('a quote (") is not closed')
+            close = _closing_quote(text, pos)
             phrase = tokens(text[pos + 1 : close])
             pos = close + 1
             prefix = pos < end and text[pos] == "*"
@@ -126,12 +125,18 @@ def parse_query(text: str) -> Query:
     return Query(tuple(terms), tuple(dict.fromkeys(users)))
 
 
+def _closing_quote(text: str, opening: int) -> int:
+    """Where the quote at ``opening`` (a phrase's or a ``from:`` name's) is closed."""
+    close = text.find('"', opening + 1)
+    if close == -1:
+        raise InvalidQuery('a quote (") is not closed')
+    return close
+
+
 def _from_name(text: str, pos: int) -> tuple[str, int]:
     """The user name after ``from:`` (quoted when it has spaces), and where it ends."""
     if pos < len(text) and text[pos] == '"':
-        close = text.find('"', pos + 1)
-        if close < 0:
-            raise InvalidQuery('a quote (") is not closed')
+        close = _closing_quote(text, pos)
         name, pos = text[pos + 1 : close].strip(), close + 1
     else:
         stop = pos
@@ -263,13 +268,7 @@ class SearchRequest:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_SEARCH_LIMIT
-    text = raw.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 3:
-        raise InvalidParameter(f"limit must be a whole number from 1 to {MAX_SEARCH_LIMIT}")
-    value = int(text)
-    if not 1 <= value <= MAX_SEARCH_LIMIT:
-        raise InvalidParameter(f"limit must be a whole number from 1 to {MAX_SEARCH_LIMIT}")
-    return value
+    return parse_number(raw, "limit", 1, MAX_SEARCH_LIMIT)
 
 
 def _query(raw: str | None) -> Query:
@@ -280,13 +279,8 @@ def _query(raw: str | None) -> Query:
 
 def parse_room_search(params: Mapping[str, str]) -> SearchRequest:
     """``GET /rooms/{room}/search``: ``q``, ``limit``, ``before``."""
-    before = None
     raw = params.get("before")
-    if raw is not None:
-        text = raw.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) < 1:
-            raise InvalidParameter("before must be a message id, a whole number from 1")
-        before = int(text)
+    before = None if raw is None else parse_number(raw, "before", 1, MAX_ID)
     return SearchRequest(_query(params.get("q")), _limit(params.get("limit")), before=before)
 
 
@@ -319,14 +313,15 @@ def decode_next(raw: str) -> tuple[str, int]:
     bad = InvalidParameter("next must be the next of an earlier answer, as it was sent")
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise bad from None
-    room, newline, number = text.partition("\n")
-    if not newline or not number.isascii() or not number.isdigit() or len(number) > 19:
-        raise bad
-    try:
-        return validate_room(room), int(number)
-    except ProtocolError:
+        room, number = text.split("\n")  # exactly one newline
+        # A message id as encode_next wrote it: 1 to 2**63 - 1 (19 digits), ASCII digits.
+        if not number.isascii() or not number.isdigit() or len(number) > 19:
+            raise bad
+        message_id = int(number)
+        if not 1 <= message_id <= MAX_ID:
+            raise bad
+        return validate_room(room), message_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, ProtocolError):
         raise bad from None
 
 
