@@ -21,9 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hubbub.front.sockets import ECHO_PATH
 from hubbub.server import Server
 from hubbub.settings import Settings
-from hubbub.transports.sockets import ECHO_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 # The wstest of the venv scripts/autobahn-setup.sh makes, or HUBBUB_WSTEST.

@@ -27,7 +27,7 @@ from hubbub.client import (
     Unreachable,
     Unsupported,
 )
-from hubbub.front.head import Request
+from hubbub.http.head import Request
 from hubbub.server import Server
 from hubbub.settings import Settings
 from tests.conftest import StartServer

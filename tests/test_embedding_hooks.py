@@ -10,8 +10,8 @@ import aiohttp
 import orjson
 import pytest
 
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.server import Server
 from hubbub.settings import Settings
 

@@ -20,11 +20,11 @@ from hubbub.errors import (
     TooManyConnections,
     Unauthorized,
 )
-from hubbub.front.answers import Answer, DateHeader, answer, header_lines
-from hubbub.front.head import Head, parse_head, parse_query
-from hubbub.front.requests import error_answer
-from hubbub.front.routes import Routes
-from hubbub.transports.cors import origin_header_pairs
+from hubbub.http.answers import Answer, DateHeader, answer, header_lines
+from hubbub.http.cors import origin_header_pairs
+from hubbub.http.head import Head, parse_head, parse_query
+from hubbub.http.requests import error_answer
+from hubbub.http.routes import Routes
 
 MESSAGES = "/rooms/r/messages"
 

@@ -9,7 +9,7 @@ import asyncio
 import orjson
 import pytest
 
-from hubbub.front.head import accepts_event_stream
+from hubbub.http.head import accepts_event_stream
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.tokens import SECRET, make_token

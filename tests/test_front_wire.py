@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hubbub.front.connection import MAX_PIPELINE, FrontConnection
+from hubbub.http.connection import MAX_PIPELINE, FrontConnection
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import Answer, RawClient, poll, publish, request

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from hubbub.transports.sockets import ECHO_PATH
+from hubbub.front.sockets import ECHO_PATH
 from tests.conftest import StartServer
 from tests.wire import TIMEOUT
 

@@ -15,10 +15,12 @@ from hubbub.compat.lobby import TutorialLobby
 from hubbub.compat.routes import PATHS as DIALECT_PATHS
 from hubbub.compat.routes import cors_headers as dialect_cors
 from hubbub.errors import NotFound
-from hubbub.front.answers import Answer
-from hubbub.front.context import AnswerHook, RequestFilter
-from hubbub.front.head import Request
-from hubbub.front.routes import Routes
+from hubbub.front.sockets import ECHO_PATH, echo, multiplex
+from hubbub.front.subscribe import read_messages
+from hubbub.http.answers import Answer
+from hubbub.http.context import AnswerHook, RequestFilter
+from hubbub.http.head import Request
+from hubbub.http.routes import Routes
 from hubbub.node import Node
 from hubbub.settings import Settings
 from hubbub.store import Store
@@ -28,9 +30,8 @@ from hubbub.transports.cors import add_origin_headers, applies_to, preflight, se
 from hubbub.transports.metrics import MetricsRoute
 from hubbub.transports.moderation import add_moderation_routes
 from hubbub.transports.publish import publish
-from hubbub.transports.rooms import healthz, list_rooms, read_messages
+from hubbub.transports.rooms import healthz, list_rooms
 from hubbub.transports.search import room_search, search
-from hubbub.transports.sockets import ECHO_PATH, echo, multiplex
 from hubbub.transports.static import (
     FILE_HEADERS,
     StaticFiles,
@@ -106,7 +107,7 @@ class App:
         self.static = files = StaticFiles(root)
         self.metrics = MetricsRoute(settings, node.stats, node.recorder)
 
-        # Polls and publishes of a room may be pipelined together (front/routes.py).
+        # Polls and publishes of a room may be pipelined together (http/routes.py).
         routes.add("GET", "/rooms/{room}/messages", read_messages, ordered=True)
         routes.add("POST", "/rooms/{room}/messages", publish, ordered=True)
         routes.add("OPTIONS", "/rooms/{room}/messages", preflight)

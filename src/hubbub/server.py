@@ -8,9 +8,9 @@ from types import TracebackType
 
 from hubbub.access_log import close_access_log, open_access_log
 from hubbub.app import App, create_app
-from hubbub.front.connection import FrontConnection
-from hubbub.front.context import FrontContext
-from hubbub.guard import ConnectionGuard, raise_file_limit
+from hubbub.http.connection import FrontConnection
+from hubbub.http.context import ServerContext
+from hubbub.http.guard import ConnectionGuard, raise_file_limit
 from hubbub.node import Node
 from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings
@@ -32,7 +32,7 @@ class Server:
         self.app: App = create_app(settings, store)
         self.host = settings.host
         self.port = settings.port
-        self.front: FrontContext | None = None
+        self.front: ServerContext | None = None
         self._listener: asyncio.Server | None = None
         self._access_log: logging.Logger | None = None
         self._started = False
@@ -60,7 +60,8 @@ class Server:
             TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
         loop = asyncio.get_running_loop()
-        front = FrontContext(self.node, guard, loop, app=self.app)
+        front = ServerContext(settings, self.node.stats, guard, loop, app=self.app)
+        front.host_refusal = self.node.host_refusal
         routes = self.app.routes
         front.request_filters = self.app.request_filters
         front.answer_hooks = self.app.answer_hooks

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from hubbub.front.context import RequestFilter
+from hubbub.http.context import RequestFilter
 from hubbub.server import Server
 from hubbub.settings import Settings
 from tests.browser.chat import ChatPage
@@ -123,6 +123,43 @@ async def blank(browser: Browser) -> AsyncIterator[Page]:
     await context.close()
 
 
+class Pages:
+    """Pages each in a fresh browser context; :meth:`check` closes them and asserts none had
+    an uncaught error or broke its own Content-Security-Policy."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.contexts: list[Any] = []
+        self.pages: list[Page] = []
+        self.errors: list[str] = []
+
+    async def new(self, label: str | None, viewport: tuple[int, int], **options: Any) -> Page:
+        context = await self.browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            reduced_motion="reduce",
+            locale="en-GB",
+            **options,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        await context.add_init_script(RECORD_CSP_VIOLATIONS)
+        self.contexts.append(context)
+        page = await context.new_page()
+        self.pages.append(page)
+        prefix = "" if label is None else f"{label}: "
+        page.on("pageerror", lambda exc: self.errors.append(f"{prefix}{exc}"))
+        return page
+
+    async def check(self) -> None:
+        violations: list[str] = []
+        for page in self.pages:
+            if not page.is_closed():
+                violations += await page.evaluate("window.__cspViolations")
+        for context in self.contexts:
+            await context.close()
+        assert not self.errors, f"uncaught errors in the page: {self.errors}"
+        assert not violations, f"the page broke its own CSP: {violations}"
+
+
 OpenChat = Callable[..., Awaitable[ChatPage]]
 
 
@@ -133,9 +170,7 @@ async def open_chat(browser: Browser) -> AsyncIterator[OpenChat]:
     After the test, every page must have run without an uncaught error and
     without breaking its own Content-Security-Policy.
     """
-    contexts = []
-    pages: list[Page] = []
-    errors: list[str] = []
+    pages = Pages(browser)
 
     async def open_page(
         base_url: str,
@@ -147,18 +182,7 @@ async def open_chat(browser: Browser) -> AsyncIterator[OpenChat]:
         wait_live: bool = True,
         **context_options: Any,
     ) -> ChatPage:
-        context = await browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]},
-            reduced_motion="reduce",
-            locale="en-GB",
-            **context_options,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        await context.add_init_script(RECORD_CSP_VIOLATIONS)
-        contexts.append(context)
-        page = await context.new_page()
-        pages.append(page)
-        page.on("pageerror", lambda exc: errors.append(f"{name}: {exc}"))
+        page = await pages.new(str(name), viewport, **context_options)
         chat = ChatPage(page, base_url, name)
         await chat.goto(room, transport=transport)
         if name is not None:
@@ -168,11 +192,4 @@ async def open_chat(browser: Browser) -> AsyncIterator[OpenChat]:
         return chat
 
     yield open_page
-    violations: list[str] = []
-    for page in pages:
-        if not page.is_closed():
-            violations += await page.evaluate("window.__cspViolations")
-    for context in contexts:
-        await context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-    assert not violations, f"the page broke its own CSP: {violations}"
+    await pages.check()

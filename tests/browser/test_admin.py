@@ -17,7 +17,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from hubbub.server import Server
-from tests.browser.conftest import RECORD_CSP_VIOLATIONS, TIMEOUT_MS, Servers
+from tests.browser.conftest import TIMEOUT_MS, Pages, Servers
 from tests.moderation_wire import BOB, MIA, ROOT, call, close_of, frame_of
 from tests.redis_server import RedisServer, needs_redis, running_redis
 from tests.tokens import SECRET, make_token
@@ -34,36 +34,17 @@ OpenAdmin = Callable[..., Awaitable[Page]]
 @pytest_asyncio.fixture(loop_scope="session")
 async def open_admin(browser: Browser) -> AsyncIterator[OpenAdmin]:
     """Open /admin in a fresh context; afterwards, no page error and no CSP violation."""
-    contexts = []
-    pages: list[Page] = []
-    errors: list[str] = []
+    pages = Pages(browser)
 
     async def open_page(
         url: str, *, viewport: tuple[int, int] = (1280, 900), **options: Any
     ) -> Page:
-        context = await browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]},
-            reduced_motion="reduce",
-            locale="en-GB",
-            **options,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        await context.add_init_script(RECORD_CSP_VIOLATIONS)
-        contexts.append(context)
-        page = await context.new_page()
-        pages.append(page)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page = await pages.new(None, viewport, **options)
         await page.goto(url)
         return page
 
     yield open_page
-    violations: list[str] = []
-    for page in pages:
-        violations += await page.evaluate("window.__cspViolations")
-    for context in contexts:
-        await context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-    assert not violations, f"the page broke its own CSP: {violations}"
+    await pages.check()
 
 
 class Load:

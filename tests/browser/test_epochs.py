@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from hubbub.front.context import RequestFilter
-from hubbub.front.head import Request
+from hubbub.http.context import RequestFilter
+from hubbub.http.head import Request
 from hubbub.server import Server
 from tests.browser.chat import publish
 from tests.browser.conftest import TIMEOUT_MS, OpenChat, Servers

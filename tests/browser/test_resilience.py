@@ -14,9 +14,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Route, expect
 
-from hubbub.front.answers import Answer
-from hubbub.front.context import RequestFilter
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.context import RequestFilter
+from hubbub.http.head import Request
 from hubbub.server import Server
 from tests.browser.chat import publish, stored
 from tests.browser.conftest import OpenChat, Servers

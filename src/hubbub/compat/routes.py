@@ -31,11 +31,11 @@ from hubbub.compat.lobby import TutorialLobby
 from hubbub.compat.socket import start_dialect_socket
 from hubbub.compat.streams import list_stream, lobby_principal
 from hubbub.errors import ProtocolError, Unauthorized
-from hubbub.front.answers import NO_ANSWER, Answer
-from hubbub.front.head import Request, is_websocket_upgrade
-from hubbub.front.requests import error_answer
-from hubbub.front.routes import Routes
-from hubbub.front.streaming import Streamed, Takeover
+from hubbub.http.answers import NO_ANSWER, Answer
+from hubbub.http.head import Request, accepts_event_stream, is_websocket_upgrade
+from hubbub.http.requests import error_answer
+from hubbub.http.routes import Routes
+from hubbub.http.streaming import Streamed, Takeover
 from hubbub.node import Node
 from hubbub.principal import Principal
 from hubbub.protocol.messages import NO_USER, Publish, parse_json_object, validate_room
@@ -43,7 +43,6 @@ from hubbub.store.committer import Committed
 from hubbub.transports.cors import add_origin_headers, preflight_response
 from hubbub.transports.http import json_response
 from hubbub.transports.origins import check_origin
-from hubbub.transports.rooms import wants_event_stream
 from hubbub.transports.websocket import check_upgrade_request
 
 TEXT = "text/plain; charset=utf-8"
@@ -112,7 +111,7 @@ def messages(request: Request) -> Answer | Takeover | Streamed | Awaitable[Answe
     if request.method == "GET" and is_websocket_upgrade(request):
         check_upgrade_request(request)
         return Takeover(start_dialect_socket)
-    if wants_event_stream(request):
+    if accepts_event_stream(request.headers.get("accept")):
         return list_stream(request, lobby, owner)
     return _listed(lobby)
 

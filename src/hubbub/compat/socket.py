@@ -19,13 +19,13 @@ from hubbub.compat.lobby import TUTORIAL_FRAMES
 from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
 from hubbub.principal import ANONYMOUS, Principal
-from hubbub.transports.http import principal_of
+from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, SocketStream
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
-    from hubbub.front.streaming import StreamStart
+    from hubbub.http.context import ServerContext
+    from hubbub.http.streaming import StreamStart
     from hubbub.node import Node
 
 
@@ -33,7 +33,7 @@ def start_dialect_socket(start: StreamStart) -> None:
     """Who asks (``compat/streams.py: lobby_principal``'s rule), whether it may read the
     lobby, the handshake; then the socket's lobby stream."""
     ctx, head = start.ctx, start.head
-    node = ctx.node
+    node = node_of(head)
     settings = node.settings
     if settings.open_lobby:
         principal = replace(ANONYMOUS, address=start.address)
@@ -43,7 +43,7 @@ def start_dialect_socket(start: StreamStart) -> None:
     response = upgrade(start)
     if response is None:
         return
-    socket = DialectSocket(ctx, start.transport, start.address, principal)
+    socket = DialectSocket(ctx, node, start.transport, start.address, principal)
     switch_protocols(start, response, socket)
     socket.begin(start.leftover)
 
@@ -54,10 +54,14 @@ class DialectSocket(FrameSocket):
     __slots__ = ("node", "stream")
 
     def __init__(
-        self, ctx: FrontContext, transport: asyncio.Transport, address: str, principal: Principal
+        self,
+        ctx: ServerContext,
+        node: Node,
+        transport: asyncio.Transport,
+        address: str,
+        principal: Principal,
     ) -> None:
         super().__init__(ctx, transport, address)
-        node: Node = ctx.node
         outbox = Outbox(
             transport, node.scheduler, limit=ctx.settings.outbox_limit, on_overflow=self._overflow
         )

@@ -14,8 +14,8 @@ import time
 from dataclasses import replace
 
 from hubbub.compat.lobby import TutorialLobby
-from hubbub.front.head import Request
-from hubbub.front.streaming import BodyWriter, Streamed
+from hubbub.http.head import Request
+from hubbub.http.streaming import BodyWriter, Streamed
 from hubbub.principal import ANONYMOUS, Principal
 from hubbub.protocol.encoding import SSE_EXPIRED, SSE_PING
 from hubbub.transports.http import client_address_of, node_of, principal_of

@@ -39,14 +39,14 @@ from hubbub.protocol.messages import (
 from hubbub.store.committer import Committed
 from hubbub.streams import LONGEST_TIMER
 from hubbub.transports.chat import requested_user_in
-from hubbub.transports.http import principal_of
+from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.multiplex import Subscription, frame_cursor
 from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, PUBLISH_FRAMES
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
-    from hubbub.front.streaming import StreamStart
+    from hubbub.http.context import ServerContext
+    from hubbub.http.streaming import StreamStart
     from hubbub.node import Node
 
 
@@ -54,13 +54,13 @@ def start_multiplex(start: StreamStart) -> None:
     """Check the token, ``?user=`` and the handshake (a ``ProtocolError`` refuses it),
     answer ``101`` and hand the socket to a :class:`MultiplexSocket`."""
     ctx, head, query = start.ctx, start.head, start.route.query
-    node = ctx.node
+    node = node_of(head)
     principal = principal_of(head)
     user = node.presence_name(principal, requested_user_in(query))
     response = upgrade(start)
     if response is None:
         return
-    socket = MultiplexSocket(ctx, start.transport, start.address, principal, user)
+    socket = MultiplexSocket(ctx, node, start.transport, start.address, principal, user)
     switch_protocols(start, response, socket)
     socket.begin(start.leftover)
 
@@ -82,14 +82,15 @@ class MultiplexSocket(FrameSocket):
 
     def __init__(
         self,
-        ctx: FrontContext,
+        ctx: ServerContext,
+        node: Node,
         transport: asyncio.Transport,
         address: str,
         principal: Principal,
         user: str | None,
     ) -> None:
         super().__init__(ctx, transport, address)
-        self.node: Node = ctx.node
+        self.node = node
         self.principal = principal
         self.user = user
         self.outbox = Outbox(

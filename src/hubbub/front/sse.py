@@ -1,6 +1,6 @@
 """Lean Server-Sent Events: ``GET /rooms/{room}/messages`` with ``Accept: text/event-stream``.
 
-The front (``front/connection.py``) hands such a request to :func:`start_events`. It
+The front (``http/connection.py``) hands such a request to :func:`start_events`. It
 makes the checks of ``transports/sse.py: sse_stream``, in its order, before a byte of
 the answer (a ``ProtocolError`` is answered in JSON by the front); then it writes the
 response head, the same bytes aiohttp's path writes (``Server`` aside: every lean
@@ -12,7 +12,7 @@ task running it): no aiohttp request, response, parser or writer.
 The body is chunked, like aiohttp's. When the stream ends without cutting the
 connection (``expired``, ``reset``, ``shutdown``) the last chunk goes out and, as
 aiohttp keeps the connection alive after a streamed response, the connection goes
-back to a :class:`~hubbub.front.connection.FrontConnection`, which serves what the
+back to a :class:`~hubbub.http.connection.FrontConnection`, which serves what the
 client pipelined meanwhile (at shutdown, or after ``Connection: close``, it closes).
 """
 
@@ -22,16 +22,17 @@ import asyncio
 import logging
 from typing import cast
 
-from hubbub.front.answers import CLOSE, SERVER
-from hubbub.front.context import FrontContext
 from hubbub.front.flow import WriteFlow
-from hubbub.front.streaming import StreamStart
+from hubbub.http.answers import CLOSE, SERVER
+from hubbub.http.context import ServerContext
+from hubbub.http.streaming import StreamStart
 from hubbub.hub import Outbox
+from hubbub.node import Node
 from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import SSE, SSE_RETRY
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
-from hubbub.transports.http import principal_of
+from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS, EventStream, stream_cursor
 from hubbub.transports.streams import timed_drain
 
@@ -54,7 +55,7 @@ def start_events(start: StreamStart) -> None:
     """Check the request as ``sse_stream`` does, then let an :class:`EventConnection`
     take the socket. Raises ``ProtocolError`` before anything is written."""
     ctx, head, route = start.ctx, start.head, start.route
-    node = ctx.node
+    node = node_of(head)
     headers, query = head.headers, route.query
     # The order of transports/rooms.py: read_messages, then sse_stream.
     principal = principal_of(head)
@@ -62,13 +63,13 @@ def start_events(start: StreamStart) -> None:
     cursor = stream_cursor(headers.get("last-event-id"), query)
     user = node.presence_name(principal, requested_user_in(query))
     node.check_stream(principal, room)
-    connection = EventConnection(start)
+    connection = EventConnection(start, node)
     stream = EventStream(room, SSE, connection.outbox(), principal, ctx.loop.time())
     stream.user = user
     connection.run(stream, cursor, _head_bytes(ctx, start))
 
 
-def _head_bytes(ctx: FrontContext, start: StreamStart) -> bytes:
+def _head_bytes(ctx: ServerContext, start: StreamStart) -> bytes:
     head = start.head
     return b"".join(
         (
@@ -93,6 +94,7 @@ class EventConnection(WriteFlow):
         "_ctx",
         "_head_size",
         "_keep_alive",
+        "_node",
         "_resume",
         "_stream",
         "_task",
@@ -100,8 +102,9 @@ class EventConnection(WriteFlow):
         "_unread",
     )
 
-    def __init__(self, start: StreamStart) -> None:
+    def __init__(self, start: StreamStart, node: Node) -> None:
         super().__init__()
+        self._node = node
         self._resume = start.resume
         self._ctx = start.ctx
         self._transport: asyncio.Transport | None = start.transport
@@ -119,7 +122,7 @@ class EventConnection(WriteFlow):
         assert transport is not None
         return Outbox(
             transport,
-            self._ctx.node.scheduler,
+            self._node.scheduler,
             limit=self._ctx.settings.outbox_limit,
             on_overflow=self._overflow,
             chunked=True,
@@ -148,7 +151,7 @@ class EventConnection(WriteFlow):
         self._task = None
 
     async def _serve(self, stream: EventStream, cursor: Cursor | None) -> None:
-        node = self._ctx.node
+        node = self._node
         try:
             reason = await node.run_stream(
                 stream, cursor, timed_drain(self.writable, node.settings.heartbeat)
@@ -185,7 +188,7 @@ class EventConnection(WriteFlow):
 
     def _overflow(self) -> None:
         # A slow consumer: end the stream now; EventSource reconnects with its cursor.
-        self._ctx.node.stats.slow_consumers_dropped += 1
+        self._node.stats.slow_consumers_dropped += 1
         if self._transport is not None:
             self._transport.abort()
         if self._stream is not None:

@@ -1,7 +1,7 @@
 """The room URL's WebSocket: ``GET /rooms/{room}/messages`` upgraded by the front.
 
 :func:`start_websocket` is the front's starter for ``WEBSOCKET`` routes
-(``front/context.py: StreamStart``). It checks the request (token, room, cursor,
+(``http/context.py: StreamStart``). It checks the request (token, room, cursor,
 ``?user=``, read access) and the handshake, each refused before anything is written
 (the front answers in JSON), writes the ``101`` and gives the socket to a
 :class:`LeanSocket`: one slotted protocol per connection (``front/ws_socket.py``) with
@@ -29,20 +29,20 @@ from hubbub.protocol.cursors import Cursor, parse_cursor
 from hubbub.protocol.encoding import WS
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
-from hubbub.transports.http import principal_of
+from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.streams import timed_drain
 from hubbub.transports.websocket import SocketSession, SocketStream, server_close
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
-    from hubbub.front.streaming import StreamStart
+    from hubbub.http.context import ServerContext
+    from hubbub.http.streaming import StreamStart
 
 
 def start_websocket(start: StreamStart) -> None:
     """Check the request and the handshake (a ``ProtocolError`` refuses it), answer ``101``
     and hand the socket to a :class:`LeanSocket`."""
     ctx, head, query = start.ctx, start.head, start.route.query
-    node = ctx.node
+    node = node_of(head)
     # transports/rooms.py: read_messages, then websocket_stream, then accept_websocket.
     principal = principal_of(head)
     room = validate_room(start.route.room)
@@ -52,7 +52,7 @@ def start_websocket(start: StreamStart) -> None:
     response = upgrade(start)
     if response is None:
         return
-    socket = LeanSocket(ctx, start.transport, start.address, principal, room, user)
+    socket = LeanSocket(ctx, node, start.transport, start.address, principal, room, user)
     switch_protocols(start, response, socket)
     socket.begin(cursor, start.leftover)
 
@@ -64,7 +64,8 @@ class LeanSocket(SocketSession, FrameSocket):
 
     def __init__(
         self,
-        ctx: FrontContext,
+        ctx: ServerContext,
+        node: Node,
         transport: asyncio.Transport,
         address: str,
         principal: Principal,
@@ -72,7 +73,6 @@ class LeanSocket(SocketSession, FrameSocket):
         user: str | None,
     ) -> None:
         super().__init__(ctx, transport, address)
-        node: Node = ctx.node
         outbox = Outbox(
             transport, node.scheduler, limit=ctx.settings.outbox_limit, on_overflow=self._overflow
         )

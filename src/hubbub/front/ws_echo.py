@@ -17,7 +17,7 @@ from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.protocol.encoding import ws_frame
 
 if TYPE_CHECKING:
-    from hubbub.front.streaming import StreamStart
+    from hubbub.http.streaming import StreamStart
 
 WS_OPCODE_BINARY = 0x2
 

@@ -21,8 +21,8 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from hubbub.errors import InvalidRequest, UpgradeRequired
-from hubbub.front.answers import SERVER
-from hubbub.front.head import Head
+from hubbub.http.answers import SERVER
+from hubbub.http.head import Head
 from hubbub.transports.origins import origin_refusal
 
 log = logging.getLogger("hubbub")

@@ -34,8 +34,8 @@ from hubbub.protocol.encoding import WS_OPCODE_CLOSE, ws_close_frame, ws_frame
 
 if TYPE_CHECKING:
     from hubbub.access_log import StreamAccess
-    from hubbub.front.context import FrontContext
-    from hubbub.front.streaming import StreamStart
+    from hubbub.http.context import ServerContext
+    from hubbub.http.streaming import StreamStart
 
 # How long the server waits for the client's close frame after its own close (1003).
 MAX_CLOSE_WAIT = 5.0
@@ -103,7 +103,7 @@ class FrameSocket(WriteFlow):
         "handshake_bytes",
     )
 
-    def __init__(self, ctx: FrontContext, transport: asyncio.Transport, address: str) -> None:
+    def __init__(self, ctx: ServerContext, transport: asyncio.Transport, address: str) -> None:
         super().__init__()
         self._ctx = ctx
         self._transport: asyncio.Transport | None = transport
@@ -181,10 +181,10 @@ class FrameSocket(WriteFlow):
             self._close_timer = None
         self._lost()
 
-    # Shutdown (FrontContext.shutdown)
+    # Shutdown (ServerContext.shutdown)
 
     def begin_close(self) -> None:
-        # Closed when the client's close comes back (FrontContext.shutdown cuts it at its
+        # Closed when the client's close comes back (ServerContext.shutdown cuts it at its
         # deadline): a socket closed at once would reset a client, or a proxy, whose frame
         # crossed ours, and the 1001 could be lost with it.
         self._close(CloseCode.GOING_AWAY, "server shutting down", wait=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hubbub.admin_access import admin_allowed
 from hubbub.errors import Forbidden
-from hubbub.front.head import Request
-from hubbub.front.streaming import BodyWriter, Streamed
+from hubbub.http.head import Request
+from hubbub.http.streaming import BodyWriter, Streamed
 from hubbub.principal import Principal
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.sse import SSE_HEADERS

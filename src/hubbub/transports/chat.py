@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import orjson
 
 from hubbub.errors import InvalidMessage, InvalidParameter
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.protocol.messages import parse_json_object, validate_room, validate_user
 from hubbub.transports.http import json_body, json_response, node_of, principal_of
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hubbub.front.answers import Answer
+from hubbub.http.answers import Answer
+from hubbub.http.cors import allowed_origin_for, origin_header_pairs
 
 if TYPE_CHECKING:
-    from hubbub.front.head import Request
+    from hubbub.http.head import Request
 
 # Preflight answers may be cached this long by the browser (seconds).
 MAX_AGE = "600"
@@ -26,16 +27,6 @@ def allowed_origin(request: Request) -> str | None:
     return allowed_origin_for(configured, request.headers.get("origin"))
 
 
-def allowed_origin_for(configured: str | None, origin: str | None) -> str | None:
-    """``Access-Control-Allow-Origin`` for ``origin`` under ``--allow-origin``, if any."""
-    if not configured or origin is None:
-        return None
-    origins = {item.strip() for item in configured.split(",")}
-    if "*" in origins:
-        return "*"
-    return origin if origin in origins else None
-
-
 def applies_to(request: Request) -> bool:
     return request.path.startswith("/rooms") or request.path in ("/healthz", "/metrics", "/search")
 
@@ -43,17 +34,6 @@ def applies_to(request: Request) -> bool:
 def add_origin_headers(request: Request, answer: Answer) -> None:
     """``Access-Control-Allow-Origin`` (and ``Vary``) for an allowed ``Origin``."""
     answer.headers.extend(origin_header_pairs(allowed_origin(request)))
-
-
-def origin_header_pairs(allowed: str | None) -> list[tuple[str, str]]:
-    """The headers an answer carries for ``allowed`` (``allowed_origin_for``): none, or
-    ``Access-Control-Allow-Origin`` with ``Vary: Origin`` unless it is ``*``."""
-    if allowed is None:
-        return []
-    pairs = [("Access-Control-Allow-Origin", allowed)]
-    if allowed != "*":
-        pairs.append(("Vary", "Origin"))
-    return pairs
 
 
 def preflight(request: Request) -> Answer:

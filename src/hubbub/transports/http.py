@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from hubbub.auth import token_from
 from hubbub.errors import UnsupportedMediaType
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.principal import Principal
 
 if TYPE_CHECKING:

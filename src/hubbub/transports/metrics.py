@@ -26,8 +26,8 @@ from hubbub.address_list import Network, contains, networks_of
 from hubbub.admin_access import admin_allowed
 from hubbub.auth import token_from
 from hubbub.errors import Forbidden
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.ops.recorder import Recorder
 from hubbub.settings import Settings
 from hubbub.stats import Stats

@@ -12,9 +12,9 @@ from dataclasses import replace
 import orjson
 
 from hubbub.errors import InvalidMessage, InvalidParameter
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
-from hubbub.front.routes import Routes
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
+from hubbub.http.routes import Routes
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import parse_id, parse_limit
 from hubbub.protocol.messages import parse_json_object, validate_room, validate_user

@@ -13,8 +13,8 @@ from __future__ import annotations
 from yarl import URL
 
 from hubbub.errors import Forbidden
-from hubbub.front.head import Request
-from hubbub.transports.cors import allowed_origin_for
+from hubbub.http.cors import allowed_origin_for
+from hubbub.http.head import Request
 from hubbub.transports.http import node_of
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}

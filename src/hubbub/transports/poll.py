@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.protocol.cursors import ReadQuery
 from hubbub.transports.chat import presence_user
 from hubbub.transports.http import json_response, node_of, principal_of

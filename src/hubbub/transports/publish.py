@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hubbub.front.answers import Answer, Later
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer, Later
+from hubbub.http.head import Request
 from hubbub.protocol.messages import parse_json_object, validate_publish, validate_room
 from hubbub.store.committer import Committed
 from hubbub.transports.http import json_body, json_response, node_of, principal_of

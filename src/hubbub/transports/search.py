@@ -7,8 +7,8 @@ answers bytes: nothing here but reading the request and writing the answer.
 
 from __future__ import annotations
 
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.protocol.messages import validate_room
 from hubbub.protocol.search import parse_room_search, parse_search
 from hubbub.transports.http import json_response, node_of, principal_of

@@ -27,8 +27,8 @@ from email.utils import formatdate
 from pathlib import Path
 
 from hubbub.errors import NotFound
-from hubbub.front.answers import Answer
-from hubbub.front.head import Request
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
 from hubbub.transports.cors import allowed_origin
 
 # Revalidated on every load: while a tutorial is being edited, a reload shows the edit.

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from hubbub.errors import InvalidMessage, InvalidRequest, ProtocolError
-from hubbub.front.head import Request
+from hubbub.http.head import Request
 from hubbub.hub import Stream
 from hubbub.node import Node
 from hubbub.protocol.encoding import WS_PING_FRAME, ws_ack, ws_error

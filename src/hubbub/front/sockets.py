@@ -4,10 +4,10 @@ socket, ``front/multiplex.py``) and the conformance echo (``front/ws_echo.py``).
 from __future__ import annotations
 
 from hubbub.errors import InvalidParameter
-from hubbub.front.head import Request, is_websocket_upgrade
 from hubbub.front.multiplex import start_multiplex
-from hubbub.front.streaming import Takeover
 from hubbub.front.ws_echo import start_ws_echo
+from hubbub.http.head import Request, is_websocket_upgrade
+from hubbub.http.streaming import Takeover
 from hubbub.transports.websocket import check_upgrade_request
 
 # The conformance echo's path (with --ws-echo only).

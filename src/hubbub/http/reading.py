@@ -1,6 +1,6 @@
 """How a connection reads: a request's head that has not ended, its body (by
 ``Content-Length``, or chunks llhttp decodes), ``Expect: 100-continue``, the deadlines, and
-the close after a refusal. Part of :class:`~hubbub.front.connection.FrontConnection`."""
+the close after a refusal. Part of :class:`~hubbub.http.connection.FrontConnection`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from hubbub.errors import (
     ProtocolError,
     RequestTimeout,
 )
-from hubbub.front.body import ChunkedBody
-from hubbub.front.head import MAX_HEAD, Request, partial_head_error
-from hubbub.front.requests import ALONE, Pending, error_answer
+from hubbub.http.body import ChunkedBody
+from hubbub.http.head import MAX_HEAD, Request, partial_head_error
+from hubbub.http.requests import ALONE, Pending, error_answer
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
+    from hubbub.http.context import ServerContext
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -40,7 +40,7 @@ class Reading:
         "_timer",
     )
 
-    _ctx: FrontContext
+    _ctx: ServerContext
     _transport: asyncio.Transport | None
     _buffer: bytearray
     _pending: deque[Pending]
@@ -150,7 +150,7 @@ class Reading:
     def _refuse_and_close(self, error: ProtocolError) -> None:
         """``error`` answered after the answers owed before it, then the connection
         closed: nothing more it sent is read (its framing cannot be trusted)."""
-        self._ctx.node.stats.rejected[error.code] += 1
+        self._ctx.stats.rejected[error.code] += 1
         entry = Pending(close=True, kind=ALONE)
         entry.data = error_answer(error, None).render(self._ctx.date(), close=True)
         self._pending.append(entry)

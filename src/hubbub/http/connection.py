@@ -1,5 +1,5 @@
 """hubbub's HTTP/1.1 connection: one slotted protocol object per connection, from accept
-to close, serving every route of the table it is handed (``front/routes.py``).
+to close, serving every route of the table it is handed (``http/routes.py``).
 
 Framing: a head ends at the first blank line and llhttp checks it (``head.py``); a body
 is ``Content-Length`` bytes or chunks llhttp decodes (``body.py``), never read past
@@ -13,7 +13,7 @@ read waits for the publishes before it); any other request waits for the answers
 it. At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
 peer does not read, the connection is not read. A WebSocket or SSE stream takes the
 socket over (``streaming.py: Takeover``); an SSE stream gives it back when it ends.
-A connection over a cap is answered ``503`` at once by the guard (``guard.py``).
+A connection over a cap is answered ``503`` at once by the guard (``http/guard.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from hubbub.errors import (
     InvalidRequest,
     ProtocolError,
 )
-from hubbub.front.body import ChunkedBody, decode_body
-from hubbub.front.head import (
+from hubbub.http.body import ChunkedBody, decode_body
+from hubbub.http.head import (
     MAX_HEAD,
     Request,
     accepts_event_stream,
@@ -36,13 +36,13 @@ from hubbub.front.head import (
     is_websocket_upgrade,
     parse_head,
 )
-from hubbub.front.reading import Reading
-from hubbub.front.requests import ALONE, READ, WRITE, Pending, Requests, log_access
-from hubbub.front.streaming import StreamStart, Takeover
+from hubbub.http.reading import Reading
+from hubbub.http.requests import ALONE, READ, WRITE, Pending, Requests, log_access
+from hubbub.http.streaming import StreamStart, Takeover
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
-    from hubbub.front.routes import Match, Routes
+    from hubbub.http.context import ServerContext
+    from hubbub.http.routes import Match, Routes
 
 log = logging.getLogger("hubbub")
 
@@ -70,7 +70,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         "_write_paused",
     )
 
-    def __init__(self, ctx: FrontContext, routes: Routes) -> None:
+    def __init__(self, ctx: ServerContext, routes: Routes) -> None:
         self._ctx = ctx
         self._routes = routes
         self._transport: asyncio.Transport | None = None
@@ -230,7 +230,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             head.peer = self._peer
             head.address = self._address
             head.app = ctx.app
-            refusal = ctx.node.host_refusal(head.headers.get("host"))
+            refusal = ctx.host_refusal(head.headers.get("host"))
             if refusal is not None:
                 del buffer[:]  # nothing after it is read: the connection closes
                 self._refuse_now(head, refusal, close=True)
@@ -297,7 +297,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
 
     def _readdress(self, head: Request) -> bool:
         """A request from a trusted proxy names its client: the connection is counted
-        under the client's address from now on (``guard.py: ConnectionGuard.move``).
+        under the client's address from now on (``http/guard.py: ConnectionGuard.move``).
         False if that address is at its cap (answered ``503``, the connection closed)."""
         headers = head.headers
         proxies = self._ctx.guard.proxies

@@ -5,8 +5,8 @@ a request matches the first route added whose pattern matches its path. A path t
 matches but not for this method is a ``405`` with ``Allow``; no match is a ``404``.
 ``HEAD`` is served by the ``GET`` route, without the body.
 
-A handler takes the :class:`~hubbub.front.head.Request` and returns an
-:class:`~hubbub.front.answers.Answer`, an awaitable of one, a ``Later`` (one made when a
+A handler takes the :class:`~hubbub.http.head.Request` and returns an
+:class:`~hubbub.http.answers.Answer`, an awaitable of one, a ``Later`` (one made when a
 future is done), or a :class:`Takeover`
 (a stream that owns the socket from then on), or raises a ``ProtocolError``.
 
@@ -22,9 +22,9 @@ from urllib.parse import unquote
 from hubbub.errors import MethodNotAllowed, NotFound
 
 if TYPE_CHECKING:
-    from hubbub.front.answers import Answer, Later
-    from hubbub.front.head import Request
-    from hubbub.front.streaming import Streamed, Takeover
+    from hubbub.http.answers import Answer, Later
+    from hubbub.http.head import Request
+    from hubbub.http.streaming import Streamed, Takeover
 
 Result = Union["Answer", Awaitable["Answer"], "Later", "Takeover", "Streamed"]
 Handler = Callable[["Request"], Result]

@@ -1,4 +1,4 @@
-"""What every lean connection of one listening server shares, and its shutdown."""
+"""What every connection of one listening server shares, and its shutdown."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from hubbub.front.answers import DateHeader, header_lines
-from hubbub.front.head import Request
-from hubbub.transports.cors import allowed_origin_for, origin_header_pairs
+from hubbub.errors import ProtocolError
+from hubbub.http.answers import DateHeader, header_lines
+from hubbub.http.cors import allowed_origin_for, origin_header_pairs
+from hubbub.http.head import Request
+from hubbub.settings import Settings
+from hubbub.stats import Stats
 
 if TYPE_CHECKING:
-    from hubbub.front.answers import Answer
-    from hubbub.guard import ConnectionGuard
-    from hubbub.node import Node
+    from hubbub.http.answers import Answer
+    from hubbub.http.guard import ConnectionGuard
 
 # What an embedding application adds (docs/design.md, Embedding): a filter sees every
 # request before its route (and may answer it), a hook every answer before it is written.
@@ -32,9 +34,11 @@ class LeanConnection(Protocol):
     def abort(self) -> None: ...
 
 
-class FrontContext:
-    """The node, the connection guard, the settings the connections read, and the
-    connections themselves (so that shutdown can answer and close them)."""
+class ServerContext:
+    """The settings, counters and connection guard the connections read, the hooks of the
+    application they serve, and the connections themselves (so that shutdown can answer
+    and close them). Nothing of the node: what the routes need they reach through
+    ``Request.app``."""
 
     __slots__ = (
         "_all_closed",
@@ -47,31 +51,35 @@ class FrontContext:
         "closing",
         "connections",
         "guard",
+        "host_refusal",
         "idle_timeout",
         "loop",
-        "node",
         "request_filters",
         "settings",
+        "stats",
     )
 
     def __init__(
         self,
-        node: Node,
+        settings: Settings,
+        stats: Stats,
         guard: ConnectionGuard,
         loop: asyncio.AbstractEventLoop,
         *,
         app: object = None,
     ) -> None:
-        self.node = node
+        self.settings = settings
+        self.stats = stats  # refusals are counted in stats.rejected
         self.app = app  # what routes reach the node through (Request.app)
         self.request_filters: list[RequestFilter] = []
         self.answer_hooks: list[AnswerHook] = []
-        self.settings = node.settings
+        # The refusal of a request's Host (protocol/hosts.py), or None: the application's.
+        self.host_refusal: Callable[[str | None], ProtocolError | None] = _no_refusal
         self.guard = guard
         self.loop = loop
-        self.idle_timeout = node.settings.idle_timeout
-        self.body_timeout = node.settings.body_timeout
-        self._origins = node.settings.allow_origin
+        self.idle_timeout = settings.idle_timeout
+        self.body_timeout = settings.body_timeout
+        self._origins = settings.allow_origin
         self.connections: set[LeanConnection] = set()
         self.closing = False
         self._date = DateHeader()
@@ -108,7 +116,7 @@ class FrontContext:
             self._all_closed.set()
 
     async def shutdown(self, timeout: float) -> None:
-        """Answer and close every lean connection; abort those still open after ``timeout``.
+        """Answer and close every connection; abort those still open after ``timeout``.
 
         Runs after the node began its shutdown, so held long polls are being answered."""
         self.closing = True
@@ -122,3 +130,7 @@ class FrontContext:
         except TimeoutError:
             for connection in list(self.connections):
                 connection.abort()
+
+
+def _no_refusal(host: str | None) -> ProtocolError | None:
+    return None

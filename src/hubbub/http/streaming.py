@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from hubbub.access_log import StreamAccess
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext
-    from hubbub.front.head import Request
+    from hubbub.http.context import ServerContext
+    from hubbub.http.head import Request
 
 
 class StreamRoute:
@@ -41,7 +41,7 @@ class StreamStart:
 
     def __init__(
         self,
-        ctx: FrontContext,
+        ctx: ServerContext,
         transport: asyncio.Transport,
         address: str,
         head: Request,

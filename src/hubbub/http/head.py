@@ -1,6 +1,6 @@
 """A request, parsed by llhttp (``httptools``): its head here, its body by ``body.py``.
 
-The connection (``front/connection.py``) frames requests itself: a head ends at the
+The connection (``http/connection.py``) frames requests itself: a head ends at the
 first blank line and is checked by llhttp (request line, header syntax, conflicting
 lengths, obs-fold, bare CR); a body is ``Content-Length`` bytes, or chunks that llhttp
 decodes (``body.py``). The :class:`Request` is what every route reads.
@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from hubbub.errors import InvalidRequest, ProtocolError
-from hubbub.refusals import transfer_coding_error
+from hubbub.http.refusals import transfer_coding_error
 
 # A head longer than this is refused with 431 (aiohttp's line limit was 8190 bytes).
 MAX_HEAD = 8190

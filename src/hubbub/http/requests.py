@@ -1,7 +1,7 @@
 """Serving one request: its route's handler called, its result turned into the answer's
 bytes, in the request's place in the connection's queue of answers.
 
-``Requests`` is the part of :class:`~hubbub.front.connection.FrontConnection` that does
+``Requests`` is the part of :class:`~hubbub.http.connection.FrontConnection` that does
 this; a handler's ``ProtocolError`` is answered in the protocol's JSON shape, anything
 else it raises is a ``500`` (logged) and the connection closes.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.access_log import log_answer
 from hubbub.auth import token_from
 from hubbub.errors import ProtocolError, TooManyConnections, Unavailable
-from hubbub.front.answers import (
+from hubbub.http.answers import (
     CLOSE,
     NO_ANSWER,
     SERVER,
@@ -29,18 +29,18 @@ from hubbub.front.answers import (
     header_lines,
     status_line,
 )
-from hubbub.front.head import Request
-from hubbub.front.streaming import BodyWriter, Drainable, Streamed, Takeover
+from hubbub.http.head import Request
+from hubbub.http.refusals import refusal_headers
+from hubbub.http.streaming import BodyWriter, Drainable, Streamed, Takeover
 from hubbub.protocol.encoding import error_body
-from hubbub.refusals import refusal_headers
 
 if TYPE_CHECKING:
-    from hubbub.front.context import FrontContext, RequestFilter
-    from hubbub.front.routes import Handler, Result
+    from hubbub.http.context import RequestFilter, ServerContext
+    from hubbub.http.routes import Handler, Result
 
 log = logging.getLogger("hubbub")
 
-# How a pipelined request may overlap the ones before it (front/routes.py: ordered).
+# How a pipelined request may overlap the ones before it (http/routes.py: ordered).
 READ, WRITE, ALONE = 0, 1, 2
 LAST_CHUNK = b"0\r\n\r\n"
 
@@ -63,7 +63,7 @@ class Requests(Drainable):
 
     __slots__ = ()
 
-    _ctx: FrontContext
+    _ctx: ServerContext
     _address: str
     _pending: deque[Pending]
     _tasks: set[asyncio.Task[Any]]
@@ -175,7 +175,7 @@ class Requests(Drainable):
         self._answered()
 
     def _refuse(self, entry: Pending, head: Request, error: ProtocolError) -> None:
-        self._ctx.node.stats.rejected[error.code] += 1
+        self._ctx.stats.rejected[error.code] += 1
         token_sent = token_from(head.headers, head.query) is not None
         self._finish(entry, head, error_answer(error, token_sent))
 
@@ -304,7 +304,7 @@ def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
     return Answer(error.status, error_body(error.code, error.message), headers=headers, close=close)
 
 
-def log_access(ctx: FrontContext, entry: Pending) -> None:
+def log_access(ctx: ServerContext, entry: Pending) -> None:
     """The access log's line for an answer, as it goes out (``access_log.py``)."""
     assert ctx.access_log is not None and entry.access is not None and entry.data is not None
     started, address, method, target = entry.access

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 
 from hubbub.errors import TooManyConnections
-from hubbub.front.answers import DateHeader, answer
+from hubbub.http.answers import DateHeader, answer
 from hubbub.protocol.encoding import error_body
 from hubbub.protocol.forwarded import TrustedProxies
 from hubbub.stats import Stats

@@ -1,7 +1,7 @@
 """What the answer to a refusal carries besides its JSON body, on either HTTP path.
 
 aiohttp's (``transports/http.py: error_response``) and the lean path's
-(``front/answers.py: error_answer``) both ask here, so the two answer alike.
+(``http/answers.py: error_answer``) both ask here, so the two answer alike.
 """
 
 from __future__ import annotations
