@@ -75,13 +75,13 @@ def log_answer(
     started: float,
     sent: int,
 ) -> None:
-    """A lean answer or stream ended (``started``: ``time.monotonic()`` at its head)."""
+    """An answer or stream ended (``started``: ``time.monotonic()`` at its head)."""
     duration = time.monotonic() - started
     logger.info(access_line(address, method, target, status, duration, sent))
 
 
 class StreamAccess:
-    """A lean stream's line, written once when it ends (by whichever end comes first)."""
+    """A stream's line, written once when it ends (by whichever end comes first)."""
 
     __slots__ = ("_logger", "_written", "address", "method", "started", "target")
 

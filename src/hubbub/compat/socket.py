@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 from websockets.frames import CloseCode, Opcode
 
 from hubbub.compat.lobby import TUTORIAL_FRAMES
-from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
-from hubbub.hub import Outbox
+from hubbub.front.stream_socket import ServerClose, StreamSocket
+from hubbub.front.ws_socket import switch_protocols, upgrade
 from hubbub.principal import ANONYMOUS, Principal
 from hubbub.transports.http import node_of, principal_of
-from hubbub.transports.streams import timed_drain
-from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, SocketStream
+from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED
 
 if TYPE_CHECKING:
     from hubbub.http.context import ServerContext
@@ -45,13 +44,13 @@ def start_dialect_socket(start: StreamStart) -> None:
         return
     socket = DialectSocket(ctx, node, start.transport, start.address, principal)
     switch_protocols(start, response, socket)
-    socket.begin(start.leftover)
+    socket.begin(None, start.leftover)
 
 
-class DialectSocket(FrameSocket):
+class DialectSocket(StreamSocket):
     """One tutorial client's socket: the lobby's messages out, nothing taken in."""
 
-    __slots__ = ("node", "stream")
+    __slots__ = ()
 
     def __init__(
         self,
@@ -61,58 +60,19 @@ class DialectSocket(FrameSocket):
         address: str,
         principal: Principal,
     ) -> None:
-        super().__init__(ctx, transport, address)
-        outbox = Outbox(
-            transport, node.scheduler, limit=ctx.settings.outbox_limit, on_overflow=self._overflow
-        )
-        self.node = node
-        self.stream = SocketStream(
-            node.settings.lobby, TUTORIAL_FRAMES, outbox, principal, ctx.loop.time()
-        )
-
-    def begin(self, leftover: bytes) -> None:
-        stream = self.stream
-        stream.done.add_done_callback(self._on_end)
-        drain = timed_drain(self.writable, self.node.settings.heartbeat)
-        self.node.start_stream(stream, None, drain, self._stream_ended)
-        self.take_over(leftover)
-
-    # FrameSocket
-
-    def _bytes_sent(self) -> int:
-        return self.stream.outbox.sent
+        lobby = node.settings.lobby
+        super().__init__(ctx, node, transport, address, lobby, TUTORIAL_FRAMES, principal)
 
     def _on_message(self, opcode: Opcode, data: str | bytes) -> None:
         self.stream.last_seen = self._ctx.loop.time()  # alive; what it says is ignored
 
-    def _before_close(self) -> None:
-        stream = self.stream
-        stream.outbox.flush(self._ctx.loop.time())
-        stream.outbox.close()
-        stream.end("gone")
-
-    def _lost(self) -> None:
-        self._writer_gone()
-        self.stream.end("gone")
-
-    # The stream
-
-    def _on_end(self, done: asyncio.Future[str]) -> None:
-        reason = done.result()
+    def _server_close(self, reason: str) -> ServerClose | None:
+        """4401 at expiry, 4403 after an admin's disconnect, 1001 for the other ends the
+        server chose (the tutorial's client knows no cursor: it reconnects)."""
         if reason == "expired":
-            self._close(CLOSE_TOKEN_EXPIRED, "token expired", wait=False)
-        elif reason == "disconnected":
-            self._close(CLOSE_DISCONNECTED, "disconnected by an admin", wait=False)
-        elif reason == "timeout":
-            self.abort()
-        elif reason not in ("gone", "slow"):
-            self._close(CloseCode.GOING_AWAY, "", wait=False)
-
-    def _overflow(self) -> None:
-        self.node.stats.slow_consumers_dropped += 1
-        self._close_slow()
-        self.stream.end("slow")
-
-    def _stream_ended(self, reason: str) -> None:
-        if reason == "error":  # logged by the node's streams
-            self.abort()
+            return CLOSE_TOKEN_EXPIRED, "token expired", False
+        if reason == "disconnected":
+            return CLOSE_DISCONNECTED, "disconnected by an admin", False
+        if reason in ("gone", "slow"):
+            return None
+        return CloseCode.GOING_AWAY, "", False

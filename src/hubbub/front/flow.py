@@ -1,5 +1,5 @@
-"""The write side of a lean stream's socket: paused and resumed by its transport, and
-waited on while a stream catches up (what aiohttp's ``BaseProtocol`` keeps for its own)."""
+"""The write side of a stream's socket: paused and resumed by its transport, and waited
+on while a stream catches up."""
 
 from __future__ import annotations
 

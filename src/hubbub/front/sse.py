@@ -1,18 +1,15 @@
-"""Lean Server-Sent Events: ``GET /rooms/{room}/messages`` with ``Accept: text/event-stream``.
+"""Server-Sent Events: ``GET /rooms/{room}/messages`` with ``Accept: text/event-stream``.
 
-The front (``http/connection.py``) hands such a request to :func:`start_events`. It
-makes the checks of ``transports/sse.py: sse_stream``, in its order, before a byte of
-the answer (a ``ProtocolError`` is answered in JSON by the front); then it writes the
-response head, the same bytes aiohttp's path writes (``Server`` aside: every lean
-answer says ``hubbub``), and an :class:`EventConnection` owns the socket. Only the
-stream's own objects stay per connection (the transport, this slotted protocol, its
-:class:`~hubbub.hub.Outbox` and :class:`~hubbub.transports.sse.EventStream`, and the
-task running it): no aiohttp request, response, parser or writer.
+The subscribe route (``subscribe.py``) answers such a request with :func:`start_events`,
+which makes the stream's checks before a byte of the answer (a ``ProtocolError`` is
+answered in JSON by the connection); then it writes the response head and an
+:class:`EventConnection` owns the socket. Only the stream's own objects stay per
+connection (the transport, this slotted protocol, its :class:`~hubbub.hub.Outbox` and
+:class:`~hubbub.transports.sse.EventStream`, and the task running it).
 
-The body is chunked, like aiohttp's. When the stream ends without cutting the
-connection (``expired``, ``reset``, ``shutdown``) the last chunk goes out and, as
-aiohttp keeps the connection alive after a streamed response, the connection goes
-back to a :class:`~hubbub.http.connection.FrontConnection`, which serves what the
+The body is chunked. When the stream ends without cutting the connection (``expired``,
+``reset``, ``shutdown``) the last chunk goes out and the socket goes back to the
+:class:`~hubbub.http.connection.FrontConnection` it came from, which serves what the
 client pipelined meanwhile (at shutdown, or after ``Connection: close``, it closes).
 """
 
@@ -39,13 +36,12 @@ from hubbub.transports.streams import timed_drain
 log = logging.getLogger("hubbub")
 
 _STATUS = b"HTTP/1.1 200 OK\r\n"
-# aiohttp writes the handler's headers in order, then Transfer-Encoding, Date, Server,
-# Connection, then what on_response_prepare adds (CORS).
+# The stream's headers, then Transfer-Encoding, Date, Server, Connection, then CORS.
 _HEADERS = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in SSE_HEADERS.items())
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 # What the client may send while its stream runs (pipelined requests, served after
-# the stream ends, as aiohttp does) is kept up to this. Past it, nothing more is kept
+# the stream ends) is kept up to this. Past it, nothing more is kept
 # and the connection closes when the stream ends; it is still read, so that a client
 # that leaves is noticed at once.
 MAX_UNREAD = 65536
@@ -86,7 +82,7 @@ def _head_bytes(ctx: ServerContext, start: StreamStart) -> bytes:
 
 
 class EventConnection(WriteFlow):
-    """The socket of one lean SSE stream, from its response head until it ends."""
+    """The socket of one SSE stream, from its response head until it ends."""
 
     __slots__ = (
         "_access",
@@ -164,7 +160,7 @@ class EventConnection(WriteFlow):
         self._end(reason)
 
     def _end(self, reason: str) -> None:
-        """The stream ended: its last chunk, then keep-alive (or close) as aiohttp does."""
+        """The stream ended: its last chunk, then keep-alive (or close)."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return  # cut (a slow consumer) or gone
@@ -195,8 +191,7 @@ class EventConnection(WriteFlow):
             self._stream.end("slow")
 
     def _take(self, data: bytes) -> None:
-        """Keep what the client sends meanwhile (a GET with a body never comes here: the
-        front hands it to aiohttp)."""
+        """Keep what the client sends meanwhile (served once the stream ends)."""
         if not data or not self._keep_alive:
             return
         if len(self._unread) + len(data) > MAX_UNREAD:
@@ -214,7 +209,7 @@ class EventConnection(WriteFlow):
         self._take(data)
 
     def eof_received(self) -> bool:
-        # As aiohttp does: a peer that stops sending is gone; the transport closes.
+        # A peer that stops sending is gone; the transport closes.
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -225,6 +220,6 @@ class EventConnection(WriteFlow):
         self._ctx.guard.release(self._address)
         self._writable = None  # its waiter is cancelled with the task, just below
         if self._task is not None and not self._task.done():
-            # As aiohttp's handler_cancellation: the stream detaches at once.
+            # The client left: the stream detaches at once.
             self._task.cancel()
         self._unread = b""

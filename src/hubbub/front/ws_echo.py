@@ -27,12 +27,12 @@ def start_ws_echo(start: StreamStart) -> None:
     response = upgrade(start)
     if response is None:
         return
-    socket = LeanEcho(start.ctx, start.transport, start.address)
+    socket = EchoSocket(start.ctx, start.transport, start.address)
     switch_protocols(start, response, socket)
     socket.take_over(start.leftover)
 
 
-class LeanEcho(FrameSocket):
+class EchoSocket(FrameSocket):
     """Sends back each text and binary message as it came (the library answers pings).
     A client that does not read is not read either."""
 

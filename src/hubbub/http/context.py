@@ -25,7 +25,7 @@ RequestFilter = Callable[[Request], "Answer | Awaitable[Answer | None] | None"]
 AnswerHook = Callable[[Request, "Answer"], None]
 
 
-class LeanConnection(Protocol):
+class ServedConnection(Protocol):
     """A connection the server owns (a ``FrontConnection``, or a stream's protocol)."""
 
     def begin_close(self) -> None:
@@ -80,7 +80,7 @@ class ServerContext:
         self.idle_timeout = settings.idle_timeout
         self.body_timeout = settings.body_timeout
         self._origins = settings.allow_origin
-        self.connections: set[LeanConnection] = set()
+        self.connections: set[ServedConnection] = set()
         self.closing = False
         self._date = DateHeader()
         self._all_closed: asyncio.Event | None = None
@@ -100,7 +100,7 @@ class ServerContext:
         allows its ``Origin``."""
         return header_lines(origin_header_pairs(self.allowed_origin(head.headers.get("origin"))))
 
-    def forget(self, connection: LeanConnection, address: str | None) -> None:
+    def forget(self, connection: ServedConnection, address: str | None) -> None:
         """``connection`` no longer holds its socket: out of the set shutdown waits on, and
         its place under the guard given back for ``address`` (None: another protocol owns
         the socket and its place now). Once only: a connection not in the set is skipped."""

@@ -17,8 +17,7 @@ address; each request's head then moves it to its client's address
 proxy's keep-alive connection may carry several clients' requests one after another:
 it is counted under the latest (the one whose long poll or stream holds it open).
 
-Both HTTP paths ask here: the front (``front/``) and aiohttp's handlers
-(``connections.py``). Nothing here imports either.
+The connections (``connection.py``) ask here; nothing here imports them.
 """
 
 from __future__ import annotations

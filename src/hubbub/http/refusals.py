@@ -1,8 +1,5 @@
-"""What the answer to a refusal carries besides its JSON body, on either HTTP path.
-
-aiohttp's (``transports/http.py: error_response``) and the lean path's
-(``http/answers.py: error_answer``) both ask here, so the two answer alike.
-"""
+"""What the answer to a refusal carries besides its JSON body (``requests.py:
+error_answer`` asks here, for every refusal of every route)."""
 
 from __future__ import annotations
 

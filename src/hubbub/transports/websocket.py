@@ -105,7 +105,7 @@ class SocketSession:
     __slots__ = ()
 
     node: Node
-    stream: Stream
+    stream: SocketStream
 
     def refuse(self, error: ProtocolError, client_id: str | None) -> None:
         self.node.stats.rejected[error.code] += 1
