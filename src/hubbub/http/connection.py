@@ -430,8 +430,11 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
 
 def _kind_of(head: Request, match: Match | None) -> int:
     """How the request may overlap others on its connection (``requests.py``)."""
-    if match is None or not match.route.ordered or head.upgrade or "upgrade" in head.headers:
+    headers = head.headers
+    if match is None or not match.route.ordered or head.upgrade or "upgrade" in headers:
         return ALONE
+    if "expect" in headers:
+        return ALONE  # its 100 Continue may go out only once the answers before it have
     if head.method == "POST":
         return WRITE
     if accepts_event_stream(head.headers.get("accept")):
