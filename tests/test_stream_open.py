@@ -16,7 +16,7 @@ from hubbub.presence.memory import MemoryPresence
 from hubbub.principal import ANONYMOUS
 from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import WS, EncodedMessage
-from hubbub.protocol.messages import Publish
+from hubbub.protocol.messages import Message, Publish
 from hubbub.reads import Reads
 from hubbub.stats import Stats
 from hubbub.store import MemoryStore, Stamped
@@ -154,3 +154,34 @@ async def test_a_stream_ended_while_its_room_loads_is_finished_with_its_reason()
         assert opened.ended == ["unsubscribed"]
         room = opened.hub.loaded("r")
         assert room is not None and not room.streams.get(WS) and room.pins == 0
+
+
+async def test_opening_frames_precede_the_room_s_frames_of_the_same_step() -> None:
+    """Two rooms opened on one connection, then a message in each, all in one step: each
+    room's ready and presence come before its message (the opening frames are flushed
+    before the rooms, the connection's both together)."""
+    opened = Opened()
+    for name in ("a", "b"):
+        await opened.hub.acquire(name)
+    async with socket_pair() as (transport, sock):
+        outbox = Outbox(transport, opened.scheduler, limit=1 << 20, on_overflow=lambda: None)
+
+        async def drain() -> None:
+            return None
+
+        for name in ("a", "b"):
+            stream = Stream(name, WS, outbox, ANONYMOUS, 0.0)
+            opened.streams.start(stream, None, drain, opened.ended.append)
+        for name in ("a", "b"):  # committed in the same step: fanned out, not yet written
+            room = opened.hub.loaded(name)
+            assert room is not None
+            epoch = room.bounds.epoch
+            opened.hub.apply(name, epoch, [EncodedMessage(Message(1, name, "u", "hi", 0), epoch)])
+        frames = await frames_from(sock, 6)
+        assert [(f["type"], f.get("room")) for f in frames if f["type"] != "message"] == [
+            ("ready", "a"),
+            ("presence", "a"),
+            ("ready", "b"),
+            ("presence", "b"),
+        ]
+        assert [f["type"] for f in frames][4:] == ["message", "message"]

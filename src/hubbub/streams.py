@@ -257,8 +257,10 @@ class Streams:
         snapshot = self._presence.present(name)
         outbox.push(fmt.event(name, "presence", {"joined": sorted(snapshot.users), "left": []}))
         # What this stream was sent alone (gap, ready, the rest of its catch-up, who is
-        # here) goes out before the room's frames, in one write.
-        outbox.flush(self._hub.loop.time())
+        # here) goes out before the room's frames: first in this iteration's flush.
+        scheduler = self._hub.scheduler
+        assert scheduler is not None, "streams need a started node"
+        scheduler.mark_first(outbox)
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
 
