@@ -25,6 +25,7 @@ bounded leak at worst; ``/metrics`` shows the frozen count so growth is visible.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 
 # Young-generation threshold (allocations minus frees between collections); CPython's
@@ -38,6 +39,14 @@ YOUNG_THRESHOLD = 10_000
 # 130 objects each, 2,000 msg/s): the longest pass 554 ms without the policy, 72 ms
 # with it while serving; fewer objects per user bring it down further.
 FREEZE_EVERY = 0.1
+
+
+# The context the callbacks each connection and subscription keeps registered run in (a
+# stream's end, a heartbeat timer). asyncio otherwise copies the current context for
+# every callback, one more tracked object for as long as the connection lives (issue
+# 19). hubbub sets no context variable, so the callbacks lose nothing; they run one at a
+# time, never inside one another, so one context serves them all.
+CALLBACK_CONTEXT = contextvars.Context()
 
 
 def tune_gc() -> None:

@@ -36,6 +36,7 @@ from hubbub.protocol.messages import (
     validate_room,
     validate_user,
 )
+from hubbub.runtime import CALLBACK_CONTEXT
 from hubbub.store.committer import Committed
 from hubbub.streams import LONGEST_TIMER
 from hubbub.transports.chat import requested_user_in
@@ -107,11 +108,12 @@ class MultiplexSocket(FrameSocket):
 
     def begin(self, leftover: bytes) -> None:
         loop = self._ctx.loop
-        self._heartbeat = loop.call_later(self.node.settings.heartbeat, self._tick)
+        heartbeat = self.node.settings.heartbeat
+        self._heartbeat = loop.call_later(heartbeat, self._tick, context=CALLBACK_CONTEXT)
         expires = self.principal.expires
         if expires is not None:
             delay = min(max(0.0, expires - time.time()), LONGEST_TIMER)
-            self._expiry = loop.call_later(delay, self._expired)
+            self._expiry = loop.call_later(delay, self._expired, context=CALLBACK_CONTEXT)
         self.take_over(leftover)
 
     # FrameSocket
@@ -162,7 +164,7 @@ class MultiplexSocket(FrameSocket):
             self.abort()
             return
         self.outbox.push(WS_PING_FRAME)
-        self._heartbeat = loop.call_later(interval, self._tick)
+        self._heartbeat = loop.call_later(interval, self._tick, context=CALLBACK_CONTEXT)
 
     def _disconnected(self) -> None:
         code, reason = CLOSE_DISCONNECTED, "disconnected by an admin"
@@ -229,7 +231,6 @@ class MultiplexSocket(FrameSocket):
         stream = Subscription(room, WS_MULTI, self.outbox, self.principal, self._ctx.loop.time())
         stream.user = self.user
         self.subscriptions[room] = stream
-        stream.done.add_done_callback(self._on_end)
         drain = timed_drain(self.writable, node.settings.heartbeat)
         finished = partial(self._finished, room, stream)
         node.start_stream(stream, cursor, drain, finished, hold=False)  # the socket is held
@@ -243,15 +244,8 @@ class MultiplexSocket(FrameSocket):
         self.node.streams.detach(stream)
         self.send({"type": "unsubscribed", "room": room, "reason": "unsubscribed"})
 
-    def _on_end(self, done: asyncio.Future[str]) -> None:
-        """A subscription ended by the server: shutdown and expiry close the connection."""
-        reason = done.result()
-        if reason == "shutdown":
-            self._close(CloseCode.GOING_AWAY, "server shutting down", wait=False)
-        elif reason == "expired":
-            self._close(CLOSE_TOKEN_EXPIRED, "token expired", wait=False)
-
     def _finished(self, room: str, stream: Subscription, reason: str) -> None:
+        """A subscription ended and is detached (what it had queued is out)."""
         if self.subscriptions.get(room) is stream:
             del self.subscriptions[room]
         if reason in ("reset", "gap"):
@@ -260,6 +254,10 @@ class MultiplexSocket(FrameSocket):
             self.send({"type": "unsubscribed", "room": room, "reason": reason})
         elif reason == "error":  # logged by the node's streams
             self.abort()
+        elif reason == "shutdown":  # shutdown and expiry close the connection
+            self._close(CloseCode.GOING_AWAY, "server shutting down", wait=False)
+        elif reason == "expired":
+            self._close(CLOSE_TOKEN_EXPIRED, "token expired", wait=False)
 
     def publish(self, room: str, fields: dict[str, Any]) -> None:
         node = self.node
