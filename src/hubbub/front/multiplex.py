@@ -28,7 +28,7 @@ from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Cursor
-from hubbub.protocol.encoding import WS_MULTI, WS_PING_FRAME, ws_frame
+from hubbub.protocol.encoding import WS_MULTI, WS_PING_FRAME, ws_frame, ws_multi_ack
 from hubbub.protocol.messages import (
     client_id_of,
     parse_json_object,
@@ -276,11 +276,7 @@ class MultiplexSocket(FrameSocket):
         if isinstance(error, ProtocolError):
             self.refuse(error, room, client_id)
         elif error is None:
-            frame: dict[str, Any] = {"type": "ack", "room": room}
-            if client_id is not None:
-                frame["client_id"] = client_id
-            frame["message"] = future.result().message.message.to_dict()
-            self.send(frame)
+            self.outbox.push(ws_multi_ack(room, future.result().message, client_id))
 
     def typing(self, room: str, fields: dict[str, Any]) -> None:
         user = self.user

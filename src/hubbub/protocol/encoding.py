@@ -261,6 +261,14 @@ def ws_ack(message: EncodedMessage, client_id: str | None) -> bytes:
     return ws_frame(head + b'"message":' + message.json + b"}")
 
 
+def ws_multi_ack(room: str, message: EncodedMessage, client_id: str | None) -> bytes:
+    """``GET /ws``'s ``ack``, naming its room: the message's JSON is the one already made."""
+    head = b'{"type":"ack","room":' + orjson.dumps(room)
+    if client_id is not None:
+        head += b',"client_id":' + orjson.dumps(client_id)
+    return ws_frame(head + b',"message":' + message.json + b"}")
+
+
 def ws_error(code: str, text: str, client_id: str | None) -> bytes:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": text}
     if client_id is not None:
