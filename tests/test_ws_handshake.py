@@ -9,9 +9,9 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from hubbub.errors import InvalidRequest
-from hubbub.front.answers import SERVER
-from hubbub.front.head import Head, parse_head
 from hubbub.front.ws_handshake import LIBRARY_LOG, plain_accept, switching_protocols
+from hubbub.http.answers import SERVER
+from hubbub.http.head import Head, parse_head
 
 DATE = b"Date: Mon, 07 Dec 2026 12:00:00 GMT\r\n"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
