@@ -61,16 +61,13 @@ TEXT, BINARY, CONT, PING, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcod
 
 
 def peer_gone(start: StreamStart) -> bool:
-    """Whether the client left before its ``101``: then its place is given back here."""
-    if not start.transport.is_closing():
-        return False
-    start.ctx.guard.release(start.address)
-    return True
+    """Whether the client left before its ``101`` (its connection closes by itself)."""
+    return start.transport.is_closing()
 
 
 def upgrade(start: StreamStart) -> bytes | None:
     """The ``101`` for ``start`` once the handshake is checked (a ``ProtocolError``
-    refuses it); None if the client already left (its place given back)."""
+    refuses it); None if the client already left."""
     ctx, head = start.ctx, start.head
     check_handshake(head, start.address, ctx.settings.allow_origin)
     response = switching_protocols(head, ctx.date(), ctx.cors(head))
@@ -78,12 +75,12 @@ def upgrade(start: StreamStart) -> bytes | None:
 
 
 def switch_protocols(start: StreamStart, response: bytes, socket: FrameSocket) -> None:
-    """Write the ``101`` and give the transport to ``socket``, reading (and its access log
-    line, written when it closes)."""
+    """Write the ``101`` and attach ``socket`` to the connection, reading (and its access
+    log line, written when it closes)."""
     socket.access = start.access
     socket.handshake_bytes = len(response)
     transport = start.transport
-    transport.set_protocol(socket)
+    start.owner.attach(socket)
     transport.write(response)
     if not transport.is_reading():  # the front paused it while earlier answers went out
         transport.resume_reading()
@@ -131,8 +128,7 @@ class FrameSocket(WriteFlow):
         self.handshake_bytes = 0  # the 101's, counted in the access log's bytes
 
     def take_over(self, leftover: bytes) -> None:
-        """Own the socket (counted as a front connection) and read what followed the head."""
-        self._ctx.connections.add(self)
+        """Read what followed the head."""
         if leftover:
             self.data_received(leftover)
 
@@ -199,7 +195,6 @@ class FrameSocket(WriteFlow):
         return False  # the transport closes; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._ctx.forget(self, self._address)
         if self.access is not None:
             self.access.ended(101, self.handshake_bytes + self._bytes_sent())
         self._transport = None
