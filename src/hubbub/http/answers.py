@@ -24,7 +24,14 @@ _STATUS_LINES = {
 
 
 def status_line(status: int) -> bytes:
-    return _STATUS_LINES[status]
+    """``HTTP/1.1 200 OK\r\n``; a status Python does not name (an embedding route's
+    ``499``) gets an empty reason phrase (RFC 9112 section 4 allows it)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not 100 <= status <= 599:
+            raise ValueError(f"not an HTTP status: {status}")
+        line = b"HTTP/1.1 %d \r\n" % status
+    return line
 
 
 class DateHeader:
@@ -77,7 +84,7 @@ class Answer:
         has_body = self.status not in (204, 304)
         return b"".join(
             (
-                _STATUS_LINES[self.status],
+                _STATUS_LINES.get(self.status) or status_line(self.status),
                 b"Content-Type: %s\r\n" % content_type.encode("latin-1")
                 if content_type is not None and has_body
                 else b"",

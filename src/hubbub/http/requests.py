@@ -166,12 +166,20 @@ class Requests(Drainable):
             self._stop_taking()
             self._answered()
             return
-        for hook in ctx.answer_hooks:
-            hook(head, answer)
-        if answer.close:
+        try:
+            for hook in ctx.answer_hooks:
+                hook(head, answer)
+            close = entry.close or answer.close
+            data = answer.render(ctx.date(), close=close, head_only=head.method == "HEAD")
+        except Exception:
+            # A hook that fails, or an answer that cannot be written: a 500, as for a
+            # handler that fails (not a connection dropped, or an answer never sent).
+            self._crash(entry)
+            return
+        if close:
             entry.close = True
             self._stop_taking()
-        entry.data = answer.render(ctx.date(), close=entry.close, head_only=head.method == "HEAD")
+        entry.data = data
         self._answered()
 
     def _refuse(self, entry: Pending, head: Request, error: ProtocolError) -> None:
@@ -204,8 +212,12 @@ class Requests(Drainable):
         ctx = self._ctx
         answer = Answer(streamed.status, content_type=streamed.content_type)
         answer.headers = streamed.headers
-        for hook in ctx.answer_hooks:
-            hook(head, answer)
+        try:
+            for hook in ctx.answer_hooks:
+                hook(head, answer)
+        except Exception:
+            self._crash(entry)
+            return
         if head.method == "HEAD":
             entry.data = _stream_head(answer, ctx.date(), False, entry.close)
             self._answered()

@@ -1,0 +1,130 @@
+"""Adversarial tests of the embedding hooks on hubbub's HTTP stack: request filters and
+answer hooks that raise, on routes answered at once, in a task, in a future's callback,
+and on refusals. What fails is a ``500`` with the connection closed, never a hang nor a
+connection dropped without an answer, and the server goes on serving."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from hubbub.http.answers import Answer
+from hubbub.http.head import Request
+from hubbub.server import Server
+from hubbub.settings import Settings
+from tests.rawhttp import RawClient, poll, publish, request
+
+
+@pytest.fixture
+async def embedded(settings: Settings) -> AsyncIterator[Server]:
+    server = Server(settings)  # started by the test, after it changes server.app
+    yield server
+    await server.stop()
+
+
+def sync_route(request: Request) -> Answer:
+    return Answer(200, b'{"sync":true}')
+
+
+async def failed_and_closed(server: Server, data: bytes) -> None:
+    """``data`` gets a ``500`` and the connection closes (bounded); a new connection is
+    served."""
+    client = await RawClient.open(server.port)
+    client.send(data)
+    answer = await client.answer(timeout=5)
+    assert answer.status == 500, answer
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert await client.rest(timeout=5) == b""
+    client.close()
+    client = await RawClient.open(server.port)
+    client.send(request("GET", "/sync"))
+    assert (await client.answer(timeout=5)).status == 200
+    client.close()
+
+
+HOOKED = {
+    "a route answered at once": request("GET", "/sync?fail"),
+    "a route answered in a task": request("GET", "/healthz?fail"),
+    "a publish answered in its commit's callback": publish("r", "x")[:5]
+    + b"/rooms/r/messages?fail"
+    + publish("r", "x")[22:],
+    "a 404": request("GET", "/no/such?fail"),
+    "a 405": request("DELETE", "/healthz?fail"),
+}
+
+
+@pytest.mark.parametrize("data", HOOKED.values(), ids=HOOKED.keys())
+async def test_an_answer_hook_that_raises_is_a_500(embedded: Server, data: bytes) -> None:
+    def hook(request: Request, answer: Answer) -> None:
+        if "fail" in request.query:
+            raise RuntimeError("the hook fails")
+
+    embedded.app.routes.add("GET", "/sync", sync_route)
+    embedded.app.answer_hooks.append(hook)
+    await embedded.start()
+    await failed_and_closed(embedded, data)
+
+
+async def test_a_held_long_poll_whose_hook_raises_is_a_500(embedded: Server) -> None:
+    """The hook fails on the answer of a long poll woken by a publish."""
+
+    def hook(request: Request, answer: Answer) -> None:
+        if "fail" in request.query:
+            raise RuntimeError("the hook fails")
+
+    embedded.app.routes.add("GET", "/sync", sync_route)
+    embedded.app.answer_hooks.append(hook)
+    await embedded.start()
+    client = await RawClient.open(embedded.port)
+    client.send(poll("r", "since=0&wait=10&fail"))
+    other = await RawClient.open(embedded.port)
+    other.send(publish("r", "wake"))
+    assert (await other.answer()).status == 201
+    answer = await client.answer(timeout=5)
+    assert answer.status == 500, answer
+    assert await client.rest(timeout=5) == b""
+    client.close()
+    other.close()
+
+
+Filter = Callable[[Request], Answer | Awaitable[Answer | None] | None]
+
+
+async def failing_later(request: Request) -> Answer | None:
+    raise RuntimeError("the filter fails")
+
+
+def failing_now(request: Request) -> Answer | None:
+    raise RuntimeError("the filter fails")
+
+
+@pytest.mark.parametrize("check", [failing_now, failing_later], ids=["sync", "async"])
+async def test_a_filter_that_raises_is_a_500(embedded: Server, check: Filter) -> None:
+    def only_marked(request: Request) -> Answer | Awaitable[Answer | None] | None:
+        return check(request) if "fail" in request.query else None
+
+    embedded.app.routes.add("GET", "/sync", sync_route)
+    embedded.app.request_filters.append(only_marked)
+    await embedded.start()
+    await failed_and_closed(embedded, request("GET", "/sync?fail"))
+    await failed_and_closed(embedded, request("GET", "/rooms/r/messages?since=0&fail"))
+
+
+async def test_an_answer_of_an_unlisted_status_is_served(embedded: Server) -> None:
+    """An embedding route's status outside Python's ``HTTPStatus`` (``499``, ``299``)
+    is still written, with a status line of its own."""
+
+    def odd(request: Request) -> Answer:
+        return Answer(int(request.params["status"]), b"{}")
+
+    embedded.app.routes.add("GET", "/sync", sync_route)
+    embedded.app.routes.add("GET", "/odd/{status}", odd)
+    await embedded.start()
+    client = await RawClient.open(embedded.port)
+    client.send(request("GET", "/odd/499"))
+    answer = await client.answer(timeout=5)
+    assert answer.status == 499, answer
+    client.send(request("GET", "/sync"))
+    assert (await client.answer(timeout=5)).status == 200
+    client.close()
