@@ -10,9 +10,12 @@ Pipelining: every complete request in a read is taken in the same loop iteration
 the publishes of one connection share one commit; answers go out in request order, those
 ready together in one write. Polls and publishes of a room may be in flight together (a
 read waits for the publishes before it); any other request waits for the answers before
-it. At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
-peer does not read, the connection is not read. A WebSocket or SSE stream takes the
-socket over (``streaming.py: Takeover``); an SSE stream gives it back when it ends.
+it (one with ``Expect: 100-continue`` too: its invitation may not pass their answers).
+At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
+peer does not read, the connection is not read; behind a request that waits its turn, at
+most :data:`READ_AHEAD` bytes are (so a client that leaves is still noticed). A WebSocket
+or SSE stream takes the socket over (``streaming.py: Takeover``); an SSE stream gives it
+back when it ends.
 A connection over a cap is answered ``503`` at once by the guard (``http/guard.py``).
 """
 
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub")
 
 MAX_PIPELINE = 64
+# What is read past a request that waits its turn (the rest stays in the socket).
+READ_AHEAD = 65536
 
 
 class FrontConnection(Reading, Requests, asyncio.Protocol):
@@ -195,6 +200,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         """Take every complete request in the buffer (until one must wait its turn)."""
         if self._waiting_turn:
             if self._pending:
+                self._update_reading()
                 return
             self._waiting_turn = False
         self._serving = True
@@ -245,10 +251,12 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             except ProtocolError as error:
                 route_error = error
             kind = _kind_of(head, match)
-            if self._pending and not self._may_overlap(kind):
+            headers = head.headers
+            # A request that expects 100 Continue waits for the answers before it: the
+            # invitation is an answer of its own and may not come before theirs.
+            if self._pending and (not self._may_overlap(kind) or "expect" in headers):
                 self._waiting_turn = True
                 break
-            headers = head.headers
             if "content-length" in headers or "transfer-encoding" in headers or "expect" in headers:
                 try:
                     end_of_body = self._body(head, head_size)
@@ -407,10 +415,12 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         if transport is None:
             return
         # Ending, it still reads (and discards): a client that leaves is noticed at once.
+        # Waiting its turn, it reads ahead up to READ_AHEAD bytes, so that a client that
+        # leaves behind a held long poll is noticed too (its waiter released at once).
         reading = (
             len(self._pending) < MAX_PIPELINE
             and not self._write_paused
-            and (not self._waiting_turn or self._ending)
+            and (not self._waiting_turn or self._ending or len(self._buffer) < READ_AHEAD)
         )
         if reading != self._reading:
             self._reading = reading

@@ -1,0 +1,420 @@
+"""Adversarial tests of hubbub's HTTP/1.1 stack (``http/``) on real sockets: pipelines
+that mix every kind of route, requests split byte by byte, chunked bodies at their
+edges, HEAD, HTTP/1.0, ``Connection: close`` mid-pipeline, ``Expect`` behind a held
+request, encoded bodies, odd heads, and clients that vanish."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from hubbub.http.connection import FrontConnection
+from hubbub.server import Server
+from tests.conftest import StartServer
+from tests.rawhttp import Answer, RawClient, poll, publish, request
+from tests.wire import wait_for_waiters
+
+PUBLISH_HEAD = (
+    "POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+)
+BODY = b'{"user":"a","text":"hello"}'
+
+
+def front_connections(server: Server) -> set[FrontConnection]:
+    assert server.front is not None
+    return {c for c in server.front.connections if isinstance(c, FrontConnection)}
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def still_usable(client: RawClient) -> None:
+    """The connection still serves a request."""
+    client.send(request("GET", "/healthz"))
+    assert (await client.answer()).status == 200
+
+
+def texts(answer: Answer) -> list[str]:
+    return [m["text"] for m in answer.json()["messages"]]
+
+
+@pytest.fixture
+async def lean_server(start_server: StartServer) -> Server:
+    # A long idle deadline: an answer that waited for it would time the test out.
+    return await start_server(idle_timeout=60.0)
+
+
+# Pipelines of every kind of route
+
+
+async def test_a_pipeline_of_every_route_kind_is_answered_in_order(lean_server: Server) -> None:
+    """One write holding a list of rooms, presence, typing, a publish, polls (a long
+    poll the publish before it answers at once), health, a 404, a 405 and a preflight:
+    every answer in request order, and the connection still serves."""
+    client = await RawClient.open(lean_server.port)
+    typing = orjson.dumps({"user": "a"})
+    client.send(
+        request("GET", "/rooms"),
+        request("GET", "/rooms/r/presence"),
+        request("POST", "/rooms/r/typing", "Content-Type: application/json", body=typing),
+        publish("r", "one"),
+        poll("r", "since=0"),
+        poll("r", "since=0&wait=5"),
+        request("GET", "/healthz"),
+        request("GET", "/no/such/thing"),
+        request("DELETE", "/rooms/r/messages"),
+        request(
+            "OPTIONS",
+            "/rooms/r/messages",
+            "Origin: http://example.com",
+            "Access-Control-Request-Method: POST",
+        ),
+        publish("r", "two"),
+        poll("r", "since=1"),
+    )
+    answers = await client.answers(12)
+    statuses = [a.status for a in answers]
+    assert statuses[:4] == [200, 200, answers[2].status, 201], statuses
+    assert answers[2].status in (202, 204), answers[2]
+    assert texts(answers[4]) == ["one"] and texts(answers[5]) == ["one"]
+    assert statuses[6:9] == [200, 404, 405]
+    assert "POST" in answers[8].headers["allow"]
+    assert answers[9].status in (200, 204, 403), answers[9]
+    assert statuses[10] == 201 and texts(answers[11]) == ["two"]
+    await still_usable(client)
+    client.close()
+
+
+async def test_a_request_split_byte_by_byte(lean_server: Server) -> None:
+    """Heads and a chunked body arriving one byte per write are read as if whole."""
+    client = await RawClient.open(lean_server.port)
+    chunked = (PUBLISH_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode() + (
+        b"3\r\n%s\r\n%X\r\n%s\r\n0\r\n\r\n" % (BODY[:3], len(BODY) - 3, BODY[3:])
+    )
+    data = chunked + publish("r", "second") + poll("r", "since=0")
+    for byte in data:
+        client.writer.write(bytes([byte]))
+        await client.writer.drain()
+    published, second, read = await client.answers(3)
+    assert (published.status, second.status) == (201, 201)
+    assert texts(read) == ["hello", "second"]
+    client.close()
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"1b\r\n%s\r\n0\r\n\r\n" % BODY,  # lower-case hex
+        b"1B\r\n%s\r\n0\r\n\r\n" % BODY,  # upper-case hex
+        b"001B\r\n%s\r\n0000\r\n\r\n" % BODY,  # leading zeros
+        b"1B;name=value;other\r\n%s\r\n0;last=1\r\n\r\n" % BODY,  # extensions
+        b"1B\r\n%s\r\n0\r\nX-One: 1\r\nX-Two: 2\r\n\r\n" % BODY,  # trailers
+        b"1\r\n{\r\n1A\r\n%s\r\n0\r\n\r\n" % BODY[1:],  # a one-byte chunk
+    ],
+    ids=["lower hex", "upper hex", "leading zeros", "extensions", "trailers", "one byte"],
+)
+async def test_chunked_bodies_at_their_edges(lean_server: Server, chunks: bytes) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send((PUBLISH_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunks)
+    client.send(poll("r", "since=0"))
+    published, read = await client.answers(2)
+    assert published.status == 201, published
+    assert texts(read) == ["hello"]
+    client.close()
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"F" * 40 + b"\r\n",  # a size llhttp cannot hold
+        b"1B\r\n%sXX\r\n0\r\n\r\n" % BODY,  # data longer than its size
+        b"-1\r\n",  # a negative size
+    ],
+    ids=["huge size line", "overlong data", "negative size"],
+)
+async def test_broken_chunks_are_400_and_closed(lean_server: Server, chunks: bytes) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send((PUBLISH_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunks)
+    answer = await client.answer()
+    assert answer.status == 400 and answer.json()["error"]["code"] == "invalid_request"
+    assert await client.rest() == b""
+    client.close()
+
+
+async def test_a_chunked_body_over_max_body_is_413(start_server: StartServer) -> None:
+    """Chunks adding up past ``max_body`` (each within it) are refused as they arrive."""
+    server = await start_server(max_body=1024, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    client.send(
+        request("GET", "/healthz"),
+        (PUBLISH_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode(),
+        *(b"200\r\n" + b"x" * 512 + b"\r\n" for _ in range(4)),
+    )
+    health, refused = await client.answers(2)
+    assert health.status == 200
+    assert refused.status == 413 and refused.headers.get("connection") == "close"
+    assert await client.rest() == b""
+    assert server.node.stats.published == 0
+    client.close()
+
+
+# HEAD
+
+
+async def head_only(client: RawClient) -> tuple[int, dict[str, str]]:
+    """An answer to HEAD: its status and headers (no body follows them)."""
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+    status_line, *lines = top[:-4].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/rooms", "/rooms/r/messages?since=0", "/rooms/r/presence", "/healthz", "/", "/admin"],
+)
+async def test_head_is_the_get_without_its_body(lean_server: Server, target: str) -> None:
+    """HEAD: the GET's status and Content-Length, no body bytes (the next answer follows
+    at once on the same connection)."""
+    client = await RawClient.open(lean_server.port)
+    client.send(request("GET", target))
+    got = await client.answer()
+    client.send(request("HEAD", target), request("GET", "/healthz"))
+    status, headers = await head_only(client)
+    assert status == got.status
+    assert headers.get("content-length") == got.headers.get("content-length")
+    assert headers.get("content-type") == got.headers.get("content-type")
+    assert (await client.answer()).status == 200  # the next answer, right after the head
+    client.close()
+
+
+async def test_head_answers_carry_no_body_bytes(lean_server: Server) -> None:
+    """The bytes after HEAD's answer are the next answer's status line."""
+    client = await RawClient.open(lean_server.port)
+    client.send(request("HEAD", "/rooms"), request("GET", "/healthz"))
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+        assert top.startswith(b"HTTP/1.1 200")
+        assert int(top.lower().split(b"content-length: ")[1].split(b"\r\n")[0]) > 0
+        following = await client.reader.readuntil(b"\r\n")
+    assert following.startswith(b"HTTP/1.1 200"), following
+    client.close()
+
+
+async def test_head_of_an_event_stream_is_no_stream(lean_server: Server) -> None:
+    """HEAD of the room URL asking for SSE gets a head and no body; the connection
+    serves the next request."""
+    client = await RawClient.open(lean_server.port)
+    client.send(
+        request("HEAD", "/rooms/r/messages", "Accept: text/event-stream"),
+        request("GET", "/healthz"),
+    )
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+        assert top.startswith(b"HTTP/1.1 200"), top
+        following = await client.reader.readuntil(b"\r\n")
+    assert following.startswith(b"HTTP/1.1 200"), following
+    client.close()
+
+
+# HTTP/1.0 and Connection: close
+
+
+async def test_http10_closes_unless_kept_alive(lean_server: Server) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send(b"GET /healthz HTTP/1.0\r\n\r\n", request("GET", "/healthz"))
+    answer = await client.answer()
+    assert answer.status == 200
+    assert await client.rest() == b""  # closed: the second request was not served
+    client.close()
+
+    client = await RawClient.open(lean_server.port)
+    client.send(
+        b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"POST /rooms/r/messages HTTP/1.0\r\nConnection: keep-alive\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY),
+        b"GET /rooms/r/messages?since=0 HTTP/1.0\r\n\r\n",
+    )
+    health, published, read = await client.answers(3)
+    assert (health.status, published.status) == (200, 201)
+    assert texts(read) == ["hello"]
+    assert await client.rest() == b""
+    client.close()
+
+
+async def test_nothing_after_connection_close_is_answered(lean_server: Server) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send(
+        publish("r", "one"),
+        request("GET", "/rooms", "Connection: close"),
+        publish("r", "never"),
+        request("GET", "/healthz"),
+    )
+    published, rooms = await client.answers(2)
+    assert published.status == 201
+    assert rooms.status == 200 and rooms.headers.get("connection") == "close"
+    assert await client.rest() == b""
+    assert lean_server.node.stats.published == 1
+    client.close()
+
+
+# Expect: 100-continue behind other requests
+
+
+async def test_100_continue_waits_for_a_held_long_poll_before_it(lean_server: Server) -> None:
+    """A publish with ``Expect: 100-continue`` pipelined after a held long poll: its
+    ``100 Continue`` comes after the poll's answer (docs/protocol.md: "as soon as the
+    answers before it are out"), never in the middle of the answers owed."""
+    client = await RawClient.open(lean_server.port)
+    head = PUBLISH_HEAD + f"Content-Length: {len(BODY)}\r\nExpect: 100-continue\r\n\r\n"
+    client.send(poll("r", "since=0&wait=10"), head.encode())
+    await wait_for_waiters(lean_server, 1)
+    other = await RawClient.open(lean_server.port)
+    other.send(publish("r", "wake"))
+    assert (await other.answer()).status == 201
+    first = await client.answer()
+    assert first.status == 200, f"answered {first.status} before the long poll's answer"
+    assert texts(first) == ["wake"]
+    assert (await client.answer()).status == 100
+    client.send(BODY)
+    assert (await client.answer()).status == 201
+    client.close()
+    other.close()
+
+
+# Encoded bodies
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data)
+
+
+async def test_encoded_bodies(start_server: StartServer) -> None:
+    """gzip and deflate bodies are published; a bomb is 413, a broken one 400, ``br``
+    415, and only the bomb and the broken body close the connection."""
+    server = await start_server(max_body=4096, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+
+    def encoded(coding: str, body: bytes) -> bytes:
+        return (
+            PUBLISH_HEAD + f"Content-Encoding: {coding}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    client.send(
+        encoded("gzip", gzipped(BODY)),
+        encoded("deflate", zlib.compress(BODY)),
+        encoded("br", BODY),
+    )
+    gz, deflated, brotli = await client.answers(3)
+    assert (gz.status, deflated.status) == (201, 201)
+    assert brotli.status == 415 and brotli.json()["error"]["code"] == "unsupported_media_type"
+    client.send(encoded("gzip", gzipped(b'{"user":"a","text":"' + b"x" * 10_000_000 + b'"}')))
+    bomb = await client.answer()
+    assert bomb.status == 413
+    assert await client.rest() == b""
+    client.close()
+
+    client = await RawClient.open(server.port)
+    client.send(encoded("gzip", gzipped(BODY)[:-8] + b"garbage!"))
+    broken = await client.answer()
+    assert broken.status == 400 and broken.json()["error"]["code"] == "invalid_request"
+    assert await client.rest() == b""
+    client.close()
+
+
+# Heads at their edges
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x00b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n\tb\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\rX-B: b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n",
+        b"GET /healthz HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"G\x00T /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    ],
+    ids=["NUL", "obs-fold", "bare CR", "LF only", "HTTP/2.0", "relative target", "NUL method"],
+)
+async def test_odd_heads_are_400_and_closed(lean_server: Server, data: bytes) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send(data)
+    answer = await client.answer()
+    assert answer.status == 400, answer
+    assert await client.rest() == b""
+    client.close()
+
+
+async def test_many_headers_within_the_head_limit(lean_server: Server) -> None:
+    client = await RawClient.open(lean_server.port)
+    headers = [f"X-H{n}: v" for n in range(700)]  # about 7 kB
+    client.send(request("GET", "/healthz", *headers))
+    assert (await client.answer()).status == 200
+    client.send(request("GET", "/healthz", *(f"X-H{n}: v" for n in range(1000))))
+    too_many = await client.answer()
+    assert too_many.status == 431
+    assert await client.rest() == b""
+    client.close()
+
+
+async def test_options_star_and_duplicate_host(lean_server: Server) -> None:
+    """``OPTIONS *`` is not a path (400, closed); two ``Host`` headers are refused
+    (RFC 9112 section 3.2: a 400 for more than one Host)."""
+    client = await RawClient.open(lean_server.port)
+    client.send(b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert (await client.answer()).status == 400
+    assert await client.rest() == b""
+    client.close()
+
+    client = await RawClient.open(lean_server.port)
+    client.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
+    answer = await client.answer()
+    assert answer.status in (400, 421), answer
+    client.close()
+
+
+# Clients that vanish
+
+
+async def test_a_vanished_client_mid_pipeline_leaves_nothing(lean_server: Server) -> None:
+    """Publishes, a held long poll and more requests behind it; the client resets:
+    the waiter is released and the connection forgotten."""
+    client = await RawClient.open(lean_server.port)
+    client.send(
+        publish("r", "one"),
+        poll("r", "since=1&wait=30"),
+        request("GET", "/rooms"),
+        publish("r", "two"),
+    )
+    assert (await client.answer()).status == 201
+    await wait_for_waiters(lean_server, 1)
+    client.writer.transport.abort()
+    await wait_for_waiters(lean_server, 0)
+    await until(lambda: not front_connections(lean_server))
+    assert lean_server.node.stats.published == 1  # what waited behind the poll was not taken
+
+
+async def test_a_vanished_admin_stream_reader_leaves_nothing(lean_server: Server) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send(request("GET", "/admin/stream"))
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+        assert top.startswith(b"HTTP/1.1 200"), top
+        await client.reader.readuntil(b"event: history")
+    client.writer.transport.abort()
+    await until(lambda: not front_connections(lean_server))
+    assert lean_server.front is not None and not lean_server.front.connections
