@@ -418,3 +418,24 @@ async def test_a_vanished_admin_stream_reader_leaves_nothing(lean_server: Server
     client.writer.transport.abort()
     await until(lambda: not front_connections(lean_server))
     assert lean_server.front is not None and not lean_server.front.connections
+
+
+@pytest.mark.parametrize("framing", ["trailers", "extensions"])
+async def test_chunk_framing_past_max_body_is_413(start_server: StartServer, framing: str) -> None:
+    """Trailers or chunk extensions adding up past ``max_body`` are refused as they
+    arrive: they are held with the body until it ends, so unbounded they would grow the
+    connection's buffer until the body's deadline."""
+    server = await start_server(max_body=4096, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    pad = b"x" * 1000
+    if framing == "trailers":
+        chunks = b"%x\r\n%s\r\n0\r\n" % (len(BODY), BODY)
+        chunks += b"".join(b"X-Pad-%d: %s\r\n" % (n, pad) for n in range(20)) + b"\r\n"
+    else:
+        chunks = b"".join(b"1;pad=%s\r\n%s\r\n" % (pad, bytes([c])) for c in BODY) + b"0\r\n\r\n"
+    client.send((PUBLISH_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunks)
+    refused = await client.answer()
+    assert refused.status == 413, refused
+    assert await client.rest() == b""
+    assert server.node.stats.published == 0
+    client.close()
