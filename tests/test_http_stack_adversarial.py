@@ -13,10 +13,12 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from hubbub.http.connection import FrontConnection
+from hubbub.http.connection import READ_AHEAD, FrontConnection
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import Answer, RawClient, poll, publish, request
+from tests.rawws import KEY, frame
+from tests.tokens import SECRET, make_token
 from tests.wire import wait_for_waiters
 
 PUBLISH_HEAD = (
@@ -439,3 +441,165 @@ async def test_chunk_framing_past_max_body_is_413(start_server: StartServer, fra
     assert await client.rest() == b""
     assert server.node.stats.published == 0
     client.close()
+
+
+# Takeovers behind other requests
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: its opcode and payload."""
+    async with asyncio.timeout(5):
+        first, second = await reader.readexactly(2)
+        size = second & 0x7F
+        if size == 126:
+            size = int.from_bytes(await reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await reader.readexactly(8), "big")
+        return first & 0x0F, await reader.readexactly(size)
+
+
+async def test_an_upgrade_pipelined_after_other_requests(lean_server: Server) -> None:
+    """A publish, a poll, a list of rooms, then a WebSocket upgrade, all in one write:
+    three answers in order, then the ``101`` and the stream (its catch-up holds the
+    message published before it; a close frame is answered)."""
+    client = await RawClient.open(lean_server.port)
+    upgrade = request(
+        "GET",
+        "/rooms/r/messages?since=0",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {KEY}",
+        "Sec-WebSocket-Version: 13",
+    )
+    client.send(
+        publish("r", "before"),
+        poll("r", "since=0"),
+        request("GET", "/rooms"),
+        upgrade,
+    )
+    published, read, rooms = await client.answers(3)
+    assert (published.status, rooms.status) == (201, 200)
+    assert texts(read) == ["before"]
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 101 "), top
+    while True:
+        opcode, payload = await read_frame(client.reader)
+        assert opcode == 0x1, (opcode, payload)
+        event = orjson.loads(payload)
+        if event["type"] == "message":
+            break
+    assert event["message"]["text"] == "before"
+    client.send(frame(0x8, (1000).to_bytes(2, "big")))
+    while opcode != 0x8:
+        opcode, payload = await read_frame(client.reader)
+    assert int.from_bytes(payload[:2], "big") == 1000
+    assert await client.rest() == b""
+    client.close()
+
+
+async def test_an_sse_stream_between_requests_gives_its_connection_back(
+    start_server: StartServer,
+) -> None:
+    """A publish, an SSE stream whose token expires, then a poll and a publish, all in
+    one write: the stream shows the message and ends; what followed is answered."""
+    server = await start_server(auth_secret=SECRET, idle_timeout=60.0)
+    token = make_token(ttl=1.0, write=["r"], read=["r"])
+    auth = f"Authorization: Bearer {make_token(write=['r'], read=['r'])}"
+    client = await RawClient.open(server.port)
+    client.send(
+        publish("r", "before", auth),
+        request("GET", f"/rooms/r/messages?since=0&token={token}", "Accept: text/event-stream"),
+        poll("r", "since=0", auth),
+        publish("r", "after", auth),
+    )
+    assert (await client.answer()).status == 201
+    async with asyncio.timeout(10):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+        assert top.startswith(b"HTTP/1.1 200"), top
+        stream = await client.reader.readuntil(b"\r\n0\r\n\r\n")
+    assert b'"text":"before"' in stream and b"event: expired\n" in stream
+    read, published = await client.answers(2)
+    assert texts(read) == ["before"]
+    assert published.status == 201 and published.json()["id"] == 2
+    await still_usable(client)
+    client.close()
+
+
+async def test_head_of_a_streamed_answer_keeps_the_connection(lean_server: Server) -> None:
+    """HEAD of ``/admin/stream``: the head, no body, and the next request served."""
+    client = await RawClient.open(lean_server.port)
+    client.send(request("HEAD", "/admin/stream"), request("GET", "/healthz"))
+    status, headers = await head_only(client)
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    assert (await client.answer()).status == 200
+    client.close()
+
+
+async def test_an_upgrade_header_on_a_plain_route(lean_server: Server) -> None:
+    """``Upgrade: h2c`` on a route that does not upgrade is a plain request: answered,
+    and the request pipelined after it too."""
+    client = await RawClient.open(lean_server.port)
+    client.send(
+        request("GET", "/healthz", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c"),
+        request("GET", "/rooms"),
+    )
+    health, rooms = await client.answers(2)
+    assert (health.status, rooms.status) == (200, 200)
+    client.close()
+
+
+async def test_a_lazy_413_waits_for_a_held_long_poll(lean_server: Server) -> None:
+    """A publish declaring a body over ``max_body``, pipelined after a held long poll:
+    the poll's answer first, then the ``413``, then the close."""
+    client = await RawClient.open(lean_server.port)
+    client.send(
+        poll("r", "since=0&wait=10"), (PUBLISH_HEAD + "Content-Length: 999999\r\n\r\n").encode()
+    )
+    await wait_for_waiters(lean_server, 1)
+    other = await RawClient.open(lean_server.port)
+    other.send(publish("r", "wake"))
+    assert (await other.answer()).status == 201
+    read, refused = await client.answers(2)
+    assert texts(read) == ["wake"]
+    assert refused.status == 413 and refused.headers.get("connection") == "close"
+    client.writer.write_eof()  # the body never comes: the lingering close ends at once
+    assert await client.rest() == b""
+    client.close()
+    other.close()
+
+
+# Back-pressure
+
+
+async def test_a_client_that_does_not_read_is_not_buffered(lean_server: Server) -> None:
+    """Megabytes of requests behind a held long poll, from a client that reads nothing:
+    the server stops reading with a bounded buffer, and forgets it all when it leaves."""
+    client = await RawClient.open(lean_server.port, receive_buffer=4096)
+    client.send(poll("r", "since=0&wait=30"))
+    await wait_for_waiters(lean_server, 1)
+    client.send(request("GET", "/healthz") * 50_000)  # about 2 MB
+    await until(lambda: any(not c._reading for c in front_connections(lean_server)))
+    (connection,) = front_connections(lean_server)
+    assert len(connection._buffer) <= READ_AHEAD + 2**18  # one read past the bound at most
+    assert len(connection._pending) == 1
+    # Not read, its reset is not seen: it is when the poll's answer cannot be written.
+    client.writer.transport.abort()
+    other = await RawClient.open(lean_server.port)
+    other.send(publish("r", "wake"))
+    assert (await other.answer()).status == 201
+    other.close()
+    await wait_for_waiters(lean_server, 0)
+    await until(lambda: not front_connections(lean_server))
+
+
+async def test_a_vanished_sse_reader_leaves_nothing(lean_server: Server) -> None:
+    client = await RawClient.open(lean_server.port)
+    client.send(request("GET", "/rooms/r/messages", "Accept: text/event-stream"))
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 200"), top
+    await until(lambda: lean_server.node.stats.streams["sse"] == 1)
+    client.writer.transport.abort()
+    await until(lambda: lean_server.node.stats.streams["sse"] == 0)
+    await until(lambda: lean_server.node.stats.connections_open == 0)
