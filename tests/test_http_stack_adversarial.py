@@ -252,6 +252,10 @@ async def test_http10_closes_unless_kept_alive(lean_server: Server) -> None:
     health, published, read = await client.answers(3)
     assert (health.status, published.status) == (200, 201)
     assert texts(read) == ["hello"]
+    # A 1.0 client keeps its connection only if told (RFC 9112 appendix C.2.2).
+    assert health.headers.get("connection") == "keep-alive"
+    assert published.headers.get("connection") == "keep-alive"
+    assert read.headers.get("connection") == "close"
     assert await client.rest() == b""
     client.close()
 

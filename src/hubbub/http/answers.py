@@ -17,6 +17,8 @@ SERVER = b"Server: hubbub\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
 NO_STORE = b"Cache-Control: no-store\r\n"
 CLOSE = b"Connection: close\r\n"
+# An HTTP/1.0 client keeps its connection only if the answer says so (RFC 9112 C.2.2).
+KEEP_ALIVE = b"Connection: keep-alive\r\n"
 _STATUS_LINES = {
     status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
     for status in HTTPStatus
@@ -76,9 +78,12 @@ class Answer:
         self.no_store = no_store
         self.close = close
 
-    def render(self, date: bytes, *, close: bool, head_only: bool = False) -> bytes:
+    def render(
+        self, date: bytes, *, close: bool, head_only: bool = False, keep_alive: bool = False
+    ) -> bytes:
         """The answer's bytes; ``head_only``: the answer to ``HEAD`` (no body, the
-        ``Content-Length`` a ``GET`` would have)."""
+        ``Content-Length`` a ``GET`` would have); ``keep_alive``: an HTTP/1.0 request's
+        connection stays open (said, since 1.0 closes by default)."""
         body = self.body
         content_type = self.content_type
         has_body = self.status not in (204, 304)
@@ -92,7 +97,7 @@ class Answer:
                 b"Content-Length: %d\r\n" % len(body) if has_body else b"",
                 date,
                 SERVER,
-                CLOSE if close else b"",
+                CLOSE if close else KEEP_ALIVE if keep_alive else b"",
                 header_lines(self.headers) if self.headers else b"",
                 b"\r\n",
                 b"" if head_only or not has_body else body,

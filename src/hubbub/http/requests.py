@@ -170,7 +170,12 @@ class Requests(Drainable):
             for hook in ctx.answer_hooks:
                 hook(head, answer)
             close = entry.close or answer.close
-            data = answer.render(ctx.date(), close=close, head_only=head.method == "HEAD")
+            data = answer.render(
+                ctx.date(),
+                close=close,
+                head_only=head.method == "HEAD",
+                keep_alive=head.version == "1.0",
+            )
         except Exception:
             # A hook that fails, or an answer that cannot be written: a 500, as for a
             # handler that fails (not a connection dropped, or an answer never sent).
