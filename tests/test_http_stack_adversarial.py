@@ -607,3 +607,52 @@ async def test_a_vanished_sse_reader_leaves_nothing(lean_server: Server) -> None
     client.writer.transport.abort()
     await until(lambda: lean_server.node.stats.streams["sse"] == 0)
     await until(lambda: lean_server.node.stats.connections_open == 0)
+
+
+async def test_a_long_pipeline_to_a_slow_reader_is_answered_whole(
+    lean_server: Server,
+) -> None:
+    """Far more than MAX_PIPELINE requests in one write, to a client with a small
+    receive window that reads slowly: every answer whole and in order (the connection
+    stops and starts reading and writing many times over)."""
+    client = await RawClient.open(lean_server.port, receive_buffer=4096)
+    big = "x" * 2000
+    client.send(*(publish("r", f"{n}{big}") for n in range(20)))
+    assert [a.status for a in await client.answers(20)] == [201] * 20
+    batch = []
+    for n in range(300):
+        if n % 50 == 49:
+            batch.append(request("GET", "/rooms/r/presence"))
+        elif n % 10 == 9:
+            batch.append(publish("r", f"p{n}"))
+        else:
+            batch.append(poll("r", "since=0&limit=20"))
+    client.send(*batch)
+    published = 20
+    for n in range(300):
+        answer = await client.answer()
+        if n % 50 == 49:
+            assert answer.status == 200, (n, answer.status)
+        elif n % 10 == 9:
+            published += 1
+            assert (answer.status, answer.json()["id"]) == (201, published), n
+        else:
+            assert answer.status == 200, (n, answer.status)
+            assert len(answer.json()["messages"]) == 20, n
+    await still_usable(client)
+    client.close()
+
+
+async def test_a_streamed_answer_to_http10_ends_with_the_connection(lean_server: Server) -> None:
+    """HTTP/1.0 has no chunks: ``/admin/stream`` is written as is, ``Connection: close``,
+    and the client's close leaves nothing behind."""
+    client = await RawClient.open(lean_server.port)
+    client.send(b"GET /admin/stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+        first = await client.reader.readuntil(b"\n\n")
+    assert top.startswith(b"HTTP/1.1 200") and b"Connection: close" in top, top
+    assert b"Transfer-Encoding" not in top
+    assert first.startswith(b"event: history\ndata: "), first[:40]
+    client.close()
+    await until(lambda: not front_connections(lean_server))

@@ -5,8 +5,10 @@ connection dropped without an answer, and the server goes on serving."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import orjson
 import pytest
 
 from hubbub.http.answers import Answer
@@ -14,6 +16,7 @@ from hubbub.http.head import Request
 from hubbub.server import Server
 from hubbub.settings import Settings
 from tests.rawhttp import RawClient, poll, publish, request
+from tests.rawws import KEY, frame
 
 
 @pytest.fixture
@@ -127,4 +130,51 @@ async def test_an_answer_of_an_unlisted_status_is_served(embedded: Server) -> No
     assert answer.status == 499, answer
     client.send(request("GET", "/sync"))
     assert (await client.answer(timeout=5)).status == 200
+    client.close()
+
+
+async def test_an_upgrade_behind_an_async_filter_keeps_its_frames(embedded: Server) -> None:
+    """A filter that waits holds a WebSocket upgrade; the frames sent with its head
+    (a publish) reach the stream once it starts, not the HTTP parser."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Request) -> Answer | None:
+        entered.set()
+        await release.wait()
+        return None
+
+    embedded.app.routes.add("GET", "/sync", sync_route)
+    embedded.app.request_filters.append(slow)
+    await embedded.start()
+    client = await RawClient.open(embedded.port)
+    upgrade = request(
+        "GET",
+        "/rooms/r/messages?since=0",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {KEY}",
+        "Sec-WebSocket-Version: 13",
+    )
+    text = orjson.dumps({"type": "publish", "user": "a", "text": "framed"})
+    client.send(upgrade + frame(0x1, text))
+    async with asyncio.timeout(5):
+        await entered.wait()
+    client.send(frame(0x1, text.replace(b"framed", b"second")))  # while the filter holds
+    await client.writer.drain()
+    release.set()
+    async with asyncio.timeout(5):
+        top = await client.reader.readuntil(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 101 "), top
+    acked = []
+    async with asyncio.timeout(5):
+        while len(acked) < 2:
+            _, second = await client.reader.readexactly(2)
+            size = second & 0x7F
+            if size == 126:
+                size = int.from_bytes(await client.reader.readexactly(2), "big")
+            event = orjson.loads(await client.reader.readexactly(size))
+            assert event["type"] != "error", event
+            if event["type"] == "ack":
+                acked.append(event["message"]["text"])
+    assert acked == ["framed", "second"]
     client.close()
