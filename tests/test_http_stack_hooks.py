@@ -165,7 +165,7 @@ async def test_an_upgrade_behind_an_async_filter_keeps_its_frames(embedded: Serv
     async with asyncio.timeout(5):
         top = await client.reader.readuntil(b"\r\n\r\n")
     assert top.startswith(b"HTTP/1.1 101 "), top
-    acked = []
+    acked: list[str] = []
     async with asyncio.timeout(5):
         while len(acked) < 2:
             _, second = await client.reader.readexactly(2)
