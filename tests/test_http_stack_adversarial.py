@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
@@ -656,3 +657,33 @@ async def test_a_streamed_answer_to_http10_ends_with_the_connection(lean_server:
     assert first.startswith(b"event: history\ndata: "), first[:40]
     client.close()
     await until(lambda: not front_connections(lean_server))
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/static/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/static/%2E%2E%2Fsecret.txt",
+        "/..%2Fsecret.txt",
+        "/site/..%2F..%2Fsecret.txt",
+        "/site/%2e%2e/secret.txt",
+    ],
+)
+async def test_escaped_dots_and_slashes_reach_no_file_outside(
+    start_server: StartServer, tmp_path: Path, target: str
+) -> None:
+    """Escaped ``/`` and ``.`` in a target (decoded inside a path parameter, or in the
+    path ``--static`` serves from) never reach a file outside the directories served."""
+    (tmp_path / "secret.txt").write_text("secret")
+    site = tmp_path / "www"
+    (site / "site").mkdir(parents=True)
+    (site / "site" / "index.html").write_text("<p>hello</p>")
+    server = await start_server(static_dir=str(site), idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    client.send(request("GET", "/site/index.html"))
+    assert (await client.answer()).body == b"<p>hello</p>"
+    client.send(request("GET", target))
+    answer = await client.answer()
+    assert answer.status in (400, 404), answer
+    assert b"secret" not in answer.body and b"root:" not in answer.body
+    client.close()
