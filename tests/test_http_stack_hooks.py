@@ -215,3 +215,48 @@ async def test_an_answer_hook_sees_a_streams_head(embedded: Server, data: bytes)
     assert b"\r\nX-Embedded: yes\r\n" in top, top
     assert len(seen) == 1
     client.close()
+
+
+REFUSED_FRAMING = {
+    "417": (request("POST", "/rooms/r/messages", "Expect: teapot", body=b"{}"), 417),
+    "chunked 413": (
+        request("POST", "/rooms/r/messages", "Transfer-Encoding: chunked")
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (70_000, b"x" * 70_000),
+        413,
+    ),
+    "broken chunk": (
+        request("POST", "/rooms/r/messages", "Transfer-Encoding: chunked") + b"zz\r\n",
+        400,
+    ),
+    "Transfer-Encoding over HTTP/1.0": (
+        b"POST /rooms/r/messages HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+}
+
+
+@pytest.mark.parametrize(("data", "status"), REFUSED_FRAMING.values(), ids=REFUSED_FRAMING.keys())
+async def test_an_answer_hook_sees_a_refused_body(
+    embedded: Server, data: bytes, status: int
+) -> None:
+    """A request whose head was read but whose body is refused (an expectation, a body
+    over the limit, broken chunks) is a refusal the hooks see too ("refusals
+    included"), and the connection still closes after it."""
+    seen: list[tuple[str, int]] = []
+
+    def mark(request: Request, answer: Answer) -> None:
+        seen.append((request.path, answer.status))
+        answer.headers.append(("X-Embedded", "yes"))
+
+    embedded.app.answer_hooks.append(mark)
+    await embedded.start()
+    client = await RawClient.open(embedded.port)
+    client.send(data)
+    answer = await client.answer(timeout=5)
+    assert answer.status == status, answer
+    assert answer.headers.get("x-embedded") == "yes"
+    assert answer.headers.get("connection") == "close"
+    assert seen == [("/rooms/r/messages", status)]
+    client.writer.write_eof()
+    assert await client.rest(timeout=5) == b""
+    client.close()

@@ -227,15 +227,16 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             head_size = end + 4
             try:
                 head = parse_head(bytes(buffer[:head_size]))
-                framing = framing_error(head)
-                if framing is not None:
-                    raise framing
             except ProtocolError as error:
-                self._refuse_and_close(error)
+                self._refuse_and_close(error)  # no request to show the hooks
                 break
             head.peer = self._peer
             head.address = self._address
             head.app = ctx.app
+            framing = framing_error(head)
+            if framing is not None:
+                self._refuse_and_close(framing, head)
+                break
             refusal = ctx.host_refusal(head.headers.get("host"))
             if refusal is not None:
                 del buffer[:]  # nothing after it is read: the connection closes
@@ -261,7 +262,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
                 try:
                     end_of_body = self._body(head, head_size)
                 except ProtocolError as error:
-                    self._refuse_and_close(error)
+                    self._refuse_and_close(error, head)
                     break
             else:
                 end_of_body = head_size  # no body: most reads

@@ -321,6 +321,18 @@ def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
     return Answer(error.status, error_body(error.code, error.message), headers=headers, close=close)
 
 
+def hooked(ctx: ServerContext, head: Request, answer: Answer) -> Answer:
+    """``answer`` once the answer hooks saw it; a ``500`` (logged) if one raises."""
+    try:
+        for hook in ctx.answer_hooks:
+            hook(head, answer)
+    except Exception:
+        log.error("hubbub: error in an answer hook", exc_info=True)
+        body = error_body("internal_error", "the server failed to answer this request")
+        return Answer(500, body)
+    return answer
+
+
 def log_access(ctx: ServerContext, entry: Pending) -> None:
     """The access log's line for an answer, as it goes out (``access_log.py``)."""
     assert ctx.access_log is not None and entry.access is not None and entry.data is not None
