@@ -687,3 +687,27 @@ async def test_escaped_dots_and_slashes_reach_no_file_outside(
     assert answer.status in (400, 404), answer
     assert b"secret" not in answer.body and b"root:" not in answer.body
     client.close()
+
+
+# Shutdown
+
+
+async def test_shutdown_closes_a_connection_with_a_request_waiting_its_turn(
+    start_server: StartServer,
+) -> None:
+    """At shutdown a held long poll is answered; the request pipelined behind it is not
+    taken, and the connection closes at once, not at the shutdown deadline."""
+    server = await start_server(shutdown_timeout=30.0, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    client.send(poll("r", "since=0&wait=30"), request("GET", "/rooms"))
+    await wait_for_waiters(server, 1)
+    stopping = asyncio.ensure_future(server.stop())
+    try:
+        answered = await client.answer()
+        assert answered.status in (200, 503), answered
+        assert await client.rest(timeout=5) == b""  # closed well before the deadline
+        async with asyncio.timeout(5):
+            await asyncio.shield(stopping)
+    finally:
+        client.close()
+        await stopping

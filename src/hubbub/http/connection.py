@@ -403,13 +403,14 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
                 self._serve()
 
     def _end_if_answered(self) -> None:
-        """Once nothing is pending: close if ending, or serve a request that waited."""
+        """Once nothing is pending: close if ending (at shutdown, a request that waited
+        its turn is not taken), or serve a request that waited."""
         if self._pending or self._transport is None:
             return
-        if self._waiting_turn:
-            self._serve()
-        elif self._ending:
+        if self._ending:
             self._transport.close()
+        elif self._waiting_turn:
+            self._serve()
 
     def _update_reading(self) -> None:
         transport = self._transport
