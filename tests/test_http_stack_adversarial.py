@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -706,6 +707,46 @@ async def test_shutdown_closes_a_connection_with_a_request_waiting_its_turn(
         answered = await client.answer()
         assert answered.status in (200, 503), answered
         assert await client.rest(timeout=5) == b""  # closed well before the deadline
+        async with asyncio.timeout(5):
+            await asyncio.shield(stopping)
+    finally:
+        client.close()
+        await stopping
+
+
+async def test_shutdown_ends_a_streamed_answer_with_a_request_behind_it(
+    start_server: StartServer,
+) -> None:
+    """``/admin/stream`` with a request pipelined behind it: at shutdown the stream ends
+    with its last chunk and the connection closes at once."""
+    server = await start_server(shutdown_timeout=30.0, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    client.send(request("GET", "/admin/stream"), request("GET", "/rooms"))
+    async with asyncio.timeout(5):
+        await client.reader.readuntil(b"event: history")
+    stopping = asyncio.ensure_future(server.stop())
+    try:
+        rest = await client.rest(timeout=5)
+        assert rest.endswith(b"\r\n0\r\n\r\n"), rest[-40:]
+        async with asyncio.timeout(5):
+            await asyncio.shield(stopping)
+    finally:
+        client.close()
+        await stopping
+
+
+async def test_shutdown_answers_pipelined_publishes_in_flight(start_server: StartServer) -> None:
+    """Publishes taken before shutdown are answered (stored), then the connection closes."""
+    server = await start_server(shutdown_timeout=30.0, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    client.send(*(publish("r", f"m{n}") for n in range(30)))
+    await until(lambda: server.node.stats.published > 0 or bool(front_connections(server)))
+    stopping = asyncio.ensure_future(server.stop())
+    try:
+        received = await client.rest(timeout=5)
+        statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", received)]
+        assert statuses and set(statuses) <= {201, 503}, statuses
+        assert statuses.count(201) == server.node.stats.published
         async with asyncio.timeout(5):
             await asyncio.shield(stopping)
     finally:
