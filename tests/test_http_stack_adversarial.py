@@ -752,3 +752,25 @@ async def test_shutdown_answers_pipelined_publishes_in_flight(start_server: Star
     finally:
         client.close()
         await stopping
+
+
+@pytest.mark.parametrize(
+    "held",
+    [
+        request("GET", "/subscribe"),
+        request("GET", "/messages", "Accept: text/event-stream"),
+    ],
+    ids=["tutorial long poll", "tutorial event stream"],
+)
+async def test_a_vanished_tutorial_client_leaves_nothing(lean_server: Server, held: bytes) -> None:
+    """The tutorial dialect's held requests, with a request pipelined behind: the
+    client resets, and the server forgets the connection and its listener."""
+    client = await RawClient.open(lean_server.port)
+    client.send(held, request("GET", "/healthz"))
+    await until(lambda: bool(front_connections(lean_server)))
+    (connection,) = front_connections(lean_server)
+    await until(lambda: bool(connection._tasks) or bool(connection._pending))
+    client.writer.transport.abort()
+    await until(lambda: not front_connections(lean_server))
+    await until(lambda: not connection._tasks)  # cancelled, and done
+    assert not connection._pending
