@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import random
 import re
 import zlib
 from collections.abc import Callable
@@ -774,3 +775,41 @@ async def test_a_vanished_tutorial_client_leaves_nothing(lean_server: Server, he
     await until(lambda: not front_connections(lean_server))
     await until(lambda: not connection._tasks)  # cancelled, and done
     assert not connection._pending
+
+
+async def test_a_mixed_pipeline_split_anywhere(lean_server: Server) -> None:
+    """One pipeline (Content-Length, chunked with extensions and a trailer, gzip, a
+    HEAD, a 404 with a body, polls) cut at random places into many writes: the same
+    answers as sent whole, every time."""
+    chunked = (PUBLISH_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode() + (
+        b"4;x=y\r\n%s\r\n%x\r\n%s\r\n0\r\nX-T: 1\r\n\r\n" % (BODY[:4], len(BODY) - 4, BODY[4:])
+    )
+    zipped = gzipped(BODY)
+    encoded = (
+        PUBLISH_HEAD + f"Content-Encoding: gzip\r\nContent-Length: {len(zipped)}\r\n\r\n"
+    ).encode() + zipped
+    pipeline = b"".join(
+        (
+            publish("r", "plain"),
+            chunked,
+            encoded,
+            request("HEAD", "/healthz"),
+            request("POST", "/nowhere", body=b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
+            poll("r", "since=0"),
+        )
+    )
+    rng = random.Random(7)
+    for round_ in range(20):
+        cuts = sorted(rng.sample(range(1, len(pipeline)), 12))
+        pieces = [pipeline[a:b] for a, b in zip([0, *cuts], [*cuts, len(pipeline)], strict=True)]
+        client = await RawClient.open(lean_server.port)
+        for piece in pieces:
+            client.writer.write(piece)
+            await client.writer.drain()
+        statuses = [(await client.answer()).status for _ in range(3)]
+        head_status, _ = await head_only(client)
+        refused, read = await client.answers(2)
+        assert statuses == [201, 201, 201], (round_, statuses)
+        assert (head_status, refused.status) == (200, 404), round_
+        assert texts(read)[-3:] == ["plain", "hello", "hello"], round_
+        client.close()
