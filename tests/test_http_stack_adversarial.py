@@ -813,3 +813,29 @@ async def test_a_mixed_pipeline_split_anywhere(lean_server: Server) -> None:
         assert (head_status, refused.status) == (200, 404), round_
         assert texts(read)[-3:] == ["plain", "hello", "hello"], round_
         client.close()
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold room", "warm room"])
+async def test_a_poll_does_not_see_a_publish_pipelined_after_it(
+    start_server: StartServer, warm: bool
+) -> None:
+    """A short poll and then a publish in one write: the publish may be in flight
+    beside the poll, but the poll answers what was there when it was asked (it came
+    first), never the message sent after it."""
+    server = await start_server(idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    client.send(publish("r", "before"))
+    assert (await client.answer()).status == 201
+    await server.stop()  # a cold room: loaded from the store again by the poll
+    server = await start_server(db=server.settings.db, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
+    if warm:
+        client.send(poll("r", "since=0"))
+        assert texts(await client.answer()) == ["before"]
+    for n in range(5):
+        client.send(poll("r", "since=0"), publish("r", f"after{n}"))
+        read, published = await client.answers(2)
+        assert published.status == 201
+        seen = texts(read)
+        assert f"after{n}" not in seen, seen
+    client.close()
