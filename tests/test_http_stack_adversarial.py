@@ -16,7 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from hubbub.errors import InvalidRequest
 from hubbub.http.connection import READ_AHEAD, FrontConnection
+from hubbub.http.head import parse_head
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import Answer, RawClient, poll, publish, request
@@ -380,19 +382,51 @@ async def test_many_headers_within_the_head_limit(lean_server: Server) -> None:
     client.close()
 
 
-async def test_options_star_and_duplicate_host(lean_server: Server) -> None:
-    """``OPTIONS *`` is not a path (400, closed); two ``Host`` headers are refused
-    (RFC 9112 section 3.2: a 400 for more than one Host)."""
+async def test_options_star_is_400_and_closed(lean_server: Server) -> None:
+    """``OPTIONS *`` is not a path (docs/protocol.md: 400, closed)."""
     client = await RawClient.open(lean_server.port)
     client.send(b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert (await client.answer()).status == 400
     assert await client.rest() == b""
     client.close()
 
-    client = await RawClient.open(lean_server.port)
+
+BAD_HOSTS = {
+    "two Host lines": b"Host: 127.0.0.1\r\nHost: evil.example\r\n",
+    "the same Host twice": b"Host: 127.0.0.1\r\nHost: 127.0.0.1\r\n",
+    "an empty Host and another": b"Host:\r\nHost: 127.0.0.1\r\n",
+    "a space in the Host": b"Host: a b\r\n",
+    "a path in the Host": b"Host: 127.0.0.1/x\r\n",
+    "userinfo in the Host": b"Host: user@127.0.0.1\r\n",
+}
+
+
+@pytest.mark.parametrize("lines", BAD_HOSTS.values(), ids=BAD_HOSTS.keys())
+def test_parse_head_refuses_a_bad_host(lines: bytes) -> None:
+    """RFC 9112 section 3.2: more than one Host line, or a Host that is not a host and
+    port, is a 400."""
+    with pytest.raises(InvalidRequest, match="Host"):
+        parse_head(b"GET /healthz HTTP/1.1\r\n" + lines + b"\r\n")
+
+
+@pytest.mark.parametrize(
+    "host", [b"", b"localhost", b"127.0.0.1:8080", b"[::1]:80", b"chat.example.com", b"xn--d1a"]
+)
+def test_parse_head_takes_a_host(host: bytes) -> None:
+    head = parse_head(b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert head.headers.get("host") == host.decode()
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["no tokens", "tokens"])
+async def test_two_host_lines_are_400_and_closed(start_server: StartServer, auth: bool) -> None:
+    """With tokens on there is no Host check of names (421): two Host lines are still a
+    400, and the connection closes."""
+    server = await start_server(auth_secret=SECRET if auth else None, idle_timeout=60.0)
+    client = await RawClient.open(server.port)
     client.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
     answer = await client.answer()
-    assert answer.status in (400, 421), answer
+    assert answer.status == 400 and answer.json()["error"]["code"] == "invalid_request"
+    assert await client.rest() == b""
     client.close()
 
 
