@@ -7,6 +7,9 @@ with their cursors. The server runs on core 0, this generator on core 1; servers
 alternate, ``--repeats`` runs each. Reported per run: the connect storm (all users with
 both subscriptions ready), memory per user, delivery latency p50/p99/max, server CPU per
 delivery, and exactness (every user got every message of its rooms once, in order).
+For hubbub, its own ``/metrics`` at the end of the measured window adds the longest
+event-loop stall of the last minute (the connect storm included when it falls in that
+minute) and the collector's time over the window.
 
     .venv/bin/python -m bench.chat --users 10000 --rate 2000 --servers hubbub-sqlite,nchan
 """
@@ -109,6 +112,32 @@ async def storm(users: list[ChatUser], port: int) -> float:
     return time.monotonic() - started
 
 
+def metric_values(text: str) -> dict[str, float]:
+    """The unlabelled samples of a Prometheus text exposition, by name."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#") or "{" in line:
+            continue
+        name, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            values[name] = float(value.split()[0])
+    return values
+
+
+async def server_metrics(port: int) -> dict[str, float]:
+    """hubbub's ``GET /metrics`` (open to loopback by default), read to its end."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(http1.get("127.0.0.1", "/metrics", "Connection: close\r\n"))
+        raw = await asyncio.wait_for(reader.read(), 10.0)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise OSError(f"/metrics answered {head[:40]!r}")
+    return metric_values(body.decode())
+
+
 def percentile(ordered: list[int], pct: float) -> float:
     """The nearest-rank percentile of an ascending list (0 when it is empty)."""
     if not ordered:
@@ -170,12 +199,15 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     started = time.monotonic()
     sent = 0
     cpu_start = deliveries_start = 0.0
+    gc_start: float | None = None
     while (now := time.monotonic()) < end:
         if not tally.measuring and now >= warmup_end:
             tally.measuring = True
             cpu_start, deliveries_start = server.cpu_seconds(), tally.deliveries
             generator_start = os.times()
             window_start = now
+            if dialect == "hubbub":
+                gc_start = (await server_metrics(port)).get("hubbub_gc_seconds_total")
         due = int((now - started) * args.rate)
         while sent < due:
             send_one()
@@ -189,6 +221,13 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     )
     delivered_in_window = tally.deliveries - deliveries_start
     window_s = time.monotonic() - window_start
+    stall_s = gc_s = None
+    if dialect == "hubbub":
+        metrics = await server_metrics(port)
+        stall_s = metrics.get("hubbub_event_loop_stall_seconds")
+        gc_end = metrics.get("hubbub_gc_seconds_total")
+        if gc_start is not None and gc_end is not None:
+            gc_s = gc_end - gc_start
     stop_churn.set()
     resumed = await churner
 
@@ -224,6 +263,10 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
         },
         "server_cpu_us_per_delivery": round(cpu / max(delivered_in_window, 1) * 1e6, 2),
         "server_cpu_cores": round(cpu / window_s, 2),
+        # hubbub's /metrics: the longest loop stall of the minute before the window's end
+        # (the storm included if in it), and the collector's seconds over the window.
+        "loop_stall_ms": None if stall_s is None else round(stall_s * 1000, 1),
+        "gc_ms_in_window": None if gc_s is None else round(gc_s * 1000, 1),
         # The generator measures itself past 0.8 of a core: a run over it is not usable.
         "generator_cpu_cores": round(generator_cpu / window_s, 2),
         "resumed": resumed,

@@ -42,7 +42,7 @@ from bench.wsframe import encode
 
 WARM_UP = 200
 HANDSHAKE = (
-    "GET /rooms/{room}/messages HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\n"
+    "GET /rooms/{room}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
     "Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 

@@ -4,7 +4,7 @@ both servers carry, Nchan's meta frames, the per-room exactness check, percentil
 from __future__ import annotations
 
 import pytest
-from bench.chat import percentile, rooms_of
+from bench.chat import metric_values, percentile, rooms_of
 from bench.chat_users import TEXT_SIZE, SeqCheck, Tally, message_text, nchan_frame, parse_text
 
 
@@ -47,3 +47,17 @@ def test_each_user_has_a_personal_room_and_a_group_of_ten() -> None:
     assert rooms_of(0, 10) == ("p0", "g0")
     assert rooms_of(9, 10) == ("p9", "g0")
     assert rooms_of(10, 10) == ("p10", "g1")
+
+
+def test_metric_values_are_the_unlabelled_samples() -> None:
+    text = (
+        "# HELP hubbub_event_loop_stall_seconds The longest event-loop stall.\n"
+        "# TYPE hubbub_event_loop_stall_seconds gauge\n"
+        "hubbub_event_loop_stall_seconds 0.012500\n"
+        'hubbub_connections{transport="ws"} 3\n'
+        "hubbub_gc_seconds_total 1.5\n"
+    )
+    assert metric_values(text) == {
+        "hubbub_event_loop_stall_seconds": 0.0125,
+        "hubbub_gc_seconds_total": 1.5,
+    }

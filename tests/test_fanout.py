@@ -132,3 +132,22 @@ async def test_subscriber_that_does_not_read_overflows() -> None:
             if dropped.is_set():
                 break
         assert dropped.is_set() and live.outbox.closed
+
+
+async def test_a_room_counts_its_live_streams_as_they_join_and_leave() -> None:
+    """``Room.live`` is kept as streams join and leave (read for every room each second),
+    a second join or leave of the same stream counting nothing."""
+    hub, room = await started_hub()
+    async with socket_pair() as (t1, _s1), socket_pair() as (t2, _s2):
+        one, two = (
+            stream(t1, scheduler_of(hub), lambda: None),
+            stream(t2, scheduler_of(hub), lambda: None),
+        )
+        room.join(one)
+        room.join(two)
+        room.join(one)
+        assert room.live() == 2
+        assert room.leave(one) and not room.leave(one)
+        assert room.live() == 1
+        assert room.leave(two)
+        assert room.live() == 0

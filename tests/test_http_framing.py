@@ -11,6 +11,7 @@ import pytest
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import RawClient, request
+from tests.wire import wait_for_waiters
 
 PUBLISH = "POST /rooms/r/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 BODY = b'{"user":"a","text":"hello"}'
@@ -194,3 +195,22 @@ async def test_a_head_over_the_limit_is_431(lean_server: Server) -> None:
     assert answer.status == 431
     assert await client.rest() == b""
     client.close()
+
+
+async def test_100_continue_waits_for_the_answers_owed_before_it(lean_server: Server) -> None:
+    """A publish expecting 100-continue behind a held long poll: its ``100 Continue`` comes
+    after the long poll's answer, never in its place."""
+    client = await RawClient.open(lean_server.port)
+    head = PUBLISH + f"Content-Length: {len(BODY)}\r\nExpect: 100-continue\r\n\r\n"
+    client.send(request("GET", "/rooms/r/messages?since=0&wait=10"), head.encode())
+    await wait_for_waiters(lean_server, 1)
+    other = await RawClient.open(lean_server.port)
+    other.send((PUBLISH + f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY)
+    assert (await other.answer()).status == 201
+    held = await client.answer()
+    assert held.status == 200 and [m["id"] for m in held.json()["messages"]] == [1]
+    assert (await client.answer()).status == 100
+    client.send(BODY)
+    assert (await client.answer()).status == 201
+    client.close()
+    other.close()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from hubbub.broker.memory import MemoryBroker
 from hubbub.hub.hub import Hub
+from hubbub.hub.room import Room
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
@@ -62,4 +63,37 @@ async def test_a_failed_read_fails_every_room_of_it() -> None:
     results = await asyncio.gather(hub.acquire("a"), hub.acquire("b"), return_exceptions=True)
     assert [type(result) for result in results] == [OSError, OSError]
     assert hub.rooms == {}
+    await hub.close()
+
+
+async def test_rooms_asked_for_during_a_read_are_read_together_after_it() -> None:
+    class SlowStore(CountingStore):
+        """Its first read waits until let go: rooms keep being asked for meanwhile."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.reading = asyncio.Event()
+            self.let_go = asyncio.Event()
+
+        async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+            self.reading.set()
+            if len(self.reads) == 0:
+                await self.let_go.wait()
+            return await super().bounds_many(rooms)
+
+    store = SlowStore()
+    hub = hub_on(store)
+    first = asyncio.ensure_future(hub.acquire("a"))
+    await asyncio.wait_for(store.reading.wait(), 5)
+    later: list[asyncio.Future[Room]] = []
+    for name in ("b", "c", "d"):  # each in a loop iteration of its own
+        later.append(asyncio.ensure_future(hub.acquire(name)))
+        await asyncio.sleep(0)
+    assert store.reads == []  # the first read is still in flight
+    store.let_go.set()
+    rooms = await asyncio.wait_for(asyncio.gather(first, *later), 5)
+    assert [room.name for room in rooms] == ["a", "b", "c", "d"]
+    assert store.reads == [["a"], ["b", "c", "d"]]
+    await hub.acquire("e")  # reads went idle: the next room is read at once
+    assert store.reads[2:] == [["e"]]
     await hub.close()

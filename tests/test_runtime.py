@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Callable
 
-from hubbub.runtime import YOUNG_THRESHOLD, CollectorPolicy, freeze_survivors, tune_gc
+from hubbub.runtime import (
+    SWITCH_INTERVAL,
+    YOUNG_THRESHOLD,
+    CollectorPolicy,
+    freeze_survivors,
+    tune_gc,
+    tune_threads,
+)
 
 
 def test_tune_gc_freezes_start_up_objects_and_raises_the_threshold() -> None:
@@ -75,3 +83,13 @@ async def test_the_policy_freezes_on_its_interval_until_stopped() -> None:
     finally:
         policy.stop()
         gc.unfreeze()
+
+
+def test_tune_threads_shortens_the_switch_interval() -> None:
+    """A thread waiting for the GIL (the SQLite writer's) gets it from a busy loop sooner."""
+    before = sys.getswitchinterval()
+    try:
+        tune_threads()
+        assert sys.getswitchinterval() == SWITCH_INTERVAL < before
+    finally:
+        sys.setswitchinterval(before)

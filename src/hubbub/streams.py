@@ -15,10 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from hubbub.hub import Hub, Stream
+from hubbub.hub import Hub, Room, Stream
 from hubbub.presence import Presence
 from hubbub.protocol.cursors import Cursor, stream_start
 from hubbub.reads import Reads
+from hubbub.runtime import CALLBACK_CONTEXT
 from hubbub.stats import Stats
 
 # Messages read per step while a stream catches up.
@@ -44,6 +45,7 @@ class Streams:
         self._stats = stats
         self.open: set[Stream] = set()
         self.closing = False
+        self._done = self._on_done  # bound once, shared by every stream's callback
 
     async def run(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> str:
         """Catch ``stream`` up from ``cursor``, keep it live until it ends, then detach it.
@@ -73,14 +75,97 @@ class Streams:
     ) -> None:
         """What :meth:`run` does, holding no task once the stream is live.
 
-        The catch-up runs as a task that ends when the stream goes live; from then on
-        the stream is its objects and callbacks only (``stream.done``'s), so an idle
-        socket costs no coroutine. ``finished`` is told the reason once it is detached
-        (``error`` if the catch-up failed; that is logged).
+        A stream whose room is loaded and whose catch-up is all in the room's cache
+        (a reconnect storm's resumes, nearly always) goes live in this step; one whose
+        room is loading waits for it with a callback and then does the same. Any other
+        (a store read, a wait for the client to drain, other nodes' presence) catches
+        up in a task that ends when it goes live. From then on the stream is its objects
+        and callbacks only (``stream.done``'s), so an idle socket costs no coroutine.
+        ``finished`` is told the reason once it is detached (``error`` if the catch-up
+        failed; that is logged).
         """
         expiry = self._expire_at(stream)
-        attach = asyncio.get_running_loop().create_task(self._attach(stream, cursor, drain))
+        self.open.add(stream)
+        if not self.closing and self._presence.knows(stream.room):
+            room = self._hub.loaded(stream.room)
+            if room is None:
+                loading = self._hub.load(stream.room)
+                loading.add_done_callback(
+                    partial(self._loaded, stream, cursor, drain, expiry, finished)
+                )
+                return
+            if self._open_now(stream, cursor, room):
+                self._until_done(stream, expiry, finished)
+                return
+        self._start_task(stream, cursor, drain, expiry, finished)
+
+    def _loaded(
+        self,
+        stream: Stream,
+        cursor: Cursor | None,
+        drain: Drain,
+        expiry: asyncio.TimerHandle | None,
+        finished: Finished,
+        loading: asyncio.Future[Room],
+    ) -> None:
+        """The room of a stream that waited for it is loaded (or failed to load)."""
+        failed = loading.cancelled() or loading.exception() is not None
+        if stream.done.done() or self.closing:
+            stream.end("shutdown")  # (ended already: its reason stays)
+            self._until_done(stream, expiry, finished)
+            return
+        room = None if failed else self._hub.loaded(stream.room)
+        if room is not None and self._open_now(stream, cursor, room):
+            self._until_done(stream, expiry, finished)
+            return
+        # Anything else is the task's, a failed load included (acquire reads it again
+        # and fails the stream as it always has).
+        self._start_task(stream, cursor, drain, expiry, finished)
+
+    def _start_task(
+        self,
+        stream: Stream,
+        cursor: Cursor | None,
+        drain: Drain,
+        expiry: asyncio.TimerHandle | None,
+        finished: Finished,
+    ) -> None:
+        attach = self._hub.loop.create_task(self._attach(stream, cursor, drain))
         attach.add_done_callback(partial(self._attached, stream, expiry, finished))
+
+    def _open_now(self, stream: Stream, cursor: Cursor | None, room: Room) -> bool:
+        """Open ``stream`` on ``room`` and make it live in this step, if nothing needs
+        waiting for: its presence known, no catch-up from the store, what it is owed
+        (from the room's cache) at most half its outbox. False, with nothing done, if
+        anything does (the task's path then)."""
+        if not self._presence.knows(stream.room) or self._hub.behind(room, cursor):
+            return False
+        start = stream_start(cursor, room.bounds)
+        owed = room.cached_after(start.cursor, CATCH_UP_PAGE)
+        if owed is None or (owed and owed[-1].id != room.bounds.last_id):
+            return False  # not all in the cache, or more than a page
+        fmt, outbox = stream.format, stream.outbox
+        frames = [fmt.message(message) for message in owed]
+        if sum(map(len, frames)) > outbox.limit // 2:
+            return False  # the task's path flushes and waits for the client to drain
+        self._hub.pin(room)
+        stream.state = room
+        name = stream.room
+        if start.gap is not None:
+            outbox.push(fmt.gap(name, room.bounds, start.cursor))
+        outbox.push(fmt.ready(name, room.bounds, start.cursor))
+        for frame in frames:
+            outbox.push(frame)
+        self._go_live(stream, room)
+        return True
+
+    def _until_done(
+        self, stream: Stream, expiry: asyncio.TimerHandle | None, finished: Finished
+    ) -> None:
+        # A partial of one bound method made once: fewer objects per stream than a closure.
+        stream.done.add_done_callback(
+            partial(self._done, stream, expiry, finished), context=CALLBACK_CONTEXT
+        )
 
     def _attached(
         self,
@@ -91,9 +176,7 @@ class Streams:
     ) -> None:
         error = None if attach.cancelled() else attach.exception()
         if error is None:
-            stream.done.add_done_callback(
-                lambda done: self._finish(stream, expiry, finished, done.result())
-            )
+            self._until_done(stream, expiry, finished)
             return
         if isinstance(error, TimeoutError):
             stream.outbox.overflow()  # could not drain during catch-up
@@ -104,6 +187,15 @@ class Streams:
             log.error("hubbub: error serving a stream", exc_info=error)
             reason = "error"
         self._finish(stream, expiry, finished, reason)
+
+    def _on_done(
+        self,
+        stream: Stream,
+        expiry: asyncio.TimerHandle | None,
+        finished: Finished,
+        done: asyncio.Future[str],
+    ) -> None:
+        self._finish(stream, expiry, finished, done.result())
 
     def _finish(
         self, stream: Stream, expiry: asyncio.TimerHandle | None, finished: Finished, reason: str
@@ -121,7 +213,8 @@ class Streams:
         if expires is None:
             return None
         delay = min(max(0.0, expires - time.time()), LONGEST_TIMER)
-        return asyncio.get_running_loop().call_later(delay, stream.end, "expired")
+        loop = self._hub.loop
+        return loop.call_later(delay, stream.end, "expired", context=CALLBACK_CONTEXT)
 
     async def _attach(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> None:
         self.open.add(stream)
@@ -162,18 +255,25 @@ class Streams:
             await drain()
             if outbox.closed or stream.done.done():
                 return
-        # What this stream was sent alone (gap, ready) goes before the room's frames.
-        outbox.flush(loop.time())
         if room.stale:
+            outbox.flush(loop.time())
             stream.end("reset")  # the log started over while this stream caught up
             return
-        # Present, then told who is here, then live, in one step: the ``joined`` this
-        # queues for the others is pending, so the stream skips it (its snapshot has it).
+        self._go_live(stream, room)
+
+    def _go_live(self, stream: Stream, room: Room) -> None:
+        """Present, then told who is here, then live, in one step: the ``joined`` this
+        queues for the others is pending, so the stream skips it (its snapshot has it)."""
+        fmt, outbox, name = stream.format, stream.outbox, stream.room
         self._presence.join(name, stream.user)
         stream.present = True
         snapshot = self._presence.present(name)
         outbox.push(fmt.event(name, "presence", {"joined": sorted(snapshot.users), "left": []}))
-        outbox.flush(loop.time())
+        # What this stream was sent alone (gap, ready, the rest of its catch-up, who is
+        # here) goes out before the room's frames: first in this iteration's flush.
+        scheduler = self._hub.scheduler
+        assert scheduler is not None, "streams need a started node"
+        scheduler.mark_first(outbox)
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
 

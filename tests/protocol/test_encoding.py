@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+import orjson
 import pytest
 
 from hubbub.protocol.cursors import Bounds
@@ -34,6 +35,7 @@ from hubbub.protocol.encoding import (
     ws_close_frame,
     ws_error,
     ws_frame,
+    ws_multi_ack,
 )
 from hubbub.protocol.messages import EDIT, Message
 
@@ -248,3 +250,14 @@ def test_poll_bodies() -> None:
         b'{"messages":[{"id":1,"text":"","deleted":true}],"first_id":1,"last_id":3,"epoch":"e"}'
     )
     assert latest_body([], Bounds()) == poll_body([], Bounds())
+
+
+@pytest.mark.parametrize("client_id", [None, "c-9f1c", 'c"\u00e9'])
+def test_the_multiplex_ack_is_the_json_of_its_fields(client_id: str | None) -> None:
+    """``GET /ws``'s ack, built from the message's JSON, is what dumping its fields gives."""
+    message = EncodedMessage(Message(7, "general", "ann", "hi \u00e9", 1700000000000), "e1")
+    frame: dict[str, object] = {"type": "ack", "room": "general"}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    frame["message"] = message.message.to_dict()
+    assert ws_multi_ack("general", message, client_id) == ws_frame(orjson.dumps(frame))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from hubbub.commands.startup import explain
 from hubbub.errors import HubbubError
-from hubbub.runtime import CollectorPolicy, tune_gc
+from hubbub.runtime import CollectorPolicy, tune_gc, tune_threads
 from hubbub.server import Server
 from hubbub.settings import Settings
 
@@ -61,6 +61,7 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
         raise
     # After start-up: what it built is frozen out of the collector's way. HUBBUB_GC_TUNE=0
     # keeps CPython's defaults, for measuring what the tuning is worth (bench/).
+    tune_threads()
     collector = None
     if os.environ.get("HUBBUB_GC_TUNE", "1") != "0":
         tune_gc()

@@ -28,7 +28,7 @@ from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Cursor
-from hubbub.protocol.encoding import WS_MULTI, WS_PING_FRAME, ws_frame
+from hubbub.protocol.encoding import WS_MULTI, WS_PING_FRAME, ws_frame, ws_multi_ack
 from hubbub.protocol.messages import (
     client_id_of,
     parse_json_object,
@@ -36,6 +36,7 @@ from hubbub.protocol.messages import (
     validate_room,
     validate_user,
 )
+from hubbub.runtime import CALLBACK_CONTEXT
 from hubbub.store.committer import Committed
 from hubbub.streams import LONGEST_TIMER
 from hubbub.transports.chat import requested_user_in
@@ -108,11 +109,12 @@ class MultiplexSocket(FrameSocket):
 
     def begin(self, leftover: bytes) -> None:
         loop = self._ctx.loop
-        self._heartbeat = loop.call_later(self.node.settings.heartbeat, self._tick)
+        heartbeat = self.node.settings.heartbeat
+        self._heartbeat = loop.call_later(heartbeat, self._tick, context=CALLBACK_CONTEXT)
         expires = self.principal.expires
         if expires is not None:
             delay = min(max(0.0, expires - time.time()), LONGEST_TIMER)
-            self._expiry = loop.call_later(delay, self._expired)
+            self._expiry = loop.call_later(delay, self._expired, context=CALLBACK_CONTEXT)
         self.take_over(leftover)
 
     # FrameSocket
@@ -163,7 +165,7 @@ class MultiplexSocket(FrameSocket):
             self.abort()
             return
         self.outbox.push(WS_PING_FRAME)
-        self._heartbeat = loop.call_later(interval, self._tick)
+        self._heartbeat = loop.call_later(interval, self._tick, context=CALLBACK_CONTEXT)
 
     def _disconnected(self) -> None:
         code, reason = CLOSE_DISCONNECTED, "disconnected by an admin"
@@ -230,7 +232,6 @@ class MultiplexSocket(FrameSocket):
         stream = Subscription(room, WS_MULTI, self.outbox, self.principal, self._ctx.loop.time())
         stream.user = self.user
         self.subscriptions[room] = stream
-        stream.done.add_done_callback(self._on_end)
         drain = timed_drain(self.writable, node.settings.heartbeat)
         finished = partial(self._finished, room, stream)
         node.start_stream(stream, cursor, drain, finished, hold=False)  # the socket is held
@@ -244,15 +245,8 @@ class MultiplexSocket(FrameSocket):
         self.node.streams.detach(stream)
         self.send({"type": "unsubscribed", "room": room, "reason": "unsubscribed"})
 
-    def _on_end(self, done: asyncio.Future[str]) -> None:
-        """A subscription ended by the server: shutdown and expiry close the connection."""
-        reason = done.result()
-        if reason == "shutdown":
-            self._close(CloseCode.GOING_AWAY, "server shutting down", wait=False)
-        elif reason == "expired":
-            self._close(CLOSE_TOKEN_EXPIRED, "token expired", wait=False)
-
     def _finished(self, room: str, stream: Subscription, reason: str) -> None:
+        """A subscription ended and is detached (what it had queued is out)."""
         if self.subscriptions.get(room) is stream:
             del self.subscriptions[room]
         if reason in ("reset", "gap"):
@@ -261,6 +255,10 @@ class MultiplexSocket(FrameSocket):
             self.send({"type": "unsubscribed", "room": room, "reason": reason})
         elif reason == "error":  # logged by the node's streams
             self.abort()
+        elif reason == "shutdown":  # shutdown and expiry close the connection
+            self._close(CloseCode.GOING_AWAY, "server shutting down", wait=False)
+        elif reason == "expired":
+            self._close(CLOSE_TOKEN_EXPIRED, "token expired", wait=False)
 
     def publish(self, room: str, fields: dict[str, Any]) -> None:
         node = self.node
@@ -279,11 +277,7 @@ class MultiplexSocket(FrameSocket):
         if isinstance(error, ProtocolError):
             self.refuse(error, room, client_id)
         elif error is None:
-            frame: dict[str, Any] = {"type": "ack", "room": room}
-            if client_id is not None:
-                frame["client_id"] = client_id
-            frame["message"] = future.result().message.message.to_dict()
-            self.send(frame)
+            self.outbox.push(ws_multi_ack(room, future.result().message, client_id))
 
     def typing(self, room: str, fields: dict[str, Any]) -> None:
         user = self.user

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
 
 from hubbub.front.flow import WriteFlow
 from hubbub.http.answers import CLOSE, SERVER
@@ -49,7 +48,7 @@ MAX_UNREAD = 65536
 
 def start_events(start: StreamStart) -> None:
     """Check the request as ``sse_stream`` does, then let an :class:`EventConnection`
-    take the socket. Raises ``ProtocolError`` before anything is written."""
+    run on the connection. Raises ``ProtocolError`` before anything is written."""
     ctx, head, route = start.ctx, start.head, start.route
     node = node_of(head)
     headers, query = head.headers, route.query
@@ -91,7 +90,7 @@ class EventConnection(WriteFlow):
         "_head_size",
         "_keep_alive",
         "_node",
-        "_resume",
+        "_owner",
         "_stream",
         "_task",
         "_transport",
@@ -101,7 +100,7 @@ class EventConnection(WriteFlow):
     def __init__(self, start: StreamStart, node: Node) -> None:
         super().__init__()
         self._node = node
-        self._resume = start.resume
+        self._owner = start.owner
         self._ctx = start.ctx
         self._transport: asyncio.Transport | None = start.transport
         self._address = start.address
@@ -125,12 +124,12 @@ class EventConnection(WriteFlow):
         )
 
     def run(self, stream: EventStream, cursor: Cursor | None, head: bytes) -> None:
-        """Take the socket (and its place under the guard), write the head, start the stream."""
+        """Attach to the connection, write the head, start the stream."""
         transport = self._transport
         assert transport is not None
         self._stream = stream
         # Before the first write, so that this protocol hears of a full buffer.
-        transport.set_protocol(self)
+        self._owner.attach(self)
         # The front may have stopped reading while earlier answers went out.
         if not transport.is_reading():
             transport.resume_reading()
@@ -172,10 +171,10 @@ class EventConnection(WriteFlow):
         if reason == "shutdown" or ctx.closing or not self._keep_alive:
             transport.close()
             return
-        # The socket and its place under the guard go back to the connection.
+        # The connection serves requests again, what was sent meanwhile first.
         self._transport = None
         unread, self._unread = self._unread, b""
-        self._resume(transport, unread, self._write_paused)
+        self._owner.detach(unread)
 
     def _log_end(self, stream: EventStream | None, tail: int) -> None:
         if self._access is not None:
@@ -202,8 +201,8 @@ class EventConnection(WriteFlow):
 
     # asyncio.Protocol
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
+    def begin_close(self) -> None:
+        """Shutdown: the node ends every stream, and this one's end closes the socket."""
 
     def data_received(self, data: bytes) -> None:
         self._take(data)
@@ -214,10 +213,9 @@ class EventConnection(WriteFlow):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is None:
-            return  # handed back to the front, which owns its place now
+            return  # detached: the connection serves requests again
         self._transport = None
         self._log_end(self._stream, 0)
-        self._ctx.guard.release(self._address)
         self._writable = None  # its waiter is cancelled with the task, just below
         if self._task is not None and not self._task.done():
             # The client left: the stream detaches at once.

@@ -11,6 +11,14 @@ leaves to its caller: joining fragments (at most ``max_fragments`` of one messag
 else 1008), UTF-8 of text messages (1007), and never a frame after the server's close
 frame (RFC 6455 section 5.5.1: a pong the library would queue then is dropped).
 
+The library's protocol object is made when it is first needed. Until then, reads of
+whole, unfragmented, masked data frames (what clients send nearly always) are parsed
+by ``protocol/encoding.py``'s :func:`client_messages`; the first read holding anything
+else (a control frame, a fragment, a frame cut in two) goes to the library, which then
+parses every read after it. A socket that only ever sends ordinary frames costs no
+library object and no parser generator (issue 19: a reconnect storm makes thousands a
+second).
+
 What the server sends is mostly not framed here: a stream's outbox writes the shared,
 pre-encoded frames of ``protocol/encoding.py`` straight to the transport, the same
 bytes to every socket. That is safe while the library's state is ``OPEN``, and the
@@ -30,7 +38,13 @@ from websockets.server import ServerProtocol
 
 from hubbub.front.flow import WriteFlow
 from hubbub.front.ws_handshake import LIBRARY_LOG, check_handshake, switching_protocols
-from hubbub.protocol.encoding import WS_OPCODE_CLOSE, ws_close_frame, ws_frame
+from hubbub.protocol.encoding import (
+    WS_OPCODE_CLOSE,
+    WS_OPCODE_TEXT,
+    client_messages,
+    ws_close_frame,
+    ws_frame,
+)
 
 if TYPE_CHECKING:
     from hubbub.access_log import StreamAccess
@@ -47,16 +61,13 @@ TEXT, BINARY, CONT, PING, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcod
 
 
 def peer_gone(start: StreamStart) -> bool:
-    """Whether the client left before its ``101``: then its place is given back here."""
-    if not start.transport.is_closing():
-        return False
-    start.ctx.guard.release(start.address)
-    return True
+    """Whether the client left before its ``101`` (its connection closes by itself)."""
+    return start.transport.is_closing()
 
 
 def upgrade(start: StreamStart) -> bytes | None:
     """The ``101`` for ``start`` once the handshake is checked (a ``ProtocolError``
-    refuses it); None if the client already left (its place given back)."""
+    refuses it); None if the client already left."""
     ctx, head = start.ctx, start.head
     check_handshake(head, start.address, ctx.settings.allow_origin)
     response = switching_protocols(head, ctx.date(), ctx.cors(head))
@@ -64,12 +75,12 @@ def upgrade(start: StreamStart) -> bytes | None:
 
 
 def switch_protocols(start: StreamStart, response: bytes, socket: FrameSocket) -> None:
-    """Write the ``101`` and give the transport to ``socket``, reading (and its access log
-    line, written when it closes)."""
+    """Write the ``101`` and attach ``socket`` to the connection, reading (and its access
+    log line, written when it closes)."""
     socket.access = start.access
     socket.handshake_bytes = len(response)
     transport = start.transport
-    transport.set_protocol(socket)
+    start.owner.attach(socket)
     transport.write(response)
     if not transport.is_reading():  # the front paused it while earlier answers went out
         transport.resume_reading()
@@ -108,11 +119,7 @@ class FrameSocket(WriteFlow):
         self._ctx = ctx
         self._transport: asyncio.Transport | None = transport
         self._address = address  # counted under ctx.guard until connection_lost
-        # Made open: the handshake was the front's (front/ws_handshake.py), on a
-        # protocol of its own whose parser would keep the request for the socket's life.
-        self._ws = ServerProtocol(
-            state=State.OPEN, max_size=ctx.settings.max_body, logger=LIBRARY_LOG
-        )
+        self._ws: ServerProtocol | None = None  # the library, once needed (_library)
         self._message: _Message | None = None
         self._closing = False  # the server's close frame is going out (or the socket cut)
         self._close_out = False  # it is out: nothing more is written
@@ -121,8 +128,7 @@ class FrameSocket(WriteFlow):
         self.handshake_bytes = 0  # the 101's, counted in the access log's bytes
 
     def take_over(self, leftover: bytes) -> None:
-        """Own the socket (counted as a front connection) and read what followed the head."""
-        self._ctx.connections.add(self)
+        """Read what followed the head."""
         if leftover:
             self.data_received(leftover)
 
@@ -142,10 +148,28 @@ class FrameSocket(WriteFlow):
         """The bytes of messages sent, for the access log."""
         return 0
 
+    def _library(self) -> ServerProtocol:
+        """The library's protocol, made on first use: open, since the handshake was the
+        front's (front/ws_handshake.py, on a protocol of its own whose parser would keep
+        the request for the socket's life)."""
+        ws = self._ws
+        if ws is None:
+            max_size = self._ctx.settings.max_body
+            ws = self._ws = ServerProtocol(state=State.OPEN, max_size=max_size, logger=LIBRARY_LOG)
+        return ws
+
     # asyncio.Protocol
 
     def data_received(self, data: bytes) -> None:
-        ws = self._ws
+        if self._ws is None and not self._closing:
+            messages = client_messages(data, self._ctx.settings.max_body)
+            if messages is not None:
+                for opcode, payload in messages:
+                    if self._closing:
+                        break  # as below: after the server's close, nothing more is read
+                    self._whole(TEXT if opcode == WS_OPCODE_TEXT else BINARY, payload)
+                return
+        ws = self._library()
         ws.receive_data(data)
         # What the library framed: a pong per ping, in order, then a close frame and
         # the end of stream. Each pong goes out in its ping's place among the answers.
@@ -171,7 +195,6 @@ class FrameSocket(WriteFlow):
         return False  # the transport closes; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._ctx.forget(self, self._address)
         if self.access is not None:
             self.access.ended(101, self.handshake_bytes + self._bytes_sent())
         self._transport = None
@@ -250,9 +273,10 @@ class FrameSocket(WriteFlow):
         """Write what the library framed (pongs, close frames); ``b""`` is its end of
         stream: the server closes the TCP connection (at once: nothing more is read)."""
         transport = self._transport
+        ws = self._ws
         if chunks is None:
-            chunks = self._ws.data_to_send()
-        if transport is None or not chunks:
+            chunks = ws.data_to_send() if ws is not None else None
+        if transport is None or not chunks or ws is None:
             return
         end = chunks[-1] == b""
         if end:
@@ -261,7 +285,7 @@ class FrameSocket(WriteFlow):
             # The close frame is the last of the chunks it is in; anything the library
             # frames later (a pong to a ping that follows it) is dropped.
             transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            self._close_out = self._closing and self._ws.close_sent is not None
+            self._close_out = self._closing and ws.close_sent is not None
         if end:
             transport.close()
 
@@ -289,7 +313,7 @@ class FrameSocket(WriteFlow):
         self._closing = True
         self._message = None
         self._before_close()
-        self._ws.fail(code, reason)
+        self._library().fail(code, reason)
         self._send_library_output()
 
     def _close(self, code: int, reason: str, *, wait: bool) -> None:
@@ -300,7 +324,7 @@ class FrameSocket(WriteFlow):
             return
         self._closing = True
         self._before_close()
-        self._ws.send_close(code, reason)
+        self._library().send_close(code, reason)
         self._send_library_output()
         if wait:
             grace = min(self._ctx.settings.heartbeat, MAX_CLOSE_WAIT)
@@ -315,7 +339,7 @@ class FrameSocket(WriteFlow):
         if self._close_out or transport is None:
             return
         self._closing = True
-        self._ws.send_close(CLOSE_TRY_AGAIN_LATER, "slow consumer")
+        self._library().send_close(CLOSE_TRY_AGAIN_LATER, "slow consumer")
         self._send_library_output()
         transport.close()
         self._ctx.loop.call_later(SLOW_CLOSE_GRACE, transport.abort)

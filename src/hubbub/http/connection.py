@@ -13,9 +13,11 @@ read waits for the publishes before it); any other request waits for the answers
 it (one with ``Expect: 100-continue`` too: its invitation may not pass their answers).
 At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
 peer does not read, the connection is not read; behind a request that waits its turn, at
-most :data:`READ_AHEAD` bytes are (so a client that leaves is still noticed). A WebSocket
-or SSE stream takes the socket over (``streaming.py: Takeover``); an SSE stream gives it
-back when it ends.
+most :data:`READ_AHEAD` bytes are (so a client that leaves is still noticed). A
+WebSocket or SSE stream runs on the connection (``streaming.py: Takeover``): the
+connection stays the socket's protocol and keeps its place under the guard, and hands
+the stream what it reads, its write pauses and its loss; an SSE stream that ends with
+the connection open hands it back.
 A connection over a cap is answered ``503`` at once by the guard (``http/guard.py``).
 """
 
@@ -41,7 +43,7 @@ from hubbub.http.head import (
 )
 from hubbub.http.reading import Reading
 from hubbub.http.requests import ALONE, READ, WRITE, Pending, Requests, log_access
-from hubbub.http.streaming import StreamStart, Takeover
+from hubbub.http.streaming import StreamProtocol, StreamStart, Takeover
 
 if TYPE_CHECKING:
     from hubbub.http.context import ServerContext
@@ -52,6 +54,9 @@ log = logging.getLogger("hubbub")
 MAX_PIPELINE = 64
 # What is read past a request that waits its turn (the rest stays in the socket).
 READ_AHEAD = 65536
+# What a connection running a stream keeps instead of its queues: nothing is queued then.
+_NO_PENDING: deque[Pending] = deque(maxlen=0)
+_NO_TASKS: set[asyncio.Task[Any]] = set()
 
 
 class FrontConnection(Reading, Requests, asyncio.Protocol):
@@ -59,6 +64,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
 
     __slots__ = (
         "_address",
+        "_attached",
         "_buffer",
         "_ctx",
         "_flush_soon",
@@ -98,6 +104,8 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         self._reading = True
         self._write_paused = False
         self._writable: asyncio.Future[None] | None = None  # a streamed answer waits
+        # A WebSocket or SSE stream this connection runs: its reads and loss go there.
+        self._attached: StreamProtocol | None = None
 
     # asyncio.Protocol
 
@@ -125,19 +133,40 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         if ctx.closing:
             self.begin_close()
 
-    def resume(self, transport: asyncio.Transport, data: bytes, write_paused: bool) -> None:
-        """An SSE stream's answer ended and its connection stays open: serve it from here
-        again, with what the client sent meanwhile (its place under the guard comes back)."""
-        self._transport = transport
-        transport.set_protocol(self)
-        self._begin(self._address)
-        self._write_paused = write_paused
-        if data:
-            self.data_received(data)
-        else:
-            self._serve()
+    # A stream (StreamStart.owner)
+
+    def attach(self, stream: StreamProtocol) -> None:
+        """``stream`` runs on this connection: its reads, write pauses and loss go to it.
+        The connection's own deadlines stop; its place under the guard stays its own."""
+        self._attached = stream
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        # Nothing is queued while a stream runs: the queues are let go (a WebSocket keeps
+        # its connection for life, so each of its objects counts).
+        self._pending = _NO_PENDING
+        self._tasks = _NO_TASKS
+
+    def detach(self, unread: bytes) -> None:
+        """The stream ended and the connection stays open (SSE): requests are served
+        again, ``unread`` first."""
+        self._attached = None
+        self._pending = deque()
+        self._tasks = set()
+        ctx = self._ctx
+        self._idle_since = ctx.loop.time()
+        self._timer = ctx.loop.call_at(self._idle_since + ctx.idle_timeout, self._on_timer)
+        if ctx.closing:
+            self.begin_close()
+        if unread and not self._ending:
+            self._buffer += unread
+        self._serve()
 
     def data_received(self, data: bytes) -> None:
+        stream = self._attached
+        if stream is not None:
+            stream.data_received(data)
+            return
         if self._ending:
             return  # after "Connection: close", or at shutdown: nothing more is read
         self._buffer += data
@@ -146,14 +175,22 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
     def eof_received(self) -> bool:
         # A peer that stops sending is gone; the transport closes and connection_lost
         # cancels what it waits for (a long poll releases its waiter).
+        if self._attached is not None:
+            return bool(self._attached.eof_received())
         return False
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if self._attached is not None:
+            self._attached.pause_writing()
+            return
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._attached is not None:
+            self._attached.resume_writing()
+            return
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
         self._writable = None
@@ -168,6 +205,9 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             await self._writable
 
     def connection_lost(self, exc: Exception | None) -> None:
+        stream, self._attached = self._attached, None
+        if stream is not None:
+            stream.connection_lost(exc)
         self._ctx.forget(self, self._address)
         if self._timer is not None:
             self._timer.cancel()
@@ -186,7 +226,11 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
     # Shutdown
 
     def begin_close(self) -> None:
-        """The server stops: answer what was asked (long polls are woken), then close."""
+        """The server stops: answer what was asked (long polls are woken), then close; a
+        stream ends as it does at shutdown."""
+        if self._attached is not None:
+            self._attached.begin_close()
+            return
         self._ending = True
         self._end_if_answered()
 
@@ -198,6 +242,8 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
 
     def _serve(self) -> None:
         """Take every complete request in the buffer (until one must wait its turn)."""
+        if self._attached is not None:
+            return  # a stream runs: what follows it is read once it ends (detach)
         if self._waiting_turn:
             if self._pending:
                 self._update_reading()
@@ -253,9 +299,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
                 route_error = error
             kind = _kind_of(head, match)
             headers = head.headers
-            # A request that expects 100 Continue waits for the answers before it: the
-            # invitation is an answer of its own and may not come before theirs.
-            if self._pending and (not self._may_overlap(kind) or "expect" in headers):
+            if self._pending and not self._may_overlap(kind):
                 self._waiting_turn = True
                 break
             if "content-length" in headers or "transfer-encoding" in headers or "expect" in headers:
@@ -328,8 +372,8 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         self._refuse(entry, head, error)
 
     def _take_over(self, entry: Pending, head: Request, takeover: Takeover) -> None:
-        """A WebSocket or SSE stream takes the connection over (it came alone: nothing
-        before it is owed)."""
+        """A WebSocket or SSE stream runs on the connection from now on (it came alone:
+        nothing before it is owed)."""
         transport = self._transport
         assert transport is not None and self._pending[-1] is entry
         leftover = b""
@@ -337,7 +381,7 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             # Its first frames may have come with its head: the stream reads them.
             leftover = bytes(self._buffer)
             self._buffer.clear()
-        start = StreamStart(self._ctx, transport, self._address, head, leftover, self.resume)
+        start = StreamStart(self._ctx, transport, self._address, head, leftover, self)
         try:
             takeover.start(start)
         except ProtocolError as error:
@@ -351,10 +395,11 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
         except Exception:
             self._crash(entry)
             return
-        # The stream's protocol owns the socket now, and its place under the guard.
-        self._pending.pop()
-        entry.access = None  # the stream writes its own line
-        self._let_go()
+        # Attached, the stream writes its own head and access log line (the queue with
+        # this entry was let go); not attached, the client left before it began.
+        if self._attached is None:
+            self._pending.pop()
+            self._stop_taking()
 
     def _stop_taking(self) -> None:
         self._ending = True
@@ -414,8 +459,8 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
 
     def _update_reading(self) -> None:
         transport = self._transport
-        if transport is None:
-            return
+        if transport is None or self._attached is not None:
+            return  # a stream reads as it likes
         # Ending, it still reads (and discards): a client that leaves is noticed at once.
         # Waiting its turn, it reads ahead up to READ_AHEAD bytes, so that a client that
         # leaves behind a held long poll is noticed too (its waiter released at once).
@@ -431,19 +476,14 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             else:
                 transport.pause_reading()
 
-    def _let_go(self) -> None:
-        """Another protocol owns the socket (and counts it under the guard) from now on."""
-        self._ctx.forget(self, None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._transport = None
-
 
 def _kind_of(head: Request, match: Match | None) -> int:
     """How the request may overlap others on its connection (``requests.py``)."""
-    if match is None or not match.route.ordered or head.upgrade or "upgrade" in head.headers:
+    headers = head.headers
+    if match is None or not match.route.ordered or head.upgrade or "upgrade" in headers:
         return ALONE
+    if "expect" in headers:
+        return ALONE  # its 100 Continue may go out only once the answers before it have
     if head.method == "POST":
         return WRITE
     if accepts_event_stream(head.headers.get("accept")):

@@ -1,4 +1,4 @@
-"""Answers that outlive one write: a stream that takes the socket over (:class:`Takeover`:
+"""Answers that outlive one write: a stream that runs on the connection (:class:`Takeover`:
 WebSocket, the room's SSE), and a body written over time on the connection
 (:class:`Streamed`: the operations page's SSE, the tutorial dialect's).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hubbub.access_log import StreamAccess
 
@@ -26,18 +26,44 @@ class StreamRoute:
         self.query = query
 
 
+class StreamProtocol(Protocol):
+    """A stream's side of the socket: what the connection hands it while it is attached."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def eof_received(self) -> bool | None: ...
+
+    def pause_writing(self) -> None: ...
+
+    def resume_writing(self) -> None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+    def begin_close(self) -> None: ...
+
+
+class StreamOwner(Protocol):
+    """The connection a stream runs on (``connection.py: FrontConnection``)."""
+
+    def attach(self, stream: StreamProtocol) -> None:
+        """From now on the socket's reads, write pauses and its loss go to ``stream``."""
+
+    def detach(self, unread: bytes) -> None:
+        """The stream ended with the connection open: the connection serves requests
+        again, ``unread`` (what the client sent meanwhile) first."""
+
+
 class StreamStart:
-    """A request whose stream takes the socket over, once the answers before it are out.
+    """A request whose stream runs on the connection, once the answers before it are out.
 
     The starter either raises a ``ProtocolError`` before anything is written (the
-    connection answers it in JSON and closes), or takes the socket: it sets the
-    transport's protocol, owns the connection's place under ``ctx.guard`` (releasing
-    ``address`` when it closes), and reads ``leftover``, what the client sent after the
-    head. ``resume``: what an SSE stream that ends with the connection still open hands
-    the socket back to (the connection it came from).
+    connection answers it in JSON and closes), or starts the stream and ``owner.attach``es
+    it: the connection stays the socket's protocol, and its place under ``ctx.guard``
+    stays the connection's, but what the socket reads and its loss go to the stream.
+    ``leftover``: what the client sent after the head (a WebSocket's first frames).
     """
 
-    __slots__ = ("access", "address", "ctx", "head", "leftover", "resume", "route", "transport")
+    __slots__ = ("access", "address", "ctx", "head", "leftover", "owner", "route", "transport")
 
     def __init__(
         self,
@@ -46,7 +72,7 @@ class StreamStart:
         address: str,
         head: Request,
         leftover: bytes,
-        resume: Callable[[asyncio.Transport, bytes, bool], None],
+        owner: StreamOwner,
     ) -> None:
         self.ctx = ctx
         self.transport = transport
@@ -54,7 +80,7 @@ class StreamStart:
         self.head = head
         self.route = StreamRoute(head.params.get("room", ""), head.query)
         self.leftover = leftover
-        self.resume = resume
+        self.owner = owner
         # The access log's line for the stream, written when it ends (None: no log).
         self.access: StreamAccess | None = None
         if ctx.access_log is not None:

@@ -71,8 +71,10 @@ class Hub:
         # Messages for a room that arrived while it was loading, applied once it is.
         self._early: dict[str, list[tuple[str, Sequence[EncodedMessage]]]] = {}
         self._unsubscribing: dict[str, asyncio.Task[None]] = {}
-        # Rooms whose bounds are asked for in this loop iteration: read together.
+        # Rooms whose bounds are asked for while no read is in flight (this loop
+        # iteration) or while one is: read together, in the next read.
         self._bounds_wanted: dict[str, asyncio.Future[Bounds]] = {}
+        self._bounds_reading = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -93,26 +95,42 @@ class Hub:
         """The room, loaded if needed, pinned until :meth:`release`."""
         room = self.rooms.get(name)
         if room is None:
-            task = self._loading.get(name)
-            if task is None:
-                task = asyncio.get_running_loop().create_task(self._load(name))
-                self._loading[name] = task
             with reading_store():
-                room = await asyncio.shield(task)
+                room = await asyncio.shield(self.load(name))
         room.pins += 1
         return room
 
-    async def catch_up(self, room: Room, cursor: Cursor | None) -> None:
+    def load(self, name: str) -> asyncio.Future[Room]:
+        """The room's loading (started if it is not loading yet), as :meth:`acquire`
+        awaits it, for a caller that waits with a callback instead (no task of its own)."""
+        task = self._loading.get(name)
+        if task is None:
+            task = self._loading[name] = self.loop.create_task(self._load(name))
+        return task
+
+    def loaded(self, name: str) -> Room | None:
+        """The room if it is in memory now (then it is current: a stale one is not kept)."""
+        return self.rooms.get(name)
+
+    def pin(self, room: Room) -> None:
+        """What :meth:`acquire` does to a room already loaded, until :meth:`release`."""
+        room.pins += 1
+
+    def behind(self, room: Room, cursor: Cursor | None) -> bool:
         """A cursor ahead of what this node has applied: with other nodes, the client saw
-        the message on one of them and the broker has not brought it here yet. Read the
-        store first, so that it is served instead of being told a gap that never was."""
-        if (
+        the message on one of them and the broker has not brought it here yet."""
+        return (
             self._shared
             and cursor is not None
             and cursor.since > room.bounds.last_id
             and cursor.epoch in (None, room.bounds.epoch)
             and not room.stale
-        ):
+        )
+
+    async def catch_up(self, room: Room, cursor: Cursor | None) -> None:
+        """A cursor :meth:`behind` this node: read the store first, so that it is served
+        instead of being told a gap that never was."""
+        if self.behind(room, cursor):
             await self._resync_room(room)
 
     def release(self, room: Room) -> None:
@@ -145,22 +163,36 @@ class Hub:
 
     def _bounds_of(self, name: str) -> asyncio.Future[Bounds]:
         """The room's bounds, read with those of every room loading in the same loop
-        iteration in one store read (a reconnect storm loads thousands at once)."""
+        iteration in one store read (a reconnect storm loads thousands at once). One
+        read is in flight at a time: the rooms asked for meanwhile wait for it to end
+        and are read together next, so a storm spread over many iterations still makes
+        few reads (each a hand-off to the store's thread and back)."""
         wanted = self._bounds_wanted
         future = wanted.get(name)
         if future is None:
-            if not wanted:
+            if not wanted and not self._bounds_reading:
+                self._bounds_reading = True
                 self.loop.call_soon(self._read_bounds)
             future = wanted[name] = self.loop.create_future()
         return future
 
     def _read_bounds(self) -> None:
         wanted, self._bounds_wanted = self._bounds_wanted, {}
+        if not wanted:
+            self._bounds_reading = False
+            return
         task = self.loop.create_task(self._store.bounds_many(list(wanted)))
         self._tasks.add(task)
 
         def done(task: asyncio.Task[dict[str, Bounds]]) -> None:
             self._tasks.discard(task)
+            if task.cancelled():  # the hub is closing: nothing more is read
+                wanted.update(self._bounds_wanted)
+                self._bounds_wanted = {}
+                self._bounds_reading = False
+            else:
+                # The next read, of what was asked for meanwhile (none: reads go idle).
+                self._read_bounds()
             for name, future in wanted.items():
                 if future.done():
                     continue

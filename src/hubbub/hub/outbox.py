@@ -38,13 +38,17 @@ class FlushScheduler:
     """Flushes everything marked during one loop iteration in a single callback.
 
     Rooms are flushed before connection outboxes, so an ``ack`` follows the
-    ``message`` frame it acknowledges.
+    ``message`` frame it acknowledges. Outboxes marked ``first`` go before the rooms:
+    those of streams that went live in this iteration, whose opening frames (``ready``,
+    catch-up, who is here) must precede the room's, and which then leave in one write
+    however many rooms a connection opened in the iteration (a reconnect storm).
     """
 
-    __slots__ = ("_loop", "_outboxes", "_rooms", "_scheduled")
+    __slots__ = ("_first", "_loop", "_outboxes", "_rooms", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._first: list[Flushable] = []
         self._rooms: list[Flushable] = []
         self._outboxes: list[Flushable] = []
         self._scheduled = False
@@ -62,11 +66,18 @@ class FlushScheduler:
         self._outboxes.append(outbox)
         self._schedule()
 
+    def mark_first(self, outbox: Flushable) -> None:
+        self._first.append(outbox)
+        self._schedule()
+
     def _flush_all(self) -> None:
         self._scheduled = False
+        first, self._first = self._first, []
         rooms, self._rooms = self._rooms, []
         outboxes, self._outboxes = self._outboxes, []
         now = self._loop.time()
+        for outbox in first:
+            outbox.flush(now)
         for room in rooms:
             room.flush(now)
         for outbox in outboxes:

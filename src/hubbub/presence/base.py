@@ -48,6 +48,10 @@ class Presence(Protocol):
         """Called before a connection joins ``room``: returns once ``present`` knows the
         other nodes' connections in it (at once for a backend of one node)."""
 
+    def knows(self, room: str) -> bool:
+        """Whether :meth:`watch` of ``room`` would return at once (a connection may join
+        it in this step, with no wait)."""
+
     def join(self, room: str, user: str | None) -> None:
         """One more connection of ``user`` (None: anonymous) in ``room``."""
 

@@ -24,6 +24,9 @@ class MemoryPresence:
     async def watch(self, room: str) -> None:
         return None  # nothing to learn from other nodes
 
+    def knows(self, room: str) -> bool:
+        return True
+
     def join(self, room: str, user: str | None) -> None:
         present = self._rooms.get(room)
         if present is None:

@@ -157,6 +157,9 @@ class RedisPresence:
                 self._recompute(room)
         await asyncio.shield(pending)
 
+    def knows(self, room: str) -> bool:
+        return room in self._watched
+
     def join(self, room: str, user: str | None) -> None:
         self._local.join(room, user)
         if room not in self._watched and room not in self._watching:

@@ -18,6 +18,11 @@ from typing import Any
 
 import orjson
 
+try:  # the library's C unmasking, as its own frame parser uses
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - a build without its C extension
+    from websockets.utils import apply_mask
+
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 
@@ -68,6 +73,36 @@ def ws_close_frame(code: int, reason: str = "") -> bytes:
     """
     cut = reason.encode()[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()
     return ws_frame(struct.pack("!H", code) + cut, WS_OPCODE_CLOSE)
+
+
+def client_messages(data: bytes, max_size: int) -> list[tuple[int, bytes]] | None:
+    """The client messages in ``data``, each ``(opcode, unmasked payload)``, if it holds
+    nothing but whole, unfragmented, masked text or binary frames with no reserved bit,
+    each at most ``max_size`` bytes (RFC 6455 section 5.2). None for anything else (a
+    control frame, a fragment, a frame cut by the read, an oversized one): the
+    WebSocket library parses that, refusals included."""
+    messages = []
+    end = len(data)
+    at = 0
+    while at < end:
+        if end - at < 6:
+            return None
+        first, second = data[at], data[at + 1]
+        if (first != 0x81 and first != 0x82) or not second & 0x80:
+            return None
+        size = second & 0x7F
+        at += 2
+        if size == 126:
+            size = (data[at] << 8) | data[at + 1]
+            at += 2
+        elif size == 127:
+            return None
+        if size > max_size or end - at < 4 + size:
+            return None
+        payload = data[at + 4 : at + 4 + size]
+        messages.append((first & 0x0F, apply_mask(payload, data[at : at + 4])))
+        at += 4 + size
+    return messages
 
 
 class EncodedMessage:
@@ -224,6 +259,14 @@ def ws_ack(message: EncodedMessage, client_id: str | None) -> bytes:
     if client_id is not None:
         head += b'"client_id":' + orjson.dumps(client_id) + b","
     return ws_frame(head + b'"message":' + message.json + b"}")
+
+
+def ws_multi_ack(room: str, message: EncodedMessage, client_id: str | None) -> bytes:
+    """``GET /ws``'s ``ack``, naming its room: the message's JSON is the one already made."""
+    head = b'{"type":"ack","room":' + orjson.dumps(room)
+    if client_id is not None:
+        head += b',"client_id":' + orjson.dumps(client_id)
+    return ws_frame(head + b',"message":' + message.json + b"}")
 
 
 def ws_error(code: str, text: str, client_id: str | None) -> bytes:
