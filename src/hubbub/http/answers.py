@@ -17,6 +17,8 @@ SERVER = b"Server: hubbub\r\n"
 JSON_TYPE = b"Content-Type: application/json\r\n"
 NO_STORE = b"Cache-Control: no-store\r\n"
 CLOSE = b"Connection: close\r\n"
+# An HTTP/1.0 client keeps its connection only if the answer says so (RFC 9112 C.2.2).
+KEEP_ALIVE = b"Connection: keep-alive\r\n"
 _STATUS_LINES = {
     status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
     for status in HTTPStatus
@@ -24,7 +26,14 @@ _STATUS_LINES = {
 
 
 def status_line(status: int) -> bytes:
-    return _STATUS_LINES[status]
+    """``HTTP/1.1 200 OK\r\n``; a status Python does not name (an embedding route's
+    ``499``) gets an empty reason phrase (RFC 9112 section 4 allows it)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not 100 <= status <= 599:
+            raise ValueError(f"not an HTTP status: {status}")
+        line = b"HTTP/1.1 %d \r\n" % status
+    return line
 
 
 class DateHeader:
@@ -69,15 +78,18 @@ class Answer:
         self.no_store = no_store
         self.close = close
 
-    def render(self, date: bytes, *, close: bool, head_only: bool = False) -> bytes:
+    def render(
+        self, date: bytes, *, close: bool, head_only: bool = False, keep_alive: bool = False
+    ) -> bytes:
         """The answer's bytes; ``head_only``: the answer to ``HEAD`` (no body, the
-        ``Content-Length`` a ``GET`` would have)."""
+        ``Content-Length`` a ``GET`` would have); ``keep_alive``: an HTTP/1.0 request's
+        connection stays open (said, since 1.0 closes by default)."""
         body = self.body
         content_type = self.content_type
         has_body = self.status not in (204, 304)
         return b"".join(
             (
-                _STATUS_LINES[self.status],
+                _STATUS_LINES.get(self.status) or status_line(self.status),
                 b"Content-Type: %s\r\n" % content_type.encode("latin-1")
                 if content_type is not None and has_body
                 else b"",
@@ -85,7 +97,7 @@ class Answer:
                 b"Content-Length: %d\r\n" % len(body) if has_body else b"",
                 date,
                 SERVER,
-                CLOSE if close else b"",
+                CLOSE if close else KEEP_ALIVE if keep_alive else b"",
                 header_lines(self.headers) if self.headers else b"",
                 b"\r\n",
                 b"" if head_only or not has_body else body,

@@ -13,7 +13,8 @@ import httptools
 from hubbub.errors import BodyTooLarge, InvalidRequest, UnsupportedMediaType
 
 # What may follow the declared chunks before the body is judged too large (chunk size
-# lines, extensions and trailers are not the body's bytes but still arrive).
+# lines, extensions and trailers are not the body's bytes but still arrive): one line
+# longer than the limit and this, or all of them past it, is a 413.
 FRAMING_SLACK = 4096
 
 
@@ -73,6 +74,10 @@ class ChunkedBody:
             self.fed += len(piece)
             position = end + 1
             if self._size > self._limit:
+                raise too_large(self._limit)
+            if self.fed - self._size > self._limit + FRAMING_SLACK:
+                # Extensions and trailers are held with the body until it ends: bounded
+                # too, or a client could grow the buffer until the body's deadline.
                 raise too_large(self._limit)
         return True
 

@@ -10,11 +10,14 @@ Pipelining: every complete request in a read is taken in the same loop iteration
 the publishes of one connection share one commit; answers go out in request order, those
 ready together in one write. Polls and publishes of a room may be in flight together (a
 read waits for the publishes before it); any other request waits for the answers before
-it. At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
-peer does not read, the connection is not read. A WebSocket or SSE stream runs on the
-connection (``streaming.py: Takeover``): the connection stays the socket's protocol and
-keeps its place under the guard, and hands the stream what it reads, its write pauses
-and its loss; an SSE stream that ends with the connection open hands it back.
+it (one with ``Expect: 100-continue`` too: its invitation may not pass their answers).
+At most :data:`MAX_PIPELINE` requests wait for their answers; past that, or while the
+peer does not read, the connection is not read; behind a request that waits its turn, at
+most :data:`READ_AHEAD` bytes are (so a client that leaves is still noticed). A
+WebSocket or SSE stream runs on the connection (``streaming.py: Takeover``): the
+connection stays the socket's protocol and keeps its place under the guard, and hands
+the stream what it reads, its write pauses and its loss; an SSE stream that ends with
+the connection open hands it back.
 A connection over a cap is answered ``503`` at once by the guard (``http/guard.py``).
 """
 
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub")
 
 MAX_PIPELINE = 64
+# What is read past a request that waits its turn (the rest stays in the socket).
+READ_AHEAD = 65536
 # What a connection running a stream keeps instead of its queues: nothing is queued then.
 _NO_PENDING: deque[Pending] = deque(maxlen=0)
 _NO_TASKS: set[asyncio.Task[Any]] = set()
@@ -237,8 +242,11 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
 
     def _serve(self) -> None:
         """Take every complete request in the buffer (until one must wait its turn)."""
+        if self._attached is not None:
+            return  # a stream runs: what follows it is read once it ends (detach)
         if self._waiting_turn:
             if self._pending:
+                self._update_reading()
                 return
             self._waiting_turn = False
         self._serving = True
@@ -265,15 +273,16 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             head_size = end + 4
             try:
                 head = parse_head(bytes(buffer[:head_size]))
-                framing = framing_error(head)
-                if framing is not None:
-                    raise framing
             except ProtocolError as error:
-                self._refuse_and_close(error)
+                self._refuse_and_close(error)  # no request to show the hooks
                 break
             head.peer = self._peer
             head.address = self._address
             head.app = ctx.app
+            framing = framing_error(head)
+            if framing is not None:
+                self._refuse_and_close(framing, head)
+                break
             refusal = ctx.host_refusal(head.headers.get("host"))
             if refusal is not None:
                 del buffer[:]  # nothing after it is read: the connection closes
@@ -289,15 +298,15 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
             except ProtocolError as error:
                 route_error = error
             kind = _kind_of(head, match)
+            headers = head.headers
             if self._pending and not self._may_overlap(kind):
                 self._waiting_turn = True
                 break
-            headers = head.headers
             if "content-length" in headers or "transfer-encoding" in headers or "expect" in headers:
                 try:
                     end_of_body = self._body(head, head_size)
                 except ProtocolError as error:
-                    self._refuse_and_close(error)
+                    self._refuse_and_close(error, head)
                     break
             else:
                 end_of_body = head_size  # no body: most reads
@@ -439,23 +448,26 @@ class FrontConnection(Reading, Requests, asyncio.Protocol):
                 self._serve()
 
     def _end_if_answered(self) -> None:
-        """Once nothing is pending: close if ending, or serve a request that waited."""
+        """Once nothing is pending: close if ending (at shutdown, a request that waited
+        its turn is not taken), or serve a request that waited."""
         if self._pending or self._transport is None:
             return
-        if self._waiting_turn:
-            self._serve()
-        elif self._ending:
+        if self._ending:
             self._transport.close()
+        elif self._waiting_turn:
+            self._serve()
 
     def _update_reading(self) -> None:
         transport = self._transport
         if transport is None or self._attached is not None:
             return  # a stream reads as it likes
         # Ending, it still reads (and discards): a client that leaves is noticed at once.
+        # Waiting its turn, it reads ahead up to READ_AHEAD bytes, so that a client that
+        # leaves behind a held long poll is noticed too (its waiter released at once).
         reading = (
             len(self._pending) < MAX_PIPELINE
             and not self._write_paused
-            and (not self._waiting_turn or self._ending)
+            and (not self._waiting_turn or self._ending or len(self._buffer) < READ_AHEAD)
         )
         if reading != self._reading:
             self._reading = reading

@@ -10,6 +10,7 @@ Pure: no sockets, no event loop.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -20,6 +21,8 @@ from hubbub.http.refusals import transfer_coding_error
 
 # A head longer than this is refused with 431 (aiohttp's line limit was 8190 bytes).
 MAX_HEAD = 8190
+# What a Host value may not hold: anything outside RFC 3986's host and port characters.
+_NOT_IN_A_HOST = re.compile(r"[^A-Za-z0-9\-._~%!$&'()*+,;=:\[\]]")
 EVENT_STREAM = "text/event-stream"
 
 
@@ -176,8 +179,16 @@ def parse_head(data: bytes) -> Request:
     head.version = version
     head.method = parser.get_method().decode("ascii")
     head.parser = None
-    if version == "1.1" and "host" not in head.headers:
-        raise InvalidRequest("malformed request: no Host header (RFC 9112 section 3.2)")
+    host = head.headers.get("host")
+    if host is None:
+        if version == "1.1":
+            raise InvalidRequest("malformed request: no Host header (RFC 9112 section 3.2)")
+    elif host and _NOT_IN_A_HOST.search(host) is not None:
+        # Two Host lines are joined with ", ": the space gives them away too.
+        raise InvalidRequest(
+            "malformed request: more than one Host, or one that names no host"
+            " (RFC 9112 section 3.2)"
+        )
     split_target(head)
     return head
 

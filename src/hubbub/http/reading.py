@@ -18,7 +18,7 @@ from hubbub.errors import (
 )
 from hubbub.http.body import ChunkedBody
 from hubbub.http.head import MAX_HEAD, Request, partial_head_error
-from hubbub.http.requests import ALONE, Pending, error_answer
+from hubbub.http.requests import ALONE, Pending, error_answer, hooked
 
 if TYPE_CHECKING:
     from hubbub.http.context import ServerContext
@@ -147,12 +147,16 @@ class Reading:
             due = min(due, body_deadline)
         self._timer = ctx.loop.call_at(max(due, now + 0.001), self._on_timer)
 
-    def _refuse_and_close(self, error: ProtocolError) -> None:
+    def _refuse_and_close(self, error: ProtocolError, head: Request | None = None) -> None:
         """``error`` answered after the answers owed before it, then the connection
-        closed: nothing more it sent is read (its framing cannot be trusted)."""
+        closed: nothing more it sent is read (its framing cannot be trusted). With the
+        ``head`` it refuses (its body is what is refused), the answer hooks see it."""
         self._ctx.stats.rejected[error.code] += 1
         entry = Pending(close=True, kind=ALONE)
-        entry.data = error_answer(error, None).render(self._ctx.date(), close=True)
+        answer = error_answer(error, None)
+        if head is not None:
+            answer = hooked(self._ctx, head, answer)
+        entry.data = answer.render(self._ctx.date(), close=True)
         self._pending.append(entry)
         self._body_deadline = None
         self._chunked = None

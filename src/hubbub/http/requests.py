@@ -166,12 +166,25 @@ class Requests(Drainable):
             self._stop_taking()
             self._answered()
             return
-        for hook in ctx.answer_hooks:
-            hook(head, answer)
-        if answer.close:
+        try:
+            for hook in ctx.answer_hooks:
+                hook(head, answer)
+            close = entry.close or answer.close
+            data = answer.render(
+                ctx.date(),
+                close=close,
+                head_only=head.method == "HEAD",
+                keep_alive=head.version == "1.0",
+            )
+        except Exception:
+            # A hook that fails, or an answer that cannot be written: a 500, as for a
+            # handler that fails (not a connection dropped, or an answer never sent).
+            self._crash(entry)
+            return
+        if close:
             entry.close = True
             self._stop_taking()
-        entry.data = answer.render(ctx.date(), close=entry.close, head_only=head.method == "HEAD")
+        entry.data = data
         self._answered()
 
     def _refuse(self, entry: Pending, head: Request, error: ProtocolError) -> None:
@@ -204,8 +217,12 @@ class Requests(Drainable):
         ctx = self._ctx
         answer = Answer(streamed.status, content_type=streamed.content_type)
         answer.headers = streamed.headers
-        for hook in ctx.answer_hooks:
-            hook(head, answer)
+        try:
+            for hook in ctx.answer_hooks:
+                hook(head, answer)
+        except Exception:
+            self._crash(entry)
+            return
         if head.method == "HEAD":
             entry.data = _stream_head(answer, ctx.date(), False, entry.close)
             self._answered()
@@ -302,6 +319,18 @@ def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
     connection when the rest cannot be read."""
     headers, close = refusal_headers(error, token_sent)
     return Answer(error.status, error_body(error.code, error.message), headers=headers, close=close)
+
+
+def hooked(ctx: ServerContext, head: Request, answer: Answer) -> Answer:
+    """``answer`` once the answer hooks saw it; a ``500`` (logged) if one raises."""
+    try:
+        for hook in ctx.answer_hooks:
+            hook(head, answer)
+    except Exception:
+        log.error("hubbub: error in an answer hook", exc_info=True)
+        body = error_body("internal_error", "the server failed to answer this request")
+        return Answer(500, body)
+    return answer
 
 
 def log_access(ctx: ServerContext, entry: Pending) -> None:
