@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hubbub.http.connection import MAX_PIPELINE, FrontConnection
+from hubbub.http.connection import FrontConnection
+from hubbub.http.writing import MAX_PIPELINE
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import Answer, RawClient, poll, publish, request

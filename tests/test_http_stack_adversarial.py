@@ -12,7 +12,7 @@ import re
 import orjson
 import pytest
 
-from hubbub.http.connection import READ_AHEAD
+from hubbub.http.writing import READ_AHEAD
 from hubbub.server import Server
 from tests.conftest import StartServer
 from tests.rawhttp import RawClient, poll, publish, request

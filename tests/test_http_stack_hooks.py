@@ -184,14 +184,7 @@ async def test_an_upgrade_behind_an_async_filter_keeps_its_frames(embedded: Serv
 @pytest.mark.parametrize(
     "data",
     [
-        pytest.param(
-            request("GET", "/rooms/r/messages", "Accept: text/event-stream"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="front/sse.py: _head_bytes writes the SSE head without the answer"
-                " hooks (a bug of front/, reported, left to its owner)",
-            ),
-        ),
+        request("GET", "/rooms/r/messages", "Accept: text/event-stream"),
         request("GET", "/admin/stream"),
     ],
     ids=["SSE on the room URL", "the operations page's stream"],

@@ -19,7 +19,7 @@ import asyncio
 import logging
 
 from hubbub.front.flow import WriteFlow
-from hubbub.http.answers import CLOSE, SERVER
+from hubbub.http.answers import Answer, stream_head
 from hubbub.http.context import ServerContext
 from hubbub.http.streaming import StreamStart
 from hubbub.hub import Outbox
@@ -34,10 +34,8 @@ from hubbub.transports.streams import timed_drain
 
 log = logging.getLogger("hubbub")
 
-_STATUS = b"HTTP/1.1 200 OK\r\n"
-# The stream's headers, then Transfer-Encoding, Date, Server, Connection, then CORS.
-_HEADERS = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in SSE_HEADERS.items())
-_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+# The stream's headers but its type (the answer's own field).
+_HEADERS = tuple((k, v) for k, v in SSE_HEADERS.items() if k != "Content-Type")
 LAST_CHUNK = b"0\r\n\r\n"
 # What the client may send while its stream runs (pipelined requests, served after
 # the stream ends) is kept up to this. Past it, nothing more is kept
@@ -65,19 +63,12 @@ def start_events(start: StreamStart) -> None:
 
 
 def _head_bytes(ctx: ServerContext, start: StreamStart) -> bytes:
+    """The stream's head, shown to the answer hooks first (hubbub's adds CORS)."""
     head = start.head
-    return b"".join(
-        (
-            _STATUS,
-            _HEADERS,
-            _CHUNKED,
-            ctx.date(),
-            SERVER,
-            b"" if head.keep_alive else CLOSE,
-            ctx.cors(head),
-            b"\r\n",
-        )
-    )
+    answer = Answer(200, content_type=SSE_HEADERS["Content-Type"], headers=list(_HEADERS))
+    for hook in ctx.answer_hooks:
+        hook(head, answer)
+    return stream_head(answer, ctx.date(), chunked=True, close=not head.keep_alive)
 
 
 class EventConnection(WriteFlow):

@@ -105,6 +105,23 @@ class Answer:
         )
 
 
+def stream_head(answer: Answer, date: bytes, *, chunked: bool, close: bool) -> bytes:
+    """The head of an answer whose body follows over time (a stream): no length; chunked
+    on HTTP/1.1, ended by the close on HTTP/1.0."""
+    return b"".join(
+        (
+            _STATUS_LINES[answer.status],
+            b"Content-Type: %s\r\n" % (answer.content_type or "").encode("latin-1"),
+            header_lines(answer.headers),
+            b"Transfer-Encoding: chunked\r\n" if chunked else b"",
+            date,
+            SERVER,
+            CLOSE if close else b"",
+            b"\r\n",
+        )
+    )
+
+
 class Later:
     """A route's answer once ``future`` is done: ``make(its result)`` (a publish's, made in
     its commit's callback: no task, no second future). ``future``'s exception, if any,

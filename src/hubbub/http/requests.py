@@ -20,15 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.access_log import log_answer
 from hubbub.auth import token_from
 from hubbub.errors import ProtocolError, TooManyConnections, Unavailable
-from hubbub.http.answers import (
-    CLOSE,
-    NO_ANSWER,
-    SERVER,
-    Answer,
-    Later,
-    header_lines,
-    status_line,
-)
+from hubbub.http.answers import NO_ANSWER, Answer, Later, stream_head
 from hubbub.http.head import Request
 from hubbub.http.refusals import refusal_headers
 from hubbub.http.streaming import BodyWriter, Drainable, Streamed, Takeover
@@ -224,14 +216,14 @@ class Requests(Drainable):
             self._crash(entry)
             return
         if head.method == "HEAD":
-            entry.data = _stream_head(answer, ctx.date(), False, entry.close)
+            entry.data = stream_head(answer, ctx.date(), chunked=False, close=entry.close)
             self._answered()
             return
         chunked = head.version == "1.1"
         if not chunked:
             entry.close = True  # an HTTP/1.0 body ends when the connection does
             self._stop_taking()
-        head_bytes = _stream_head(answer, ctx.date(), chunked, entry.close)
+        head_bytes = stream_head(answer, ctx.date(), chunked=chunked, close=entry.close)
         transport.write(head_bytes)
         writer = BodyWriter(transport, chunked, self)
         task = ctx.loop.create_task(_produce(streamed, writer))
@@ -296,21 +288,6 @@ async def _produce(streamed: Streamed, writer: BodyWriter) -> None:
         await streamed.produce(writer)
     except (ConnectionError, TimeoutError):
         writer.abort()  # gone, or too slow a reader: nothing more can be said
-
-
-def _stream_head(answer: Answer, date: bytes, chunked: bool, close: bool) -> bytes:
-    return b"".join(
-        (
-            status_line(answer.status),
-            b"Content-Type: %s\r\n" % (answer.content_type or "").encode("latin-1"),
-            header_lines(answer.headers),
-            b"Transfer-Encoding: chunked\r\n" if chunked else b"",
-            date,
-            SERVER,
-            CLOSE if close else b"",
-            b"\r\n",
-        )
-    )
 
 
 def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
