@@ -27,7 +27,6 @@ from hubbub.moderation import (
     make_notices,
 )
 from hubbub.moderation.service import Moderation
-from hubbub.ops.recorder import Recorder
 from hubbub.presence import Presence, Present, make_presence
 from hubbub.principal import Principal
 from hubbub.protocol.corrections import check_correction
@@ -39,6 +38,7 @@ from hubbub.protocol.moderation import RECONNECT_AFTER
 from hubbub.protocol.ratelimit import RateLimiter
 from hubbub.protocol.tokens import name_before, name_ranges
 from hubbub.reads import Reads
+from hubbub.recorder import Recorder
 from hubbub.searches import Searches
 from hubbub.settings import Settings
 from hubbub.stats import Stats

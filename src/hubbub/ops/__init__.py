@@ -2,6 +2,7 @@
 
 ``histogram.py`` and ``sample.py`` are pure (counters in, samples and their merge out);
 ``probes.py`` measures the event loop and the garbage collector, ``limits.py`` reads the
-process's limits, ``exchange.py`` carries samples between nodes over Redis, and
-``recorder.py`` ties them to a node's life cycle.
+process's limits, and ``exchange.py`` carries samples between nodes over Redis;
+``hubbub/recorder.py`` (above the hub and the store it reads) ties them to a node's life
+cycle.
 """

@@ -2,7 +2,7 @@
 (its data, an SSE stream open only to admins, see ``admin_access.py``).
 
 The stream starts with ``event: history`` (the last 15 minutes of every node) and then
-sends ``event: update`` once a second, the same bytes to every viewer (``ops/recorder.py``).
+sends ``event: update`` once a second, the same bytes to every viewer (``recorder.py``).
 """
 
 from __future__ import annotations

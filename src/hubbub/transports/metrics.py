@@ -28,7 +28,7 @@ from hubbub.auth import token_from
 from hubbub.errors import Forbidden
 from hubbub.http.answers import Answer
 from hubbub.http.head import Request
-from hubbub.ops.recorder import Recorder
+from hubbub.recorder import Recorder
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.transports.http import node_of, principal_of
