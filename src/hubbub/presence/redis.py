@@ -321,11 +321,12 @@ class RedisPresence:
     # Other nodes' side: snapshots heard and loaded
 
     async def _load(self, room: str) -> None:
-        """Subscribe, then read what is stored: nothing published in between is missed."""
+        """Subscribe, then read what is stored: nothing published in between is missed.
+        Without a subscription yet (connecting, or Redis down) what is stored is read all
+        the same, so a stream's first ``presence`` lists the other nodes' users; the
+        reconnection subscribes and reads it again."""
         shard = self._shards[layout.shard_of(room, len(self._shards))]
         await shard.subscribe(room)
-        if shard.pubsub is None:
-            return  # Redis is down: the reconnection loads the room
         loop = asyncio.get_running_loop()
         try:
             stored = await self._fetch(room, loop.time())
