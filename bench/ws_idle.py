@@ -131,6 +131,20 @@ async def open_many(
     return sockets
 
 
+async def open_many_rooms(port: int, users: int) -> None:
+    """``users`` GET /ws sockets, user ``i`` on ``p<i>`` and ``g<i // 10>`` (the chat
+    shape's rooms), in batches; prints ``ready`` once all are live, then holds them until
+    killed (bench/tracked.py)."""
+    sockets: list[Socket] = []
+    for first in range(0, users, 500):
+        batch = range(first, min(first + 500, users))
+        sockets += await asyncio.gather(
+            *(connect(port, f"p{i}", (f"p{i}", f"g{i // 10}")) for i in batch)
+        )
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
 def subscribed(i: int, rooms: int, multiplex: int) -> tuple[str, ...]:
     """The rooms of GET /ws socket ``i`` (none: a room URL socket)."""
     return tuple(f"r{(i + k) % rooms}" for k in range(multiplex))
