@@ -20,7 +20,7 @@ from hubbub.errors import (
     TooManyConnections,
     Unauthorized,
 )
-from hubbub.http.answers import Answer, DateHeader, answer, header_lines
+from hubbub.http.answers import Answer, DateHeader, header_lines
 from hubbub.http.cors import origin_header_pairs
 from hubbub.http.head import Head, parse_head, parse_query
 from hubbub.http.requests import error_answer
@@ -228,7 +228,7 @@ def test_parse_query(query: str, fields: dict[str, str]) -> None:
 def test_answer_bytes() -> None:
     """Status line, JSON type, exact Content-Length, the date line, then the body."""
     date = b"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
-    data = answer(201, b'{"id":1}', date)
+    data = Answer(201, b'{"id":1}').render(date, close=False)
     status, headers, body = split(data)
     assert status == b"HTTP/1.1 201 Created"
     assert headers == {
@@ -241,8 +241,8 @@ def test_answer_bytes() -> None:
 
 
 def test_answer_options() -> None:
-    """``no_store``, ``close`` and extra header lines each add their header."""
-    data = answer(200, b"{}", b"", no_store=True, close=True, extra=b"X-A: 1\r\n")
+    """``no_store``, ``close`` and more header lines each add their header."""
+    data = Answer(200, b"{}", no_store=True, headers=[("X-A", "1")]).render(b"", close=True)
     status, headers, body = split(data)
     assert status == b"HTTP/1.1 200 OK"
     assert headers["cache-control"] == "no-store"

@@ -14,7 +14,6 @@ from http import HTTPStatus
 from typing import Any
 
 SERVER = b"Server: hubbub\r\n"
-JSON_TYPE = b"Content-Type: application/json\r\n"
 NO_STORE = b"Cache-Control: no-store\r\n"
 CLOSE = b"Connection: close\r\n"
 # An HTTP/1.0 client keeps its connection only if the answer says so (RFC 9112 C.2.2).
@@ -137,33 +136,6 @@ class Later:
 # A route's answer that is no answer: the connection closes without a byte (the tutorial
 # dialect's held /subscribe at shutdown, where any answer would be shown as a message).
 NO_ANSWER = Answer(0, content_type=None, close=True)
-
-
-def answer(
-    status: int,
-    body: bytes,
-    date: bytes,
-    *,
-    no_store: bool = False,
-    close: bool = False,
-    extra: bytes = b"",
-) -> bytes:
-    """A whole JSON answer as bytes (``extra``: more header lines, each ending in CRLF),
-    for what is answered before any request is read (``guard.py``)."""
-    return b"".join(
-        (
-            _STATUS_LINES[status],
-            JSON_TYPE,
-            NO_STORE if no_store else b"",
-            b"Content-Length: %d\r\n" % len(body),
-            date,
-            SERVER,
-            CLOSE if close else b"",
-            extra,
-            b"\r\n",
-            body,
-        )
-    )
 
 
 def header_lines(pairs: list[tuple[str, str]]) -> bytes:

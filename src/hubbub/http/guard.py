@@ -29,14 +29,12 @@ import time
 from collections import Counter
 
 from hubbub.errors import TooManyConnections
-from hubbub.http.answers import DateHeader, answer
-from hubbub.protocol.encoding import error_body
+from hubbub.http.answers import DateHeader
+from hubbub.http.requests import error_answer
 from hubbub.protocol.forwarded import TrustedProxies
 from hubbub.stats import Stats
 
 log = logging.getLogger("hubbub")
-
-RETRY_AFTER = b"Retry-After: 5\r\n"
 
 # Descriptors kept free of connections for the store, logs, and accepting (then
 # refusing) connections past the cap: a tenth of the file limit, at least this.
@@ -189,9 +187,9 @@ class RefusedConnection(asyncio.Protocol):
         self._guard = guard
         self._transport = transport
         self._timer: asyncio.TimerHandle | None = None
-        body = error_body(error.code, error.message)
         date = guard.date_header.at(time.time())
-        transport.write(answer(error.status, body, date, close=True, extra=RETRY_AFTER))
+        # The same answer as a refusal of a request (with Retry-After), closed after it.
+        transport.write(error_answer(error, None).render(date, close=True))
         if guard.lingering >= guard.max_lingering:
             transport.close()  # under a flood: no descriptor is kept for a refusal
             return

@@ -146,11 +146,6 @@ class Request:
         return raw.partition(";")[0].strip().lower()
 
     @property
-    def content_length(self) -> int | None:
-        raw = self.headers.get("content-length")
-        return int(raw) if raw is not None and raw.isdigit() else None
-
-    @property
     def remote(self) -> str:
         """The socket's peer address (a proxy's, behind one)."""
         return self.peer

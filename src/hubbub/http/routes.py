@@ -61,10 +61,9 @@ class Match:
 class Routes:
     """The table: :meth:`add` routes, :meth:`match` a request's method and path."""
 
-    __slots__ = ("_by_length", "_exact", "_fallback", "_routes")
+    __slots__ = ("_by_length", "_exact", "_fallback")
 
     def __init__(self) -> None:
-        self._routes: list[Route] = []
         self._fallback: Route | None = None
         self._exact: dict[str, list[Route]] = {}  # patterns without parameters
         self._by_length: dict[int, list[Route]] = {}  # the others, by segment count
@@ -81,7 +80,6 @@ class Routes:
         if not pattern.startswith("/"):
             raise ValueError(f"a route's pattern is a path: {pattern!r}")
         route = Route(method.upper(), pattern, handler, name, ordered)
-        self._routes.append(route)
         if "{" in pattern:
             self._by_length.setdefault(len(route.segments), []).append(route)
         else:
@@ -91,15 +89,6 @@ class Routes:
     def fallback(self, handler: Handler) -> None:
         """What serves a path no route has (any method), instead of the ``404``."""
         self._fallback = Route("*", "", handler, None, False)
-
-    def get(self, pattern: str, handler: Handler, **kwargs: object) -> Route:
-        return self.add("GET", pattern, handler, **kwargs)  # type: ignore[arg-type]
-
-    def post(self, pattern: str, handler: Handler, **kwargs: object) -> Route:
-        return self.add("POST", pattern, handler, **kwargs)  # type: ignore[arg-type]
-
-    def __iter__(self) -> object:
-        return iter(self._routes)
 
     def match(self, method: str, path: str, raw_path: str | None = None) -> Match:
         """The route for ``method`` and ``path``; ``NotFound`` or ``MethodNotAllowed``.
