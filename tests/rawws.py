@@ -43,16 +43,27 @@ async def open_raw(
     return reader, writer, head
 
 
+async def next_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    first, second = await reader.readexactly(2)
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return first & 0x0F, await reader.readexactly(size)
+
+
+async def read_frame(reader: asyncio.StreamReader, timeout: float = 10) -> tuple[int, bytes]:
+    """The next server frame, within ``timeout``."""
+    async with asyncio.timeout(timeout):
+        return await next_frame(reader)
+
+
 async def close_code(reader: asyncio.StreamReader, timeout: float = 10) -> int:
     """Read server frames until a close frame; its code."""
     async with asyncio.timeout(timeout):
         while True:
-            first, second = await reader.readexactly(2)
-            size = second & 0x7F
-            if size == 126:
-                size = struct.unpack("!H", await reader.readexactly(2))[0]
-            elif size == 127:
-                size = struct.unpack("!Q", await reader.readexactly(8))[0]
-            payload = await reader.readexactly(size)
-            if first & 0x0F == 0x8:
+            opcode, payload = await next_frame(reader)
+            if opcode == 0x8:
                 return int.from_bytes(payload[:2], "big")

@@ -25,7 +25,7 @@ from tests.rawstack import (
     texts,
     until,
 )
-from tests.rawws import KEY, frame
+from tests.rawws import KEY, frame, read_frame
 from tests.tokens import SECRET, make_token
 from tests.wire import wait_for_waiters
 
@@ -233,18 +233,6 @@ async def test_a_vanished_admin_stream_reader_leaves_nothing(lean_server: Server
 # Takeovers behind other requests
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One unmasked server frame: its opcode and payload."""
-    async with asyncio.timeout(5):
-        first, second = await reader.readexactly(2)
-        size = second & 0x7F
-        if size == 126:
-            size = int.from_bytes(await reader.readexactly(2), "big")
-        elif size == 127:
-            size = int.from_bytes(await reader.readexactly(8), "big")
-        return first & 0x0F, await reader.readexactly(size)
-
-
 async def test_an_upgrade_pipelined_after_other_requests(lean_server: Server) -> None:
     """A publish, a poll, a list of rooms, then a WebSocket upgrade, all in one write:
     three answers in order, then the ``101`` and the stream (its catch-up holds the
@@ -271,7 +259,7 @@ async def test_an_upgrade_pipelined_after_other_requests(lean_server: Server) ->
         top = await client.reader.readuntil(b"\r\n\r\n")
     assert top.startswith(b"HTTP/1.1 101 "), top
     while True:
-        opcode, payload = await read_frame(client.reader)
+        opcode, payload = await read_frame(client.reader, 5)
         assert opcode == 0x1, (opcode, payload)
         event = orjson.loads(payload)
         if event["type"] == "message":
@@ -279,7 +267,7 @@ async def test_an_upgrade_pipelined_after_other_requests(lean_server: Server) ->
     assert event["message"]["text"] == "before"
     client.send(frame(0x8, (1000).to_bytes(2, "big")))
     while opcode != 0x8:
-        opcode, payload = await read_frame(client.reader)
+        opcode, payload = await read_frame(client.reader, 5)
     assert int.from_bytes(payload[:2], "big") == 1000
     assert await client.rest() == b""
     client.close()

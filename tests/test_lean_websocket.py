@@ -15,7 +15,7 @@ import pytest
 
 from hubbub.server import Server
 from tests.conftest import StartServer
-from tests.rawws import KEY, close_code, frame, open_raw
+from tests.rawws import KEY, close_code, frame, open_raw, read_frame
 from tests.tokens import SECRET
 
 TEXT, BINARY, CLOSE, PING = 0x1, 0x2, 0x8, 0x9
@@ -48,18 +48,6 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return int(status_line.split()[1]), headers
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One unmasked server frame: (opcode, payload)."""
-    async with asyncio.timeout(10):
-        first, second = await reader.readexactly(2)
-        size = second & 0x7F
-        if size == 126:
-            size = int.from_bytes(await reader.readexactly(2), "big")
-        elif size == 127:
-            size = int.from_bytes(await reader.readexactly(8), "big")
-        return first & 0x0F, await reader.readexactly(size)
 
 
 async def frames_until(reader: asyncio.StreamReader, wanted: int) -> list[tuple[int, bytes]]:

@@ -18,15 +18,15 @@ from hubbub.http.head import Request
 from hubbub.http.streaming import BodyWriter, Streamed
 from hubbub.principal import ANONYMOUS, Principal
 from hubbub.protocol.encoding import SSE_EXPIRED, SSE_PING
-from hubbub.transports.http import client_address_of, node_of, principal_of
-from hubbub.transports.sse import SSE_HEADERS
+from hubbub.transports.http import node_of, principal_of
+from hubbub.transports.sse import sse_streamed
 
 
 def lobby_principal(request: Request) -> Principal:
     """Who uses the dialect: the request's token, as on every route, unless
     ``--open-lobby`` keeps the dialect's lobby open to everyone."""
     if node_of(request).settings.open_lobby:
-        return replace(ANONYMOUS, address=client_address_of(request))
+        return replace(ANONYMOUS, address=request.address)
     return principal_of(request)
 
 
@@ -37,7 +37,6 @@ def list_stream(request: Request, lobby: TutorialLobby, owner: str | None) -> St
     principal = lobby_principal(request)
     node.check_stream(principal, lobby.name)
     heartbeat = node.settings.heartbeat
-    headers = [(name, value) for name, value in SSE_HEADERS.items() if name != "Content-Type"]
 
     async def produce(body: BodyWriter) -> None:
         token = object()
@@ -72,4 +71,4 @@ def list_stream(request: Request, lobby: TutorialLobby, owner: str | None) -> St
             lobby.lists.discard(token)
             node.stats.count_stream("sse", -1)
 
-    return Streamed(produce, content_type=SSE_HEADERS["Content-Type"], headers=headers)
+    return sse_streamed(produce)

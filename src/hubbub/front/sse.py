@@ -21,6 +21,7 @@ import logging
 from hubbub.front.flow import WriteFlow
 from hubbub.http.answers import Answer, stream_head
 from hubbub.http.context import ServerContext
+from hubbub.http.head import EVENT_STREAM
 from hubbub.http.streaming import StreamStart
 from hubbub.hub import Outbox
 from hubbub.node import Node
@@ -29,13 +30,11 @@ from hubbub.protocol.encoding import SSE, SSE_RETRY
 from hubbub.protocol.messages import validate_room
 from hubbub.transports.chat import requested_user_in
 from hubbub.transports.http import node_of, principal_of
-from hubbub.transports.sse import SSE_HEADERS, EventStream, stream_cursor
+from hubbub.transports.sse import SSE_MORE_HEADERS, EventStream, stream_cursor
 from hubbub.transports.streams import timed_drain
 
 log = logging.getLogger("hubbub")
 
-# The stream's headers but its type (the answer's own field).
-_HEADERS = tuple((k, v) for k, v in SSE_HEADERS.items() if k != "Content-Type")
 LAST_CHUNK = b"0\r\n\r\n"
 # What the client may send while its stream runs (pipelined requests, served after
 # the stream ends) is kept up to this. Past it, nothing more is kept
@@ -65,7 +64,7 @@ def start_events(start: StreamStart) -> None:
 def _head_bytes(ctx: ServerContext, start: StreamStart) -> bytes:
     """The stream's head, shown to the answer hooks first (hubbub's adds CORS)."""
     head = start.head
-    answer = Answer(200, content_type=SSE_HEADERS["Content-Type"], headers=list(_HEADERS))
+    answer = Answer(200, content_type=EVENT_STREAM, headers=list(SSE_MORE_HEADERS))
     for hook in ctx.answer_hooks:
         hook(head, answer)
     return stream_head(answer, ctx.date(), chunked=True, close=not head.keep_alive)

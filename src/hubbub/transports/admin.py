@@ -16,7 +16,7 @@ from hubbub.http.head import Request
 from hubbub.http.streaming import BodyWriter, Streamed
 from hubbub.principal import Principal
 from hubbub.transports.http import node_of, principal_of
-from hubbub.transports.sse import SSE_HEADERS
+from hubbub.transports.sse import sse_streamed
 
 ADMIN_PAGE = Path(__file__).parent.parent / "static" / "admin.html"
 
@@ -51,7 +51,6 @@ def sse_event(name: bytes, data: bytes) -> bytes:
 
 def admin_stream(request: Request) -> Streamed:
     check_admin(request)
-    headers = [(name, value) for name, value in SSE_HEADERS.items() if name != "Content-Type"]
     recorder = node_of(request).recorder
     heartbeat = node_of(request).settings.heartbeat
 
@@ -74,4 +73,4 @@ def admin_stream(request: Request) -> Streamed:
         finally:
             next_update.cancel()
 
-    return Streamed(produce, content_type=SSE_HEADERS["Content-Type"], headers=headers)
+    return sse_streamed(produce)

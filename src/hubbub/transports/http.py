@@ -21,12 +21,6 @@ def node_of(request: Request) -> Node:
     return node
 
 
-def client_address_of(request: Request) -> str:
-    """The address of the request's client (``protocol/forwarded.py``): what per-address
-    caps, anonymous rate limits and logs count."""
-    return request.address
-
-
 def principal_of(request: Request) -> Principal:
     """Who sent the request: its token (``Authorization: Bearer`` or ``?token=``)
     verified by the node's access control; ``Unauthorized`` if it is refused."""

@@ -4,18 +4,27 @@ is (its socket is ``front/sse.py``'s): its headers, its cursor, its pings and it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
+from hubbub.http.head import EVENT_STREAM
+from hubbub.http.streaming import BodyWriter, Streamed
 from hubbub.hub import Stream
 from hubbub.protocol.cursors import Cursor, parse_cursor, parse_last_event_id
 from hubbub.protocol.encoding import SSE_DISCONNECTED, SSE_EXPIRED, SSE_PING
 
 SSE_HEADERS = {
-    "Content-Type": "text/event-stream",
+    "Content-Type": EVENT_STREAM,
     "Cache-Control": "no-store",
     # Tells nginx-style proxies not to buffer the stream.
     "X-Accel-Buffering": "no",
 }
+# The same but the type, which an answer carries in a field of its own.
+SSE_MORE_HEADERS = tuple((k, v) for k, v in SSE_HEADERS.items() if k != "Content-Type")
+
+
+def sse_streamed(produce: Callable[[BodyWriter], Awaitable[None]]) -> Streamed:
+    """An event stream written by ``produce`` on the connection (``http/streaming.py``)."""
+    return Streamed(produce, content_type=EVENT_STREAM, headers=list(SSE_MORE_HEADERS))
 
 
 class EventStream(Stream):
