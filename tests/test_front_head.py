@@ -23,7 +23,7 @@ from hubbub.errors import (
 from hubbub.http.answers import Answer, DateHeader, header_lines
 from hubbub.http.cors import origin_header_pairs
 from hubbub.http.head import Head, parse_head, parse_query
-from hubbub.http.requests import error_answer
+from hubbub.http.refusals import error_answer
 from hubbub.http.routes import Routes
 
 MESSAGES = "/rooms/r/messages"

@@ -33,7 +33,7 @@ from hubbub.compat.streams import list_stream, lobby_principal
 from hubbub.errors import ProtocolError, Unauthorized
 from hubbub.http.answers import NO_ANSWER, Answer
 from hubbub.http.head import Request, accepts_event_stream, is_websocket_upgrade
-from hubbub.http.requests import error_answer
+from hubbub.http.refusals import error_answer
 from hubbub.http.routes import Routes
 from hubbub.http.streaming import Streamed, Takeover
 from hubbub.node import Node

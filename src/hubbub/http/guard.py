@@ -30,7 +30,7 @@ from collections import Counter
 
 from hubbub.errors import TooManyConnections
 from hubbub.http.answers import DateHeader
-from hubbub.http.requests import error_answer
+from hubbub.http.refusals import error_answer
 from hubbub.protocol.forwarded import TrustedProxies
 from hubbub.stats import Stats
 

@@ -18,7 +18,8 @@ from hubbub.errors import (
 )
 from hubbub.http.body import ChunkedBody
 from hubbub.http.head import MAX_HEAD, Request, partial_head_error
-from hubbub.http.requests import ALONE, Pending, error_answer, hooked
+from hubbub.http.refusals import error_answer
+from hubbub.http.requests import ALONE, Pending, hooked
 
 if TYPE_CHECKING:
     from hubbub.http.context import ServerContext

@@ -1,5 +1,5 @@
-"""What the answer to a refusal carries besides its JSON body (``requests.py:
-error_answer`` asks here, for every refusal of every route)."""
+"""The answer to a refusal: its JSON body and what it carries besides (``error_answer``,
+for every refusal of every route, and the ``503`` answered at accept)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from hubbub.errors import (
     Unauthorized,
     UpgradeRequired,
 )
+from hubbub.http.answers import Answer
+from hubbub.protocol.encoding import error_body
 from hubbub.protocol.ratelimit import retry_after_header
 
 # Seconds a client over a connection cap is told to wait before it tries again.
@@ -59,3 +61,11 @@ def transfer_coding_error(coding: str | None) -> InvalidRequest | None:
     if coding is None or coding.strip().lower() == "chunked":
         return None
     return InvalidRequest(f"unsupported Transfer-Encoding: {coding[:50]!r} (only chunked)")
+
+
+def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
+    """The JSON answer to a refusal: its status, code and message, the headers it adds
+    (``refusals.py``; ``token_sent`` None: the request is not known), closing the
+    connection when the rest cannot be read."""
+    headers, close = refusal_headers(error, token_sent)
+    return Answer(error.status, error_body(error.code, error.message), headers=headers, close=close)

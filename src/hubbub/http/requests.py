@@ -22,7 +22,7 @@ from hubbub.auth import token_from
 from hubbub.errors import ProtocolError, TooManyConnections, Unavailable
 from hubbub.http.answers import NO_ANSWER, Answer, Later, stream_head
 from hubbub.http.head import Request
-from hubbub.http.refusals import refusal_headers
+from hubbub.http.refusals import error_answer
 from hubbub.http.streaming import BodyWriter, Drainable, Streamed, Takeover
 from hubbub.protocol.encoding import error_body
 
@@ -288,14 +288,6 @@ async def _produce(streamed: Streamed, writer: BodyWriter) -> None:
         await streamed.produce(writer)
     except (ConnectionError, TimeoutError):
         writer.abort()  # gone, or too slow a reader: nothing more can be said
-
-
-def error_answer(error: ProtocolError, token_sent: bool | None) -> Answer:
-    """The JSON answer to a refusal: its status, code and message, the headers it adds
-    (``refusals.py``; ``token_sent`` None: the request is not known), closing the
-    connection when the rest cannot be read."""
-    headers, close = refusal_headers(error, token_sent)
-    return Answer(error.status, error_body(error.code, error.message), headers=headers, close=close)
 
 
 def hooked(ctx: ServerContext, head: Request, answer: Answer) -> Answer:
