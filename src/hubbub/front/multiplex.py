@@ -43,7 +43,12 @@ from hubbub.transports.chat import requested_user_in
 from hubbub.transports.http import node_of, principal_of
 from hubbub.transports.multiplex import Subscription, frame_cursor
 from hubbub.transports.streams import timed_drain
-from hubbub.transports.websocket import CLOSE_DISCONNECTED, CLOSE_TOKEN_EXPIRED, PUBLISH_FRAMES
+from hubbub.transports.websocket import (
+    CLOSE_DISCONNECTED,
+    CLOSE_TOKEN_EXPIRED,
+    PUBLISH_FRAMES,
+    peer_silent,
+)
 
 if TYPE_CHECKING:
     from hubbub.http.context import ServerContext
@@ -161,7 +166,7 @@ class MultiplexSocket(FrameSocket):
             return
         interval = self.node.settings.heartbeat
         loop = self._ctx.loop
-        if loop.time() - self.last_seen > 2 * interval:
+        if peer_silent(loop.time(), self.last_seen, interval):
             self.abort()
             return
         self.outbox.push(WS_PING_FRAME)
