@@ -112,19 +112,26 @@ async def storm(users: list[ChatUser], port: int) -> float:
     return time.monotonic() - started
 
 
-def metric_values(text: str) -> dict[str, float]:
-    """The unlabelled samples of a Prometheus text exposition, by name."""
-    values: dict[str, float] = {}
+def metric_samples(text: str, name: str) -> list[float]:
+    """Every sample of metric ``name`` in a Prometheus text exposition, whatever its labels
+    (``serve --workers N`` labels each worker's own, ``{worker="1"}``)."""
+    values: list[float] = []
     for line in text.splitlines():
-        if not line or line.startswith("#") or "{" in line:
-            continue
-        name, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
-            values[name] = float(value.split()[0])
+        sample, _, value = line.partition(" ")
+        if sample == name or sample.startswith(name + "{"):
+            with contextlib.suppress(ValueError):
+                values.append(float(value.split()[0]))
     return values
 
 
-async def server_metrics(port: int) -> dict[str, float]:
+def loop_figures(text: str) -> tuple[float | None, float | None]:
+    """The longest loop stall of any worker, and the collector's seconds of all of them."""
+    stalls = metric_samples(text, "hubbub_event_loop_stall_seconds")
+    collector = metric_samples(text, "hubbub_gc_seconds_total")
+    return (max(stalls) if stalls else None), (sum(collector) if collector else None)
+
+
+async def server_metrics(port: int) -> tuple[float | None, float | None]:
     """hubbub's ``GET /metrics`` (open to loopback by default), read to its end."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -135,7 +142,7 @@ async def server_metrics(port: int) -> dict[str, float]:
     head, _, body = raw.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise OSError(f"/metrics answered {head[:40]!r}")
-    return metric_values(body.decode())
+    return loop_figures(body.decode())
 
 
 def percentile(ordered: list[int], pct: float) -> float:
@@ -207,7 +214,7 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
             generator_start = os.times()
             window_start = now
             if dialect == "hubbub":
-                gc_start = (await server_metrics(port)).get("hubbub_gc_seconds_total")
+                _, gc_start = await server_metrics(port)
         due = int((now - started) * args.rate)
         while sent < due:
             send_one()
@@ -223,9 +230,7 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     window_s = time.monotonic() - window_start
     stall_s = gc_s = None
     if dialect == "hubbub":
-        metrics = await server_metrics(port)
-        stall_s = metrics.get("hubbub_event_loop_stall_seconds")
-        gc_end = metrics.get("hubbub_gc_seconds_total")
+        stall_s, gc_end = await server_metrics(port)
         if gc_start is not None and gc_end is not None:
             gc_s = gc_end - gc_start
     stop_churn.set()

@@ -4,7 +4,7 @@ both servers carry, Nchan's meta frames, the per-room exactness check, percentil
 from __future__ import annotations
 
 import pytest
-from bench.chat import metric_values, percentile, rooms_of
+from bench.chat import loop_figures, percentile, rooms_of
 from bench.chat_users import TEXT_SIZE, SeqCheck, Tally, message_text, nchan_frame, parse_text
 
 
@@ -49,15 +49,24 @@ def test_each_user_has_a_personal_room_and_a_group_of_ten() -> None:
     assert rooms_of(10, 10) == ("p10", "g1")
 
 
-def test_metric_values_are_the_unlabelled_samples() -> None:
+def test_loop_figures_of_one_server() -> None:
     text = (
         "# HELP hubbub_event_loop_stall_seconds The longest event-loop stall.\n"
         "# TYPE hubbub_event_loop_stall_seconds gauge\n"
         "hubbub_event_loop_stall_seconds 0.012500\n"
         'hubbub_connections{transport="ws"} 3\n'
         "hubbub_gc_seconds_total 1.5\n"
+        "hubbub_gc_seconds_total_extra 9\n"
     )
-    assert metric_values(text) == {
-        "hubbub_event_loop_stall_seconds": 0.0125,
-        "hubbub_gc_seconds_total": 1.5,
-    }
+    assert loop_figures(text) == (0.0125, 1.5)
+
+
+def test_loop_figures_of_workers_are_the_longest_stall_and_the_collectors_sum() -> None:
+    text = (
+        'hubbub_event_loop_stall_seconds{worker="1"} 0.004000\n'
+        'hubbub_event_loop_stall_seconds{worker="2"} 0.011000\n'
+        'hubbub_gc_seconds_total{worker="1"} 0.25\n'
+        'hubbub_gc_seconds_total{worker="2"} 0.5\n'
+    )
+    assert loop_figures(text) == (0.011, 0.75)
+    assert loop_figures("hubbub_connections_open 3\n") == (None, None)
