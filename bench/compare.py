@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.scenarios import DEPTHS
+from bench.scenarios import CROWDS, DEPTHS
 from bench.servers import SERVERS
 from bench.stats import spread_text
 
@@ -79,6 +79,14 @@ def _metrics() -> list[tuple[str, str, Callable[[Run], Any]]]:
                     dps,
                 )
             )
+    for crowd in CROWDS:
+        out.append(
+            (
+                f"WS 1k max deliveries/s, {crowd} HTTP publishers, 1 in flight each (higher)",
+                f"depth/{{s}}/ws/n1000/r1/flood/http/{crowd}x1",
+                dps,
+            )
+        )
     out += [
         ("publishes/s over WS, 8 x 8 (higher)", "publish/{s}/ws/n0/r8/closed/ws/8x8", acks),
         ("publishes/s over HTTP, 64 x 1 (higher)", "publish/{s}/ws/n0/r8/closed/http/64x1", acks),
@@ -122,7 +130,11 @@ def depth_section(figures: list[Run]) -> list[str]:
     for fig in figures:
         spec = fig.get("spec", {})
         if spec.get("scenario") == "depth":
-            curves.setdefault((spec["server"], spec["via"]), {})[spec["pipeline"]] = fig
+            crowd = spec.get("connections", 1)
+            # A crowd: `crowd` connections, one in flight each, beside one connection
+            # pipelining as many.
+            via = spec["via"].upper() if crowd == 1 else f"{spec['via'].upper()}, a connection each"
+            curves.setdefault((spec["server"], via), {})[spec["pipeline"] * crowd] = fig
     if not curves:
         return []
     rows = []
@@ -142,7 +154,7 @@ def depth_section(figures: list[Run]) -> list[str]:
                     f"{spread_text(point, 'deliveries_per_s', 1e-3, 0)}, p50 "
                     f"{lat.get('p50_ms', 0):.1f} / p99 {lat.get('p99_ms', 0):.1f} ms"
                 )
-        rows.append([LABELS.get(server, server), via.upper(), *cells])
+        rows.append([LABELS.get(server, server), via, *cells])
     head = ["server", "publisher", *(f"{d} in flight" for d in DEPTHS)]
     return [
         "### Publisher depth: WebSocket fan-out to 1,000 subscribers, flooded",
@@ -150,7 +162,9 @@ def depth_section(figures: list[Run]) -> list[str]:
         "Deliveries/s (median, min-max in thousands) and probe latency with one publisher "
         "connection keeping 1, 8, 16 or 64 publishes in flight. A server that answers a publish "
         "only after fanning it out (Nchan) queues the depth in front of it; one that "
-        "batches (hubbub) turns it into throughput: compare servers within a column.",
+        "batches (hubbub) turns it into throughput: compare servers within a column. "
+        "*HTTP, a connection each*: the same number in flight from a crowd of connections "
+        "with one publish each, as many users sending at once make them.",
         "",
         table(head, rows),
         "",

@@ -31,7 +31,9 @@ class PublishPlan:
     window: int = 200  # flood: how far the slowest probe may fall behind
     pipeline: int = 64  # outstanding publishes per connection
     warmup: int = 50
-    connections: int = 1  # closed loop: connections (WS: one room each)
+    # Closed loop: connections (WS: one room each). Paced and flood over HTTP: a crowd of
+    # publishers taking turns, each `pipeline` in flight.
+    connections: int = 1
     lag_abort_s: float = 5.0  # paced: give up once probes are this far behind
 
 
@@ -68,6 +70,8 @@ class Driver:
         self.ctx = ctx
         self.probes: list[Subscriber] = []
         self.pubs: dict[str, Publisher] = {}  # room -> its publisher
+        self.crowd: list[Publisher] = []  # or publishers taking turns, whatever the room
+        self._turn = 0
         self._progress = asyncio.Event()
         ctx.on_progress = self._progress.set
 
@@ -79,13 +83,25 @@ class Driver:
                 pub = WsPublisher(self.dialect, self.host, room, plan.pipeline)
                 await open_publisher(pub, self.port)
                 self.pubs[room] = pub
+        elif plan.connections > 1:
+            for _ in range(plan.connections):
+                one = HttpPublisher(self.dialect, self.host, plan.pipeline)
+                await open_publisher(one, self.port)
+                self.crowd.append(one)
         else:
             shared = HttpPublisher(self.dialect, self.host, plan.pipeline)
             await open_publisher(shared, self.port)
             self.pubs = dict.fromkeys(plan.rooms, shared)
 
     def _unique_pubs(self) -> list[Publisher]:
-        return list({id(p): p for p in self.pubs.values()}.values())
+        return list({id(p): p for p in [*self.pubs.values(), *self.crowd]}.values())
+
+    def _publisher(self, room: str) -> Publisher:
+        """The room's publisher, or the crowd's next one in turn."""
+        if not self.crowd:
+            return self.pubs[room]
+        self._turn += 1
+        return self.crowd[self._turn % len(self.crowd)]
 
     async def run(self, plan: PublishPlan) -> dict[str, Any]:
         out = Outcome(published=dict.fromkeys(plan.rooms, 0))
@@ -110,8 +126,7 @@ class Driver:
 
     # Open loop
 
-    def _send(self, room: str, out: Outcome) -> None:
-        pub = self.pubs[room]
+    def _send(self, pub: Publisher, room: str, out: Outcome) -> None:
         if pub.closed:
             raise _Abort("the server closed the publisher's connection")
         seq = out.published[room] + 1
@@ -138,10 +153,11 @@ class Driver:
                 await asyncio.sleep(due - now)
                 if self._lag(out) > lag_limit:
                     raise _Abort(f"probes fell more than {plan.lag_abort_s:g} s behind")
-            pub = self.pubs[rooms[i % len(rooms)]]
+            room = rooms[i % len(rooms)]
+            pub = self._publisher(room)
             if not pub.room_free.is_set():
                 await self._wait(pub.room_free.wait(), "publish acknowledgements stalled")
-            self._send(rooms[i % len(rooms)], out)
+            self._send(pub, room, out)
 
     async def _flood(self, plan: PublishPlan, out: Outcome) -> None:
         rooms = plan.rooms
@@ -153,10 +169,10 @@ class Driver:
                 self._progress.clear()
                 await self._wait(self._progress.wait(), "probes stopped receiving")
             room = rooms[i % len(rooms)]
-            pub = self.pubs[room]
+            pub = self._publisher(room)
             if not pub.room_free.is_set():
                 await self._wait(pub.room_free.wait(), "publish acknowledgements stalled")
-            self._send(room, out)
+            self._send(pub, room, out)
             i += 1
             if i % 64 == 0:
                 await asyncio.sleep(0)  # let acks and probe reads in between bursts

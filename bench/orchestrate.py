@@ -46,7 +46,10 @@ class RunSpec:
     duration_s: float = 3.0
     via: str = "ws"  # how the publisher publishes: ws, http, or wrk (closed loop only)
     probes: int = 4
-    connections: int = 1  # closed loop only
+    # Closed loop: publishing connections. Paced and flood over HTTP: a crowd of that many
+    # publishers sharing the rooms, `pipeline` in flight each (what many users sending at
+    # once make), whose messages have no order across connections but the server's.
+    connections: int = 1
     pipeline: int = 64  # the publisher's depth: publishes in flight per connection
     window: int = 200
     hold_s: float = 3.0  # idle: how long connections are held before measuring
@@ -65,7 +68,9 @@ class RunSpec:
         if self.mode == "paced":
             parts.append(f"{self.rate:g}")
         # The publisher is part of what a figure means: runs compare only at equal depth.
-        if self.mode in ("paced", "flood"):
+        if self.mode in ("paced", "flood") and self.connections > 1:
+            parts += [self.via, f"{self.connections}x{self.pipeline}"]
+        elif self.mode in ("paced", "flood"):
             parts += [self.via, f"d{self.pipeline}"]
         if self.mode == "closed":
             parts += [self.via, f"{self.connections}x{self.pipeline}"]
@@ -227,7 +232,14 @@ def _publish(
         result["ack_latency"] = outcome["ack_latency"]
     else:
         drain = 30.0  # an upper bound: collection ends once every stream is complete or stalls
-        replies = call_all(workers, "collect", drain + 30.0, published=published, deadline_s=drain)
+        replies = call_all(
+            workers,
+            "collect",
+            drain + 30.0,
+            published=published,
+            deadline_s=drain,
+            ordered=spec.connections == 1,
+        )
         t1 = time.time_ns()
         _streams(spec, outcome, replies, result)
         t1 = min(t1, max(result.get("last_rx_ns", t1), outcome["measure_until_ns"]))
@@ -290,7 +302,8 @@ def _streams(
         latencies.extend(reply["latencies_ns"])
         errors.extend(reply["errors"])
         last_rx = max(last_rx, reply["last_rx_ns"])
-        result["id_mismatches"] = result.get("id_mismatches", 0) + reply["id_mismatches"]
+        if spec.connections == 1:  # a crowd's ids follow the server's order, not the seqs
+            result["id_mismatches"] = result.get("id_mismatches", 0) + reply["id_mismatches"]
         result["closed_by_server"] = result.get("closed_by_server", 0) + reply["closed"]
     both = StreamTally()
     both.merge(counters)

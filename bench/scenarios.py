@@ -26,6 +26,9 @@ SCENARIOS = (*CORE_SCENARIOS, "scale", "levers")  # the last two: hubbub's varia
 FANOUT_DEPTH = 8  # publishes in flight on the fan-out runs' publisher, for every server
 ROOMS_DEPTH = 64  # one HTTP connection publishing round-robin to 1,000 rooms
 DEPTHS = (1, 8, 16, 64)  # the depth curve
+# The same publishes in flight as a crowd: that many HTTP connections, one in flight each,
+# as many users sending at once make them (the depth curve pipelines on one connection).
+CROWDS = (16, 64)
 # hubbub runs with its memory store where peers hold messages in memory too; the durable
 # (SQLite) store is measured where durability is the point: acknowledged publishes.
 FANOUT_SERVERS = ("hubbub", "nchan", "uws", "node-ws", "socketio", "py-websockets", "py-socketio")
@@ -252,7 +255,8 @@ def lever_runs(mode: Mode, servers: list[str]) -> list[RunSpec]:
 
 
 def depth_curve(mode: Mode, pick: list[str]) -> list[RunSpec]:
-    """Flooded WebSocket fan-out to 1,000 subscribers at each depth, per publisher kind.
+    """Flooded WebSocket fan-out to 1,000 subscribers at each depth, per publisher kind,
+    and from a crowd of HTTP publishers (``CROWDS`` connections, one in flight each).
 
     Each server publishes the ways of ``mode.depth_vias`` it takes (at least its one way).
     """
@@ -274,6 +278,23 @@ def depth_curve(mode: Mode, pick: list[str]) -> list[RunSpec]:
                         duration_s=mode.duration_s,
                         via=via,
                         pipeline=depth,
+                        window=200,
+                        lag_abort_s=mode.lag_abort_s,
+                    )
+                )
+        if _speaks(spec, "http"):
+            for crowd in CROWDS:
+                runs.append(
+                    RunSpec(
+                        "depth",
+                        name,
+                        Transport.WS.value,
+                        subscribers=1000,
+                        mode="flood",
+                        duration_s=mode.duration_s,
+                        via="http",
+                        connections=crowd,
+                        pipeline=1,
                         window=200,
                         lag_abort_s=mode.lag_abort_s,
                     )
@@ -325,5 +346,5 @@ def series(spec: RunSpec) -> str:
     """Runs of one series differ only by rate (the unit of skipping)."""
     return (
         f"{spec.scenario}/{spec.server}/{spec.transport}/{spec.subscribers}/{spec.rooms}/"
-        f"{spec.via}/d{spec.pipeline}"
+        f"{spec.via}/{spec.connections}x{spec.pipeline}"
     )

@@ -141,7 +141,11 @@ class Worker:
         return {"alive": alive, "total": len(self.subs)}
 
     async def cmd_collect(
-        self, published: dict[str, int], deadline_s: float, stall_s: float = 3.0
+        self,
+        published: dict[str, int],
+        deadline_s: float,
+        stall_s: float = 3.0,
+        ordered: bool = True,
     ) -> dict[str, Any]:
         """Wait until every subscriber has every message, then report.
 
@@ -174,6 +178,7 @@ class Worker:
                 f"{sub.room}/{'probe' if sub.probe else 'counter'}",
                 sub.check,
                 published.get(sub.room, 0),
+                ordered,
             )
             if sub.error and len(errors) < 5:
                 errors.append(f"{sub.room}: {sub.error}")

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from bench.orchestrate import RunSpec
 from bench.rounds import SeriesOutcomes, alternate
-from bench.scenarios import DEPTHS, FULL, PUBLISH_SERVERS, QUICK, SCENARIOS, depth_curve, plan
+from bench.scenarios import (
+    CROWDS,
+    DEPTHS,
+    FULL,
+    PUBLISH_SERVERS,
+    QUICK,
+    SCENARIOS,
+    depth_curve,
+    plan,
+)
 
 ALL = list(PUBLISH_SERVERS)
 
@@ -42,10 +51,16 @@ def test_each_server_has_its_own_depth_curve() -> None:
     """The depth scenario runs 1, 8 and 64 in flight for each server and publisher kind."""
     runs = depth_curve(FULL, ["hubbub", "nchan", "py-websockets"])
     curves: dict[tuple[str, str], list[int]] = {}
+    crowds: dict[str, list[int]] = {}
     for spec in runs:
         assert spec.scenario == "depth" and spec.mode == "flood" and spec.subscribers == 1000
-        curves.setdefault((spec.server, spec.via), []).append(spec.pipeline)
+        if spec.connections == 1:
+            curves.setdefault((spec.server, spec.via), []).append(spec.pipeline)
+        else:  # a crowd of HTTP publishers, one in flight each
+            assert (spec.via, spec.pipeline) == ("http", 1)
+            crowds.setdefault(spec.server, []).append(spec.connections)
     assert all(depths == list(DEPTHS) for depths in curves.values())
+    assert crowds == {"hubbub": list(CROWDS), "nchan": list(CROWDS)}
     # Both publishers where the server takes both; Nchan only HTTP, websockets only WS.
     assert set(curves) == {
         ("hubbub", "http"),
@@ -62,7 +77,7 @@ def test_depth_is_part_of_a_runs_key() -> None:
     keys = {s.key() for s in depth_curve(QUICK, ["hubbub"])}
     assert keys == {
         f"depth/hubbub/ws/n1000/r1/flood/{v}/d{d}" for d in DEPTHS for v in ("http", "ws")
-    }
+    } | {f"depth/hubbub/ws/n1000/r1/flood/http/{c}x1" for c in CROWDS}
 
 
 def test_acknowledged_publishes_include_wrk_for_http_servers_only() -> None:
