@@ -136,3 +136,26 @@ async def test_nothing_is_told_after_close(backend: tuple[Presence, Told]) -> No
     # Past the grace (the backend's own deadline), the pending leave must stay silent.
     await asyncio.sleep(GRACE * 2)
     assert told.left("alice") == 0
+
+
+@needs_redis
+async def test_a_nodes_first_watch_lists_other_nodes_users(tmp_path: Path) -> None:
+    """A room watched before the node's subscriber connection is up (here: in the step
+    that starts it) still lists what the other nodes stored: a stream's first presence
+    then names them (before the fix it was empty until the next snapshot)."""
+    async with running_redis(tmp_path / "redis") as redis:
+        first = RedisPresence([redis.url], grace=GRACE, ttl=5.0)
+        first.start(Told(), lambda room, user: None)
+        second = RedisPresence([redis.url], grace=GRACE, ttl=5.0)
+        try:
+            await first.watch("r")
+            first.join("r", "alice")
+            async with asyncio.timeout(TIMEOUT):  # until the first node has stored it
+                while "alice" not in (await first.read("r")).users:
+                    await asyncio.sleep(0.01)
+            second.start(Told(), lambda room, user: None)
+            await second.watch("r")  # its listener task has not run yet
+            assert second.present("r").users == {"alice": 1}
+        finally:
+            await second.close()
+            await first.close()
