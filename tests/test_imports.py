@@ -36,6 +36,27 @@ def test_the_server_loads_no_aiohttp() -> None:
     assert "hubbub.client" not in loaded
 
 
+def test_hubbub_serve_loads_no_client() -> None:
+    """`hubbub serve` imports only its own command's module: no client, no aiohttp (each
+    command's module is imported when it is asked for)."""
+    loaded = _loaded_after("from hubbub.cli import parse; parse(['serve', '--port', '0'])")
+    assert "hubbub.commands.serve" in loaded
+    assert not {name for name in loaded if name.split(".")[0] == "aiohttp"}
+    assert not {n for n in loaded if n.startswith(("hubbub.client", "hubbub.commands.chat"))}
+
+
+def test_every_command_is_found_by_its_name() -> None:
+    """Each name a command module registers is in MODULE_OF, pointing at that module."""
+    from hubbub.cli import build_parser
+    from hubbub.commands import MODULE_OF
+
+    _, commands = build_parser()
+    assert set(commands) == set(MODULE_OF)
+    for name in MODULE_OF:
+        _, alone = build_parser([name])
+        assert name in alone
+
+
 def test_public_names_resolve_lazily() -> None:
     """Every name in hubbub.__all__ resolves (the client's on first use)."""
     for name in hubbub.__all__:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from hubbub import __version__
-from hubbub.commands import COMMANDS
+from hubbub.commands import MODULE_OF, command_modules
 
 USAGE = 2
 
@@ -40,21 +40,23 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def build_parser() -> tuple[Parser, dict[str, Parser]]:
-    """The top-level parser, and each sub-command's parser by name."""
+def build_parser(names: list[str] | None = None) -> tuple[Parser, dict[str, Parser]]:
+    """The top-level parser, and each sub-command's parser by name (only ``names``'
+    when given: the others' modules are not imported)."""
     parser = Parser(
         prog="hubbub", description="A real-time chat server where every room is a durable log."
     )
     parser.add_argument("--version", action="version", version=f"hubbub {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(subparsers)
+    for module in command_modules(names):
+        module.register(subparsers)
     return parser, dict(subparsers.choices)
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser, commands = build_parser()
-    if argv and argv[0] in commands:
+    asked = argv[0] if argv and argv[0] in MODULE_OF else None
+    parser, commands = build_parser(None if asked is None else [asked])
+    if asked is not None:
         # Options may come before, between or after the positionals
         # (`hubbub send general --name ci "deploy done"`), as people type them.
         args = commands[argv[0]].parse_intermixed_args(argv[1:])
