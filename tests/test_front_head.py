@@ -92,11 +92,31 @@ def test_repeated_header_is_flagged_and_joined() -> None:
 
 
 @pytest.mark.parametrize(
+    ("target", "host", "path", "query"),
+    [
+        ("http://example.org/rooms/r/messages?since=3", "example.org", MESSAGES, {"since": "3"}),
+        ("HTTPS://Example.org:8443/rooms/r/messages", "Example.org:8443", MESSAGES, {}),
+        ("http://[::1]:80?since=1", "[::1]:80", "/", {"since": "1"}),
+        ("http://x", "x", "/", {}),
+    ],
+)
+def test_absolute_form_is_served_as_its_path(
+    target: str, host: str, path: str, query: dict[str, str]
+) -> None:
+    """An absolute-form target is accepted (RFC 9112 section 3.2.2): the path and query
+    are its own, and its authority stands for Host (the header's value is ignored)."""
+    head = parsed(head_of(target))
+    assert (head.path, head.query, head.headers["host"]) == (path, query, host)
+
+
+@pytest.mark.parametrize(
     "data",
     [
         b"GET /rooms/r/messages HTTP/1.1\r\nHost: x\r\n",  # no blank line yet
         b"GET /rooms/r/messages HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
-        b"GET http://x/rooms/r/messages HTTP/1.1\r\nHost: x\r\n\r\n",  # not a path
+        b"GET ftp://x/rooms/r/messages HTTP/1.1\r\nHost: x\r\n\r\n",  # not a path
+        b"GET http:///rooms/r/messages HTTP/1.1\r\nHost: x\r\n\r\n",  # no authority
+        b"GET http://u@x/rooms HTTP/1.1\r\nHost: x\r\n\r\n",  # userinfo
         b"get /rooms/r/messages HTTP/1.1\r\nHost: x\r\n\r\n",  # method case
         b"GET /rooms/r/messages HTTP/1.1\r\nHost : x\r\n\r\n",  # space before colon
         b"GET /rooms/r/messages HTTP/1.1\r\nX: a\x00b\r\n\r\n",  # NUL in a value

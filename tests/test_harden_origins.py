@@ -146,6 +146,17 @@ async def test_a_tokenless_server_refuses_hosts_it_is_not_known_by(
     assert len((await poll(http, server.url, "r", since=0))["messages"]) == 1
 
 
+async def test_an_absolute_target_is_checked_by_its_own_host(start_server: StartServer) -> None:
+    """An absolute-form target's authority replaces the Host header (RFC 9112 section
+    3.2.2): it is served when its host is known, refused with 421 when not, whatever
+    the header says."""
+    server = await start_server()
+    known, evil = f"127.0.0.1:{server.port}", "rebind.evil"
+    target = b"GET http://%s/rooms/r/messages?since=0 HTTP/1.1\r\nHost: %s\r\n\r\n"
+    assert await _status(server.port, target % (known.encode(), evil.encode())) == b"200"
+    assert await _status(server.port, target % (evil.encode(), known.encode())) == b"421"
+
+
 async def test_with_tokens_every_host_is_answered(start_server: StartServer) -> None:
     """With access control on, a rebound page has no token: no host is refused for it."""
     server = await start_server(auth_secret="s" * 32)

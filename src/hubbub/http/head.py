@@ -24,6 +24,8 @@ MAX_HEAD = 8190
 # What a Host value may not hold: anything outside RFC 3986's host and port characters.
 _NOT_IN_A_HOST = re.compile(r"[^A-Za-z0-9\-._~%!$&'()*+,;=:\[\]]")
 EVENT_STREAM = "text/event-stream"
+# An absolute-form target: scheme, then a non-empty authority, then the path and query.
+_ABSOLUTE_FORM = re.compile(r"(?i:https?)://([^/?#]+)(.*)", re.DOTALL)
 
 
 class Headers(dict[str, str]):
@@ -196,7 +198,7 @@ def split_target(head: Request) -> None:
     except UnicodeDecodeError:
         raise InvalidRequest("malformed request: a target must be ASCII") from None
     if not target.startswith("/"):
-        raise InvalidRequest("malformed request: the target must be a path")
+        target = _origin_of_absolute(head, target)
     path, _, query = target.partition("?")
     path = path.partition("#")[0]
     query = query.partition("#")[0]
@@ -204,6 +206,22 @@ def split_target(head: Request) -> None:
     head.path = unquote(path, errors="replace") if "%" in path else path
     head.raw_query = query
     head.query = parse_query(query)
+
+
+def _origin_of_absolute(head: Request, target: str) -> str:
+    """An absolute-form target (``http://host:port/path?q``), which a server must accept
+    (RFC 9112 section 3.2.2): its authority stands for the ``Host`` header, which is
+    ignored, and the rest is the path and query. Any other form is refused."""
+    match = _ABSOLUTE_FORM.match(target)
+    if match is None:
+        raise InvalidRequest(
+            "malformed request: the target must be a path or an absolute http(s) URL"
+        )
+    authority, rest = match.group(1), match.group(2)
+    if _NOT_IN_A_HOST.search(authority) is not None:
+        raise InvalidRequest("malformed request: the target's authority names no host")
+    head.headers["host"] = authority
+    return rest if rest.startswith("/") else "/" + rest
 
 
 def parse_query(query: str) -> dict[str, str]:
