@@ -85,6 +85,10 @@ class ChunkedBody:
         return b"".join(self._chunks)
 
 
+# zlib's window bits for a gzip wrapper (16 + the largest window).
+GZIP_WBITS = 16 + zlib.MAX_WBITS
+
+
 def decode_body(body: bytes, coding: str | None, limit: int) -> bytes:
     """``body`` decoded by its ``Content-Encoding`` (``gzip``, ``deflate``, or none), never
     past ``limit`` bytes decoded; ``UnsupportedMediaType`` for another coding (RFC 9110
@@ -95,7 +99,7 @@ def decode_body(body: bytes, coding: str | None, limit: int) -> bytes:
     if name in ("", "identity"):
         return body
     if name in ("gzip", "x-gzip"):
-        return _inflate(body, 16 + zlib.MAX_WBITS, limit)
+        return _inflate(body, GZIP_WBITS, limit)
     if name == "deflate":
         try:
             return _inflate(body, zlib.MAX_WBITS, limit)
@@ -105,16 +109,29 @@ def decode_body(body: bytes, coding: str | None, limit: int) -> bytes:
 
 
 def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
-    decoder = zlib.decompressobj(wbits)
-    try:
-        data = decoder.decompress(body, limit + 1)
-        if len(data) > limit or decoder.unconsumed_tail:
+    """Decoded, at most ``limit`` bytes. A gzip body may be several members one after
+    another (RFC 1952 section 2.2), decoded as one; any other bytes after the end of
+    the encoded body are refused."""
+    parts: list[bytes] = []
+    total = 0
+    rest = body
+    while True:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            data = decoder.decompress(rest, limit - total + 1)
+            if total + len(data) > limit or decoder.unconsumed_tail:
+                raise too_large(limit)
+            data += decoder.flush()
+        except zlib.error as error:
+            raise InvalidRequest(f"request body cannot be read: {error}") from None
+        if not decoder.eof:
+            raise InvalidRequest("request body cannot be read: the encoded body is cut short")
+        total += len(data)
+        if total > limit:
             raise too_large(limit)
-        data += decoder.flush()
-    except zlib.error as error:
-        raise InvalidRequest(f"request body cannot be read: {error}") from None
-    if not decoder.eof:
-        raise InvalidRequest("request body cannot be read: the encoded body is cut short")
-    if len(data) > limit:
-        raise too_large(limit)
-    return data
+        parts.append(data)
+        rest = decoder.unused_data
+        if not rest:
+            return b"".join(parts)
+        if wbits != GZIP_WBITS:
+            raise InvalidRequest("request body cannot be read: bytes after the encoded body")
