@@ -54,11 +54,12 @@ def test_loop_figures_of_one_server() -> None:
         "# HELP hubbub_event_loop_stall_seconds The longest event-loop stall.\n"
         "# TYPE hubbub_event_loop_stall_seconds gauge\n"
         "hubbub_event_loop_stall_seconds 0.012500\n"
+        "hubbub_event_loop_busy_stall_seconds 0.002\n"
         'hubbub_connections{transport="ws"} 3\n'
         "hubbub_gc_seconds_total 1.5\n"
         "hubbub_gc_seconds_total_extra 9\n"
     )
-    assert loop_figures(text) == (0.0125, 1.5)
+    assert loop_figures(text) == (0.0125, 0.002, 1.5)
 
 
 def test_loop_figures_of_workers_are_the_longest_stall_and_the_collectors_sum() -> None:
@@ -68,5 +69,5 @@ def test_loop_figures_of_workers_are_the_longest_stall_and_the_collectors_sum() 
         'hubbub_gc_seconds_total{worker="1"} 0.25\n'
         'hubbub_gc_seconds_total{worker="2"} 0.5\n'
     )
-    assert loop_figures(text) == (0.011, 0.75)
-    assert loop_figures("hubbub_connections_open 3\n") == (None, None)
+    assert loop_figures(text) == (0.011, None, 0.75)
+    assert loop_figures("hubbub_connections_open 3\n") == (None, None, None)

@@ -125,6 +125,11 @@ class Recorder:
         recent = [s.stall for s in list(ring)[-STALL_WINDOW:]]
         return max([self.probe.longest, *recent])
 
+    def longest_busy_stall(self) -> float:
+        """The longest stall of the last minute counting only the process's own time."""
+        assert self._loop is not None, "recorder not started"
+        return self.probe.busy_stall(self._loop.time())
+
     async def _run(self) -> None:
         second = 0
         while True:

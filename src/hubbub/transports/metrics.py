@@ -47,10 +47,17 @@ class Snapshot:
     stall: float = 0.0  # the longest event-loop stall of the last minute, seconds
     gc_seconds: float = 0.0
     gc_collections: int = 0
+    busy_stall: float = 0.0  # the same counting only the process's own time (probes.py)
 
     @classmethod
     def of(cls, stats: Stats, recorder: Recorder) -> Snapshot:
-        return cls(stats, recorder.longest_stall(), recorder.gc.seconds, recorder.gc.collections)
+        return cls(
+            stats,
+            recorder.longest_stall(),
+            recorder.gc.seconds,
+            recorder.gc.collections,
+            recorder.longest_busy_stall(),
+        )
 
 
 def stats_from(data: dict[str, Any]) -> Stats:
@@ -76,7 +83,7 @@ class SharedStats:
         """Replace this worker's file at once (a reader never sees half of one)."""
         now = Snapshot.of(self.stats, self.recorder)
         data: dict[str, Any] = {name: getattr(self.stats, name) for name in STATS_FIELDS}
-        data["_loop"] = [now.stall, now.gc_seconds, now.gc_collections]
+        data["_loop"] = [now.stall, now.gc_seconds, now.gc_collections, now.busy_stall]
         path = self.directory / f"worker-{self.worker}.json"
         partial = path.with_suffix(".partial")
         partial.write_bytes(orjson.dumps(data))
@@ -92,8 +99,8 @@ class SharedStats:
                 data: dict[str, Any] = orjson.loads(path.read_bytes())
             except (ValueError, OSError):
                 continue  # not one of ours, or gone meanwhile
-            stall, gc_seconds, gc_collections = data.get("_loop", (0.0, 0.0, 0))
-            snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(gc_collections))
+            stall, gc_seconds, gc_collections, busy = (*data.get("_loop", ()), 0.0, 0.0, 0, 0.0)[:4]
+            snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(gc_collections), busy)
             found.append((number, snapshot))
         return sorted(found, key=lambda item: item[0])
 
@@ -198,6 +205,14 @@ def families(snapshot: Snapshot) -> list[Family]:
             "gauge",
             "The longest event-loop stall of the last minute (how late a 50 ms timer fired).",
             [("hubbub_event_loop_stall_seconds", "", f"{snapshot.stall:.6f}")],
+        ),
+        (
+            "hubbub_event_loop_busy_stall_seconds",
+            "gauge",
+            "The longest stall of the last minute counting only time the process itself could"
+            " have run (at most its CPU time since the timer was set; the rest of a stall is"
+            " the machine giving the core to others).",
+            [("hubbub_event_loop_busy_stall_seconds", "", f"{snapshot.busy_stall:.6f}")],
         ),
         (
             "hubbub_gc_seconds_total",
