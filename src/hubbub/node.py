@@ -419,6 +419,8 @@ def _nothing() -> None:
     return None
 
 
-def _released_then(release: Callable[[], None], finished: Finished, reason: str) -> None:
+def _released_then(
+    release: Callable[[], None], finished: Finished, stream: Stream, reason: str
+) -> None:
     release()
-    finished(reason)
+    finished(stream, reason)

@@ -24,20 +24,28 @@ from hubbub.hub.outbox import Outbox, http_chunk
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.encoding import EncodedMessage, WireFormat
+from hubbub.runtime import CALLBACK_CONTEXT
 from hubbub.store.base import bounds_after
+
+# Told, in a callback of the loop, that a stream has ended (``Stream.when_ended``).
+EndCallback = Callable[["Stream"], None]
 
 
 class Stream:
     """One streaming connection to one room."""
 
     __slots__ = (
-        "done",
+        "_told",
+        "_waiter",
+        "expiry",
+        "finished",
         "format",
         "last_ping",
         "last_seen",
         "outbox",
         "present",
         "principal",
+        "reason",
         "room",
         "skip",
         "state",
@@ -61,15 +69,61 @@ class Stream:
         # whether it is counted in its room's presence now.
         self.user: str | None = None
         self.present = False
-        # Resolved with the reason once the server ends the stream.
-        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # Why the server ended the stream; None while it is open. No future per stream
+        # (issue 19: an idle stream is this object, nothing else the collector tracks):
+        # whoever must hear of the end (:meth:`when_ended`) is told in a callback of the
+        # loop, as a future's callbacks are; :meth:`wait` makes a future for a task.
+        self.reason: str | None = None
+        self._told: EndCallback | list[EndCallback] | None = None
+        self._waiter: asyncio.Future[str] | None = None
+        # The node's, while it serves the stream without a task (streams.py): the timer
+        # of the token's expiry, and who is told why the stream ended once it is detached.
+        self.expiry: asyncio.TimerHandle | None = None
+        self.finished: Callable[[Stream, str], None] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.reason is not None
 
     def end(self, reason: str) -> None:
         """Ask the transport to end the stream: ``shutdown``, ``slow``, ``timeout``,
         ``reset`` (the room's log started over), ``gap``, ``expired`` (its token
         expired: the client reconnects with a fresh one) or ``gone``."""
-        if not self.done.done():
-            self.done.set_result(reason)
+        if self.reason is not None:
+            return
+        self.reason = reason
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(reason)
+        told = self._told
+        if told is not None:
+            self._told = None
+            loop = asyncio.get_running_loop()
+            for callback in told if isinstance(told, list) else (told,):
+                loop.call_soon(callback, self, context=CALLBACK_CONTEXT)
+
+    def when_ended(self, callback: EndCallback) -> None:
+        """Call ``callback(stream)`` in a callback of the loop once the stream has ended
+        (soon, if it has), after those registered before it."""
+        if self.reason is not None:
+            asyncio.get_running_loop().call_soon(callback, self, context=CALLBACK_CONTEXT)
+            return
+        told = self._told
+        if told is None:
+            self._told = callback  # the usual case: one callback, no list
+        elif isinstance(told, list):
+            told.append(callback)
+        else:
+            self._told = [told, callback]
+
+    def wait(self) -> asyncio.Future[str]:
+        """A future of the reason the stream ends, for a task that waits for it."""
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            if self.reason is not None:
+                waiter.set_result(self.reason)
+        return waiter
 
     def release(self) -> None:
         """Detached: nothing more goes out through this stream. A stream that owns its
