@@ -17,7 +17,7 @@ room it is attached to refer to each other, so both live in this module.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Set
 from typing import Any
 
 from hubbub.hub.outbox import Outbox, http_chunk
@@ -139,6 +139,9 @@ class Stream:
 RECENT_CACHE = 256
 # Distinct poll answers memoised per room between publishes.
 POLL_MEMO = 64
+# A room's waiters when no long poll waits: one empty set for all rooms (issue 19: an
+# empty set per room is one more object the collector tracks).
+NO_WAITERS: frozenset[asyncio.Future[None]] = frozenset()
 
 
 class Room:
@@ -171,7 +174,8 @@ class Room:
         # Live streams over every format, kept as they join and leave: the operations
         # sampler reads it for every room each second (16,000 rooms in issue 19's shape).
         self.live_count = 0
-        self.waiters: set[asyncio.Future[None]] = set()
+        # Long polls waiting for the next message (add_waiter, drop_waiter).
+        self.waiters: Set[asyncio.Future[None]] = NO_WAITERS
         self._memo: dict[object, bytes] = {}
         # Frames fanned out since the last flush, per wire format.
         self.pending: dict[WireFormat, list[bytes]] = {}
@@ -179,8 +183,9 @@ class Room:
         # Readers using the room right now (a stream catching up, a poll reading).
         self.pins = 0
         self.last_used = now
-        # The sequencer (hub.py): messages that arrived after a hole, while it is filled.
-        self.backlog: list[EncodedMessage] = []
+        # The sequencer (hub.py): messages that arrived after a hole, while it is filled
+        # (None: none, nor a list, as nearly always).
+        self.backlog: list[EncodedMessage] | None = None
         self.filling = False
         # The hub let go of this room (its log was reset): late users must not join it.
         self.stale = False
@@ -270,8 +275,29 @@ class Room:
             body = self._memo[key] = build()
         return body
 
+    def hold_back(self, messages: Sequence[EncodedMessage]) -> None:
+        """Keep messages that came after a hole until it is filled (``backlog``)."""
+        if self.backlog is None:
+            self.backlog = list(messages)
+        else:
+            self.backlog.extend(messages)
+
+    def add_waiter(self, waiter: asyncio.Future[None]) -> None:
+        waiters = self.waiters
+        if isinstance(waiters, set):
+            waiters.add(waiter)
+        else:
+            self.waiters = {waiter}
+
+    def drop_waiter(self, waiter: asyncio.Future[None]) -> None:
+        waiters = self.waiters
+        if isinstance(waiters, set):
+            waiters.discard(waiter)
+            if not waiters:
+                self.waiters = NO_WAITERS
+
     def wake_waiters(self) -> None:
-        waiters, self.waiters = self.waiters, set()
+        waiters, self.waiters = self.waiters, NO_WAITERS
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
