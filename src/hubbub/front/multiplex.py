@@ -81,7 +81,7 @@ class MultiplexSocket(FrameSocket):
     __slots__ = (
         "_expiry",
         "_finished_one",
-        "_release",
+        "_held",
         "last_ping",
         "last_seen",
         "node",
@@ -116,7 +116,9 @@ class MultiplexSocket(FrameSocket):
         # Told when a subscription is detached: bound once, shared by all of them.
         self._finished_one = self._finished
         # Held as a connection of its user: an admin's disconnect closes it, rooms or none.
-        self._release = self.node.hold_connection(user, self._disconnected)
+        # The handle is kept, not a callable that releases it (two objects fewer).
+        connections = self.node.moderation.connections
+        self._held = 0 if user is None else connections.add(user, self._disconnected)
 
     def begin(self, leftover: bytes) -> None:
         self.node.streams.kept_alive.add(self)
@@ -150,7 +152,9 @@ class MultiplexSocket(FrameSocket):
         self._end_all("gone")
 
     def _lost(self) -> None:
-        self._release()
+        if self._held and self.user is not None:
+            self.node.moderation.connections.remove(self.user, self._held)
+            self._held = 0
         self._writer_gone()
         self.node.streams.kept_alive.discard(self)
         if self._expiry is not None:
