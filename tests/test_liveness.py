@@ -44,11 +44,11 @@ async def test_a_silent_peer_gets_one_ping_then_the_cut(start: float) -> None:
         outbox = Outbox(transport, FlushScheduler(loop), limit=1 << 20, on_overflow=lambda: None)
         stream = SocketStream("r", WS, outbox, ANONYMOUS, start)
         tick = 0
-        while not stream.done.done():
+        while not stream.ended:
             tick += 1
             assert tick <= 12, "a silent peer outlived three heartbeats"
             stream.tick(round(start + tick * HEARTBEAT / 4, 3), HEARTBEAT)
-        assert stream.done.result() == "timeout"
+        assert stream.reason == "timeout"
         assert tick == 8  # exactly two heartbeats
         await asyncio.sleep(0)  # the outbox's once-per-iteration flush
         theirs.setblocking(False)

@@ -49,6 +49,9 @@ class Opened:
         epoch = (await self.store.bounds(room)).epoch
         self.hub.apply(room, epoch, [EncodedMessage(a.message, epoch) for a in appended])
 
+    def finished(self, stream: Stream, reason: str) -> None:
+        self.ended.append(reason)
+
     def start(self, transport: asyncio.Transport, room: str, cursor: Cursor | None) -> Stream:
         outbox = Outbox(transport, self.scheduler, limit=1 << 20, on_overflow=lambda: None)
         stream = Stream(room, WS, outbox, ANONYMOUS, 0.0)
@@ -56,7 +59,7 @@ class Opened:
         async def drain() -> None:
             return None
 
-        self.streams.start(stream, cursor, drain, self.ended.append)
+        self.streams.start(stream, cursor, drain, self.finished)
         return stream
 
 
@@ -171,7 +174,7 @@ async def test_opening_frames_precede_the_room_s_frames_of_the_same_step() -> No
 
         for name in ("a", "b"):
             stream = Stream(name, WS, outbox, ANONYMOUS, 0.0)
-            opened.streams.start(stream, None, drain, opened.ended.append)
+            opened.streams.start(stream, None, drain, opened.finished)
         for name in ("a", "b"):  # committed in the same step: fanned out, not yet written
             room = opened.hub.loaded(name)
             assert room is not None

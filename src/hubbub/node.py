@@ -292,8 +292,8 @@ class Node:
 
     def hold_connection(self, user: str | None, end: Callable[[], None]) -> Callable[[], None]:
         """Register a connection of ``user`` that an admin's disconnect ends with ``end``
-        (``GET /ws`` registers itself, so that one with no subscription is ended too).
-        Returns what to call once the connection is gone."""
+        (``GET /ws`` registers itself in ``moderation.connections``, so that one with no
+        subscription is ended too). Returns what to call once the connection is gone."""
         if user is None:
             return _nothing
         handle = self.moderation.connections.add(user, end)
@@ -419,6 +419,8 @@ def _nothing() -> None:
     return None
 
 
-def _released_then(release: Callable[[], None], finished: Finished, reason: str) -> None:
+def _released_then(
+    release: Callable[[], None], finished: Finished, stream: Stream, reason: str
+) -> None:
     release()
-    finished(reason)
+    finished(stream, reason)

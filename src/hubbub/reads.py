@@ -188,7 +188,7 @@ class Reads:
         # A timer that resolves the waiter, rather than asyncio.timeout(): no
         # cancellation machinery and no loop lookups on the long-poll path.
         timer = None if wait is None else loop.call_later(wait, _resolve, waiter)
-        room.waiters.add(waiter)
+        room.add_waiter(waiter)
         step = 1 if count else 0
         self._stats.waiting += step
         try:
@@ -199,7 +199,7 @@ class Reads:
             if timer is not None:
                 timer.cancel()
             self._stats.waiting -= step
-            room.waiters.discard(waiter)
+            room.drop_waiter(waiter)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Protocol
 
 from hubbub.hub import Hub, Room, Stream
 from hubbub.presence import Presence
@@ -29,10 +30,17 @@ CATCH_UP_PAGE = 200
 LONGEST_TIMER = float(2**31)
 
 Drain = Callable[[], Awaitable[None]]
-# Told why a stream started with Streams.start ended, once it is detached.
-Finished = Callable[[str], None]
+# Told why a stream started with Streams.start ended (the stream, the reason), once it is
+# detached. One callable serves all of a connection's streams: none is made per stream.
+Finished = Callable[[Stream, str], None]
 
 log = logging.getLogger("hubbub")
+
+
+class KeptAlive(Protocol):
+    """A connection that keeps its peer alive on the node's tick, not a stream itself."""
+
+    def tick(self, now: float, interval: float) -> None: ...
 
 
 class Streams:
@@ -44,6 +52,8 @@ class Streams:
         self._reads = reads
         self._stats = stats
         self.open: set[Stream] = set()
+        # GET /ws sockets: pinged on the same tick, so none holds a timer of its own.
+        self.kept_alive: set[KeptAlive] = set()
         self.closing = False
         self._done = self._on_done  # bound once, shared by every stream's callback
 
@@ -56,7 +66,7 @@ class Streams:
         expiry = self._expire_at(stream)
         try:
             await self._attach(stream, cursor, drain)
-            return await stream.done
+            return await stream.wait()
         except TimeoutError:
             stream.outbox.overflow()  # could not drain during catch-up
             return "slow"
@@ -79,59 +89,50 @@ class Streams:
         (a reconnect storm's resumes, nearly always) goes live in this step; one whose
         room is loading waits for it with a callback and then does the same. Any other
         (a store read, a wait for the client to drain, other nodes' presence) catches
-        up in a task that ends when it goes live. From then on the stream is its objects
-        and callbacks only (``stream.done``'s), so an idle socket costs no coroutine.
-        ``finished`` is told the reason once it is detached (``error`` if the catch-up
-        failed; that is logged).
+        up in a task that ends when it goes live. From then on the stream is its own
+        object, with the node's expiry timer and ``finished`` in its slots, and the end
+        callback this object shares by all (``Stream.when_ended``): an idle socket costs
+        no coroutine, future or callback object. ``finished`` is told the reason once it
+        is detached (``error`` if the catch-up failed; that is logged).
         """
-        expiry = self._expire_at(stream)
+        stream.expiry = self._expire_at(stream)
+        stream.finished = finished
         self.open.add(stream)
         if not self.closing and self._presence.knows(stream.room):
             room = self._hub.loaded(stream.room)
             if room is None:
                 loading = self._hub.load(stream.room)
-                loading.add_done_callback(
-                    partial(self._loaded, stream, cursor, drain, expiry, finished)
-                )
+                loading.add_done_callback(partial(self._loaded, stream, cursor, drain))
                 return
             if self._open_now(stream, cursor, room):
-                self._until_done(stream, expiry, finished)
+                stream.when_ended(self._done)
                 return
-        self._start_task(stream, cursor, drain, expiry, finished)
+        self._start_task(stream, cursor, drain)
 
     def _loaded(
         self,
         stream: Stream,
         cursor: Cursor | None,
         drain: Drain,
-        expiry: asyncio.TimerHandle | None,
-        finished: Finished,
         loading: asyncio.Future[Room],
     ) -> None:
         """The room of a stream that waited for it is loaded (or failed to load)."""
         failed = loading.cancelled() or loading.exception() is not None
-        if stream.done.done() or self.closing:
+        if stream.ended or self.closing:
             stream.end("shutdown")  # (ended already: its reason stays)
-            self._until_done(stream, expiry, finished)
+            stream.when_ended(self._done)
             return
         room = None if failed else self._hub.loaded(stream.room)
         if room is not None and self._open_now(stream, cursor, room):
-            self._until_done(stream, expiry, finished)
+            stream.when_ended(self._done)
             return
         # Anything else is the task's, a failed load included (acquire reads it again
         # and fails the stream as it always has).
-        self._start_task(stream, cursor, drain, expiry, finished)
+        self._start_task(stream, cursor, drain)
 
-    def _start_task(
-        self,
-        stream: Stream,
-        cursor: Cursor | None,
-        drain: Drain,
-        expiry: asyncio.TimerHandle | None,
-        finished: Finished,
-    ) -> None:
+    def _start_task(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> None:
         attach = self._hub.loop.create_task(self._attach(stream, cursor, drain))
-        attach.add_done_callback(partial(self._attached, stream, expiry, finished))
+        attach.add_done_callback(partial(self._attached, stream))
 
     def _open_now(self, stream: Stream, cursor: Cursor | None, room: Room) -> bool:
         """Open ``stream`` on ``room`` and make it live in this step, if nothing needs
@@ -159,24 +160,10 @@ class Streams:
         self._go_live(stream, room)
         return True
 
-    def _until_done(
-        self, stream: Stream, expiry: asyncio.TimerHandle | None, finished: Finished
-    ) -> None:
-        # A partial of one bound method made once: fewer objects per stream than a closure.
-        stream.done.add_done_callback(
-            partial(self._done, stream, expiry, finished), context=CALLBACK_CONTEXT
-        )
-
-    def _attached(
-        self,
-        stream: Stream,
-        expiry: asyncio.TimerHandle | None,
-        finished: Finished,
-        attach: asyncio.Task[None],
-    ) -> None:
+    def _attached(self, stream: Stream, attach: asyncio.Task[None]) -> None:
         error = None if attach.cancelled() else attach.exception()
         if error is None:
-            self._until_done(stream, expiry, finished)
+            stream.when_ended(self._done)
             return
         if isinstance(error, TimeoutError):
             stream.outbox.overflow()  # could not drain during catch-up
@@ -186,26 +173,22 @@ class Streams:
         else:
             log.error("hubbub: error serving a stream", exc_info=error)
             reason = "error"
-        self._finish(stream, expiry, finished, reason)
+        self._finish(stream, reason)
 
-    def _on_done(
-        self,
-        stream: Stream,
-        expiry: asyncio.TimerHandle | None,
-        finished: Finished,
-        done: asyncio.Future[str],
-    ) -> None:
-        self._finish(stream, expiry, finished, done.result())
+    def _on_done(self, stream: Stream) -> None:
+        assert stream.reason is not None, "told only once the stream has ended"
+        self._finish(stream, stream.reason)
 
-    def _finish(
-        self, stream: Stream, expiry: asyncio.TimerHandle | None, finished: Finished, reason: str
-    ) -> None:
+    def _finish(self, stream: Stream, reason: str) -> None:
         """As :meth:`run`'s end: what was queued goes out, then the stream is detached."""
+        expiry, finished = stream.expiry, stream.finished
+        stream.expiry = stream.finished = None
         if expiry is not None:
             expiry.cancel()
         stream.outbox.flush(asyncio.get_running_loop().time())
         self.detach(stream)
-        finished(reason)
+        if finished is not None:
+            finished(stream, reason)
 
     def _expire_at(self, stream: Stream) -> asyncio.TimerHandle | None:
         """A stream lives no longer than its token: end it at ``exp``."""
@@ -223,10 +206,10 @@ class Streams:
             return
         await self._presence.watch(stream.room)  # other nodes' view, before the snapshot
         room = stream.state = await self._hub.acquire(stream.room)
-        if stream.done.done():
+        if stream.ended:
             return  # ended while its room loaded (an unsubscribe): nothing goes out
         await self._hub.catch_up(room, cursor)
-        if stream.done.done():
+        if stream.ended:
             return
         fmt, outbox, name = stream.format, stream.outbox, stream.room
         loop = asyncio.get_running_loop()
@@ -237,7 +220,7 @@ class Streams:
         position = start.cursor
         while position < room.bounds.last_id:
             page = await self._reads.read_after(room, position, CATCH_UP_PAGE)
-            if outbox.closed or stream.done.done():
+            if outbox.closed or stream.ended:
                 return
             if not page or page[0].id != position + 1:
                 # Retention removed what this stream was about to read: say so.
@@ -253,7 +236,7 @@ class Streams:
             position = page[-1].id
             outbox.flush(loop.time())
             await drain()
-            if outbox.closed or stream.done.done():
+            if outbox.closed or stream.ended:
                 return
         if room.stale:
             outbox.flush(loop.time())
@@ -294,9 +277,11 @@ class Streams:
             self._hub.release(room)
 
     def tick(self, now: float, interval: float) -> None:
-        """Let every stream keep its peer alive (or drop a silent one)."""
+        """Let every stream and socket keep its peer alive (or drop a silent one)."""
         for stream in tuple(self.open):
             stream.tick(now, interval)
+        for socket in tuple(self.kept_alive):
+            socket.tick(now, interval)
 
     def end_all(self, reason: str) -> None:
         self.closing = True

@@ -18,7 +18,11 @@ class MemoryBus:
     """Who listens to which room, across the brokers of one process."""
 
     def __init__(self) -> None:
-        self.rooms: dict[str, set[MemoryBroker]] = {}
+        self.brokers: list[MemoryBroker] = []
+        # How many of them listen to each room. Counts, not a set of brokers per room:
+        # a dict of names and numbers is not tracked by the collector (issue 19: one
+        # room loaded per user would otherwise be one more set each).
+        self.rooms: dict[str, int] = {}
 
 
 class MemoryBroker:
@@ -31,30 +35,38 @@ class MemoryBroker:
 
     async def start(self, deliver: Deliver, on_resync: Resync) -> None:
         self._deliver = deliver
+        if self not in self._bus.brokers:
+            self._bus.brokers.append(self)
 
     async def close(self) -> None:
         for room in tuple(self._rooms):
             await self.unsubscribe(room)
         self._deliver = None
+        if self in self._bus.brokers:
+            self._bus.brokers.remove(self)
 
     async def subscribe(self, room: str) -> None:
-        self._rooms.add(room)
-        self._bus.rooms.setdefault(room, set()).add(self)
+        if room not in self._rooms:
+            self._rooms.add(room)
+            rooms = self._bus.rooms
+            rooms[room] = rooms.get(room, 0) + 1
 
     async def unsubscribe(self, room: str) -> None:
-        self._rooms.discard(room)
-        listeners = self._bus.rooms.get(room)
-        if listeners is not None:
-            listeners.discard(self)
-            if not listeners:
-                del self._bus.rooms[room]
+        if room in self._rooms:
+            self._rooms.discard(room)
+            rooms = self._bus.rooms
+            left = rooms[room] - 1
+            if left:
+                rooms[room] = left
+            else:
+                del rooms[room]
 
     def publish(self, room: str, epoch: str, messages: Sequence[Message]) -> None:
-        listeners = self._bus.rooms.get(room)
-        if not listeners:
-            return
-        for broker in tuple(listeners):
-            if broker is not self and broker._deliver is not None:
+        listeners = self._bus.rooms.get(room, 0)
+        if listeners <= (room in self._rooms):
+            return  # nobody, or only this node: one lookup, as one server always is
+        for broker in tuple(self._bus.brokers):
+            if broker is not self and room in broker._rooms and broker._deliver is not None:
                 broker._deliver(room, epoch, messages)
 
     def healthy(self) -> bool:

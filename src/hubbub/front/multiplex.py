@@ -5,12 +5,16 @@ writes through the connection's one outbox, so it is served by ``streams.py`` ex
 as the room URL's socket is: its own cursor, gap, epoch and ``ready``, the same
 catch-up and the same shared frames once live (``WS_MULTI``: message frames name their
 room at the top level). A subscription holds no task once live (``Node.start_stream``).
+Nothing the collector tracks is made per subscription but the :class:`Subscription`
+itself, and the socket holds no timer: it is pinged on the node's quarter-heartbeat tick
+(``Streams.kept_alive``), as the room URL's streams are (issue 19).
 
 The guarantees are the room URL's: the token's ``sub`` is stamped on publish, edit
 and delete (``node.submit``); when the token expires the socket closes with 4401
 (``token expired``), subscribed to anything or not; a slow consumer is closed with
 1013; at shutdown, 1001. Liveness is the connection's: a ping every heartbeat, and a
-peer silent for two heartbeats is cut, as on the room URL.
+peer silent for two heartbeats is cut, as on the room URL (checked every quarter
+heartbeat).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from websockets.frames import CloseCode, Opcode
 
 from hubbub.errors import InvalidMessage, InvalidRoom, ProtocolError
 from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
-from hubbub.hub import Outbox
+from hubbub.hub import Outbox, Stream
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import WS_MULTI, WS_PING_FRAME, ws_frame, ws_multi_ack
@@ -76,8 +80,9 @@ class MultiplexSocket(FrameSocket):
 
     __slots__ = (
         "_expiry",
-        "_heartbeat",
-        "_release",
+        "_finished_one",
+        "_held",
+        "last_ping",
         "last_seen",
         "node",
         "outbox",
@@ -106,19 +111,21 @@ class MultiplexSocket(FrameSocket):
             on_overflow=self._overflow,
         )
         self.subscriptions: dict[str, Subscription] = {}
-        self.last_seen = ctx.loop.time()
-        self._heartbeat: asyncio.TimerHandle | None = None
+        self.last_seen = self.last_ping = ctx.loop.time()
         self._expiry: asyncio.TimerHandle | None = None
+        # Told when a subscription is detached: bound once, shared by all of them.
+        self._finished_one = self._finished
         # Held as a connection of its user: an admin's disconnect closes it, rooms or none.
-        self._release = self.node.hold_connection(user, self._disconnected)
+        # The handle is kept, not a callable that releases it (two objects fewer).
+        connections = self.node.moderation.connections
+        self._held = 0 if user is None else connections.add(user, self._disconnected)
 
     def begin(self, leftover: bytes) -> None:
-        loop = self._ctx.loop
-        heartbeat = self.node.settings.heartbeat
-        self._heartbeat = loop.call_later(heartbeat, self._tick, context=CALLBACK_CONTEXT)
+        self.node.streams.kept_alive.add(self)
         expires = self.principal.expires
         if expires is not None:
             delay = min(max(0.0, expires - time.time()), LONGEST_TIMER)
+            loop = self._ctx.loop
             self._expiry = loop.call_later(delay, self._expired, context=CALLBACK_CONTEXT)
         self.take_over(leftover)
 
@@ -145,12 +152,15 @@ class MultiplexSocket(FrameSocket):
         self._end_all("gone")
 
     def _lost(self) -> None:
-        self._release()
+        if self._held and self.user is not None:
+            self.node.moderation.connections.remove(self.user, self._held)
+            self._held = 0
         self._writer_gone()
-        for timer in (self._heartbeat, self._expiry):
-            if timer is not None:
-                timer.cancel()
-        self._heartbeat = self._expiry = None
+        self.node.streams.kept_alive.discard(self)
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._finished_one = _no_finish  # it referred to this socket: no cycle left behind
         self._end_all("gone")
 
     def _end_all(self, reason: str) -> None:
@@ -159,18 +169,16 @@ class MultiplexSocket(FrameSocket):
 
     # Timers: liveness and the token's expiry
 
-    def _tick(self) -> None:
-        """Every heartbeat: cut a peer silent for two, else ping it."""
-        self._heartbeat = None
+    def tick(self, now: float, interval: float) -> None:
+        """Every quarter heartbeat (the node's tick): cut a peer silent for two
+        heartbeats, else ping it once a heartbeat."""
         if self._transport is None or self._closing:
             return
-        interval = self.node.settings.heartbeat
-        loop = self._ctx.loop
-        if peer_silent(loop.time(), self.last_seen, interval):
+        if peer_silent(now, self.last_seen, interval):
             self.abort()
-            return
-        self.outbox.push(WS_PING_FRAME)
-        self._heartbeat = loop.call_later(interval, self._tick, context=CALLBACK_CONTEXT)
+        elif now - self.last_ping >= interval:
+            self.last_ping = now
+            self.outbox.push(WS_PING_FRAME)
 
     def _disconnected(self) -> None:
         code, reason = CLOSE_DISCONNECTED, "disconnected by an admin"
@@ -238,8 +246,8 @@ class MultiplexSocket(FrameSocket):
         stream.user = self.user
         self.subscriptions[room] = stream
         drain = timed_drain(self.writable, node.settings.heartbeat)
-        finished = partial(self._finished, room, stream)
-        node.start_stream(stream, cursor, drain, finished, hold=False)  # the socket is held
+        # the socket is held
+        node.start_stream(stream, cursor, drain, self._finished_one, hold=False)
 
     def unsubscribe(self, room: str) -> None:
         stream = self.subscriptions.pop(room, None)
@@ -250,8 +258,9 @@ class MultiplexSocket(FrameSocket):
         self.node.streams.detach(stream)
         self.send({"type": "unsubscribed", "room": room, "reason": "unsubscribed"})
 
-    def _finished(self, room: str, stream: Subscription, reason: str) -> None:
+    def _finished(self, stream: Stream, reason: str) -> None:
         """A subscription ended and is detached (what it had queued is out)."""
+        room = stream.room
         if self.subscriptions.get(room) is stream:
             del self.subscriptions[room]
         if reason in ("reset", "gap"):
@@ -291,3 +300,7 @@ class MultiplexSocket(FrameSocket):
         if user is None:
             raise InvalidMessage("typing needs a name: ?user= on /ws, or user in the frame")
         self.node.typing_notice(self.principal, room, user)
+
+
+def _no_finish(stream: Stream, reason: str) -> None:
+    """What a gone socket is told of a subscription it no longer has: nothing."""

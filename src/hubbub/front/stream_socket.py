@@ -14,7 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from hubbub.front.ws_socket import FrameSocket
-from hubbub.hub import Outbox
+from hubbub.hub import Outbox, Stream
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Cursor
 from hubbub.protocol.encoding import WireFormat
@@ -55,7 +55,7 @@ class StreamSocket(FrameSocket):
     def begin(self, cursor: Cursor | None, leftover: bytes) -> None:
         """Start the stream, and read what the client sent after its handshake."""
         stream = self.stream
-        stream.done.add_done_callback(self._on_end)
+        stream.when_ended(self._on_end)
         drain = timed_drain(self.writable, self.node.settings.heartbeat)
         self.node.start_stream(stream, cursor, drain, self._stream_ended)
         self.take_over(leftover)
@@ -82,9 +82,10 @@ class StreamSocket(FrameSocket):
 
     # The stream
 
-    def _on_end(self, done: asyncio.Future[str]) -> None:
+    def _on_end(self, stream: Stream) -> None:
         """The server ended the stream: a close frame with its code, or cut when dead."""
-        reason = done.result()
+        reason = stream.reason
+        assert reason is not None, "told only once the stream has ended"
         if reason == "timeout":
             self.abort()
             return
@@ -99,6 +100,6 @@ class StreamSocket(FrameSocket):
         self._close_slow()
         self.stream.end("slow")
 
-    def _stream_ended(self, reason: str) -> None:
+    def _stream_ended(self, stream: Stream, reason: str) -> None:
         if reason == "error":  # logged by the node's streams
             self.abort()

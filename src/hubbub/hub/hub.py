@@ -248,7 +248,7 @@ class Hub:
             self._check(room)
             return 0
         if room.filling:
-            room.backlog.extend(messages)
+            room.hold_back(messages)
             return 0
         delivered = 0
         before = room.bounds.last_id
@@ -256,7 +256,7 @@ class Hub:
         for message in run:
             delivered += self._deliver(room, message)
         if hole < len(messages):
-            room.backlog.extend(messages[hole:])
+            room.hold_back(messages[hole:])
             self._fill(room)
         if room.waiters and room.bounds.last_id > before:
             # Only something new wakes a long poll: a late repeat of what a catch-up
@@ -298,7 +298,7 @@ class Hub:
         epoch = room.bounds.epoch
         before = room.bounds.last_id
         while not room.stale:
-            end = hole_end(room.bounds.last_id, room.backlog)
+            end = hole_end(room.bounds.last_id, room.backlog or ())
             if end is None:
                 break
             try:
@@ -316,7 +316,7 @@ class Hub:
             for row in filled:
                 self._stats.delivered += self._deliver(room, EncodedMessage(row, epoch))
         room.filling = False
-        backlog, room.backlog = room.backlog, []
+        backlog, room.backlog = room.backlog or [], None
         backlog.sort(key=lambda m: m.id)
         if not room.stale:
             self._stats.delivered += self._sequence(room, epoch, backlog)

@@ -116,7 +116,9 @@ class Outbox:
         self._transport = transport
         self._scheduler = scheduler
         self._on_overflow = on_overflow
-        self._pending: list[bytes] = []
+        # None when nothing is queued: an idle connection holds no list (issue 19: an
+        # empty list is one more object the collector tracks per connection).
+        self._pending: list[bytes] | None = None
         self._pending_size = 0
         self.chunked = chunked  # an HTTP/1.1 streamed body: each write is one chunk
         self.limit = limit
@@ -128,19 +130,23 @@ class Outbox:
         """Queue bytes for this connection only; written in this iteration's flush."""
         if self.closed:
             return
-        if not self._pending:
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
             self._scheduler.mark(self)
-        self._pending.append(data)
+        else:
+            pending.append(data)
         self._pending_size += len(data)
         if self._pending_size > self.limit:
             self.overflow()
 
     def flush(self, now: float) -> None:
         """Write everything pushed since the last flush in one call."""
-        if self.closed or not self._pending:
+        pending = self._pending
+        if self.closed or pending is None:
             return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        self._pending = None
         self._pending_size = 0
         self.write_shared(http_chunk(data) if self.chunked else data, now)
 
@@ -175,6 +181,6 @@ class Outbox:
         it usually refers to the stream that refers to this outbox, a cycle only the
         garbage collector would otherwise free (issue 19: none on the hot paths)."""
         self.closed = True
-        self._pending.clear()
+        self._pending = None
         self._pending_size = 0
         self._on_overflow = _no_overflow

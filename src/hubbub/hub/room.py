@@ -17,27 +17,35 @@ room it is attached to refer to each other, so both live in this module.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Set
 from typing import Any
 
 from hubbub.hub.outbox import Outbox, http_chunk
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.encoding import EncodedMessage, WireFormat
+from hubbub.runtime import CALLBACK_CONTEXT
 from hubbub.store.base import bounds_after
+
+# Told, in a callback of the loop, that a stream has ended (``Stream.when_ended``).
+EndCallback = Callable[["Stream"], None]
 
 
 class Stream:
     """One streaming connection to one room."""
 
     __slots__ = (
-        "done",
+        "_told",
+        "_waiter",
+        "expiry",
+        "finished",
         "format",
         "last_ping",
         "last_seen",
         "outbox",
         "present",
         "principal",
+        "reason",
         "room",
         "skip",
         "state",
@@ -61,15 +69,61 @@ class Stream:
         # whether it is counted in its room's presence now.
         self.user: str | None = None
         self.present = False
-        # Resolved with the reason once the server ends the stream.
-        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # Why the server ended the stream; None while it is open. No future per stream
+        # (issue 19: an idle stream is this object, nothing else the collector tracks):
+        # whoever must hear of the end (:meth:`when_ended`) is told in a callback of the
+        # loop, as a future's callbacks are; :meth:`wait` makes a future for a task.
+        self.reason: str | None = None
+        self._told: EndCallback | list[EndCallback] | None = None
+        self._waiter: asyncio.Future[str] | None = None
+        # The node's, while it serves the stream without a task (streams.py): the timer
+        # of the token's expiry, and who is told why the stream ended once it is detached.
+        self.expiry: asyncio.TimerHandle | None = None
+        self.finished: Callable[[Stream, str], None] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.reason is not None
 
     def end(self, reason: str) -> None:
         """Ask the transport to end the stream: ``shutdown``, ``slow``, ``timeout``,
         ``reset`` (the room's log started over), ``gap``, ``expired`` (its token
         expired: the client reconnects with a fresh one) or ``gone``."""
-        if not self.done.done():
-            self.done.set_result(reason)
+        if self.reason is not None:
+            return
+        self.reason = reason
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(reason)
+        told = self._told
+        if told is not None:
+            self._told = None
+            loop = asyncio.get_running_loop()
+            for callback in told if isinstance(told, list) else (told,):
+                loop.call_soon(callback, self, context=CALLBACK_CONTEXT)
+
+    def when_ended(self, callback: EndCallback) -> None:
+        """Call ``callback(stream)`` in a callback of the loop once the stream has ended
+        (soon, if it has), after those registered before it."""
+        if self.reason is not None:
+            asyncio.get_running_loop().call_soon(callback, self, context=CALLBACK_CONTEXT)
+            return
+        told = self._told
+        if told is None:
+            self._told = callback  # the usual case: one callback, no list
+        elif isinstance(told, list):
+            told.append(callback)
+        else:
+            self._told = [told, callback]
+
+    def wait(self) -> asyncio.Future[str]:
+        """A future of the reason the stream ends, for a task that waits for it."""
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            if self.reason is not None:
+                waiter.set_result(self.reason)
+        return waiter
 
     def release(self) -> None:
         """Detached: nothing more goes out through this stream. A stream that owns its
@@ -85,6 +139,9 @@ class Stream:
 RECENT_CACHE = 256
 # Distinct poll answers memoised per room between publishes.
 POLL_MEMO = 64
+# A room's waiters when no long poll waits: one empty set for all rooms (issue 19: an
+# empty set per room is one more object the collector tracks).
+NO_WAITERS: frozenset[asyncio.Future[None]] = frozenset()
 
 
 class Room:
@@ -117,7 +174,8 @@ class Room:
         # Live streams over every format, kept as they join and leave: the operations
         # sampler reads it for every room each second (16,000 rooms in issue 19's shape).
         self.live_count = 0
-        self.waiters: set[asyncio.Future[None]] = set()
+        # Long polls waiting for the next message (add_waiter, drop_waiter).
+        self.waiters: Set[asyncio.Future[None]] = NO_WAITERS
         self._memo: dict[object, bytes] = {}
         # Frames fanned out since the last flush, per wire format.
         self.pending: dict[WireFormat, list[bytes]] = {}
@@ -125,8 +183,9 @@ class Room:
         # Readers using the room right now (a stream catching up, a poll reading).
         self.pins = 0
         self.last_used = now
-        # The sequencer (hub.py): messages that arrived after a hole, while it is filled.
-        self.backlog: list[EncodedMessage] = []
+        # The sequencer (hub.py): messages that arrived after a hole, while it is filled
+        # (None: none, nor a list, as nearly always).
+        self.backlog: list[EncodedMessage] | None = None
         self.filling = False
         # The hub let go of this room (its log was reset): late users must not join it.
         self.stale = False
@@ -216,8 +275,29 @@ class Room:
             body = self._memo[key] = build()
         return body
 
+    def hold_back(self, messages: Sequence[EncodedMessage]) -> None:
+        """Keep messages that came after a hole until it is filled (``backlog``)."""
+        if self.backlog is None:
+            self.backlog = list(messages)
+        else:
+            self.backlog.extend(messages)
+
+    def add_waiter(self, waiter: asyncio.Future[None]) -> None:
+        waiters = self.waiters
+        if isinstance(waiters, set):
+            waiters.add(waiter)
+        else:
+            self.waiters = {waiter}
+
+    def drop_waiter(self, waiter: asyncio.Future[None]) -> None:
+        waiters = self.waiters
+        if isinstance(waiters, set):
+            waiters.discard(waiter)
+            if not waiters:
+                self.waiters = NO_WAITERS
+
     def wake_waiters(self) -> None:
-        waiters, self.waiters = self.waiters, set()
+        waiters, self.waiters = self.waiters, NO_WAITERS
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -33,10 +33,10 @@ class EventStream(Stream):
     __slots__ = ()
 
     def end(self, reason: str) -> None:
-        if reason == "expired" and not self.done.done():
+        if reason == "expired" and not self.ended:
             # Said before the stream ends, so the client knows to get a fresh token.
             self.outbox.push(SSE_EXPIRED)
-        elif reason == "disconnected" and not self.done.done():
+        elif reason == "disconnected" and not self.ended:
             # With a retry long enough that EventSource does not come straight back.
             self.outbox.push(SSE_DISCONNECTED)
         super().end(reason)
