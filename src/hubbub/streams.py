@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from hubbub.hub import Hub, Room, Stream
+from hubbub.hub import Hub, Outbox, Room, Stream
 from hubbub.presence import Presence
 from hubbub.protocol.cursors import Cursor, stream_start
 from hubbub.reads import Reads
@@ -46,6 +46,9 @@ class Streams:
         self.open: set[Stream] = set()
         self.closing = False
         self._done = self._on_done  # bound once, shared by every stream's callback
+        # Per outbox (connection), the room loading that its latest subscription waits
+        # for, while it loads: see start.
+        self._opening: dict[Outbox, asyncio.Future[Room]] = {}
 
     async def run(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> str:
         """Catch ``stream`` up from ``cursor``, keep it live until it ends, then detach it.
@@ -77,7 +80,10 @@ class Streams:
 
         A stream whose room is loaded and whose catch-up is all in the room's cache
         (a reconnect storm's resumes, nearly always) goes live in this step; one whose
-        room is loading waits for it with a callback and then does the same. Any other
+        room is loading waits for it with a callback and then does the same. So does one
+        whose room is loaded while another room of its connection is loading (a storm's
+        personal room, then its group's): both go live in the same step, and their
+        opening frames leave in one write instead of two. Any other
         (a store read, a wait for the client to drain, other nodes' presence) catches
         up in a task that ends when it goes live. From then on the stream is its objects
         and callbacks only (``stream.done``'s), so an idle socket costs no coroutine.
@@ -88,12 +94,15 @@ class Streams:
         self.open.add(stream)
         if not self.closing and self._presence.knows(stream.room):
             room = self._hub.loaded(stream.room)
+            loading = self._opening.get(stream.outbox)
             if room is None:
-                loading = self._hub.load(stream.room)
+                loading = self._opening[stream.outbox] = self._hub.load(stream.room)
+            if loading is not None:
                 loading.add_done_callback(
                     partial(self._loaded, stream, cursor, drain, expiry, finished)
                 )
                 return
+            assert room is not None
             if self._open_now(stream, cursor, room):
                 self._until_done(stream, expiry, finished)
                 return
@@ -108,7 +117,10 @@ class Streams:
         finished: Finished,
         loading: asyncio.Future[Room],
     ) -> None:
-        """The room of a stream that waited for it is loaded (or failed to load)."""
+        """The room of a stream that waited for it is loaded (or failed to load), or the
+        room its connection's other subscription waited for."""
+        if self._opening.get(stream.outbox) is loading:
+            del self._opening[stream.outbox]
         failed = loading.cancelled() or loading.exception() is not None
         if stream.done.done() or self.closing:
             stream.end("shutdown")  # (ended already: its reason stays)
