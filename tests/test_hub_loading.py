@@ -42,7 +42,7 @@ async def test_rooms_loading_together_take_one_read() -> None:
     store = CountingStore()
     await store.append([Stamped(Publish("g1", "alice", "hi", None), ts=1)])
     hub = hub_on(store)
-    names = [f"p{i}" for i in range(200)] + ["g1"]
+    names = [f"p{i}" for i in range(BOUNDS_BATCH - 1)] + ["g1"]
     rooms = await asyncio.gather(*(hub.acquire(name) for name in names))
     assert [room.name for room in rooms] == names
     assert store.reads == [names]

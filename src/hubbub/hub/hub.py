@@ -45,10 +45,11 @@ FILL_PAGE = 1000
 # Pause before reading the store again when a fill failed.
 FILL_RETRY = 0.5
 # Rooms per store read of bounds. The read's end wakes each room's loading and then
-# its streams, which go live and flush their opening frames in the next iterations:
-# about 20 us a room, so 256 keep each of those callback runs near 5 ms (a storm's
-# read of 1,740 rooms stalled the loop 16 ms, then 14 ms for their flush; issue 19).
-BOUNDS_BATCH = 256
+# its streams, which go live and flush their opening frames in the next iterations (a
+# storm's read of 1,740 rooms stalled the loop 16 ms, then 14 ms for their flush; issue
+# 19). In the chat shape a room read wakes about two streams (its own, and its
+# connection's group room waiting with it): 256 rooms made runs of 5-7 ms, 128 half.
+BOUNDS_BATCH = 128
 
 
 class Hub:
