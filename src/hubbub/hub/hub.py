@@ -287,16 +287,21 @@ class Hub:
             self.scheduler.mark_room(room)
         return delivered
 
-    def broadcast(self, name: str, event: str, body: dict[str, Any]) -> int:
-        """An ephemeral event to the live streams of ``name`` on this node, if loaded."""
+    def broadcast(self, name: str, event: str, body: dict[str, Any], *, later: bool = False) -> int:
+        """An ephemeral event to the live streams of ``name`` on this node, if loaded;
+        ``later``: it may wait for the room's next flush (``FlushScheduler.LATER`` at
+        most), in its place among the room's frames."""
         room = self.rooms.get(name)
         if room is None or room.stale:
             return 0
         delivered = room.fan_out_event(event, body)
         if delivered and not room.scheduled:
-            room.scheduled = True
             assert self.scheduler is not None
-            self.scheduler.mark_room(room)
+            if later:
+                self.scheduler.mark_room_later(room)
+            else:
+                room.scheduled = True
+                self.scheduler.mark_room(room)
         return delivered
 
     def _fill(self, room: Room) -> None:
