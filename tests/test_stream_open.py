@@ -221,3 +221,31 @@ async def test_a_loaded_room_waits_for_its_connection_s_room_that_loads() -> Non
             ("presence", "group"),
         ]
         assert opened.streams._opening == {}  # nothing kept once loaded
+
+
+async def test_rooms_loading_in_different_reads_go_live_together() -> None:
+    """The group's room was asked for first (another member), so it loads in an earlier
+    store read than the connection's personal room: its stream waits for the other."""
+    opened = Opened()
+    opened.hub.load("group")  # another member's subscription: read first
+    async with socket_pair() as (transport, sock):
+        outbox = Outbox(transport, opened.scheduler, limit=1 << 20, on_overflow=lambda: None)
+
+        async def drain() -> None:
+            return None
+
+        await asyncio.sleep(0)  # the group's read is in flight: the personal room's is next
+        streams = [Stream(name, WS, outbox, ANONYMOUS, 0.0) for name in ("personal", "group")]
+        for stream in streams:
+            opened.streams.start(stream, None, drain, opened.ended.append)
+        written = {outbox.sent}
+        for _ in range(20):
+            await asyncio.sleep(0)
+            written.add(outbox.sent)
+        group, personal = opened.hub.loaded("group"), opened.hub.loaded("personal")
+        assert group is not None and personal is not None
+        assert streams[0] in personal.streams[WS] and streams[1] in group.streams[WS]
+        assert len(written - {0}) == 1  # one write for both rooms' opening frames
+        frames = await frames_from(sock, 4)
+        assert sorted(f["room"] for f in frames if f["type"] == "ready") == ["group", "personal"]
+        assert opened.streams._opening == {}
