@@ -6,7 +6,6 @@ takes them along, in their place before it."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from hubbub.hub import Outbox, Stream
 from hubbub.hub.outbox import LATER
@@ -23,13 +22,11 @@ async def test_joins_of_several_iterations_go_out_in_one_write_within_later() ->
     async with socket_pair() as (transport, sock):
         outbox = Outbox(transport, opened.scheduler, limit=1 << 20, on_overflow=lambda: None)
         room.join(Stream("g", WS, outbox, ANONYMOUS, 0.0))
-        started = time.monotonic()
         for user in ("a", "b", "c"):  # each in a loop iteration of its own
             opened.hub.broadcast("g", "presence", {"joined": [user], "left": []}, later=True)
             await asyncio.sleep(0)
         assert outbox.sent == 0  # nothing yet: they wait for each other
         frames = await frames_from(sock, 3)
-        assert time.monotonic() - started < 10 * LATER
         assert [f["joined"] for f in frames] == [["a"], ["b"], ["c"]]
 
 
