@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 from hubbub.broker.memory import MemoryBroker
-from hubbub.hub.hub import Hub
+from hubbub.hub.hub import BOUNDS_BATCH, Hub
 from hubbub.hub.room import Room
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Publish
@@ -42,7 +42,7 @@ async def test_rooms_loading_together_take_one_read() -> None:
     store = CountingStore()
     await store.append([Stamped(Publish("g1", "alice", "hi", None), ts=1)])
     hub = hub_on(store)
-    names = [f"p{i}" for i in range(200)] + ["g1"]
+    names = [f"p{i}" for i in range(BOUNDS_BATCH - 1)] + ["g1"]
     rooms = await asyncio.gather(*(hub.acquire(name) for name in names))
     assert [room.name for room in rooms] == names
     assert store.reads == [names]
@@ -51,6 +51,22 @@ async def test_rooms_loading_together_take_one_read() -> None:
     await hub.acquire("later")
     await hub.acquire("g1")
     assert store.reads[1:] == [["later"]]
+    await hub.close()
+
+
+async def test_a_storm_of_rooms_is_read_a_batch_at_a_time() -> None:
+    """Each read's end wakes its rooms' streams in one go: no read holds more than
+    BOUNDS_BATCH rooms, so that run of callbacks stays short; none is left out."""
+    store = CountingStore()
+    hub = hub_on(store)
+    names = [f"p{i}" for i in range(2 * BOUNDS_BATCH + 10)]
+    rooms = await asyncio.gather(*(hub.acquire(name) for name in names))
+    assert [room.name for room in rooms] == names
+    assert store.reads == [
+        names[:BOUNDS_BATCH],
+        names[BOUNDS_BATCH : 2 * BOUNDS_BATCH],
+        names[2 * BOUNDS_BATCH :],
+    ]
     await hub.close()
 
 

@@ -188,3 +188,68 @@ async def test_opening_frames_precede_the_room_s_frames_of_the_same_step() -> No
             ("presence", "b"),
         ]
         assert [f["type"] for f in frames][4:] == ["message", "message"]
+
+
+async def test_a_loaded_room_waits_for_its_connection_s_room_that_loads() -> None:
+    """A storm's connection subscribes to its personal room (not loaded) and then to its
+    group's (loaded): the group's stream waits for the other room, and both go live in
+    the same step, so their opening frames leave in one flush (one write, not two)."""
+    opened = Opened()
+    await opened.hub.acquire("group")
+    group = opened.hub.loaded("group")
+    assert group is not None
+    async with socket_pair() as (transport, sock):
+        outbox = Outbox(transport, opened.scheduler, limit=1 << 20, on_overflow=lambda: None)
+
+        async def drain() -> None:
+            return None
+
+        streams = [Stream(name, WS, outbox, ANONYMOUS, 0.0) for name in ("personal", "group")]
+        for stream in streams:
+            opened.streams.start(stream, None, drain, opened.finished)
+        assert streams[1] not in group.streams.get(WS, set())  # waits for "personal"
+        written = {outbox.sent}  # bytes written so far, seen after each loop step
+        for _ in range(20):
+            await asyncio.sleep(0)
+            written.add(outbox.sent)
+        personal = opened.hub.loaded("personal")
+        assert personal is not None
+        assert streams[0] in personal.streams[WS] and streams[1] in group.streams[WS]
+        assert len(written - {0}) == 1  # both rooms' opening frames in one write
+        frames = await frames_from(sock, 4)
+        assert [(f["type"], f["room"]) for f in frames] == [
+            ("ready", "personal"),
+            ("presence", "personal"),
+            ("ready", "group"),
+            ("presence", "group"),
+        ]
+        assert opened.streams._opening == {}  # nothing kept once loaded
+
+
+async def test_rooms_loading_in_different_reads_go_live_together() -> None:
+    """The group's room was asked for first (another member), so it loads in an earlier
+    store read than the connection's personal room: its stream waits for the other."""
+    opened = Opened()
+    opened.hub.load("group")  # another member's subscription: read first
+    async with socket_pair() as (transport, sock):
+        outbox = Outbox(transport, opened.scheduler, limit=1 << 20, on_overflow=lambda: None)
+
+        async def drain() -> None:
+            return None
+
+        await asyncio.sleep(0)  # the group's read is in flight: the personal room's is next
+        streams = [Stream(name, WS, outbox, ANONYMOUS, 0.0) for name in ("personal", "group")]
+        for stream in streams:
+            opened.streams.start(stream, None, drain, opened.finished)
+        written = {outbox.sent}
+        for _ in range(20):
+            await asyncio.sleep(0)
+            written.add(outbox.sent)
+        group, personal = opened.hub.loaded("group"), opened.hub.loaded("personal")
+        assert group is not None and personal is not None
+        assert streams[0] in personal.streams[WS] and streams[1] in group.streams[WS]
+        assert len(written - {0}) == 1  # one write for both rooms' opening frames
+        frames = await frames_from(sock, 4)
+        ready = [str(f["room"]) for f in frames if f["type"] == "ready"]
+        assert sorted(ready) == ["group", "personal"]
+        assert opened.streams._opening == {}

@@ -345,7 +345,9 @@ class Node:
         return await self.presence.read(room)
 
     def _on_presence(self, room: str, joined: list[str], left: list[str]) -> None:
-        self.hub.broadcast(room, "presence", {"joined": joined, "left": left})
+        # May wait up to 50 ms for the room's next flush: in a reconnect storm the joins
+        # of a group's members then reach each member in one write, not one per join.
+        self.hub.broadcast(room, "presence", {"joined": joined, "left": left}, later=True)
 
     def typing_notice(self, principal: Principal, room: str, user: str) -> bool:
         """Tell the room's streams ``user`` is typing, at most once a second per user in a

@@ -35,11 +35,14 @@ import sys
 YOUNG_THRESHOLD = 10_000
 
 # Seconds between freezes of what survived: a reconnect storm of 5,000 users a second
-# at the 25 tracked objects a user issue 19 asks for leaves 12,500 objects a pass.
+# at the 25 tracked objects a user issue 19 asks for leaves 6,250 objects a pass.
 # Measured (CPU time of each pass, 10,000 users on GET /ws through aiohttp at about
 # 130 objects each, 2,000 msg/s): the longest pass 554 ms without the policy, 72 ms
-# with it while serving; fewer objects per user bring it down further.
-FREEZE_EVERY = 0.1
+# with it while serving; fewer objects per user bring it down further. At 0.1 s a
+# storm of 15,000 users at about 4,000 a second (38 objects each) made passes of 5-9
+# ms; a pass costs about what came since the last, so halving the interval halves it
+# (an idle pass, with nothing new, costs microseconds).
+FREEZE_EVERY = 0.05
 
 
 # The context the callbacks each connection and subscription keeps registered run in (a

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
 
-from hubbub.hub import Hub, Room, Stream
+from hubbub.hub import Hub, Outbox, Room, Stream
 from hubbub.presence import Presence
 from hubbub.protocol.cursors import Cursor, stream_start
 from hubbub.reads import Reads
@@ -56,6 +56,9 @@ class Streams:
         self.kept_alive: set[KeptAlive] = set()
         self.closing = False
         self._done = self._on_done  # bound once, shared by every stream's callback
+        # Per outbox (connection), the room loadings its subscriptions wait for, while
+        # any is not done: see start.
+        self._opening: dict[Outbox, set[asyncio.Future[Room]]] = {}
 
     async def run(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> str:
         """Catch ``stream`` up from ``cursor``, keep it live until it ends, then detach it.
@@ -87,7 +90,11 @@ class Streams:
 
         A stream whose room is loaded and whose catch-up is all in the room's cache
         (a reconnect storm's resumes, nearly always) goes live in this step; one whose
-        room is loading waits for it with a callback and then does the same. Any other
+        room is loading waits for it with a callback and then does the same. So does one
+        whose room is loaded while another room of its connection is loading, and one
+        whose room loaded before its connection's other (a storm's personal room and its
+        group's): they wait for each other and go live in the same step, so their
+        opening frames leave in one write instead of two. Any other
         (a store read, a wait for the client to drain, other nodes' presence) catches
         up in a task that ends when it goes live. From then on the stream is its own
         object, with the node's expiry timer and ``finished`` in its slots, and the end
@@ -100,10 +107,17 @@ class Streams:
         self.open.add(stream)
         if not self.closing and self._presence.knows(stream.room):
             room = self._hub.loaded(stream.room)
+            loading = self._sibling_loading(stream.outbox)
             if room is None:
                 loading = self._hub.load(stream.room)
+                loads = self._opening.get(stream.outbox)
+                if loads is None:
+                    loads = self._opening[stream.outbox] = set()
+                loads.add(loading)
+            if loading is not None:
                 loading.add_done_callback(partial(self._loaded, stream, cursor, drain))
                 return
+            assert room is not None
             if self._open_now(stream, cursor, room):
                 stream.when_ended(self._done)
                 return
@@ -116,12 +130,23 @@ class Streams:
         drain: Drain,
         loading: asyncio.Future[Room],
     ) -> None:
-        """The room of a stream that waited for it is loaded (or failed to load)."""
-        failed = loading.cancelled() or loading.exception() is not None
+        """The room of a stream that waited for it is loaded (or failed to load), or the
+        room its connection's other subscription waited for."""
+        loads = self._opening.get(stream.outbox)
+        if loads is not None:
+            loads.discard(loading)
+            if not loads:
+                del self._opening[stream.outbox]
         if stream.ended or self.closing:
             stream.end("shutdown")  # (ended already: its reason stays)
             stream.when_ended(self._done)
             return
+        sibling = self._sibling_loading(stream.outbox)
+        if sibling is not None:  # its connection's other room: then both go live
+            sibling.add_done_callback(partial(self._loaded, stream, cursor, drain))
+            return
+        # (After a sibling's load, its own room may have failed: not loaded, the task's.)
+        failed = loading.cancelled() or loading.exception() is not None
         room = None if failed else self._hub.loaded(stream.room)
         if room is not None and self._open_now(stream, cursor, room):
             stream.when_ended(self._done)
@@ -129,6 +154,14 @@ class Streams:
         # Anything else is the task's, a failed load included (acquire reads it again
         # and fails the stream as it always has).
         self._start_task(stream, cursor, drain)
+
+    def _sibling_loading(self, outbox: Outbox) -> asyncio.Future[Room] | None:
+        """A room loading that another subscription of ``outbox``'s connection waits
+        for, if one is not done."""
+        for loading in self._opening.get(outbox, ()):
+            if not loading.done():
+                return loading
+        return None
 
     def _start_task(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> None:
         attach = self._hub.loop.create_task(self._attach(stream, cursor, drain))

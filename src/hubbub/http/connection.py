@@ -19,6 +19,8 @@ connection stays the socket's protocol and keeps its place under the guard, and 
 the stream what it reads, its write pauses and its loss; an SSE stream that ends with
 the connection open hands it back.
 A connection over a cap is answered ``503`` at once by the guard (``http/guard.py``).
+The reads of one loop iteration take a bounded time (``http/turns.py``): a connection
+that reads after it waits for its turn in a later iteration, its bytes kept.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub")
 
+# Bytes a connection waiting for its turn to read holds before it is served out of turn.
+QUEUED_BYTES = 1 << 16
 # What a connection running a stream keeps instead of its queues: nothing is queued then.
 _NO_PENDING: deque[Pending] = deque(maxlen=0)
 _NO_TASKS: set[asyncio.Task[Any]] = set()
@@ -67,6 +71,7 @@ class FrontConnection(Writing, Requests, asyncio.Protocol):
         "_peer",
         "_pending",
         "_proxied",
+        "_queued",
         "_routes",
         "_serving",
         "_tasks",
@@ -84,6 +89,7 @@ class FrontConnection(Writing, Requests, asyncio.Protocol):
         self._peer = "unknown"  # who the socket is from (a proxy, behind one)
         self._proxied = False  # from a trusted proxy: each request names its client
         self._buffer = bytearray()
+        self._queued = False  # waiting for its turn to read (http/turns.py), bytes kept
         self._pending: deque[Pending] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -154,10 +160,21 @@ class FrontConnection(Writing, Requests, asyncio.Protocol):
         if ctx.closing:
             self.begin_close()
         if unread and not self._ending:
-            self._buffer += unread
+            # Before what came while it waited for a turn (read after the stream's).
+            self._buffer[:0] = unread
         self._serve()
 
     def data_received(self, data: bytes) -> None:
+        if self._queued or not self._ctx.turns.take():
+            # This iteration's reads took their time: served in a turn of a later one.
+            if self._attached is not None or not self._ending:
+                self._buffer += data
+            if not self._queued:
+                self._queued = True
+                self._ctx.turns.wait(self)
+            elif len(self._buffer) > QUEUED_BYTES:
+                self.read_turn()  # not more than this is held: served out of turn
+            return
         stream = self._attached
         if stream is not None:
             stream.data_received(data)
@@ -167,7 +184,23 @@ class FrontConnection(Writing, Requests, asyncio.Protocol):
         self._buffer += data
         self._serve()
 
+    def read_turn(self) -> None:
+        """Its turn (``http/turns.py``): what it read while it waited, as it came."""
+        if not self._queued:
+            return
+        self._queued = False
+        stream = self._attached
+        if stream is not None:
+            if self._buffer:
+                data = bytes(self._buffer)
+                self._buffer.clear()
+                stream.data_received(data)
+        elif self._transport is not None and not self._ending:
+            self._serve()
+
     def eof_received(self) -> bool:
+        # What it sent before its end is served first (not left for a turn after the close).
+        self.read_turn()
         # A peer that stops sending is gone; the transport closes and connection_lost
         # cancels what it waits for (a long poll releases its waiter).
         if self._attached is not None:

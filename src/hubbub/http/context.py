@@ -12,6 +12,7 @@ from hubbub.errors import ProtocolError
 from hubbub.http.answers import DateHeader, header_lines
 from hubbub.http.cors import allowed_origin_for, origin_header_pairs
 from hubbub.http.head import Request
+from hubbub.http.turns import ReadTurns
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 
@@ -57,6 +58,7 @@ class ServerContext:
         "request_filters",
         "settings",
         "stats",
+        "turns",
     )
 
     def __init__(
@@ -77,6 +79,8 @@ class ServerContext:
         self.host_refusal: Callable[[str | None], ProtocolError | None] = _no_refusal
         self.guard = guard
         self.loop = loop
+        # How much of a loop iteration the connections' reads take (http/turns.py).
+        self.turns = ReadTurns(loop)
         self.idle_timeout = settings.idle_timeout
         self.body_timeout = settings.body_timeout
         self._origins = settings.allow_origin

@@ -30,6 +30,10 @@ def http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
+# Seconds a room's frames that may wait (presence changes) wait at most for a flush.
+LATER = 0.05
+
+
 class Flushable(Protocol):
     def flush(self, now: float) -> None: ...
 
@@ -44,7 +48,7 @@ class FlushScheduler:
     however many rooms a connection opened in the iteration (a reconnect storm).
     """
 
-    __slots__ = ("_first", "_loop", "_outboxes", "_rooms", "_scheduled")
+    __slots__ = ("_first", "_later", "_loop", "_outboxes", "_rooms", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -52,6 +56,8 @@ class FlushScheduler:
         self._rooms: list[Flushable] = []
         self._outboxes: list[Flushable] = []
         self._scheduled = False
+        # Rooms whose pending frames may wait (mark_room_later), until the timer.
+        self._later: dict[Flushable, None] = {}
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -61,6 +67,22 @@ class FlushScheduler:
     def mark_room(self, room: Flushable) -> None:
         self._rooms.append(room)
         self._schedule()
+
+    def mark_room_later(self, room: Flushable) -> None:
+        """Flush ``room`` within :data:`LATER` seconds, or with its next message if that
+        comes sooner (that flush writes its pending frames in order). A room's later
+        frames then share one write per stream however many loop iterations added
+        them (a storm's presence joins: one write per member per iteration otherwise)."""
+        if not self._later:
+            self._loop.call_later(LATER, self._mark_later)
+        self._later[room] = None
+
+    def _mark_later(self) -> None:
+        # Through the next flush, not written here: the opening frames of the streams
+        # that went live meanwhile must go first (mark_first).
+        later, self._later = self._later, {}
+        for room in later:
+            self.mark_room(room)
 
     def mark(self, outbox: Flushable) -> None:
         self._outboxes.append(outbox)
