@@ -149,3 +149,41 @@ async def test_an_index_turned_off_and_on_is_rebuilt(tmp_path: Path) -> None:
         assert [(h.message.id, h.edited_ts) for h in edited] == [(1, 3)]
     finally:
         await on.close()
+
+
+async def test_a_used_client_id_in_a_batch_leaves_ids_and_index_exact(tmp_path: Path) -> None:
+    """A batch is written with one statement unless a client_id in it is used already;
+    then it is written row by row: the new messages take gapless ids and each is indexed
+    once, the repeat is neither stored nor indexed again."""
+    path = str(tmp_path / "repeat.db")
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await store.append([Stamped(Publish("r", "al", "first needle", "c1"), ts=1)])
+        batch = [
+            Stamped(Publish("r", "al", "second needle"), ts=2),
+            Stamped(Publish("r", "al", "first needle again", "c1"), ts=3),
+            Stamped(Publish("q", "al", "third needle", "c2"), ts=4),
+            Stamped(Publish("r", "al", "fourth needle"), ts=5),
+        ]
+        results = await store.append(batch)
+        assert [(r.message.room, r.message.id, r.created) for r in results] == [
+            ("r", 2, True),
+            ("r", 1, False),
+            ("q", 1, True),
+            ("r", 3, True),
+        ]
+        assert results[1].message.text == "first needle"
+        hits = await store.search(parse_query("needle"), SearchScope(None, 10))
+        assert [h.text for h in hits] == [
+            "fourth needle",
+            "third needle",
+            "second needle",
+            "first needle",
+        ]
+        assert (await store.bounds("r")).last_id == 3
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("INSERT INTO search (search) VALUES ('integrity-check')").rowcount == 1
+    conn.close()
