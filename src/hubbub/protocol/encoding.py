@@ -108,7 +108,7 @@ def client_messages(data: bytes, max_size: int) -> list[tuple[int, bytes]] | Non
 class EncodedMessage:
     """A message of one epoch with its wire forms, each built on first use and then reused."""
 
-    __slots__ = ("_forms", "_sse", "_ws", "epoch", "json", "message")
+    __slots__ = ("_forms", "_multi", "_sse", "_ws", "epoch", "json", "message")
 
     def __init__(self, message: Message, epoch: str) -> None:
         self.message = message
@@ -116,6 +116,7 @@ class EncodedMessage:
         self.json: bytes = orjson.dumps(message.to_dict())
         self._sse: bytes | None = None
         self._ws: bytes | None = None
+        self._multi: bytes | None = None
         self._forms: dict[str, bytes] | None = None
 
     @property
@@ -139,6 +140,17 @@ class EncodedMessage:
         if self._ws is None:
             self._ws = ws_frame(b'{"type":"message","message":' + self.json + b"}")
         return self._ws
+
+    @property
+    def ws_multi(self) -> bytes:
+        """The whole ``GET /ws`` frame, ``{"type":"message","room":...,"message":...}``,
+        spliced from the JSON made once (the bytes orjson makes of that object)."""
+        if self._multi is None:
+            room = orjson.dumps(self.message.room)
+            self._multi = ws_frame(
+                b'{"type":"message","room":' + room + b',"message":' + self.json + b"}"
+            )
+        return self._multi
 
     def form(self, name: str, build: Callable[[Message], bytes]) -> bytes:
         """Another view's encoding of this message (the tutorial dialect's), built once."""
@@ -240,13 +252,7 @@ class MultiplexFormat(WebSocketFormat):
     __slots__ = ()
 
     def message(self, message: EncodedMessage) -> bytes:
-        return message.form(self.name, _multiplex_message)
-
-
-def _multiplex_message(message: Message) -> bytes:
-    return ws_frame(
-        orjson.dumps({"type": "message", "room": message.room, "message": message.to_dict()})
-    )
+        return message.ws_multi
 
 
 WS = WebSocketFormat("ws")
