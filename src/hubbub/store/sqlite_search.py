@@ -9,6 +9,12 @@ hits without ranking every match. An edit rewrites the row's text, a delete remo
 row, retention removes the rows of the messages it drops: all in the same transaction as
 the append, so a message acknowledged is searchable and a crash leaves index and log equal.
 
+New rows wait in ``search_pending`` (written in the append's transaction, so as durable as
+their messages) and go into the FTS5 table ``INDEX_EVERY`` at a time, and before every
+search (:func:`index_pending_now`): FTS5 writes a segment and its structure at each commit
+that changes it, about 100 us of a small commit's 300 (issue 19), and a commit of a busy
+server holds a few messages. A search therefore always sees every committed message.
+
 A database from before search is indexed in the background (:class:`Backfill`): newest
 first, in chunks that are transactions of their own on the writer thread, so publishes go
 on between them. Old messages take the ``seq`` values below those of every new one.
@@ -31,6 +37,13 @@ CREATE = (
     " columnsize = 0, tokenize = 'unicode61 remove_diacritics 2')"
 )
 _INDEX = "INSERT INTO search (rowid, text, keys, room, id) VALUES (?, ?, ?, ?, ?)"
+PENDING = (
+    "CREATE TABLE IF NOT EXISTS search_pending (seq INTEGER PRIMARY KEY, text TEXT NOT NULL,"
+    " keys TEXT NOT NULL, room TEXT NOT NULL, id INTEGER NOT NULL)"
+)
+_PEND = "INSERT INTO search_pending (seq, text, keys, room, id) VALUES (?, ?, ?, ?, ?)"
+# Pending rows an append's transaction moves into the index (a search moves any number).
+INDEX_EVERY = 500
 
 CHUNK = 2000  # messages the background indexing takes per transaction
 
@@ -53,6 +66,7 @@ def ensure_search_schema(conn: sqlite3.Connection) -> None:
 
     A file that had messages before the table existed keeps ``seq`` 1 to N for them (the
     background indexing hands them out), new messages count from N + 1."""
+    conn.execute(PENDING)  # a file from before it has none pending
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search'").fetchone():
         return
     conn.execute(CREATE)
@@ -69,6 +83,7 @@ def drop_search_schema(conn: sqlite3.Connection) -> None:
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search'").fetchone():
         return
     conn.execute("DROP TABLE search")
+    conn.execute("DROP TABLE IF EXISTS search_pending")
     conn.execute("UPDATE messages SET seq = NULL WHERE seq IS NOT NULL")
     conn.execute("DELETE FROM meta WHERE key IN ('search_seq', 'search_backfill')")
 
@@ -76,8 +91,9 @@ def drop_search_schema(conn: sqlite3.Connection) -> None:
 class Indexer:
     """The index's side of one append transaction, on the writer thread.
 
-    New rows wait in ``_rows`` and go in with one ``executemany`` (a call per row was a
-    tenth of the index's cost); a correction or trim first writes them, as it may touch one.
+    New rows wait in ``_rows`` and go into ``search_pending`` with one ``executemany`` (a
+    call per row was a tenth of the index's cost); a correction or trim first writes them,
+    as it may touch one. A row is corrected or removed in both tables (it is in one).
     """
 
     __slots__ = ("_conn", "_keys", "_rows", "seq")
@@ -100,7 +116,7 @@ class Indexer:
 
     def _write(self) -> None:
         if self._rows:
-            self._conn.executemany(_INDEX, self._rows)
+            self._conn.executemany(_PEND, self._rows)
             self._rows.clear()
 
     def correct(self, message: Message) -> None:
@@ -114,8 +130,12 @@ class Indexer:
             return
         if message.kind == DELETE:
             self._conn.execute("DELETE FROM search WHERE rowid = ?", (row[0],))
+            self._conn.execute("DELETE FROM search_pending WHERE seq = ?", (row[0],))
         elif message.kind == EDIT:
             self._conn.execute("UPDATE search SET text = ? WHERE rowid = ?", (message.text, row[0]))
+            self._conn.execute(
+                "UPDATE search_pending SET text = ? WHERE seq = ?", (message.text, row[0])
+            )
 
     def trim(self, room: str, first_id: int) -> None:
         """Before retention deletes the room's ids below ``first_id``: their rows."""
@@ -124,12 +144,47 @@ class Indexer:
             "SELECT seq FROM messages WHERE room = ? AND id < ? AND seq IS NOT NULL",
             (room, first_id),
         ).fetchall()
-        self._conn.executemany("DELETE FROM search WHERE rowid = ?", rows)
+        _forget(self._conn, rows)
 
     def finish(self, started: int) -> None:
         self._write()
         if self.seq != started:
             _set_meta(self._conn, "search_seq", self.seq)
+            # The oldest pending row (seqs are handed out in order; corrections leave gaps).
+            oldest = self._conn.execute("SELECT min(seq) FROM search_pending").fetchone()[0]
+            if oldest is not None and self.seq - oldest + 1 >= INDEX_EVERY:
+                index_pending(self._conn)
+
+
+def index_pending(conn: sqlite3.Connection) -> None:
+    """Inside a write transaction: every pending row into the index."""
+    conn.execute(
+        "INSERT INTO search (rowid, text, keys, room, id)"
+        " SELECT seq, text, keys, room, id FROM search_pending ORDER BY seq"
+    )
+    conn.execute("DELETE FROM search_pending")
+
+
+def index_pending_now(conn: sqlite3.Connection) -> None:
+    """On the writer, before a search: every row pending (of every process sharing the
+    file) into the index, in a transaction of its own. Run after the search was asked
+    for, so every message acknowledged before it is found."""
+    if conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        index_pending(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _forget(conn: sqlite3.Connection, seqs: list[tuple[int]]) -> None:
+    """The rows of ``seqs`` leave the index, or the rows waiting for it."""
+    conn.executemany("DELETE FROM search WHERE rowid = ?", seqs)
+    conn.executemany("DELETE FROM search_pending WHERE seq = ?", seqs)
 
 
 def forget_room(conn: sqlite3.Connection, room: str) -> None:
@@ -137,7 +192,7 @@ def forget_room(conn: sqlite3.Connection, room: str) -> None:
     rows = conn.execute(
         "SELECT seq FROM messages WHERE room = ? AND seq IS NOT NULL", (room,)
     ).fetchall()
-    conn.executemany("DELETE FROM search WHERE rowid = ?", rows)
+    _forget(conn, rows)
 
 
 # Searching, on the reader thread
