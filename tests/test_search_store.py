@@ -12,7 +12,7 @@ import pytest
 from hubbub.errors import Indexing
 from hubbub.protocol.messages import DELETE, EDIT, Publish
 from hubbub.protocol.search import parse_query
-from hubbub.store import SQLiteStore, Stamped
+from hubbub.store import SQLiteStore, Stamped, sqlite_search
 from hubbub.store.base import SearchScope
 from hubbub.store.sqlite_files import connect, ensure_schema
 from tests.process import serve
@@ -187,3 +187,31 @@ async def test_a_used_client_id_in_a_batch_leaves_ids_and_index_exact(tmp_path: 
     conn = sqlite3.connect(path)
     assert conn.execute("INSERT INTO search (search) VALUES ('integrity-check')").rowcount == 1
     conn.close()
+
+
+async def test_the_index_takes_waiting_rows_in_batches(tmp_path: Path) -> None:
+    """Rows wait in search_pending until INDEX_EVERY of them (then an append moves them)
+    or a search (which moves every one): each message is found once either way."""
+    path = str(tmp_path / "batches.db")
+    store = SQLiteStore(path)
+    await store.open()
+    every = sqlite_search.INDEX_EVERY
+    try:
+        for start in range(0, every + 100, 100):
+            await store.append(
+                [
+                    Stamped(Publish("r", "al", f"needle {n}"), ts=n)
+                    for n in range(start, start + 100)
+                ]
+            )
+        conn = sqlite3.connect(path)
+        waiting = conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+        indexed = conn.execute("SELECT count(*) FROM search").fetchone()[0]
+        assert (waiting, indexed) == (100, every)
+        hits = await store.search(parse_query("needle"), SearchScope(("r",), 100))
+        assert [h.message.id for h in hits] == list(range(every + 100, every, -1))
+        assert conn.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM search").fetchone()[0] == every + 100
+        conn.close()
+    finally:
+        await store.close()

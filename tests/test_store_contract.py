@@ -302,7 +302,13 @@ async def test_search_finds_each_query_form_newest_first(store: Store) -> None:
 async def test_search_follows_edits_and_deletes(store: Store) -> None:
     """An edit is found by its new text only; a deleted message never again."""
     await store.append([said("a", "al", "old words"), said("a", "al", "doomed words")])
+    await store.append([said("b", "al", "kept waiting"), said("b", "al", "gone waiting")])
+    # A search indexes what waits for the index (SQLite): corrected there, and waiting.
+    assert await found(store, "words") == [("a", 2), ("a", 1)]
+    await store.append([said("b", "al", "changed", EDIT, 1), said("b", "al", "", DELETE, 2)])
     await store.append([said("a", "al", "new text", EDIT, 1), said("a", "al", "", DELETE, 2)])
+    assert await found(store, "waiting") == []
+    assert await found(store, "changed") == [("b", 1)]
     assert await found(store, "old") == []
     assert await found(store, "doomed") == []
     hits = await store.search(parse_query("new"), SearchScope(None, 20))
@@ -336,6 +342,8 @@ async def test_search_forgets_what_retention_drops(make: StoreFactory) -> None:
     try:
         await store.append([said("a", "u", f"word {n}") for n in range(4)])
         assert await found(store, "word") == [("a", 4), ("a", 3)]
+        await store.append([said("a", "u", f"word {n}") for n in range(1)])  # 3 was indexed
+        assert await found(store, "word") == [("a", 5), ("a", 4)]
     finally:
         await store.close()
 
@@ -368,8 +376,11 @@ async def test_search_follows_a_correction_in_the_same_batch(store: Store) -> No
 async def test_search_forgets_a_cleared_room(store: Store) -> None:
     """After a room is cleared its old messages are never found, and its new log is."""
     await store.append([said("a", "u", "secret plans"), said("b", "u", "secret too")])
+    assert await found(store, "plans") == [("a", 1)]  # indexed, not waiting
+    await store.append([said("a", "u", "secret waiting")])
     await store.clear("a")
     assert await found(store, "secret") == [("b", 1)]
-    await store.append([said("a", "u", "fresh secret")])
+    await store.append([said("a", "u", "fresh secret"), said("a", "u", "other words")])
     hits = await store.search(parse_query("secret"), SearchScope(("a",), 20))
     assert [(h.message.id, h.text) for h in hits] == [(1, "fresh secret")]
+    assert await found(store, "waiting") == []  # nothing left of the old log's id 2
