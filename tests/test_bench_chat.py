@@ -4,7 +4,7 @@ both servers carry, Nchan's meta frames, the per-room exactness check, percentil
 from __future__ import annotations
 
 import pytest
-from bench.chat import loop_figures, percentile, rooms_of
+from bench.chat import commit_counts, loop_figures, per_message, percentile, rooms_of
 from bench.chat_users import TEXT_SIZE, SeqCheck, Tally, message_text, nchan_frame, parse_text
 
 
@@ -71,3 +71,24 @@ def test_loop_figures_of_workers_are_the_longest_stall_and_the_collectors_sum() 
     )
     assert loop_figures(text) == (0.011, None, 0.75)
     assert loop_figures("hubbub_connections_open 3\n") == (None, None, None)
+
+
+def test_commit_counts_add_up_over_workers() -> None:
+    """Commits and the publishes in them (their ratio: messages a commit), every worker's."""
+    one = (
+        "hubbub_commits_total 40\nhubbub_publish_seconds_count 1000\nhubbub_publish_seconds_sum 2\n"
+    )
+    assert commit_counts(one) == (40.0, 1000.0)
+    workers = (
+        'hubbub_commits_total{worker="1"} 10\nhubbub_commits_total{worker="2"} 30\n'
+        'hubbub_publish_seconds_count{worker="1"} 100\n'
+        'hubbub_publish_seconds_count{worker="2"} 300\n'
+    )
+    assert commit_counts(workers) == (40.0, 400.0)
+
+
+def test_thread_cpu_per_message_busiest_first() -> None:
+    """Each thread's CPU over the window per message, in microseconds; idle ones left out."""
+    start = {"loop": 1.0, "thread-7": 0.5, "thread-8": 0.0}
+    end = {"loop": 2.3, "thread-7": 0.9, "thread-8": 0.000001, "thread-9": 0.1}
+    assert per_message(start, end, 10_000) == {"loop": 130.0, "thread-7": 40.0, "thread-9": 10.0}
