@@ -10,8 +10,11 @@ import pytest
 
 from hubbub.server import Server
 from tests.conftest import StartServer
+from tests.rawws import frame, open_raw, read_frame
 from tests.tokens import SECRET, make_token
 from tests.wire import poll, publish, wait_live, ws_json
+
+TEXT, PING = 0x1, 0x9
 
 
 async def send(ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
@@ -189,3 +192,41 @@ async def test_expiring_token_closes_with_4401(
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(f"{server.url}/ws", params={"token": token})
     assert refused.value.status == 401
+
+
+async def test_frames_cut_by_reads_are_joined(server: Server) -> None:
+    """A publisher's frames cut anywhere by its writes (so by the server's reads): each is
+    read whole once the rest arrives, before and after the WebSocket library takes the
+    socket over (a ping after a cut frame hands it the cut frame's start too)."""
+    reader, writer, head = await open_raw(server.port, "/ws")
+    assert head.startswith(b"HTTP/1.1 101")
+
+    def publish_frame(n: int) -> bytes:
+        body = {"type": "publish", "room": "cut", "user": "al", "text": f"m{n} " + "x" * 200}
+        return frame(TEXT, orjson.dumps(body))
+
+    async def ack() -> int:
+        opcode, payload = await read_frame(reader)
+        assert opcode == TEXT
+        answer = orjson.loads(payload)
+        assert answer["type"] == "ack"
+        return int(answer["message"]["id"])
+
+    one, two, three, four = (publish_frame(n) for n in range(1, 5))
+    pieces = [
+        one + two[:1],  # cut after the first byte
+        two[1:3],  # ... inside the 16-bit length
+        two[3:] + three[:100],  # ... inside the payload
+        three[100:] + four[:50],
+        four[50:] + frame(PING, b"hi"),  # the library takes the rest, the ping with it
+    ]
+    acks = []
+    for n, piece in enumerate(pieces):
+        writer.write(piece)
+        await writer.drain()
+        if n in (0, 2, 3):  # each piece read alone: the next is sent after this ack
+            acks.append(await ack())
+    assert await read_frame(reader) == (0xA, b"hi")  # answered at once, the ack on commit
+    acks.append(await ack())
+    assert acks == [1, 2, 3, 4]
+    writer.close()

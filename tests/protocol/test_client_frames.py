@@ -1,5 +1,6 @@
 """Client frames parsed without the WebSocket library (``encoding.client_messages``):
-exactly what the library parses from the same bytes, or None for anything it must judge."""
+exactly what the library parses from the same bytes (a frame cut by the read kept for
+the next), or None for anything it must judge."""
 
 from __future__ import annotations
 
@@ -50,7 +51,25 @@ def library_messages(data: bytes) -> list[tuple[int, bytes]]:
 )
 def test_whole_data_frames_are_what_the_library_parses(frames: list[bytes]) -> None:
     data = b"".join(frames)
-    assert client_messages(data, MAX) == library_messages(data)
+    assert client_messages(data, MAX) == (library_messages(data), len(data))
+
+
+def test_a_frame_cut_by_the_read_waits_for_the_rest() -> None:
+    """Cut at every byte: the whole frames before the cut, and where the cut one starts;
+    read again with the rest, all of them, as the library parses them."""
+    frames = [client_frame(b"a" * 5), client_frame(b"b" * 300), client_frame(b"c", first=0x82)]
+    data = b"".join(frames)
+    starts = [0, len(frames[0]), len(frames[0]) + len(frames[1]), len(data)]
+    for cut in range(len(data) + 1):
+        found = client_messages(data[:cut], MAX)
+        assert found is not None, cut
+        messages, start = found
+        whole = max(i for i, at in enumerate(starts) if at <= cut)
+        assert start == starts[whole]
+        assert messages == library_messages(b"".join(frames[:whole]))
+        rest = client_messages(data[start:], MAX)
+        assert rest is not None
+        assert messages + rest[0] == library_messages(data)
 
 
 @pytest.mark.parametrize(
@@ -61,10 +80,11 @@ def test_whole_data_frames_are_what_the_library_parses(frames: list[bytes]) -> N
         client_frame(b"part", first=0x01),  # a first fragment (no FIN)
         client_frame(b"rsv", first=0xC1),  # a reserved bit (the library fails it: 1002)
         client_frame(b"plain", masked=False),  # unmasked (1002)
-        client_frame(b"x" * 10)[:-1],  # cut by the read: the rest comes later
-        client_frame(b"x" * 200)[:3],  # cut inside its extended length
         client_frame(b"x" * 70_000),  # a 64-bit length
+        client_frame(b"x" * 70_000)[:2],  # a 64-bit length, cut after it says so
         client_frame(b"x" * (MAX + 1))[:-5],  # over max_size (1009), cut or not
+        client_frame(b"x" * (MAX + 1))[:4],  # ... known from its length alone
+        client_frame(b"ok") + client_frame(b"", first=0x89)[:1],  # a ping's first byte
         client_frame(b"ok") + client_frame(b"", first=0x89),  # whole frames, then a ping
     ],
 )
@@ -74,4 +94,5 @@ def test_anything_else_is_left_to_the_library(data: bytes) -> None:
 
 def test_a_frame_over_the_limit_is_left_to_the_library() -> None:
     assert client_messages(client_frame(b"x" * 101), 100) is None
-    assert client_messages(client_frame(b"x" * 100), 100) == [(int(Opcode.TEXT), b"x" * 100)]
+    whole = client_frame(b"x" * 100)
+    assert client_messages(whole, 100) == ([(int(Opcode.TEXT), b"x" * 100)], len(whole))

@@ -13,11 +13,12 @@ frame (RFC 6455 section 5.5.1: a pong the library would queue then is dropped).
 
 The library's protocol object is made when it is first needed. Until then, reads of
 whole, unfragmented, masked data frames (what clients send nearly always) are parsed
-by ``protocol/encoding.py``'s :func:`client_messages`; the first read holding anything
-else (a control frame, a fragment, a frame cut in two) goes to the library, which then
-parses every read after it. A socket that only ever sends ordinary frames costs no
-library object and no parser generator (issue 19: a reconnect storm makes thousands a
-second).
+by ``protocol/encoding.py``'s :func:`client_messages`, a frame cut by the end of a read
+kept until the next; the first read holding anything else (a control frame, a
+fragment) goes to the library, which then parses every read after it. A socket that
+only ever sends ordinary frames costs no library object and no parser generator (issue
+19: a reconnect storm makes thousands a second), and a busy publisher's frames are not
+parsed by the library because one read ended inside one.
 
 What the server sends is mostly not framed here: a stream's outbox writes the shared,
 pre-encoded frames of ``protocol/encoding.py`` straight to the transport, the same
@@ -107,6 +108,7 @@ class FrameSocket(WriteFlow):
         "_close_timer",
         "_closing",
         "_ctx",
+        "_cut",
         "_message",
         "_transport",
         "_ws",
@@ -120,6 +122,7 @@ class FrameSocket(WriteFlow):
         self._transport: asyncio.Transport | None = transport
         self._address = address  # counted under ctx.guard until connection_lost
         self._ws: ServerProtocol | None = None  # the library, once needed (_library)
+        self._cut = b""  # the start of a frame the last read cut, before the library
         self._message: _Message | None = None
         self._closing = False  # the server's close frame is going out (or the socket cut)
         self._close_out = False  # it is out: nothing more is written
@@ -161,9 +164,15 @@ class FrameSocket(WriteFlow):
     # asyncio.Protocol
 
     def data_received(self, data: bytes) -> None:
+        cut, self._cut = self._cut, b""
+        if cut:
+            data = cut + data
         if self._ws is None and not self._closing:
-            messages = client_messages(data, self._ctx.settings.max_body)
-            if messages is not None:
+            found = client_messages(data, self._ctx.settings.max_body)
+            if found is not None:
+                messages, end = found
+                if end < len(data):
+                    self._cut = data[end:]  # a frame the read cut: the rest comes next
                 for opcode, payload in messages:
                     if self._closing:
                         break  # as below: after the server's close, nothing more is read

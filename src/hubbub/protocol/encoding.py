@@ -75,34 +75,44 @@ def ws_close_frame(code: int, reason: str = "") -> bytes:
     return ws_frame(struct.pack("!H", code) + cut, WS_OPCODE_CLOSE)
 
 
-def client_messages(data: bytes, max_size: int) -> list[tuple[int, bytes]] | None:
-    """The client messages in ``data``, each ``(opcode, unmasked payload)``, if it holds
-    nothing but whole, unfragmented, masked text or binary frames with no reserved bit,
-    each at most ``max_size`` bytes (RFC 6455 section 5.2). None for anything else (a
-    control frame, a fragment, a frame cut by the read, an oversized one): the
-    WebSocket library parses that, refusals included."""
-    messages = []
+def client_messages(data: bytes, max_size: int) -> tuple[list[tuple[int, bytes]], int] | None:
+    """The client messages in ``data``, each ``(opcode, unmasked payload)``, and where the
+    frame the read cut starts (``len(data)`` if none was cut), if ``data`` holds nothing
+    but unfragmented, masked text or binary frames with no reserved bit and a 7- or 16-bit
+    length, each at most ``max_size`` bytes (RFC 6455 section 5.2). None for anything else
+    (a control frame, a fragment, an oversized or 64-bit-length one): the WebSocket library
+    parses that, refusals included. A busy publisher's reads often end inside a frame: its
+    start is kept for the next read rather than handed to the library for good."""
+    messages: list[tuple[int, bytes]] = []
     end = len(data)
     at = 0
     while at < end:
-        if end - at < 6:
+        first = data[at]
+        if first != 0x81 and first != 0x82:
             return None
-        first, second = data[at], data[at + 1]
-        if (first != 0x81 and first != 0x82) or not second & 0x80:
+        if end - at < 2:
+            return messages, at
+        second = data[at + 1]
+        if not second & 0x80:
             return None
         size = second & 0x7F
-        at += 2
+        head = 2
         if size == 126:
-            size = (data[at] << 8) | data[at + 1]
-            at += 2
+            if end - at < 4:
+                return messages, at
+            size = (data[at + 2] << 8) | data[at + 3]
+            head = 4
         elif size == 127:
             return None
-        if size > max_size or end - at < 4 + size:
+        if size > max_size:
             return None
-        payload = data[at + 4 : at + 4 + size]
-        messages.append((first & 0x0F, apply_mask(payload, data[at : at + 4])))
-        at += 4 + size
-    return messages
+        start = at + head + 4
+        if end < start + size:
+            return messages, at
+        payload = data[start : start + size]
+        messages.append((first & 0x0F, apply_mask(payload, data[start - 4 : start])))
+        at = start + size
+    return messages, at
 
 
 class EncodedMessage:
