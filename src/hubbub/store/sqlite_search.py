@@ -42,8 +42,9 @@ PENDING = (
     " keys TEXT NOT NULL, room TEXT NOT NULL, id INTEGER NOT NULL)"
 )
 _PEND = "INSERT INTO search_pending (seq, text, keys, room, id) VALUES (?, ?, ?, ?, ?)"
-# Pending rows an append's transaction moves into the index (a search moves any number).
-INDEX_EVERY = 500
+# Pending rows an append's transaction moves into the index (a search moves any number):
+# about 4.5 us of CPU each, so a commit that moves them takes about 1 ms longer.
+INDEX_EVERY = 200
 
 CHUNK = 2000  # messages the background indexing takes per transaction
 
