@@ -17,6 +17,7 @@ from tests.conftest import StartServer
 from tests.process import serve
 from tests.redis_server import RedisServer, needs_redis
 from tests.tokens import SECRET, bearer, make_token
+from tests.wire import wait_live
 
 WAIT = 10.0  # seconds any one expected event may take
 
@@ -247,3 +248,33 @@ async def test_nodes_hear_each_other_again_after_redis_restarts(
             return bool(update["t"] > back + 1 and points.get("node-b") == update["t"])
 
         await first_update(stream, heard_since)
+
+
+async def test_the_busiest_rooms_are_those_with_messages_then_followed_ones(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """A second's busiest rooms: those with messages, then the ones with subscribers
+    (with ten or more rooms with messages, those alone are read)."""
+    recorder, stats = server.node.recorder, server.node.stats
+
+    async def sample_after(rooms: list[str]) -> Any:
+        for _ in range(3):  # the recorder's own second may take the counts first: again
+            for room in rooms:
+                await publish(http, server, room)
+            if len(stats.room_messages) == len(rooms):
+                return recorder.tick(round(time.time()))  # no await since the check
+        raise AssertionError("every attempt crossed a second's sample")
+
+    async with http.ws_connect(f"{server.url}/rooms/crowd/messages") as ws:
+        await wait_live(server, "crowd", 1)
+        few = await sample_after([f"few{n}" for n in range(3)])
+        assert sorted((row.name, row.subscribers) for row in few.rooms) == [
+            ("crowd", 1),
+            ("few0", 0),
+            ("few1", 0),
+            ("few2", 0),
+        ]
+        many = await sample_after([f"many{n}" for n in range(12)])
+        assert len(many.rooms) == 10
+        assert all(row.name.startswith("many") and row.messages > 0 for row in many.rooms)
+        await ws.close()
