@@ -460,13 +460,16 @@ class SQLiteStore:
             done, total = self._backfill_progress
             raise Indexing(f"the search index is being built: {done} of {total} messages")
 
-        def read() -> list[Found]:
+        def read(whole: bool) -> list[Found] | None:
             assert self._read_conn is not None
-            return sqlite_search.search(self._read_conn, query, scope)
+            return sqlite_search.search(self._read_conn, query, scope, whole=whole)
 
-        # What waits for the index goes in first: every acknowledged message is found.
-        await self._on_writer(sqlite_search.index_pending_now)
-        return await self._run(self._reader, read)
+        found = await self._run(self._reader, partial(read, True))
+        if found is None:  # rows wait for the index: in first, so every acknowledged is found
+            await self._on_writer(sqlite_search.index_pending_now)
+            found = await self._run(self._reader, partial(read, False))
+        assert found is not None
+        return found
 
     async def indexed(self) -> None:
         """Return once the messages from before search are indexed (at once if none were)."""

@@ -10,10 +10,11 @@ row, retention removes the rows of the messages it drops: all in the same transa
 the append, so a message acknowledged is searchable and a crash leaves index and log equal.
 
 New rows wait in ``search_pending`` (written in the append's transaction, so as durable as
-their messages) and go into the FTS5 table ``INDEX_EVERY`` at a time, and before every
-search (:func:`index_pending_now`): FTS5 writes a segment and its structure at each commit
-that changes it, about 100 us of a small commit's 300 (issue 19), and a commit of a busy
-server holds a few messages. A search therefore always sees every committed message.
+their messages) and go into the FTS5 table ``INDEX_EVERY`` at a time, and before a search
+that finds rows waiting (:func:`index_pending_now`): FTS5 writes a segment and its
+structure at each commit that changes it, about 100 us of a small commit's 300 (issue
+19), and a commit of a busy server holds a few messages. A search therefore always sees
+every message committed before it began.
 
 A database from before search is indexed in the background (:class:`Backfill`): newest
 first, in chunks that are transactions of their own on the writer thread, so publishes go
@@ -232,11 +233,17 @@ ORDER BY hit.rowid DESC
 """
 
 
-def search(conn: sqlite3.Connection, query: Query, scope: SearchScope) -> list[Found]:
-    """The newest ``scope.limit`` hits, read in one snapshot."""
+def search(
+    conn: sqlite3.Connection, query: Query, scope: SearchScope, *, whole: bool = True
+) -> list[Found] | None:
+    """The newest ``scope.limit`` hits, read in one snapshot. ``whole``: None if that
+    snapshot has rows waiting for the index (:func:`index_pending_now` first, then
+    search again with ``whole=False``: what waits then came after the search began)."""
     match = fts_match(query, scope.rooms)
     conn.execute("BEGIN")
     try:
+        if whole and conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone():
+            return None
         params: list[object] = [match]
         where = ""
         if scope.before is not None:
