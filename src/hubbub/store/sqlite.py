@@ -37,7 +37,7 @@ from typing import TypeVar
 
 from hubbub.errors import Indexing, SearchUnavailable, StoreError
 from hubbub.protocol.cursors import Bounds
-from hubbub.protocol.messages import MESSAGE, Message
+from hubbub.protocol.messages import Message
 from hubbub.protocol.search import Query
 from hubbub.protocol.tokens import ABOVE_NAMES
 from hubbub.store import sqlite_search
@@ -47,26 +47,20 @@ from hubbub.store.base import (
     SearchScope,
     Stamped,
     bounds_after,
-    refused_append,
 )
 from hubbub.store.epochs import new_epoch
+from hubbub.store.sqlite_append import (
+    COLUMNS,
+    ROOMS_PER_QUERY,
+    SQLiteAppender,
+    count_rooms,
+    row_message,
+)
 from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
-from hubbub.store.sqlite_search import Indexer
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Rooms per SELECT ... IN (...) of bounds_many: under SQLite's limit on bound variables.
-_ROOMS_PER_QUERY = 500
-_COLUMNS = "id, room, user, text, ts, client_id, kind, target"
-
-_Row = tuple[int, str, str, str, int, str | None, str | None, int | None]
-
-_INSERT = (
-    f"INSERT INTO messages ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (room, client_id) WHERE client_id IS NOT NULL DO NOTHING"
-)
 
 
 # Below this much free space where the file is, /healthz says the store takes no writes:
@@ -80,19 +74,8 @@ def free_bytes(path: str) -> int:
     return found.f_bavail * found.f_frsize
 
 
-def _count_rooms(conn: sqlite3.Connection) -> int:
-    # A scan of the rooms table (a few milliseconds per 100,000 rooms), hence kept once counted.
-    row = conn.execute("SELECT COUNT(*) FROM rooms WHERE last_id > 0").fetchone()
-    return int(row[0])
-
-
 def _index_chunk(chunk: list[tuple[int, str, int]], conn: sqlite3.Connection) -> None:
     sqlite_search.index_chunk(conn, chunk)
-
-
-def _row_message(row: _Row) -> Message:
-    # kind is NULL for a plain message (and for every row of a file from before corrections).
-    return Message(*row[:6], kind=row[6] or MESSAGE, target=row[7])
 
 
 class SQLiteStore:
@@ -119,14 +102,14 @@ class SQLiteStore:
         self._search_ready = True
         self._backfill_progress = (0, 0)  # messages indexed, of how many
         self._shared = shared
-        self._max_rooms = max_rooms
-        # Rooms holding messages, known to the writer thread; None: count it again (at open, after
-        # a rollback, and always when other processes share the file and may have added rooms).
-        self._room_count: int | None = None
         self._synchronous = synchronous
         # How long a write waits for another process's lock before it is refused (503).
         self._busy_timeout = busy_timeout
         self._retain = retain
+        # The write transaction of a batch (sqlite_append.py), on the writer thread.
+        self._appender = SQLiteAppender(
+            search=search, retain=retain, max_rooms=max_rooms, shared=shared
+        )
         self._lock = FileLock(path, shared=shared)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-reader")
@@ -153,6 +136,7 @@ class SQLiteStore:
             try:
                 self._write_conn = connect(self._path, self._busy_timeout, self._synchronous)
                 self._generation = ensure_schema(self._write_conn, new_epoch(), search=self._search)
+                self._appender.generation = self._generation
                 self._read_conn = connect(self._path, self._busy_timeout, self._synchronous)
             except BaseException:
                 self._lock.release()
@@ -194,129 +178,7 @@ class SQLiteStore:
         conn = self._write_conn
         if conn is None:
             raise StoreError("store is not open")
-        # Rows go in with one executemany, counting on no client_id being used already (a
-        # retry is rare); when one was, the batch is done again row by row, which finds it.
-        # Corrections always go row by row: the index reads the row each one corrects.
-        if all(item.publish.kind == MESSAGE for item in batch):
-            results = self._append_tx(conn, batch, each=False)
-            if results is not None:
-                return results
-        results = self._append_tx(conn, batch, each=True)
-        assert results is not None
-        return results
-
-    def _append_tx(
-        self, conn: sqlite3.Connection, batch: Sequence[Stamped], *, each: bool
-    ) -> list[Appended] | None:
-        """One transaction appending ``batch``. ``each``: a statement per row, which
-        finds a ``client_id`` used already; else one for all of them, and None (rolled
-        back) when one was used already."""
-        # Per room touched: (last_id, epoch), read inside the transaction.
-        touched: set[str] = set()
-        new_rooms: set[str] = set()
-        results: list[Appended] = []
-        rows: list[tuple[object, ...]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rooms = self._room_states(conn, {item.publish.room for item in batch})
-            index = Indexer(conn) if self._search else None
-            started = 0 if index is None else index.seq
-            for item in batch:
-                pub = item.publish
-                state = rooms[pub.room]
-                last_id, epoch = state
-                if not last_id and pub.room not in new_rooms:
-                    # The cap is checked here, inside the write lock: no other batch or process
-                    # can create a room between this count and this batch's COMMIT.
-                    if self._at_room_cap(conn, len(new_rooms)):
-                        results.append(refused_append(item, epoch))
-                        continue
-                    new_rooms.add(pub.room)
-                new_id = last_id + 1
-                kind = None if pub.kind == MESSAGE else pub.kind
-                # Plain messages take the next seq (their place in the search index).
-                seq = None if index is None or kind is not None else index.seq + 1
-                values = (
-                    new_id,
-                    pub.room,
-                    pub.user,
-                    pub.text,
-                    item.ts,
-                    pub.client_id,
-                    kind,
-                    pub.target,
-                    seq,
-                )
-                if not each:
-                    rows.append(values)
-                # One statement: a client_id already used in the room inserts nothing
-                # (a lookup before every insert was a third of the writer's time).
-                elif conn.execute(_INSERT, values).rowcount == 0:
-                    found = conn.execute(
-                        f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND client_id = ?",
-                        (pub.room, pub.client_id),
-                    ).fetchone()
-                    if found is None:
-                        raise StoreError(f"room {pub.room}: id {new_id} is taken")
-                    results.append(Appended(_row_message(found), False, epoch))
-                    continue
-                rooms[pub.room] = (new_id, epoch)
-                touched.add(pub.room)
-                message = item.message(new_id)
-                if index is not None:
-                    if seq is not None:
-                        index.add(message, seq)
-                    else:
-                        index.correct(message)
-                results.append(Appended(message, True, epoch))
-            if rows and conn.executemany(_INSERT, rows).rowcount != len(rows):
-                conn.execute("ROLLBACK")  # a client_id used already: row by row instead
-                return None
-            conn.executemany(
-                "INSERT INTO rooms (name, last_id) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
-                [(room, rooms[room][0]) for room in touched],
-            )
-            if self._retain is not None:
-                for room in touched:
-                    first_id = bounds_after(rooms[room][0], self._retain, "").first_id
-                    if index is not None:
-                        index.trim(room, first_id)
-                    conn.execute("DELETE FROM messages WHERE room = ? AND id < ?", (room, first_id))
-            if index is not None:
-                index.finish(started)
-            conn.execute("COMMIT")
-        except BaseException:
-            self._room_count = None
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        if self._room_count is not None:
-            self._room_count += len(new_rooms)
-        return results
-
-    def _room_states(self, conn: sqlite3.Connection, names: set[str]) -> dict[str, tuple[int, str]]:
-        """``(last_id, epoch)`` of each of ``names``, in one statement per 500 rooms (a
-        statement per room was a tenth of a small batch's time)."""
-        found: dict[str, tuple[int, str]] = dict.fromkeys(names, (0, self._generation))
-        ordered = list(names)
-        for start in range(0, len(ordered), _ROOMS_PER_QUERY):
-            part = ordered[start : start + _ROOMS_PER_QUERY]
-            marks = ",".join("?" * len(part))
-            for name, last_id, epoch in conn.execute(
-                f"SELECT name, last_id, epoch FROM rooms WHERE name IN ({marks})", part
-            ):
-                found[name] = (last_id, epoch or self._generation)
-        return found
-
-    def _at_room_cap(self, conn: sqlite3.Connection, created: int) -> bool:
-        """Whether one more new room would pass ``max_rooms``, ``created`` new ones in this
-        transaction so far. Counts the table once, then keeps the count (unless shared)."""
-        if self._max_rooms is None:
-            return False
-        if self._room_count is None or self._shared:
-            self._room_count = _count_rooms(conn)
-        return self._room_count + created >= self._max_rooms
+        return self._appender.append(conn, batch)
 
     async def bounds(self, room: str) -> Bounds:
         def read() -> Bounds:
@@ -336,8 +198,8 @@ class SQLiteStore:
         def read() -> dict[str, Bounds]:
             assert self._read_conn is not None
             found: dict[str, tuple[int, str]] = {}
-            for start in range(0, len(names), _ROOMS_PER_QUERY):
-                part = names[start : start + _ROOMS_PER_QUERY]
+            for start in range(0, len(names), ROOMS_PER_QUERY):
+                part = names[start : start + ROOMS_PER_QUERY]
                 marks = ",".join("?" * len(part))
                 rows = self._read_conn.execute(
                     f"SELECT name, last_id, epoch FROM rooms WHERE name IN ({marks})", part
@@ -358,9 +220,9 @@ class SQLiteStore:
         def read() -> list[Message]:
             assert self._read_conn is not None
             rows = self._read_conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE {where}", params
+                f"SELECT {COLUMNS} FROM messages WHERE {where}", params
             ).fetchall()
-            return [_row_message(row) for row in rows]
+            return [row_message(row) for row in rows]
 
         return await self._run(self._reader, read)
 
@@ -393,13 +255,13 @@ class SQLiteStore:
         return await self._run(self._reader, read)
 
     async def count_rooms(self) -> int:
-        known = self._room_count
+        known = self._appender.room_count
         if known is not None and not self._shared:
             return known
 
         def read() -> int:
             assert self._read_conn is not None
-            return _count_rooms(self._read_conn)
+            return count_rooms(self._read_conn)
 
         return await self._run(self._reader, read)
 
@@ -428,7 +290,7 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 raise
             finally:
-                self._room_count = None
+                self._appender.room_count = None
 
         await self._run(self._writer, clear_sync)
         return epoch
