@@ -261,44 +261,30 @@ def depth_curve(mode: Mode, pick: list[str]) -> list[RunSpec]:
     Each server publishes the ways of ``mode.depth_vias`` it takes (at least its one way).
     """
     runs: list[RunSpec] = []
+
+    def flood(name: str, via: str, pipeline: int, connections: int = 1) -> RunSpec:
+        return RunSpec(
+            "depth",
+            name,
+            Transport.WS.value,
+            subscribers=1000,
+            mode="flood",
+            duration_s=mode.duration_s,
+            via=via,
+            connections=connections,
+            pipeline=pipeline,
+            window=200,
+            lag_abort_s=mode.lag_abort_s,
+        )
+
     for name in pick:
         spec = SERVERS[name]
         if Transport.WS not in spec.transports:
             continue
         vias = [v for v in mode.depth_vias if _speaks(spec, v)] or [_via(spec)]
-        for via in vias:
-            for depth in DEPTHS:
-                runs.append(
-                    RunSpec(
-                        "depth",
-                        name,
-                        Transport.WS.value,
-                        subscribers=1000,
-                        mode="flood",
-                        duration_s=mode.duration_s,
-                        via=via,
-                        pipeline=depth,
-                        window=200,
-                        lag_abort_s=mode.lag_abort_s,
-                    )
-                )
+        runs.extend(flood(name, via, depth) for via in vias for depth in DEPTHS)
         if _speaks(spec, "http"):
-            for crowd in CROWDS:
-                runs.append(
-                    RunSpec(
-                        "depth",
-                        name,
-                        Transport.WS.value,
-                        subscribers=1000,
-                        mode="flood",
-                        duration_s=mode.duration_s,
-                        via="http",
-                        connections=crowd,
-                        pipeline=1,
-                        window=200,
-                        lag_abort_s=mode.lag_abort_s,
-                    )
-                )
+            runs.extend(flood(name, "http", 1, crowd) for crowd in CROWDS)
     return runs
 
 

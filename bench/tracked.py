@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 
 import uvloop
 
@@ -35,6 +37,26 @@ asyncio.run(open_many_rooms(int(sys.argv[1]), int(sys.argv[2])))
 """
 
 
+@contextlib.asynccontextmanager
+async def idle_users(
+    port: int, users: int, timeout: float, cwd: str | None = None
+) -> AsyncIterator[None]:
+    """``users`` idle sockets on ``port`` from a child process, each live on its personal
+    and its group room while the block runs; the child is stopped by its pid after."""
+    client = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLIENT, str(port), str(users), cwd=cwd, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert client.stdout is not None
+        # "ready" once every socket got its ready and presence frames for both rooms.
+        ready = await asyncio.wait_for(client.stdout.readline(), timeout)
+        assert ready.strip() == b"ready", ready
+        yield
+    finally:
+        client.kill()
+        await client.wait()
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="hubbub-tracked-") as scratch:
         cap = args.users + 100
@@ -47,20 +69,8 @@ async def main(args: argparse.Namespace) -> None:
         )
         async with Server(settings) as server:
             before = tracked()
-            client = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                CLIENT,
-                str(server.port),
-                str(args.users),
-                stdout=asyncio.subprocess.PIPE,
-            )
-            assert client.stdout is not None
-            ready = await asyncio.wait_for(client.stdout.readline(), 300)
-            assert ready.strip() == b"ready", ready
-            after = tracked()
-            client.terminate()
-            await client.wait()
+            async with idle_users(server.port, args.users, 300):
+                after = tracked()
     per_user = (after - before) / args.users
     print(
         f"{args.users} idle GET /ws users, 2 rooms each: {after - before:,} objects tracked "

@@ -10,11 +10,9 @@ the difference is the server's objects only, since the clients live in the child
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
-from bench.tracked import CLIENT, tracked
+from bench.tracked import idle_users, tracked
 
 from tests.conftest import StartServer
 
@@ -31,26 +29,10 @@ async def test_an_idle_user_with_two_rooms_costs_at_most_25_tracked_objects(
     cap = USERS + 100
     server = await start_server(heartbeat=3600.0, max_connections=cap, max_connections_per_ip=cap)
     before = tracked()
-    client = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CLIENT,
-        str(server.port),
-        str(USERS),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert client.stdout is not None
-        # "ready" once every socket got its ready and presence frames for both rooms.
-        ready = await asyncio.wait_for(client.stdout.readline(), 30)
-        assert ready.strip() == b"ready", ready
+    async with idle_users(server.port, USERS, 30, cwd=str(ROOT)):
         after = tracked()
         # Counted while they were live: the server held every subscription.
         live = len(server.node.streams.open)
-    finally:
-        client.kill()
-        await client.wait()
     assert live == 2 * USERS
     per_user = (after - before) / USERS
     assert per_user <= MOST_PER_USER, (
