@@ -21,6 +21,7 @@ from hubbub.presence import Presence
 from hubbub.protocol.cursors import Cursor, stream_start
 from hubbub.reads import Reads
 from hubbub.runtime import CALLBACK_CONTEXT
+from hubbub.sliced import SlicedRound
 from hubbub.stats import Stats
 
 # Messages read per step while a stream catches up.
@@ -54,6 +55,9 @@ class Streams:
         self.open: set[Stream] = set()
         # GET /ws sockets: pinged on the same tick, so none holds a timer of its own.
         self.kept_alive: set[KeptAlive] = set()
+        # The heartbeat's round over both, and the (now, interval) it was started with.
+        self._round: SlicedRound[Stream | KeptAlive] | None = None
+        self._tick_at = (0.0, 0.0)
         self.closing = False
         self._done = self._on_done  # bound once, shared by every stream's callback
         # Per outbox (connection), the room loadings its subscriptions wait for, while
@@ -310,11 +314,18 @@ class Streams:
             self._hub.release(room)
 
     def tick(self, now: float, interval: float) -> None:
-        """Let every stream and socket keep its peer alive (or drop a silent one)."""
-        for stream in tuple(self.open):
-            stream.tick(now, interval)
-        for socket in tuple(self.kept_alive):
-            socket.tick(now, interval)
+        """Let every stream and socket keep its peer alive (or drop a silent one), a
+        slice per loop iteration (``sliced.py``: all at once stalled the loop)."""
+        self._tick_at = (now, interval)
+        if self._round is None:
+            self._round = SlicedRound(self._hub.loop, self._tick_one, self._still_open)
+        self._round.start([*self.open, *self.kept_alive])
+
+    def _tick_one(self, one: Stream | KeptAlive) -> None:
+        one.tick(*self._tick_at)
+
+    def _still_open(self, one: Stream | KeptAlive) -> bool:
+        return one in self.open or one in self.kept_alive
 
     def end_all(self, reason: str) -> None:
         self.closing = True
