@@ -6,6 +6,8 @@ import asyncio
 import os
 import struct
 
+from tests.rawhttp import request
+
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
 
@@ -24,6 +26,18 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True)
         return head + payload
     mask = os.urandom(4)
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def upgrade_request(target: str) -> bytes:
+    """A WebSocket upgrade request for ``target``, to send with other requests."""
+    return request(
+        "GET",
+        target,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {KEY}",
+        "Sec-WebSocket-Version: 13",
+    )
 
 
 async def open_raw(

@@ -25,7 +25,7 @@ from tests.rawstack import (
     texts,
     until,
 )
-from tests.rawws import KEY, frame, read_frame
+from tests.rawws import frame, read_frame, upgrade_request
 from tests.tokens import SECRET, make_token
 from tests.wire import wait_for_waiters
 
@@ -238,14 +238,7 @@ async def test_an_upgrade_pipelined_after_other_requests(lean_server: Server) ->
     three answers in order, then the ``101`` and the stream (its catch-up holds the
     message published before it; a close frame is answered)."""
     client = await RawClient.open(lean_server.port)
-    upgrade = request(
-        "GET",
-        "/rooms/r/messages?since=0",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {KEY}",
-        "Sec-WebSocket-Version: 13",
-    )
+    upgrade = upgrade_request("/rooms/r/messages?since=0")
     client.send(
         publish("r", "before"),
         poll("r", "since=0"),

@@ -16,7 +16,7 @@ from hubbub.http.head import Request
 from hubbub.server import Server
 from hubbub.settings import Settings
 from tests.rawhttp import RawClient, poll, publish, request
-from tests.rawws import KEY, frame
+from tests.rawws import frame, upgrade_request
 
 
 @pytest.fixture
@@ -148,14 +148,7 @@ async def test_an_upgrade_behind_an_async_filter_keeps_its_frames(embedded: Serv
     embedded.app.request_filters.append(slow)
     await embedded.start()
     client = await RawClient.open(embedded.port)
-    upgrade = request(
-        "GET",
-        "/rooms/r/messages?since=0",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {KEY}",
-        "Sec-WebSocket-Version: 13",
-    )
+    upgrade = upgrade_request("/rooms/r/messages?since=0")
     text = orjson.dumps({"type": "publish", "user": "a", "text": "framed"})
     client.send(upgrade + frame(0x1, text))
     async with asyncio.timeout(5):
