@@ -99,7 +99,8 @@ class SharedStats:
                 data: dict[str, Any] = orjson.loads(path.read_bytes())
             except (ValueError, OSError):
                 continue  # not one of ours, or gone meanwhile
-            stall, gc_seconds, gc_collections, busy = (*data.get("_loop", ()), 0.0, 0.0, 0, 0.0)[:4]
+            # Every file of this fresh directory is this version's: four figures.
+            stall, gc_seconds, gc_collections, busy = data.get("_loop", (0.0, 0.0, 0, 0.0))
             snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(gc_collections), busy)
             found.append((number, snapshot))
         return sorted(found, key=lambda item: item[0])
