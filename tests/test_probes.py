@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hubbub.ops.probes import BUSY_WINDOW, LoopLagProbe, busy_part
+from hubbub.ops.probes import WINDOW, LoopLagProbe, busy_part
 
 
 def test_the_busy_part_is_at_most_the_cpu_used() -> None:
@@ -14,16 +14,19 @@ def test_the_busy_part_is_at_most_the_cpu_used() -> None:
     assert busy_part(0.030, -0.001) == 0.0
 
 
-def test_busy_stalls_are_kept_per_second_for_the_window() -> None:
+def test_stalls_and_busy_stalls_are_kept_per_second_for_the_window() -> None:
     probe = LoopLagProbe()
-    probe.record_busy(100.2, 0.004)
-    probe.record_busy(100.7, 0.020)
-    probe.record_busy(100.9, 0.010)  # not the second's longest
-    probe.record_busy(130.0, 0.001)
+    probe.record(100.2, 0.004, 0.004)
+    probe.record(100.7, 0.030, 0.020)
+    probe.record(100.9, 0.010, 0.010)  # not the second's longest
+    probe.record(130.0, 0.002, 0.001)
     assert probe.busy_stall(130.5) == 0.020
-    assert probe.busy_stall(100 + BUSY_WINDOW + 0.5) == 0.020
-    assert probe.busy_stall(101 + BUSY_WINDOW) == 0.001  # second 100 left the window
+    assert probe.busy_stall(100 + WINDOW + 0.5) == 0.020
+    assert probe.busy_stall(101 + WINDOW) == 0.001  # second 100 left the window
     assert LoopLagProbe().busy_stall(5.0) == 0.0
+    assert probe.longest_stall(130.5) == 0.030  # the stalls themselves, the same window
+    assert probe.longest_stall(101 + WINDOW) == 0.002
+    assert LoopLagProbe().longest_stall(5.0) == 0.0
 
 
 async def _stalled_by(block: float, spin: bool) -> tuple[float, float]:

@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 # Limits are read every this many seconds: counting open files lists /proc/self/fd,
 # a millisecond per few thousand connections, and they move slowly.
 LIMITS_EVERY = 5
-# The window of the longest stall /metrics reports.
-STALL_WINDOW = 60
 # A room's live streams, for ranking rooms in C.
 _LIVE = attrgetter("live_count")
 
@@ -133,9 +131,8 @@ class Recorder:
 
     def longest_stall(self) -> float:
         """The longest event-loop stall in the last minute, seconds (for ``/metrics``)."""
-        ring = self.cluster.rings.get(self.name, ())
-        recent = [s.stall for s in list(ring)[-STALL_WINDOW:]]
-        return max([self.probe.longest, *recent])
+        assert self._loop is not None, "recorder not started"
+        return self.probe.longest_stall(self._loop.time())
 
     def longest_busy_stall(self) -> float:
         """The longest stall of the last minute counting only the process's own time."""

@@ -23,23 +23,26 @@ from typing import Any
 # Often enough that a stall of 50 ms or more is seen about whole; the callback costs
 # about a microsecond, 20 times a second.
 PROBE_INTERVAL = 0.05
-# How far back busy_stall() looks, seconds (as /metrics' longest stall).
-BUSY_WINDOW = 60
+# How far back longest_stall() and busy_stall() look, seconds (/metrics' last minute).
+WINDOW = 60
 
 
 class LoopLagProbe:
-    """A timer that measures how late it fires; :meth:`take` the longest since last asked."""
+    """A timer that measures how late it fires; :meth:`take` the longest since last asked,
+    :meth:`longest_stall` and :meth:`busy_stall` the longest of the last minute."""
 
     def __init__(self, interval: float = PROBE_INTERVAL) -> None:
         self.interval = interval
         self.longest = 0.0  # since the last take()
-        self.longest_ever = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._cpu_at_arm = 0.0
-        # (whole second of the loop clock, the longest busy stall fired in it)
-        self._busy: collections.deque[tuple[int, float]] = collections.deque(maxlen=BUSY_WINDOW + 1)
+        # Per whole second of the loop clock: (second, its longest stall, its longest
+        # busy part), for the last minute's.
+        self._seconds: collections.deque[tuple[int, float, float]] = collections.deque(
+            maxlen=WINDOW + 1
+        )
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -55,26 +58,30 @@ class LoopLagProbe:
         assert self._loop is not None
         now = self._loop.time()
         late = max(0.0, now - self._due)
-        if late > self.longest:
-            self.longest = late
-            self.longest_ever = max(self.longest_ever, late)
-        self.record_busy(now, busy_part(late, time.process_time() - self._cpu_at_arm))
+        self.longest = max(self.longest, late)
+        self.record(now, late, busy_part(late, time.process_time() - self._cpu_at_arm))
         self._arm()
 
-    def record_busy(self, now: float, busy: float) -> None:
-        """Keep ``busy`` as the second ``now``'s longest if it is."""
+    def record(self, now: float, stall: float, busy: float) -> None:
+        """Keep ``stall`` and ``busy`` as the second ``now``'s longest where they are."""
         second = int(now)
-        if self._busy and self._busy[-1][0] == second:
-            if busy > self._busy[-1][1]:
-                self._busy[-1] = (second, busy)
+        seconds = self._seconds
+        if seconds and seconds[-1][0] == second:
+            _, longest, busiest = seconds[-1]
+            seconds[-1] = (second, max(longest, stall), max(busiest, busy))
         else:
-            self._busy.append((second, busy))
+            seconds.append((second, stall, busy))
+
+    def longest_stall(self, now: float) -> float:
+        """The longest stall of the last ``WINDOW`` seconds, seconds."""
+        since = int(now) - WINDOW
+        return max((stall for second, stall, _ in self._seconds if second >= since), default=0.0)
 
     def busy_stall(self, now: float) -> float:
-        """The longest stall of the last ``BUSY_WINDOW`` seconds counting only what the
-        process could have spent itself (see :func:`busy_part`), seconds."""
-        since = int(now) - BUSY_WINDOW
-        return max((busy for second, busy in self._busy if second >= since), default=0.0)
+        """The longest stall of the last ``WINDOW`` seconds counting only what the process
+        could have spent itself (see :func:`busy_part`), seconds."""
+        since = int(now) - WINDOW
+        return max((busy for second, _, busy in self._seconds if second >= since), default=0.0)
 
     def take(self) -> float:
         """The longest stall since the previous call, seconds; counting starts again."""
