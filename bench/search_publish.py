@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import random
 import re
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from bench.http1 import ResponseParser, post_json
 from bench.search_corpus import USERS, texts
+from bench.ws_idle import cpu_seconds
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
@@ -101,12 +101,6 @@ async def _http_publisher(
     finally:
         writer.close()
     return created
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process ``pid`` (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def http_publish_rate(
