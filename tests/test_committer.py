@@ -94,3 +94,29 @@ async def test_closed_committer_refuses() -> None:
     await commits.close()
     with pytest.raises(Unavailable):
         await commits.submit(Publish("r", "u", "late"))
+
+
+async def test_a_large_commit_is_fanned_out_a_slice_per_loop_iteration() -> None:
+    """Each slice's fan-out and answers share an iteration; what a slice scheduled (its
+    flush) runs before the next slice is applied, and every message is answered."""
+    store = RecordingStore()
+    slices: list[list[str]] = []
+    flushed: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    def on_commit(results: list[Appended]) -> list[EncodedMessage]:
+        rooms = [a.message.room for a in results]
+        slices.append(rooms)
+        loop.call_soon(flushed.append, rooms[-1])  # as the scheduler's flush would
+        assert flushed == [s[-1] for s in slices[:-1]], "the previous slice's flush ran"
+        return [EncodedMessage(a.message, a.epoch) for a in results]
+
+    # Every room has 100 live streams: two rooms' messages fill a slice (2 x 103 of 256).
+    commits = Committer(store, on_commit, Stats(), writes_of=lambda room: 100)
+    commits.start()
+    futures = [commits.submit(Publish(f"room{i}", "u", f"m{i}")) for i in range(7)]
+    answers = await asyncio.gather(*futures)
+    assert store.batches == [7]
+    assert slices == [["room0", "room1"], ["room2", "room3"], ["room4", "room5"], ["room6"]]
+    assert [a.message.message.room for a in answers] == [f"room{i}" for i in range(7)]
+    await commits.close()

@@ -6,9 +6,13 @@ followed, long polls' waiters counted."""
 from __future__ import annotations
 
 import asyncio
+import threading
+
+import pytest
 
 from hubbub.broker import MemoryBroker
 from hubbub.hub import Hub, Outbox, Stream
+from hubbub.ops import limits
 from hubbub.presence.memory import MemoryPresence
 from hubbub.principal import ANONYMOUS
 from hubbub.protocol.encoding import WS
@@ -52,4 +56,27 @@ async def test_busiest_rooms_among_many_followed_rooms() -> None:
     ]
     assert len(rows) == 10 and all(row.subscribers == 1 for row in rows[4:])
     assert "idle" not in {row.name for row in rows}
+    await hub.close()
+
+
+async def test_open_files_are_counted_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing /proc/self/fd of a server with 15,000 sockets takes tens of milliseconds:
+    the loop goes on running while it is counted (it waits here for a loop callback)."""
+    store, stats = MemoryStore(), Stats()
+    hub = Hub(store, MemoryBroker(), stats, retain=None, room_idle=30.0)
+    hub.start(asyncio.get_running_loop())
+    recorder = Recorder(Settings(store="memory"), stats, hub, MemoryPresence(grace=5.0), store)
+    loop_ran = threading.Event()
+    count_files = limits.open_files
+
+    def open_files_once_the_loop_ran() -> int | None:
+        assert loop_ran.wait(5.0), "the loop did not run while files were counted"
+        return count_files()
+
+    monkeypatch.setattr(limits, "open_files", open_files_once_the_loop_ran)
+    reading = asyncio.ensure_future(recorder._read_limits())
+    await asyncio.sleep(0)
+    asyncio.get_running_loop().call_soon(loop_ran.set)
+    found = {limit.name: limit for limit in await asyncio.wait_for(reading, 10.0)}
+    assert found["files"].used > 0
     await hub.close()

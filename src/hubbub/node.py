@@ -91,7 +91,7 @@ class Node:
         self.presence: Presence = make_presence(settings)
         self.streams = Streams(self.hub, self.reads, self.stats, self.presence)
         self.typing = TypingLimiter()
-        self.committer = Committer(self.store, self._on_commit, self.stats)
+        self.committer = Committer(self.store, self._on_commit, self.stats, self.hub.writes_of)
         self.rate_limiter = _rate_limiter(settings)
         if moderation is None:
             # A store handed in (tests, embedding) keeps its mutes in memory beside it.

@@ -119,6 +119,12 @@ class Hub:
         """The room if it is in memory now (then it is current: a stale one is not kept)."""
         return self.rooms.get(name)
 
+    def writes_of(self, name: str) -> int:
+        """The writes one flush of the room makes now: one per live stream, and one
+        answer per long poll it would wake (for cutting a commit, commit_slices.py)."""
+        room = self.rooms.get(name)
+        return 0 if room is None else room.live_count + len(room.waiters)
+
     def pin(self, room: Room) -> None:
         """What :meth:`acquire` does to a room already loaded, until :meth:`release`."""
         room.pins += 1

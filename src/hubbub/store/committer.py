@@ -4,7 +4,8 @@ Publishers hand their validated message to :meth:`Committer.submit` and await
 the returned future. A single task takes everything queued, commits it in one
 store transaction, then calls ``on_commit`` (the fan-out) and only then
 resolves the futures, so a ``201`` or ``ack`` is always sent after the row is
-durable. Because fan-out runs here and not in the request handler, a
+durable. A large batch is fanned out a slice per loop iteration
+(commit_slices.py). Because fan-out runs here and not in the request handler, a
 publisher that disconnects mid-commit cannot stop its message from reaching
 subscribers once it is stored.
 """
@@ -22,6 +23,7 @@ from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
 from hubbub.store.base import Appended, Stamped, Store
+from hubbub.store.commit_slices import slice_ends
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ log = logging.getLogger(__name__)
 # (a burst past a subscriber's outbox limit would drop even a fast reader).
 MAX_BATCH = 2000
 MAX_BATCH_TEXT = 256 * 1024  # characters of text
+
+
+def _no_writes(room: str) -> int:
+    """A room's flush cost when the caller does not say: its messages' own only."""
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +55,12 @@ class Committer:
         store: Store,
         on_commit: Callable[[list[Appended]], list[EncodedMessage]],
         stats: Stats,
+        writes_of: Callable[[str], int] = _no_writes,
     ) -> None:
         self._store = store
         self._on_commit = on_commit
+        # What one flush of a room costs in writes, for cutting a batch (commit_slices).
+        self._writes_of = writes_of
         self._stats = stats
         # (publish, its answer, loop time it was accepted)
         self._queue: list[tuple[Stamped, asyncio.Future[Committed], float]] = []
@@ -105,6 +115,21 @@ class Committer:
             return
         if any(appended.refused for appended in results):
             batch, results = self._refuse(batch, results)
+        self._stats.commits += 1
+        self._stats.commit_seconds += time.perf_counter() - started
+        # Applied a slice per loop iteration (commit_slices.py): the previous slice's
+        # flush, and the reads waiting meanwhile, go before the next slice.
+        start = 0
+        for end in slice_ends([appended.message.room for appended in results], self._writes_of):
+            if start:
+                await asyncio.sleep(0)
+            self._apply(batch[start:end], results[start:end])
+            start = end
+
+    def _apply(
+        self, batch: list[tuple[Stamped, asyncio.Future[Committed], float]], results: list[Appended]
+    ) -> None:
+        """Fan committed messages out, then answer their publishers."""
         try:
             encoded = self._on_commit(results)
         except Exception:  # the rows are committed: answer the publishers regardless
@@ -113,8 +138,6 @@ class Committer:
         now = time.perf_counter()
         stats = self._stats
         stats.publish_count += len(batch)
-        stats.commits += 1
-        stats.commit_seconds += now - started
         accepted_at = [accepted for _, _, accepted in batch]
         stats.publish_seconds += sum(now - accepted for accepted in accepted_at)
         # The fan-out above marked the rooms for this iteration's flush, which the loop runs
