@@ -50,6 +50,7 @@ async def test_the_node_pings_its_sockets_a_slice_per_iteration(
         def pinged() -> int:
             return sum(1 for s in sockets if s.last_ping == now)
 
+        ticking, subscriptions = len(streams.ticking), len(streams.open)
         streams.tick(now, 3600.0)
         counts = [pinged()]
         while counts[-1] < users and len(counts) < 20:
@@ -58,3 +59,7 @@ async def test_the_node_pings_its_sockets_a_slice_per_iteration(
     steps = [b - a for a, b in zip([0, *counts], counts, strict=False)]
     assert counts[-1] == users
     assert max(steps) <= SLICE
+    # The round visits the sockets alone: their subscriptions keep nothing alive
+    # themselves (it took 15 iterations when it visited them too).
+    assert ticking == 0 and subscriptions == 2 * users
+    assert len(counts) <= -(-users // SLICE) + 1

@@ -53,6 +53,8 @@ class Streams:
         self._reads = reads
         self._stats = stats
         self.open: set[Stream] = set()
+        # The open streams whose tick keeps their peer alive (Stream.KEEPS_ALIVE).
+        self.ticking: set[Stream] = set()
         # GET /ws sockets: pinged on the same tick, so none holds a timer of its own.
         self.kept_alive: set[KeptAlive] = set()
         # The heartbeat's round over both, and the (now, interval) it was started with.
@@ -108,7 +110,7 @@ class Streams:
         """
         stream.expiry = self._expire_at(stream)
         stream.finished = finished
-        self.open.add(stream)
+        self._opened(stream)
         if not self.closing and self._presence.knows(stream.room):
             room = self._hub.loaded(stream.room)
             loading = self._sibling_loading(stream.outbox)
@@ -237,7 +239,7 @@ class Streams:
         return loop.call_later(delay, stream.end, "expired", context=CALLBACK_CONTEXT)
 
     async def _attach(self, stream: Stream, cursor: Cursor | None, drain: Drain) -> None:
-        self.open.add(stream)
+        self._opened(stream)
         if self.closing:
             stream.end("shutdown")
             return
@@ -297,11 +299,17 @@ class Streams:
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
 
+    def _opened(self, stream: Stream) -> None:
+        self.open.add(stream)
+        if stream.KEEPS_ALIVE:
+            self.ticking.add(stream)
+
     def detach(self, stream: Stream) -> None:
         """Take an ended stream out of its room. Safe to call twice: an unsubscribe
         detaches at once (nothing of the room may follow the frame that confirms it),
         before the stream's task winds down and detaches again."""
         self.open.discard(stream)
+        self.ticking.discard(stream)
         stream.release()
         if stream.present:
             stream.present = False
@@ -319,13 +327,13 @@ class Streams:
         self._tick_at = (now, interval)
         if self._round is None:
             self._round = SlicedRound(self._hub.loop, self._tick_one, self._still_open)
-        self._round.start([*self.open, *self.kept_alive])
+        self._round.start([*self.ticking, *self.kept_alive])
 
     def _tick_one(self, one: Stream | KeptAlive) -> None:
         one.tick(*self._tick_at)
 
     def _still_open(self, one: Stream | KeptAlive) -> bool:
-        return one in self.open or one in self.kept_alive
+        return one in self.ticking or one in self.kept_alive
 
     def end_all(self, reason: str) -> None:
         self.closing = True

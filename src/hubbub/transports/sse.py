@@ -31,6 +31,7 @@ class EventStream(Stream):
     """An SSE stream: a comment line keeps an idle stream (and its proxies) open."""
 
     __slots__ = ()
+    KEEPS_ALIVE = True
 
     def end(self, reason: str) -> None:
         if reason == "expired" and not self.ended:

@@ -70,6 +70,7 @@ class SocketStream(Stream):
     """A WebSocket stream: pinged every heartbeat, dropped after two silent ones."""
 
     __slots__ = ()
+    KEEPS_ALIVE = True
 
     def tick(self, now: float, interval: float) -> None:
         if peer_silent(now, self.last_seen, interval):
