@@ -13,6 +13,7 @@ import pytest
 from hubbub.broker import MemoryBroker
 from hubbub.hub import Hub, Outbox, Stream
 from hubbub.ops import limits
+from hubbub.ops.sample import busiest_rooms
 from hubbub.presence.memory import MemoryPresence
 from hubbub.principal import ANONYMOUS
 from hubbub.protocol.encoding import WS
@@ -79,4 +80,34 @@ async def test_open_files_are_counted_off_the_event_loop(monkeypatch: pytest.Mon
     asyncio.get_running_loop().call_soon(loop_ran.set)
     found = {limit.name: limit for limit in await asyncio.wait_for(reading, 10.0)}
     assert found["files"].used > 0
+    await hub.close()
+
+
+async def test_busiest_rooms_among_many_rooms_with_messages_are_exact() -> None:
+    """With ten or more rooms with messages, only those with at least the tenth most are
+    ranked: the rows are those a ranking of every room gives, ties included."""
+    store, stats = MemoryStore(), Stats()
+    hub = Hub(store, MemoryBroker(), stats, retain=None, room_idle=30.0)
+    hub.start(asyncio.get_running_loop())
+    recorder = Recorder(Settings(store="memory"), stats, hub, MemoryPresence(grace=5.0), store)
+    names = [f"r{i:03}" for i in range(300)]
+    for name in names:
+        await hub.acquire(name)
+    assert hub.scheduler is not None
+    async with socket_pair() as (transport, _sock):
+        outbox = Outbox(transport, hub.scheduler, limit=1 << 20, on_overflow=lambda: None)
+        for i, name in enumerate(names):
+            room = hub.loaded(name)
+            assert room is not None
+            for _ in range(i % 7):  # ties in messages broken by followers, then by name
+                room.join(Stream(name, WS, outbox, ANONYMOUS, 0.0))
+        counts = {name: 1 + i % 4 for i, name in enumerate(names)}  # 75 rooms tie at 4
+        followed = {n: r.live_count for n, r in hub.rooms.items() if r.live_count}
+        expected = busiest_rooms(counts, followed, 2.0)
+        stats.room_messages.update(counts)
+        rows = recorder._busiest_rooms(2.0)
+    assert [(r.name, r.messages, r.subscribers) for r in rows] == [
+        (r.name, r.messages, r.subscribers) for r in expected
+    ]
+    assert rows[0].messages == 2.0 and rows[0].subscribers == 6
     await hub.close()
