@@ -53,19 +53,25 @@ async def serve(settings: Settings, ready: Callable[[Server], None] = announce) 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # What the imports built is frozen out of the collector's way before the server
+    # listens: the full pass takes about 25 ms, a stall of the loop (counted by its probe,
+    # which the server's start starts) if made once clients may connect. The collector
+    # policy freezes what the start builds at its first pass, and what connections build
+    # after. HUBBUB_GC_TUNE=0 keeps CPython's defaults, for measuring what the tuning is
+    # worth (bench/).
+    tune_threads()
+    tuned = os.environ.get("HUBBUB_GC_TUNE", "1") != "0"
+    if tuned:
+        tune_gc()
     server = Server(settings)
     try:
         await server.start()
     except BaseException:
         await server.stop()  # the store may be open although the port is not
         raise
-    # After start-up: what it built is frozen out of the collector's way. HUBBUB_GC_TUNE=0
-    # keeps CPython's defaults, for measuring what the tuning is worth (bench/).
-    tune_threads()
     collector = None
-    if os.environ.get("HUBBUB_GC_TUNE", "1") != "0":
-        tune_gc()
-        collector = CollectorPolicy(loop)  # and again for what connections build
+    if tuned:
+        collector = CollectorPolicy(loop)
         collector.start()
     loop.add_signal_handler(signal.SIGHUP, reload_keys, server)
     ready(server)
