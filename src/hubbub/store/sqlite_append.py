@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from hubbub.errors import StoreError
 from hubbub.protocol.messages import MESSAGE, Message
 from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
-from hubbub.store.sqlite_search import Indexer
+from hubbub.store.sqlite_search import Indexer, Known
 
 COLUMNS = "id, room, user, text, ts, client_id, kind, target"
 # A room's newest id, for a query over ``rooms`` (``rooms.name`` in scope).
@@ -49,7 +49,15 @@ def row_message(row: Row) -> Message:
 class SQLiteAppender:
     """Appends batches on the write connection it is handed (the writer thread's)."""
 
-    __slots__ = ("_max_rooms", "_retain", "_search", "_shared", "generation", "room_count")
+    __slots__ = (
+        "_index_known",
+        "_max_rooms",
+        "_retain",
+        "_search",
+        "_shared",
+        "generation",
+        "room_count",
+    )
 
     def __init__(
         self, *, search: bool, retain: int | None, max_rooms: int | None, shared: bool
@@ -64,6 +72,9 @@ class SQLiteAppender:
         # after a rollback, and always when other processes share the file and may have
         # added rooms).
         self.room_count: int | None = None
+        # The index's counter and oldest pending row between transactions: only when no
+        # other process appends to the file.
+        self._index_known = None if shared else Known()
 
     def append(self, conn: sqlite3.Connection, batch: Sequence[Stamped]) -> list[Appended]:
         # Rows go in with one executemany, counting on no client_id being used already (a
@@ -91,7 +102,7 @@ class SQLiteAppender:
         conn.execute("BEGIN IMMEDIATE")
         try:
             rooms = self._room_states(conn, {item.publish.room for item in batch})
-            index = Indexer(conn) if self._search else None
+            index = Indexer(conn, self._index_known) if self._search else None
             started = 0 if index is None else index.seq
             for item in batch:
                 pub = item.publish
@@ -161,6 +172,8 @@ class SQLiteAppender:
             conn.execute("COMMIT")
         except BaseException:
             self.room_count = None
+            if self._index_known is not None:
+                self._index_known.reset()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
