@@ -215,3 +215,59 @@ async def test_the_index_takes_waiting_rows_in_batches(tmp_path: Path) -> None:
         conn.close()
     finally:
         await store.close()
+
+
+def index_counts(path: str) -> tuple[int, int, int, int]:
+    """(the meta counter, the newest seq, distinct seqs, rows indexed or waiting)."""
+    conn = sqlite3.connect(path)
+    try:
+        counter = int(conn.execute("SELECT value FROM meta WHERE key = 'search_seq'").fetchone()[0])
+        newest, distinct = conn.execute(
+            "SELECT max(seq), count(DISTINCT seq) FROM messages"
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT (SELECT count(*) FROM search) + (SELECT count(*) FROM search_pending)"
+        ).fetchone()[0]
+        return counter, newest, distinct, rows
+    finally:
+        conn.close()
+
+
+async def test_the_index_counter_kept_between_commits_stays_exact(tmp_path: Path) -> None:
+    """A server of its own keeps the index's counter and oldest waiting row between
+    commits (a search moving the rows meanwhile leaves it an older one: rows move sooner);
+    servers sharing the file read both each time. Either way every message has its own
+    seq, the file's counter is the newest, and each is found once."""
+    path = str(tmp_path / "kept.db")
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await store.append([Stamped(Publish("r", "al", f"needle {n}"), ts=n) for n in range(150)])
+        assert len(await store.search(parse_query("needle"), SearchScope(("r",), 150))) == 150
+        for start in range(150, 300, 50):
+            await store.append(
+                [Stamped(Publish("r", "al", f"needle {n}"), ts=n) for n in range(start, start + 50)]
+            )
+        assert index_counts(path) == (300, 300, 300, 300)
+        conn = sqlite3.connect(path)
+        assert conn.execute("SELECT count(*) FROM search_pending").fetchone()[0] < 200
+        conn.close()
+        hits = await store.search(parse_query("needle"), SearchScope(("r",), 1000))
+        assert [h.message.id for h in hits] == list(range(300, 0, -1))
+    finally:
+        await store.close()
+    first, second = SQLiteStore(path, shared=True), SQLiteStore(path, shared=True)
+    await first.open()
+    await second.open()
+    try:
+        for turn in range(6):
+            store = first if turn % 2 == 0 else second
+            await store.append(
+                [Stamped(Publish("q", "al", f"needle {turn} {n}"), ts=n) for n in range(40)]
+            )
+        assert index_counts(path) == (540, 540, 540, 540)
+        hits = await second.search(parse_query("needle"), SearchScope(("q",), 1000))
+        assert [h.message.id for h in hits] == list(range(240, 0, -1))
+    finally:
+        await first.close()
+        await second.close()

@@ -149,3 +149,57 @@ async def test_synchronous_mode_is_the_one_asked_for(tmp_path: Path) -> None:
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
         finally:
             await store.close()
+
+
+async def test_a_file_that_kept_last_ids_in_rooms_reads_and_appends_right(tmp_path: Path) -> None:
+    """A file written before issue 19, whose ``rooms.last_id`` was each room's newest id
+    (now taken from the room's rows): its bounds, pages of rooms and next ids are the same,
+    a room retention trimmed and a cleared room included."""
+    path = str(tmp_path / "kept.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE rooms (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, epoch TEXT)
+            WITHOUT ROWID;
+        CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, user TEXT NOT NULL,
+            text TEXT NOT NULL, ts INTEGER NOT NULL, client_id TEXT, kind TEXT, target INTEGER,
+            seq INTEGER, PRIMARY KEY (room, id)) WITHOUT ROWID;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('generation', 'g-old');
+        INSERT INTO rooms VALUES ('a', 3, NULL), ('trimmed', 5, NULL), ('cleared', 0, 'e-clr');
+        INSERT INTO messages (room, id, user, text, ts) VALUES
+            ('a', 1, 'u', 'one', 1), ('a', 2, 'u', 'two', 1), ('a', 3, 'u', 'three', 1),
+            ('trimmed', 4, 'u', 'four', 1), ('trimmed', 5, 'u', 'five', 1);
+        """
+    )
+    conn.close()
+    store = SQLiteStore(path, retain=2)
+    await store.open()
+    try:
+        assert await store.list_rooms(None, 10) == [("a", 3), ("trimmed", 5)]
+        assert await store.count_rooms() == 2
+        bounds = await store.bounds_many(["a", "trimmed", "cleared", "new"])
+        assert [(b.first_id, b.last_id, b.epoch) for b in bounds.values()] == [
+            (2, 3, "g-old"),
+            (4, 5, "g-old"),
+            (0, 0, "e-clr"),
+            (0, 0, "g-old"),
+        ]
+        assert bounds == {room: await store.bounds(room) for room in bounds}
+        appended = await store.append([stamped(room, "next") for room in bounds])
+        assert [(a.message.id, a.epoch) for a in appended] == [
+            (4, "g-old"),
+            (6, "g-old"),
+            (1, "e-clr"),
+            (1, "g-old"),
+        ]
+        assert await store.list_rooms(None, 10) == [
+            ("a", 4),
+            ("cleared", 1),
+            ("new", 1),
+            ("trimmed", 6),
+        ]
+        assert await store.count_rooms() == 4
+        assert [m.id for m in await store.read_after("a", 0, 10)] == [3, 4]
+    finally:
+        await store.close()

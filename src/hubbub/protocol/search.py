@@ -58,6 +58,8 @@ def _is_token_char(char: str) -> bool:
 
 def fold(text: str) -> str:
     """Case and accents folded, as FTS5's ``unicode61 remove_diacritics 2`` does."""
+    if text.isascii():  # no accents to strip: the same, without a call per character
+        return text.lower()
     decomposed = unicodedata.normalize("NFD", text.lower())
     stripped = "".join(c for c in decomposed if not unicodedata.category(c).startswith("M"))
     return unicodedata.normalize("NFC", stripped)
@@ -226,8 +228,9 @@ def user_key(folded: str) -> str:
 
 def index_keys(room: str, user: str) -> str:
     """The ``keys`` column of a message's index row: its room's and its user's token (a
-    room's start with ``r``, a user's with ``u``: a room prefix never matches a user)."""
-    return f"{room_key(room)} {user_key(fold(user))}"
+    room's start with ``r``, a user's with ``u``: a room prefix never matches a user).
+    ``room_key`` and ``user_key`` written out: made once per message, on the writer."""
+    return f"r{room.encode().hex()} u{fold(user).encode().hex()}"
 
 
 def fts_match(query: Query, scope: Sequence[str] | None) -> str:

@@ -10,8 +10,8 @@ a killed process: a ``201`` promises the message is durable. ``normal`` keeps
 every commit across a crash of the process but may lose the last ones to a
 power cut or a kernel crash; the operator chooses it knowingly.
 
-Ids are taken inside the write transaction from ``rooms.last_id``, never from a
-cache, so several processes may append to one file (``shared``, with a broker
+Ids are taken inside the write transaction from the room's newest row (``max(id)``),
+never from a cache, so several processes may append to one file (``shared``, with a broker
 carrying messages between them). Without ``shared`` the store takes an exclusive
 lock on ``FILE.lock`` and a second server on the same file refuses to start,
 naming the process that holds it.
@@ -51,6 +51,7 @@ from hubbub.store.base import (
 from hubbub.store.epochs import new_epoch
 from hubbub.store.sqlite_append import (
     COLUMNS,
+    NEWEST_ID,
     ROOMS_PER_QUERY,
     SQLiteAppender,
     count_rooms,
@@ -94,6 +95,8 @@ class SQLiteStore:
         max_rooms: int | None = None,
         search: bool = True,
     ) -> None:
+        if retain is not None and retain < 1:  # a room's newest row is its last id: kept
+            raise ValueError("retain must be at least 1")
         self._path = path
         # The FTS5 index (sqlite_search.py); False: none, and searches answer 501.
         self._search = search
@@ -183,12 +186,13 @@ class SQLiteStore:
     async def bounds(self, room: str) -> Bounds:
         def read() -> Bounds:
             assert self._read_conn is not None
-            row = self._read_conn.execute(
-                "SELECT last_id, epoch FROM rooms WHERE name = ?", (room,)
+            # One row always: NULLs for a room that never held messages.
+            last_id, epoch = self._read_conn.execute(
+                "SELECT (SELECT max(id) FROM messages WHERE room = ?1),"
+                " (SELECT epoch FROM rooms WHERE name = ?1)",
+                (room,),
             ).fetchone()
-            if row is None:
-                return bounds_after(0, self._retain, self._generation)
-            return bounds_after(row[0], self._retain, row[1] or self._generation)
+            return bounds_after(last_id or 0, self._retain, epoch or self._generation)
 
         return await self._run(self._reader, read)
 
@@ -202,9 +206,9 @@ class SQLiteStore:
                 part = names[start : start + ROOMS_PER_QUERY]
                 marks = ",".join("?" * len(part))
                 rows = self._read_conn.execute(
-                    f"SELECT name, last_id, epoch FROM rooms WHERE name IN ({marks})", part
+                    f"SELECT name, {NEWEST_ID}, epoch FROM rooms WHERE name IN ({marks})", part
                 ).fetchall()
-                found.update((row[0], (row[1], row[2])) for row in rows)
+                found.update((row[0], (row[1] or 0, row[2])) for row in rows)
             return {
                 name: bounds_after(found[name][0], self._retain, found[name][1] or self._generation)
                 if name in found
@@ -246,8 +250,8 @@ class SQLiteStore:
         def read() -> list[tuple[str, int]]:
             assert self._read_conn is not None
             rows = self._read_conn.execute(
-                "SELECT name, last_id FROM rooms WHERE name > ? AND name <= ? AND last_id > 0"
-                " ORDER BY name LIMIT ?",
+                f"SELECT name, {NEWEST_ID} FROM rooms WHERE name > ? AND name <= ?"
+                " AND last_id > 0 ORDER BY name LIMIT ?",
                 ("" if after is None else after, ABOVE_NAMES if until is None else until, limit),
             ).fetchall()
             return [(name, last_id) for name, last_id in rows]

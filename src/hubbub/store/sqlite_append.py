@@ -1,6 +1,15 @@
 """One batch of publishes in one write transaction of the SQLite store, on its writer
-thread: ids from ``rooms.last_id``, the rows, the rooms' new ``last_id``, retention, the
-search index's part, and the ``max_rooms`` cap checked inside the write lock."""
+thread: ids from the room's newest row, the rows, retention, the search index's part, and
+the ``max_rooms`` cap checked inside the write lock.
+
+A room's newest id is ``max(id)`` of its rows in ``messages`` (one seek in the primary
+key), not a number kept in ``rooms``: rewriting the room's row at every message was a
+second page in the WAL per message (issue 19). ``rooms`` holds a row per room that has
+held messages: its own epoch (set by ``clear``) and ``last_id``, which says only whether
+the room holds messages now (0 after ``clear``, else the id its first message took or, in
+a file from before, its newest id); it is written when a room gets its first message and
+when it is cleared. Retention always keeps a room's newest message, so ``max(id)`` never
+goes back."""
 
 from __future__ import annotations
 
@@ -10,9 +19,11 @@ from collections.abc import Sequence
 from hubbub.errors import StoreError
 from hubbub.protocol.messages import MESSAGE, Message
 from hubbub.store.base import Appended, Stamped, bounds_after, refused_append
-from hubbub.store.sqlite_search import Indexer
+from hubbub.store.sqlite_search import Indexer, Known
 
 COLUMNS = "id, room, user, text, ts, client_id, kind, target"
+# A room's newest id, for a query over ``rooms`` (``rooms.name`` in scope).
+NEWEST_ID = "(SELECT max(id) FROM messages WHERE messages.room = rooms.name)"
 # Rooms per SELECT ... IN (...): under SQLite's limit on bound variables.
 ROOMS_PER_QUERY = 500
 
@@ -38,7 +49,15 @@ def row_message(row: Row) -> Message:
 class SQLiteAppender:
     """Appends batches on the write connection it is handed (the writer thread's)."""
 
-    __slots__ = ("_max_rooms", "_retain", "_search", "_shared", "generation", "room_count")
+    __slots__ = (
+        "_index_known",
+        "_max_rooms",
+        "_retain",
+        "_search",
+        "_shared",
+        "generation",
+        "room_count",
+    )
 
     def __init__(
         self, *, search: bool, retain: int | None, max_rooms: int | None, shared: bool
@@ -53,6 +72,9 @@ class SQLiteAppender:
         # after a rollback, and always when other processes share the file and may have
         # added rooms).
         self.room_count: int | None = None
+        # The index's counter and oldest pending row between transactions: only when no
+        # other process appends to the file.
+        self._index_known = None if shared else Known()
 
     def append(self, conn: sqlite3.Connection, batch: Sequence[Stamped]) -> list[Appended]:
         # Rows go in with one executemany, counting on no client_id being used already (a
@@ -80,7 +102,7 @@ class SQLiteAppender:
         conn.execute("BEGIN IMMEDIATE")
         try:
             rooms = self._room_states(conn, {item.publish.room for item in batch})
-            index = Indexer(conn) if self._search else None
+            index = Indexer(conn, self._index_known) if self._search else None
             started = 0 if index is None else index.seq
             for item in batch:
                 pub = item.publish
@@ -133,11 +155,12 @@ class SQLiteAppender:
             if rows and conn.executemany(_INSERT, rows).rowcount != len(rows):
                 conn.execute("ROLLBACK")  # a client_id used already: row by row instead
                 return None
-            conn.executemany(
-                "INSERT INTO rooms (name, last_id) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
-                [(room, rooms[room][0]) for room in touched],
-            )
+            if new_rooms:  # the others' rows stay as they are: their ids are their rows'
+                conn.executemany(
+                    "INSERT INTO rooms (name, last_id) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
+                    [(room, rooms[room][0]) for room in new_rooms],
+                )
             if self._retain is not None:
                 for room in touched:
                     first_id = bounds_after(rooms[room][0], self._retain, "").first_id
@@ -149,6 +172,8 @@ class SQLiteAppender:
             conn.execute("COMMIT")
         except BaseException:
             self.room_count = None
+            if self._index_known is not None:
+                self._index_known.reset()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -158,16 +183,17 @@ class SQLiteAppender:
 
     def _room_states(self, conn: sqlite3.Connection, names: set[str]) -> dict[str, tuple[int, str]]:
         """``(last_id, epoch)`` of each of ``names``, in one statement per 500 rooms (a
-        statement per room was a tenth of a small batch's time)."""
+        statement per room was a tenth of a small batch's time). A room without a row in
+        ``rooms`` never held messages."""
         found: dict[str, tuple[int, str]] = dict.fromkeys(names, (0, self.generation))
         ordered = list(names)
         for start in range(0, len(ordered), ROOMS_PER_QUERY):
             part = ordered[start : start + ROOMS_PER_QUERY]
             marks = ",".join("?" * len(part))
             for name, last_id, epoch in conn.execute(
-                f"SELECT name, last_id, epoch FROM rooms WHERE name IN ({marks})", part
+                f"SELECT name, {NEWEST_ID}, epoch FROM rooms WHERE name IN ({marks})", part
             ):
-                found[name] = (last_id, epoch or self.generation)
+                found[name] = (last_id or 0, epoch or self.generation)
         return found
 
     def _at_room_cap(self, conn: sqlite3.Connection, created: int) -> bool:

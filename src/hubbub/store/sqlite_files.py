@@ -17,6 +17,10 @@ from hubbub.store.sqlite_search import drop_search_schema, ensure_search_schema
 # the same).
 BACKUP_MODE = 0o600
 
+# rooms: a row per room that has held messages, with its own epoch (NULL: the database's).
+# Its last_id is not the room's newest id (that is max(messages.id), sqlite_append.py) but
+# whether it holds messages: 0 once cleared, else positive (the newest id in a file from
+# before issue 19, whose servers took ids from it: they must not open a file this one wrote).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
     name    TEXT PRIMARY KEY,

@@ -90,19 +90,43 @@ def drop_search_schema(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM meta WHERE key IN ('search_seq', 'search_backfill')")
 
 
+class Known:
+    """What the writer knows of the index between its transactions, when no other process
+    writes the file (two statements fewer a commit, issue 19): the last ``seq`` handed
+    out, and the oldest pending row's (None: none, or not known: read it). ``oldest`` may
+    be older than the truth (a search or a delete moved rows meanwhile): the rows then
+    move into the index sooner, never later. Forgotten (``reset``) when a transaction
+    fails."""
+
+    __slots__ = ("oldest", "seq")
+
+    def __init__(self) -> None:
+        self.seq: int | None = None
+        self.oldest: int | None = None
+
+    def reset(self) -> None:
+        self.seq = self.oldest = None
+
+
 class Indexer:
     """The index's side of one append transaction, on the writer thread.
 
     New rows wait in ``_rows`` and go into ``search_pending`` with one ``executemany`` (a
     call per row was a tenth of the index's cost); a correction or trim first writes them,
     as it may touch one. A row is corrected or removed in both tables (it is in one).
+    ``known``: kept between transactions (:class:`Known`); None: everything read from the
+    file (servers sharing it).
     """
 
-    __slots__ = ("_conn", "_keys", "_rows", "seq")
+    __slots__ = ("_conn", "_keys", "_known", "_rows", "seq")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, known: Known | None = None) -> None:
         self._conn = conn
-        self.seq = _meta(conn, "search_seq") or 0
+        self._known = known
+        if known is not None and known.seq is not None:
+            self.seq = known.seq
+        else:
+            self.seq = _meta(conn, "search_seq") or 0
         # A batch is mostly a few rooms and users: each pair's keys are made once per batch.
         self._keys: dict[tuple[str, str], str] = {}
         self._rows: list[tuple[int, str, str, str, int]] = []
@@ -149,13 +173,25 @@ class Indexer:
         _forget(self._conn, rows)
 
     def finish(self, started: int) -> None:
+        """Last in the transaction: the counter, and the pending rows into the index once
+        ``INDEX_EVERY`` wait. What it learnt is kept in ``known`` (reset by the caller if
+        the COMMIT fails)."""
         self._write()
+        known = self._known
         if self.seq != started:
             _set_meta(self._conn, "search_seq", self.seq)
             # The oldest pending row (seqs are handed out in order; corrections leave gaps).
-            oldest = self._conn.execute("SELECT min(seq) FROM search_pending").fetchone()[0]
+            if known is None or known.oldest is None:
+                oldest = self._conn.execute("SELECT min(seq) FROM search_pending").fetchone()[0]
+            else:
+                oldest = known.oldest
             if oldest is not None and self.seq - oldest + 1 >= INDEX_EVERY:
                 index_pending(self._conn)
+                oldest = None
+            if known is not None:
+                known.oldest = oldest
+        if known is not None:
+            known.seq = self.seq
 
 
 def index_pending(conn: sqlite3.Connection) -> None:
