@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from hubbub.errors import StoreError, Unavailable
+from hubbub.errors import ProtocolError, StoreError, Unavailable
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
@@ -30,6 +30,27 @@ class RecordingStore(MemoryStore):
             self.fail_next = False
             raise StoreError("disk full")
         return await super().append(batch)
+
+
+class Told:
+    """An answer (``Committer.submit_to``) that writes down what it is told, and when: the
+    ids fanned out by then (an ack must follow its message's fan-out)."""
+
+    def __init__(self, fanned: list[int], *, fail: bool = False) -> None:
+        self.fanned = fanned
+        self.fail = fail
+        self.told: list[tuple[str, str, int | str, list[int]]] = []
+        self.done = asyncio.Event()
+
+    def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
+        self.told.append(("committed", publish.text, message.id, list(self.fanned)))
+        self.done.set()
+        if self.fail:
+            raise RuntimeError("a publisher's answer failed")
+
+    def refused(self, publish: Publish, error: ProtocolError) -> None:
+        self.told.append(("refused", publish.text, error.code, list(self.fanned)))
+        self.done.set()
 
 
 def committer(store: RecordingStore, fanned: list[int]) -> Committer:
@@ -120,3 +141,41 @@ async def test_a_large_commit_is_fanned_out_a_slice_per_loop_iteration() -> None
     assert slices == [["room0", "room1"], ["room2", "room3"], ["room4", "room5"], ["room6"]]
     assert [a.message.message.room for a in answers] == [f"room{i}" for i in range(7)]
     await commits.close()
+
+
+async def test_answers_are_told_in_the_commit_after_the_fan_out() -> None:
+    """``submit_to``: each answer is told its message once committed and fanned out (its
+    id among those fanned out by then), in submission order, in the same batch as the
+    futures; one answer that fails does not keep the others from being told."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    first, failing, last = Told(fanned), Told(fanned, fail=True), Told(fanned)
+    commits.submit_to(Publish("r", "u", "a"), first)
+    commits.submit_to(Publish("r", "u", "b"), failing)
+    future = commits.submit(Publish("r", "u", "c"))
+    commits.submit_to(Publish("r", "u", "d"), last)
+    assert (await future).message.id == 3
+    assert store.batches == [4]
+    assert first.told == [("committed", "a", 1, [1, 2, 3, 4])]
+    assert failing.told == [("committed", "b", 2, [1, 2, 3, 4])]
+    assert last.told == [("committed", "d", 4, [1, 2, 3, 4])]
+    await commits.close()
+
+
+async def test_answers_are_refused_when_nothing_is_stored() -> None:
+    """A store failure, or a committer shutting down, refuses an answer's publish (503),
+    never tells it committed."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    store.fail_next = True
+    lost = Told(fanned)
+    commits.submit_to(Publish("r", "u", "lost"), lost)
+    await asyncio.wait_for(lost.done.wait(), 5)
+    await commits.submit(Publish("r", "u", "kept"))
+    assert lost.told == [("refused", "lost", "unavailable", [])]
+    await commits.close()
+    late = Told(fanned)
+    commits.submit_to(Publish("r", "u", "late"), late)
+    assert late.told == [("refused", "late", "unavailable", [1])]

@@ -18,7 +18,14 @@ from functools import partial
 
 from hubbub.access import Access
 from hubbub.broker import Broker, make_broker
-from hubbub.errors import Disconnected, RateLimited, Unavailable, UnknownHost, reading_store
+from hubbub.errors import (
+    Disconnected,
+    ProtocolError,
+    RateLimited,
+    Unavailable,
+    UnknownHost,
+    reading_store,
+)
 from hubbub.hub import FlushScheduler, Hub, Stream
 from hubbub.moderation import (
     MemoryModeration,
@@ -43,7 +50,7 @@ from hubbub.searches import Searches
 from hubbub.settings import Settings
 from hubbub.stats import Stats
 from hubbub.store import Appended, Store, make_store
-from hubbub.store.committer import Committed, Committer
+from hubbub.store.committer import Answer, Committed, Committer
 from hubbub.streams import Drain, Finished, Streams
 from hubbub.typing_limit import TypingLimiter
 
@@ -185,6 +192,25 @@ class Node:
 
         A muted user's publishes and edits are refused (``403 muted``); their deletes are
         not (they may still take back what they said)."""
+        publish, moderating = self._accept(principal, publish)
+        if publish.target is None:
+            return self.committer.submit(publish)
+        return asyncio.ensure_future(self._submit_correction(principal, publish, moderating))
+
+    def submit_to(self, principal: Principal, publish: Publish, answer: Answer) -> None:
+        """:meth:`submit`, its outcome told to ``answer``: a message's in the step of its
+        commit (``Committer.submit_to``: no future per publish), a correction's once its
+        target is checked and it is committed. The checks raise, as ``submit``'s do."""
+        publish, moderating = self._accept(principal, publish)
+        if publish.target is None:
+            self.committer.submit_to(publish, answer)
+            return
+        correction = asyncio.ensure_future(self._submit_correction(principal, publish, moderating))
+        correction.add_done_callback(partial(_answer_correction, answer, publish))
+
+    def _accept(self, principal: Principal, publish: Publish) -> tuple[Publish, bool]:
+        """The checks of a publish before it is queued: the publish as stored (stamped with
+        the token's user), and whether it is a moderator's delete."""
         moderating = publish.kind == DELETE and self.moderation.may_moderate(
             principal, publish.room
         )
@@ -195,9 +221,7 @@ class Node:
         if self.closing:
             raise Unavailable("the server is shutting down")
         self._check_rate(principal)
-        if publish.target is None:
-            return self.committer.submit(publish)
-        return asyncio.ensure_future(self._submit_correction(principal, publish, moderating))
+        return publish, moderating
 
     async def _submit_correction(
         self, principal: Principal, publish: Publish, moderating: bool
@@ -426,3 +450,16 @@ def _released_then(
 ) -> None:
     release()
     finished(stream, reason)
+
+
+def _answer_correction(answer: Answer, publish: Publish, done: asyncio.Future[Committed]) -> None:
+    """A correction's outcome, told to the :class:`Answer` it was submitted with (a
+    refusal other than the protocol's, a store's failure, was logged where it arose)."""
+    if done.cancelled():
+        return
+    error = done.exception()
+    if isinstance(error, ProtocolError):
+        answer.refused(publish, error)
+    elif error is None:
+        committed = done.result()
+        answer.committed(publish, committed.message, committed.created)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,8 +31,15 @@ from hubbub.front.ws_socket import FrameSocket, switch_protocols, upgrade
 from hubbub.hub import Outbox, Stream
 from hubbub.principal import Principal
 from hubbub.protocol.cursors import Cursor
-from hubbub.protocol.encoding import WS_MULTI, WS_PING_FRAME, ws_frame, ws_multi_ack
+from hubbub.protocol.encoding import (
+    WS_MULTI,
+    WS_PING_FRAME,
+    EncodedMessage,
+    ws_frame,
+    ws_multi_ack,
+)
 from hubbub.protocol.messages import (
+    Publish,
     client_id_of,
     parse_json_object,
     validate_publish,
@@ -41,7 +47,6 @@ from hubbub.protocol.messages import (
     validate_user,
 )
 from hubbub.runtime import CALLBACK_CONTEXT
-from hubbub.store.committer import Committed
 from hubbub.streams import LONGEST_TIMER
 from hubbub.transports.chat import requested_user_in
 from hubbub.transports.http import node_of, principal_of
@@ -279,19 +284,15 @@ class MultiplexSocket(FrameSocket):
         publish = validate_publish(
             room, fields, node.settings.max_text, user_required=node.user_required
         )
-        future = node.submit(self.principal, publish)
-        future.add_done_callback(partial(self.on_committed, room, publish.client_id))
+        node.submit_to(self.principal, publish, self)
 
-    def on_committed(
-        self, room: str, client_id: str | None, future: asyncio.Future[Committed]
-    ) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
-        if isinstance(error, ProtocolError):
-            self.refuse(error, room, client_id)
-        elif error is None:
-            self.outbox.push(ws_multi_ack(room, future.result().message, client_id))
+    # Committer.Answer: told in the commit's step, after the fan-out marked the rooms
+
+    def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
+        self.outbox.push(ws_multi_ack(publish.room, message, publish.client_id))
+
+    def refused(self, publish: Publish, error: ProtocolError) -> None:
+        self.refuse(error, publish.room, publish.client_id)
 
     def typing(self, room: str, fields: dict[str, Any]) -> None:
         user = self.user

@@ -1,11 +1,13 @@
 """Group commit: publishes that arrive while a transaction runs share the next one.
 
 Publishers hand their validated message to :meth:`Committer.submit` and await
-the returned future. A single task takes everything queued, commits it in one
+the returned future, or to :meth:`Committer.submit_to` with an :class:`Answer` that
+is told in the commit's own step (a WebSocket's ``ack``: no future, no callback of
+the loop, per publish). A single task takes everything queued, commits it in one
 store transaction, then calls ``on_commit`` (the fan-out) and only then
-resolves the futures, so a ``201`` or ``ack`` is always sent after the row is
-durable. A large batch is fanned out a slice per loop iteration
-(commit_slices.py). Because fan-out runs here and not in the request handler, a
+answers, so a ``201`` or ``ack`` is always sent after the row is durable. A large
+batch is fanned out a slice per loop iteration (commit_slices.py), each slice's
+answers with it. Because fan-out runs here and not in the request handler, a
 publisher that disconnects mid-commit cannot stop its message from reaching
 subscribers once it is stored.
 """
@@ -17,8 +19,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from hubbub.errors import StoreError, TooManyRooms, Unavailable
+from hubbub.errors import ProtocolError, StoreError, TooManyRooms, Unavailable
 from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
@@ -47,6 +50,20 @@ class Committed:
     created: bool
 
 
+class Answer(Protocol):
+    """Told a publish's outcome in the commit's step, after the fan-out (the rooms' frames
+    are marked for this iteration's flush before anything an answer queues)."""
+
+    def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None: ...
+
+    def refused(self, publish: Publish, error: ProtocolError) -> None: ...
+
+
+# Who waits for a publish: a future (``submit``), or an answer (``submit_to``).
+Waiter = asyncio.Future[Committed] | Answer
+Queued = tuple[Stamped, Waiter, float]  # the publish, who waits, loop time it was accepted
+
+
 class Committer:
     """Owns the write path from an accepted publish to a committed row."""
 
@@ -62,8 +79,7 @@ class Committer:
         # What one flush of a room costs in writes, for cutting a batch (commit_slices).
         self._writes_of = writes_of
         self._stats = stats
-        # (publish, its answer, loop time it was accepted)
-        self._queue: list[tuple[Stamped, asyncio.Future[Committed], float]] = []
+        self._queue: list[Queued] = []
         self._ready = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -79,15 +95,24 @@ class Committer:
         """Queue a publish; the future resolves once it is committed (or refused)."""
         loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[Committed] = loop.create_future()
+        self._enqueue(publish, future)
+        return future
+
+    def submit_to(self, publish: Publish, answer: Answer) -> None:
+        """Queue a publish; ``answer`` is told once it is committed (or refused), in the
+        commit's step, or at once if the server is shutting down."""
+        self._enqueue(publish, answer)
+
+    def _enqueue(self, publish: Publish, waiter: Waiter) -> None:
         if self._closing:
-            future.set_exception(Unavailable("the server is shutting down"))
-            return future
+            _refuse(waiter, publish, Unavailable("the server is shutting down"))
+            return
         stamped = Stamped(publish, ts=time.time_ns() // 1_000_000)
         # perf_counter, not loop.time(): uvloop's clock moves in whole milliseconds, and
         # a publish is often delivered within one.
-        self._queue.append((stamped, future, time.perf_counter()))
-        self._ready.set()
-        return future
+        self._queue.append((stamped, waiter, time.perf_counter()))
+        if len(self._queue) == 1:  # else set already: only _run clears it, on an empty queue
+            self._ready.set()
 
     async def _run(self) -> None:
         while True:
@@ -101,7 +126,7 @@ class Committer:
             batch, self._queue = self._queue[:size], self._queue[size:]
             await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[Stamped, asyncio.Future[Committed], float]]) -> None:
+    async def _commit(self, batch: list[Queued]) -> None:
         started = time.perf_counter()
         try:
             results = await self._store.append([stamped for stamped, _, _ in batch])
@@ -109,9 +134,8 @@ class Committer:
             if not isinstance(exc, StoreError | OSError):
                 log.exception("unexpected store failure")
             log.error("store refused %d publishes: %s", len(batch), exc)
-            for _, future, _ in batch:
-                if not future.done():
-                    future.set_exception(Unavailable("the store cannot take the write"))
+            for stamped, waiter, _ in batch:
+                _refuse(waiter, stamped.publish, Unavailable("the store cannot take the write"))
             return
         if any(appended.refused for appended in results):
             batch, results = self._refuse(batch, results)
@@ -126,9 +150,7 @@ class Committer:
             self._apply(batch[start:end], results[start:end])
             start = end
 
-    def _apply(
-        self, batch: list[tuple[Stamped, asyncio.Future[Committed], float]], results: list[Appended]
-    ) -> None:
+    def _apply(self, batch: list[Queued], results: list[Appended]) -> None:
         """Fan committed messages out, then answer their publishers."""
         try:
             encoded = self._on_commit(results)
@@ -143,25 +165,30 @@ class Committer:
         # The fan-out above marked the rooms for this iteration's flush, which the loop runs
         # before this callback: the latency counted is from accepting to the socket writes.
         (self._loop or asyncio.get_running_loop()).call_soon(stats.record_delivery, accepted_at)
-        for (_, future, _), appended, message in zip(batch, results, encoded, strict=True):
-            if not future.done():
-                future.set_result(Committed(message, appended.created))
+        for (stamped, waiter, _), appended, message in zip(batch, results, encoded, strict=True):
+            if isinstance(waiter, asyncio.Future):
+                if not waiter.done():
+                    waiter.set_result(Committed(message, appended.created))
+                continue
+            try:
+                waiter.committed(stamped.publish, message, appended.created)
+            except Exception:  # one publisher's failure must not keep the others waiting
+                log.exception("answering a publish failed")
 
     def _refuse(
-        self,
-        batch: list[tuple[Stamped, asyncio.Future[Committed], float]],
-        results: list[Appended],
-    ) -> tuple[list[tuple[Stamped, asyncio.Future[Committed], float]], list[Appended]]:
+        self, batch: list[Queued], results: list[Appended]
+    ) -> tuple[list[Queued], list[Appended]]:
         """Answer the publishes the store refused (a new room past ``max_rooms``) with 403;
         the rest of the batch, committed, goes on to the fan-out."""
-        kept: list[tuple[Stamped, asyncio.Future[Committed], float]] = []
+        kept: list[Queued] = []
         stored: list[Appended] = []
         for entry, appended in zip(batch, results, strict=True):
             if not appended.refused:
                 kept.append(entry)
                 stored.append(appended)
-            elif not entry[1].done():
-                entry[1].set_exception(TooManyRooms("the server holds as many rooms as it may"))
+            else:
+                error = TooManyRooms("the server holds as many rooms as it may")
+                _refuse(entry[1], entry[0].publish, error)
         return kept, stored
 
     async def close(self) -> None:
@@ -172,7 +199,18 @@ class Committer:
             await self._task
 
 
-def _batch_size(queue: list[tuple[Stamped, asyncio.Future[Committed], float]]) -> int:
+def _refuse(waiter: Waiter, publish: Publish, error: ProtocolError) -> None:
+    if isinstance(waiter, asyncio.Future):
+        if not waiter.done():
+            waiter.set_exception(error)
+        return
+    try:
+        waiter.refused(publish, error)
+    except Exception:
+        log.exception("answering a publish failed")
+
+
+def _batch_size(queue: list[Queued]) -> int:
     """How many queued publishes the next transaction takes: at least one."""
     text = 0
     for count, (stamped, _, _) in enumerate(queue[:MAX_BATCH], start=1):

@@ -10,22 +10,20 @@ every upgrade must be before its handshake is checked.
 
 from __future__ import annotations
 
-import asyncio
-from functools import partial
 from typing import Any
 
 from hubbub.errors import InvalidMessage, InvalidRequest, ProtocolError
 from hubbub.http.head import Request
 from hubbub.hub import Stream
 from hubbub.node import Node
-from hubbub.protocol.encoding import WS_PING_FRAME, ws_ack, ws_error
+from hubbub.protocol.encoding import WS_PING_FRAME, EncodedMessage, ws_ack, ws_error
 from hubbub.protocol.messages import (
+    Publish,
     client_id_of,
     parse_json_object,
     validate_publish,
     validate_user,
 )
-from hubbub.store.committer import Committed
 
 # RFC 6455 section 7.4.1 / IANA registry: 1001 "Going Away", at shutdown.
 CLOSE_GOING_AWAY = 1001
@@ -137,17 +135,14 @@ class SocketSession:
             publish = validate_publish(
                 stream.room, fields, node.settings.max_text, user_required=node.user_required
             )
-            future = self.node.submit(stream.principal, publish)
+            node.submit_to(stream.principal, publish, self)
         except ProtocolError as error:
             self.refuse(error, client_id)
-            return
-        future.add_done_callback(partial(self.on_committed, publish.client_id))
 
-    def on_committed(self, client_id: str | None, future: asyncio.Future[Committed]) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
-        if isinstance(error, ProtocolError):
-            self.refuse(error, client_id)
-        elif error is None:
-            self.stream.outbox.push(ws_ack(future.result().message, client_id))
+    # Committer.Answer: told in the commit's step, after the fan-out marked the rooms
+
+    def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
+        self.stream.outbox.push(ws_ack(message, publish.client_id))
+
+    def refused(self, publish: Publish, error: ProtocolError) -> None:
+        self.refuse(error, publish.client_id)
