@@ -29,6 +29,7 @@ from hubbub.protocol.encoding import (
     WebSocketFormat,
     WireFormat,
     error_body,
+    json_room,
     latest_body,
     poll_body,
     ws_ack,
@@ -37,7 +38,7 @@ from hubbub.protocol.encoding import (
     ws_frame,
     ws_multi_ack,
 )
-from hubbub.protocol.messages import EDIT, Message
+from hubbub.protocol.messages import EDIT, ROOM_NAME, Message
 
 MESSAGE = Message(17, "general", "alice", 'he said "hi"\nbye', 1700000000123, "c-1")
 MESSAGE_JSON = (
@@ -275,3 +276,13 @@ def test_the_multiplex_message_is_the_json_of_its_fields(message: Message) -> No
     fields gives (the frame it replaced)."""
     frame = {"type": "message", "room": message.room, "message": message.to_dict()}
     assert WS_MULTI.message(EncodedMessage(message, "e1")) == ws_frame(orjson.dumps(frame))
+
+
+def test_a_room_name_is_its_own_json() -> None:
+    """Every character a room name may hold needs no escape: the name spliced between
+    quotes is what an encoder gives (the multiplex frames splice it so)."""
+    legal = "".join(chr(c) for c in range(128) if ROOM_NAME.fullmatch("x" + chr(c)))
+    assert set(legal) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+    for name in (legal[:64], legal[64:], "a", "r-1.x_"):
+        assert ROOM_NAME.fullmatch(name)
+        assert json_room(name) == orjson.dumps(name)
