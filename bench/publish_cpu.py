@@ -115,10 +115,12 @@ class PublishPath:
             for _ in range(count)
         )
 
-    async def publish(self, messages: int, batch: int) -> float:
-        """Loop CPU seconds a message for ``messages`` read ``batch`` at a time, each read
+    def reads(self, messages: int, batch: int) -> list[bytes]:
+        return [self.frames(batch) for _ in range(max(1, messages // batch))]
+
+    async def publish(self, reads: list[bytes], batch: int) -> float:
+        """Loop CPU seconds a message for ``reads`` of ``batch`` frames each, each read
         committed, fanned out, flushed and acked before the next (one commit a read)."""
-        reads = [self.frames(batch) for _ in range(max(1, messages // batch))]
         sink = self.sink
         started = time.process_time()
         for read in reads:
@@ -177,11 +179,15 @@ async def run(args: argparse.Namespace) -> None:
 
 async def measure(path: PublishPath, args: argparse.Namespace) -> None:
     for batch in (int(size) for size in args.batch.split(",")):
-        await path.publish(args.messages // 2, batch)  # warm: rooms' caches, frames
-        spent = sorted([await path.publish(args.messages, batch) for _ in range(args.rounds)])
+        await path.publish(path.reads(args.messages // 2, batch), batch)  # warm: rooms' caches
+        spent = []
+        for _ in range(args.rounds):
+            spent.append(await path.publish(path.reads(args.messages, batch), batch))
+        spent.sort()
+        reads = path.reads(args.messages, batch)
         profile = cProfile.Profile()
         profile.enable()
-        await path.publish(args.messages, batch)
+        await path.publish(reads, batch)
         profile.disable()
         every, python = calls_per_message(profile, args.messages // batch * batch)
         print(
