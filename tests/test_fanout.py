@@ -116,6 +116,30 @@ async def test_acks_follow_the_room_frames() -> None:
         assert await received(sock, len(expected)) == expected
 
 
+async def test_an_ack_follows_its_message_when_the_socket_opens_a_room_meanwhile() -> None:
+    """A socket subscribed to ``r`` is acked for a message of ``r`` in the iteration one of
+    its other subscriptions goes live: the subscription's opening frames go out before
+    the rooms' frames (``mark_first``), the ack after them, so it still follows its
+    message (protocol.md: the message arrives, "and this socket then gets its ack")."""
+    hub, room = await started_hub()
+    epoch = room.bounds.epoch
+    scheduler = scheduler_of(hub)
+    async with socket_pair() as (transport, sock):
+        live = stream(transport, scheduler, lambda: None)
+        room.join(live)
+        sent = message(1, epoch=epoch)
+        hub.apply("r", epoch, [sent])
+        live.outbox.push_after(b"ACK")
+        live.outbox.push(b"READY-OTHER")  # another room's opening frames, then first
+        scheduler.mark_first(live.outbox)
+        await flushed()
+        expected = b"READY-OTHER" + sent.ws + b"ACK"
+        assert await received(sock, len(expected)) == expected
+        live.outbox.push_after(b"ACK2")  # alone, it is written in the next flush
+        await flushed()
+        assert await received(sock, 4) == b"ACK2"
+
+
 async def test_subscriber_that_does_not_read_overflows() -> None:
     """Past the limit (its own buffer, not the kernel's) a subscriber is closed."""
     hub, room = await started_hub()

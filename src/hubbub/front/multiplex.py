@@ -289,7 +289,7 @@ class MultiplexSocket(FrameSocket):
     # Committer.Answer: told in the commit's step, after the fan-out marked the rooms
 
     def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
-        self.outbox.push(ws_multi_ack(publish.room, message, publish.client_id))
+        self.outbox.push_after(ws_multi_ack(publish.room, message, publish.client_id))
 
     def refused(self, publish: Publish, error: ProtocolError) -> None:
         self.refuse(error, publish.room, publish.client_id)

@@ -11,7 +11,9 @@ and the Python work per iteration is per subscriber, not per delivery.
 
 Bytes for one connection only (acks, errors, pings, a stream's catch-up) go
 through :meth:`Outbox.push` and are written in the same callback, after the
-room's shared bytes.
+room's shared bytes. An ``ack`` goes through :meth:`Outbox.push_after`: it stays
+behind the rooms' frames even when the connection's opening frames of a new
+subscription go out before them (``mark_first``).
 
 The bound counts what the server holds for the connection: its own pending bytes
 plus the transport's user-space write buffer (not the kernel's). Past it the
@@ -38,6 +40,10 @@ class Flushable(Protocol):
     def flush(self, now: float) -> None: ...
 
 
+class Opening(Flushable, Protocol):
+    def flush_opening(self, now: float) -> None: ...
+
+
 class FlushScheduler:
     """Flushes everything marked during one loop iteration in a single callback.
 
@@ -52,7 +58,7 @@ class FlushScheduler:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._first: list[Flushable] = []
+        self._first: list[Opening] = []
         self._rooms: list[Flushable] = []
         self._outboxes: list[Flushable] = []
         self._scheduled = False
@@ -88,7 +94,7 @@ class FlushScheduler:
         self._outboxes.append(outbox)
         self._schedule()
 
-    def mark_first(self, outbox: Flushable) -> None:
+    def mark_first(self, outbox: Opening) -> None:
         self._first.append(outbox)
         self._schedule()
 
@@ -98,8 +104,8 @@ class FlushScheduler:
         rooms, self._rooms = self._rooms, []
         outboxes, self._outboxes = self._outboxes, []
         now = self._loop.time()
-        for outbox in first:
-            outbox.flush(now)
+        for opening in first:
+            opening.flush_opening(now)
         for room in rooms:
             room.flush(now)
         for outbox in outboxes:
@@ -114,6 +120,7 @@ class Outbox:
     """What the server holds for one connection, with the slow-consumer rule."""
 
     __slots__ = (
+        "_after",
         "_on_overflow",
         "_pending",
         "_pending_size",
@@ -141,6 +148,8 @@ class Outbox:
         # None when nothing is queued: an idle connection holds no list (issue 19: an
         # empty list is one more object the collector tracks per connection).
         self._pending: list[bytes] | None = None
+        # What must follow this iteration's room frames (acks), None when nothing does.
+        self._after: list[bytes] | None = None
         self._pending_size = 0
         self.chunked = chunked  # an HTTP/1.1 streamed body: each write is one chunk
         self.limit = limit
@@ -162,15 +171,48 @@ class Outbox:
         if self._pending_size > self.limit:
             self.overflow()
 
+    def push_after(self, data: bytes) -> None:
+        """Queue bytes that must follow the room frames of this iteration (an ``ack``
+        after the ``message`` it acknowledges): written in the flush after the rooms',
+        never by :meth:`flush_opening`."""
+        if self.closed:
+            return
+        after = self._after
+        if after is None:
+            self._after = [data]
+            self._scheduler.mark(self)
+        else:
+            after.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > self.limit:
+            self.overflow()
+
     def flush(self, now: float) -> None:
         """Write everything pushed since the last flush in one call."""
-        pending = self._pending
-        if self.closed or pending is None:
+        if self.closed:
+            return
+        pending, after = self._pending, self._after
+        if after is not None:
+            pending = after if pending is None else pending + after
+            self._after = None
+        if pending is None:
             return
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         self._pending = None
         self._pending_size = 0
         self.write_shared(http_chunk(data) if self.chunked else data, now)
+
+    def flush_opening(self, now: float) -> None:
+        """Write what was pushed, before the rooms' frames of this iteration (a new
+        subscription's opening frames), leaving what must follow them."""
+        after = self._after
+        if after is None:
+            self.flush(now)
+            return
+        self._after = None
+        self.flush(now)
+        self._after = after
+        self._pending_size = sum(map(len, after))
 
     def write_shared(self, data: bytes, now: float) -> None:
         """Write bytes already framed for this connection (often shared by many)."""
@@ -204,5 +246,6 @@ class Outbox:
         garbage collector would otherwise free (issue 19: none on the hot paths)."""
         self.closed = True
         self._pending = None
+        self._after = None
         self._pending_size = 0
         self._on_overflow = _no_overflow

@@ -142,7 +142,7 @@ class SocketSession:
     # Committer.Answer: told in the commit's step, after the fan-out marked the rooms
 
     def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
-        self.stream.outbox.push(ws_ack(message, publish.client_id))
+        self.stream.outbox.push_after(ws_ack(message, publish.client_id))
 
     def refused(self, publish: Publish, error: ProtocolError) -> None:
         self.refuse(error, publish.client_id)
