@@ -113,3 +113,35 @@ async def test_rooms_asked_for_during_a_read_are_read_together_after_it() -> Non
     await hub.acquire("e")  # reads went idle: the next room is read at once
     assert store.reads[2:] == [["e"]]
     await hub.close()
+
+
+async def test_a_load_holds_no_task_and_a_failed_one_leaves_the_broker() -> None:
+    """With a broker that subscribes at once (one node), a room's load is a future its
+    bounds' read completes, not a task; a failed read leaves the broker again, and the
+    next load (once the store reads) subscribes and loads afresh."""
+
+    class OnceFailingStore(CountingStore):
+        async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+            if not self.reads:
+                self.reads.append(list(rooms))
+                raise OSError("disk gone")
+            return await super().bounds_many(rooms)
+
+    bus_broker = MemoryBroker()
+    hub = Hub(OnceFailingStore(), bus_broker, Stats(), shared=False, retain=None, room_idle=60)
+    hub.start(asyncio.get_running_loop())
+    before = asyncio.all_tasks()
+    loading = hub.load("a")
+    assert not isinstance(loading, asyncio.Task) and asyncio.all_tasks() == before
+    assert bus_broker._bus.rooms == {"a": 1}  # subscribed before the bounds are read
+    done, _ = await asyncio.wait([loading], timeout=5)
+    assert done and isinstance(loading.exception(), OSError)
+    assert hub.rooms == {}
+    for _ in range(100):  # the unsubscribe runs in a task of its own
+        if not bus_broker._bus.rooms:
+            break
+        await asyncio.sleep(0)
+    assert bus_broker._bus.rooms == {}
+    room = await asyncio.wait_for(hub.acquire("a"), 5)
+    assert hub.loaded("a") is room and bus_broker._bus.rooms == {"a": 1}
+    await hub.close()

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -74,7 +75,7 @@ class Hub:
         self._room_idle = room_idle
         self.scheduler: FlushScheduler | None = None  # set when the node starts on a loop
         self.rooms: dict[str, Room] = {}
-        self._loading: dict[str, asyncio.Task[Room]] = {}
+        self._loading: dict[str, asyncio.Future[Room]] = {}
         # Messages for a room that arrived while it was loading, applied once it is.
         self._early: dict[str, list[tuple[str, Sequence[EncodedMessage]]]] = {}
         self._unsubscribing: dict[str, asyncio.Task[None]] = {}
@@ -109,11 +110,51 @@ class Hub:
 
     def load(self, name: str) -> asyncio.Future[Room]:
         """The room's loading (started if it is not loading yet), as :meth:`acquire`
-        awaits it, for a caller that waits with a callback instead (no task of its own)."""
-        task = self._loading.get(name)
-        if task is None:
-            task = self._loading[name] = self.loop.create_task(self._load(name))
-        return task
+        awaits it, for a caller that waits with a callback instead (no task of its own).
+
+        When the broker subscribes in this step (one node: ``subscribe_now``) and no
+        unsubscribe of the room is pending, the loading is a future its bounds' read
+        completes (:meth:`_bounds_read`), not a task: a reconnect storm loads a room
+        per user (issue 19), and a task with its coroutines cost two more loop steps
+        each. Otherwise :meth:`_load` awaits what it must, in a task."""
+        loading = self._loading.get(name)
+        if loading is None:
+            loop = self.loop
+            if name not in self._unsubscribing and self._broker.subscribe_now(name):
+                # As _load: subscribed first, then the bounds read; a message committed
+                # in between arrives in _early and the sequencer keeps what they lack.
+                loading = loop.create_future()
+                self._early[name] = []
+                bounds = self._bounds_of(name)
+                bounds.add_done_callback(partial(self._bounds_read, name, loading))
+            else:
+                loading = loop.create_task(self._load(name))
+            self._loading[name] = loading
+        return loading
+
+    def _bounds_read(
+        self, name: str, loading: asyncio.Future[Room], bounds: asyncio.Future[Bounds]
+    ) -> None:
+        """The end of a :meth:`load` without a task: what :meth:`_load` does after its
+        bounds came (or failed: the broker is left, in the background as at eviction,
+        and a load meanwhile waits for that)."""
+        try:
+            if bounds.cancelled():
+                self._unsubscribe_later(name)
+                loading.cancel()
+                return
+            error = bounds.exception()
+            if error is not None:
+                self._unsubscribe_later(name)
+                loading.set_exception(error)
+                return
+            room = self.rooms[name] = Room(name, bounds.result(), self.loop.time())
+            for epoch, messages in self._early.pop(name, []):
+                self._sequence(room, epoch, messages)
+            loading.set_result(room)
+        finally:
+            self._early.pop(name, None)
+            self._loading.pop(name, None)
 
     def loaded(self, name: str) -> Room | None:
         """The room if it is in memory now (then it is current: a stale one is not kept)."""
@@ -231,8 +272,11 @@ class Hub:
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
         room.stale = True
-        name = room.name
-        task = asyncio.get_running_loop().create_task(self._broker.unsubscribe(name))
+        self._unsubscribe_later(room.name)
+
+    def _unsubscribe_later(self, name: str) -> None:
+        """Leave ``name`` on the broker in a task; its next load waits for that first."""
+        task = self.loop.create_task(self._broker.unsubscribe(name))
         self._unsubscribing[name] = task
         task.add_done_callback(lambda _: self._unsubscribing.pop(name, None))
 
