@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 from hubbub.broker.memory import MemoryBroker
-from hubbub.hub.hub import BOUNDS_BATCH, Hub
+from hubbub.hub.hub import BOUNDS_BATCH, BOUNDS_GAP, Hub
 from hubbub.hub.room import Room
 from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Publish
@@ -145,3 +145,59 @@ async def test_a_load_holds_no_task_and_a_failed_one_leaves_the_broker() -> None
     room = await asyncio.wait_for(hub.acquire("a"), 5)
     assert hub.loaded("a") is room and bus_broker._bus.rooms == {"a": 1}
     await hub.close()
+
+
+class GateStore(CountingStore):
+    """Each read is counted when it starts and ends only once the gate is open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def bounds_many(self, rooms: Sequence[str]) -> dict[str, Bounds]:
+        self.reads.append(list(rooms))
+        await self.gate.wait()
+        return {room: await MemoryStore.bounds(self, room) for room in rooms}
+
+
+async def read_started(store: CountingStore, reads: int) -> None:
+    for _ in range(100):
+        if len(store.reads) >= reads:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"no read {reads} in 100 loop iterations: {store.reads}")
+
+
+async def test_while_rooms_keep_coming_the_next_read_waits_to_hold_more() -> None:
+    """A read's end with rooms waiting starts the next one BOUNDS_GAP later, holding
+    those asked for in between too (a read costs about the same for 3 rooms or 12); a
+    room asked for while reads are idle is read in the next loop iteration."""
+    store = GateStore()
+    hub = hub_on(store)
+    loop = asyncio.get_running_loop()
+    first = hub.load("a")
+    await read_started(store, 1)  # idle: read at once
+    second = hub.load("b")  # asked for during the read of "a"
+    store.gate.set()
+    await asyncio.wait_for(asyncio.shield(first), 5)
+    ended = loop.time()
+    third = hub.load("c")  # after that read's end: read with "b"
+    await asyncio.wait_for(asyncio.gather(second, third), 5)
+    assert store.reads == [["a"], ["b", "c"]]
+    assert loop.time() - ended >= BOUNDS_GAP - 0.001  # (the loop's clock: whole ms)
+    await asyncio.wait_for(hub.acquire("d"), 5)  # idle again: at once
+    assert store.reads[2:] == [["d"]]
+    await hub.close()
+
+
+async def test_a_close_between_reads_cancels_the_rooms_waiting() -> None:
+    store = GateStore()
+    hub = hub_on(store)
+    first = hub.load("a")
+    await read_started(store, 1)
+    second = hub.load("b")
+    store.gate.set()
+    await asyncio.wait_for(asyncio.shield(first), 5)  # "b" now waits for the gap
+    await hub.close()
+    await asyncio.wait([second], timeout=5)
+    assert second.cancelled() and store.reads == [["a"]]
