@@ -3,13 +3,21 @@ byte for byte, and every other request is still judged by the library (issue 19)
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from hubbub.errors import InvalidRequest
-from hubbub.front.ws_handshake import LIBRARY_LOG, plain_accept, switching_protocols
+from hubbub.front.ws_handshake import (
+    LIBRARY_LOG,
+    check_handshake,
+    plain_accept,
+    switching_protocols,
+)
 from hubbub.http.answers import SERVER
 from hubbub.http.head import Head, parse_head
 
@@ -102,3 +110,40 @@ def test_a_refusal_of_the_library_is_still_a_400_with_its_reason() -> None:
     )
     with pytest.raises(InvalidRequest, match=r"websocket handshake: .*Upgrade"):
         switching_protocols(head, DATE, b"")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        *ORDINARY,
+        ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {KEY}"],
+        ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Protocol: chat"],
+        ["Upgrade: websocket, h2c", "Connection: Upgrade", f"Sec-WebSocket-Key: {KEY}"],
+        ["Upgrade: websocket", 'Connection: "Upgrade"', f"Sec-WebSocket-Key: {KEY}"],
+        ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ"],
+        ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: AAAA"],
+        ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: é"],
+        ["Upgrade: websocket", "Connection: Upgrade"],
+    ],
+)
+def test_the_checks_give_the_plain_accept_or_the_refusal_they_gave_apart(
+    lines: list[str],
+) -> None:
+    """check_handshake reads the headers once and returns plain_accept's value: for
+    every request it takes, the same value; for one it refuses, the same refusal as the
+    checks made before they were joined (a key that is not 16 bytes of base64)."""
+    head = head_of([*lines, "Sec-WebSocket-Version: 13"])
+    key = head.headers.get("sec-websocket-key") or ""
+    try:
+        lenient_ok = key.isascii() and len(base64.b64decode(key)) == 16
+    except binascii.Error:
+        lenient_ok = False
+    if not head.upgrade:  # llhttp did not take "Connection: upgrade": refused first
+        with pytest.raises(InvalidRequest, match="websocket handshake: No CONNECTION"):
+            check_handshake(head, "127.0.0.1", None)
+        return
+    if not lenient_ok:
+        with pytest.raises(InvalidRequest, match="websocket handshake: Handshake error"):
+            check_handshake(head, "127.0.0.1", None)
+        return
+    assert check_handshake(head, "127.0.0.1", None) == plain_accept(head)

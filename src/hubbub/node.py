@@ -345,12 +345,15 @@ class Node:
         finished: Finished,
         *,
         hold: bool = True,
+        checked: bool = False,
     ) -> None:
         """Serve ``stream`` as :meth:`run_stream` does, with no task once it is live
         (``streams.py: Streams.start``); ``finished`` is told why it ended. ``hold``: an
         admin's disconnect of the stream's user ends it (``GET /ws`` holds its socket
-        instead, once for all its rooms)."""
-        self.access.check_read(stream.principal, stream.room)
+        instead, once for all its rooms). ``checked``: the caller has just made
+        :meth:`check_stream` for it (``GET /ws``, before the subscription is kept)."""
+        if not checked:
+            self.access.check_read(stream.principal, stream.room)
         if hold and stream.user is not None:
             release = self.hold_connection(stream.user, partial(stream.end, "disconnected"))
             finished = partial(_released_then, release, finished)

@@ -28,6 +28,7 @@ from hubbub.protocol.cursors import (
     parse_wait,
     stream_start,
 )
+from hubbub.transports.multiplex import frame_cursor
 
 # What every whole-number parameter refuses: a sign, a fraction, an exponent, an
 # underscore, digits of other scripts (Arabic-Indic, fullwidth, superscript), blanks,
@@ -331,3 +332,38 @@ def test_stream_start_in_an_empty_room() -> None:
     assert stream_start(Cursor(0, "x"), Bounds(epoch="y")) == Start(cursor=0, gap=None)
     assert stream_start(Cursor(7), Bounds()) == Start(cursor=0, gap=Bounds())
     assert stream_start(Cursor(1), Bounds()) == Start(cursor=0, gap=Bounds())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"since": 0},
+        {"since": 17, "epoch": "e1"},
+        {"since": 17, "epoch": " e1 "},
+        {"since": 2**63 - 1},
+        {"since": 2**63},
+        {"since": -1},
+        {"since": 5, "epoch": "not an epoch!"},
+        {"since": 5, "epoch": ""},
+    ],
+)
+def test_a_subscribe_frames_cursor_is_the_querys(fields: dict[str, object]) -> None:
+    """A ``subscribe`` frame's JSON ``since``/``epoch`` give the cursor (or the refusal)
+    the same values in a query give, though the frame's are not parsed from text."""
+    query = {name: str(value) for name, value in fields.items()}
+    try:
+        expected: object = parse_cursor(query)
+    except InvalidParameter as error:
+        expected = str(error)
+    try:
+        got: object = frame_cursor(fields)
+    except InvalidParameter as error:
+        got = str(error)
+    assert got == expected
+
+
+@pytest.mark.parametrize("fields", [{"since": True}, {"since": "3"}, {"since": 1.5}])
+def test_a_subscribe_frames_since_is_a_json_integer(fields: dict[str, object]) -> None:
+    with pytest.raises(InvalidParameter, match="since must be a whole number"):
+        frame_cursor(fields)

@@ -36,6 +36,11 @@ class Broker(Protocol):
     async def subscribe(self, room: str) -> None:
         """Return once every message published after this returns will be delivered."""
 
+    def subscribe_now(self, room: str) -> bool:
+        """Subscribe in this step if that needs no wait: True, as if :meth:`subscribe`
+        had returned; False, nothing done (then await :meth:`subscribe`). A room's load
+        then needs no task (``Hub.load``: a reconnect storm loads thousands)."""
+
     async def unsubscribe(self, room: str) -> None:
         """Stop delivering ``room`` (nobody on this node listens to it any more)."""
 

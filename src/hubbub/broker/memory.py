@@ -46,10 +46,15 @@ class MemoryBroker:
             self._bus.brokers.remove(self)
 
     async def subscribe(self, room: str) -> None:
+        self.subscribe_now(room)
+
+    def subscribe_now(self, room: str) -> bool:
+        """In memory, a subscription holds from the moment it is made."""
         if room not in self._rooms:
             self._rooms.add(room)
             rooms = self._bus.rooms
             rooms[room] = rooms.get(room, 0) + 1
+        return True
 
     async def unsubscribe(self, room: str) -> None:
         if room in self._rooms:

@@ -273,6 +273,9 @@ class RedisBroker:
     async def subscribe(self, room: str) -> None:
         await self._link(room).subscribe(room)
 
+    def subscribe_now(self, room: str) -> bool:
+        return False  # a SUBSCRIBE holds once redis confirms it
+
     async def unsubscribe(self, room: str) -> None:
         await self._link(room).unsubscribe(room)
 

@@ -251,8 +251,8 @@ class MultiplexSocket(FrameSocket):
         stream.user = self.user
         self.subscriptions[room] = stream
         drain = timed_drain(self.writable, node.settings.heartbeat)
-        # the socket is held
-        node.start_stream(stream, cursor, drain, self._finished_one, hold=False)
+        # the socket is held; the room's read access checked above
+        node.start_stream(stream, cursor, drain, self._finished_one, hold=False, checked=True)
 
     def unsubscribe(self, room: str) -> None:
         stream = self.subscriptions.pop(room, None)

@@ -22,6 +22,7 @@ import base64
 import binascii
 import logging
 import re
+from collections.abc import Callable
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request
@@ -44,21 +45,26 @@ LIBRARY_LOG.setLevel(logging.WARNING)
 _TOKEN_LIST = re.compile(
     r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*"
 )
+# Headers.get of a lower-case name, without its Python call.
+_get: Callable[[dict[str, str], str], str | None] = dict.get
 _ACCEPT_HEAD = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 
 
-def check_handshake(head: Head, address: str, allow_origin: str | None) -> None:
-    """Raise the refusal of a handshake hubbub does not take (before the library's)."""
+def check_handshake(head: Head, address: str, allow_origin: str | None) -> bytes | None:
+    """Raise the refusal of a handshake hubbub does not take (before the library's);
+    else return what :func:`plain_accept` would, from the headers read here once (a
+    reconnect storm checks thousands a second, issue 19)."""
     headers = head.headers
-    refusal = origin_refusal(headers.get("origin"), headers.get("host"), allow_origin)
+    # Lower-case names: a plain dict lookup is what Headers.get makes of them.
+    refusal = origin_refusal(_get(headers, "origin"), _get(headers, "host"), allow_origin)
     if refusal is not None:
         raise refusal
-    if (headers.get("sec-websocket-version") or "").strip() != "13":
+    if (_get(headers, "sec-websocket-version") or "").strip() != "13":
         raise UpgradeRequired("only WebSocket version 13 is spoken here")
     # aiohttp's own checks, its messages included (prefixed as accept_websocket does).
     if not head.upgrade:  # llhttp's upgrade flag: "Connection: upgrade" with "Upgrade"
-        raise _bad_handshake(f"No CONNECTION upgrade hdr: {headers.get('connection')}")
-    protocols = headers.get("sec-websocket-protocol")
+        raise _bad_handshake(f"No CONNECTION upgrade hdr: {_get(headers, 'connection')}")
+    protocols = _get(headers, "sec-websocket-protocol")
     if protocols is not None:
         offered = [proto.strip() for proto in protocols.split(",")]
         log.warning(
@@ -67,15 +73,23 @@ def check_handshake(head: Head, address: str, allow_origin: str | None) -> None:
             offered,
             (),
         )
-    key = headers.get("sec-websocket-key")
+    key = _get(headers, "sec-websocket-key")
     if not key or not key.isascii():
         # (aiohttp fails with a 500 on a key that is not ASCII: a 400 here.)
         raise _bad_handshake(f"Handshake error: {key!r}")
-    try:
-        if len(base64.b64decode(key)) != 16:
-            raise _bad_handshake(f"Handshake error: {key!r}")
-    except binascii.Error:
-        raise _bad_handshake(f"Handshake error: {key!r}") from None
+    strict = _strict_key(key)
+    if strict is None:  # not strict base64 (the library judges it), or a bad key:
+        try:
+            if len(base64.b64decode(key)) != 16:
+                raise _bad_handshake(f"Handshake error: {key!r}")
+        except binascii.Error:
+            raise _bad_handshake(f"Handshake error: {key!r}") from None
+        return None
+    if len(strict) != 16:
+        raise _bad_handshake(f"Handshake error: {key!r}")
+    if protocols is not None:
+        return None
+    return _plain_accept_of(headers, key)
 
 
 def _bad_handshake(reason: str) -> InvalidRequest:
@@ -90,18 +104,30 @@ def plain_accept(head: Head) -> bytes | None:
     headers = head.headers
     if "sec-websocket-protocol" in headers:
         return None
-    if (headers.get("upgrade") or "").lower() != "websocket":
+    key = _get(headers, "sec-websocket-key") or ""
+    strict = _strict_key(key)
+    if strict is None or len(strict) != 16:
         return None
-    connection = headers.get("connection") or ""
+    return _plain_accept_of(headers, key)
+
+
+def _strict_key(key: str) -> bytes | None:
+    """``key`` decoded as the library decodes it (strict base64), or None."""
+    try:
+        return base64.b64decode(key.encode(), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+
+
+def _plain_accept_of(headers: dict[str, str], key: str) -> bytes | None:
+    """:func:`plain_accept` once the key (strict, 16 bytes) and the subprotocol are
+    known: the ``Upgrade`` and ``Connection`` values decide."""
+    if (_get(headers, "upgrade") or "").lower() != "websocket":
+        return None
+    connection = _get(headers, "connection") or ""
     if _TOKEN_LIST.fullmatch(connection) is None:
         return None
     if "upgrade" not in (token.strip().lower() for token in connection.split(",")):
-        return None
-    key = headers.get("sec-websocket-key") or ""
-    try:
-        if len(base64.b64decode(key.encode(), validate=True)) != 16:
-            return None
-    except (binascii.Error, UnicodeEncodeError):
         return None
     return accept_key(key).encode()
 
@@ -110,7 +136,12 @@ def switching_protocols(head: Head, date: bytes, extra: bytes) -> bytes:
     """The ``101`` answer to ``head`` (``extra``: header lines of hubbub's, such as
     CORS), as the library makes it. A handshake the library refuses though hubbub's
     checks took it is a 400, with the library's reason."""
-    accept = plain_accept(head)
+    return answer_101(head, date, extra, plain_accept(head))
+
+
+def answer_101(head: Head, date: bytes, extra: bytes, accept: bytes | None) -> bytes:
+    """:func:`switching_protocols` with its :func:`plain_accept` value (from
+    :func:`check_handshake`): hubbub's own ``101``, or (None) the library's."""
     if accept is not None:
         return b"".join(
             (_ACCEPT_HEAD, b"Sec-WebSocket-Accept: ", accept, b"\r\n", date, SERVER, extra, b"\r\n")

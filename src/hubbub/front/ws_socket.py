@@ -38,7 +38,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from hubbub.front.flow import WriteFlow
-from hubbub.front.ws_handshake import LIBRARY_LOG, check_handshake, switching_protocols
+from hubbub.front.ws_handshake import LIBRARY_LOG, answer_101, check_handshake
 from hubbub.protocol.encoding import (
     WS_OPCODE_CLOSE,
     WS_OPCODE_TEXT,
@@ -70,8 +70,8 @@ def upgrade(start: StreamStart) -> bytes | None:
     """The ``101`` for ``start`` once the handshake is checked (a ``ProtocolError``
     refuses it); None if the client already left."""
     ctx, head = start.ctx, start.head
-    check_handshake(head, start.address, ctx.settings.allow_origin)
-    response = switching_protocols(head, ctx.date(), ctx.cors(head))
+    accept = check_handshake(head, start.address, ctx.settings.allow_origin)
+    response = answer_101(head, ctx.date(), ctx.cors(head), accept)
     return None if peer_gone(start) else response
 
 

@@ -124,9 +124,8 @@ class FrontConnection(Writing, Requests, asyncio.Protocol):
 
     def _begin(self, address: str) -> None:
         ctx = self._ctx
-        self._address = address
-        assert self._transport is not None
-        self._peer = _peer_of(self._transport)
+        # The socket's peer: connection_made's address (asked of the transport once).
+        self._address = self._peer = address
         self._proxied = ctx.guard.proxies.trusts(self._peer)
         ctx.connections.add(self)
         self._idle_since = ctx.loop.time()
