@@ -22,12 +22,18 @@ def test_each_room_costs_its_live_streams_once_per_slice() -> None:
     assert ends == [*range(7, 60, 7), 60]  # 7 x 13 = 91; an eighth would be 104
 
 
-def test_more_messages_to_a_room_in_the_slice_cost_no_more_writes() -> None:
+def test_more_messages_to_a_room_in_the_slice_never_cut_it() -> None:
     costs = {"big": 90, "small": 1}
     rooms = ["big", "big", "big", "small", "big"]
-    # 93 + 3 + 3 + 4 + 3 = 106: the second "big" onwards add only their own share.
-    assert slice_ends(rooms, costs.__getitem__, budget=106) == [5]
-    assert slice_ends(rooms, costs.__getitem__, budget=105) == [4, 5]
+    # 93 + 3 + 3, then "small" (4) fits in 103 but not in 102; "big" again joins its slice.
+    assert slice_ends(rooms, costs.__getitem__, budget=103) == [5]
+    assert slice_ends(rooms, costs.__getitem__, budget=102) == [3, 5]
+
+
+def test_a_flood_of_one_big_room_is_one_slice() -> None:
+    """A room of 1,000 gets all of a batch's messages in one flush: one send per
+    subscriber however many messages were in flight."""
+    assert slice_ends(["crowd"] * 2000, lambda room: 1000) == [2000]
 
 
 def test_a_room_too_big_for_the_budget_is_a_slice_of_its_own() -> None:
@@ -46,7 +52,3 @@ def test_a_room_cut_off_is_counted_again_in_the_next_slice() -> None:
     # 43 + 43, then c does not fit; a's second message comes in c's slice: its flush too.
     assert slice_ends(["a", "b", "c", "a"], writes_of, budget=90) == [2, 4]
     assert counted == ["a", "b", "c", "a"]
-    # The second message of a room that the cut falls on: its flush counted anew.
-    counted.clear()
-    assert slice_ends(["a", "b", "a", "b"], writes_of, budget=89) == [3, 4]
-    assert counted == ["a", "b", "b"]

@@ -12,9 +12,11 @@ so an ``ack`` still follows the frame it acknowledges, and slices go in commit o
 The cost counted is the flush's writes, one per live stream of each room a slice
 touches (a room's frames of one iteration share one write per stream, so a second
 message to the same room in a slice costs none), plus a fixed share per message for
-the Python that applies it. A slice holds at least one message, so a single message to
-a room of 10,000 subscribers is still one slice: its writes cannot be split without
-splitting the room's one write per stream.
+the Python that applies it. A cut is made only before a room new to the slice: the
+messages of a room already in it always join it, since cutting there would write them
+to every stream of the room again (a flood of one room of 1,000 subscribers batches
+everything in flight into one send per subscriber, which is its whole advantage). So a
+slice holds at least one room, and a room of 10,000 subscribers is a slice of its own.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ def slice_ends(
     seen: set[str] = set()
     spent = 0
     for index, room in enumerate(rooms):
-        fresh = room not in seen
-        cost = MESSAGE_COST + writes_of(room) if fresh else MESSAGE_COST
+        if room in seen:
+            # Never cut here: its frames join the room's one write per stream in this
+            # slice's flush, and a cut would write them to every stream again (a flood
+            # of one room of 1,000 batches its messages into one send per subscriber).
+            spent += MESSAGE_COST
+            continue
+        cost = MESSAGE_COST + writes_of(room)
         if spent and spent + cost > budget:
             ends.append(index)
-            if not fresh:  # the room's flush is in the next slice now
-                cost += writes_of(room)
             seen = set()
             spent = 0
         seen.add(room)
