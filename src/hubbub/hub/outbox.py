@@ -167,9 +167,7 @@ class Outbox:
             self._scheduler.mark(self)
         else:
             pending.append(data)
-        self._pending_size += len(data)
-        if self._pending_size > self.limit:
-            self.overflow()
+        self._held(len(data))
 
     def push_after(self, data: bytes) -> None:
         """Queue bytes that must follow the room frames of this iteration (an ``ack``
@@ -177,13 +175,14 @@ class Outbox:
         never by :meth:`flush_opening`."""
         if self.closed:
             return
-        after = self._after
-        if after is None:
-            self._after = [data]
+        if self._after is None:
+            self._after = []
             self._scheduler.mark(self)
-        else:
-            after.append(data)
-        self._pending_size += len(data)
+        self._after.append(data)
+        self._held(len(data))
+
+    def _held(self, size: int) -> None:
+        self._pending_size += size
         if self._pending_size > self.limit:
             self.overflow()
 
