@@ -52,3 +52,13 @@ def test_a_room_cut_off_is_counted_again_in_the_next_slice() -> None:
     # 43 + 43, then c does not fit; a's second message comes in c's slice: its flush too.
     assert slice_ends(["a", "b", "c", "a"], writes_of, budget=90) == [2, 4]
     assert counted == ["a", "b", "c", "a"]
+
+
+def test_the_default_budget_is_256_writes_and_a_message_costs_3() -> None:
+    """The defaults, pinned at their edge: 130 + 126 fits in 256, 130 + 127 does not."""
+    assert SLICE_WRITES == 256 and MESSAGE_COST == 3
+    assert slice_ends(["a", "b"], {"a": 127, "b": 123}.__getitem__) == [2]
+    assert slice_ends(["a", "b"], {"a": 127, "b": 124}.__getitem__) == [1, 2]
+    # A room's second message adds its 3: 133 + 123 fits, 133 + 124 does not.
+    assert slice_ends(["a", "a", "b"], {"a": 127, "b": 120}.__getitem__) == [3]
+    assert slice_ends(["a", "a", "b"], {"a": 127, "b": 121}.__getitem__) == [2, 3]
