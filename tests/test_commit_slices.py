@@ -62,3 +62,8 @@ def test_the_default_budget_is_256_writes_and_a_message_costs_3() -> None:
     # A room's second message adds its 3: 133 + 123 fits, 133 + 124 does not.
     assert slice_ends(["a", "a", "b"], {"a": 127, "b": 120}.__getitem__) == [3]
     assert slice_ends(["a", "a", "b"], {"a": 127, "b": 121}.__getitem__) == [2, 3]
+
+
+def test_a_new_slice_starts_with_its_whole_budget() -> None:
+    # 50 a room: two fill 100; the third starts a slice that again holds two.
+    assert slice_ends(["a", "b", "c", "d", "e"], lambda room: 47, budget=100) == [2, 4, 5]

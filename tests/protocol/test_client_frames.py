@@ -96,3 +96,12 @@ def test_a_frame_over_the_limit_is_left_to_the_library() -> None:
     assert client_messages(client_frame(b"x" * 101), 100) is None
     whole = client_frame(b"x" * 100)
     assert client_messages(whole, 100) == ([(int(Opcode.TEXT), b"x" * 100)], len(whole))
+
+
+def test_a_16_bit_length_over_the_limit_is_left_to_the_library_once_read() -> None:
+    """As soon as the read holds the two length bytes, not when the rest has come: the
+    library then refuses it (1009) without the server holding the frame's start."""
+    head = struct.pack("!BBH", 0x81, 126 | 0x80, 1000)
+    assert client_messages(head, 999) is None
+    assert client_messages(head[:3], 999) == ([], 0)  # the length not all read yet
+    assert client_messages(head, 1000) == ([], 0)  # within the limit: waits for the rest
