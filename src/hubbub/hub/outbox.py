@@ -210,8 +210,9 @@ class Outbox:
             return
         self._after = None
         self.flush(now)
-        self._after = after
-        self._pending_size = sum(map(len, after))
+        if not self.closed:  # the write may have overflowed it: then nothing is kept
+            self._after = after
+            self._pending_size = sum(map(len, after))
 
     def write_shared(self, data: bytes, now: float) -> None:
         """Write bytes already framed for this connection (often shared by many)."""
