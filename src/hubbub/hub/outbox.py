@@ -188,31 +188,24 @@ class Outbox:
 
     def flush(self, now: float) -> None:
         """Write everything pushed since the last flush in one call."""
-        if self.closed:
-            return
         pending, after = self._pending, self._after
         if after is not None:
-            pending = after if pending is None else pending + after
             self._after = None
-        if pending is None:
-            return
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
-        self._pending = None
-        self._pending_size = 0
-        self.write_shared(http_chunk(data) if self.chunked else data, now)
+            pending = after if pending is None else pending + after
+        self._write(pending, now)
 
     def flush_opening(self, now: float) -> None:
         """Write what was pushed, before the rooms' frames of this iteration (a new
         subscription's opening frames), leaving what must follow them."""
-        after = self._after
-        if after is None:
-            self.flush(now)
+        self._write(self._pending, now)
+
+    def _write(self, frames: list[bytes] | None, now: float) -> None:
+        if self.closed or frames is None:
             return
-        self._after = None
-        self.flush(now)
-        if not self.closed:  # the write may have overflowed it: then nothing is kept
-            self._after = after
-            self._pending_size = sum(map(len, after))
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        self._pending = None
+        self._pending_size -= len(data)  # what stays held: an ack flush_opening left
+        self.write_shared(http_chunk(data) if self.chunked else data, now)
 
     def write_shared(self, data: bytes, now: float) -> None:
         """Write bytes already framed for this connection (often shared by many)."""
