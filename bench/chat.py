@@ -187,9 +187,12 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     users = [ChatUser(dialect, i, rooms_of(i, args.group), tally) for i in range(args.users)]
     groups = (args.users + args.group - 1) // args.group
     memory_before = server.memory_bytes()
-    connect_cpu = server.cpu_seconds()
+    connect_cpu, storm_start = server.cpu_seconds(), os.times()
     connect_s = await storm(users, port)
-    connect_cpu = server.cpu_seconds() - connect_cpu
+    connect_cpu, storm_end = server.cpu_seconds() - connect_cpu, os.times()
+    storm_generator_cpu = (storm_end.user - storm_start.user) + (
+        storm_end.system - storm_start.system
+    )
     await asyncio.sleep(1.0)  # let the server settle before its memory is read
     memory_per_user = (server.memory_bytes() - memory_before) / args.users
 
@@ -290,6 +293,8 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
         # core it had: a rate that moves with the shared machine's load, this does not.
         "connect_server_cpu_us_per_user": round(connect_cpu / args.users * 1e6, 1),
         "connect_server_cores": round(connect_cpu / connect_s, 2),
+        # This generator's share of its core in the storm: near 1, the rate is its own.
+        "connect_generator_cores": round(storm_generator_cpu / connect_s, 2),
         "memory_per_user_kb": round(memory_per_user / 1000, 2),
         "published": sent,
         "publish_answers": publisher.answered,

@@ -11,13 +11,11 @@ from hubbub.app import App, create_app
 from hubbub.http.connection import FrontConnection
 from hubbub.http.context import ServerContext
 from hubbub.http.guard import ConnectionGuard, raise_file_limit
+from hubbub.http.listeners import handles_for, open_listeners
 from hubbub.node import Node
 from hubbub.protocol.forwarded import TrustedProxies, parse_networks
 from hubbub.settings import Settings
 from hubbub.store import Store
-
-# Pending connections the kernel keeps for accept (a reconnect storm arrives at once).
-BACKLOG = 4096
 
 
 class Server:
@@ -33,7 +31,7 @@ class Server:
         self.host = settings.host
         self.port = settings.port
         self.front: ServerContext | None = None
-        self._listener: asyncio.Server | None = None
+        self._listeners: list[asyncio.Server] = []
         self._access_log: logging.Logger | None = None
         self._started = False
 
@@ -52,11 +50,12 @@ class Server:
             self._access_log = open_access_log(settings.access_log)
         await self.app.start()
         self._started = True
+        file_limit = raise_file_limit()
         guard = ConnectionGuard(
             self.node.stats,
             settings.max_connections,
             settings.max_connections_per_ip,
-            raise_file_limit(),
+            file_limit,
             TrustedProxies(parse_networks(",".join(settings.trusted_proxies))),
         )
         loop = asyncio.get_running_loop()
@@ -71,16 +70,17 @@ class Server:
         def connection() -> asyncio.Protocol:
             return FrontConnection(front, routes)
 
-        self._listener = await loop.create_server(
+        # Workers of one `serve --workers N` listen on the same port; the kernel spreads
+        # new connections over them.
+        self._listeners = await open_listeners(
+            loop,
             connection,
             settings.host,
             settings.port,
-            backlog=BACKLOG,
-            # Workers of one `serve --workers N` listen on the same port; the kernel
-            # spreads new connections over them.
-            reuse_port=settings.workers > 1 or None,
+            shared=settings.workers > 1,
+            handles=handles_for(file_limit),
         )
-        self.port = int(self._listener.sockets[0].getsockname()[1])
+        self.port = int(self._listeners[0].sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Stop listening, end streams and polls, close the store. Safe to call twice.
@@ -88,8 +88,8 @@ class Server:
         The node answers every long poll, ends every stream and sends every WebSocket its
         close; then the connections are waited for under one deadline
         (``shutdown_timeout``), and whoever has not answered is cut."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
             listener.close()  # no new connections
         if self._started:
             self._started = False
