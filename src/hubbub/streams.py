@@ -224,6 +224,7 @@ class Streams:
         stream.expiry = stream.finished = None
         if expiry is not None:
             expiry.cancel()
+        stream.release_answers()  # acks held for a catch-up that ended first
         stream.outbox.flush(asyncio.get_running_loop().time())
         self.detach(stream)
         if finished is not None:
@@ -298,6 +299,7 @@ class Streams:
         scheduler.mark_first(outbox)
         room.join(stream)
         self._stats.count_stream(fmt.name, +1)
+        stream.went_live()
 
     def _opened(self, stream: Stream) -> None:
         self.open.add(stream)
@@ -310,6 +312,7 @@ class Streams:
         before the stream's task winds down and detaches again."""
         self.open.discard(stream)
         self.ticking.discard(stream)
+        stream.release_answers()  # an unsubscribe: its connection goes on
         stream.release()
         if stream.present:
             stream.present = False

@@ -289,7 +289,12 @@ class MultiplexSocket(FrameSocket):
     # Committer.Answer: told in the commit's step, after the fan-out marked the rooms
 
     def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
-        self.outbox.push_after(ws_multi_ack(publish.room, message, publish.client_id))
+        ack = ws_multi_ack(publish.room, message, publish.client_id)
+        subscription = self.subscriptions.get(publish.room)
+        if subscription is not None:  # after the message, which its catch-up may bring
+            subscription.answer_after(ack)
+        else:
+            self.outbox.push_after(ack)
 
     def refused(self, publish: Publish, error: ProtocolError) -> None:
         self.refuse(error, publish.room, publish.client_id)

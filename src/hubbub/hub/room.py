@@ -40,6 +40,7 @@ class Stream:
     KEEPS_ALIVE: ClassVar[bool] = False
 
     __slots__ = (
+        "_answers",
         "_told",
         "_waiter",
         "expiry",
@@ -47,6 +48,7 @@ class Stream:
         "format",
         "last_ping",
         "last_seen",
+        "live",
         "outbox",
         "present",
         "principal",
@@ -85,6 +87,10 @@ class Stream:
         # of the token's expiry, and who is told why the stream ended once it is detached.
         self.expiry: asyncio.TimerHandle | None = None
         self.finished: Callable[[Stream, str], None] | None = None
+        # Joined to its room's live frames (after its catch-up), and the answers to its
+        # connection's publishes held until then (None: none held, no list).
+        self.live = False
+        self._answers: list[bytes] | None = None
 
     @property
     def ended(self) -> bool:
@@ -129,6 +135,29 @@ class Stream:
             if self.reason is not None:
                 waiter.set_result(self.reason)
         return waiter
+
+    def answer_after(self, frame: bytes) -> None:
+        """Queue the answer to a publish to this stream's room from its own connection (an
+        ``ack``), which must follow the message it acknowledges: after this iteration's
+        room frames when the stream is live; else once its catch-up, which brings the
+        message, is done (:meth:`went_live`, or the stream's end)."""
+        if self.live:
+            self.outbox.push_after(frame)
+        elif self._answers is None:
+            self._answers = [frame]
+        else:
+            self._answers.append(frame)
+
+    def went_live(self) -> None:
+        """Its catch-up is out and it receives the room's frames: held answers follow."""
+        self.live = True
+        self.release_answers()
+
+    def release_answers(self) -> None:
+        """Queue the answers held for the catch-up's end (it went live, or it ended)."""
+        answers, self._answers = self._answers, None
+        for frame in answers or ():
+            self.outbox.push_after(frame)
 
     def release(self) -> None:
         """Detached: nothing more goes out through this stream. A stream that owns its

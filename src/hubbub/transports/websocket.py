@@ -142,7 +142,8 @@ class SocketSession:
     # Committer.Answer: told in the commit's step, after the fan-out marked the rooms
 
     def committed(self, publish: Publish, message: EncodedMessage, created: bool) -> None:
-        self.stream.outbox.push_after(ws_ack(message, publish.client_id))
+        # After the message: its catch-up's, if the stream has not caught up yet.
+        self.stream.answer_after(ws_ack(message, publish.client_id))
 
     def refused(self, publish: Publish, error: ProtocolError) -> None:
         self.refuse(error, publish.client_id)
