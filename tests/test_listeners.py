@@ -110,8 +110,9 @@ async def test_a_socket_sharing_the_port_on_purpose_is_refused_too() -> None:
         assert refused.value.errno == errno.EADDRINUSE
 
 
-async def test_workers_join_one_port_without_the_check() -> None:
-    """``serve --workers N``: each worker's group joins the port the parent holds."""
+async def test_workers_join_one_port() -> None:
+    """``serve --workers N``: each worker's listeners (``SO_REUSEPORT``, their handles on
+    it) join the port the parent holds."""
     loop = asyncio.get_running_loop()
     with socket.socket() as holder:  # as commands/workers.py holds a port for its workers
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

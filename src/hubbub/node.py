@@ -220,8 +220,7 @@ class Node:
             self.moderation.check_muted(publish.room, publish.user)
         if self.closing:
             raise Unavailable("the server is shutting down")
-        if self.rate_limiter is not None:
-            self._check_rate(principal)
+        self._check_rate(principal)
         return publish, moderating
 
     async def _submit_correction(

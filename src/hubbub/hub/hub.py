@@ -155,10 +155,7 @@ class Hub:
                 self._unsubscribe_later(name)
                 loading.set_exception(error)
                 return
-            room = self.rooms[name] = Room(name, bounds.result(), self.loop.time())
-            for epoch, messages in self._early.pop(name, []):
-                self._sequence(room, epoch, messages)
-            loading.set_result(room)
+            loading.set_result(self._loaded_room(name, bounds.result()))
         finally:
             self._early.pop(name, None)
             self._loading.pop(name, None)
@@ -213,14 +210,18 @@ class Hub:
             except BaseException:
                 await self._broker.unsubscribe(name)
                 raise
-            assert self._loop is not None
-            room = self.rooms[name] = Room(name, bounds, self._loop.time())
-            for epoch, messages in self._early.pop(name, []):
-                self._sequence(room, epoch, messages)
-            return room
+            return self._loaded_room(name, bounds)
         finally:
             self._early.pop(name, None)
             self._loading.pop(name, None)
+
+    def _loaded_room(self, name: str, bounds: Bounds) -> Room:
+        """The end of a load, with a task or without: the room in memory, with what
+        arrived for it while its bounds were read applied."""
+        room = self.rooms[name] = Room(name, bounds, self.loop.time())
+        for epoch, messages in self._early.pop(name, []):
+            self._sequence(room, epoch, messages)
+        return room
 
     def _bounds_of(self, name: str) -> asyncio.Future[Bounds]:
         """The room's bounds, read with those of every room loading in the same loop

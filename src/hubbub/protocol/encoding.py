@@ -156,8 +156,8 @@ class EncodedMessage:
         spliced from the JSON made once (the bytes orjson makes of that object)."""
         if self._multi is None:
             self._multi = ws_frame(
-                b'{"type":"message","room":"%b","message":%b}'
-                % (self.message.room.encode(), self.json)  # as json_room makes it
+                b'{"type":"message","room":%b,"message":%b}'
+                % (json_room(self.message.room), self.json)
             )
         return self._multi
 

@@ -228,9 +228,8 @@ def user_key(folded: str) -> str:
 
 def index_keys(room: str, user: str) -> str:
     """The ``keys`` column of a message's index row: its room's and its user's token (a
-    room's start with ``r``, a user's with ``u``: a room prefix never matches a user).
-    ``room_key`` and ``user_key`` written out: made once per message, on the writer."""
-    return f"r{room.encode().hex()} u{fold(user).encode().hex()}"
+    room's start with ``r``, a user's with ``u``: a room prefix never matches a user)."""
+    return f"{room_key(room)} {user_key(fold(user))}"
 
 
 def fts_match(query: Query, scope: Sequence[str] | None) -> str:
