@@ -295,6 +295,8 @@ class SQLiteStore:
                 raise
             finally:
                 self._appender.room_count = None
+                if self._appender.known_rooms is not None:  # its newest id and epoch change
+                    self._appender.known_rooms.forget(room)
 
         await self._run(self._writer, clear_sync)
         return epoch
