@@ -12,7 +12,7 @@ from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
 from hubbub.store import Appended, MemoryStore, Stamped
-from hubbub.store.committer import MAX_BATCH_TEXT, Committer
+from hubbub.store.committer import MAX_BATCH_TEXT, Committed, Committer
 
 
 class RecordingStore(MemoryStore):
@@ -179,3 +179,113 @@ async def test_answers_are_refused_when_nothing_is_stored() -> None:
     late = Told(fanned)
     commits.submit_to(Publish("r", "u", "late"), late)
     assert late.told == [("refused", "late", "unavailable", [1])]
+
+
+class OrderedStore(MemoryStore):
+    """A store whose appends run in call order (``ordered_appends``, as the SQLite store's
+    one writer thread runs them); its first append waits for ``gate``."""
+
+    ordered_appends = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[int] = []  # each append's batch size, as it starts
+        self.first_started = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.failing: set[int] = set()  # which appends (counted from 0) fail
+
+    async def append(self, batch: Sequence[Stamped]) -> list[Appended]:
+        number = len(self.started)
+        self.started.append(len(batch))
+        if number == 0:
+            self.first_started.set()
+            await self.gate.wait()
+        await asyncio.sleep(0)
+        if number in self.failing:
+            raise StoreError("disk full")
+        return await super().append(batch)
+
+
+def slicing_committer(
+    store: MemoryStore, seen: list[tuple[list[str], int]], started: list[int]
+) -> Committer:
+    """Two rooms' messages a slice; each slice notes its texts and how many appends had
+    started when it was applied."""
+
+    def on_commit(results: list[Appended]) -> list[EncodedMessage]:
+        seen.append(([a.message.text for a in results], len(started)))
+        return [EncodedMessage(a.message, a.epoch) for a in results]
+
+    return Committer(store, on_commit, Stats(), writes_of=lambda room: 100)
+
+
+async def two_batches(commits: Committer, store: OrderedStore) -> list[asyncio.Future[Committed]]:
+    """Four publishes in a first batch, held at the store until four more are queued."""
+    first = [commits.submit(Publish(f"room{i}", "u", f"a{i}")) for i in range(4)]
+    await asyncio.wait_for(store.first_started.wait(), 5)
+    second = [commits.submit(Publish(f"room{i}", "u", f"b{i}")) for i in range(4)]
+    store.gate.set()
+    return first + second
+
+
+async def test_the_next_commit_starts_while_a_batch_is_fanned_out() -> None:
+    """With a store whose appends run in order, the next batch's append starts before the
+    batch before it has gone out whole; the batches are applied, and answered, in order."""
+    store = OrderedStore()
+    seen: list[tuple[list[str], int]] = []
+    commits = slicing_committer(store, seen, store.started)
+    commits.start()
+    answers = await asyncio.gather(*await two_batches(commits, store))
+    assert store.started == [4, 4]
+    # The second append started after the first slice went out, before the second did.
+    assert seen == [(["a0", "a1"], 1), (["a2", "a3"], 2), (["b0", "b1"], 2), (["b2", "b3"], 2)]
+    assert [a.message.id for a in answers] == [1, 1, 1, 1, 2, 2, 2, 2]
+    await commits.close()
+
+
+async def test_a_store_without_ordered_appends_commits_after_the_fan_out() -> None:
+    """Without ``ordered_appends`` (appends in flight together could swap) the next
+    batch's append waits until the batch before has gone out whole."""
+    store = OrderedStore()
+    store.ordered_appends = False
+    seen: list[tuple[list[str], int]] = []
+    commits = slicing_committer(store, seen, store.started)
+    commits.start()
+    await asyncio.gather(*await two_batches(commits, store))
+    assert seen == [(["a0", "a1"], 1), (["a2", "a3"], 1), (["b0", "b1"], 2), (["b2", "b3"], 2)]
+    await commits.close()
+
+
+async def test_an_overlapped_commit_that_fails_refuses_its_batch_only() -> None:
+    """The batch whose append failed while the one before went out is refused (503); the
+    one before is delivered and answered, and the next publish takes the next id."""
+    store = OrderedStore()
+    store.failing = {1}
+    seen: list[tuple[list[str], int]] = []
+    commits = slicing_committer(store, seen, store.started)
+    commits.start()
+    outcomes = await asyncio.gather(*await two_batches(commits, store), return_exceptions=True)
+    assert [o.message.id for o in outcomes[:4] if isinstance(o, Committed)] == [1, 1, 1, 1]
+    assert all(isinstance(o, Unavailable) for o in outcomes[4:])
+    assert [texts for texts, _ in seen] == [["a0", "a1"], ["a2", "a3"]]
+    assert (await commits.submit(Publish("room0", "u", "c0"))).message.id == 2
+    await commits.close()
+
+
+async def test_close_commits_and_fans_out_an_overlapped_batch() -> None:
+    """Closing while a batch waits in the store and the next is queued: both are
+    committed and fanned out before close returns."""
+    store = OrderedStore()
+    seen: list[tuple[list[str], int]] = []
+    commits = slicing_committer(store, seen, store.started)
+    commits.start()
+    first = [commits.submit(Publish(f"room{i}", "u", f"a{i}")) for i in range(4)]
+    await asyncio.wait_for(store.first_started.wait(), 5)
+    second = [commits.submit(Publish(f"room{i}", "u", f"b{i}")) for i in range(4)]
+    closing = asyncio.ensure_future(commits.close())
+    await asyncio.sleep(0)
+    assert not closing.done()
+    store.gate.set()
+    await asyncio.wait_for(closing, 5)
+    assert all(f.done() and not f.exception() for f in first + second)
+    assert [texts for texts, _ in seen][-1] == ["b2", "b3"]
