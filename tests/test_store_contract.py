@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,20 +67,6 @@ async def test_ids_are_gapless_per_room(store: Store) -> None:
     ]
     assert all(r.created for r in results)
     assert [m.id for m in await store.read_after("a", 0, 10)] == [1, 2, 3]
-
-
-async def test_a_store_with_ordered_appends_commits_them_in_call_order(store: Store) -> None:
-    """``ordered_appends``: appends started together commit one after another in the
-    order they were called (the committer overlaps them only then). The SQLite store, with
-    one writer thread, says so; the others are awaited one at a time."""
-    assert store.ordered_appends == isinstance(store, SQLiteStore)
-    if not store.ordered_appends:
-        return
-    calls = [store.append([stamped("r", f"{i}.{j}") for j in range(5)]) for i in range(20)]
-    batches = await asyncio.gather(*calls)
-    for number, batch in enumerate(batches):
-        assert [item.message.id for item in batch] == [number * 5 + j + 1 for j in range(5)]
-        assert [item.message.text for item in batch] == [f"{number}.{j}" for j in range(5)]
 
 
 async def test_client_id_is_idempotent(store: Store) -> None:

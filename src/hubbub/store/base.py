@@ -88,11 +88,6 @@ class Store(Protocol):
 
     # False for a store whose acknowledged writes may be lost (documented weaker durability)
     durable: bool
-    # True when append() may be called again before the call before it returned, the store
-    # committing the batches one after another in the order of the calls (one writer
-    # thread): the committer then overlaps a batch's commit with the fan-out of the one
-    # before. False: each append is awaited before the next starts.
-    ordered_appends: bool
 
     async def open(self) -> None:
         """Open files/connections. Loads no rooms."""

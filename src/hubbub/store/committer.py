@@ -62,7 +62,6 @@ class Answer(Protocol):
 # Who waits for a publish: a future (``submit``), or an answer (``submit_to``).
 Waiter = asyncio.Future[Committed] | Answer
 Queued = tuple[Stamped, Waiter, float]  # the publish, who waits, loop time it was accepted
-Stored = tuple[list[Queued], list[Appended]]  # a committed batch and what the store made of it
 
 
 class Committer:
@@ -76,10 +75,6 @@ class Committer:
         writes_of: Callable[[str], int] = _no_writes,
     ) -> None:
         self._store = store
-        # A batch's transaction may start while the one before is still fanned out: only
-        # a store that commits its appends one after another in call order (so a room's
-        # ids, and a publisher's messages, keep the order of the batches).
-        self._overlap = store.ordered_appends
         self._on_commit = on_commit
         # What one flush of a room costs in writes, for cutting a batch (commit_slices).
         self._writes_of = writes_of
@@ -120,39 +115,18 @@ class Committer:
             self._ready.set()
 
     async def _run(self) -> None:
-        # The next batch's transaction, started before this one's fan-out (overlapping).
-        next_commit: asyncio.Task[Stored | None] | None = None
         while True:
-            if next_commit is not None:
-                stored = await next_commit
-                next_commit = None
-            else:
-                await self._ready.wait()
-                if not self._queue:
-                    self._ready.clear()
-                    if self._closing:
-                        return
-                    continue
-                stored = await self._commit(self._take())
-            if self._overlap and self._queue:
-                # Started now, on the store's writer, while this batch goes out: the fan-out
-                # takes loop iterations (slices, flushes) in which the writer would sit idle,
-                # and the commit waits on its fsync, in which the loop can send. Its results
-                # are applied after this batch's (issue 19: done one after the other, the
-                # two kept a saturated server's batches at 400-1,100 messages).
-                assert self._loop is not None
-                next_commit = self._loop.create_task(self._commit(self._take()))
-            if stored is not None:
-                await self._fan_out(*stored)
+            await self._ready.wait()
+            if not self._queue:
+                self._ready.clear()
+                if self._closing:
+                    return
+                continue
+            size = _batch_size(self._queue)
+            batch, self._queue = self._queue[:size], self._queue[size:]
+            await self._commit(batch)
 
-    def _take(self) -> list[Queued]:
-        size = _batch_size(self._queue)
-        batch, self._queue = self._queue[:size], self._queue[size:]
-        return batch
-
-    async def _commit(self, batch: list[Queued]) -> Stored | None:
-        """``batch`` into the store: what it stored, to fan out; None if it failed (every
-        publish of the batch refused)."""
+    async def _commit(self, batch: list[Queued]) -> None:
         started = time.perf_counter()
         try:
             results = await self._store.append([stamped for stamped, _, _ in batch])
@@ -162,14 +136,11 @@ class Committer:
             log.error("store refused %d publishes: %s", len(batch), exc)
             for stamped, waiter, _ in batch:
                 _refuse(waiter, stamped.publish, Unavailable("the store cannot take the write"))
-            return None
+            return
         if any(appended.refused for appended in results):
             batch, results = self._refuse(batch, results)
         self._stats.commits += 1
         self._stats.commit_seconds += time.perf_counter() - started
-        return batch, results
-
-    async def _fan_out(self, batch: list[Queued], results: list[Appended]) -> None:
         # Applied a slice per loop iteration (commit_slices.py): the previous slice's
         # flush, and the reads waiting meanwhile, go before the next slice.
         start = 0

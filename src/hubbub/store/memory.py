@@ -43,7 +43,6 @@ class MemoryStore:
     """Rooms as Python lists; retention trims the head of each list."""
 
     durable = False
-    ordered_appends = False  # each completes at once: nothing to overlap
 
     def __init__(self, retain: int | None = None, *, max_rooms: int | None = None) -> None:
         self._retain = retain

@@ -77,9 +77,6 @@ class RedisStore:
         self._shards: list[Redis] = []
         self._refusing = False
         self.durable = False
-        # Appends in flight together may run in either order (a connection each, a shard
-        # each): awaited one at a time, so a publisher's messages keep their order.
-        self.ordered_appends = False
 
     def _shard_index(self, room: str) -> int:
         if not self._shards:

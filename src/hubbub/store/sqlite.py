@@ -83,7 +83,6 @@ class SQLiteStore:
     """Rooms as rows of one table, keyed by ``(room, id)``."""
 
     durable = True
-    ordered_appends = True  # one writer thread runs them in order
 
     def __init__(
         self,
