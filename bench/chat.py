@@ -10,8 +10,9 @@ delivery, and exactness (every user got every message of its rooms once, in orde
 For hubbub, its own ``/metrics`` at the end of the measured window adds the longest
 event-loop stall of the last minute (the connect storm included when it falls in that
 minute), the same counting only the time the server could have run itself (on this
-shared machine the rest is the kernel giving its core to others), and the collector's
-time over the window.
+shared machine the rest is the kernel giving its core to others), the collector's
+time over the window, and its commits: messages a commit and the mean commit over the
+window, and the longest commit of the last minute.
 
     .venv/bin/python -m bench.chat --users 10000 --rate 2000 --servers hubbub-sqlite,nchan
 """
@@ -144,15 +145,21 @@ def loop_figures(text: str) -> LoopFigures:
     )
 
 
-def commit_counts(text: str) -> tuple[float, float]:
-    """Store transactions that committed publishes, and the publishes in them, summed
-    over the workers (their ratio: messages a commit)."""
+CommitFigures = tuple[float, float, float, float]
+
+
+def commit_counts(text: str) -> CommitFigures:
+    """Store transactions that committed publishes, the publishes in them and the seconds
+    inside them, summed over the workers (ratios: messages a commit, the mean commit),
+    and the longest transaction of the last minute of any worker."""
     commits = metric_samples(text, "hubbub_commits_total")
     committed = metric_samples(text, "hubbub_publish_seconds_count")
-    return sum(commits), sum(committed)
+    seconds = metric_samples(text, "hubbub_commit_seconds_total")
+    longest = metric_samples(text, "hubbub_commit_longest_seconds")
+    return sum(commits), sum(committed), sum(seconds), max(longest, default=0.0)
 
 
-async def server_metrics(port: int) -> tuple[LoopFigures, tuple[float, float]]:
+async def server_metrics(port: int) -> tuple[LoopFigures, CommitFigures]:
     """hubbub's ``GET /metrics`` (open to loopback by default), read to its end: the
     loop's figures and the commit counts."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -236,7 +243,7 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     threads_start: dict[str, float] = {}
     cpu_start = deliveries_start = 0.0
     gc_start: float | None = None
-    commits_start = committed_start = 0.0
+    commits_start = committed_start = commit_seconds_start = 0.0
     while (now := time.monotonic()) < end:
         if not tally.measuring and now >= warmup_end:
             tally.measuring = True
@@ -245,7 +252,8 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
             generator_start = os.times()
             window_start = now
             if dialect == "hubbub":
-                (_, _, gc_start), (commits_start, committed_start) = await server_metrics(port)
+                (_, _, gc_start), commit_figures = await server_metrics(port)
+                commits_start, committed_start, commit_seconds_start, _ = commit_figures
         due = int((now - started) * args.rate)
         while sent < due:
             send_one()
@@ -260,13 +268,15 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     )
     delivered_in_window = tally.deliveries - deliveries_start
     window_s = time.monotonic() - window_start
-    stall_s = busy_s = gc_s = per_commit = None
+    stall_s = busy_s = gc_s = per_commit = commit_mean_s = commit_longest_s = None
     if dialect == "hubbub":
-        (stall_s, busy_s, gc_end), (commits, committed) = await server_metrics(port)
+        (stall_s, busy_s, gc_end), commit_figures = await server_metrics(port)
+        commits, committed, commit_seconds, commit_longest_s = commit_figures
         if gc_start is not None and gc_end is not None:
             gc_s = gc_end - gc_start
         if commits > commits_start:
             per_commit = (committed - committed_start) / (commits - commits_start)
+            commit_mean_s = (commit_seconds - commit_seconds_start) / (commits - commits_start)
     stop_churn.set()
     resumed = await churner
 
@@ -319,6 +329,12 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
         # cost, fsync included, is shared), and a busier server makes larger commits; CPU
         # per delivery is comparable between runs of about the same size.
         "messages_per_commit": None if per_commit is None else round(per_commit, 1),
+        # A commit's time over the window, and the longest of the minute before its end
+        # (every publish queued meanwhile waits for it: a slow fsync shows here).
+        "commit_mean_ms": None if commit_mean_s is None else round(commit_mean_s * 1000, 2),
+        "commit_longest_ms": None
+        if commit_longest_s is None
+        else round(commit_longest_s * 1000, 1),
         # The generator measures itself past 0.8 of a core: a run over it is not usable.
         "generator_cpu_cores": round(generator_cpu / window_s, 2),
         "resumed": resumed,

@@ -118,6 +118,34 @@ async def test_metrics_export_the_stall_and_the_collector(
     assert float(values["hubbub_gc_seconds_total"]) > 0
 
 
+def metric_values(text: str) -> dict[str, str]:
+    return dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+async def test_metrics_export_the_commits_time_and_the_longest_of_the_minute(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """/metrics carries the time inside store transactions and the longest of the last
+    minute, from the second's figure before the recorder takes it, and from the
+    recorder's minute after."""
+    for room in ("a", "b", "c"):
+        await publish(http, server, room)
+    stats = server.node.stats
+    async with http.get(f"{server.url}/metrics") as response:
+        before = metric_values(await response.text())
+    total = float(before["hubbub_commit_seconds_total"])
+    longest = float(before["hubbub_commit_longest_seconds"])
+    assert 0 < longest <= total
+    assert longest >= total / int(before["hubbub_commits_total"]) - 1e-6  # at least the mean
+    server.node.recorder.tick(round(time.time()))  # the second's sample takes it
+    assert stats.commit_longest == 0.0
+    async with http.get(f"{server.url}/metrics") as response:
+        after = metric_values(await response.text())
+    assert float(after["hubbub_commit_longest_seconds"]) >= longest
+
+
 async def test_a_forwarded_request_is_not_local(
     server: Server, http: aiohttp.ClientSession
 ) -> None:

@@ -74,17 +74,24 @@ def test_loop_figures_of_workers_are_the_longest_stall_and_the_collectors_sum() 
 
 
 def test_commit_counts_add_up_over_workers() -> None:
-    """Commits and the publishes in them (their ratio: messages a commit), every worker's."""
+    """Commits, the publishes in them and their seconds, every worker's summed; the
+    longest commit, the longest of any worker's."""
     one = (
         "hubbub_commits_total 40\nhubbub_publish_seconds_count 1000\nhubbub_publish_seconds_sum 2\n"
+        "hubbub_commit_seconds_total 0.5\nhubbub_commit_longest_seconds 0.03\n"
     )
-    assert commit_counts(one) == (40.0, 1000.0)
+    assert commit_counts(one) == (40.0, 1000.0, 0.5, 0.03)
     workers = (
         'hubbub_commits_total{worker="1"} 10\nhubbub_commits_total{worker="2"} 30\n'
         'hubbub_publish_seconds_count{worker="1"} 100\n'
         'hubbub_publish_seconds_count{worker="2"} 300\n'
+        'hubbub_commit_seconds_total{worker="1"} 0.25\n'
+        'hubbub_commit_seconds_total{worker="2"} 0.5\n'
+        'hubbub_commit_longest_seconds{worker="1"} 0.02\n'
+        'hubbub_commit_longest_seconds{worker="2"} 0.01\n'
     )
-    assert commit_counts(workers) == (40.0, 400.0)
+    assert commit_counts(workers) == (40.0, 400.0, 0.75, 0.02)
+    assert commit_counts("") == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_thread_cpu_per_message_busiest_first() -> None:

@@ -179,3 +179,35 @@ async def test_answers_are_refused_when_nothing_is_stored() -> None:
     late = Told(fanned)
     commits.submit_to(Publish("r", "u", "late"), late)
     assert late.told == [("refused", "late", "unavailable", [1])]
+
+
+class SlowStore(MemoryStore):
+    """A memory store whose appends last ``seconds`` each (a disk that makes fsync wait)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def append(self, batch: Sequence[Stamped]) -> list[Appended]:
+        await asyncio.sleep(self.seconds)  # the duration under test, not a wait for an event
+        return await super().append(batch)
+
+
+async def test_the_longest_commit_is_kept_until_taken() -> None:
+    """Each commit's time adds up in ``commit_seconds``; ``commit_longest`` keeps the
+    longest, which a shorter commit after it does not lower."""
+    store = SlowStore(0.2)
+    stats = Stats()
+    commits = Committer(
+        store, lambda results: [EncodedMessage(a.message, a.epoch) for a in results], stats
+    )
+    commits.start()
+    await commits.submit(Publish("r", "u", "slow"))
+    # uvloop times in whole milliseconds: a 200 ms sleep may end a millisecond early.
+    assert stats.commit_longest >= 0.19 and stats.commit_seconds >= 0.19
+    store.seconds = 0.0
+    longest = stats.commit_longest
+    await commits.submit(Publish("r", "u", "quick"))
+    assert stats.commit_longest == longest
+    assert stats.commits == 2 and stats.commit_seconds >= longest
+    await commits.close()

@@ -78,11 +78,17 @@ async def test_metrics_under_workers_cover_every_worker(
             while True:
                 async with http.get(f"{server.url}/metrics") as answer:
                     assert answer.status == 200
-                    counts = published_by_worker(await answer.text())
+                    text = await answer.text()
+                    counts = published_by_worker(text)
                 assert set(counts) == {"1", "2"}, counts
                 if sum(counts.values()) == 10:
                     break
                 await asyncio.sleep(0.1)
+        # Each worker's longest commit crosses over too: every worker that committed has one.
+        found = re.findall(r'^hubbub_commit_longest_seconds\{worker="(\d+)"\} (\S+)$', text, re.M)
+        longest = {worker: float(value) for worker, value in found}
+        assert set(longest) == {"1", "2"}
+        assert all(longest[worker] > 0 for worker, count in counts.items() if count)
         server.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(server.process.wait(), 20) == 0
 

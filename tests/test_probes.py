@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hubbub.ops.probes import WINDOW, LoopLagProbe, busy_part
+from hubbub.ops.probes import WINDOW, LoopLagProbe, MinuteMax, busy_part
 
 
 def test_the_busy_part_is_at_most_the_cpu_used() -> None:
@@ -60,3 +60,15 @@ async def test_a_stall_the_process_did_not_run_is_not_busy() -> None:
     stall, busy = await _stalled_by(0.08, spin=False)
     assert stall >= 0.06
     assert busy < 0.03
+
+
+def test_the_minute_max_keeps_each_seconds_largest_for_the_window() -> None:
+    largest = MinuteMax()
+    assert largest.longest(5.0) == 0.0
+    largest.record(100.1, 0.2)
+    largest.record(100.8, 0.1)  # the same second: the larger stays
+    largest.record(101.5, 0.05)
+    assert largest.longest(101.9) == 0.2
+    assert largest.longest(100 + WINDOW + 0.9) == 0.2
+    assert largest.longest(101 + WINDOW) == 0.05  # second 100 left the window
+    assert largest.longest(102 + WINDOW) == 0.0

@@ -26,7 +26,7 @@ import orjson
 from hubbub.ops import limits as process
 from hubbub.ops.cluster import Cluster
 from hubbub.ops.exchange import Exchange, make_exchange
-from hubbub.ops.probes import GcClock, LoopLagProbe
+from hubbub.ops.probes import GcClock, LoopLagProbe, MinuteMax
 from hubbub.ops.sample import (
     BUSIEST_ROOMS,
     Counters,
@@ -78,6 +78,8 @@ class Recorder:
         self._store = store
         self.cluster = Cluster(self.name)
         self.probe = LoopLagProbe()
+        # The longest store transaction of each second (Stats.commit_longest, taken).
+        self.commits = MinuteMax()
         self.gc = GcClock()
         self.exchange = (
             exchange if exchange is not None else make_exchange(settings.redis, self.name)
@@ -139,6 +141,11 @@ class Recorder:
         assert self._loop is not None, "recorder not started"
         return self.probe.busy_stall(self._loop.time())
 
+    def longest_commit(self) -> float:
+        """The longest store transaction of the last minute, seconds (for ``/metrics``):
+        one that waited on a slow disk holds up every publish queued behind it."""
+        return max(self.commits.longest(time.monotonic()), self._stats.commit_longest)
+
     async def _run(self) -> None:
         second = 0
         while True:
@@ -154,6 +161,8 @@ class Recorder:
     def tick(self, t: int) -> Sample:
         """Take this node's sample for second ``t`` and publish the page's update."""
         counters = self._read_counters()
+        self.commits.record(time.monotonic(), self._stats.commit_longest)
+        self._stats.commit_longest = 0.0
         span = 1.0
         sample = take_sample(
             self.name,

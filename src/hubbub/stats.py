@@ -21,6 +21,7 @@ class Stats:
     publish_seconds: float = 0.0
     commits: int = 0  # store transactions (publish_count / commits: the mean batch)
     commit_seconds: float = 0.0  # time inside those transactions
+    commit_longest: float = 0.0  # the longest of them since the recorder last took it
     streams: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     connections_open: int = 0  # TCP connections admitted and still open

@@ -27,6 +27,28 @@ PROBE_INTERVAL = 0.05
 WINDOW = 60
 
 
+class MinuteMax:
+    """The largest of the values recorded in the last ``WINDOW`` seconds, kept as each
+    whole second's largest."""
+
+    __slots__ = ("_seconds",)
+
+    def __init__(self) -> None:
+        self._seconds: collections.deque[tuple[int, float]] = collections.deque(maxlen=WINDOW + 1)
+
+    def record(self, now: float, value: float) -> None:
+        second = int(now)
+        seconds = self._seconds
+        if seconds and seconds[-1][0] == second:
+            seconds[-1] = (second, max(seconds[-1][1], value))
+        else:
+            seconds.append((second, value))
+
+    def longest(self, now: float) -> float:
+        since = int(now) - WINDOW
+        return max((value for second, value in self._seconds if second >= since), default=0.0)
+
+
 class LoopLagProbe:
     """A timer that measures how late it fires; :meth:`take` the longest since last asked,
     :meth:`longest_stall` and :meth:`busy_stall` the longest of the last minute."""
@@ -38,11 +60,9 @@ class LoopLagProbe:
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._cpu_at_arm = 0.0
-        # Per whole second of the loop clock: (second, its longest stall, its longest
-        # busy part), for the last minute's.
-        self._seconds: collections.deque[tuple[int, float, float]] = collections.deque(
-            maxlen=WINDOW + 1
-        )
+        # The last minute's stalls, and their busy parts, per second of the loop clock.
+        self._stalls = MinuteMax()
+        self._busy = MinuteMax()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -64,24 +84,17 @@ class LoopLagProbe:
 
     def record(self, now: float, stall: float, busy: float) -> None:
         """Keep ``stall`` and ``busy`` as the second ``now``'s longest where they are."""
-        second = int(now)
-        seconds = self._seconds
-        if seconds and seconds[-1][0] == second:
-            _, longest, busiest = seconds[-1]
-            seconds[-1] = (second, max(longest, stall), max(busiest, busy))
-        else:
-            seconds.append((second, stall, busy))
+        self._stalls.record(now, stall)
+        self._busy.record(now, busy)
 
     def longest_stall(self, now: float) -> float:
         """The longest stall of the last ``WINDOW`` seconds, seconds."""
-        since = int(now) - WINDOW
-        return max((stall for second, stall, _ in self._seconds if second >= since), default=0.0)
+        return self._stalls.longest(now)
 
     def busy_stall(self, now: float) -> float:
         """The longest stall of the last ``WINDOW`` seconds counting only what the process
         could have spent itself (see :func:`busy_part`), seconds."""
-        since = int(now) - WINDOW
-        return max((busy for second, _, busy in self._seconds if second >= since), default=0.0)
+        return self._busy.longest(now)
 
     def take(self) -> float:
         """The longest stall since the previous call, seconds; counting starts again."""

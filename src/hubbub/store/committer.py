@@ -139,8 +139,12 @@ class Committer:
             return
         if any(appended.refused for appended in results):
             batch, results = self._refuse(batch, results)
-        self._stats.commits += 1
-        self._stats.commit_seconds += time.perf_counter() - started
+        stats = self._stats
+        spent = time.perf_counter() - started
+        stats.commits += 1
+        stats.commit_seconds += spent
+        if spent > stats.commit_longest:
+            stats.commit_longest = spent
         # Applied a slice per loop iteration (commit_slices.py): the previous slice's
         # flush, and the reads waiting meanwhile, go before the next slice.
         start = 0

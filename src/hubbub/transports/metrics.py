@@ -48,6 +48,7 @@ class Snapshot:
     gc_seconds: float = 0.0
     gc_collections: int = 0
     busy_stall: float = 0.0  # the same counting only the process's own time (probes.py)
+    commit_longest: float = 0.0  # the longest store transaction of the last minute
 
     @classmethod
     def of(cls, stats: Stats, recorder: Recorder) -> Snapshot:
@@ -57,6 +58,7 @@ class Snapshot:
             recorder.gc.seconds,
             recorder.gc.collections,
             recorder.longest_busy_stall(),
+            recorder.longest_commit(),
         )
 
 
@@ -83,7 +85,13 @@ class SharedStats:
         """Replace this worker's file at once (a reader never sees half of one)."""
         now = Snapshot.of(self.stats, self.recorder)
         data: dict[str, Any] = {name: getattr(self.stats, name) for name in STATS_FIELDS}
-        data["_loop"] = [now.stall, now.gc_seconds, now.gc_collections, now.busy_stall]
+        data["_loop"] = [
+            now.stall,
+            now.gc_seconds,
+            now.gc_collections,
+            now.busy_stall,
+            now.commit_longest,
+        ]
         path = self.directory / f"worker-{self.worker}.json"
         partial = path.with_suffix(".partial")
         partial.write_bytes(orjson.dumps(data))
@@ -99,9 +107,9 @@ class SharedStats:
                 data: dict[str, Any] = orjson.loads(path.read_bytes())
             except (ValueError, OSError):
                 continue  # not one of ours, or gone meanwhile
-            # Every file of this fresh directory is this version's: four figures.
-            stall, gc_seconds, gc_collections, busy = data.get("_loop", (0.0, 0.0, 0, 0.0))
-            snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(gc_collections), busy)
+            # Every file of this fresh directory is this version's: five figures.
+            stall, gc_seconds, passes, busy, commit = data.get("_loop", (0.0, 0.0, 0, 0.0, 0.0))
+            snapshot = Snapshot(stats_from(data), stall, gc_seconds, int(passes), busy, commit)
             found.append((number, snapshot))
         return sorted(found, key=lambda item: item[0])
 
@@ -176,6 +184,20 @@ def families(snapshot: Snapshot) -> list[Family]:
             "Store transactions that committed publishes (group commit:"
             " hubbub_publish_seconds_count / this is the mean batch).",
             one("hubbub_commits_total", stats.commits),
+        ),
+        (
+            "hubbub_commit_seconds_total",
+            "counter",
+            "Time inside those store transactions (this over hubbub_commits_total is the"
+            " mean commit).",
+            [("hubbub_commit_seconds_total", "", f"{stats.commit_seconds:.6f}")],
+        ),
+        (
+            "hubbub_commit_longest_seconds",
+            "gauge",
+            "The longest store transaction of the last minute (every publish queued"
+            " meanwhile waits for it).",
+            [("hubbub_commit_longest_seconds", "", f"{snapshot.commit_longest:.6f}")],
         ),
         (
             "hubbub_slow_consumers_dropped_total",
