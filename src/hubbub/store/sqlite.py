@@ -57,6 +57,7 @@ from hubbub.store.sqlite_append import (
     count_rooms,
     row_message,
 )
+from hubbub.store.sqlite_checkpoints import Checkpoints, finish_checkpoint, stop_checkpointing
 from hubbub.store.sqlite_files import FileLock, connect, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ class SQLiteStore:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-reader")
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
+        # The WAL's checkpoints, off the commits (sqlite_checkpoints.py); None when shared.
+        self._checkpoints: Checkpoints | None = None
         self._generation = ""
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -141,6 +144,12 @@ class SQLiteStore:
                 self._generation = ensure_schema(self._write_conn, new_epoch(), search=self._search)
                 self._appender.generation = self._generation
                 self._read_conn = connect(self._path, self._busy_timeout, self._synchronous)
+                if not self._shared:
+                    stop_checkpointing(self._write_conn)
+                    self._checkpoints = Checkpoints(
+                        self._path, self._busy_timeout, self._synchronous
+                    )
+                    self._checkpoints.start()
             except BaseException:
                 self._lock.release()
                 raise
@@ -168,6 +177,8 @@ class SQLiteStore:
             # Not needed by this version (a search indexes what waits) but by an older one.
             with contextlib.suppress(StoreError):
                 await self._on_writer(sqlite_search.index_pending_now)
+        if self._checkpoints is not None:
+            await self._run(self._writer, self._checkpoints.stop)
         await self._run(self._writer, close_sync(self._write_conn))
         await self._run(self._reader, close_sync(self._read_conn))
         self._writer.shutdown(wait=True)
@@ -181,7 +192,10 @@ class SQLiteStore:
         conn = self._write_conn
         if conn is None:
             raise StoreError("store is not open")
-        return self._appender.append(conn, batch)
+        results = self._appender.append(conn, batch)
+        if self._checkpoints is not None and self._checkpoints.take_request():
+            finish_checkpoint(conn)  # committed already: a failure here is only logged
+        return results
 
     async def bounds(self, room: str) -> Bounds:
         def read() -> Bounds:
