@@ -308,9 +308,7 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 raise
             finally:
-                self._appender.room_count = None
-                if self._appender.known_rooms is not None:  # its newest id and epoch change
-                    self._appender.known_rooms.forget(room)
+                self._appender.cleared(room)
 
         await self._run(self._writer, clear_sync)
         return epoch

@@ -57,7 +57,7 @@ RoomState = tuple[int, str]  # a room's newest id (0: it holds none) and epoch
 
 
 class KnownRooms:
-    """The state of the rooms the writer wrote or read lately, between its transactions,
+    """The state of the rooms the writer wrote lately, between its transactions,
     when no other process writes the file: the writer is then the only one to change a
     room's newest id (an append) or epoch (a clear). At most ``limit`` rooms; the one
     written longest ago goes first. Told only what a committed transaction wrote: one
@@ -227,6 +227,13 @@ class SQLiteAppender:
             for room in touched:
                 self.known_rooms.keep(room, rooms[room])
         return results
+
+    def cleared(self, room: str) -> None:
+        """``room`` was cleared (its newest id and epoch changed, and it may no longer
+        count as holding messages): what is kept of it is read again."""
+        self.room_count = None
+        if self.known_rooms is not None:
+            self.known_rooms.forget(room)
 
     def _room_states(self, conn: sqlite3.Connection, names: set[str]) -> dict[str, RoomState]:
         """``(last_id, epoch)`` of each of ``names``: from :class:`KnownRooms` when the

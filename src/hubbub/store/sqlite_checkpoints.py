@@ -42,14 +42,23 @@ def stop_checkpointing(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def finish_checkpoint(conn: sqlite3.Connection) -> None:
-    """On the writer, between its transactions: copy the frames the thread left, so that
-    the next commit writes the WAL from its beginning. Never raises: it runs after a
-    commit, whose publishes are stored whatever happens here."""
+def checkpoint(conn: sqlite3.Connection) -> int | None:
+    """A ``PASSIVE`` checkpoint on ``conn``: the frames the WAL holds, or None when it
+    failed (a full disk), which is logged, never raised: on the thread the next round
+    tries again, and on the writer it runs after a commit, whose publishes are stored
+    whatever happens here."""
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     except sqlite3.Error as exc:
         log.warning("sqlite: checkpoint failed: %s", exc)
+        return None
+    return int(frames)
+
+
+def finish_checkpoint(conn: sqlite3.Connection) -> None:
+    """On the writer, between its transactions: copy the frames the thread left, so that
+    the next commit writes the WAL from its beginning."""
+    checkpoint(conn)
 
 
 class Checkpoints:
@@ -98,10 +107,8 @@ class Checkpoints:
     def _run(self, conn: sqlite3.Connection) -> None:
         try:
             while not self._stopping.wait(self._interval):
-                try:
-                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # a full disk: the next round tries again
-                    log.warning("sqlite: checkpoint failed: %s", exc)
+                frames = checkpoint(conn)
+                if frames is None:
                     continue
                 self.runs += 1
                 if frames >= self._restart_frames:
