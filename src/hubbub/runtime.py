@@ -25,8 +25,10 @@ bounded leak at worst; ``/metrics`` shows the frozen count so growth is visible.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
+import os
 import sys
 
 # Young-generation threshold (allocations minus frees between collections); CPython's
@@ -65,6 +67,23 @@ SWITCH_INTERVAL = 0.001
 def tune_threads() -> None:
     """Hand the GIL over to a waiting thread (the store's) sooner."""
     sys.setswitchinterval(SWITCH_INTERVAL)
+
+
+def as_batch_thread() -> None:
+    """Mark the calling thread as throughput work (Linux's ``SCHED_BATCH``).
+
+    For the SQLite store's writer and checkpoint threads, which share the event loop's
+    core whenever the machine is busy. A normal thread's wake-up (a batch handed to the
+    writer, its fsync done) preempts the loop's thread in the middle of an iteration; a
+    batch thread waits for the loop to block or its slice to end, and still gets its
+    fair share of the core, so it is never starved. Elsewhere, and where the kernel
+    refuses, the thread is left as it is.
+    """
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is None:
+        return
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: this thread, on Linux
 
 
 def tune_gc() -> None:

@@ -40,6 +40,7 @@ from hubbub.protocol.cursors import Bounds
 from hubbub.protocol.messages import Message
 from hubbub.protocol.search import Query
 from hubbub.protocol.tokens import ABOVE_NAMES
+from hubbub.runtime import as_batch_thread
 from hubbub.store import sqlite_search
 from hubbub.store.base import (
     Appended,
@@ -115,7 +116,9 @@ class SQLiteStore:
             search=search, retain=retain, max_rooms=max_rooms, shared=shared
         )
         self._lock = FileLock(path, shared=shared)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-writer")
+        self._writer = ThreadPoolExecutor(
+            1, thread_name_prefix="hubbub-sqlite-writer", initializer=as_batch_thread
+        )
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-reader")
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None

@@ -25,6 +25,7 @@ import logging
 import sqlite3
 import threading
 
+from hubbub.runtime import as_batch_thread
 from hubbub.store.sqlite_files import connect
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class Checkpoints:
             self._thread = None
 
     def _run(self, conn: sqlite3.Connection) -> None:
+        as_batch_thread()
         try:
             while not self._stopping.wait(self._interval):
                 frames = checkpoint(conn)
