@@ -39,6 +39,7 @@ import psutil  # type: ignore[import-untyped, unused-ignore]
 import uvloop
 
 from bench import http1, priority, wsframe
+from bench.chat_metrics import lag_in_window, server_metrics
 from bench.chat_users import ChatUser, Tally, UserSocket, message_text
 from bench.conn import Connection
 from bench.pauses import collector_paused
@@ -118,65 +119,6 @@ async def storm(users: list[ChatUser], port: int) -> float:
     return time.monotonic() - started
 
 
-def metric_samples(text: str, name: str) -> list[float]:
-    """Every sample of metric ``name`` in a Prometheus text exposition, whatever its labels
-    (``serve --workers N`` labels each worker's own, ``{worker="1"}``)."""
-    values: list[float] = []
-    for line in text.splitlines():
-        sample, _, value = line.partition(" ")
-        if sample == name or sample.startswith(name + "{"):
-            with contextlib.suppress(ValueError):
-                values.append(float(value.split()[0]))
-    return values
-
-
-LoopFigures = tuple[float | None, float | None, float | None]
-
-
-def loop_figures(text: str) -> LoopFigures:
-    """The longest loop stall of any worker, the same counting only the time it ran
-    itself (the rest: the machine gave its core to others), and the collector's seconds
-    of all of them."""
-    stalls = metric_samples(text, "hubbub_event_loop_stall_seconds")
-    busy = metric_samples(text, "hubbub_event_loop_busy_stall_seconds")
-    collector = metric_samples(text, "hubbub_gc_seconds_total")
-    return (
-        max(stalls) if stalls else None,
-        max(busy) if busy else None,
-        sum(collector) if collector else None,
-    )
-
-
-CommitFigures = tuple[float, float, float, float]
-
-
-def commit_counts(text: str) -> CommitFigures:
-    """Store transactions that committed publishes, the publishes in them and the seconds
-    inside them, summed over the workers (ratios: messages a commit, the mean commit),
-    and the longest transaction of the last minute of any worker."""
-    commits = metric_samples(text, "hubbub_commits_total")
-    committed = metric_samples(text, "hubbub_publish_seconds_count")
-    seconds = metric_samples(text, "hubbub_commit_seconds_total")
-    longest = metric_samples(text, "hubbub_commit_longest_seconds")
-    return sum(commits), sum(committed), sum(seconds), max(longest, default=0.0)
-
-
-async def server_metrics(port: int) -> tuple[LoopFigures, CommitFigures]:
-    """hubbub's ``GET /metrics`` (open to loopback by default), read to its end: the
-    loop's figures and the commit counts."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(http1.get("127.0.0.1", "/metrics", "Connection: close\r\n"))
-        raw = await asyncio.wait_for(reader.read(), 10.0)
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise OSError(f"/metrics answered {head[:40]!r}")
-    text = body.decode()
-    return loop_figures(text), commit_counts(text)
-
-
 def percentile(ordered: list[int], pct: float) -> float:
     """The nearest-rank percentile of an ascending list (0 when it is empty)."""
     if not ordered:
@@ -246,6 +188,7 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     cpu_start = deliveries_start = 0.0
     gc_start: float | None = None
     commits_start = committed_start = commit_seconds_start = 0.0
+    lag_start: dict[str, float] = {}
     while (now := time.monotonic()) < end:
         if not tally.measuring and now >= warmup_end:
             tally.measuring = True
@@ -254,7 +197,7 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
             generator_start = os.times()
             window_start = now
             if dialect == "hubbub":
-                (_, _, gc_start), commit_figures = await server_metrics(port)
+                (_, _, gc_start), commit_figures, lag_start = await server_metrics(port)
                 commits_start, committed_start, commit_seconds_start, _ = commit_figures
         due = int((now - started) * args.rate)
         while sent < due:
@@ -271,8 +214,10 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
     delivered_in_window = tally.deliveries - deliveries_start
     window_s = time.monotonic() - window_start
     stall_s = busy_s = gc_s = per_commit = commit_mean_s = commit_longest_s = None
+    stalls_in_window, stalls_within_ms = None, None
     if dialect == "hubbub":
-        (stall_s, busy_s, gc_end), commit_figures = await server_metrics(port)
+        (stall_s, busy_s, gc_end), commit_figures, lag_end = await server_metrics(port)
+        stalls_in_window, stalls_within_ms = lag_in_window(lag_start, lag_end)
         commits, committed, commit_seconds, commit_longest_s = commit_figures
         if gc_start is not None and gc_end is not None:
             gc_s = gc_end - gc_start
@@ -326,6 +271,10 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
         "loop_stall_ms": None if stall_s is None else round(stall_s * 1000, 1),
         # The same stall counting only what the server could have run itself (/metrics).
         "loop_busy_stall_ms": None if busy_s is None else round(busy_s * 1000, 1),
+        # The loop-lag histogram over the window alone (the storm left out): stalls over
+        # 10 ms, and the smallest bound every firing of the probe was within.
+        "window_stalls_over_10ms": stalls_in_window,
+        "window_stalls_within_ms": stalls_within_ms,
         "gc_ms_in_window": None if gc_s is None else round(gc_s * 1000, 1),
         # Group commit: the more messages a commit holds, the less each costs (its fixed
         # cost, fsync included, is shared), and a busier server makes larger commits; CPU

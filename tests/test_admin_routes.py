@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ import jwt
 import orjson
 
 from hubbub.server import Server
+from hubbub.stats import LAG_BOUNDS
 from tests.conftest import StartServer
 from tests.process import serve
 from tests.redis_server import RedisServer, needs_redis
@@ -116,6 +118,33 @@ async def test_metrics_export_the_stall_and_the_collector(
     assert float(values["hubbub_event_loop_stall_seconds"]) >= 0
     assert int(values["hubbub_gc_collections_total"]) >= 1
     assert float(values["hubbub_gc_seconds_total"]) > 0
+
+
+async def test_metrics_count_stalls_in_the_loop_lag_histogram(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    """A 300 ms stall lands over the 0.1 s bound (the probe's timer, every 50 ms, was due
+    at least 250 ms before the loop ran again); the buckets are cumulative and end at the
+    count."""
+
+    async def lag() -> dict[str, float]:
+        async with http.get(f"{server.url}/metrics") as response:
+            text = await response.text()
+        found = re.findall(
+            r'^hubbub_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\d+)$', text, re.M
+        )
+        values = {le: float(count) for le, count in found}
+        values["count"] = float(metric_values(text)["hubbub_event_loop_lag_seconds_count"])
+        return values
+
+    before = await lag()
+    block_the_loop(0.3)
+    async with asyncio.timeout(10):
+        while (after := await lag())["count"] - after["0.1"] <= before["count"] - before["0.1"]:
+            await asyncio.sleep(0.05)
+    counts = [after[str(bound)] for bound in LAG_BOUNDS]
+    assert counts == sorted(counts)
+    assert after["+Inf"] == after["count"] >= counts[-1]
 
 
 def metric_values(text: str) -> dict[str, str]:

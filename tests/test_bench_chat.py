@@ -4,7 +4,8 @@ both servers carry, Nchan's meta frames, the per-room exactness check, percentil
 from __future__ import annotations
 
 import pytest
-from bench.chat import commit_counts, loop_figures, per_message, percentile, rooms_of
+from bench.chat import per_message, percentile, rooms_of
+from bench.chat_metrics import commit_counts, lag_counts, lag_in_window, loop_figures
 from bench.chat_users import TEXT_SIZE, SeqCheck, Tally, message_text, nchan_frame, parse_text
 
 
@@ -99,3 +100,25 @@ def test_thread_cpu_per_message_busiest_first() -> None:
     start = {"loop": 1.0, "thread-7": 0.5, "thread-8": 0.0}
     end = {"loop": 2.3, "thread-7": 0.9, "thread-8": 0.000001, "thread-9": 0.1}
     assert per_message(start, end, 10_000) == {"loop": 130.0, "thread-7": 40.0, "thread-9": 10.0}
+
+
+def test_the_loop_lag_histogram_is_read_per_bound_and_over_the_window() -> None:
+    def scrape(by_worker: dict[str, list[int]]) -> str:
+        lines = []
+        for worker, counts in by_worker.items():
+            for le, count in zip(("0.005", "0.01", "0.025", "+Inf"), counts, strict=True):
+                lines.append(
+                    f'hubbub_event_loop_lag_seconds_bucket{{le="{le}",worker="{worker}"}} {count}'
+                )
+        return "\n".join(lines) + "\n"
+
+    start = lag_counts(scrape({"1": [10, 10, 10, 10], "2": [5, 6, 6, 6]}))
+    assert start == {"0.005": 15, "0.01": 16, "0.025": 16, "+Inf": 16}
+    # Worker 1 fires 20 times, 2 of them over 10 ms (one over 25); worker 2 10, on time.
+    end = lag_counts(scrape({"1": [28, 28, 29, 30], "2": [15, 16, 16, 16]}))
+    assert lag_in_window(start, end) == (2, None)  # one past the largest finite bound
+    end = lag_counts(scrape({"1": [28, 28, 30, 30], "2": [15, 16, 16, 16]}))
+    assert lag_in_window(start, end) == (2, 25.0)
+    end = lag_counts(scrape({"1": [30, 30, 30, 30], "2": [15, 16, 16, 16]}))
+    assert lag_in_window(start, end) == (0, 5.0)
+    assert lag_in_window({}, {}) == (0, None)  # Nchan, or a server without the histogram

@@ -89,6 +89,16 @@ async def test_metrics_under_workers_cover_every_worker(
         longest = {worker: float(value) for worker, value in found}
         assert set(longest) == {"1", "2"}
         assert all(longest[worker] > 0 for worker, count in counts.items() if count)
+        # And each worker's loop-lag histogram: its probe fires every 50 ms from the start,
+        # and the other worker's file shows it within the sharing interval.
+        lag = r'^hubbub_event_loop_lag_seconds_count\{worker="(\d+)"\} (\d+)$'
+        async with asyncio.timeout(10):
+            while True:
+                async with http.get(f"{server.url}/metrics") as answer:
+                    found = re.findall(lag, await answer.text(), re.M)
+                if {worker for worker, count in found if int(count) > 0} == {"1", "2"}:
+                    break
+                await asyncio.sleep(0.1)
         server.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(server.process.wait(), 20) == 0
 

@@ -29,10 +29,13 @@ def test_stalls_and_busy_stalls_are_kept_per_second_for_the_window() -> None:
     assert LoopLagProbe().longest_stall(5.0) == 0.0
 
 
-async def _stalled_by(block: float, spin: bool) -> tuple[float, float]:
-    """The probe's (stall, busy stall) after one callback holds the loop ``block`` s."""
+async def _stalled_by(
+    block: float, spin: bool, told: list[float] | None = None
+) -> tuple[float, float]:
+    """The probe's (stall, busy stall) after one callback holds the loop ``block`` s;
+    ``told`` gets every firing's lateness."""
     loop = asyncio.get_running_loop()
-    probe = LoopLagProbe(interval=0.01)
+    probe = LoopLagProbe(interval=0.01, on_fired=None if told is None else told.append)
     probe.start(loop)
     try:
         await asyncio.sleep(0.02)
@@ -60,6 +63,14 @@ async def test_a_stall_the_process_did_not_run_is_not_busy() -> None:
     stall, busy = await _stalled_by(0.08, spin=False)
     assert stall >= 0.06
     assert busy < 0.03
+
+
+async def test_every_firing_is_told_how_late_it_was() -> None:
+    told: list[float] = []
+    stall, _ = await _stalled_by(0.08, spin=False, told=told)
+    assert len(told) >= 3  # before the block, the late one, after it
+    assert max(told) == stall
+    assert sorted(told)[-2] < 0.06  # only the one firing is late
 
 
 def test_the_minute_max_keeps_each_seconds_largest_for_the_window() -> None:

@@ -77,7 +77,7 @@ class Recorder:
         self._presence = presence
         self._store = store
         self.cluster = Cluster(self.name)
-        self.probe = LoopLagProbe()
+        self.probe = LoopLagProbe(on_fired=stats.count_loop_lag)
         # The longest store transaction of each second (Stats.commit_longest, taken).
         self.commits = MinuteMax()
         self.gc = GcClock()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
 from hubbub.ops import histogram
+
+# Upper bounds of the buckets of how late the event loop's probe timer fired, seconds
+# (/metrics: hubbub_event_loop_lag_seconds). 10 ms is issue 19's bar for a stall.
+LAG_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 @dataclass(slots=True)
@@ -31,6 +36,11 @@ class Stats:
     room_messages: Counter[str] = field(default_factory=Counter)
     # Publish-to-delivery latencies, cumulative counts per histogram bucket (ops/histogram.py)
     delivery_latency: list[int] = field(default_factory=histogram.new_counts)
+    # How late the loop-lag probe's timer fired, every firing since start: counts at or
+    # under each of LAG_BOUNDS (cumulative, as Prometheus' ``le``), how many, their sum.
+    loop_lag_buckets: list[int] = field(default_factory=lambda: [0] * len(LAG_BOUNDS))
+    loop_lag_count: int = 0
+    loop_lag_seconds: float = 0.0
 
     def count_stream(self, kind: str, delta: int) -> None:
         self.streams[kind] += delta
@@ -39,3 +49,11 @@ class Stats:
         """Count the latency of publishes accepted at ``accepted`` (``perf_counter``
         times) whose messages were just written to this node's streams."""
         histogram.record_batch(self.delivery_latency, time.perf_counter(), accepted)
+
+    def count_loop_lag(self, late: float) -> None:
+        """Count one firing of the loop-lag probe, ``late`` seconds after it was due."""
+        self.loop_lag_count += 1
+        self.loop_lag_seconds += late
+        buckets = self.loop_lag_buckets
+        for index in range(bisect_left(LAG_BOUNDS, late), len(LAG_BOUNDS)):
+            buckets[index] += 1

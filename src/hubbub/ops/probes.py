@@ -18,6 +18,7 @@ import asyncio
 import collections
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 # Often enough that a stall of 50 ms or more is seen about whole; the callback costs
@@ -53,8 +54,14 @@ class LoopLagProbe:
     """A timer that measures how late it fires; :meth:`take` the longest since last asked,
     :meth:`longest_stall` and :meth:`busy_stall` the longest of the last minute."""
 
-    def __init__(self, interval: float = PROBE_INTERVAL) -> None:
+    def __init__(
+        self,
+        interval: float = PROBE_INTERVAL,
+        on_fired: Callable[[float], None] | None = None,
+    ) -> None:
         self.interval = interval
+        # Told how late each firing was (Stats.count_loop_lag: /metrics' histogram).
+        self._on_fired = on_fired
         self.longest = 0.0  # since the last take()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
@@ -80,6 +87,8 @@ class LoopLagProbe:
         late = max(0.0, now - self._due)
         self.longest = max(self.longest, late)
         self.record(now, late, busy_part(late, time.process_time() - self._cpu_at_arm))
+        if self._on_fired is not None:
+            self._on_fired(late)
         self._arm()
 
     def record(self, now: float, stall: float, busy: float) -> None:

@@ -30,7 +30,7 @@ from hubbub.http.answers import Answer
 from hubbub.http.head import Request
 from hubbub.recorder import Recorder
 from hubbub.settings import Settings
-from hubbub.stats import Stats
+from hubbub.stats import LAG_BOUNDS, Stats
 from hubbub.transports.http import node_of, principal_of
 
 SHARE_INTERVAL = 1.0
@@ -155,6 +155,17 @@ def families(snapshot: Snapshot) -> list[Family]:
     def one(name: str, value: object) -> list[Sample]:
         return [(name, "", str(value))]
 
+    lag = "hubbub_event_loop_lag_seconds"
+    lag_samples: list[Sample] = [
+        (f"{lag}_bucket", f'le="{bound}"', str(count))
+        for bound, count in zip(LAG_BOUNDS, stats.loop_lag_buckets, strict=True)
+    ]
+    lag_samples += [
+        (f"{lag}_bucket", 'le="+Inf"', str(stats.loop_lag_count)),
+        (f"{lag}_sum", "", f"{stats.loop_lag_seconds:.6f}"),
+        (f"{lag}_count", "", str(stats.loop_lag_count)),
+    ]
+
     return [
         ("hubbub_connections", "gauge", "Open subscriptions by transport.", connections),
         (
@@ -236,6 +247,13 @@ def families(snapshot: Snapshot) -> list[Family]:
             " have run (at most its CPU time since the timer was set; the rest of a stall is"
             " the machine giving the core to others).",
             [("hubbub_event_loop_busy_stall_seconds", "", f"{snapshot.busy_stall:.6f}")],
+        ),
+        (
+            lag,
+            "histogram",
+            "How late the event loop's 50 ms timer fired, every firing since start (stalls"
+            ' over 10 ms: _count less the le="0.01" bucket).',
+            lag_samples,
         ),
         (
             "hubbub_gc_seconds_total",
