@@ -38,7 +38,7 @@ import orjson
 import psutil  # type: ignore[import-untyped, unused-ignore]
 import uvloop
 
-from bench import http1, priority, wsframe
+from bench import http1, install, priority, wsframe
 from bench.chat_metrics import lag_in_window, server_metrics
 from bench.chat_users import ChatUser, Tally, UserSocket, message_text
 from bench.conn import Connection
@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         print(note, file=sys.stderr)
     results: list[dict[str, Any]] = []
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    if "nchan" in names and (why := install.ensure_nchan()):
+        print(f"nchan left out of this run: {why}", file=sys.stderr)
+        names.remove("nchan")
     for repeat in range(args.repeats):
         for name in names:  # servers alternate within each repeat
             with (

@@ -49,6 +49,11 @@ def _apt() -> str:
     return why
 
 
+def ensure_nchan() -> str:
+    """nginx + Nchan, installed if missing (``bench.chat``'s peer): "" or why not."""
+    return _apt()
+
+
 def _wrk() -> str:
     return "" if shutil.which("wrk") else _apt_install((WRK_PACKAGE,))
 
