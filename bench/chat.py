@@ -164,8 +164,11 @@ async def run_once(server: RunningServer, args: argparse.Namespace) -> dict[str,
 
     async def churn(stop: asyncio.Event) -> int:
         resumed = 0
+        if not args.churn:  # nobody drops: done when the window ends
+            await stop.wait()
+            return 0
         while not stop.is_set():
-            await asyncio.sleep(1.0 / args.churn if args.churn else 3600)
+            await asyncio.sleep(1.0 / args.churn)
             user = users[rng.randrange(len(users))]
             socket = user.socket
             if socket is None or socket.transport is None or not socket.ready.done():
