@@ -12,7 +12,7 @@ from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
 from hubbub.store import Appended, MemoryStore, Stamped
-from hubbub.store.committer import MAX_BATCH_TEXT, Committer
+from hubbub.store.committer import MAX_BATCH_TEXT, Committed, Committer
 
 
 class RecordingStore(MemoryStore):
@@ -70,6 +70,55 @@ async def test_concurrent_publishes_share_a_transaction() -> None:
     results = await asyncio.gather(*futures)
     assert [r.message.message.id for r in results] == list(range(1, 51))
     assert store.batches == [50] and fanned == list(range(1, 51))
+    await commits.close()
+
+
+async def test_a_burst_arriving_over_several_iterations_shares_one_commit() -> None:
+    """A pipelining client's publishes trickle in, one a loop iteration: the idle
+    committer, woken by the first, waits while each iteration brings more (issue 19: at 16
+    in flight the burst was split in two commits and two fan-outs)."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    await asyncio.sleep(0)  # the committer idles, waiting for a publish
+    futures = [commits.submit(Publish("r", "u", "m0"))]
+    for i in range(1, 6):
+        await asyncio.sleep(0)
+        futures.append(commits.submit(Publish("r", "u", f"m{i}")))
+    await asyncio.gather(*futures)
+    assert store.batches == [6]
+    await commits.close()
+
+
+async def test_a_lone_publish_waits_one_quiet_iteration_only() -> None:
+    """Nothing more comes: the first publish is committed without the next one, which
+    arrives after a quiet iteration and gets a commit of its own."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    first = commits.submit(Publish("r", "u", "alone"))
+    await first
+    second = commits.submit(Publish("r", "u", "later"))
+    await second
+    assert store.batches == [1, 1]
+    await commits.close()
+
+
+async def test_gathering_a_burst_is_bounded() -> None:
+    """Publishes that keep coming, one every iteration for 20 ms (far past GATHER_FOR),
+    are still committed as they come, not held until they stop."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    futures: list[asyncio.Future[Committed]] = []
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.02
+    while loop.time() < until:
+        futures.append(commits.submit(Publish("r", "u", f"m{len(futures)}")))
+        await asyncio.sleep(0)
+    assert fanned  # the first commit was fanned out while they still came
+    await asyncio.gather(*futures)
+    assert len(store.batches) >= 2 and sum(store.batches) == len(futures)
     await commits.close()
 
 

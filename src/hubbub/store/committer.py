@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 # (a burst past a subscriber's outbox limit would drop even a fast reader).
 MAX_BATCH = 2000
 MAX_BATCH_TEXT = 256 * 1024  # characters of text
+# How long an idle committer, woken by a publish, waits for the rest of a burst: a client
+# that pipelines 16 publishes on one connection sends them as it reads the 16 answers,
+# and they arrive over a few loop iterations. Committed at the first one, the burst
+# split in two commits, two fan-outs, two sends to every subscriber (measured: 7.7-8.0
+# publishes a commit at 16 in flight). The committer waits while each iteration brings
+# more, at most this long; a lone publish waits one iteration.
+GATHER_FOR = 0.001
 
 
 def _no_writes(room: str) -> int:
@@ -116,7 +123,9 @@ class Committer:
 
     async def _run(self) -> None:
         while True:
-            await self._ready.wait()
+            if not self._ready.is_set():  # idle: the first publish of whatever comes next
+                await self._ready.wait()
+                await self._gather()
             if not self._queue:
                 self._ready.clear()
                 if self._closing:
@@ -125,6 +134,17 @@ class Committer:
             size = _batch_size(self._queue)
             batch, self._queue = self._queue[:size], self._queue[size:]
             await self._commit(batch)
+
+    async def _gather(self) -> None:
+        """Let a burst arrive (``GATHER_FOR``): a loop iteration at a time, while each
+        brings more publishes."""
+        deadline = time.perf_counter() + GATHER_FOR
+        queued = len(self._queue)
+        while queued < MAX_BATCH and not self._closing:
+            await asyncio.sleep(0)
+            if len(self._queue) == queued or time.perf_counter() >= deadline:
+                return
+            queued = len(self._queue)
 
     async def _commit(self, batch: list[Queued]) -> None:
         started = time.perf_counter()
