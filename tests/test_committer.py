@@ -12,7 +12,7 @@ from hubbub.protocol.encoding import EncodedMessage
 from hubbub.protocol.messages import Publish
 from hubbub.stats import Stats
 from hubbub.store import Appended, MemoryStore, Stamped
-from hubbub.store.committer import MAX_BATCH_TEXT, Committed, Committer
+from hubbub.store.committer import BURST, MAX_BATCH_TEXT, Committed, Committer
 
 
 class RecordingStore(MemoryStore):
@@ -74,7 +74,7 @@ async def test_concurrent_publishes_share_a_transaction() -> None:
 
 
 async def test_a_burst_arriving_over_several_iterations_shares_one_commit() -> None:
-    """A pipelining client's publishes trickle in, one a loop iteration: the idle
+    """A pipelining client's publishes trickle in, a few a loop iteration: the idle
     committer, woken by the first, waits while each iteration brings more (issue 19: at 16
     in flight the burst was split in two commits and two fan-outs)."""
     store, fanned = RecordingStore(), list[int]()
@@ -84,9 +84,25 @@ async def test_a_burst_arriving_over_several_iterations_shares_one_commit() -> N
     futures = [commits.submit(Publish("r", "u", "m0"))]
     for i in range(1, 6):
         await asyncio.sleep(0)
-        futures.append(commits.submit(Publish("r", "u", f"m{i}")))
+        futures += [commits.submit(Publish("r", "u", f"m{i}.{n}")) for n in range(BURST)]
     await asyncio.gather(*futures)
-    assert store.batches == [6]
+    assert store.batches == [1 + 5 * BURST]
+    await commits.close()
+
+
+async def test_a_steady_stream_is_not_held() -> None:
+    """One publish an iteration is a stream, not a burst: the committer takes what came
+    after one iteration and commits, as before."""
+    store, fanned = RecordingStore(), list[int]()
+    commits = committer(store, fanned)
+    commits.start()
+    await asyncio.sleep(0)
+    futures = []
+    for i in range(20):
+        futures.append(commits.submit(Publish("r", "u", f"m{i}")))
+        await asyncio.sleep(0)
+    await asyncio.gather(*futures)
+    assert store.batches[0] <= 2 and sum(store.batches) == 20
     await commits.close()
 
 
