@@ -40,18 +40,15 @@ def _apt_install(packages: tuple[str, ...]) -> str:
     return ""
 
 
-def _apt() -> str:
+def ensure_nchan() -> str:
+    """nginx + Nchan, installed if missing (the suite's and ``bench.chat``'s peer): "" or
+    why not."""
     if shutil.which("nginx") and Path(nchan.MODULE).exists():
         return ""
     why = _apt_install(APT_PACKAGES)
     if not why and not Path(nchan.MODULE).exists():
         why = f"the Nchan module is not at {nchan.MODULE} after installing it"
     return why
-
-
-def ensure_nchan() -> str:
-    """nginx + Nchan, installed if missing (``bench.chat``'s peer): "" or why not."""
-    return _apt()
 
 
 def _wrk() -> str:
@@ -90,7 +87,7 @@ def _python() -> dict[str, str]:
 def ensure() -> dict[str, str]:
     """Install what is missing; returns {server: why it cannot run} for the rest."""
     unavailable: dict[str, str] = {}
-    if why := _apt():
+    if why := ensure_nchan():
         unavailable["nchan"] = why
     if why := _wrk():
         unavailable["wrk"] = why  # a client, not a server: only the wrk runs go

@@ -6,11 +6,10 @@ is told in the commit's own step (a WebSocket's ``ack``: no future, no callback 
 the loop, per publish). A single task takes everything queued (woken from idle, once a
 burst has arrived: ``GATHER_FOR``), commits it in one store transaction, then calls
 ``on_commit`` (the fan-out) and only then answers, so a ``201`` or ``ack`` is always
-sent after the row is durable. A large
-batch is fanned out a slice per loop iteration (commit_slices.py), each slice's
-answers with it. Because fan-out runs here and not in the request handler, a
-publisher that disconnects mid-commit cannot stop its message from reaching
-subscribers once it is stored.
+sent after the row is durable. A large batch is fanned out a slice per loop iteration
+(commit_slices.py), each slice's answers with it. Because fan-out runs here and not in
+the request handler, a publisher that disconnects mid-commit cannot stop its message
+from reaching subscribers once it is stored.
 """
 
 from __future__ import annotations
